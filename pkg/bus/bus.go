@@ -1,0 +1,62 @@
+// Package bus carries envelopes between gateways and core instances.
+//
+// Two implementations share one contract (see bustest): RabbitMQ for the
+// scale-out deployment and an in-process bus for the embedded single-process
+// mode. The roles, as in DESIGN.md:
+//
+//   - upstream: gateways → core; partitioned by station id so that one
+//     station's messages are handled in the order its gateway received them;
+//     durable, publisher-confirmed.
+//   - downstream: core → every gateway (fanout): core-initiated CALLs and
+//     control messages.
+//   - gateway queue: one per gateway, bound to downstream, also the direct
+//     target of replies to that gateway's charger CALLs; gone with the gateway.
+//   - core queue: one per core instance, the charger answers to that
+//     instance's CALLs; gone with the instance.
+package bus
+
+import (
+	"context"
+	"errors"
+
+	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
+)
+
+// Handler processes one delivery. Returning nil acknowledges it; returning an
+// error asks for redelivery (the message stays at the head of its partition,
+// so per-station order holds).
+type Handler func(ctx context.Context, env *busv1.Envelope) error
+
+// ErrClosed is returned by operations on a closed bus.
+var ErrClosed = errors.New("bus: closed")
+
+// Bus is what gateways and the core need from a message broker.
+type Bus interface {
+	// PublishUpstream sends a gateway's message to the core. It returns only
+	// once the broker has taken responsibility for the message.
+	PublishUpstream(ctx context.Context, env *busv1.Envelope) error
+	// PublishDownstream sends a message to every gateway.
+	PublishDownstream(ctx context.Context, env *busv1.Envelope) error
+	// PublishToGateway sends a message to one gateway's queue (replies to its
+	// chargers' CALLs). A message for a gateway that is gone is dropped.
+	PublishToGateway(ctx context.Context, gatewayID string, env *busv1.Envelope) error
+	// PublishToCore sends a message to one core instance's queue (a
+	// charger's answer to that instance's CALL). Dropped if the instance is gone.
+	PublishToCore(ctx context.Context, coreID string, env *busv1.Envelope) error
+
+	// ConsumeUpstream starts delivering upstream messages to h and returns
+	// once consuming has begun. Messages of one partition (and so of one
+	// station) are delivered one at a time, in order. Delivery stops when ctx
+	// is done.
+	ConsumeUpstream(ctx context.Context, h Handler) error
+	// ConsumeGateway declares gatewayID's queue, binds it to downstream and
+	// starts delivering to h; returns once consuming has begun. The queue is
+	// deleted when ctx is done or the process dies.
+	ConsumeGateway(ctx context.Context, gatewayID string, h Handler) error
+	// ConsumeCore declares coreID's reply queue and starts delivering to h;
+	// returns once consuming has begun. The queue goes with the instance.
+	ConsumeCore(ctx context.Context, coreID string, h Handler) error
+
+	// Close stops all consumers and releases the connection.
+	Close() error
+}
