@@ -159,20 +159,20 @@ type gen struct {
 // overrides gives well-known 1.6 types the names the specification uses,
 // keyed by "ParentType.property".
 var overrides16 = map[string]string{
-	"BootNotificationResponse.status":           "RegistrationStatus",
-	"IdTagInfo.status":                          "AuthorizationStatus",
-	"StatusNotificationRequest.status":          "ChargePointStatus",
-	"StatusNotificationRequest.errorCode":       "ChargePointErrorCode",
-	"DataTransferResponse.status":               "DataTransferStatus",
-	"SampledValue.context":                      "ReadingContext",
-	"SampledValue.format":                       "ValueFormat",
-	"SampledValue.unit":                         "UnitOfMeasure",
-	"StopTransactionRequest.reason":             "Reason",
-	"StopTransactionRequest.transactionData":    "MeterValue",
+	"BootNotificationResponse.status":             "RegistrationStatus",
+	"IdTagInfo.status":                            "AuthorizationStatus",
+	"StatusNotificationRequest.status":            "ChargePointStatus",
+	"StatusNotificationRequest.errorCode":         "ChargePointErrorCode",
+	"DataTransferResponse.status":                 "DataTransferStatus",
+	"SampledValue.context":                        "ReadingContext",
+	"SampledValue.format":                         "ValueFormat",
+	"SampledValue.unit":                           "UnitOfMeasure",
+	"StopTransactionRequest.reason":               "Reason",
+	"StopTransactionRequest.transactionData":      "MeterValue",
 	"DiagnosticsStatusNotificationRequest.status": "DiagnosticsStatus",
-	"FirmwareStatusNotificationRequest.status":  "FirmwareStatus",
+	"FirmwareStatusNotificationRequest.status":    "FirmwareStatus",
 	"SendLocalListRequest.localAuthorizationList": "AuthorizationData",
-	"GetConfigurationResponse.configurationKey": "KeyValue",
+	"GetConfigurationResponse.configurationKey":   "KeyValue",
 }
 
 func main() {
