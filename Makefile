@@ -1,0 +1,88 @@
+# Chargeplane. Needs GNU make, bash and Go; nothing else (no Docker).
+#   make run    the whole system in one process (SQLite, in-process bus, embedded gateway)
+#   make test   vet and every test, against the real PostgreSQL and RabbitMQ
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO           ?= go
+TEST_TIMEOUT ?= 15m
+FUZZTIME     ?= 30s
+BUF          := bin/buf
+
+.PHONY: help run test test-race check-services generate check-generated lint fuzz build bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+run: ## run the embedded system: OCPP ws://localhost:8887/ocpp/{id}, REST :8080, gRPC :9090, data in ./data
+	$(GO) run ./api
+
+# Integration tests never skip: a missing service is a failure, with the fix.
+check-services: ## fail, saying how to start them, unless PostgreSQL and RabbitMQ are reachable
+	@missing=0; \
+	if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \
+	  missing=1; \
+	  echo "PostgreSQL is not reachable on 127.0.0.1:5432. Start it with:"; \
+	  echo '    pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start'; \
+	fi; \
+	if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then \
+	  missing=1; \
+	  echo "RabbitMQ is not reachable on 127.0.0.1:5672. Start it with:"; \
+	  echo '    rabbitmq-server -detached'; \
+	fi; \
+	if [ $$missing = 1 ]; then \
+	  if [ "$${CI:-}" = true ]; then \
+	    echo "CI=true: the integration tests need both services; failing instead of skipping them."; \
+	  else \
+	    echo "The integration tests need both services; they are never skipped."; \
+	  fi; \
+	  exit 1; \
+	fi
+
+test: check-services ## go vet, then every test (real PostgreSQL and RabbitMQ)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+test-race: check-services ## every test under the race detector (needs cgo and a C compiler)
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# buf is pinned by tools/buf/go.mod and built from source, so no download
+# beyond the Go module proxy is needed.
+$(BUF): tools/buf/go.mod tools/buf/go.sum
+	$(GO) build -C tools/buf -o ../../bin/buf github.com/bufbuild/buf/cmd/buf
+
+# pkg/gen holds only generated code: it is rebuilt from scratch so that a
+# removed .proto leaves no stale file behind.
+generate: $(BUF) ## regenerate pkg/gen from proto/ and lint the protos
+	rm -rf pkg/gen
+	$(BUF) generate
+	$(BUF) lint
+
+check-generated: generate ## fail if the committed pkg/gen differs from what proto/ generates
+	@git diff --exit-code --stat -- pkg/gen || { echo "pkg/gen is stale: run make generate and commit the result"; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- pkg/gen); \
+	if [ -n "$$untracked" ]; then \
+	  echo "untracked generated files (run make generate and commit them):"; echo "$$untracked"; exit 1; \
+	fi
+
+lint: $(BUF) ## gofmt, go vet, buf lint
+	@unformatted=$$(gofmt -l .); \
+	if [ -n "$$unformatted" ]; then echo "not gofmt'ed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(BUF) lint
+
+fuzz: ## fuzz the OCPP-J frame parser for FUZZTIME (default 30s)
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./pkg/ocppj
+
+build: ## static binaries bin/api and bin/gateway
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/api ./api
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/gateway ./gateway
+
+bench: ## micro-benchmarks of the shared libraries
+	$(GO) test -run='^$$' -bench=. -benchmem ./pkg/...
+
+clean: ## remove built binaries (keeps bin/buf) and test caches
+	rm -f bin/api bin/gateway
+	$(GO) clean -testcache
