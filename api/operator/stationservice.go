@@ -1,0 +1,329 @@
+package operator
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/chargeplane/chargeplane/api/auth"
+	"github.com/chargeplane/chargeplane/api/store"
+	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
+)
+
+// Limits from OCPP: the identity is at most 48 characters and never holds
+// ':' (it is the Basic-auth username); a security-profile password is 16–40
+// characters (2.0.1; 1.6 allows 16–20, a subset).
+const (
+	MaxStationIDLen   = 48
+	MinPasswordLen    = 16
+	MaxPasswordLen    = 40
+	MaxStationNameLen = 255
+	DefaultPageSize   = 50
+	MaxPageSize       = 1000
+)
+
+// HTTPCodeHeader is response metadata the REST gateway turns into the HTTP
+// status (201 for a creation); it is not forwarded to REST clients.
+const HTTPCodeHeader = "x-http-code"
+
+// StationStore is what StationService needs from the store.
+type StationStore interface {
+	CreateStation(ctx context.Context, st *store.Station) error
+	GetStation(ctx context.Context, id string) (*store.Station, error)
+	ListStations(ctx context.Context, p store.Page) ([]store.Station, int64, error)
+	UpdateStation(ctx context.Context, id string, p store.StationPatch) (*store.Station, error)
+	DeleteStation(ctx context.Context, id string) error
+}
+
+// StationService implements chargeplane.v1.StationService.
+type StationService struct {
+	chargeplanev1.UnimplementedStationServiceServer
+
+	stations StationStore
+	logger   *slog.Logger
+}
+
+// NewStationService returns the station management service.
+func NewStationService(stations StationStore, logger *slog.Logger) *StationService {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &StationService{stations: stations, logger: logger}
+}
+
+// ValidateStationID reports why id cannot be an OCPP station identity.
+func ValidateStationID(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("station id is required")
+	case len(id) > MaxStationIDLen:
+		return fmt.Errorf("station id is longer than %d characters", MaxStationIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c == ':' {
+			return fmt.Errorf("station id must not contain ':'")
+		}
+		// Printable ASCII without space: the id travels in URL paths and as
+		// the Basic-auth username.
+		if c <= ' ' || c > '~' {
+			return fmt.Errorf("station id must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}
+
+// ValidateStationPassword reports why pw cannot be a Basic-auth password.
+func ValidateStationPassword(pw string) error {
+	n := utf8.RuneCountInString(pw)
+	if n < MinPasswordLen || n > MaxPasswordLen {
+		return fmt.Errorf("password must be %d to %d characters", MinPasswordLen, MaxPasswordLen)
+	}
+	for _, r := range pw {
+		if r < ' ' || r == 0x7f {
+			return fmt.Errorf("password must not contain control characters")
+		}
+	}
+	return nil
+}
+
+func validateName(name string) error {
+	if utf8.RuneCountInString(name) > MaxStationNameLen {
+		return fmt.Errorf("name is longer than %d characters", MaxStationNameLen)
+	}
+	return nil
+}
+
+func invalid(err error) error { return status.Error(codes.InvalidArgument, err.Error()) }
+
+func notFoundMsg(id string) string { return fmt.Sprintf("station %q not found", id) }
+
+// CreateStation registers a station so that it may connect.
+func (s *StationService) CreateStation(ctx context.Context, req *chargeplanev1.CreateStationRequest) (*chargeplanev1.CreateStationResponse, error) {
+	if err := ValidateStationID(req.GetId()); err != nil {
+		return nil, invalid(err)
+	}
+	if err := validateName(req.GetName()); err != nil {
+		return nil, invalid(err)
+	}
+	st := &store.Station{ID: req.GetId(), Name: req.GetName(), Status: "Unavailable"}
+	if req.GetPassword() != "" {
+		if err := ValidateStationPassword(req.GetPassword()); err != nil {
+			return nil, invalid(err)
+		}
+		h, err := auth.HashSecret(req.GetPassword())
+		if err != nil {
+			s.logger.ErrorContext(ctx, "hash station password", "err", err)
+			return nil, status.Error(codes.Internal, "internal error")
+		}
+		st.PasswordHash = h
+	}
+	if err := s.stations.CreateStation(ctx, st); err != nil {
+		if errors.Is(err, store.ErrAlreadyExists) {
+			return nil, status.Errorf(codes.AlreadyExists, "station %q already exists", st.ID)
+		}
+		return nil, storeError(ctx, s.logger, err, notFoundMsg(st.ID))
+	}
+	// Read back what the store made of it (timestamps, defaults).
+	created, err := s.stations.GetStation(ctx, st.ID)
+	if err != nil {
+		return nil, storeError(ctx, s.logger, err, notFoundMsg(st.ID))
+	}
+	// Best effort: only the REST gateway reads it, and a failure to set a
+	// header must not undo a committed creation.
+	_ = grpc.SetHeader(ctx, metadata.Pairs(HTTPCodeHeader, "201"))
+	s.logger.InfoContext(ctx, "station created", "station", st.ID, "has_password", st.PasswordHash != "")
+	return &chargeplanev1.CreateStationResponse{Station: StationToProto(created)}, nil
+}
+
+// GetStation returns one station.
+func (s *StationService) GetStation(ctx context.Context, req *chargeplanev1.GetStationRequest) (*chargeplanev1.GetStationResponse, error) {
+	if err := ValidateStationID(req.GetId()); err != nil {
+		return nil, invalid(err)
+	}
+	st, err := s.stations.GetStation(ctx, req.GetId())
+	if err != nil {
+		return nil, storeError(ctx, s.logger, err, notFoundMsg(req.GetId()))
+	}
+	return &chargeplanev1.GetStationResponse{Station: StationToProto(st)}, nil
+}
+
+// pageTokenPrefix versions the opaque token so its format can change.
+const pageTokenPrefix = "v1:"
+
+func encodePageToken(lastID string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + lastID))
+}
+
+func decodePageToken(tok string) (string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || !strings.HasPrefix(string(raw), pageTokenPrefix) {
+		return "", fmt.Errorf("invalid page_token")
+	}
+	id := strings.TrimPrefix(string(raw), pageTokenPrefix)
+	if ValidateStationID(id) != nil {
+		return "", fmt.Errorf("invalid page_token")
+	}
+	return id, nil
+}
+
+// ListStations returns stations ordered by id, one page at a time.
+func (s *StationService) ListStations(ctx context.Context, req *chargeplanev1.ListStationsRequest) (*chargeplanev1.ListStationsResponse, error) {
+	size := int(req.GetPageSize())
+	switch {
+	case size < 0:
+		return nil, status.Error(codes.InvalidArgument, "page_size must not be negative")
+	case size == 0:
+		size = DefaultPageSize
+	case size > MaxPageSize:
+		size = MaxPageSize
+	}
+	var after string
+	if req.GetPageToken() != "" {
+		var err error
+		if after, err = decodePageToken(req.GetPageToken()); err != nil {
+			return nil, invalid(err)
+		}
+	}
+	// One extra row tells whether another page exists without a second
+	// query. The store caps a page at store.MaxPageLimit: a full page of that
+	// size may have a successor, so it gets a token (the next page is then
+	// possibly empty, which paging clients handle).
+	rows, total, err := s.stations.ListStations(ctx, store.Page{Limit: min(size+1, store.MaxPageLimit), AfterID: after})
+	if err != nil {
+		return nil, storeError(ctx, s.logger, err, "")
+	}
+	resp := &chargeplanev1.ListStationsResponse{TotalSize: total}
+	if len(rows) > size || (len(rows) == size && size >= store.MaxPageLimit) {
+		rows = rows[:size]
+		resp.NextPageToken = encodePageToken(rows[len(rows)-1].ID)
+	}
+	resp.Stations = make([]*chargeplanev1.Station, 0, len(rows))
+	for i := range rows {
+		resp.Stations = append(resp.Stations, StationToProto(&rows[i]))
+	}
+	return resp, nil
+}
+
+// UpdateStation changes the fields present in the request; an empty
+// password removes the station's password.
+func (s *StationService) UpdateStation(ctx context.Context, req *chargeplanev1.UpdateStationRequest) (*chargeplanev1.UpdateStationResponse, error) {
+	if err := ValidateStationID(req.GetId()); err != nil {
+		return nil, invalid(err)
+	}
+	var patch store.StationPatch
+	if req.Name != nil {
+		if err := validateName(req.GetName()); err != nil {
+			return nil, invalid(err)
+		}
+		name := req.GetName()
+		patch.Name = &name
+	}
+	if req.Password != nil {
+		hash := ""
+		if req.GetPassword() != "" {
+			if err := ValidateStationPassword(req.GetPassword()); err != nil {
+				return nil, invalid(err)
+			}
+			h, err := auth.HashSecret(req.GetPassword())
+			if err != nil {
+				s.logger.ErrorContext(ctx, "hash station password", "err", err)
+				return nil, status.Error(codes.Internal, "internal error")
+			}
+			hash = h
+		}
+		patch.PasswordHash = &hash
+	}
+	st, err := s.stations.UpdateStation(ctx, req.GetId(), patch)
+	if err != nil {
+		return nil, storeError(ctx, s.logger, err, notFoundMsg(req.GetId()))
+	}
+	s.logger.InfoContext(ctx, "station updated", "station", st.ID, "name_changed", patch.Name != nil, "password_changed", patch.PasswordHash != nil)
+	return &chargeplanev1.UpdateStationResponse{Station: StationToProto(st)}, nil
+}
+
+// DeleteStation removes a station; a connected station is refused at its
+// next admission.
+func (s *StationService) DeleteStation(ctx context.Context, req *chargeplanev1.DeleteStationRequest) (*chargeplanev1.DeleteStationResponse, error) {
+	if err := ValidateStationID(req.GetId()); err != nil {
+		return nil, invalid(err)
+	}
+	if err := s.stations.DeleteStation(ctx, req.GetId()); err != nil {
+		return nil, storeError(ctx, s.logger, err, notFoundMsg(req.GetId()))
+	}
+	s.logger.InfoContext(ctx, "station deleted", "station", req.GetId())
+	return &chargeplanev1.DeleteStationResponse{}, nil
+}
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func tsp(t *time.Time) *timestamppb.Timestamp {
+	if t == nil {
+		return nil
+	}
+	return ts(*t)
+}
+
+// StationToProto converts a stored station for the API; the password hash
+// never leaves, only whether there is one.
+func StationToProto(st *store.Station) *chargeplanev1.Station {
+	statusText := st.Status
+	switch {
+	case !st.Connected:
+		statusText = "Unavailable"
+	case statusText == "":
+		statusText = "Available"
+	}
+	out := &chargeplanev1.Station{
+		Id:                    st.ID,
+		Name:                  st.Name,
+		Vendor:                st.Vendor,
+		Model:                 st.Model,
+		SerialNumber:          st.SerialNumber,
+		FirmwareVersion:       st.FirmwareVersion,
+		OcppVersion:           st.OCPPVersion,
+		Status:                statusText,
+		Connected:             st.Connected,
+		LastSeen:              tsp(st.LastSeen),
+		HasPassword:           st.PasswordHash != "",
+		ChargeBoxSerialNumber: st.ChargeBoxSerialNumber,
+		Iccid:                 st.ICCID,
+		Imsi:                  st.IMSI,
+		MeterType:             st.MeterType,
+		MeterSerialNumber:     st.MeterSerialNumber,
+		RegistrationStatus:    st.RegistrationStatus,
+		LastBoot:              tsp(st.LastBoot),
+		CreatedAt:             ts(st.CreatedAt),
+		UpdatedAt:             ts(st.UpdatedAt),
+		Connectors:            make([]*chargeplanev1.Connector, 0, len(st.Connectors)),
+	}
+	for _, c := range st.Connectors {
+		out.Connectors = append(out.Connectors, &chargeplanev1.Connector{
+			EvseId:          int32(c.EVSEID),
+			ConnectorId:     int32(c.ConnectorID),
+			Status:          c.Status,
+			ErrorCode:       c.ErrorCode,
+			UpdatedAt:       ts(c.UpdatedAt),
+			Info:            c.Info,
+			VendorId:        c.VendorID,
+			VendorErrorCode: c.VendorErrorCode,
+		})
+	}
+	return out
+}
