@@ -1,0 +1,96 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"os"
+	"time"
+)
+
+// Config tunes a gateway. Zero values take the defaults below, so the
+// embedded gateway of the api process can pass only what it cares about.
+type Config struct {
+	// GatewayID names this gateway on the bus and in the core's connection
+	// registry. Default: hostname-<random>.
+	GatewayID string
+	// PingInterval is how long a socket may stay silent before the gateway
+	// pings it. Default 30s; negative disables pings.
+	PingInterval time.Duration
+	// PingTimeout is how long a ping waits for its pong before the socket is
+	// considered dead and closed. Default 10s.
+	PingTimeout time.Duration
+	// CallTimeout bounds a core→charger CALL that carries no ExpiresAt.
+	// Default 30s.
+	CallTimeout time.Duration
+	// DrainWindow is the time over which Shutdown spreads socket closes, so
+	// chargers do not all reconnect elsewhere at the same instant. Default 10s.
+	DrainWindow time.Duration
+	// LeaseTTL is the lease asked from the core; it is renewed every
+	// LeaseTTL/3. Default 15s.
+	LeaseTTL time.Duration
+	// MaxMessageBytes is the largest WebSocket message read from a charger;
+	// a bigger one closes the socket with 1009. Default 1 MiB.
+	MaxMessageBytes int64
+	// Logger receives structured logs. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the wall clock stamped on envelopes and compared with a core
+	// CALL's ExpiresAt. Default time.Now.
+	Now func() time.Time
+}
+
+// Defaults used for zero Config fields.
+const (
+	DefaultPingInterval    = 30 * time.Second
+	DefaultPingTimeout     = 10 * time.Second
+	DefaultCallTimeout     = 30 * time.Second
+	DefaultDrainWindow     = 10 * time.Second
+	DefaultLeaseTTL        = 15 * time.Second
+	DefaultMaxMessageBytes = 1 << 20
+)
+
+func (c Config) withDefaults() Config {
+	if c.GatewayID == "" {
+		c.GatewayID = DefaultGatewayID()
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = DefaultPingTimeout
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = DefaultCallTimeout
+	}
+	if c.DrainWindow < 0 {
+		c.DrainWindow = 0
+	} else if c.DrainWindow == 0 {
+		c.DrainWindow = DefaultDrainWindow
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// DefaultGatewayID returns hostname-<6 hex chars>: unique per process, so a
+// restarted gateway never inherits the queue or lease of its predecessor,
+// yet still readable in logs.
+func DefaultGatewayID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "gateway"
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,442 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
+)
+
+const (
+	// maxOutbound bounds frames waiting to be written to one socket. Only a
+	// charger that stopped reading fills it; it is then closed rather than
+	// allowed to grow the gateway's memory.
+	maxOutbound = 256
+	// maxQueuedCalls bounds core→charger CALLs waiting behind the outstanding
+	// one; more are dropped (their callers time out).
+	maxQueuedCalls = 64
+)
+
+// conn is one charger's socket. To keep an idle connection cheap it owns a
+// single long-lived goroutine (run, the HTTP handler's, which reads). Writes,
+// pings and CALL timeouts run on short-lived goroutines and timers that exist
+// only while there is work.
+type conn struct {
+	s       *Server
+	ws      *websocket.Conn
+	station string
+	id      string
+	version ocppj.Version
+	log     *slog.Logger
+
+	// lastRead is the monotonic time (relative to born) of the last message
+	// read: any message proves the charger alive, so pings are only sent
+	// after PingInterval of silence.
+	born     time.Time
+	lastRead atomic.Int64
+
+	mu sync.Mutex
+	// dead is set once the read loop ended; after that nothing new starts.
+	dead    bool
+	closing bool
+	reason  string
+	// wg counts the short-lived goroutines; Add only under mu while !dead,
+	// so the final Wait in run never races an Add.
+	wg sync.WaitGroup
+
+	out     [][]byte // frames waiting for the writer
+	writing bool     // a writer goroutine is draining out
+
+	queue       []*coreCall // core CALLs waiting for the outstanding one
+	outstanding *coreCall
+	callTimer   *time.Timer
+	pingTimer   *time.Timer
+}
+
+// coreCall is a core-initiated CALL queued on a connection.
+type coreCall struct {
+	id      string
+	frame   []byte
+	replyTo string
+	expires time.Time // zero: CallTimeout after sending
+}
+
+func newConn(s *Server, ws *websocket.Conn, station, id string, v ocppj.Version, log *slog.Logger) *conn {
+	return &conn{s: s, ws: ws, station: station, id: id, version: v, log: log, born: time.Now()}
+}
+
+func (c *conn) envelope(kind busv1.Kind, at time.Time) *busv1.Envelope {
+	return &busv1.Envelope{
+		Kind:         kind,
+		StationId:    c.station,
+		GatewayId:    c.s.cfg.GatewayID,
+		ConnectionId: c.id,
+		OcppVersion:  busVersion(c.version),
+		ReceivedAt:   timestamppb.New(at),
+	}
+}
+
+// run owns the connection from the upgrade until it is closed and its
+// disconnection published.
+func (c *conn) run() {
+	// CONNECTED goes on the station's upstream partition before any frame
+	// of this socket, so the core sees them in order.
+	ctx, cancel := publishCtx()
+	err := c.s.bus.PublishUpstream(ctx, c.envelope(busv1.Kind_KIND_CONNECTED, c.s.cfg.Now()))
+	cancel()
+	if err != nil {
+		c.log.Error("could not publish connection; closing so the station retries", "err", err)
+		_ = c.ws.Close(websocket.StatusTryAgainLater, "central system unavailable")
+		c.s.publishDisconnected(c.log, c.station, c.id, c.version, "connected event not published")
+		return
+	}
+	old, ok := c.s.register(c)
+	if !ok {
+		_ = c.ws.Close(websocket.StatusGoingAway, "gateway shutting down")
+		c.s.publishDisconnected(c.log, c.station, c.id, c.version, "gateway shutting down")
+		return
+	}
+	if old != nil {
+		old.log.Info("replaced by a newer connection on this gateway", "new_connection", c.id)
+		old.closeWith(websocket.StatusPolicyViolation, "replaced by a newer connection")
+	}
+	c.log.Info("station connected", "version", c.version.String())
+
+	c.touch()
+	c.armPing(c.s.cfg.PingInterval)
+	c.readLoop()
+
+	c.s.unregister(c)
+	c.mu.Lock()
+	c.dead = true
+	c.out, c.queue = nil, nil
+	if c.outstanding != nil {
+		c.log.Info("core CALL unanswered at disconnect", "message_id", c.outstanding.id)
+		c.outstanding = nil
+	}
+	if c.callTimer != nil {
+		c.callTimer.Stop()
+	}
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+	}
+	reason := c.reason
+	c.mu.Unlock()
+	_ = c.ws.CloseNow()
+	c.wg.Wait()
+
+	c.log.Info("station disconnected", "reason", reason)
+	c.s.publishDisconnected(c.log, c.station, c.id, c.version, reason)
+}
+
+func (c *conn) readLoop() {
+	ctx := context.Background()
+	for {
+		_, data, err := c.ws.Read(ctx)
+		if err != nil {
+			switch {
+			case errors.Is(err, websocket.ErrMessageTooBig):
+				c.setReason("message too big")
+			case websocket.CloseStatus(err) != -1:
+				c.setReason("closed by station: " + websocket.CloseStatus(err).String())
+			default:
+				c.setReason("connection lost")
+			}
+			return
+		}
+		c.touch()
+		c.handleFrame(data)
+	}
+}
+
+func (c *conn) handleFrame(data []byte) {
+	at := c.s.cfg.Now()
+	f, err := ocppj.Parse(data)
+	if err != nil {
+		var pe *ocppj.ParseError
+		if !errors.As(err, &pe) {
+			c.log.Error("frame parser failed", "err", err)
+			return
+		}
+		code, answer := pe.Answer(c.version)
+		c.log.Warn("malformed frame", "err", err, "answered", answer)
+		if answer {
+			c.sendError(pe.ID, code, pe.Reason)
+		}
+		return
+	}
+
+	switch f.Type {
+	case ocppj.Call:
+		env := c.envelope(busv1.Kind_KIND_FRAME, at)
+		env.MessageId = f.ID
+		env.Frame = data
+		ctx, cancel := publishCtx()
+		err := c.s.bus.PublishUpstream(ctx, env)
+		cancel()
+		if err != nil {
+			// The charger retries a CALL answered with an error; silence
+			// would leave it waiting for its own timeout.
+			c.log.Error("could not forward CALL", "action", f.Action, "message_id", f.ID, "err", err)
+			c.sendError(f.ID, ocppj.CodeInternalError, "central system temporarily unavailable; retry later")
+		}
+	case ocppj.CallResult, ocppj.CallError:
+		cc := c.takeOutstanding(f.ID)
+		if cc == nil {
+			c.log.Info("unmatched answer dropped", "message_id", f.ID, "type", f.Type)
+			return
+		}
+		env := c.envelope(busv1.Kind_KIND_FRAME, at)
+		env.MessageId = f.ID
+		env.Frame = data
+		ctx, cancel := publishCtx()
+		err := c.s.bus.PublishToCore(ctx, cc.replyTo, env)
+		cancel()
+		if err != nil {
+			c.log.Error("could not forward answer to core", "message_id", f.ID, "core", cc.replyTo, "err", err)
+		}
+	default:
+		c.log.Info("frame type not handled, dropped", "type", f.Type, "message_id", f.ID)
+	}
+}
+
+func (c *conn) sendError(id string, code ocppj.ErrorCode, desc string) {
+	b, err := ocppj.EncodeCallError(id, code, desc, nil)
+	if err != nil {
+		c.log.Error("could not encode CALLERROR", "err", err)
+		return
+	}
+	c.send(b)
+}
+
+func (c *conn) touch() {
+	c.lastRead.Store(int64(time.Since(c.born)))
+}
+
+func (c *conn) setReason(r string) {
+	c.mu.Lock()
+	if c.reason == "" {
+		c.reason = r
+	}
+	c.mu.Unlock()
+}
+
+// goLocked starts f on a tracked goroutine unless the connection is dead.
+// c.mu must be held.
+func (c *conn) goLocked(f func()) bool {
+	if c.dead {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// send queues a frame for the socket; it never blocks on the network.
+func (c *conn) send(frame []byte) {
+	c.mu.Lock()
+	c.sendLocked(frame)
+	c.mu.Unlock()
+}
+
+func (c *conn) sendLocked(frame []byte) {
+	if c.dead {
+		return
+	}
+	if len(c.out) >= maxOutbound {
+		if c.reason == "" {
+			c.reason = "station not reading"
+		}
+		c.log.Warn("station is not reading its socket; closing")
+		c.out = nil
+		c.goLocked(func() { _ = c.ws.CloseNow() })
+		return
+	}
+	c.out = append(c.out, frame)
+	if !c.writing {
+		c.writing = c.goLocked(c.writeOut)
+	}
+}
+
+// writeOut writes queued frames in order and exits when the queue is empty,
+// so an idle connection has no writer goroutine.
+func (c *conn) writeOut() {
+	for {
+		c.mu.Lock()
+		if c.dead || len(c.out) == 0 {
+			c.writing = false
+			c.out = nil
+			c.mu.Unlock()
+			return
+		}
+		frame := c.out[0]
+		c.out[0] = nil
+		c.out = c.out[1:]
+		c.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+		err := c.ws.Write(ctx, websocket.MessageText, frame)
+		cancel()
+		if err != nil {
+			c.setReason("write failed")
+			c.log.Info("write failed; closing", "err", err)
+			_ = c.ws.CloseNow()
+			c.mu.Lock()
+			c.writing = false
+			c.out = nil
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+// closeWith closes the socket with a close handshake, without blocking the
+// caller (the handshake waits for the peer).
+func (c *conn) closeWith(code websocket.StatusCode, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead || c.closing {
+		return
+	}
+	c.closing = true
+	if c.reason == "" {
+		c.reason = reason
+	}
+	c.goLocked(func() { _ = c.ws.Close(code, reason) })
+}
+
+// abort drops the socket without a handshake.
+func (c *conn) abort(reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reason == "" {
+		c.reason = reason
+	}
+	c.goLocked(func() { _ = c.ws.CloseNow() })
+}
+
+// armPing schedules the next liveness check. A timer costs no goroutine
+// while it waits, which matters with tens of thousands of idle sockets.
+func (c *conn) armPing(d time.Duration) {
+	if c.s.cfg.PingInterval <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		return
+	}
+	if c.pingTimer == nil {
+		c.pingTimer = time.AfterFunc(d, c.pingTick)
+		return
+	}
+	c.pingTimer.Reset(d)
+}
+
+func (c *conn) pingTick() {
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	defer c.wg.Done()
+
+	interval := c.s.cfg.PingInterval
+	idle := time.Since(c.born) - time.Duration(c.lastRead.Load())
+	if idle < interval {
+		c.armPing(interval - idle)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.PingTimeout)
+	err := c.ws.Ping(ctx)
+	cancel()
+	if err != nil {
+		c.setReason("no pong")
+		c.log.Info("no pong in time; closing", "err", err)
+		_ = c.ws.CloseNow()
+		return
+	}
+	c.armPing(interval)
+}
+
+// enqueueCall queues a core-initiated CALL; OCPP allows one outstanding
+// CALL per direction, so it is sent once the previous one is settled.
+func (c *conn) enqueueCall(id string, env *busv1.Envelope) {
+	cc := &coreCall{id: id, frame: env.GetFrame(), replyTo: env.GetReplyTo()}
+	if env.GetExpiresAt() != nil {
+		cc.expires = env.GetExpiresAt().AsTime()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		return
+	}
+	if len(c.queue) >= maxQueuedCalls {
+		c.log.Warn("core CALL queue full; CALL dropped", "message_id", id)
+		return
+	}
+	c.queue = append(c.queue, cc)
+	c.sendNextLocked()
+}
+
+func (c *conn) sendNextLocked() {
+	for c.outstanding == nil && len(c.queue) > 0 && !c.dead {
+		cc := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		if len(c.queue) == 0 {
+			c.queue = nil
+		}
+		timeout := c.s.cfg.CallTimeout
+		if !cc.expires.IsZero() {
+			timeout = cc.expires.Sub(c.s.cfg.Now())
+			if timeout <= 0 {
+				// Its caller gave up already: sending it would act on a
+				// command nobody waits for.
+				c.log.Info("expired core CALL not sent", "message_id", cc.id)
+				continue
+			}
+		}
+		c.outstanding = cc
+		c.callTimer = time.AfterFunc(timeout, func() { c.callTimedOut(cc) })
+		c.sendLocked(cc.frame)
+	}
+}
+
+func (c *conn) callTimedOut(cc *coreCall) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.outstanding != cc {
+		return
+	}
+	c.log.Warn("core CALL not answered in time", "message_id", cc.id)
+	c.outstanding = nil
+	c.sendNextLocked()
+}
+
+// takeOutstanding settles the outstanding core CALL if id is its id.
+func (c *conn) takeOutstanding(id string) *coreCall {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cc := c.outstanding
+	if cc == nil || cc.id != id {
+		return nil
+	}
+	c.outstanding = nil
+	c.callTimer.Stop()
+	c.sendNextLocked()
+	return cc
+}

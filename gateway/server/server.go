@@ -1,0 +1,519 @@
+// Package server is the Chargeplane gateway: it holds chargers' OCPP-J
+// WebSocket connections, asks the core whether to admit them, forwards every
+// frame it reads to the core over the bus without looking inside the
+// payload, and writes the core's replies and commands back to the right
+// socket.
+//
+// The same library runs as the standalone gateway binary and embedded in the
+// api process.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/chargeplane/chargeplane/pkg/bus"
+	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
+	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
+)
+
+// PathPrefix is where chargers connect: PathPrefix + percent-encoded identity.
+const PathPrefix = "/ocpp/"
+
+// MaxStationIDLen is the longest identity OCPP 2.0.1 allows (it doubles as
+// the Basic-auth username, hence also no ':').
+const MaxStationIDLen = 48
+
+const (
+	// admitTimeout bounds the admission call: a charger's HTTP handshake
+	// should not hang because the core is slow.
+	admitTimeout = 10 * time.Second
+	// publishTimeout bounds one bus publish. Publishes run on a context that
+	// a closing socket or Shutdown does not cancel, so nothing in flight is
+	// abandoned half-way.
+	publishTimeout = 15 * time.Second
+	// writeTimeout bounds one socket write; a charger that does not read for
+	// that long is treated as gone.
+	writeTimeout = 10 * time.Second
+	// disconnectAttempts is how often a DISCONNECTED event is retried when
+	// the bus fails, with exponential back-off from disconnectBackoff.
+	disconnectAttempts = 5
+	disconnectBackoff  = 200 * time.Millisecond
+)
+
+// Server is one gateway. Create it with New, call Start, serve it over HTTP,
+// and call Shutdown to drain.
+type Server struct {
+	cfg Config
+	bus bus.Bus
+	ctl Control
+	log *slog.Logger
+
+	mu       sync.Mutex
+	conns    map[string]*conn // station id → its current connection on this gateway
+	draining bool
+	// handlers counts ServeHTTP calls on the OCPP path. Add happens under mu
+	// and only while !draining, so Shutdown's Wait never races an Add from 0.
+	handlers sync.WaitGroup
+
+	startMu   sync.Mutex
+	started   bool
+	stopRun   context.CancelFunc
+	leaseDone chan struct{}
+}
+
+// New returns a gateway publishing on b and asking ctl for admissions.
+func New(cfg Config, b bus.Bus, ctl Control) *Server {
+	cfg = cfg.withDefaults()
+	return &Server{
+		cfg:   cfg,
+		bus:   b,
+		ctl:   ctl,
+		log:   cfg.Logger.With("gateway", cfg.GatewayID),
+		conns: make(map[string]*conn),
+	}
+}
+
+// GatewayID returns the id this gateway uses on the bus.
+func (s *Server) GatewayID() string { return s.cfg.GatewayID }
+
+// Draining reports whether Shutdown has begun; a health check should then
+// fail so load balancers stop sending new chargers here.
+func (s *Server) Draining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
+// Start subscribes this gateway's bus queue and starts renewing its lease
+// with the core. It returns once the queue is consumed. The subscription and
+// the lease live until Shutdown, or until ctx is done.
+func (s *Server) Start(ctx context.Context) error {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	if s.started {
+		return errors.New("gateway: already started")
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	if err := s.bus.ConsumeGateway(runCtx, s.cfg.GatewayID, s.handleDownstream); err != nil {
+		cancel()
+		return fmt.Errorf("gateway: consume queue of %s: %w", s.cfg.GatewayID, err)
+	}
+	s.started = true
+	s.stopRun = cancel
+	s.leaseDone = make(chan struct{})
+	go s.renewLeases(runCtx)
+	return nil
+}
+
+// renewLeases keeps the core from declaring this gateway's connections dead.
+// Renewing at a third of the TTL survives two lost renewals in a row.
+func (s *Server) renewLeases(ctx context.Context) {
+	defer close(s.leaseDone)
+	every := s.cfg.LeaseTTL / 3
+	ttl := int32(math.Ceil(s.cfg.LeaseTTL.Seconds()))
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		callCtx, cancel := context.WithTimeout(ctx, every)
+		_, err := s.ctl.RenewLease(callCtx, &gatewayv1.RenewLeaseRequest{GatewayId: s.cfg.GatewayID, TtlSeconds: ttl})
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("lease renewal failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Shutdown drains the gateway: new handshakes get 503, open sockets are
+// closed with 1001 (going away) spread over DrainWindow so chargers reconnect
+// elsewhere gradually, their disconnections are published, and in-flight
+// publishes finish. Then the bus subscription and the lease stop. If ctx ends
+// first, the remaining sockets are closed at once and ctx's error returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	conns := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+
+	window := s.cfg.DrainWindow
+	if dl, ok := ctx.Deadline(); ok {
+		// Leave half of the caller's budget for the disconnections to be
+		// published after the last close.
+		if left := time.Until(dl) / 2; left < window {
+			window = max(left, 0)
+		}
+	}
+	s.log.Info("draining", "connections", len(conns), "window", window)
+
+	var err error
+	if len(conns) > 0 {
+		step := window / time.Duration(len(conns))
+		t := time.NewTimer(0)
+		<-t.C
+	closing:
+		for i, c := range conns {
+			c.closeWith(websocket.StatusGoingAway, "gateway shutting down")
+			if i == len(conns)-1 || step <= 0 {
+				continue
+			}
+			t.Reset(step)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				for _, rest := range conns[i+1:] {
+					rest.closeWith(websocket.StatusGoingAway, "gateway shutting down")
+				}
+				break closing
+			}
+		}
+		t.Stop()
+	}
+
+	done := make(chan struct{})
+	go func() {
+		s.handlers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("gateway: drain: %w", ctx.Err())
+		s.mu.Lock()
+		for _, c := range s.conns {
+			c.abort("gateway shutdown deadline")
+		}
+		s.mu.Unlock()
+	}
+
+	s.startMu.Lock()
+	if s.started {
+		s.stopRun()
+		<-s.leaseDone
+	}
+	s.startMu.Unlock()
+	return err
+}
+
+// ServeHTTP serves PathPrefix + {stationId}.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	stationID, status, msg := parseStationPath(r.URL)
+	if status != 0 {
+		http.Error(w, msg, status)
+		return
+	}
+	if !isWebSocketUpgrade(r) {
+		// Checked before admission so a plain GET never creates a connection
+		// record in the core.
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "expected a WebSocket upgrade", http.StatusUpgradeRequired)
+		return
+	}
+
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "gateway is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	s.handlers.Add(1)
+	s.mu.Unlock()
+	defer s.handlers.Done()
+
+	s.serveStation(w, r, stationID)
+}
+
+func (s *Server) serveStation(w http.ResponseWriter, r *http.Request, stationID string) {
+	log := s.log.With("station", stationID)
+	offered, version := chooseSubprotocol(r.Header)
+
+	req := &gatewayv1.AdmitConnectionRequest{
+		GatewayId:   s.cfg.GatewayID,
+		StationId:   stationID,
+		Subprotocol: version.Subprotocol(),
+		RemoteAddr:  r.RemoteAddr,
+	}
+	if user, pass, ok := r.BasicAuth(); ok {
+		req.HasBasicAuth, req.Username, req.Password = true, user, pass
+	}
+	admitCtx, cancel := context.WithTimeout(r.Context(), admitTimeout)
+	resp, err := s.ctl.AdmitConnection(admitCtx, req)
+	cancel()
+	if err != nil {
+		log.Error("admission failed", "err", err)
+		http.Error(w, "central system unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	switch resp.GetDecision() {
+	case gatewayv1.Decision_DECISION_ACCEPTED:
+		if resp.GetConnectionId() == "" {
+			log.Error("core accepted a connection without a connection id")
+			http.Error(w, "central system unavailable", http.StatusServiceUnavailable)
+			return
+		}
+	case gatewayv1.Decision_DECISION_UNKNOWN_STATION:
+		log.Info("unknown station refused", "reason", resp.GetReason(), "remote", r.RemoteAddr)
+		http.Error(w, "unknown charging station", http.StatusNotFound)
+		return
+	case gatewayv1.Decision_DECISION_UNAUTHORIZED:
+		log.Warn("station refused: bad credentials", "reason", resp.GetReason(), "remote", r.RemoteAddr)
+		w.Header().Set("WWW-Authenticate", `Basic realm="chargeplane", charset="UTF-8"`)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	default:
+		log.Error("core gave no admission decision", "decision", resp.GetDecision(), "reason", resp.GetReason())
+		http.Error(w, "central system unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	connID := resp.GetConnectionId()
+	log = log.With("connection", connID)
+
+	opts := &websocket.AcceptOptions{
+		// Chargers are not browsers; origin checks protect cookies we do not use.
+		InsecureSkipVerify: true,
+		// OCPP 2.0.1 requires permessage-deflate. Without context takeover
+		// an idle connection holds no compression state at all.
+		CompressionMode: websocket.CompressionNoContextTakeover,
+	}
+	if offered != "" {
+		// coder/websocket picks in the server's order; passing only the
+		// charger's own first choice makes the charger's order win.
+		opts.Subprotocols = []string{offered}
+	}
+	ws, err := websocket.Accept(w, r, opts)
+	if err != nil {
+		log.Warn("websocket handshake failed", "err", err)
+		s.publishDisconnected(log, stationID, connID, version, "handshake failed")
+		return
+	}
+
+	if version == 0 {
+		// OCPP-J: finish the handshake without a subprotocol, then close.
+		log.Warn("no supported OCPP subprotocol offered", "offered", r.Header.Values("Sec-WebSocket-Protocol"))
+		_ = ws.Close(websocket.StatusProtocolError, "no supported OCPP subprotocol")
+		s.publishDisconnected(log, stationID, connID, version, "no supported subprotocol")
+		return
+	}
+	ws.SetReadLimit(s.cfg.MaxMessageBytes)
+
+	c := newConn(s, ws, stationID, connID, version, log)
+	c.run()
+}
+
+// register makes c the station's connection on this gateway and returns the
+// connection it replaced, if any. It refuses while draining.
+func (s *Server) register(c *conn) (old *conn, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return nil, false
+	}
+	old = s.conns[c.station]
+	s.conns[c.station] = c
+	return old, true
+}
+
+// unregister forgets c unless a newer connection already took its place.
+func (s *Server) unregister(c *conn) {
+	s.mu.Lock()
+	if s.conns[c.station] == c {
+		delete(s.conns, c.station)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Server) lookup(station string) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns[station]
+}
+
+// handleDownstream handles this gateway's queue: replies to charger CALLs,
+// core-initiated CALLs (fanout to every gateway) and close requests. It
+// never returns an error: a message for a connection that is not here is
+// not ours, and redelivering it would not change that.
+func (s *Server) handleDownstream(_ context.Context, env *busv1.Envelope) error {
+	switch env.GetKind() {
+	case busv1.Kind_KIND_FRAME:
+		c := s.lookup(env.GetStationId())
+		if c == nil {
+			return nil
+		}
+		f, err := ocppj.Parse(env.GetFrame())
+		if err != nil {
+			s.log.Error("unreadable frame from core dropped", "station", env.GetStationId(), "err", err)
+			return nil
+		}
+		switch f.Type {
+		case ocppj.Call:
+			// The core names the connection it believes current; when it
+			// does and that is not ours, another gateway holds the station.
+			if id := env.GetConnectionId(); id != "" && id != c.id {
+				return nil
+			}
+			c.enqueueCall(f.ID, env)
+		case ocppj.CallResult, ocppj.CallError:
+			if env.GetConnectionId() != c.id {
+				// The answer belongs to a CALL read on an older socket; the
+				// charger will retry it on this one.
+				c.log.Info("reply for another connection dropped", "message_id", f.ID, "reply_connection", env.GetConnectionId())
+				return nil
+			}
+			c.send(env.GetFrame())
+		default:
+			s.log.Warn("frame of unexpected type from core dropped", "station", env.GetStationId(), "type", f.Type)
+		}
+	case busv1.Kind_KIND_CLOSE_CONNECTION:
+		c := s.lookup(env.GetStationId())
+		if c == nil || c.id != env.GetConnectionId() {
+			return nil
+		}
+		reason := env.GetReason()
+		if reason == "" {
+			reason = "replaced by a newer connection"
+		}
+		c.log.Info("core asked to close the connection", "reason", reason)
+		c.closeWith(websocket.StatusPolicyViolation, truncate(reason, 120))
+	default:
+		s.log.Debug("ignored downstream message", "kind", env.GetKind())
+	}
+	return nil
+}
+
+// publishCtx returns a context for a bus publish that outlives the socket
+// and Shutdown's context: a message read from a charger is either handed to
+// the broker or answered with an error, never abandoned.
+func publishCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), publishTimeout)
+}
+
+func (s *Server) publishDisconnected(log *slog.Logger, station, connID string, v ocppj.Version, reason string) {
+	env := &busv1.Envelope{
+		Kind:         busv1.Kind_KIND_DISCONNECTED,
+		StationId:    station,
+		GatewayId:    s.cfg.GatewayID,
+		ConnectionId: connID,
+		OcppVersion:  busVersion(v),
+		ReceivedAt:   timestamppb.New(s.cfg.Now()),
+		Reason:       reason,
+	}
+	backoff := disconnectBackoff
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := publishCtx()
+		err := s.bus.PublishUpstream(ctx, env)
+		cancel()
+		if err == nil {
+			return
+		}
+		if attempt == disconnectAttempts || errors.Is(err, bus.ErrClosed) || errors.Is(err, bus.ErrInvalid) {
+			// The core's lease sweep will still mark the station gone if this
+			// gateway dies; if it lives, the next connection supersedes this one.
+			log.Error("could not publish disconnection", "err", err, "attempts", attempt)
+			return
+		}
+		log.Warn("publish disconnection failed, retrying", "err", err, "attempt", attempt)
+		time.Sleep(backoff)
+		backoff *= 2
+	}
+}
+
+func busVersion(v ocppj.Version) busv1.OcppVersion {
+	switch v {
+	case ocppj.V16:
+		return busv1.OcppVersion_OCPP_VERSION_16
+	case ocppj.V201:
+		return busv1.OcppVersion_OCPP_VERSION_201
+	}
+	return busv1.OcppVersion_OCPP_VERSION_UNSPECIFIED
+}
+
+// parseStationPath extracts the percent-decoded identity from the URL; a
+// non-zero status says why it is refused.
+func parseStationPath(u *url.URL) (id string, status int, msg string) {
+	p := u.EscapedPath()
+	if !strings.HasPrefix(p, PathPrefix) {
+		return "", http.StatusNotFound, "not found"
+	}
+	raw := p[len(PathPrefix):]
+	if raw == "" || strings.Contains(raw, "/") {
+		return "", http.StatusBadRequest, "expected " + PathPrefix + "{stationId}"
+	}
+	id, err := url.PathUnescape(raw)
+	if err != nil {
+		return "", http.StatusBadRequest, "station id is not validly percent-encoded"
+	}
+	if !utf8.ValidString(id) || utf8.RuneCountInString(id) > MaxStationIDLen {
+		return "", http.StatusBadRequest, fmt.Sprintf("station id must be at most %d characters", MaxStationIDLen)
+	}
+	for _, r := range id {
+		if r == ':' || unicode.IsControl(r) {
+			return "", http.StatusBadRequest, "station id must not contain ':' or control characters"
+		}
+	}
+	return id, 0, ""
+}
+
+func isWebSocketUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet &&
+		headerHasToken(r.Header, "Connection", "upgrade") &&
+		headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+func headerHasToken(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// chooseSubprotocol returns the first subprotocol in the charger's list that
+// this gateway speaks, exactly as the charger spelled it, and its version.
+func chooseSubprotocol(h http.Header) (string, ocppj.Version) {
+	for _, v := range h.Values("Sec-WebSocket-Protocol") {
+		for t := range strings.SplitSeq(v, ",") {
+			t = strings.TrimSpace(t)
+			if v, ok := ocppj.ParseSubprotocol(strings.ToLower(t)); ok {
+				return t, v
+			}
+		}
+	}
+	return "", 0
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// Cut on a rune boundary so the close reason stays valid UTF-8.
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
