@@ -178,6 +178,27 @@ func newHarness(t *testing.T, cfg server.Config) *harness {
 	return h
 }
 
+func (h *harness) gw2Logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// newHTTPServer serves gw and returns its ws:// base URL.
+func newHTTPServer(t *testing.T, gw http.Handler) string {
+	srv := httptest.NewServer(gw)
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+func dialURL(t *testing.T, url string, subprotocols ...string) (*websocket.Conn, *http.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: subprotocols})
+	if c != nil {
+		t.Cleanup(func() { _ = c.CloseNow() })
+	}
+	return c, resp, err
+}
+
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) {
