@@ -1,12 +1,27 @@
 // Package store is the core's persistence: PostgreSQL in production, SQLite
 // (pure Go) in the embedded mode, both through gorm, both migrated by the
 // same versioned migrations.
+//
+// Every time the store writes is converted to UTC and truncated to
+// microseconds, the precision PostgreSQL keeps, so that a value reads back
+// equal on both databases and SQLite's text timestamps compare in time order.
 package store
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
 	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 )
 
 var (
@@ -48,9 +63,12 @@ type Station struct {
 	OCPPVersion  string `gorm:"column:ocpp_version"` // "1.6" / "2.0.1"
 	Status       string // "Available"… while connected, "Unavailable" otherwise
 	Connected    bool
-	ConnectionID string
+	ConnectionID string // the admitted connection; empty once it is gone
 	GatewayID    string
 	LastSeen     *time.Time
+	// StatusReportedAt is the charger's timestamp of the last whole-station
+	// status (1.6 connector 0); it orders those reports.
+	StatusReportedAt *time.Time
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -70,6 +88,12 @@ type Connector struct {
 	VendorID        string
 	VendorErrorCode string
 	UpdatedAt       time.Time // the status's own timestamp
+	// ReportedAt is the charger's timestamp of the last status it reported.
+	// It orders the charger's reports and is kept apart from UpdatedAt so
+	// that the core marking a connector Unavailable on disconnection (with
+	// its own clock) never makes a reconnected charger's next report look
+	// older than it is.
+	ReportedAt time.Time
 }
 
 // BootInfo is what a BootNotification tells about a station.
@@ -87,9 +111,14 @@ type StationPatch struct {
 
 // Page asks for a slice of a list ordered by id.
 type Page struct {
-	Limit   int
+	Limit   int    // 0 means DefaultPageLimit; capped at MaxPageLimit
 	AfterID string // keyset cursor: the last id of the previous page
 }
+
+const (
+	DefaultPageLimit = 100
+	MaxPageLimit     = 1000
+)
 
 // ConnectionEvent is what the registry needs to know about a connection.
 type ConnectionEvent struct {
@@ -102,47 +131,188 @@ type ConnectionEvent struct {
 type Config struct {
 	// DatabaseURL is a PostgreSQL URL; empty selects SQLite in DataDir.
 	DatabaseURL string
-	DataDir     string
+	DataDir     string // empty: the working directory
+
+	// MaxOpenConns bounds the pool; 0 picks a default for the database.
+	MaxOpenConns int
+	// Now stamps created_at/updated_at; nil means time.Now.
+	Now func() time.Time
+	// Logger receives the database's warnings (slow queries, errors);
+	// nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Store is the core's only door to the database.
-type Store struct{}
+type Store struct {
+	db      *gorm.DB
+	dialect dialect
+	now     func() time.Time
+	log     *slog.Logger
+}
 
-var errTODO = errors.New("store: not implemented yet")
+type dialect int
 
-func Open(ctx context.Context, cfg Config) (*Store, error) { return nil, errTODO }
-func (s *Store) Migrate(ctx context.Context) error         { return errTODO }
-func (s *Store) Close() error                              { return errTODO }
-func (s *Store) Ping(ctx context.Context) error            { return errTODO }
+const (
+	dialectPostgres dialect = iota + 1
+	dialectSQLite
+)
 
-func (s *Store) CreateUser(ctx context.Context, u *User) error                { return errTODO }
-func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) { return nil, errTODO }
+func (d dialect) String() string {
+	switch d {
+	case dialectPostgres:
+		return "postgres"
+	case dialectSQLite:
+		return "sqlite"
+	}
+	return "unknown"
+}
 
-func (s *Store) CreateStation(ctx context.Context, st *Station) error { return errTODO }
-func (s *Store) GetStation(ctx context.Context, id string) (*Station, error) {
-	return nil, errTODO
-}
-func (s *Store) ListStations(ctx context.Context, p Page) ([]Station, int64, error) {
-	return nil, 0, errTODO
-}
-func (s *Store) UpdateStation(ctx context.Context, id string, p StationPatch) (*Station, error) {
-	return nil, errTODO
-}
-func (s *Store) DeleteStation(ctx context.Context, id string) error { return errTODO }
+// SQLiteFile is the database file name inside Config.DataDir.
+const SQLiteFile = "chargeplane.db"
 
-func (s *Store) RecordAdmission(ctx context.Context, ev ConnectionEvent) (previous ConnectionEvent, err error) {
-	return ConnectionEvent{}, errTODO
+// Open connects to the database Config names and checks it answers. It does
+// not migrate: call Migrate.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	s := &Store{now: cfg.Now, log: cfg.Logger}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.log = s.log.With("component", "store")
+
+	gcfg := &gorm.Config{
+		Logger: logger.NewSlogLogger(s.log, logger.Config{
+			SlowThreshold:             500 * time.Millisecond,
+			LogLevel:                  logger.Warn,
+			IgnoreRecordNotFoundError: true,
+			// Never put values (password hashes) in logs.
+			ParameterizedQueries: true,
+		}),
+		NowFunc:                func() time.Time { return dbTime(s.now()) },
+		TranslateError:         true,
+		DisableAutomaticPing:   true,
+		SkipDefaultTransaction: true, // every write here is one statement or an explicit transaction
+	}
+
+	var dialector gorm.Dialector
+	maxOpen := cfg.MaxOpenConns
+	if cfg.DatabaseURL == "" {
+		s.dialect = dialectSQLite
+		dir := cfg.DataDir
+		if dir == "" {
+			dir = "."
+		}
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("store: create data dir: %w", err)
+		}
+		dialector = sqlite.Open(sqliteDSN(filepath.Join(dir, SQLiteFile)))
+		// No gorm PrepareStmt: its statement cache starts a goroutine that
+		// is never stopped (gorm v1.31 internal/lru), one leak per Open.
+		if maxOpen == 0 {
+			// WAL allows many readers and one writer; writers queue on
+			// busy_timeout, so a few connections are plenty.
+			maxOpen = max(4, runtime.GOMAXPROCS(0))
+		}
+	} else {
+		s.dialect = dialectPostgres
+		// pgx caches prepared statements per connection already, so gorm's
+		// PrepareStmt would add nothing.
+		dialector = postgres.Open(cfg.DatabaseURL)
+		if maxOpen == 0 {
+			maxOpen = 25
+		}
+	}
+
+	db, err := gorm.Open(dialector, gcfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", s.dialect, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", s.dialect, err)
+	}
+	sqlDB.SetMaxOpenConns(maxOpen)
+	sqlDB.SetMaxIdleConns(maxOpen)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	if s.dialect == dialectPostgres {
+		// Recycle so that a failover or a pgbouncer restart is picked up.
+		sqlDB.SetConnMaxLifetime(30 * time.Minute)
+	}
+	s.db = db
+	if err := s.Ping(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return s, nil
 }
-func (s *Store) MarkConnected(ctx context.Context, ev ConnectionEvent) (bool, error) {
-	return false, errTODO
+
+// sqliteDSN sets, on every connection of the pool: WAL so readers never
+// block the writer, a busy timeout so writers queue instead of failing,
+// foreign keys (off by default in SQLite) for ON DELETE CASCADE, and
+// IMMEDIATE transactions so that a read-then-write transaction takes the
+// write lock up front instead of failing with SQLITE_BUSY when it upgrades.
+//
+// Not _time_format: the driver (glebarez/go-sqlite v1.21) stops reading the
+// DSN after it, silently dropping _txlock. Its default text form,
+// "2006-01-02 15:04:05.999999999 +0000 UTC" for the UTC times dbTime makes,
+// sorts in time order too.
+func sqliteDSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	return path + "?" + q.Encode()
 }
-func (s *Store) MarkDisconnected(ctx context.Context, ev ConnectionEvent) (bool, error) {
-	return false, errTODO
+
+// Close releases the pool.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	if err := sqlDB.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
 }
-func (s *Store) RecordBoot(ctx context.Context, stationID string, b BootInfo, at time.Time) error {
-	return errTODO
+
+// Ping checks the database answers; the readiness probe uses it.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping %s: %w", s.dialect, err)
+	}
+	return nil
 }
-func (s *Store) TouchLastSeen(ctx context.Context, stationID string, at time.Time) error {
-	return errTODO
+
+// dbTime is the form every time takes in the database (see package doc).
+func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func dbTimePtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := dbTime(*t)
+	return &v
 }
-func (s *Store) UpsertConnector(ctx context.Context, c Connector) error { return errTODO }
+
+// translate maps driver errors to the store's sentinels, keeping the
+// original in the chain for logs.
+func translate(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return fmt.Errorf("%s: %w", op, ErrAlreadyExists)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

@@ -1,0 +1,130 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// StatusUnavailable is the status of a station or connector nobody can use:
+// also what the registry sets when the station is not connected.
+const (
+	StatusAvailable   = "Available"
+	StatusUnavailable = "Unavailable"
+)
+
+// CreateStation inserts st (its Connectors are ignored: they come from the
+// station's own reports). A taken id is ErrAlreadyExists.
+func (s *Store) CreateStation(ctx context.Context, st *Station) error {
+	if st.ID == "" {
+		return fmt.Errorf("store: create station: empty id")
+	}
+	if st.Status == "" {
+		st.Status = StatusUnavailable
+	}
+	now := dbTime(s.now())
+	if st.CreatedAt.IsZero() {
+		st.CreatedAt = now
+	}
+	st.CreatedAt = dbTime(st.CreatedAt)
+	st.UpdatedAt = now
+	st.LastBoot = dbTimePtr(st.LastBoot)
+	st.LastSeen = dbTimePtr(st.LastSeen)
+	st.StatusReportedAt = dbTimePtr(st.StatusReportedAt)
+	err := s.db.WithContext(ctx).Omit(clause.Associations).Create(st).Error
+	return translate(fmt.Sprintf("store: create station %q", st.ID), err)
+}
+
+func preloadConnectors(db *gorm.DB) *gorm.DB {
+	return db.Preload("Connectors", func(db *gorm.DB) *gorm.DB {
+		return db.Order("evse_id, connector_id")
+	})
+}
+
+// GetStation returns the station with its connectors ordered by EVSE and
+// connector id.
+func (s *Store) GetStation(ctx context.Context, id string) (*Station, error) {
+	var st Station
+	err := preloadConnectors(s.db.WithContext(ctx)).Where("id = ?", id).Take(&st).Error
+	if err != nil {
+		return nil, translate(fmt.Sprintf("store: get station %q", id), err)
+	}
+	return &st, nil
+}
+
+// ListStations returns one page of stations ordered by id, with their
+// connectors, and the total number of stations. Keyset paging: pass the last
+// id of a page as the next page's AfterID.
+func (s *Store) ListStations(ctx context.Context, p Page) ([]Station, int64, error) {
+	limit := p.Limit
+	switch {
+	case limit <= 0:
+		limit = DefaultPageLimit
+	case limit > MaxPageLimit:
+		limit = MaxPageLimit
+	}
+	db := s.db.WithContext(ctx)
+	var total int64
+	if err := db.Model(&Station{}).Count(&total).Error; err != nil {
+		return nil, 0, translate("store: count stations", err)
+	}
+	q := preloadConnectors(db).Order("id").Limit(limit)
+	if p.AfterID != "" {
+		q = q.Where("id > ?", p.AfterID)
+	}
+	stations := []Station{}
+	if err := q.Find(&stations).Error; err != nil {
+		return nil, 0, translate("store: list stations", err)
+	}
+	return stations, total, nil
+}
+
+// UpdateStation applies the non-nil fields of p and returns the station as
+// it now is.
+func (s *Store) UpdateStation(ctx context.Context, id string, p StationPatch) (*Station, error) {
+	op := fmt.Sprintf("store: update station %q", id)
+	set := map[string]any{}
+	if p.Name != nil {
+		set["name"] = *p.Name
+	}
+	if p.PasswordHash != nil {
+		set["password_hash"] = *p.PasswordHash
+	}
+	if len(set) == 0 {
+		return s.GetStation(ctx, id)
+	}
+	set["updated_at"] = dbTime(s.now())
+	res := s.db.WithContext(ctx).Model(&Station{}).Where("id = ?", id).Updates(set)
+	if res.Error != nil {
+		return nil, translate(op, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, fmt.Errorf("%s: %w", op, ErrNotFound)
+	}
+	return s.GetStation(ctx, id)
+}
+
+// DeleteStation removes the station and, by cascade, its connectors.
+func (s *Store) DeleteStation(ctx context.Context, id string) error {
+	op := fmt.Sprintf("store: delete station %q", id)
+	res := s.db.WithContext(ctx).Where("id = ?", id).Delete(&Station{})
+	if res.Error != nil {
+		return translate(op, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	}
+	return nil
+}
+
+// stationExists tells a missing station from a conditional update that
+// matched nothing for another reason.
+func stationExists(db *gorm.DB, id string) (bool, error) {
+	var n int64
+	if err := db.Model(&Station{}).Where("id = ?", id).Limit(1).Count(&n).Error; err != nil {
+		return false, err
+	}
+	return n > 0, nil
+}

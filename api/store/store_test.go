@@ -1,0 +1,758 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/chargeplane/chargeplane/internal/testenv"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// clock is the store's injected time, moved by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+	return c.t
+}
+
+var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// each runs fn against a freshly migrated PostgreSQL database and a fresh
+// SQLite file: the store must behave the same on both.
+func each(t *testing.T, fn func(t *testing.T, s *Store, clk *clock)) {
+	t.Helper()
+	for _, name := range []string{"postgres", "sqlite"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			clk := &clock{t: t0}
+			s := openStore(t, name, clk)
+			fn(t, s, clk)
+		})
+	}
+}
+
+func openStore(t *testing.T, name string, clk *clock) *Store {
+	t.Helper()
+	cfg := Config{Now: clk.Now, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
+	if name == "postgres" {
+		cfg.DatabaseURL = testenv.PostgresURL(t)
+	} else {
+		cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	}
+	ctx := context.Background()
+	s, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("open %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate %s: %v", name, err)
+	}
+	return s
+}
+
+func mustCreateStation(t *testing.T, s *Store, id string) {
+	t.Helper()
+	if err := s.CreateStation(context.Background(), &Station{ID: id, Name: "Station " + id}); err != nil {
+		t.Fatalf("create station %s: %v", id, err)
+	}
+}
+
+func mustGet(t *testing.T, s *Store, id string) *Station {
+	t.Helper()
+	st, err := s.GetStation(context.Background(), id)
+	if err != nil {
+		t.Fatalf("get station %s: %v", id, err)
+	}
+	return st
+}
+
+func migrationNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := fs.ReadDir(migrations, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// The dialects keep separate migration folders; they must never drift to
+// different versions.
+func TestMigrationsInStep(t *testing.T) {
+	pg := migrationNames(t, "migrations/postgres")
+	lite := migrationNames(t, "migrations/sqlite")
+	if !slices.Equal(pg, lite) {
+		t.Fatalf("migration files differ:\npostgres: %v\nsqlite:   %v", pg, lite)
+	}
+	for i, n := range pg {
+		want := fmt.Sprintf("%05d_", i+1)
+		if len(n) < len(want) || n[:len(want)] != want || filepath.Ext(n) != ".sql" {
+			t.Errorf("migration %q: want name %s<what>.sql (consecutive versions)", n, want)
+		}
+	}
+}
+
+func TestMigrateIdempotent(t *testing.T) {
+	want := int64(len(migrationNames(t, "migrations/postgres")))
+	each(t, func(t *testing.T, s *Store, _ *clock) {
+		ctx := context.Background()
+		mustCreateStation(t, s, "CP1")
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("second migrate: %v", err)
+		}
+		v, err := s.SchemaVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v != want {
+			t.Errorf("schema version = %d, want %d", v, want)
+		}
+		// The second run must not have touched the data.
+		mustGet(t, s, "CP1")
+		if err := s.Ping(ctx); err != nil {
+			t.Errorf("ping: %v", err)
+		}
+	})
+}
+
+func TestUsers(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, _ *clock) {
+		ctx := context.Background()
+		u := &User{Email: "  Alice@Example.COM ", PasswordHash: "h", FirstName: "Alice", LastName: "A"}
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		if u.ID == "" || u.Email != "alice@example.com" {
+			t.Fatalf("after create: id %q email %q", u.ID, u.Email)
+		}
+		got, err := s.UserByEmail(ctx, "ALICE@example.com")
+		if err != nil {
+			t.Fatalf("by email: %v", err)
+		}
+		if got.ID != u.ID || got.FirstName != "Alice" || got.PasswordHash != "h" || !got.CreatedAt.Equal(t0) {
+			t.Errorf("by email = %+v", got)
+		}
+		err = s.CreateUser(ctx, &User{Email: "alice@EXAMPLE.com"})
+		if !errors.Is(err, ErrAlreadyExists) {
+			t.Errorf("duplicate email in other case: err = %v, want ErrAlreadyExists", err)
+		}
+		err = s.CreateUser(ctx, &User{ID: u.ID, Email: "bob@example.com"})
+		if !errors.Is(err, ErrAlreadyExists) {
+			t.Errorf("duplicate id: err = %v, want ErrAlreadyExists", err)
+		}
+		if _, err := s.UserByEmail(ctx, "nobody@example.com"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("missing user: err = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestStationCRUD(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *clock) {
+		ctx := context.Background()
+		if err := s.CreateStation(ctx, &Station{ID: "CP1", Name: "one", PasswordHash: "ph"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateStation(ctx, &Station{ID: "CP1"}); !errors.Is(err, ErrAlreadyExists) {
+			t.Errorf("duplicate station: err = %v, want ErrAlreadyExists", err)
+		}
+		st := mustGet(t, s, "CP1")
+		if st.Name != "one" || st.PasswordHash != "ph" || st.Status != StatusUnavailable || st.Connected ||
+			!st.CreatedAt.Equal(t0) || st.LastSeen != nil || len(st.Connectors) != 0 {
+			t.Errorf("created station = %+v", st)
+		}
+		if _, err := s.GetStation(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("get missing: err = %v", err)
+		}
+
+		clk.Add(time.Minute)
+		name := "renamed"
+		st, err := s.UpdateStation(ctx, "CP1", StationPatch{Name: &name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Name != "renamed" || st.PasswordHash != "ph" || !st.UpdatedAt.Equal(t0.Add(time.Minute)) {
+			t.Errorf("after name patch: %+v", st)
+		}
+		empty := ""
+		st, err = s.UpdateStation(ctx, "CP1", StationPatch{PasswordHash: &empty})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Name != "renamed" || st.PasswordHash != "" {
+			t.Errorf("after password patch: name %q hash %q", st.Name, st.PasswordHash)
+		}
+		if _, err := s.UpdateStation(ctx, "nope", StationPatch{Name: &name}); !errors.Is(err, ErrNotFound) {
+			t.Errorf("update missing: err = %v", err)
+		}
+		if _, err := s.UpdateStation(ctx, "nope", StationPatch{}); !errors.Is(err, ErrNotFound) {
+			t.Errorf("empty patch of missing: err = %v", err)
+		}
+
+		for _, c := range []Connector{{EVSEID: 1, ConnectorID: 1}, {EVSEID: 1, ConnectorID: 2}} {
+			c.StationID, c.Status, c.UpdatedAt = "CP1", "Available", t0
+			if err := s.UpsertConnector(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.DeleteStation(ctx, "CP1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetStation(ctx, "CP1"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("get deleted: err = %v", err)
+		}
+		var n int64
+		if err := s.db.Model(&Connector{}).Where("station_id = ?", "CP1").Count(&n).Error; err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("%d connectors survived their station's deletion", n)
+		}
+		if err := s.DeleteStation(ctx, "CP1"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("delete missing: err = %v", err)
+		}
+		// The id is free again, and no orphan connector comes back with it.
+		mustCreateStation(t, s, "CP1")
+		if st := mustGet(t, s, "CP1"); len(st.Connectors) != 0 {
+			t.Errorf("recreated station has connectors %+v", st.Connectors)
+		}
+	})
+}
+
+func TestListStationsPaging(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, _ *clock) {
+		ctx := context.Background()
+		// Mixed case and digits: both databases must order them byte-wise.
+		ids := []string{"b2", "A1", "c3", "a1", "B10", "b1", "Z9"}
+		for _, id := range ids {
+			mustCreateStation(t, s, id)
+		}
+		// Inserted out of order: the list must still come back ordered.
+		for _, k := range [][2]int{{2, 1}, {1, 2}, {0, 1}, {1, 1}} {
+			err := s.UpsertConnector(ctx, Connector{StationID: "a1", EVSEID: k[0], ConnectorID: k[1], Status: "Available", UpdatedAt: t0})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := slices.Clone(ids)
+		slices.Sort(want)
+
+		var got []string
+		after := ""
+		for range 10 {
+			page, total, err := s.ListStations(ctx, Page{Limit: 3, AfterID: after})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if total != int64(len(ids)) {
+				t.Errorf("total = %d, want %d", total, len(ids))
+			}
+			if len(page) > 3 {
+				t.Fatalf("page of %d, limit 3", len(page))
+			}
+			if len(page) == 0 {
+				break
+			}
+			for _, st := range page {
+				got = append(got, st.ID)
+				if st.ID == "a1" {
+					var keys [][2]int
+					for _, c := range st.Connectors {
+						keys = append(keys, [2]int{c.EVSEID, c.ConnectorID})
+					}
+					if !slices.Equal(keys, [][2]int{{0, 1}, {1, 1}, {1, 2}, {2, 1}}) {
+						t.Errorf("a1 connectors in order %v", keys)
+					}
+				}
+			}
+			after = page[len(page)-1].ID
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("paged ids = %v, want %v", got, want)
+		}
+
+		all, _, err := s.ListStations(ctx, Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != len(ids) {
+			t.Errorf("default limit returned %d of %d", len(all), len(ids))
+		}
+	})
+}
+
+func TestListStationsEmpty(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, _ *clock) {
+		page, total, err := s.ListStations(context.Background(), Page{Limit: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page == nil || len(page) != 0 || total != 0 {
+			t.Errorf("empty list = %v (nil %v), total %d", page, page == nil, total)
+		}
+	})
+}
+
+func TestConnectionFencing(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *clock) {
+		ctx := context.Background()
+		mustCreateStation(t, s, "CP1")
+		if _, err := s.RecordAdmission(ctx, ConnectionEvent{StationID: "ghost", GatewayID: "g1", ConnectionID: "c0"}); !errors.Is(err, ErrNotFound) {
+			t.Errorf("admit unknown station: err = %v, want ErrNotFound", err)
+		}
+
+		c1 := ConnectionEvent{StationID: "CP1", GatewayID: "g1", ConnectionID: "c1", OCPPVersion: "1.6", At: clk.Add(time.Second)}
+		prev, err := s.RecordAdmission(ctx, c1)
+		if err != nil || prev != (ConnectionEvent{}) {
+			t.Fatalf("first admission: prev %+v err %v", prev, err)
+		}
+		st := mustGet(t, s, "CP1")
+		if st.ConnectionID != "c1" || st.GatewayID != "g1" || st.Connected {
+			t.Errorf("admitted, not yet connected: %+v", st)
+		}
+		if ok, err := s.MarkConnected(ctx, c1); err != nil || !ok {
+			t.Fatalf("mark c1 connected: %v %v", ok, err)
+		}
+		st = mustGet(t, s, "CP1")
+		if !st.Connected || st.Status != StatusAvailable || st.OCPPVersion != "1.6" || st.LastSeen == nil || !st.LastSeen.Equal(c1.At) {
+			t.Errorf("connected: %+v", st)
+		}
+		if err := s.UpsertConnector(ctx, Connector{StationID: "CP1", EVSEID: 0, ConnectorID: 1, Status: "Charging", UpdatedAt: c1.At}); err != nil {
+			t.Fatal(err)
+		}
+		// Re-admitting the same connection is not a replacement.
+		if prev, err := s.RecordAdmission(ctx, c1); err != nil || prev != (ConnectionEvent{}) {
+			t.Errorf("re-admit c1: prev %+v err %v", prev, err)
+		}
+
+		// The charger reconnects through another gateway.
+		c2 := ConnectionEvent{StationID: "CP1", GatewayID: "g2", ConnectionID: "c2", OCPPVersion: "2.0.1", At: clk.Add(time.Second)}
+		prev, err = s.RecordAdmission(ctx, c2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev != (ConnectionEvent{StationID: "CP1", GatewayID: "g1", ConnectionID: "c1", OCPPVersion: "1.6"}) {
+			t.Errorf("previous = %+v, want c1 on g1", prev)
+		}
+		st = mustGet(t, s, "CP1")
+		if st.Connected || st.Status != StatusUnavailable || st.Connectors[0].Status != StatusUnavailable {
+			t.Errorf("replaced live connection must read disconnected until c2 connects: %+v", st)
+		}
+		if ok, err := s.MarkConnected(ctx, c2); err != nil || !ok {
+			t.Fatalf("mark c2 connected: %v %v", ok, err)
+		}
+
+		// Late events about c1 change nothing.
+		late := c1
+		late.At = clk.Add(time.Second)
+		if ok, err := s.MarkDisconnected(ctx, late); err != nil || ok {
+			t.Errorf("stale disconnect applied=%v err=%v", ok, err)
+		}
+		if ok, err := s.MarkConnected(ctx, late); err != nil || ok {
+			t.Errorf("stale connect applied=%v err=%v", ok, err)
+		}
+		st = mustGet(t, s, "CP1")
+		if !st.Connected || st.ConnectionID != "c2" || st.GatewayID != "g2" || st.OCPPVersion != "2.0.1" || st.Status != StatusAvailable {
+			t.Errorf("after stale events: %+v", st)
+		}
+
+		if err := s.UpsertConnector(ctx, Connector{StationID: "CP1", EVSEID: 1, ConnectorID: 1, Status: "Occupied", UpdatedAt: clk.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		gone := c2
+		gone.At = clk.Add(time.Second)
+		if ok, err := s.MarkDisconnected(ctx, gone); err != nil || !ok {
+			t.Fatalf("disconnect c2: applied=%v err=%v", ok, err)
+		}
+		st = mustGet(t, s, "CP1")
+		if st.Connected || st.Status != StatusUnavailable || st.ConnectionID != "" || st.GatewayID != "" {
+			t.Errorf("after disconnect: %+v", st)
+		}
+		if len(st.Connectors) != 2 {
+			t.Fatalf("connectors: %+v", st.Connectors)
+		}
+		for _, c := range st.Connectors {
+			if c.Status != StatusUnavailable || !c.UpdatedAt.Equal(gone.At) {
+				t.Errorf("connector %d/%d after disconnect: %s at %v, want Unavailable at %v", c.EVSEID, c.ConnectorID, c.Status, c.UpdatedAt, gone.At)
+			}
+		}
+		if ok, err := s.MarkDisconnected(ctx, gone); err != nil || ok {
+			t.Errorf("second disconnect of c2 applied=%v err=%v", ok, err)
+		}
+		if ok, err := s.MarkConnected(ctx, c2); err != nil || ok {
+			t.Errorf("closed connection reconnected: applied=%v err=%v", ok, err)
+		}
+		if ok, err := s.MarkConnected(ctx, ConnectionEvent{StationID: "ghost", ConnectionID: "c1"}); err != nil || ok {
+			t.Errorf("connect unknown station: applied=%v err=%v", ok, err)
+		}
+	})
+}
+
+// Many core instances may admit connections of one station at once; each
+// admission must see exactly the connection it replaced.
+func TestConcurrentAdmissions(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, _ *clock) {
+		ctx := context.Background()
+		mustCreateStation(t, s, "CP1")
+		const n = 16
+		prevs := make([]string, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				ev := ConnectionEvent{StationID: "CP1", GatewayID: "g", ConnectionID: fmt.Sprintf("c%02d", i)}
+				prev, err := s.RecordAdmission(ctx, ev)
+				prevs[i], errs[i] = prev.ConnectionID, err
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("admission %d: %v", i, err)
+			}
+		}
+		// The admissions form one chain: every connection but the last
+		// is replaced exactly once, and exactly one admission replaced none.
+		final := mustGet(t, s, "CP1").ConnectionID
+		seen := map[string]int{}
+		for _, p := range prevs {
+			seen[p]++
+		}
+		if seen[""] != 1 {
+			t.Errorf("%d admissions saw no previous connection, want 1 (prevs %v)", seen[""], prevs)
+		}
+		for i := range n {
+			id := fmt.Sprintf("c%02d", i)
+			want := 1
+			if id == final {
+				want = 0
+			}
+			if seen[id] != want {
+				t.Errorf("%s replaced %d times, want %d (final %s, prevs %v)", id, seen[id], want, final, prevs)
+			}
+		}
+	})
+}
+
+func TestConnectorStatusOrdering(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *clock) {
+		ctx := context.Background()
+		mustCreateStation(t, s, "CP1")
+		conn := func() Connector { return mustGet(t, s, "CP1").Connectors[0] }
+
+		t1, t2 := t0.Add(time.Minute), t0.Add(2*time.Minute)
+		if err := s.UpsertConnector(ctx, Connector{StationID: "CP1", EVSEID: 1, ConnectorID: 1, Status: "Occupied", ErrorCode: "NoError", UpdatedAt: t2}); err != nil {
+			t.Fatal(err)
+		}
+		// A replayed older report arrives late.
+		if err := s.UpsertConnector(ctx, Connector{StationID: "CP1", EVSEID: 1, ConnectorID: 1, Status: "Available", UpdatedAt: t1}); err != nil {
+			t.Fatal(err)
+		}
+		if c := conn(); c.Status != "Occupied" || !c.UpdatedAt.Equal(t2) {
+			t.Errorf("older report overwrote newer: %+v", c)
+		}
+		// Sub-microsecond differences vanish in storage; equal times take
+		// the later arrival.
+		if err := s.UpsertConnector(ctx, Connector{StationID: "CP1", EVSEID: 1, ConnectorID: 1, Status: "Faulted", ErrorCode: "GroundFailure",
+			Info: "i", VendorID: "v", VendorErrorCode: "e", UpdatedAt: t2.Add(300 * time.Nanosecond)}); err != nil {
+			t.Fatal(err)
+		}
+		if c := conn(); c.Status != "Faulted" || c.ErrorCode != "GroundFailure" || c.Info != "i" || c.VendorID != "v" || c.VendorErrorCode != "e" {
+			t.Errorf("equal-time report not applied: %+v", c)
+		}
+		// Non-UTC input is the same instant.
+		t3 := t0.Add(3 * time.Minute).In(time.FixedZone("CET", 3600))
+		if err := s.UpsertConnector(ctx, Connector{StationID: "CP1", EVSEID: 1, ConnectorID: 1, Status: "Available", UpdatedAt: t3}); err != nil {
+			t.Fatal(err)
+		}
+		if c := conn(); c.Status != "Available" || !c.UpdatedAt.Equal(t3) || !c.ReportedAt.Equal(t3) {
+			t.Errorf("newer report in another zone: %+v", c)
+		}
+
+		// The core's disconnection (its clock ahead of the charger's) must
+		// not hide the charger's next report after it reconnects.
+		ev := ConnectionEvent{StationID: "CP1", GatewayID: "g1", ConnectionID: "c1", At: t0.Add(time.Hour)}
+		if _, err := s.RecordAdmission(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.MarkDisconnected(ctx, ev); err != nil || !ok {
+			t.Fatalf("disconnect: %v %v", ok, err)
+		}
+		if c := conn(); c.Status != StatusUnavailable {
+			t.Fatalf("after disconnect: %+v", c)
+		}
+		t4 := t0.Add(4 * time.Minute)
+		if err := s.UpsertConnector(ctx, Connector{StationID: "CP1", EVSEID: 1, ConnectorID: 1, Status: "Available", UpdatedAt: t4}); err != nil {
+			t.Fatal(err)
+		}
+		if c := conn(); c.Status != "Available" {
+			t.Errorf("report after reconnect ignored: %+v", c)
+		}
+
+		// 1.6 connector 0: the whole charge point.
+		if err := s.UpsertConnector(ctx, Connector{StationID: "CP1", EVSEID: 0, ConnectorID: 0, Status: "Faulted", UpdatedAt: t2}); err != nil {
+			t.Fatal(err)
+		}
+		st := mustGet(t, s, "CP1")
+		if st.Status != "Faulted" || len(st.Connectors) != 1 {
+			t.Errorf("connector 0: status %q connectors %+v", st.Status, st.Connectors)
+		}
+		if err := s.UpsertConnector(ctx, Connector{StationID: "CP1", EVSEID: 0, ConnectorID: 0, Status: "Available", UpdatedAt: t1}); err != nil {
+			t.Fatal(err)
+		}
+		if st := mustGet(t, s, "CP1"); st.Status != "Faulted" {
+			t.Errorf("older whole-station status overwrote newer: %q", st.Status)
+		}
+
+		for _, c := range []Connector{{EVSEID: 0, ConnectorID: 0}, {EVSEID: 1, ConnectorID: 1}} {
+			c.StationID, c.Status, c.UpdatedAt = "ghost", "Available", t1
+			if err := s.UpsertConnector(ctx, c); !errors.Is(err, ErrNotFound) {
+				t.Errorf("connector %d/%d of unknown station: err = %v, want ErrNotFound", c.EVSEID, c.ConnectorID, err)
+			}
+		}
+		if err := s.UpsertConnector(ctx, Connector{StationID: "CP1", EVSEID: -1, ConnectorID: 1}); err == nil {
+			t.Error("negative evse id accepted")
+		}
+	})
+}
+
+func TestBootAndLastSeen(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *clock) {
+		ctx := context.Background()
+		mustCreateStation(t, s, "CP1")
+		boot := BootInfo{
+			Vendor: "V", Model: "M", SerialNumber: "S", ChargeBoxSerialNumber: "CBS", FirmwareVersion: "1.2",
+			ICCID: "icc", IMSI: "ims", MeterType: "MT", MeterSerialNumber: "MS", RegistrationStatus: "Accepted",
+		}
+		at := t0.Add(10 * time.Second)
+		if err := s.RecordBoot(ctx, "CP1", boot, at); err != nil {
+			t.Fatal(err)
+		}
+		st := mustGet(t, s, "CP1")
+		got := BootInfo{st.Vendor, st.Model, st.SerialNumber, st.ChargeBoxSerialNumber, st.FirmwareVersion,
+			st.ICCID, st.IMSI, st.MeterType, st.MeterSerialNumber, st.RegistrationStatus}
+		if got != boot || st.LastBoot == nil || !st.LastBoot.Equal(at) || st.LastSeen == nil || !st.LastSeen.Equal(at) {
+			t.Errorf("after boot: %+v", st)
+		}
+		if err := s.RecordBoot(ctx, "ghost", boot, at); !errors.Is(err, ErrNotFound) {
+			t.Errorf("boot of unknown station: err = %v", err)
+		}
+
+		later := at.Add(time.Minute)
+		if err := s.TouchLastSeen(ctx, "CP1", later); err != nil {
+			t.Fatal(err)
+		}
+		// An older message handled late must not move last_seen back.
+		if err := s.TouchLastSeen(ctx, "CP1", at.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if st := mustGet(t, s, "CP1"); !st.LastSeen.Equal(later) {
+			t.Errorf("last seen = %v, want %v", st.LastSeen, later)
+		}
+		// A reboot reported late does not move last_seen back either.
+		if err := s.RecordBoot(ctx, "CP1", boot, at.Add(2*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if st := mustGet(t, s, "CP1"); !st.LastSeen.Equal(later) || !st.LastBoot.Equal(at.Add(2*time.Second)) {
+			t.Errorf("after late boot: last seen %v last boot %v", st.LastSeen, st.LastBoot)
+		}
+		if err := s.TouchLastSeen(ctx, "ghost", later); !errors.Is(err, ErrNotFound) {
+			t.Errorf("touch unknown station: err = %v", err)
+		}
+	})
+}
+
+func TestLeaseExpiry(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *clock) {
+		ctx := context.Background()
+		for _, id := range []string{"S1", "S2", "S3", "S4"} {
+			mustCreateStation(t, s, id)
+		}
+		if err := s.RenewLease(ctx, "g1", t0.Add(10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RenewLease(ctx, "g2", t0.Add(30*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RenewLease(ctx, "", t0); err == nil {
+			t.Error("empty gateway id accepted")
+		}
+		connect := func(station, gw, conn string, markConnected bool) ConnectionEvent {
+			ev := ConnectionEvent{StationID: station, GatewayID: gw, ConnectionID: conn, OCPPVersion: "1.6", At: t0}
+			if _, err := s.RecordAdmission(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+			if markConnected {
+				if ok, err := s.MarkConnected(ctx, ev); err != nil || !ok {
+					t.Fatalf("connect %s: %v %v", station, ok, err)
+				}
+			}
+			return ev
+		}
+		s1 := connect("S1", "g1", "c1", true)
+		connect("S2", "g1", "c2", false) // admitted, socket not confirmed yet
+		connect("S3", "g2", "c3", true)
+		for _, st := range []string{"S1", "S3"} {
+			if err := s.UpsertConnector(ctx, Connector{StationID: st, EVSEID: 1, ConnectorID: 1, Status: "Charging", UpdatedAt: t0}); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		if ids, err := s.ExpireLeases(ctx, t0.Add(10*time.Second)); err != nil || len(ids) != 0 {
+			t.Errorf("at the lease's end nothing expires yet: %v %v", ids, err)
+		}
+		// g1 renews once, then goes silent.
+		if err := s.RenewLease(ctx, "g1", t0.Add(20*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if ids, err := s.ExpireLeases(ctx, t0.Add(15*time.Second)); err != nil || len(ids) != 0 {
+			t.Errorf("renewed lease expired: %v %v", ids, err)
+		}
+		sweep := clk.Add(25 * time.Second)
+		ids, err := s.ExpireLeases(ctx, sweep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ids, []string{"S1", "S2"}) {
+			t.Errorf("expired stations = %v, want [S1 S2]", ids)
+		}
+		for _, id := range []string{"S1", "S2"} {
+			st := mustGet(t, s, id)
+			if st.Connected || st.Status != StatusUnavailable || st.ConnectionID != "" || st.GatewayID != "" {
+				t.Errorf("%s after its gateway died: %+v", id, st)
+			}
+			for _, c := range st.Connectors {
+				if c.Status != StatusUnavailable || !c.UpdatedAt.Equal(sweep) {
+					t.Errorf("%s connector after expiry: %+v", id, c)
+				}
+			}
+		}
+		st3 := mustGet(t, s, "S3")
+		if !st3.Connected || st3.Status != StatusAvailable || st3.Connectors[0].Status != "Charging" {
+			t.Errorf("station on a live gateway touched: %+v", st3)
+		}
+		if st4 := mustGet(t, s, "S4"); st4.Status != StatusUnavailable || st4.Connected {
+			t.Errorf("never-connected station: %+v", st4)
+		}
+		var n int64
+		if err := s.db.Model(&gatewayLease{}).Where("id = ?", "g1").Count(&n).Error; err != nil || n != 0 {
+			t.Errorf("expired gateway row left behind: %d %v", n, err)
+		}
+		if ids, err := s.ExpireLeases(ctx, sweep); err != nil || len(ids) != 0 {
+			t.Errorf("second sweep: %v %v", ids, err)
+		}
+		// The dead gateway's late disconnect is fenced off.
+		if ok, err := s.MarkDisconnected(ctx, s1); err != nil || ok {
+			t.Errorf("late disconnect after expiry applied=%v err=%v", ok, err)
+		}
+		// It may come back with a fresh lease; its old connection stays gone.
+		if err := s.RenewLease(ctx, "g1", sweep.Add(30*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.MarkConnected(ctx, s1); err != nil || ok {
+			t.Errorf("expired connection revived: applied=%v err=%v", ok, err)
+		}
+		// g2 expires later too.
+		ids, err = s.ExpireLeases(ctx, sweep.Add(time.Hour))
+		if err != nil || !slices.Equal(ids, []string{"S3"}) {
+			t.Errorf("later sweep = %v %v, want [S3]", ids, err)
+		}
+	})
+}
+
+func TestOpenUnreachablePostgres(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Port 1 on loopback refuses at once.
+	_, err := Open(ctx, Config{DatabaseURL: "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"})
+	if err == nil {
+		t.Fatal("open succeeded against a closed port")
+	}
+}
+
+// The driver applies SQLite settings from the DSN and silently ignores some
+// combinations; check each one took effect on a pooled connection.
+func TestSQLiteSettings(t *testing.T) {
+	s := openStore(t, "sqlite", &clock{t: t0})
+	for pragma, want := range map[string]string{
+		"journal_mode": "wal",
+		"foreign_keys": "1",
+		"busy_timeout": "10000",
+		"synchronous":  "1", // NORMAL
+	} {
+		var got string
+		if err := s.db.Raw("PRAGMA " + pragma).Scan(&got).Error; err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("PRAGMA %s = %q, want %q", pragma, got, want)
+		}
+	}
+}
+
+// SQLite compares the stored times as text: the order must hold whatever
+// the number of fractional digits.
+func TestTimeOrderAcrossPrecisions(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, _ *clock) {
+		ctx := context.Background()
+		mustCreateStation(t, s, "CP1")
+		base := t0.Add(time.Second)
+		steps := []struct {
+			at      time.Time
+			status  string
+			applies bool
+		}{
+			{base.Add(500 * time.Millisecond), "s1", true},
+			{base.Add(250 * time.Millisecond), "s2", false},
+			{base.Add(500*time.Millisecond + time.Microsecond), "s3", true},
+			{base.Add(time.Second), "s4", true},
+			{base.Add(999999 * time.Microsecond), "s5", false},
+			{base.Add(time.Second + 400*time.Nanosecond), "s6", true}, // same microsecond
+			{base.Add(2 * time.Second), "s7", true},
+		}
+		want := ""
+		for _, st := range steps {
+			if err := s.UpsertConnector(ctx, Connector{StationID: "CP1", EVSEID: 1, ConnectorID: 1, Status: st.status, UpdatedAt: st.at}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.TouchLastSeen(ctx, "CP1", st.at); err != nil {
+				t.Fatal(err)
+			}
+			if st.applies {
+				want = st.status
+			}
+			got := mustGet(t, s, "CP1")
+			if got.Connectors[0].Status != want {
+				t.Errorf("after %s at %v: status %q, want %q", st.status, st.at, got.Connectors[0].Status, want)
+			}
+		}
+		if got := mustGet(t, s, "CP1"); !got.LastSeen.Equal(base.Add(2 * time.Second)) {
+			t.Errorf("last seen %v", got.LastSeen)
+		}
+	})
+}
