@@ -2,8 +2,8 @@ package inproc_test
 
 import (
 	"context"
-	"log/slog"
 	"errors"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"

@@ -1,0 +1,136 @@
+package rabbitmq
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/chargeplane/chargeplane/pkg/bus"
+	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
+)
+
+// pubChannel is one confirm-mode channel of a session's publishing pool,
+// reopened on demand after a channel-level error.
+type pubChannel struct {
+	mu sync.Mutex
+	ch *amqp.Channel
+}
+
+func (pc *pubChannel) get(conn *amqp.Connection) (*amqp.Channel, error) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.ch != nil && !pc.ch.IsClosed() {
+		return pc.ch, nil
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, fmt.Errorf("%w: open channel: %w", bus.ErrNotConnected, err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		_ = ch.Close()
+		return nil, fmt.Errorf("%w: enable publisher confirms: %w", bus.ErrNotConnected, err)
+	}
+	pc.ch = ch
+	return ch, nil
+}
+
+// Encode is the wire form of an envelope on the bus.
+func Encode(env *busv1.Envelope) ([]byte, error) { return proto.Marshal(env) }
+
+// Decode parses the wire form of an envelope.
+func Decode(body []byte) (*busv1.Envelope, error) {
+	env := &busv1.Envelope{}
+	if err := proto.Unmarshal(body, env); err != nil {
+		return nil, fmt.Errorf("bus: decode envelope: %w", err)
+	}
+	return env, nil
+}
+
+// publish sends env and waits for the broker's confirm.
+func (b *Bus) publish(ctx context.Context, exchange, key string, persistent bool, env *busv1.Envelope) error {
+	if env == nil {
+		return fmt.Errorf("%w: nil envelope", bus.ErrInvalid)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	body, err := Encode(env)
+	if err != nil {
+		return fmt.Errorf("bus: encode envelope: %w", err)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.cfg.PublishTimeout)
+		defer cancel()
+	}
+	s, err := b.session()
+	if err != nil {
+		return err
+	}
+	ch, err := s.pool[s.next.Add(1)%uint64(len(s.pool))].get(s.conn)
+	if err != nil {
+		return err
+	}
+	msg := amqp.Publishing{
+		ContentType:  ContentType,
+		Type:         envelopeType,
+		DeliveryMode: amqp.Transient,
+		Body:         body,
+	}
+	if persistent {
+		msg.DeliveryMode = amqp.Persistent
+	}
+	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, msg)
+	if err != nil {
+		if ch.IsClosed() {
+			return fmt.Errorf("%w: publish: %w", bus.ErrNotConnected, err)
+		}
+		return fmt.Errorf("bus: publish: %w", err)
+	}
+	acked, err := dc.WaitContext(ctx)
+	if err != nil {
+		return fmt.Errorf("bus: waiting for the broker's confirm: %w", err)
+	}
+	if !acked {
+		if ch.IsClosed() {
+			// amqp091 nacks every pending confirm when the channel closes.
+			return fmt.Errorf("%w: channel closed before the broker confirmed the message", bus.ErrNotConnected)
+		}
+		return fmt.Errorf("bus: the broker refused the message (nack)")
+	}
+	return nil
+}
+
+// PublishUpstream sends env, persistent, to its station's partition and
+// returns once the broker has confirmed it.
+func (b *Bus) PublishUpstream(ctx context.Context, env *busv1.Envelope) error {
+	key := strconv.Itoa(bus.Partition(env.GetStationId(), b.cfg.Partitions))
+	return b.publish(ctx, upstreamExchange(b.cfg.Prefix), key, true, env)
+}
+
+// PublishDownstream sends env to every gateway's queue.
+func (b *Bus) PublishDownstream(ctx context.Context, env *busv1.Envelope) error {
+	return b.publish(ctx, downstreamExchange(b.cfg.Prefix), "", false, env)
+}
+
+// PublishToGateway sends env to gatewayID's queue through the default
+// exchange; without that queue the broker drops it.
+func (b *Bus) PublishToGateway(ctx context.Context, gatewayID string, env *busv1.Envelope) error {
+	if gatewayID == "" {
+		return fmt.Errorf("%w: empty gateway id", bus.ErrInvalid)
+	}
+	return b.publish(ctx, "", gatewayQueue(b.cfg.Prefix, gatewayID), false, env)
+}
+
+// PublishToCore sends env to coreID's reply queue; without that queue the
+// broker drops it.
+func (b *Bus) PublishToCore(ctx context.Context, coreID string, env *busv1.Envelope) error {
+	if coreID == "" {
+		return fmt.Errorf("%w: empty core id", bus.ErrInvalid)
+	}
+	return b.publish(ctx, "", coreQueue(b.cfg.Prefix, coreID), false, env)
+}
