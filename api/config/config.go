@@ -53,11 +53,11 @@ var ErrInvalid = errors.New("config: invalid")
 //	LOG_LEVEL             info                 debug, info, warn or error
 //	LOG_FORMAT            text                 text or json
 //	LEASE_SWEEP_INTERVAL  5s                   how often expired gateway leases are swept
-//	PING_INTERVAL         20                   seconds; embedded gateway's WebSocket ping interval
+//	PING_INTERVAL         30                   seconds; embedded gateway pings a socket silent this long (0 = never)
 //	PING_TIMEOUT          10                   seconds; a socket whose pong is this late is dead
 //	CALL_TIMEOUT          30                   seconds; embedded gateway's wait for a charger's answer
-//	DRAIN_WINDOW          10                   seconds; embedded gateway spreads closing sockets over this on shutdown
-//	LEASE_TTL             30                   seconds; embedded gateway's lease with the core
+//	DRAIN_WINDOW          10                   seconds; embedded gateway spreads closing sockets over this on shutdown (0 = at once)
+//	LEASE_TTL             15                   seconds; embedded gateway's lease with the core
 //	MAX_MESSAGE_BYTES     1048576              largest OCPP WebSocket message the embedded gateway accepts
 //	SHUTDOWN_TIMEOUT      30s                  graceful shutdown limit after SIGINT/SIGTERM
 type Config struct {
@@ -85,11 +85,11 @@ type Config struct {
 
 	LeaseSweepInterval time.Duration `env:"LEASE_SWEEP_INTERVAL" envDefault:"5s"`
 
-	PingInterval    time.Duration `env:"PING_INTERVAL" envDefault:"20"`
+	PingInterval    time.Duration `env:"PING_INTERVAL" envDefault:"30"`
 	PingTimeout     time.Duration `env:"PING_TIMEOUT" envDefault:"10"`
 	CallTimeout     time.Duration `env:"CALL_TIMEOUT" envDefault:"30"`
 	DrainWindow     time.Duration `env:"DRAIN_WINDOW" envDefault:"10"`
-	LeaseTTL        time.Duration `env:"LEASE_TTL" envDefault:"30"`
+	LeaseTTL        time.Duration `env:"LEASE_TTL" envDefault:"15"`
 	MaxMessageBytes int64         `env:"MAX_MESSAGE_BYTES" envDefault:"1048576"`
 
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
@@ -170,8 +170,7 @@ func (c Config) Validate() error {
 		v    time.Duration
 	}{
 		{"HEARTBEAT_INTERVAL", c.HeartbeatInterval}, {"AUTH_TOKEN_TTL", c.AuthTokenTTL},
-		{"LEASE_SWEEP_INTERVAL", c.LeaseSweepInterval}, {"PING_INTERVAL", c.PingInterval},
-		{"PING_TIMEOUT", c.PingTimeout}, {"CALL_TIMEOUT", c.CallTimeout},
+		{"LEASE_SWEEP_INTERVAL", c.LeaseSweepInterval}, {"PING_TIMEOUT", c.PingTimeout}, {"CALL_TIMEOUT", c.CallTimeout},
 		{"LEASE_TTL", c.LeaseTTL}, {"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
 	} {
 		if d.v <= 0 {
@@ -181,8 +180,8 @@ func (c Config) Validate() error {
 	if c.HeartbeatInterval%time.Second != 0 {
 		bad("HEARTBEAT_INTERVAL must be whole seconds (OCPP sends it as an integer)")
 	}
-	if c.DrainWindow < 0 {
-		bad("DRAIN_WINDOW must not be negative")
+	if c.DrainWindow < 0 || c.PingInterval < 0 {
+		bad("DRAIN_WINDOW and PING_INTERVAL must not be negative")
 	}
 	if c.MaxMessageBytes < 1024 {
 		bad("MAX_MESSAGE_BYTES must be at least 1024")

@@ -33,11 +33,11 @@ func TestDefaults(t *testing.T) {
 		{"LOG_LEVEL", c.LogLevel, "info"},
 		{"LOG_FORMAT", c.LogFormat, "text"},
 		{"LEASE_SWEEP_INTERVAL", c.LeaseSweepInterval, 5 * time.Second},
-		{"PING_INTERVAL", c.PingInterval, 20 * time.Second},
+		{"PING_INTERVAL", c.PingInterval, 30 * time.Second},
 		{"PING_TIMEOUT", c.PingTimeout, 10 * time.Second},
 		{"CALL_TIMEOUT", c.CallTimeout, 30 * time.Second},
 		{"DRAIN_WINDOW", c.DrainWindow, 10 * time.Second},
-		{"LEASE_TTL", c.LeaseTTL, 30 * time.Second},
+		{"LEASE_TTL", c.LeaseTTL, 15 * time.Second},
 		{"MAX_MESSAGE_BYTES", c.MaxMessageBytes, int64(1 << 20)},
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 30 * time.Second},
 	}
@@ -92,6 +92,7 @@ func TestInvalid(t *testing.T) {
 		"bad level":                 {"LOG_LEVEL": "loud"},
 		"bad format":                {"LOG_FORMAT": "xml"},
 		"bad bool":                  {"MIGRATE_ON_START": "perhaps"},
+		"zero ping timeout":         {"PING_TIMEOUT": "0"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := LoadFrom(environ)
