@@ -1,0 +1,314 @@
+// Package ocpp is the core's OCPP side: it consumes what gateways publish
+// upstream (charger CALLs and connection events), checks each CALL against
+// its official schema and the station's registration state, runs the
+// version's handler from its route table (api/ocpp/v16, api/ocpp/v201) and
+// replies, once the handler's effects are committed, to the gateway that
+// holds the charger's socket.
+package ocpp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/chargeplane/chargeplane/api/ocpp/route"
+	v16 "github.com/chargeplane/chargeplane/api/ocpp/v16"
+	v201 "github.com/chargeplane/chargeplane/api/ocpp/v201"
+	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/pkg/bus"
+	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
+	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Deps are the router's collaborators.
+type Deps struct {
+	Store   *store.Store
+	Bus     bus.Bus
+	Schemas *schema.Registry
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// HeartbeatInterval is returned in BootNotification.
+	HeartbeatInterval time.Duration
+	Logger            *slog.Logger
+	// ValidateResponses checks every reply against its response schema and
+	// answers InternalError instead of sending a non-conformant one. Tests
+	// must set it; production may, at some CPU cost.
+	ValidateResponses bool
+	// TouchEvery bounds how often an ordinary message updates the station's
+	// last-seen time (default 30s); Heartbeat always does.
+	TouchEvery time.Duration
+}
+
+// routerStore is what the router itself needs; handlers declare their own.
+type routerStore interface {
+	GetStation(ctx context.Context, id string) (*store.Station, error)
+	TouchLastSeen(ctx context.Context, stationID string, at time.Time) error
+	MarkConnected(ctx context.Context, ev store.ConnectionEvent) (bool, error)
+	MarkDisconnected(ctx context.Context, ev store.ConnectionEvent) (bool, error)
+}
+
+// Router handles upstream envelopes. It is safe for concurrent use.
+type Router struct {
+	store      routerStore
+	bus        bus.Bus
+	schemas    *schema.Registry
+	now        func() time.Time
+	log        *slog.Logger
+	validate   bool
+	touchEvery time.Duration
+	tables     map[ocppj.Version]route.Table
+}
+
+// NewRouter builds the router and its route tables.
+func NewRouter(d Deps) *Router {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.TouchEvery <= 0 {
+		d.TouchEvery = 30 * time.Second
+	}
+	r := &Router{
+		bus:        d.Bus,
+		schemas:    d.Schemas,
+		now:        d.Now,
+		log:        d.Logger.With("component", "ocpp"),
+		validate:   d.ValidateResponses,
+		touchEvery: d.TouchEvery,
+	}
+	// A nil *store.Store must stay a nil interface so a missing store fails
+	// loudly at the first use rather than behind a non-nil interface.
+	if d.Store != nil {
+		r.store = d.Store
+	}
+	r.tables = map[ocppj.Version]route.Table{
+		ocppj.V16:  v16.Routes(v16.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval}),
+		ocppj.V201: v201.Routes(v201.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval}),
+	}
+	return r
+}
+
+// HandleUpstream is the bus.Handler for ConsumeUpstream. It returns an error
+// only when the outcome could not be made durable (the reply could not be
+// published, or a connection event could not be stored), so that the bus
+// redelivers; everything a charger got wrong is answered, not retried.
+func (r *Router) HandleUpstream(ctx context.Context, env *busv1.Envelope) error {
+	log := r.log.With("station", env.GetStationId(), "gateway", env.GetGatewayId(), "connection", env.GetConnectionId())
+	switch env.GetKind() {
+	case busv1.Kind_KIND_FRAME:
+		return r.handleFrame(ctx, log, env)
+	case busv1.Kind_KIND_CONNECTED:
+		applied, err := r.store.MarkConnected(ctx, r.connectionEvent(env))
+		if err != nil {
+			return fmt.Errorf("ocpp: mark %s connected: %w", env.GetStationId(), err)
+		}
+		log.Debug("station connected", "applied", applied)
+		return nil
+	case busv1.Kind_KIND_DISCONNECTED:
+		applied, err := r.store.MarkDisconnected(ctx, r.connectionEvent(env))
+		if err != nil {
+			return fmt.Errorf("ocpp: mark %s disconnected: %w", env.GetStationId(), err)
+		}
+		// Not applied: a newer connection already replaced this one.
+		log.Debug("station disconnected", "applied", applied, "reason", env.GetReason())
+		return nil
+	default:
+		log.Warn("dropping upstream envelope of unexpected kind", "kind", env.GetKind().String())
+		return nil
+	}
+}
+
+func (r *Router) connectionEvent(env *busv1.Envelope) store.ConnectionEvent {
+	at := r.now()
+	if env.GetReceivedAt() != nil {
+		at = env.GetReceivedAt().AsTime()
+	}
+	v, _ := version(env.GetOcppVersion())
+	ev := store.ConnectionEvent{
+		StationID:    env.GetStationId(),
+		GatewayID:    env.GetGatewayId(),
+		ConnectionID: env.GetConnectionId(),
+		At:           at,
+	}
+	if v != 0 {
+		ev.OCPPVersion = v.String()
+	}
+	return ev
+}
+
+func version(v busv1.OcppVersion) (ocppj.Version, bool) {
+	switch v {
+	case busv1.OcppVersion_OCPP_VERSION_16:
+		return ocppj.V16, true
+	case busv1.OcppVersion_OCPP_VERSION_201:
+		return ocppj.V201, true
+	}
+	return 0, false
+}
+
+// callError is an answer the router gives instead of a handler's response.
+type callError struct {
+	code        ocppj.ErrorCode
+	description string
+}
+
+func (r *Router) handleFrame(ctx context.Context, log *slog.Logger, env *busv1.Envelope) error {
+	v, ok := version(env.GetOcppVersion())
+	if !ok {
+		// Without a version there is no error vocabulary to answer in; the
+		// gateway only forwards frames of negotiated connections.
+		log.Error("dropping frame without OCPP version", "ocpp_version", env.GetOcppVersion().String())
+		return nil
+	}
+	f, err := ocppj.Parse(env.GetFrame())
+	if err != nil {
+		var pe *ocppj.ParseError
+		if !errors.As(err, &pe) {
+			log.Error("dropping unreadable frame", "err", err)
+			return nil
+		}
+		code, answer := pe.Answer(v)
+		log.Warn("bad frame", "err", err, "answered", answer)
+		if !answer {
+			return nil
+		}
+		return r.reply(ctx, env, pe.ID, nil, &callError{code: code, description: pe.Reason})
+	}
+	if f.Type != ocppj.Call {
+		// Answers to the core's CALLs go to the core instance's reply
+		// queue, never upstream.
+		log.Warn("dropping non-CALL frame sent upstream", "type", int(f.Type), "message_id", f.ID)
+		return nil
+	}
+	log = log.With("action", f.Action, "message_id", f.ID)
+	resp, cerr := r.call(ctx, log, v, env, f)
+	if cerr != nil {
+		log.Info("answering CALL with an error", "code", string(cerr.code), "description", cerr.description)
+	}
+	return r.reply(ctx, env, f.ID, resp, cerr)
+}
+
+// call runs one CALL and returns the response payload or the error to answer.
+func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, env *busv1.Envelope, f ocppj.Frame) (json.RawMessage, *callError) {
+	rt, ok := r.tables[v][f.Action]
+	if !ok {
+		if r.schemas.IsCSMSAction(v, f.Action) {
+			return nil, &callError{ocppj.CodeNotSupported, fmt.Sprintf("%s is sent by the CSMS, not by a charging station", f.Action)}
+		}
+		return nil, &callError{ocppj.CodeNotImplemented, fmt.Sprintf("unknown action %q in OCPP %s", f.Action, v)}
+	}
+	if err := r.schemas.ValidateRequest(v, f.Action, f.Payload); err != nil {
+		var ve *schema.ValidationError
+		switch {
+		case errors.As(err, &ve):
+			return nil, &callError{ve.Code, ve.Description}
+		case errors.Is(err, schema.ErrUnknownAction):
+			return nil, &callError{ocppj.CodeNotImplemented, fmt.Sprintf("unknown action %q in OCPP %s", f.Action, v)}
+		default:
+			log.Error("schema validation failed", "err", err)
+			return nil, &callError{ocppj.CodeInternalError, "validation failed"}
+		}
+	}
+
+	st, err := r.store.GetStation(ctx, env.GetStationId())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Deleted while connected: it may no longer talk to us.
+		return nil, &callError{ocppj.CodeSecurityError, "station is not registered"}
+	case err != nil:
+		log.Error("load station", "err", err)
+		return nil, &callError{ocppj.CodeInternalError, "temporary failure, retry later"}
+	}
+	// B02.FR.09, B03.FR.07: a Pending or Rejected station may only boot.
+	if f.Action != "BootNotification" && (st.RegistrationStatus == "Pending" || st.RegistrationStatus == "Rejected") {
+		return nil, &callError{ocppj.CodeSecurityError, "station is not accepted: send BootNotification"}
+	}
+	now := r.now()
+	if st.LastSeen == nil || now.Sub(*st.LastSeen) >= r.touchEvery {
+		// Liveness is a side effect: failing to record it must not fail
+		// the message itself.
+		if err := r.store.TouchLastSeen(ctx, st.ID, now); err != nil {
+			log.Warn("touch last seen", "err", err)
+		}
+	}
+
+	meta := route.Meta{
+		StationID:    env.GetStationId(),
+		ConnectionID: env.GetConnectionId(),
+		GatewayID:    env.GetGatewayId(),
+		MessageID:    f.ID,
+	}
+	if env.GetReceivedAt() != nil {
+		meta.ReceivedAt = env.GetReceivedAt().AsTime()
+	}
+	resp, err := rt.Handle(ctx, meta, f.Payload)
+	if err != nil {
+		var de *route.DecodeError
+		if errors.As(err, &de) {
+			return nil, &callError{ocppj.FormatViolation(v), truncate(de.Err.Error(), 200)}
+		}
+		// The charger retries an InternalError; a fake success would lose
+		// what it told us.
+		log.Error("handler failed", "err", err)
+		return nil, &callError{ocppj.CodeInternalError, "temporary failure, retry later"}
+	}
+	payload, err := json.Marshal(resp)
+	if err != nil {
+		log.Error("encode response", "err", err)
+		return nil, &callError{ocppj.CodeInternalError, "could not encode the response"}
+	}
+	if r.validate {
+		if err := r.schemas.ValidateResponse(v, f.Action, payload); err != nil {
+			log.Error("response violates its schema", "err", err, "payload", string(payload))
+			return nil, &callError{ocppj.CodeInternalError, "could not build a valid response"}
+		}
+	}
+	return payload, nil
+}
+
+// reply sends a CALLRESULT (resp) or CALLERROR (cerr) to the gateway that
+// holds the charger's connection.
+func (r *Router) reply(ctx context.Context, env *busv1.Envelope, id string, resp json.RawMessage, cerr *callError) error {
+	var frame []byte
+	var err error
+	if cerr != nil {
+		frame, err = ocppj.EncodeCallError(id, cerr.code, cerr.description, nil)
+	} else {
+		frame, err = ocppj.EncodeCallResult(id, resp)
+	}
+	if err != nil {
+		// Encoding our own frame cannot fail for a valid id; if it does,
+		// redelivery would fail the same way.
+		r.log.Error("encode reply", "station", env.GetStationId(), "message_id", id, "err", err)
+		return nil
+	}
+	out := &busv1.Envelope{
+		Kind:         busv1.Kind_KIND_FRAME,
+		StationId:    env.GetStationId(),
+		GatewayId:    env.GetGatewayId(),
+		ConnectionId: env.GetConnectionId(),
+		OcppVersion:  env.GetOcppVersion(),
+		ReceivedAt:   timestamppb.New(r.now()),
+		Trace:        env.GetTrace(),
+		Frame:        frame,
+		MessageId:    id,
+	}
+	if err := r.bus.PublishToGateway(ctx, env.GetGatewayId(), out); err != nil {
+		return fmt.Errorf("ocpp: reply to %s via gateway %s: %w", env.GetStationId(), env.GetGatewayId(), err)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,51 @@
+package v201
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/chargeplane/chargeplane/api/ocpp/route"
+	"github.com/chargeplane/chargeplane/api/store"
+	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
+)
+
+// BootRecorder stores what a station says about itself when it boots.
+type BootRecorder interface {
+	RecordBoot(ctx context.Context, stationID string, b store.BootInfo, at time.Time) error
+}
+
+// BootNotification records the station's identity and accepts it (B01).
+// Admission already checked that the station is registered, so every boot
+// is Accepted for now; the stored registration status is what the router
+// checks for Pending/Rejected stations (B02.FR.09, B03.FR.07).
+type BootNotification struct {
+	Store BootRecorder
+	Now   func() time.Time
+	// Interval is the heartbeat interval the station is told to use.
+	Interval time.Duration
+}
+
+func (h BootNotification) Handle(ctx context.Context, m route.Meta, req *ocpp201.BootNotificationRequest) (*ocpp201.BootNotificationResponse, error) {
+	at := now(h.Now)
+	status := ocpp201.RegistrationStatusAccepted
+	cs := req.ChargingStation
+	info := store.BootInfo{
+		Vendor:             cs.VendorName,
+		Model:              cs.Model,
+		SerialNumber:       cs.SerialNumber,
+		FirmwareVersion:    cs.FirmwareVersion,
+		RegistrationStatus: string(status),
+	}
+	if cs.Modem != nil {
+		info.ICCID, info.IMSI = cs.Modem.Iccid, cs.Modem.Imsi
+	}
+	if err := h.Store.RecordBoot(ctx, m.StationID, info, at); err != nil {
+		return nil, fmt.Errorf("record boot: %w", err)
+	}
+	return &ocpp201.BootNotificationResponse{
+		CurrentTime: at,
+		Interval:    int(h.Interval / time.Second),
+		Status:      status,
+	}, nil
+}

@@ -1,0 +1,83 @@
+package v201
+
+import (
+	"time"
+
+	"github.com/chargeplane/chargeplane/api/ocpp/route"
+	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
+)
+
+// Deps are what the 2.0.1 handlers share.
+type Deps struct {
+	Store             Store
+	Now               func() time.Time
+	HeartbeatInterval time.Duration
+}
+
+// Routes is every charger-initiated action of OCPP 2.0.1 and what answers it.
+//
+// Actions without behaviour yet get the most conservative conformant answer:
+// a token is never authorised (Unknown), a vendor extension is never
+// understood (UnknownVendorId), a certificate request is never granted
+// (Rejected/Failed), charging needs are not taken up (Rejected);
+// notifications and reports are acknowledged. Answering an error instead
+// would make the station retry forever.
+func Routes(d Deps) route.Table {
+	return route.NewTable(
+		route.New(ocpp201.ActionBootNotification, BootNotification{Store: d.Store, Now: d.Now, Interval: d.HeartbeatInterval}),
+		route.New(ocpp201.ActionHeartbeat, Heartbeat{Store: d.Store, Now: d.Now}),
+		route.New(ocpp201.ActionStatusNotification, StatusNotification{Store: d.Store}),
+		route.New(ocpp201.ActionTransactionEvent, TransactionEvent{}),
+
+		route.New(ocpp201.ActionAuthorize, route.Fixed[ocpp201.AuthorizeRequest](
+			ocpp201.AuthorizeResponse{IdTokenInfo: ocpp201.IdTokenInfo{Status: ocpp201.AuthorizationStatusUnknown}})),
+		route.New(ocpp201.ActionDataTransfer, route.Fixed[ocpp201.DataTransferRequest](
+			ocpp201.DataTransferResponse{Status: ocpp201.DataTransferStatusUnknownVendorId})),
+		route.New(ocpp201.ActionMeterValues, route.Fixed[ocpp201.MeterValuesRequest](
+			ocpp201.MeterValuesResponse{})),
+
+		// Device model and monitoring reports (B07, N).
+		route.New(ocpp201.ActionNotifyReport, route.Fixed[ocpp201.NotifyReportRequest](
+			ocpp201.NotifyReportResponse{})),
+		route.New(ocpp201.ActionNotifyEvent, route.Fixed[ocpp201.NotifyEventRequest](
+			ocpp201.NotifyEventResponse{})),
+		route.New(ocpp201.ActionNotifyMonitoringReport, route.Fixed[ocpp201.NotifyMonitoringReportRequest](
+			ocpp201.NotifyMonitoringReportResponse{})),
+		route.New(ocpp201.ActionNotifyCustomerInformation, route.Fixed[ocpp201.NotifyCustomerInformationRequest](
+			ocpp201.NotifyCustomerInformationResponse{})),
+		route.New(ocpp201.ActionNotifyDisplayMessages, route.Fixed[ocpp201.NotifyDisplayMessagesRequest](
+			ocpp201.NotifyDisplayMessagesResponse{})),
+		route.New(ocpp201.ActionSecurityEventNotification, route.Fixed[ocpp201.SecurityEventNotificationRequest](
+			ocpp201.SecurityEventNotificationResponse{})),
+
+		// Firmware and logs (L, N).
+		route.New(ocpp201.ActionFirmwareStatusNotification, route.Fixed[ocpp201.FirmwareStatusNotificationRequest](
+			ocpp201.FirmwareStatusNotificationResponse{})),
+		route.New(ocpp201.ActionPublishFirmwareStatusNotification, route.Fixed[ocpp201.PublishFirmwareStatusNotificationRequest](
+			ocpp201.PublishFirmwareStatusNotificationResponse{})),
+		route.New(ocpp201.ActionLogStatusNotification, route.Fixed[ocpp201.LogStatusNotificationRequest](
+			ocpp201.LogStatusNotificationResponse{})),
+
+		// Smart charging and reservations (K, H).
+		route.New(ocpp201.ActionNotifyChargingLimit, route.Fixed[ocpp201.NotifyChargingLimitRequest](
+			ocpp201.NotifyChargingLimitResponse{})),
+		route.New(ocpp201.ActionClearedChargingLimit, route.Fixed[ocpp201.ClearedChargingLimitRequest](
+			ocpp201.ClearedChargingLimitResponse{})),
+		route.New(ocpp201.ActionReportChargingProfiles, route.Fixed[ocpp201.ReportChargingProfilesRequest](
+			ocpp201.ReportChargingProfilesResponse{})),
+		route.New(ocpp201.ActionNotifyEVChargingNeeds, route.Fixed[ocpp201.NotifyEVChargingNeedsRequest](
+			ocpp201.NotifyEVChargingNeedsResponse{Status: ocpp201.NotifyEVChargingNeedsStatusRejected})),
+		route.New(ocpp201.ActionNotifyEVChargingSchedule, route.Fixed[ocpp201.NotifyEVChargingScheduleRequest](
+			ocpp201.NotifyEVChargingScheduleResponse{Status: ocpp201.GenericStatusRejected})),
+		route.New(ocpp201.ActionReservationStatusUpdate, route.Fixed[ocpp201.ReservationStatusUpdateRequest](
+			ocpp201.ReservationStatusUpdateResponse{})),
+
+		// Certificates (A, M).
+		route.New(ocpp201.ActionSignCertificate, route.Fixed[ocpp201.SignCertificateRequest](
+			ocpp201.SignCertificateResponse{Status: ocpp201.GenericStatusRejected})),
+		route.New(ocpp201.ActionGet15118EVCertificate, route.Fixed[ocpp201.Get15118EVCertificateRequest](
+			ocpp201.Get15118EVCertificateResponse{Status: ocpp201.Iso15118EVCertificateStatusFailed, ExiResponse: ""})),
+		route.New(ocpp201.ActionGetCertificateStatus, route.Fixed[ocpp201.GetCertificateStatusRequest](
+			ocpp201.GetCertificateStatusResponse{Status: ocpp201.GetCertificateStatusFailed})),
+	)
+}
