@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -755,4 +756,25 @@ func TestTimeOrderAcrossPrecisions(t *testing.T) {
 			t.Errorf("last seen %v", got.LastSeen)
 		}
 	})
+}
+
+// testenv.PostgresURL must hand out an isolated database and drop it after
+// the test, or parallel runs would pile databases up.
+func TestPostgresURLDropsDatabase(t *testing.T) {
+	var dbURL string
+	t.Run("inner", func(t *testing.T) {
+		dbURL = testenv.PostgresURL(t)
+		s, err := Open(context.Background(), Config{DatabaseURL: dbURL, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Left open on purpose: cleanup must drop the database anyway.
+		t.Cleanup(func() { _ = s.Close() })
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := Open(ctx, Config{DatabaseURL: dbURL})
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("database %s still reachable after cleanup (err %v)", dbURL, err)
+	}
 }
