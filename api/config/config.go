@@ -149,13 +149,12 @@ func ParseDuration(v string) (time.Duration, error) {
 // Embedded reports whether the core runs the bus and a gateway in-process.
 func (c Config) Embedded() bool { return c.AMQPURL == "" }
 
-// Validate checks values that parse but cannot work.
+// Validate checks values that parse but cannot work. A missing AUTH_SECRET
+// in production is refused by ResolveAuthSecret, at server start, so that
+// maintenance commands (migrate, user create) run without it.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if c.DatabaseURL != "" && c.AuthSecret == "" {
-		bad("AUTH_SECRET is required when DATABASE_URL is set (production mode has no default secret)")
-	}
 	if c.AuthSecret != "" && len(c.AuthSecret) < MinAuthSecretBytes {
 		bad("AUTH_SECRET must be at least %d bytes", MinAuthSecretBytes)
 	}
@@ -232,7 +231,7 @@ func (c Config) ResolveAuthSecret() ([]byte, error) {
 		return []byte(c.AuthSecret), nil
 	}
 	if c.DatabaseURL != "" {
-		return nil, fmt.Errorf("%w: AUTH_SECRET is required when DATABASE_URL is set", ErrInvalid)
+		return nil, fmt.Errorf("%w: AUTH_SECRET is required when DATABASE_URL is set (production mode has no default secret)", ErrInvalid)
 	}
 	path := filepath.Join(c.DataDir, AuthSecretFile)
 	b, err := os.ReadFile(path)
