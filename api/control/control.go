@@ -1,0 +1,261 @@
+// Package control is the core's side of the gateway control plane: it
+// decides who may connect (AdmitConnection), keeps gateways' leases, and
+// treats the connections of a gateway whose lease ran out as closed.
+package control
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/chargeplane/chargeplane/api/auth"
+	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/pkg/bus"
+	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
+	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Deps are the service's collaborators.
+type Deps struct {
+	Store  *store.Store
+	Bus    bus.Bus
+	Now    func() time.Time
+	Logger *slog.Logger
+	// CacheSize bounds the verified-credentials cache (default 10000).
+	CacheSize int
+}
+
+// registry is what the service needs from the store.
+type registry interface {
+	GetStation(ctx context.Context, id string) (*store.Station, error)
+	RecordAdmission(ctx context.Context, ev store.ConnectionEvent) (store.ConnectionEvent, error)
+	RenewLease(ctx context.Context, gatewayID string, until time.Time) error
+	ExpireLeases(ctx context.Context, now time.Time) ([]string, error)
+}
+
+// Service implements gatewayv1.GatewayControlServiceServer.
+type Service struct {
+	gatewayv1.UnimplementedGatewayControlServiceServer
+
+	store registry
+	bus   bus.Bus
+	now   func() time.Time
+	log   *slog.Logger
+	cache *credCache
+}
+
+var _ gatewayv1.GatewayControlServiceServer = (*Service)(nil)
+
+// New returns the service.
+func New(d Deps) *Service {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.CacheSize <= 0 {
+		d.CacheSize = 10000
+	}
+	s := &Service{bus: d.Bus, now: d.Now, log: d.Logger.With("component", "control"), cache: newCredCache(d.CacheSize)}
+	if d.Store != nil {
+		s.store = d.Store
+	}
+	return s
+}
+
+// AdmitConnection decides, before the WebSocket upgrade, whether a station
+// may connect, and makes the new connection the station's current one.
+func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConnectionRequest) (*gatewayv1.AdmitConnectionResponse, error) {
+	id := req.GetStationId()
+	log := s.log.With("station", id, "gateway", req.GetGatewayId(), "remote", req.GetRemoteAddr())
+	if req.GetGatewayId() == "" {
+		return nil, status.Error(codes.InvalidArgument, "gateway_id is required")
+	}
+	if id == "" {
+		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNKNOWN_STATION, Reason: "empty station id"}, nil
+	}
+	st, err := s.store.GetStation(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		log.Info("refused unknown station")
+		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNKNOWN_STATION, Reason: "unknown station"}, nil
+	}
+	if err != nil {
+		log.Error("admission: load station", "err", err)
+		return nil, status.Error(codes.Unavailable, "cannot check the station now")
+	}
+	if st.PasswordHash != "" {
+		if reason, ok := s.authenticate(st, req); !ok {
+			log.Warn("refused station", "reason", reason)
+			return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNAUTHORIZED, Reason: reason}, nil
+		}
+	}
+
+	connID := uuid.NewString()
+	ev := store.ConnectionEvent{StationID: id, GatewayID: req.GetGatewayId(), ConnectionID: connID, At: s.now()}
+	if v, ok := ocppj.ParseSubprotocol(req.GetSubprotocol()); ok {
+		ev.OCPPVersion = v.String()
+	}
+	prev, err := s.store.RecordAdmission(ctx, ev)
+	if errors.Is(err, store.ErrNotFound) { // deleted meanwhile
+		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNKNOWN_STATION, Reason: "unknown station"}, nil
+	}
+	if err != nil {
+		log.Error("admission: record connection", "err", err)
+		return nil, status.Error(codes.Unavailable, "cannot record the connection now")
+	}
+	if prev.ConnectionID != "" && prev.ConnectionID != connID {
+		s.closeConnection(ctx, log, prev)
+	}
+	log.Info("admitted station", "connection", connID, "subprotocol", req.GetSubprotocol())
+	return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_ACCEPTED, ConnectionId: connID}, nil
+}
+
+// closeConnection asks prev's gateway to close the socket a newer
+// connection replaced. The registry is already fenced against it, so a lost
+// close only leaves an idle socket until its pings fail; it does not
+// justify refusing the new connection.
+func (s *Service) closeConnection(ctx context.Context, log *slog.Logger, prev store.ConnectionEvent) {
+	env := &busv1.Envelope{
+		Kind:         busv1.Kind_KIND_CLOSE_CONNECTION,
+		StationId:    prev.StationID,
+		GatewayId:    prev.GatewayID,
+		ConnectionId: prev.ConnectionID,
+		ReceivedAt:   timestamppb.New(s.now()),
+		Reason:       "replaced by a newer connection",
+	}
+	if err := s.bus.PublishDownstream(ctx, env); err != nil {
+		log.Error("could not ask the gateway to close the replaced connection",
+			"old_gateway", prev.GatewayID, "old_connection", prev.ConnectionID, "err", err)
+		return
+	}
+	log.Info("closing replaced connection", "old_gateway", prev.GatewayID, "old_connection", prev.ConnectionID)
+}
+
+// authenticate checks HTTP Basic credentials (security profile 1/2): the
+// username must be the station id and the password must match its hash.
+func (s *Service) authenticate(st *store.Station, req *gatewayv1.AdmitConnectionRequest) (reason string, ok bool) {
+	if !req.GetHasBasicAuth() {
+		return "missing basic auth credentials", false
+	}
+	if req.GetUsername() != st.ID {
+		return "basic auth username is not the station id", false
+	}
+	digest := sha256.Sum256([]byte(req.GetPassword()))
+	if s.cache.verified(st.ID, st.PasswordHash, digest) {
+		return "", true
+	}
+	if err := auth.VerifySecret(st.PasswordHash, req.GetPassword()); err != nil {
+		if errors.Is(err, auth.ErrMismatch) {
+			return "wrong password", false
+		}
+		return fmt.Sprintf("stored password hash unusable: %v", err), false
+	}
+	s.cache.add(st.ID, st.PasswordHash, digest)
+	return "", true
+}
+
+// RenewLease extends the calling gateway's lease by its TTL.
+func (s *Service) RenewLease(ctx context.Context, req *gatewayv1.RenewLeaseRequest) (*gatewayv1.RenewLeaseResponse, error) {
+	if req.GetGatewayId() == "" {
+		return nil, status.Error(codes.InvalidArgument, "gateway_id is required")
+	}
+	if req.GetTtlSeconds() <= 0 {
+		return nil, status.Error(codes.InvalidArgument, "ttl_seconds must be positive")
+	}
+	until := s.now().Add(time.Duration(req.GetTtlSeconds()) * time.Second)
+	if err := s.store.RenewLease(ctx, req.GetGatewayId(), until); err != nil {
+		s.log.Error("renew lease", "gateway", req.GetGatewayId(), "err", err)
+		return nil, status.Error(codes.Unavailable, "cannot renew the lease now")
+	}
+	return &gatewayv1.RenewLeaseResponse{}, nil
+}
+
+// SweepLeases marks the connections of every gateway whose lease expired as
+// closed and returns the affected stations.
+func (s *Service) SweepLeases(ctx context.Context) ([]string, error) {
+	stations, err := s.store.ExpireLeases(ctx, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("control: expire leases: %w", err)
+	}
+	for _, id := range stations {
+		s.log.Warn("station disconnected: its gateway's lease expired", "station", id)
+	}
+	return stations, nil
+}
+
+// RunLeaseSweeper sweeps expired leases every interval until ctx is done.
+func (s *Service) RunLeaseSweeper(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.SweepLeases(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("lease sweep failed", "err", err)
+			}
+		}
+	}
+}
+
+// credCache remembers passwords that recently verified, so that a reconnect
+// storm after a gateway failure costs a hash lookup per station instead of
+// an Argon2id run (tens of milliseconds and 19 MiB each). An entry is valid
+// only for the stored hash it was verified against, so changing a
+// station's password invalidates it. Only the password's SHA-256 is kept.
+type credCache struct {
+	mu      sync.Mutex
+	max     int
+	entries map[string]credEntry
+}
+
+type credEntry struct {
+	hash   string
+	digest [sha256.Size]byte
+}
+
+func newCredCache(max int) *credCache {
+	return &credCache{max: max, entries: make(map[string]credEntry)}
+}
+
+func (c *credCache) verified(station, hash string, digest [sha256.Size]byte) bool {
+	c.mu.Lock()
+	e, ok := c.entries[station]
+	c.mu.Unlock()
+	return ok && e.hash == hash && subtle.ConstantTimeCompare(e.digest[:], digest[:]) == 1
+}
+
+func (c *credCache) add(station, hash string, digest [sha256.Size]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.entries[station]; !ok && len(c.entries) >= c.max {
+		// Evict an arbitrary entry: map order is random, which is as good
+		// as LRU for a cache whose misses only cost CPU.
+		for k := range c.entries {
+			delete(c.entries, k)
+			break
+		}
+	}
+	c.entries[station] = credEntry{hash: hash, digest: digest}
+}
+
+func (c *credCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
