@@ -87,17 +87,8 @@ func (c *conn) envelope(kind busv1.Kind, at time.Time) *busv1.Envelope {
 // run owns the connection from the upgrade until it is closed and its
 // disconnection published.
 func (c *conn) run() {
-	// CONNECTED goes on the station's upstream partition before any frame
-	// of this socket, so the core sees them in order.
-	ctx, cancel := publishCtx()
-	err := c.s.bus.PublishUpstream(ctx, c.envelope(busv1.Kind_KIND_CONNECTED, c.s.cfg.Now()))
-	cancel()
-	if err != nil {
-		c.log.Error("could not publish connection; closing so the station retries", "err", err)
-		_ = c.ws.Close(websocket.StatusTryAgainLater, "central system unavailable")
-		c.s.publishDisconnected(c.log, c.station, c.id, c.version, "connected event not published")
-		return
-	}
+	// Registered before CONNECTED is published: once the core hears of the
+	// connection it may at once send a CALL or a close request for it.
 	old, ok := c.s.register(c)
 	if !ok {
 		_ = c.ws.Close(websocket.StatusGoingAway, "gateway shutting down")
@@ -108,7 +99,17 @@ func (c *conn) run() {
 		old.log.Info("replaced by a newer connection on this gateway", "new_connection", c.id)
 		old.closeWith(websocket.StatusPolicyViolation, "replaced by a newer connection")
 	}
-	c.log.Info("station connected", "version", c.version.String())
+	// CONNECTED goes on the station's upstream partition before any frame
+	// of this socket, so the core sees them in order.
+	ctx, cancel := publishCtx()
+	err := c.s.bus.PublishUpstream(ctx, c.envelope(busv1.Kind_KIND_CONNECTED, c.s.cfg.Now()))
+	cancel()
+	if err != nil {
+		c.log.Error("could not publish connection; closing so the station retries", "err", err)
+		c.closeWith(websocket.StatusTryAgainLater, "central system unavailable")
+	} else {
+		c.log.Info("station connected", "version", c.version.String())
+	}
 
 	c.touch()
 	c.armPing(c.s.cfg.PingInterval)

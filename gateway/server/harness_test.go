@@ -80,6 +80,12 @@ func (f *fakeCore) admitCount() int {
 	return len(f.admits)
 }
 
+func (f *fakeCore) lastConnID() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return fmt.Sprintf("conn-%d", f.n)
+}
+
 func (f *fakeCore) lastAdmit() *gatewayv1.AdmitConnectionRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
