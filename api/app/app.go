@@ -1,0 +1,432 @@
+// Package app wires the core together: store, schemas, bus, OCPP router,
+// gateway control plane, operator API (gRPC and REST) and, in the embedded
+// mode, an in-process bus and gateway, so that one binary runs the whole
+// system.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/chargeplane/chargeplane/api/auth"
+	"github.com/chargeplane/chargeplane/api/config"
+	"github.com/chargeplane/chargeplane/api/control"
+	"github.com/chargeplane/chargeplane/api/httpapi"
+	"github.com/chargeplane/chargeplane/api/ocpp"
+	"github.com/chargeplane/chargeplane/api/operator"
+	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/gateway/server"
+	"github.com/chargeplane/chargeplane/pkg/bus"
+	"github.com/chargeplane/chargeplane/pkg/bus/inproc"
+	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
+	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
+	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
+	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
+)
+
+// startupTimeout bounds connecting to the database and the broker in New.
+const startupTimeout = 30 * time.Second
+
+// App is one core instance. Create it with New, then Start; Shutdown stops
+// it (also after a failed Start).
+type App struct {
+	cfg config.Config
+	log *slog.Logger
+
+	// OpenAPI, when set before Start, is served at /api/v1/openapi.json.
+	OpenAPI []byte
+
+	store   *store.Store
+	bus     bus.Bus
+	router  *ocpp.Router
+	control *control.Service
+	tokens  *auth.Tokens
+
+	grpcSrv *grpc.Server
+	health  *health.Server
+	gateway *server.Server // embedded mode only
+
+	httpAPI *httpapi.API
+	httpSrv *http.Server
+	ocppSrv *http.Server
+
+	grpcLis, httpLis, ocppLis net.Listener
+
+	mu       sync.Mutex
+	started  bool
+	stopping bool
+	stopped  bool
+	stopRun  context.CancelFunc
+	bg       sync.WaitGroup
+	serveErr chan error
+}
+
+// New opens the database (migrating it when MIGRATE_ON_START), loads the
+// OCPP schemas, connects the bus and builds every service. It listens on
+// nothing yet.
+func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: logger.With("core", cfg.CoreID), serveErr: make(chan error, 3)}
+	// Release whatever was opened if a later step fails.
+	defer func() {
+		if err != nil {
+			a.closeResources()
+		}
+	}()
+
+	secret, err := cfg.ResolveAuthSecret()
+	if err != nil {
+		return nil, err
+	}
+	if a.tokens, err = auth.NewTokens(secret, cfg.AuthTokenTTL); err != nil {
+		return nil, err
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), startupTimeout)
+	defer cancel()
+	if a.store, err = store.Open(ctx, store.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir}); err != nil {
+		return nil, fmt.Errorf("app: open store: %w", err)
+	}
+	if cfg.MigrateOnStart {
+		if err := a.store.Migrate(ctx); err != nil {
+			return nil, fmt.Errorf("app: migrate: %w", err)
+		}
+	}
+	schemas, err := schema.Load()
+	if err != nil {
+		return nil, fmt.Errorf("app: load OCPP schemas: %w", err)
+	}
+
+	if cfg.Embedded() {
+		a.bus = inproc.New(inproc.Config{Partitions: cfg.BusPartitions, Logger: logger})
+	} else {
+		rb, err := rabbitmq.Dial(ctx, rabbitmq.Config{URL: cfg.AMQPURL, Prefix: cfg.AMQPPrefix, Partitions: cfg.BusPartitions, Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("app: connect to RabbitMQ: %w", err)
+		}
+		a.bus = rb
+	}
+
+	a.router = ocpp.NewRouter(ocpp.Deps{
+		Store: a.store, Bus: a.bus, Schemas: schemas, Now: time.Now,
+		HeartbeatInterval: cfg.HeartbeatInterval, Logger: logger,
+	})
+	a.control = control.New(control.Deps{Store: a.store, Bus: a.bus, Now: time.Now, Logger: logger})
+
+	authSvc, err := operator.NewAuthService(a.store, a.tokens, logger)
+	if err != nil {
+		return nil, err
+	}
+	a.grpcSrv = grpc.NewServer(operator.ServerOptions(operator.NewAuthenticator(a.tokens, logger), logger)...)
+	chargeplanev1.RegisterAuthServiceServer(a.grpcSrv, authSvc)
+	chargeplanev1.RegisterStationServiceServer(a.grpcSrv, operator.NewStationService(a.store, logger))
+	gatewayv1.RegisterGatewayControlServiceServer(a.grpcSrv, a.control)
+	a.health = health.NewServer()
+	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
+	reflection.Register(a.grpcSrv)
+
+	if cfg.Embedded() {
+		a.gateway = server.New(server.Config{
+			GatewayID:       cfg.CoreID + "-gw",
+			PingInterval:    disabledIfZero(cfg.PingInterval),
+			PingTimeout:     cfg.PingTimeout,
+			CallTimeout:     cfg.CallTimeout,
+			DrainWindow:     disabledIfZero(cfg.DrainWindow),
+			LeaseTTL:        cfg.LeaseTTL,
+			MaxMessageBytes: cfg.MaxMessageBytes,
+			Logger:          logger,
+		}, a.bus, a.control)
+	}
+	return a, nil
+}
+
+// disabledIfZero maps the environment's 0 ("off") to the gateway's
+// negative value; the gateway reads 0 as "use the default".
+func disabledIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// Store returns the core's store (tools and tests create users with it).
+func (a *App) Store() *store.Store { return a.store }
+
+// Start listens on the configured addresses, starts consuming the bus and
+// serving. It returns once everything accepts work.
+func (a *App) Start(ctx context.Context) (err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.started || a.stopped {
+		return errors.New("app: already started")
+	}
+	a.started = true
+
+	var lc net.ListenConfig
+	if a.grpcLis, err = lc.Listen(ctx, "tcp", a.cfg.GRPCAddr); err != nil {
+		return fmt.Errorf("app: listen GRPC_ADDR %s: %w", a.cfg.GRPCAddr, err)
+	}
+	if a.httpLis, err = lc.Listen(ctx, "tcp", a.cfg.HTTPAddr); err != nil {
+		return fmt.Errorf("app: listen HTTP_ADDR %s: %w", a.cfg.HTTPAddr, err)
+	}
+	if a.gateway != nil {
+		if a.ocppLis, err = lc.Listen(ctx, "tcp", a.cfg.OCPPAddr); err != nil {
+			return fmt.Errorf("app: listen OCPP_ADDR %s: %w", a.cfg.OCPPAddr, err)
+		}
+	}
+
+	// Background work lives until Shutdown, not until ctx: Shutdown must be
+	// able to drain the gateway while the consumers still run.
+	runCtx, stop := context.WithCancel(context.Background())
+	a.stopRun = stop
+
+	if err := a.bus.ConsumeUpstream(runCtx, a.router.HandleUpstream); err != nil {
+		return fmt.Errorf("app: consume upstream: %w", err)
+	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		a.control.RunLeaseSweeper(runCtx, a.cfg.LeaseSweepInterval)
+	}()
+
+	a.serve("grpc", func() error { return a.grpcSrv.Serve(a.grpcLis) })
+
+	if a.httpAPI, err = httpapi.New(httpapi.Config{
+		GRPCEndpoint: loopback(a.grpcLis.Addr()),
+		Ready:        a.ready,
+		OpenAPI:      a.OpenAPI,
+		Logger:       a.log,
+	}); err != nil {
+		return err
+	}
+	a.httpSrv = &http.Server{Handler: a.httpAPI, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	a.serve("http", func() error { return a.httpSrv.Serve(a.httpLis) })
+
+	if a.gateway != nil {
+		if err := a.gateway.Start(runCtx); err != nil {
+			return fmt.Errorf("app: start embedded gateway: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle(server.PathPrefix, a.gateway)
+		a.ocppSrv = &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+			// Sockets are drained by the gateway's Shutdown, not cut by a
+			// cancelled base context.
+			BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(runCtx) },
+		}
+		a.serve("ocpp", func() error { return a.ocppSrv.Serve(a.ocppLis) })
+	}
+
+	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	http, grpcAddr, ocppAddr := a.addrsLocked()
+	a.log.Info("core started", "http", http, "grpc", grpcAddr, "ocpp", ocppAddr,
+		"embedded", a.cfg.Embedded(), "database", dbKind(a.cfg))
+	return nil
+}
+
+func dbKind(cfg config.Config) string {
+	if cfg.DatabaseURL == "" {
+		return "sqlite"
+	}
+	return "postgres"
+}
+
+// serve runs a server loop; an unexpected end is reported on Done.
+func (a *App) serve(name string, run func() error) {
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		err := run()
+		if err == nil || errors.Is(err, http.ErrServerClosed) || errors.Is(err, grpc.ErrServerStopped) {
+			return
+		}
+		a.mu.Lock()
+		stopping := a.stopping
+		a.mu.Unlock()
+		if stopping {
+			return
+		}
+		a.log.Error("server stopped unexpectedly", "server", name, "err", err)
+		select {
+		case a.serveErr <- fmt.Errorf("app: %s server: %w", name, err):
+		default:
+		}
+	}()
+}
+
+// Failed delivers the error of a server that stopped on its own; the
+// caller should then Shutdown.
+func (a *App) Failed() <-chan error { return a.serveErr }
+
+// loopback turns a listener address into one the core can dial itself:
+// a wildcard host (":9090", "[::]:9090") becomes 127.0.0.1.
+func loopback(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return addr.String()
+	}
+	if tcp.IP == nil || tcp.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+	}
+	return tcp.String()
+}
+
+// pinger is implemented by buses that can tell whether they are connected.
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// ready backs /readyz: the database answers, the bus is connected, and the
+// core is not shutting down.
+func (a *App) ready(ctx context.Context) error {
+	a.mu.Lock()
+	stopping := a.stopping
+	a.mu.Unlock()
+	if stopping {
+		return errors.New("shutting down")
+	}
+	if err := a.store.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if p, ok := a.bus.(pinger); ok {
+		if err := p.Ping(ctx); err != nil {
+			return fmt.Errorf("bus: %w", err)
+		}
+	}
+	return nil
+}
+
+// Addrs returns the addresses actually listened on (useful with ":0");
+// ocpp is empty without the embedded gateway.
+func (a *App) Addrs() (httpAddr, grpcAddr, ocppAddr string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.addrsLocked()
+}
+
+func (a *App) addrsLocked() (httpAddr, grpcAddr, ocppAddr string) {
+	if a.httpLis != nil {
+		httpAddr = a.httpLis.Addr().String()
+	}
+	if a.grpcLis != nil {
+		grpcAddr = a.grpcLis.Addr().String()
+	}
+	if a.ocppLis != nil {
+		ocppAddr = a.ocppLis.Addr().String()
+	}
+	return
+}
+
+// Shutdown stops the core gracefully, in dependency order: stop accepting
+// (readiness fails, listeners close), drain the embedded gateway (chargers
+// are told to go away and their disconnections processed), finish in-flight
+// API calls, stop the consumers and the lease sweeper, then close the bus
+// and the store. If ctx ends first the rest is cut short.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.mu.Lock()
+	if a.stopped {
+		a.mu.Unlock()
+		return nil
+	}
+	a.stopping = true
+	a.stopped = true
+	a.mu.Unlock()
+	a.log.Info("core shutting down")
+
+	var errs []error
+	if a.health != nil {
+		a.health.Shutdown()
+	}
+	// New chargers and API clients go elsewhere first.
+	if a.ocppSrv != nil {
+		// Only stops the listener and idle connections; hijacked WebSockets
+		// are the gateway's to drain.
+		if err := a.ocppSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("ocpp listener: %w", err))
+		}
+	} else if a.ocppLis != nil {
+		a.ocppLis.Close()
+	}
+	if a.gateway != nil && a.started {
+		if err := a.gateway.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("gateway drain: %w", err))
+		}
+	}
+	if a.httpSrv != nil {
+		if err := a.httpSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http: %w", err))
+		}
+	} else if a.httpLis != nil {
+		a.httpLis.Close()
+	}
+	if a.httpAPI != nil {
+		a.httpAPI.Close()
+	}
+	a.stopGRPC(ctx)
+	if a.grpcLis != nil {
+		a.grpcLis.Close() // no-op once Serve owned it
+	}
+	if a.stopRun != nil {
+		a.stopRun()
+	}
+	waited := make(chan struct{})
+	go func() { a.bg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("background work: %w", ctx.Err()))
+	}
+	a.closeResources()
+	if err := errors.Join(errs...); err != nil {
+		a.log.Warn("core shutdown incomplete", "err", err)
+		return err
+	}
+	a.log.Info("core stopped")
+	return nil
+}
+
+// stopGRPC lets in-flight calls finish unless ctx ends first.
+func (a *App) stopGRPC(ctx context.Context) {
+	if a.grpcSrv == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() { a.grpcSrv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		a.grpcSrv.Stop()
+		<-done
+	}
+}
+
+func (a *App) closeResources() {
+	if a.bus != nil {
+		if err := a.bus.Close(); err != nil && !errors.Is(err, bus.ErrClosed) {
+			a.log.Warn("close bus", "err", err)
+		}
+	}
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			a.log.Warn("close store", "err", err)
+		}
+	}
+}

@@ -1,0 +1,274 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/chargeplane/chargeplane/api/app"
+	"github.com/chargeplane/chargeplane/api/auth"
+	"github.com/chargeplane/chargeplane/api/config"
+	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/internal/testenv"
+	"github.com/chargeplane/chargeplane/pkg/chargepoint"
+	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
+	v16 "github.com/chargeplane/chargeplane/pkg/ocpp/v16"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"),
+		// gorm's prepared-statement cache starts a sweeper it never stops.
+		goleak.IgnoreAnyFunction("gorm.io/gorm/internal/lru.NewLRU[...].func1"),
+	)
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func load(t *testing.T, environ map[string]string) config.Config {
+	t.Helper()
+	base := map[string]string{
+		"HTTP_ADDR": "127.0.0.1:0", "GRPC_ADDR": "127.0.0.1:0", "OCPP_ADDR": "127.0.0.1:0",
+		"DATA_DIR": t.TempDir(), "DRAIN_WINDOW": "0", "SHUTDOWN_TIMEOUT": "10s",
+	}
+	for k, v := range environ {
+		base[k] = v
+	}
+	cfg, err := config.LoadFrom(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func start(t *testing.T, cfg config.Config) *app.App {
+	t.Helper()
+	a, err := app.New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatalf("app.New: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Start(ctx); err != nil {
+		a.Shutdown(ctx)
+		t.Fatalf("app.Start: %v", err)
+	}
+	return a
+}
+
+func shutdown(t *testing.T, a *app.App) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := a.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+type rest struct {
+	base, token string
+}
+
+func (r *rest) call(t *testing.T, method, path, body string, want int, out any) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, r.base+path, rd)
+	if r.token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: %s: %v", method, path, raw, err)
+		}
+	}
+}
+
+func addUser(t *testing.T, st *store.Store, email, password string) {
+	t.Helper()
+	hash, err := auth.HashSecret(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateUser(context.Background(), &store.User{Email: email, PasswordHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func login(t *testing.T, httpAddr string) *rest {
+	t.Helper()
+	r := &rest{base: "http://" + httpAddr}
+	var tok struct{ AccessToken string }
+	r.call(t, "POST", "/api/v1/auth/login", `{"email":"ops@example.com","password":"operator-pw"}`, http.StatusOK, &tok)
+	r.token = tok.AccessToken
+	return r
+}
+
+// TestEmbedded runs the whole system in one process, as `api` does without
+// DATABASE_URL and AMQP_URL: an operator registers a station over REST, the
+// station connects to the embedded gateway and boots, and the REST API sees
+// it connected.
+func TestEmbedded(t *testing.T) {
+	defer goleak.VerifyNone(t,
+		goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"),
+		goleak.IgnoreAnyFunction("gorm.io/gorm/internal/lru.NewLRU[...].func1"),
+	)
+	cfg := load(t, nil)
+	a := start(t, cfg)
+	stopped := false
+	defer func() {
+		if !stopped {
+			shutdown(t, a)
+		}
+	}()
+	httpAddr, grpcAddr, ocppAddr := a.Addrs()
+	if ocppAddr == "" || strings.HasSuffix(httpAddr, ":0") || strings.HasSuffix(grpcAddr, ":0") {
+		t.Fatalf("addrs = %q %q %q", httpAddr, grpcAddr, ocppAddr)
+	}
+	info, err := os.Stat(filepath.Join(cfg.DataDir, config.AuthSecretFile))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("generated secret: %v, %v", info, err)
+	}
+
+	addUser(t, a.Store(), "ops@example.com", "operator-pw")
+	r := login(t, httpAddr)
+	r.call(t, "GET", "/readyz", "", http.StatusOK, nil)
+	r.call(t, "POST", "/api/v1/stations", `{"id":"CP-E1","password":"station-password-1"}`, http.StatusCreated, nil)
+
+	cc, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	hc, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || hc.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("gRPC health = %v, %v", hc, err)
+	}
+
+	schemas, err := schema.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "ws://" + ocppAddr + "/ocpp/CP-E1"
+	_, err = chargepoint.Dial(ctx, url, chargepoint.Options{Subprotocols: []string{"ocpp1.6"}, Password: "wrong-password-123"})
+	var he *chargepoint.HandshakeError
+	if !errors.As(err, &he) || he.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong password: %v, want HTTP 401", err)
+	}
+	cp, err := chargepoint.Dial(ctx, url, chargepoint.Options{Subprotocols: []string{"ocpp1.6"}, Password: "station-password-1", Schemas: schemas})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer cp.Close()
+	var boot v16.BootNotificationResponse
+	if err := cp.Call(ctx, "BootNotification", v16.BootNotificationRequest{ChargePointVendor: "Acme", ChargePointModel: "X1"}, &boot); err != nil {
+		t.Fatalf("BootNotification: %v", err)
+	}
+	if boot.Status != "Accepted" || boot.Interval != 300 {
+		t.Errorf("boot = %+v, want Accepted with HEARTBEAT_INTERVAL 300", boot)
+	}
+
+	var st struct {
+		Connected bool
+		Vendor    string
+		Status    string
+	}
+	r.call(t, "GET", "/api/v1/stations/CP-E1", "", http.StatusOK, &st)
+	if !st.Connected || st.Vendor != "Acme" {
+		t.Errorf("station after boot = %+v", st)
+	}
+
+	shutdown(t, a)
+	stopped = true
+	select {
+	case <-cp.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("charger socket still open after Shutdown")
+	}
+	if _, err := http.Get("http://" + httpAddr + "/healthz"); err == nil {
+		t.Error("HTTP still served after Shutdown")
+	}
+}
+
+// TestScaleOut starts a core against PostgreSQL and RabbitMQ: no embedded
+// gateway, the REST API and readiness work.
+func TestScaleOut(t *testing.T) {
+	cfg := load(t, map[string]string{
+		"DATABASE_URL": testenv.PostgresURL(t),
+		"AMQP_URL":     testenv.AMQPURL(t),
+		"AMQP_PREFIX":  testenv.UniquePrefix(t),
+		"AUTH_SECRET":  "scale-out-test-secret-0123456789abcdef",
+	})
+	a := start(t, cfg)
+	defer shutdown(t, a)
+	httpAddr, _, ocppAddr := a.Addrs()
+	if ocppAddr != "" {
+		t.Errorf("embedded gateway runs with AMQP_URL set: %s", ocppAddr)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, config.AuthSecretFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("production mode wrote a secret file: %v", err)
+	}
+	addUser(t, a.Store(), "ops@example.com", "operator-pw")
+	r := login(t, httpAddr)
+	r.call(t, "GET", "/readyz", "", http.StatusOK, nil)
+	r.call(t, "POST", "/api/v1/stations", `{"id":"CP-S1"}`, http.StatusCreated, nil)
+	var list struct{ Stations []struct{ ID string } }
+	r.call(t, "GET", "/api/v1/stations", "", http.StatusOK, &list)
+	if len(list.Stations) != 1 || list.Stations[0].ID != "CP-S1" {
+		t.Errorf("list = %+v", list)
+	}
+}
+
+func TestProductionWithoutSecretRefused(t *testing.T) {
+	cfg := load(t, map[string]string{"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?sslmode=disable"})
+	_, err := app.New(cfg, testLogger(t))
+	if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "AUTH_SECRET") {
+		t.Fatalf("app.New = %v, want the AUTH_SECRET refusal before touching the database", err)
+	}
+}
+
+func TestStartFailsOnBusyPort(t *testing.T) {
+	first := start(t, load(t, nil))
+	defer shutdown(t, first)
+	httpAddr, _, _ := first.Addrs()
+	cfg := load(t, map[string]string{"HTTP_ADDR": httpAddr})
+	a, err := app.New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "HTTP_ADDR") {
+		t.Errorf("Start on a busy port = %v", err)
+	}
+	shutdown(t, a)
+}
