@@ -100,7 +100,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), startupTimeout)
 	defer cancel()
-	if a.store, err = store.Open(ctx, store.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir}); err != nil {
+	if a.store, err = store.Open(ctx, store.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: logger}); err != nil {
 		return nil, fmt.Errorf("app: open store: %w", err)
 	}
 	if cfg.MigrateOnStart {

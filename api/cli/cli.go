@@ -1,0 +1,259 @@
+// Package cli is the api binary's command line: serve (the default),
+// migrate and user create.
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/mail"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chargeplane/chargeplane/api/app"
+	"github.com/chargeplane/chargeplane/api/auth"
+	"github.com/chargeplane/chargeplane/api/config"
+	"github.com/chargeplane/chargeplane/api/store"
+)
+
+// MinUserPasswordLen is the shortest operator password accepted.
+const MinUserPasswordLen = 8
+
+// Options are the process's surroundings, replaceable in tests.
+type Options struct {
+	// Environ is the configuration source; nil reads the process environment.
+	Environ map[string]string
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
+	// Signals ends serve gracefully when it receives; nil listens for
+	// SIGINT and SIGTERM.
+	Signals <-chan os.Signal
+	// OpenAPI is served at /api/v1/openapi.json when set.
+	OpenAPI []byte
+}
+
+func (o *Options) defaults() {
+	if o.Stdin == nil {
+		o.Stdin = os.Stdin
+	}
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+}
+
+func (o *Options) load() (config.Config, *slog.Logger, error) {
+	var cfg config.Config
+	var err error
+	if o.Environ != nil {
+		cfg, err = config.LoadFrom(o.Environ)
+	} else {
+		cfg, err = config.Load()
+	}
+	if err != nil {
+		return cfg, nil, err
+	}
+	return cfg, cfg.NewLogger(o.Stderr), nil
+}
+
+// Execute runs the command line and returns the process exit code.
+func Execute(ctx context.Context, args []string, opts Options) int {
+	opts.defaults()
+	root := NewRootCommand(&opts)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(opts.Stderr, "error:", err)
+		return 1
+	}
+	return 0
+}
+
+// NewRootCommand builds the command tree; running it bare serves.
+func NewRootCommand(opts *Options) *cobra.Command {
+	opts.defaults()
+	root := &cobra.Command{
+		Use:   "api",
+		Short: "Chargeplane core: OCPP central system API (serves by default)",
+		Long: "Chargeplane core. Without DATABASE_URL and AMQP_URL it runs the whole system in one\n" +
+			"process (SQLite, in-process bus, embedded OCPP gateway on OCPP_ADDR).\n" +
+			"Configuration comes from environment variables; see .env.example.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE:          func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), opts) },
+	}
+	root.SetIn(opts.Stdin)
+	root.SetOut(opts.Stdout)
+	root.SetErr(opts.Stderr)
+	root.AddCommand(
+		&cobra.Command{
+			Use:   "serve",
+			Short: "Run the core (gRPC, REST and, in the embedded mode, the OCPP gateway)",
+			Args:  cobra.NoArgs,
+			RunE:  func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), opts) },
+		},
+		&cobra.Command{
+			Use:   "migrate",
+			Short: "Apply pending database migrations and exit",
+			Args:  cobra.NoArgs,
+			RunE:  func(cmd *cobra.Command, _ []string) error { return migrate(cmd.Context(), opts) },
+		},
+		newUserCommand(opts),
+	)
+	return root
+}
+
+func serve(ctx context.Context, opts *Options) error {
+	cfg, logger, err := opts.load()
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(logger)
+	signals := opts.Signals
+	if signals == nil {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+		defer signal.Stop(ch)
+		signals = ch
+	}
+
+	a, err := app.New(cfg, logger)
+	if err != nil {
+		return err
+	}
+	a.OpenAPI = opts.OpenAPI
+	if err := a.Start(ctx); err != nil {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		_ = a.Shutdown(shutdownCtx)
+		return err
+	}
+
+	var runErr error
+	select {
+	case sig := <-signals:
+		logger.Info("signal received, shutting down", "signal", sig.String(), "timeout", cfg.ShutdownTimeout)
+	case <-ctx.Done():
+		logger.Info("context done, shutting down")
+	case runErr = <-a.Failed():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := a.Shutdown(shutdownCtx); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*store.Store, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := store.Open(ctx, store.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func migrate(ctx context.Context, opts *Options) error {
+	cfg, logger, err := opts.load()
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	logger.Info("database migrated")
+	return nil
+}
+
+type userFlags struct {
+	email, password, first, last string
+}
+
+func newUserCommand(opts *Options) *cobra.Command {
+	user := &cobra.Command{Use: "user", Short: "Manage operators who log in to the API"}
+	var f userFlags
+	create := &cobra.Command{
+		Use:   "create -m EMAIL -p PASSWORD -f FIRST -l LAST",
+		Short: "Create an operator account (-p - reads the password from stdin)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return createUser(cmd.Context(), opts, f) },
+	}
+	create.Flags().StringVarP(&f.email, "email", "m", "", "email address (login name, case-insensitive)")
+	create.Flags().StringVarP(&f.password, "password", "p", "", "password, at least 8 characters; - reads it from stdin")
+	create.Flags().StringVarP(&f.first, "first-name", "f", "", "first name")
+	create.Flags().StringVarP(&f.last, "last-name", "l", "", "last name")
+	_ = create.MarkFlagRequired("email")
+	_ = create.MarkFlagRequired("password")
+	user.AddCommand(create)
+	return user
+}
+
+func createUser(ctx context.Context, opts *Options, f userFlags) error {
+	email := strings.TrimSpace(f.email)
+	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
+		return fmt.Errorf("invalid email address %q", f.email)
+	}
+	password := f.password
+	if password == "-" {
+		line, err := bufio.NewReader(opts.Stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read password from stdin: %w", err)
+		}
+		password = strings.TrimRight(line, "\r\n")
+	}
+	if utf8.RuneCountInString(password) < MinUserPasswordLen {
+		return fmt.Errorf("password must be at least %d characters", MinUserPasswordLen)
+	}
+	if len(password) > 1024 {
+		return errors.New("password must be at most 1024 bytes")
+	}
+
+	cfg, logger, err := opts.load()
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if cfg.MigrateOnStart {
+		// A fresh install can create its first user before the first serve.
+		if err := st.Migrate(ctx); err != nil {
+			return err
+		}
+	}
+	hash, err := auth.HashSecret(password)
+	if err != nil {
+		return err
+	}
+	u := &store.User{Email: email, PasswordHash: hash, FirstName: strings.TrimSpace(f.first), LastName: strings.TrimSpace(f.last)}
+	if err := st.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, store.ErrAlreadyExists) {
+			return fmt.Errorf("a user with email %s already exists", strings.ToLower(email))
+		}
+		return err
+	}
+	logger.Info("user created", "user", u.ID, "email", u.Email)
+	fmt.Fprintf(opts.Stdout, "created user %s (%s)\n", u.Email, u.ID)
+	return nil
+}

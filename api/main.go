@@ -1,0 +1,15 @@
+// Command api is the Chargeplane core: `api` (or `api serve`) runs it,
+// `api migrate` applies database migrations, `api user create` adds an
+// operator. Configuration comes from the environment; see api/config.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/chargeplane/chargeplane/api/cli"
+)
+
+func main() {
+	os.Exit(cli.Execute(context.Background(), os.Args[1:], cli.Options{}))
+}
