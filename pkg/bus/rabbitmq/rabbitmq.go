@@ -182,7 +182,7 @@ func (s *session) isDead() bool {
 	case <-s.dead:
 		return true
 	default:
-		return false
+		return s.conn.IsClosed()
 	}
 }
 
@@ -394,7 +394,8 @@ func (b *Bus) Close() error {
 	b.sess = nil
 	b.mu.Unlock()
 	if s != nil && !s.conn.IsClosed() {
-		if err := s.conn.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
+		// Bounded: a broker that stopped answering must not hang shutdown.
+		if err := s.conn.CloseDeadline(time.Now().Add(5 * time.Second)); err != nil && !errors.Is(err, amqp.ErrClosed) {
 			return fmt.Errorf("bus: close connection: %w", err)
 		}
 	}
