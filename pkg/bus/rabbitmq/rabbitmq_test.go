@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -232,3 +233,81 @@ func BenchmarkRabbitPublishConsume(b *testing.B) {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// Two core instances in two processes share the upstream: each message is
+// handled once, each station in order, and when one instance stops the
+// other takes over its partitions without reordering.
+func TestTwoCoreInstancesFailover(t *testing.T) {
+	cfg := testConfig(t)
+	ctx := t.Context()
+	publisher, a, b := dial(t, cfg), dial(t, cfg), dial(t, cfg)
+
+	var mu sync.Mutex
+	next := map[string]int{}
+	handledBy := map[*rabbitmq.Bus]int{}
+	total := 0
+	done := make(chan struct{})
+	const stations, perStation = 20, 30
+	handler := func(inst *rabbitmq.Bus) bus.Handler {
+		return func(_ context.Context, e *busv1.Envelope) error {
+			n, _ := strconv.Atoi(e.GetMessageId())
+			mu.Lock()
+			defer mu.Unlock()
+			if n != next[e.GetStationId()] {
+				t.Errorf("station %s: got %d, want %d", e.GetStationId(), n, next[e.GetStationId()])
+			}
+			next[e.GetStationId()] = n + 1
+			handledBy[inst]++
+			if total++; total == stations*perStation {
+				close(done)
+			}
+			return nil
+		}
+	}
+	if err := a.ConsumeUpstream(ctx, handler(a)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ConsumeUpstream(ctx, handler(b)); err != nil {
+		t.Fatal(err)
+	}
+	for seq := range perStation {
+		if seq == perStation/2 {
+			mu.Lock()
+			fromA := handledBy[a]
+			mu.Unlock()
+			if fromA == 0 {
+				// a subscribed first, so it is every partition's active consumer.
+				waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return handledBy[a] > 0 })
+			}
+			if err := a.Close(); err != nil { // instance a goes away mid-stream
+				t.Fatal(err)
+			}
+		}
+		for s := range stations {
+			if err := publisher.PublishUpstream(ctx, env("CP-"+strconv.Itoa(s), seq)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("timed out: %d of %d handled", total, stations*perStation)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if handledBy[b] == 0 {
+		t.Fatal("the second instance never took over")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+	}
+}
