@@ -24,13 +24,22 @@ import (
 
 // Handler processes one delivery. Returning nil acknowledges it; returning an
 // error asks for redelivery (the message stays at the head of its partition,
-// so per-station order holds).
+// so per-station order holds). Deliveries of one queue are handled one at a
+// time, so a handler must not block on slow work (e.g. a charger's socket):
+// a gateway hands messages off to per-connection writers. ctx is cancelled
+// when the consumer stops or the bus closes. The handler owns env.
 type Handler func(ctx context.Context, env *busv1.Envelope) error
 
 // ErrClosed is returned by operations on a closed bus.
 var ErrClosed = errors.New("bus: closed")
 
 // Bus is what gateways and the core need from a message broker.
+//
+// Once a Publish call has returned nil, the message is in every queue it was
+// routed to. While the broker is unreachable, calls fail promptly with an
+// error wrapping ErrNotConnected (the bus keeps reconnecting); after Close,
+// with ErrClosed. Implementations: pkg/bus/rabbitmq, pkg/bus/inproc; the
+// contract suite is pkg/bus/bustest.
 type Bus interface {
 	// PublishUpstream sends a gateway's message to the core. It returns only
 	// once the broker has taken responsibility for the message.
@@ -51,7 +60,8 @@ type Bus interface {
 	ConsumeUpstream(ctx context.Context, h Handler) error
 	// ConsumeGateway declares gatewayID's queue, binds it to downstream and
 	// starts delivering to h; returns once consuming has begun. The queue is
-	// deleted when ctx is done or the process dies.
+	// deleted when ctx is done or the process dies. A second live consumer of
+	// the same id fails with ErrConsumerExists.
 	ConsumeGateway(ctx context.Context, gatewayID string, h Handler) error
 	// ConsumeCore declares coreID's reply queue and starts delivering to h;
 	// returns once consuming has begun. The queue goes with the instance.
