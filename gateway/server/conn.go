@@ -43,6 +43,11 @@ type conn struct {
 	born     time.Time
 	lastRead atomic.Int64
 
+	// readCtx bounds the reader's Read; cancelling it drops the socket at
+	// once, even while a close handshake is waiting for the peer.
+	readCtx    context.Context
+	cancelRead context.CancelFunc
+
 	mu sync.Mutex
 	// dead is set once the read loop ended; after that nothing new starts.
 	dead    bool
@@ -70,7 +75,8 @@ type coreCall struct {
 }
 
 func newConn(s *Server, ws *websocket.Conn, station, id string, v ocppj.Version, log *slog.Logger) *conn {
-	return &conn{s: s, ws: ws, station: station, id: id, version: v, log: log, born: time.Now()}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &conn{s: s, ws: ws, station: station, id: id, version: v, log: log, born: time.Now(), readCtx: ctx, cancelRead: cancel}
 }
 
 func (c *conn) envelope(kind busv1.Kind, at time.Time) *busv1.Envelope {
@@ -139,9 +145,9 @@ func (c *conn) run() {
 }
 
 func (c *conn) readLoop() {
-	ctx := context.Background()
+	defer c.cancelRead()
 	for {
-		_, data, err := c.ws.Read(ctx)
+		_, data, err := c.ws.Read(c.readCtx)
 		if err != nil {
 			switch {
 			case errors.Is(err, websocket.ErrMessageTooBig):
@@ -261,7 +267,7 @@ func (c *conn) sendLocked(frame []byte) {
 		}
 		c.log.Warn("station is not reading its socket; closing")
 		c.out = nil
-		c.goLocked(func() { _ = c.ws.CloseNow() })
+		c.cancelRead()
 		return
 	}
 	c.out = append(c.out, frame)
@@ -290,9 +296,8 @@ func (c *conn) writeOut() {
 		err := c.ws.Write(ctx, websocket.MessageText, frame)
 		cancel()
 		if err != nil {
-			c.setReason("write failed")
 			c.log.Info("write failed; closing", "err", err)
-			_ = c.ws.CloseNow()
+			c.abort("write failed")
 			c.mu.Lock()
 			c.writing = false
 			c.out = nil
@@ -317,14 +322,10 @@ func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 	c.goLocked(func() { _ = c.ws.Close(code, reason) })
 }
 
-// abort drops the socket without a handshake.
+// abort drops the socket without a handshake, also one already closing.
 func (c *conn) abort(reason string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.reason == "" {
-		c.reason = reason
-	}
-	c.goLocked(func() { _ = c.ws.CloseNow() })
+	c.setReason(reason)
+	c.cancelRead()
 }
 
 // armPing schedules the next liveness check. A timer costs no goroutine
@@ -365,9 +366,8 @@ func (c *conn) pingTick() {
 	err := c.ws.Ping(ctx)
 	cancel()
 	if err != nil {
-		c.setReason("no pong")
 		c.log.Info("no pong in time; closing", "err", err)
-		_ = c.ws.CloseNow()
+		c.abort("no pong")
 		return
 	}
 	c.armPing(interval)

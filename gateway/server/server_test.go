@@ -642,3 +642,18 @@ func TestConnectedNotPublishedClosesAndRetriesDisconnect(t *testing.T) {
 		t.Fatalf("want DISCONNECTED after retries, got %v", d)
 	}
 }
+
+// A charger that never answers the close handshake cannot hold Shutdown past
+// its deadline: the socket is dropped and its disconnection still published.
+func TestShutdownDeadlineDropsUnresponsiveSockets(t *testing.T) {
+	h := newHarness(t, server.Config{DrainWindow: 50 * time.Millisecond, PingInterval: -1})
+	_, env := h.connect("CP1") // never reads, so never answers the close
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := h.gw.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want deadline exceeded", err)
+	}
+	if d := h.disconnected(env.GetConnectionId()); d.GetReason() != "gateway shutting down" {
+		t.Errorf("reason %q", d.GetReason())
+	}
+}
