@@ -1,0 +1,231 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// OCPP's defaults for an omitted field of a sampled value (1.6 §7.45, 2.0.1
+// SampledValueType). The store writes them out so that a reading and its
+// retry compare equal whether or not the charger spelled the default.
+const (
+	DefaultMeasurand = "Energy.Active.Import.Register"
+	DefaultContext   = "Sample.Periodic"
+	DefaultLocation  = "Outlet"
+	DefaultFormat    = "Raw"
+)
+
+// Sample is one sampled value as a charger reported it.
+type Sample struct {
+	Timestamp time.Time
+	// Value is the reported value: 1.6 sends a string (a number, or signed
+	// data), 2.0.1 a number, stored in its shortest decimal form.
+	Value      string
+	Measurand  string // empty: DefaultMeasurand
+	Phase      string
+	Unit       string // empty: Wh for energy measurands
+	Multiplier int    // 2.0.1 unitOfMeasure.multiplier: value × 10^Multiplier
+	Context    string // empty: DefaultContext
+	Location   string // empty: DefaultLocation
+	Format     string // empty: DefaultFormat
+}
+
+// MeterReport is a batch of samples from one message.
+type MeterReport struct {
+	StationID   string
+	EVSEID      int // 0 in 1.6
+	ConnectorID int
+	// TransactionUID links the samples to a 2.0.1 transaction; empty for
+	// samples outside transactions.
+	TransactionUID string
+	// OCPP16TransactionID is a 1.6 transactionId. It resolves to the
+	// station's transaction with that id or, if the station has none, to
+	// the placeholder uid UnknownTransactionUID(id) that a later
+	// StopTransaction for that id records (see StopTransaction16).
+	OCPP16TransactionID *int64
+	Samples             []Sample
+}
+
+// MeterValue is a stored sampled value.
+type MeterValue struct {
+	ID             int64 `gorm:"primaryKey"`
+	StationID      string
+	TransactionUID *string `gorm:"column:transaction_uid"`
+	EVSEID         int     `gorm:"column:evse_id"`
+	ConnectorID    int
+	SampledAt      time.Time
+	Value          string
+	// ValueWh is the value in Wh for active-energy measurands reported in
+	// Wh or kWh (with any 2.0.1 multiplier applied); nil otherwise.
+	ValueWh    *float64 `gorm:"column:value_wh"`
+	Measurand  string
+	Phase      string
+	Unit       string
+	Multiplier int
+	Context    string
+	Location   string
+	Format     string
+	CreatedAt  time.Time
+}
+
+func (MeterValue) TableName() string { return "meter_values" }
+
+// UnknownTransactionUID is the uid under which the store keeps a 1.6
+// transactionId the station reports but the core never handed out to it.
+func UnknownTransactionUID(id int64) string { return "unknown:" + strconv.FormatInt(id, 10) }
+
+// valueWh normalises an active-energy reading to Wh; ok is false for other
+// measurands, units and unreadable values.
+func valueWh(measurand, unit string, multiplier int, value string) (float64, bool) {
+	if !strings.HasPrefix(measurand, "Energy.Active.") {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false
+	}
+	switch unit {
+	case "", "Wh":
+	case "kWh":
+		f *= 1000
+	default:
+		return 0, false
+	}
+	if multiplier != 0 {
+		f *= math.Pow10(multiplier)
+	}
+	return f, true
+}
+
+func meterRows(stationID, uid string, evse, connector int, samples []Sample, now time.Time) []MeterValue {
+	rows := make([]MeterValue, 0, len(samples))
+	var uidp *string
+	if uid != "" {
+		uidp = &uid
+	}
+	for _, s := range samples {
+		r := MeterValue{
+			StationID:      stationID,
+			TransactionUID: uidp,
+			EVSEID:         evse,
+			ConnectorID:    connector,
+			SampledAt:      dbTime(s.Timestamp),
+			Value:          s.Value,
+			Measurand:      cmpOr(s.Measurand, DefaultMeasurand),
+			Phase:          s.Phase,
+			Unit:           s.Unit,
+			Multiplier:     s.Multiplier,
+			Context:        cmpOr(s.Context, DefaultContext),
+			Location:       cmpOr(s.Location, DefaultLocation),
+			Format:         cmpOr(s.Format, DefaultFormat),
+			CreatedAt:      now,
+		}
+		if r.Unit == "" && strings.HasPrefix(r.Measurand, "Energy.Active.") {
+			r.Unit = "Wh"
+		}
+		if r.Format == DefaultFormat {
+			if wh, ok := valueWh(r.Measurand, r.Unit, r.Multiplier, r.Value); ok {
+				r.ValueWh = &wh
+			}
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// meterInsertBatch keeps a multi-row insert (16 columns a row) well under
+// the bound-parameter limits of both databases.
+const meterInsertBatch = 500
+
+// insertMeterRows stores rows, skipping any reading already stored (see the
+// meter_values_reading_key index), so that a retried message stores nothing
+// twice.
+func insertMeterRows(tx *gorm.DB, rows []MeterValue) error {
+	for len(rows) > 0 {
+		n := min(len(rows), meterInsertBatch)
+		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(rows[:n]).Error; err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+// resolveUID is the transaction uid r's samples belong to ("" for none).
+func resolveUID(tx *gorm.DB, r *MeterReport) (string, error) {
+	if r.OCPP16TransactionID == nil {
+		return r.TransactionUID, nil
+	}
+	var uids []string
+	err := tx.Model(&Transaction{}).Where("station_id = ? AND id = ? AND ocpp_version = ?", r.StationID, *r.OCPP16TransactionID, OCPP16).
+		Limit(1).Pluck("transaction_uid", &uids).Error
+	if err != nil {
+		return "", err
+	}
+	if len(uids) == 0 {
+		return UnknownTransactionUID(*r.OCPP16TransactionID), nil
+	}
+	return uids[0], nil
+}
+
+// writeMeterReports stores the reports in tx and brings the energy of every
+// transaction they touch up to date.
+func (s *Store) writeMeterReports(tx *gorm.DB, reports []*MeterReport) error {
+	now := dbTime(s.now())
+	touched := map[txRef]struct{}{}
+	var rows []MeterValue
+	for _, r := range reports {
+		uid, err := resolveUID(tx, r)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, meterRows(r.StationID, uid, r.EVSEID, r.ConnectorID, r.Samples, now)...)
+		if uid != "" {
+			touched[txRef{r.StationID, uid}] = struct{}{}
+		}
+	}
+	if err := insertMeterRows(tx, rows); err != nil {
+		return err
+	}
+	for ref := range touched {
+		if err := s.recomputeEnergy(tx, ref); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RecordMeterValues stores one report in its own database transaction.
+// Retries store nothing twice. ErrNotFound for an unknown station.
+func (s *Store) RecordMeterValues(ctx context.Context, r MeterReport) error {
+	if len(r.Samples) == 0 {
+		return nil
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return s.writeMeterReports(tx, []*MeterReport{&r})
+	})
+	return meterError(r.StationID, err)
+}
+
+func meterError(stationID string, err error) error {
+	op := fmt.Sprintf("store: record meter values of %q", stationID)
+	if errors.Is(err, gorm.ErrForeignKeyViolated) {
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	}
+	return translate(op, err)
+}
