@@ -1,0 +1,253 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/chargeplane/chargeplane/api/app"
+	"github.com/chargeplane/chargeplane/api/auth"
+	"github.com/chargeplane/chargeplane/api/config"
+	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/gateway/server"
+	"github.com/chargeplane/chargeplane/internal/testenv"
+	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
+	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
+)
+
+// heartbeatInterval is deliberately unusual so that a core returning a
+// hard-coded or default interval fails the BootNotification assertions.
+const heartbeatInterval = 42
+
+const (
+	operatorEmail    = "operator@e2e.example"
+	operatorPassword = "correct horse battery staple"
+)
+
+// system is one running deployment, seen from outside: where chargers
+// connect, and the operator's REST client.
+type system struct {
+	mode string
+	rest *restClient
+	// gateways are the OCPP endpoints, "ws://host:port/ocpp/"; one in the
+	// embedded mode, two in scale-out.
+	gateways []string
+	schemas  *schema.Registry
+}
+
+// gateway returns the endpoint for the i-th charger: in scale-out, chargers
+// alternate between the two gateways.
+func (s *system) gateway(i int) string { return s.gateways[i%len(s.gateways)] }
+
+type mode struct {
+	name  string
+	start func(t *testing.T) *system
+}
+
+var modes = []mode{
+	{"embedded", startEmbedded},
+	{"scaleout", startScaleOut},
+}
+
+// Compiling every official schema once is enough for the whole package.
+var schemas = sync.OnceValues(schema.Load)
+
+func coreEnv(t *testing.T) map[string]string {
+	return map[string]string{
+		"HTTP_ADDR":            "127.0.0.1:0",
+		"GRPC_ADDR":            "127.0.0.1:0",
+		"OCPP_ADDR":            "127.0.0.1:0",
+		"HEARTBEAT_INTERVAL":   strconv.Itoa(heartbeatInterval),
+		"AUTH_SECRET":          "e2e-secret-" + strings.Repeat("x", 40),
+		"LOG_LEVEL":            "debug",
+		"PING_INTERVAL":        "5",
+		"PING_TIMEOUT":         "5",
+		"DRAIN_WINDOW":         "50ms",
+		"SHUTDOWN_TIMEOUT":     "10s",
+		"LEASE_SWEEP_INTERVAL": "1s",
+		"CORE_ID":              "e2e-core-" + uuid.NewString()[:8],
+	}
+}
+
+func startEmbedded(t *testing.T) *system {
+	env := coreEnv(t)
+	env["DATA_DIR"] = t.TempDir()
+	cfg, err := config.LoadFrom(env)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	addrs := startCore(t, cfg)
+	return newSystem(t, "embedded", addrs.HTTP, []string{"ws://" + addrs.OCPP + "/ocpp/"})
+}
+
+func startScaleOut(t *testing.T) *system {
+	env := coreEnv(t)
+	env["DATABASE_URL"] = testenv.PostgresURL(t)
+	env["AMQP_URL"] = testenv.AMQPURL(t)
+	env["AMQP_PREFIX"] = testenv.UniquePrefix(t)
+	// Upstream queues are durable: remove them once everything using the
+	// prefix has stopped (cleanups run last-registered first).
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := rabbitmq.DeleteTopology(ctx, rabbitmq.Config{URL: env["AMQP_URL"], Prefix: env["AMQP_PREFIX"]}); err != nil {
+			t.Errorf("delete RabbitMQ topology %s: %v", env["AMQP_PREFIX"], err)
+		}
+	})
+	env["DATA_DIR"] = t.TempDir()
+	cfg, err := config.LoadFrom(env)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	addrs := startCore(t, cfg)
+
+	conn, err := grpc.NewClient(addrs.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatalf("grpc client for %s: %v", addrs.GRPC, err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+
+	var gws []string
+	for i := 1; i <= 2; i++ {
+		gws = append(gws, startGateway(t, cfg, "e2e-gw"+strconv.Itoa(i)+"-"+uuid.NewString()[:8], conn))
+	}
+	return newSystem(t, "scaleout", addrs.HTTP, gws)
+}
+
+// startCore runs one core and creates the operator, as an installer would:
+// migrate the database, add the user, then serve.
+func startCore(t *testing.T, cfg config.Config) coreAddrs {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	st, err := store.Open(ctx, store.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+	if err != nil {
+		t.Fatalf("store.Open: %v", err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatalf("store.Migrate: %v", err)
+	}
+	hash, err := auth.HashSecret(operatorPassword)
+	if err != nil {
+		t.Fatalf("HashSecret: %v", err)
+	}
+	if err := st.CreateUser(ctx, &store.User{ID: uuid.NewString(), Email: operatorEmail, PasswordHash: hash, FirstName: "E2E", LastName: "Operator"}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatalf("store.Close: %v", err)
+	}
+
+	a, err := app.New(cfg, testLogger(t).With("part", "core"))
+	if err != nil {
+		t.Fatalf("app.New: %v", err)
+	}
+	if err := a.Start(ctx); err != nil {
+		t.Fatalf("app.Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := a.Shutdown(ctx); err != nil {
+			t.Errorf("app.Shutdown: %v", err)
+		}
+	})
+	var ad coreAddrs
+	ad.HTTP, ad.GRPC, ad.OCPP = a.Addrs()
+	return ad
+}
+
+// coreAddrs are where a started core listens (OCPP only in the embedded mode).
+type coreAddrs struct{ HTTP, GRPC, OCPP string }
+
+// startGateway runs a stand-alone gateway, as cmd/gateway would, on its own
+// RabbitMQ connection and HTTP listener.
+func startGateway(t *testing.T, cfg config.Config, id string, conn *grpc.ClientConn) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	log := testLogger(t).With("part", id)
+
+	b, err := rabbitmq.Dial(ctx, rabbitmq.Config{URL: cfg.AMQPURL, Prefix: cfg.AMQPPrefix, Partitions: cfg.BusPartitions, Logger: log})
+	if err != nil {
+		t.Fatalf("rabbitmq.Dial: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("gateway bus close: %v", err)
+		}
+	})
+
+	srv := server.New(server.Config{
+		GatewayID:       id,
+		PingInterval:    5 * time.Second,
+		PingTimeout:     5 * time.Second,
+		CallTimeout:     10 * time.Second,
+		DrainWindow:     50 * time.Millisecond,
+		LeaseTTL:        30 * time.Second,
+		MaxMessageBytes: 1 << 20,
+		Logger:          log,
+	}, b, server.NewGRPCControl(conn))
+	// Start's context bounds the subscription and the lease for the
+	// gateway's whole life, not just the start-up: it ends at cleanup, after
+	// Shutdown has drained.
+	runCtx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	if err := srv.Start(runCtx); err != nil {
+		t.Fatalf("gateway Start: %v", err)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		// The gateway drains its sockets first (hijacked: http.Server does
+		// not track them), then the listener goes.
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("gateway Shutdown: %v", err)
+		}
+		if err := hs.Shutdown(ctx); err != nil {
+			t.Errorf("http Shutdown: %v", err)
+		}
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("http Serve: %v", err)
+		}
+	})
+	return "ws://" + ln.Addr().String() + "/ocpp/"
+}
+
+func newSystem(t *testing.T, name, httpAddr string, gateways []string) *system {
+	t.Helper()
+	reg, err := schemas()
+	if err != nil {
+		t.Fatalf("schema.Load: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	rc := newRESTClient(t, "http://"+httpAddr)
+	rc.login(ctx, t, operatorEmail, operatorPassword)
+	return &system{mode: name, rest: rc, gateways: gateways, schemas: reg}
+}
+
+// newStationID returns an id unique to this test run, valid as an OCPP
+// identity (≤ 48 chars, no ':').
+func newStationID(prefix string) string {
+	return prefix + "-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+}
