@@ -8,8 +8,9 @@ import (
 	"os"
 
 	"github.com/chargeplane/chargeplane/api/cli"
+	"github.com/chargeplane/chargeplane/pkg/gen/openapi"
 )
 
 func main() {
-	os.Exit(cli.Execute(context.Background(), os.Args[1:], cli.Options{}))
+	os.Exit(cli.Execute(context.Background(), os.Args[1:], cli.Options{OpenAPI: openapi.JSON}))
 }
