@@ -42,6 +42,15 @@ type Deps struct {
 	// TouchEvery bounds how often an ordinary message updates the station's
 	// last-seen time (default 30s); Heartbeat always does.
 	TouchEvery time.Duration
+	// Meters stores MeterValues; nil writes each message on its own through
+	// Store. Production passes a *store.MeterBatcher (group commit) and
+	// closes it after the router stops consuming.
+	Meters MeterRecorder
+}
+
+// MeterRecorder stores sampled values.
+type MeterRecorder interface {
+	RecordMeterValues(ctx context.Context, r store.MeterReport) error
 }
 
 // routerStore is what the router itself needs; handlers declare their own.
@@ -88,9 +97,15 @@ func NewRouter(d Deps) *Router {
 	if d.Store != nil {
 		r.store = d.Store
 	}
+	var meters MeterRecorder = d.Store
+	if d.Meters != nil {
+		meters = d.Meters
+	}
 	r.tables = map[ocppj.Version]route.Table{
-		ocppj.V16:  v16.Routes(v16.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval}),
-		ocppj.V201: v201.Routes(v201.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval}),
+		ocppj.V16: v16.Routes(v16.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
+			Sessions: d.Store, Meters: meters, Logger: r.log}),
+		ocppj.V201: v201.Routes(v201.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
+			Sessions: d.Store, Meters: meters}),
 	}
 	return r
 }

@@ -390,12 +390,23 @@ func (s *Store) RecordTransactionEvent(ctx context.Context, ev TransactionEvent)
 			err := tx.Where("station_id = ? AND transaction_uid = ? AND seq_no = ?", ev.StationID, ev.TransactionUID, ev.SeqNo).Take(&prior).Error
 			if err == nil {
 				res.Duplicate = true
-				if ev.IDToken != "" || ev.IDTokenType == "NoAuthorization" {
+				switch {
+				case prior.IDTokenStatus != "" && (ev.IDToken != "" || ev.IDTokenType == "NoAuthorization"):
 					a := Authorization{Status: prior.IDTokenStatus}
 					if tok, err := idTokenByValue(tx, ev.IDToken, false); err == nil {
 						a.Token = tok
 					}
 					res.Authorization = &a
+				case ev.IDToken != "":
+					// The first had no token (a different message under the
+					// same seqNo): answer for this token, changing nothing.
+					a, err := authorize(tx, ev.IDToken, now, ref, false)
+					if err != nil {
+						return err
+					}
+					res.Authorization = &a
+				case ev.IDTokenType == "NoAuthorization":
+					res.Authorization = &Authorization{Status: IDTokenAccepted}
 				}
 				t, err := transactionByUID(tx, ref)
 				if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {

@@ -1,6 +1,7 @@
 package v16
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/chargeplane/chargeplane/api/ocpp/route"
@@ -12,33 +13,30 @@ type Deps struct {
 	Store             Store
 	Now               func() time.Time
 	HeartbeatInterval time.Duration
+	// Sessions answers Authorize and records transactions.
+	Sessions SessionStore
+	// Meters stores MeterValues (a *store.MeterBatcher in production).
+	Meters MeterRecorder
+	Logger *slog.Logger
 }
 
 // Routes is every charger-initiated action of OCPP 1.6 (core profile and
 // the security extension) and what answers it.
 //
 // Actions without behaviour yet get the most conservative conformant answer:
-// an identifier is never authorised (Invalid), a vendor extension is never
-// understood (UnknownVendorId), a certificate is never signed (Rejected);
-// notifications are acknowledged. Answering an error instead would make the
+// a vendor extension is never understood (UnknownVendorId), a certificate
+// is never signed (Rejected); notifications are acknowledged. Answering an error instead would make the
 // charger retry forever.
 func Routes(d Deps) route.Table {
-	invalid := ocpp16.IdTagInfo{Status: ocpp16.AuthorizationStatusInvalid}
 	return route.NewTable(
 		route.New(ocpp16.ActionBootNotification, BootNotification{Store: d.Store, Now: d.Now, Interval: d.HeartbeatInterval}),
 		route.New(ocpp16.ActionHeartbeat, Heartbeat{Store: d.Store, Now: d.Now}),
 		route.New(ocpp16.ActionStatusNotification, StatusNotification{Store: d.Store, Now: d.Now}),
 
-		route.New(ocpp16.ActionAuthorize, route.Fixed[ocpp16.AuthorizeRequest](
-			ocpp16.AuthorizeResponse{IdTagInfo: invalid})),
-		// transactionId 0 with Invalid: the charger ends the session at once
-		// (StopTransactionOnInvalidId) instead of charging unrecorded.
-		route.New(ocpp16.ActionStartTransaction, route.Fixed[ocpp16.StartTransactionRequest](
-			ocpp16.StartTransactionResponse{TransactionId: 0, IdTagInfo: invalid})),
-		route.New(ocpp16.ActionStopTransaction, route.Fixed[ocpp16.StopTransactionRequest](
-			ocpp16.StopTransactionResponse{})),
-		route.New(ocpp16.ActionMeterValues, route.Fixed[ocpp16.MeterValuesRequest](
-			ocpp16.MeterValuesResponse{})),
+		route.New(ocpp16.ActionAuthorize, Authorize{Store: d.Sessions, Now: d.Now}),
+		route.New(ocpp16.ActionStartTransaction, StartTransaction{Store: d.Sessions, Logger: d.Logger}),
+		route.New(ocpp16.ActionStopTransaction, StopTransaction{Store: d.Sessions, Now: d.Now}),
+		route.New(ocpp16.ActionMeterValues, MeterValues{Store: d.Meters}),
 		route.New(ocpp16.ActionDataTransfer, route.Fixed[ocpp16.DataTransferRequest](
 			ocpp16.DataTransferResponse{Status: ocpp16.DataTransferStatusUnknownVendorId})),
 		route.New(ocpp16.ActionDiagnosticsStatusNotification, route.Fixed[ocpp16.DiagnosticsStatusNotificationRequest](

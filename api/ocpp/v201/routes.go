@@ -12,29 +12,30 @@ type Deps struct {
 	Store             Store
 	Now               func() time.Time
 	HeartbeatInterval time.Duration
+	// Sessions answers Authorize and records transactions.
+	Sessions SessionStore
+	// Meters stores MeterValues (a *store.MeterBatcher in production).
+	Meters MeterRecorder
 }
 
 // Routes is every charger-initiated action of OCPP 2.0.1 and what answers it.
 //
 // Actions without behaviour yet get the most conservative conformant answer:
-// a token is never authorised (Unknown), a vendor extension is never
-// understood (UnknownVendorId), a certificate request is never granted
-// (Rejected/Failed), charging needs are not taken up (Rejected);
-// notifications and reports are acknowledged. Answering an error instead
+// a vendor extension is never understood (UnknownVendorId), a certificate
+// request is never granted (Rejected/Failed), charging needs are not taken
+// up (Rejected); notifications and reports are acknowledged. Answering an error instead
 // would make the station retry forever.
 func Routes(d Deps) route.Table {
 	return route.NewTable(
 		route.New(ocpp201.ActionBootNotification, BootNotification{Store: d.Store, Now: d.Now, Interval: d.HeartbeatInterval}),
 		route.New(ocpp201.ActionHeartbeat, Heartbeat{Store: d.Store, Now: d.Now}),
 		route.New(ocpp201.ActionStatusNotification, StatusNotification{Store: d.Store}),
-		route.New(ocpp201.ActionTransactionEvent, TransactionEvent{}),
+		route.New(ocpp201.ActionTransactionEvent, TransactionEvent{Store: d.Sessions}),
+		route.New(ocpp201.ActionAuthorize, Authorize{Store: d.Sessions, Now: d.Now}),
+		route.New(ocpp201.ActionMeterValues, MeterValues{Store: d.Meters}),
 
-		route.New(ocpp201.ActionAuthorize, route.Fixed[ocpp201.AuthorizeRequest](
-			ocpp201.AuthorizeResponse{IdTokenInfo: ocpp201.IdTokenInfo{Status: ocpp201.AuthorizationStatusUnknown}})),
 		route.New(ocpp201.ActionDataTransfer, route.Fixed[ocpp201.DataTransferRequest](
 			ocpp201.DataTransferResponse{Status: ocpp201.DataTransferStatusUnknownVendorId})),
-		route.New(ocpp201.ActionMeterValues, route.Fixed[ocpp201.MeterValuesRequest](
-			ocpp201.MeterValuesResponse{})),
 
 		// Device model and monitoring reports (B07, N).
 		route.New(ocpp201.ActionNotifyReport, route.Fixed[ocpp201.NotifyReportRequest](

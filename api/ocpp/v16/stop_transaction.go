@@ -1,0 +1,53 @@
+package v16
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/chargeplane/chargeplane/api/ocpp/route"
+	"github.com/chargeplane/chargeplane/api/store"
+	ocpp16 "github.com/chargeplane/chargeplane/pkg/ocpp/v16"
+)
+
+// StopTransaction ends the transaction with its meterStop, reason and
+// transactionData. It cannot be refused: a retry changes nothing and is
+// acknowledged again, and an unknown transactionId is still recorded (see
+// store.StopTransaction16).
+type StopTransaction struct {
+	Store interface {
+		TransactionStopper
+		Authorizer
+	}
+	Now func() time.Time
+}
+
+func (h StopTransaction) Handle(ctx context.Context, m route.Meta, req *ocpp16.StopTransactionRequest) (*ocpp16.StopTransactionResponse, error) {
+	_, err := h.Store.StopTransaction16(ctx, store.StopTransaction16{
+		StationID:     m.StationID,
+		TransactionID: int64(req.TransactionId),
+		IDTag:         req.IdTag,
+		MeterStopWh:   req.MeterStop,
+		Timestamp:     req.Timestamp,
+		Reason:        string(req.Reason),
+		Samples:       samples(req.TransactionData),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stop transaction %d: %w", req.TransactionId, err)
+	}
+	resp := &ocpp16.StopTransactionResponse{}
+	if req.IdTag != "" {
+		a, err := h.Store.AuthorizeIDToken(ctx, req.IdTag, now(h.Now))
+		if err != nil {
+			return nil, fmt.Errorf("authorize stop tag: %w", err)
+		}
+		// The session is over: a limit on concurrent sessions says
+		// nothing about whether the tag may stop it.
+		if a.Status == store.AuthConcurrentTx {
+			a.Status = store.IDTokenAccepted
+		}
+		info := idTagInfo(a)
+		resp.IdTagInfo = &info
+	}
+	return resp, nil
+}
