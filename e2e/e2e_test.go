@@ -35,6 +35,13 @@ func TestSystem(t *testing.T) {
 			for _, v := range versions {
 				t.Run("NewestWins/"+v.name, func(t *testing.T) { testNewestWins(t, sys, v) })
 			}
+			for _, v := range versions {
+				t.Run("Pipelining/"+v.name, func(t *testing.T) { testPipelining(t, sys, v) })
+			}
+			t.Run("NoSubprotocol", func(t *testing.T) { testNoSubprotocol(t, sys) })
+			if sys.extraGateway != nil {
+				t.Run("GatewayDrain", func(t *testing.T) { testGatewayDrain(t, sys) })
+			}
 		})
 	}
 }
@@ -490,4 +497,105 @@ func versionOf(v ocppVersion) ocppj.Version {
 		return ocppj.V201
 	}
 	return ocppj.V16
+}
+
+// Real chargers send BootNotification and StatusNotifications back to back
+// without waiting: every CALL is answered, in the order sent (one station's
+// messages are processed in order).
+func testPipelining(t *testing.T, sys *system, v ocppVersion) {
+	ctx := testCtx(t)
+	id := newStationID("pipe" + strings.ReplaceAll(v.name, ".", ""))
+	sys.rest.createStation(ctx, t, id, "")
+	r, _, err := dialRaw(ctx, t, sys.gateway(v.index)+id, v.subprotocol, "", "")
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	type sent struct{ id, action string }
+	var calls []sent
+	send := func(action string, payload any) {
+		b, err := json.Marshal(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mid := fmt.Sprintf("p%d", len(calls))
+		calls = append(calls, sent{mid, action})
+		r.send(ctx, t, fmt.Sprintf(`[2,%q,%q,%s]`, mid, action, b))
+	}
+	send("BootNotification", v.boot("SN-"+id))
+	for _, st := range v.statuses(time.Now()) {
+		send("StatusNotification", st)
+	}
+	send("Heartbeat", struct{}{})
+
+	for _, c := range calls {
+		f := r.read(ctx, t)
+		if len(f) != 3 || string(f[0]) != "3" {
+			t.Fatalf("want the CALLRESULT of %s %s, got %s", c.action, c.id, joinFrame(f))
+		}
+		if got := str(f[1]); got != c.id {
+			t.Fatalf("answers out of order: got id %q, want %q (%s)", got, c.id, c.action)
+		}
+		if err := sys.schemas.ValidateResponse(versionOf(v), c.action, f[2]); err != nil {
+			t.Errorf("%s result %s violates the schema: %v", c.action, f[2], err)
+		}
+	}
+	st := sys.rest.getStation(ctx, t, id)
+	for _, want := range v.want {
+		if got, ok := st.connector(want.EVSEID, want.ConnectorID); !ok || got.Status != want.Status {
+			t.Errorf("connector %d/%d = %+v, want status %q", want.EVSEID, want.ConnectorID, got, want.Status)
+		}
+	}
+}
+
+// OCPP-J: when none of the offered subprotocols is supported, the CSMS
+// finishes the handshake without Sec-WebSocket-Protocol and closes at once.
+func testNoSubprotocol(t *testing.T, sys *system) {
+	ctx := testCtx(t)
+	id := newStationID("noproto")
+	sys.rest.createStation(ctx, t, id, "")
+	r, resp, err := dialRaw(ctx, t, sys.gateway(0)+id, "ocpp9.9", "", "")
+	if err != nil {
+		t.Fatalf("the handshake must complete even without a common subprotocol: %v (HTTP %v)", err, resp)
+	}
+	if p := r.conn.Subprotocol(); p != "" {
+		t.Errorf("the CSMS chose subprotocol %q, which was not offered", p)
+	}
+	r.waitClosed(ctx, t)
+	eventually(t, "station not connected after the refused session", func() (bool, string) {
+		st := sys.rest.getStation(ctx, t, id)
+		return !st.Connected, fmt.Sprintf("connected %v", st.Connected)
+	})
+}
+
+// A gateway told to stop closes its sockets with 1001 (going away) so that
+// chargers reconnect elsewhere; the core then shows the station offline until
+// it reconnects through another gateway.
+func testGatewayDrain(t *testing.T, sys *system) {
+	ctx := testCtx(t)
+	url, stop := sys.extraGateway(t)
+	id := newStationID("drain")
+	sys.rest.createStation(ctx, t, id, "")
+	r, _, err := dialRaw(ctx, t, url+id, v16.subprotocol, "", "")
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	b, _ := json.Marshal(v16.boot("SN-" + id))
+	r.call(ctx, t, "boot-1", "BootNotification", string(b))
+
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); stop() }()
+	if code := r.waitClosed(ctx, t); code != 1001 {
+		t.Errorf("drained socket closed with %v, want 1001 (going away)", code)
+	}
+	<-stopped
+	eventually(t, "station offline after its gateway drained", func() (bool, string) {
+		st := sys.rest.getStation(ctx, t, id)
+		return !st.Connected && st.Status == "Unavailable", fmt.Sprintf("connected %v status %q", st.Connected, st.Status)
+	})
+
+	c := dialCharger(ctx, t, sys, 0, id, v16, "")
+	heartbeat(ctx, t, c)
+	if st := sys.rest.getStation(ctx, t, id); !st.Connected {
+		t.Errorf("station not connected after reconnecting through another gateway")
+	}
 }

@@ -43,6 +43,9 @@ type system struct {
 	// embedded mode, two in scale-out.
 	gateways []string
 	schemas  *schema.Registry
+	// extraGateway starts one more gateway for the calling test (scale-out
+	// only), so a test may stop it without disturbing the others.
+	extraGateway func(t *testing.T) (url string, stop func())
 }
 
 // gateway returns the endpoint for the i-th charger: in scale-out, chargers
@@ -119,9 +122,14 @@ func startScaleOut(t *testing.T) *system {
 
 	var gws []string
 	for i := 1; i <= 2; i++ {
-		gws = append(gws, startGateway(t, cfg, "e2e-gw"+strconv.Itoa(i)+"-"+uuid.NewString()[:8], conn))
+		url, _ := startGateway(t, cfg, "e2e-gw"+strconv.Itoa(i)+"-"+uuid.NewString()[:8], conn)
+		gws = append(gws, url)
 	}
-	return newSystem(t, "scaleout", addrs.HTTP, gws)
+	sys := newSystem(t, "scaleout", addrs.HTTP, gws)
+	sys.extraGateway = func(t *testing.T) (string, func()) {
+		return startGateway(t, cfg, "e2e-extra-"+uuid.NewString()[:8], conn)
+	}
+	return sys
 }
 
 // startCore runs one core and creates the operator, as an installer would:
@@ -173,7 +181,9 @@ type coreAddrs struct{ HTTP, GRPC, OCPP string }
 
 // startGateway runs a stand-alone gateway, as cmd/gateway would, on its own
 // RabbitMQ connection and HTTP listener.
-func startGateway(t *testing.T, cfg config.Config, id string, conn *grpc.ClientConn) string {
+//
+// stop drains it as a deployment would on SIGTERM; it also runs at cleanup.
+func startGateway(t *testing.T, cfg config.Config, id string, conn *grpc.ClientConn) (url string, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -215,7 +225,7 @@ func startGateway(t *testing.T, cfg config.Config, id string, conn *grpc.ClientC
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	t.Cleanup(func() {
+	stop = sync.OnceFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		// The gateway drains its sockets first (hijacked: http.Server does
@@ -230,7 +240,8 @@ func startGateway(t *testing.T, cfg config.Config, id string, conn *grpc.ClientC
 			t.Errorf("http Serve: %v", err)
 		}
 	})
-	return "ws://" + ln.Addr().String() + "/ocpp/"
+	t.Cleanup(stop)
+	return "ws://" + ln.Addr().String() + "/ocpp/", stop
 }
 
 func newSystem(t *testing.T, name, httpAddr string, gateways []string) *system {
