@@ -52,6 +52,8 @@ type Station struct {
 	LastBoot           *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=last_boot,json=lastBoot,proto3" json:"last_boot,omitempty"`
 	CreatedAt          *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt          *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// The station's charging sessions in progress, oldest first.
+	ActiveTransactions []*TransactionSummary `protobuf:"bytes,22,rep,name=active_transactions,json=activeTransactions,proto3" json:"active_transactions,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -229,6 +231,13 @@ func (x *Station) GetCreatedAt() *timestamppb.Timestamp {
 func (x *Station) GetUpdatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Station) GetActiveTransactions() []*TransactionSummary {
+	if x != nil {
+		return x.ActiveTransactions
 	}
 	return nil
 }
@@ -834,7 +843,7 @@ var File_chargeplane_v1_station_proto protoreflect.FileDescriptor
 
 const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"\n" +
-	"\x1cchargeplane/v1/station.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x06\n" +
+	"\x1cchargeplane/v1/station.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a chargeplane/v1/transaction.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\a\n" +
 	"\aStation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -862,7 +871,8 @@ const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x96\x02\n" +
+	"updated_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12S\n" +
+	"\x13active_transactions\x18\x16 \x03(\v2\".chargeplane.v1.TransactionSummaryR\x12activeTransactions\"\x96\x02\n" +
 	"\tConnector\x12\x17\n" +
 	"\aevse_id\x18\x01 \x01(\x05R\x06evseId\x12!\n" +
 	"\fconnector_id\x18\x02 \x01(\x05R\vconnectorId\x12\x16\n" +
@@ -939,6 +949,7 @@ var file_chargeplane_v1_station_proto_goTypes = []any{
 	(*DeleteStationRequest)(nil),  // 10: chargeplane.v1.DeleteStationRequest
 	(*DeleteStationResponse)(nil), // 11: chargeplane.v1.DeleteStationResponse
 	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*TransactionSummary)(nil),    // 13: chargeplane.v1.TransactionSummary
 }
 var file_chargeplane_v1_station_proto_depIdxs = []int32{
 	12, // 0: chargeplane.v1.Station.last_seen:type_name -> google.protobuf.Timestamp
@@ -946,26 +957,27 @@ var file_chargeplane_v1_station_proto_depIdxs = []int32{
 	12, // 2: chargeplane.v1.Station.last_boot:type_name -> google.protobuf.Timestamp
 	12, // 3: chargeplane.v1.Station.created_at:type_name -> google.protobuf.Timestamp
 	12, // 4: chargeplane.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
-	12, // 5: chargeplane.v1.Connector.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 6: chargeplane.v1.ListStationsResponse.stations:type_name -> chargeplane.v1.Station
-	0,  // 7: chargeplane.v1.CreateStationResponse.station:type_name -> chargeplane.v1.Station
-	0,  // 8: chargeplane.v1.GetStationResponse.station:type_name -> chargeplane.v1.Station
-	0,  // 9: chargeplane.v1.UpdateStationResponse.station:type_name -> chargeplane.v1.Station
-	2,  // 10: chargeplane.v1.StationService.CreateStation:input_type -> chargeplane.v1.CreateStationRequest
-	3,  // 11: chargeplane.v1.StationService.ListStations:input_type -> chargeplane.v1.ListStationsRequest
-	5,  // 12: chargeplane.v1.StationService.GetStation:input_type -> chargeplane.v1.GetStationRequest
-	6,  // 13: chargeplane.v1.StationService.UpdateStation:input_type -> chargeplane.v1.UpdateStationRequest
-	10, // 14: chargeplane.v1.StationService.DeleteStation:input_type -> chargeplane.v1.DeleteStationRequest
-	7,  // 15: chargeplane.v1.StationService.CreateStation:output_type -> chargeplane.v1.CreateStationResponse
-	4,  // 16: chargeplane.v1.StationService.ListStations:output_type -> chargeplane.v1.ListStationsResponse
-	8,  // 17: chargeplane.v1.StationService.GetStation:output_type -> chargeplane.v1.GetStationResponse
-	9,  // 18: chargeplane.v1.StationService.UpdateStation:output_type -> chargeplane.v1.UpdateStationResponse
-	11, // 19: chargeplane.v1.StationService.DeleteStation:output_type -> chargeplane.v1.DeleteStationResponse
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	13, // 5: chargeplane.v1.Station.active_transactions:type_name -> chargeplane.v1.TransactionSummary
+	12, // 6: chargeplane.v1.Connector.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 7: chargeplane.v1.ListStationsResponse.stations:type_name -> chargeplane.v1.Station
+	0,  // 8: chargeplane.v1.CreateStationResponse.station:type_name -> chargeplane.v1.Station
+	0,  // 9: chargeplane.v1.GetStationResponse.station:type_name -> chargeplane.v1.Station
+	0,  // 10: chargeplane.v1.UpdateStationResponse.station:type_name -> chargeplane.v1.Station
+	2,  // 11: chargeplane.v1.StationService.CreateStation:input_type -> chargeplane.v1.CreateStationRequest
+	3,  // 12: chargeplane.v1.StationService.ListStations:input_type -> chargeplane.v1.ListStationsRequest
+	5,  // 13: chargeplane.v1.StationService.GetStation:input_type -> chargeplane.v1.GetStationRequest
+	6,  // 14: chargeplane.v1.StationService.UpdateStation:input_type -> chargeplane.v1.UpdateStationRequest
+	10, // 15: chargeplane.v1.StationService.DeleteStation:input_type -> chargeplane.v1.DeleteStationRequest
+	7,  // 16: chargeplane.v1.StationService.CreateStation:output_type -> chargeplane.v1.CreateStationResponse
+	4,  // 17: chargeplane.v1.StationService.ListStations:output_type -> chargeplane.v1.ListStationsResponse
+	8,  // 18: chargeplane.v1.StationService.GetStation:output_type -> chargeplane.v1.GetStationResponse
+	9,  // 19: chargeplane.v1.StationService.UpdateStation:output_type -> chargeplane.v1.UpdateStationResponse
+	11, // 20: chargeplane.v1.StationService.DeleteStation:output_type -> chargeplane.v1.DeleteStationResponse
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_chargeplane_v1_station_proto_init() }
@@ -973,6 +985,7 @@ func file_chargeplane_v1_station_proto_init() {
 	if File_chargeplane_v1_station_proto != nil {
 		return
 	}
+	file_chargeplane_v1_transaction_proto_init()
 	file_chargeplane_v1_station_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
