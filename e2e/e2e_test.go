@@ -41,6 +41,7 @@ func TestSystem(t *testing.T) {
 			t.Run("NoSubprotocol", func(t *testing.T) { testNoSubprotocol(t, sys) })
 			if sys.extraGateway != nil {
 				t.Run("GatewayDrain", func(t *testing.T) { testGatewayDrain(t, sys) })
+				t.Run("GatewayLeaseExpiry", func(t *testing.T) { testGatewayLeaseExpiry(t, sys) })
 			}
 		})
 	}
@@ -572,7 +573,8 @@ func testNoSubprotocol(t *testing.T, sys *system) {
 // it reconnects through another gateway.
 func testGatewayDrain(t *testing.T, sys *system) {
 	ctx := testCtx(t)
-	url, stop := sys.extraGateway(t)
+	gw := sys.extraGateway(t, 30*time.Second)
+	url, stop := gw.url, gw.stop
 	id := newStationID("drain")
 	sys.rest.createStation(ctx, t, id, "")
 	r, _, err := dialRaw(ctx, t, url+id, v16.subprotocol, "", "")
@@ -598,4 +600,36 @@ func testGatewayDrain(t *testing.T, sys *system) {
 	if st := sys.rest.getStation(ctx, t, id); !st.Connected {
 		t.Errorf("station not connected after reconnecting through another gateway")
 	}
+}
+
+// A gateway that dies says nothing: when its lease runs out, the core treats
+// all of its connections as closed.
+func testGatewayLeaseExpiry(t *testing.T, sys *system) {
+	ctx := testCtx(t)
+	gw := sys.extraGateway(t, 2*time.Second)
+	id := newStationID("orphan")
+	sys.rest.createStation(ctx, t, id, "")
+	r, _, err := dialRaw(ctx, t, gw.url+id, v16.subprotocol, "", "")
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	b, _ := json.Marshal(v16.boot("SN-" + id))
+	r.call(ctx, t, "boot-1", "BootNotification", string(b))
+	if st := sys.rest.getStation(ctx, t, id); !st.Connected {
+		t.Fatalf("station not connected before the gateway died")
+	}
+
+	gw.kill()
+	eventually(t, "station offline once the dead gateway's lease expired", func() (bool, string) {
+		st := sys.rest.getStation(ctx, t, id)
+		return !st.Connected && st.Status == "Unavailable", fmt.Sprintf("connected %v status %q", st.Connected, st.Status)
+	})
+
+	// The charger comes back through a live gateway.
+	c := dialCharger(ctx, t, sys, 1, id, v16, "")
+	heartbeat(ctx, t, c)
+	eventually(t, "station online through a live gateway", func() (bool, string) {
+		st := sys.rest.getStation(ctx, t, id)
+		return st.Connected, fmt.Sprintf("connected %v", st.Connected)
+	})
 }

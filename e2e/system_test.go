@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ type system struct {
 	schemas  *schema.Registry
 	// extraGateway starts one more gateway for the calling test (scale-out
 	// only), so a test may stop it without disturbing the others.
-	extraGateway func(t *testing.T) (url string, stop func())
+	extraGateway func(t *testing.T, leaseTTL time.Duration) gatewayHandle
 }
 
 // gateway returns the endpoint for the i-th charger: in scale-out, chargers
@@ -122,12 +123,12 @@ func startScaleOut(t *testing.T) *system {
 
 	var gws []string
 	for i := 1; i <= 2; i++ {
-		url, _ := startGateway(t, cfg, "e2e-gw"+strconv.Itoa(i)+"-"+uuid.NewString()[:8], conn)
-		gws = append(gws, url)
+		gw := startGateway(t, cfg, "e2e-gw"+strconv.Itoa(i)+"-"+uuid.NewString()[:8], 30*time.Second, conn)
+		gws = append(gws, gw.url)
 	}
 	sys := newSystem(t, "scaleout", addrs.HTTP, gws)
-	sys.extraGateway = func(t *testing.T) (string, func()) {
-		return startGateway(t, cfg, "e2e-extra-"+uuid.NewString()[:8], conn)
+	sys.extraGateway = func(t *testing.T, leaseTTL time.Duration) gatewayHandle {
+		return startGateway(t, cfg, "e2e-extra-"+uuid.NewString()[:8], leaseTTL, conn)
 	}
 	return sys
 }
@@ -181,9 +182,7 @@ type coreAddrs struct{ HTTP, GRPC, OCPP string }
 
 // startGateway runs a stand-alone gateway, as cmd/gateway would, on its own
 // RabbitMQ connection and HTTP listener.
-//
-// stop drains it as a deployment would on SIGTERM; it also runs at cleanup.
-func startGateway(t *testing.T, cfg config.Config, id string, conn *grpc.ClientConn) (url string, stop func()) {
+func startGateway(t *testing.T, cfg config.Config, id string, leaseTTL time.Duration, conn *grpc.ClientConn) gatewayHandle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -193,8 +192,10 @@ func startGateway(t *testing.T, cfg config.Config, id string, conn *grpc.ClientC
 	if err != nil {
 		t.Fatalf("rabbitmq.Dial: %v", err)
 	}
+	var killed atomic.Bool
+	closeBus := sync.OnceValue(b.Close)
 	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
+		if err := closeBus(); err != nil && !killed.Load() {
 			t.Errorf("gateway bus close: %v", err)
 		}
 	})
@@ -205,15 +206,15 @@ func startGateway(t *testing.T, cfg config.Config, id string, conn *grpc.ClientC
 		PingTimeout:     5 * time.Second,
 		CallTimeout:     10 * time.Second,
 		DrainWindow:     50 * time.Millisecond,
-		LeaseTTL:        30 * time.Second,
+		LeaseTTL:        leaseTTL,
 		MaxMessageBytes: 1 << 20,
 		Logger:          log,
 	}, b, server.NewGRPCControl(conn))
 	// Start's context bounds the subscription and the lease for the
 	// gateway's whole life, not just the start-up: it ends at cleanup, after
 	// Shutdown has drained.
-	runCtx, stop := context.WithCancel(context.Background())
-	t.Cleanup(stop)
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	t.Cleanup(cancelRun)
 	if err := srv.Start(runCtx); err != nil {
 		t.Fatalf("gateway Start: %v", err)
 	}
@@ -225,12 +226,12 @@ func startGateway(t *testing.T, cfg config.Config, id string, conn *grpc.ClientC
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	stop = sync.OnceFunc(func() {
+	stop := sync.OnceFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		// The gateway drains its sockets first (hijacked: http.Server does
 		// not track them), then the listener goes.
-		if err := srv.Shutdown(ctx); err != nil {
+		if err := srv.Shutdown(ctx); err != nil && !killed.Load() {
 			t.Errorf("gateway Shutdown: %v", err)
 		}
 		if err := hs.Shutdown(ctx); err != nil {
@@ -241,7 +242,24 @@ func startGateway(t *testing.T, cfg config.Config, id string, conn *grpc.ClientC
 		}
 	})
 	t.Cleanup(stop)
-	return "ws://" + ln.Addr().String() + "/ocpp/", stop
+	kill := func() {
+		// What the core sees of a crashed gateway: no more lease renewals and
+		// no more messages, not even "disconnected" for its sockets (they
+		// stay open here, like half-open TCP connections after a crash).
+		killed.Store(true)
+		_ = closeBus()
+		cancelRun()
+	}
+	return gatewayHandle{url: "ws://" + ln.Addr().String() + "/ocpp/", stop: stop, kill: kill}
+}
+
+// gatewayHandle is a stand-alone gateway started by a test.
+type gatewayHandle struct {
+	url string
+	// stop drains it as a deployment would on SIGTERM; it also runs at cleanup.
+	stop func()
+	// kill makes it go silent, as if its process died.
+	kill func()
 }
 
 func newSystem(t *testing.T, name, httpAddr string, gateways []string) *system {
