@@ -223,6 +223,11 @@ func testLifecycle(t *testing.T, sys *system, v ocppVersion) {
 	if !st.Connected {
 		t.Errorf("connected = false while the charger is connected")
 	}
+	// No station-level status was reported (1.6 connector 0), so a
+	// connected station is simply Available.
+	if st.Status != "Available" {
+		t.Errorf("status = %q while connected, want Available", st.Status)
+	}
 	if st.LastSeen == nil {
 		t.Errorf("lastSeen missing after a Heartbeat")
 	} else {
@@ -276,7 +281,7 @@ func testLifecycle(t *testing.T, sys *system, v ocppVersion) {
 	heartbeat(ctx, t, c2)
 	eventually(t, "station online after reconnecting", func() (bool, string) {
 		st := sys.rest.getStation(ctx, t, id)
-		return st.Connected, fmt.Sprintf("connected %v status %q", st.Connected, st.Status)
+		return st.Connected && st.Status == "Available", fmt.Sprintf("connected %v status %q", st.Connected, st.Status)
 	})
 	// A fresh status after the reconnect is recorded again.
 	if err := call(ctx, c2, "StatusNotification", v.statuses(time.Now())[0], &struct{}{}); err != nil {
