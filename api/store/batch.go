@@ -16,12 +16,15 @@ var ErrClosed = errors.New("store: meter batcher closed")
 // MeterBatcherConfig tunes group commit.
 type MeterBatcherConfig struct {
 	// MaxBatch is the most reports one database transaction takes
-	// (default 256).
+	// (default 256, at most 4096).
 	MaxBatch int
 	// MaxDelay bounds how long a batch keeps taking reports that keep
 	// arriving (default 20ms). A batch is written at once when no other
 	// report is waiting, so a quiet system adds no latency.
 	MaxDelay time.Duration
+	// Workers is how many batches may be written at once (default 4): one
+	// batch collects while others commit.
+	Workers int
 	// FlushTimeout bounds one batch's database work (default 30s).
 	FlushTimeout time.Duration
 	Logger       *slog.Logger
@@ -52,8 +55,13 @@ func (s *Store) NewMeterBatcher(cfg MeterBatcherConfig) *MeterBatcher {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 256
 	}
+	// A batch's id lists are bound parameters; stay far below the limits.
+	cfg.MaxBatch = min(cfg.MaxBatch, 4096)
 	if cfg.MaxDelay <= 0 {
 		cfg.MaxDelay = 20 * time.Millisecond
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
 	}
 	if cfg.FlushTimeout <= 0 {
 		cfg.FlushTimeout = 30 * time.Second
@@ -69,7 +77,18 @@ func (s *Store) NewMeterBatcher(cfg MeterBatcherConfig) *MeterBatcher {
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	go b.loop()
+	var wg sync.WaitGroup
+	for range cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.loop()
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(b.done)
+	}()
 	return b
 }
 
@@ -105,7 +124,6 @@ func (b *MeterBatcher) Close() error {
 }
 
 func (b *MeterBatcher) loop() {
-	defer close(b.done)
 	for {
 		var first *meterJob
 		select {

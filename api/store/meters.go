@@ -166,33 +166,42 @@ func insertMeterRows(tx *gorm.DB, rows []MeterValue) error {
 	return nil
 }
 
-// resolveUID is the transaction uid r's samples belong to ("" for none).
-func resolveUID(tx *gorm.DB, r *MeterReport) (string, error) {
-	if r.OCPP16TransactionID == nil {
-		return r.TransactionUID, nil
-	}
-	var uids []string
-	err := tx.Model(&Transaction{}).Where("station_id = ? AND id = ? AND ocpp_version = ?", r.StationID, *r.OCPP16TransactionID, OCPP16).
-		Limit(1).Pluck("transaction_uid", &uids).Error
-	if err != nil {
-		return "", err
-	}
-	if len(uids) == 0 {
-		return UnknownTransactionUID(*r.OCPP16TransactionID), nil
-	}
-	return uids[0], nil
-}
-
 // writeMeterReports stores the reports in tx and brings the energy of every
-// transaction they touch up to date.
+// transaction they touch up to date, in a number of statements that does
+// not grow with the number of reports.
 func (s *Store) writeMeterReports(tx *gorm.DB, reports []*MeterReport) error {
 	now := dbTime(s.now())
+	// 1.6 transactionIds name the station's transaction of that id.
+	var ids16 []int64
+	for _, r := range reports {
+		if r.OCPP16TransactionID != nil {
+			ids16 = append(ids16, *r.OCPP16TransactionID)
+		}
+	}
+	type key16 struct {
+		station string
+		id      int64
+	}
+	uid16 := map[key16]string{}
+	if len(ids16) > 0 {
+		var found []Transaction
+		err := tx.Select("id", "station_id", "transaction_uid").Where("id IN ? AND ocpp_version = ?", ids16, OCPP16).Find(&found).Error
+		if err != nil {
+			return err
+		}
+		for _, t := range found {
+			uid16[key16{t.StationID, t.ID}] = t.TransactionUID
+		}
+	}
 	touched := map[txRef]struct{}{}
 	var rows []MeterValue
 	for _, r := range reports {
-		uid, err := resolveUID(tx, r)
-		if err != nil {
-			return err
+		uid := r.TransactionUID
+		if r.OCPP16TransactionID != nil {
+			var ok bool
+			if uid, ok = uid16[key16{r.StationID, *r.OCPP16TransactionID}]; !ok {
+				uid = UnknownTransactionUID(*r.OCPP16TransactionID)
+			}
 		}
 		rows = append(rows, meterRows(r.StationID, uid, r.EVSEID, r.ConnectorID, r.Samples, now)...)
 		if uid != "" {
@@ -202,12 +211,24 @@ func (s *Store) writeMeterReports(tx *gorm.DB, reports []*MeterReport) error {
 	if err := insertMeterRows(tx, rows); err != nil {
 		return err
 	}
+	if len(touched) == 0 {
+		return nil
+	}
+	pairs := make([][]any, 0, len(touched))
 	for ref := range touched {
-		if err := s.recomputeEnergy(tx, ref); err != nil {
+		pairs = append(pairs, []any{ref.stationID, ref.uid})
+	}
+	var txIDs []int64
+	for len(pairs) > 0 {
+		n := min(len(pairs), meterInsertBatch)
+		var part []int64
+		if err := tx.Model(&Transaction{}).Where("(station_id, transaction_uid) IN ?", pairs[:n]).Pluck("id", &part).Error; err != nil {
 			return err
 		}
+		txIDs = append(txIDs, part...)
+		pairs = pairs[n:]
 	}
-	return nil
+	return recomputeEnergyOf(tx, txIDs)
 }
 
 // RecordMeterValues stores one report in its own database transaction.
@@ -228,4 +249,43 @@ func meterError(stationID string, err error) error {
 		return fmt.Errorf("%s: %w", op, ErrNotFound)
 	}
 	return translate(op, err)
+}
+
+// MeterValueFilter narrows ListMeterValues.
+type MeterValueFilter struct {
+	StationID string
+	// TransactionUID: nil matches any reading, "" only readings outside
+	// transactions, anything else that transaction's.
+	TransactionUID *string
+	EVSEID         *int
+	// From and To bound sampled_at: From ≤ sampled_at < To.
+	From, To time.Time
+}
+
+// ListMeterValues returns the matching readings of a station in time order,
+// at most limit (0: DefaultPageLimit, capped at MaxPageLimit).
+func (s *Store) ListMeterValues(ctx context.Context, f MeterValueFilter, limit int) ([]MeterValue, error) {
+	q := s.db.WithContext(ctx).Where("station_id = ?", f.StationID)
+	switch {
+	case f.TransactionUID == nil:
+	case *f.TransactionUID == "":
+		q = q.Where("transaction_uid IS NULL")
+	default:
+		q = q.Where("transaction_uid = ?", *f.TransactionUID)
+	}
+	if f.EVSEID != nil {
+		q = q.Where("evse_id = ?", *f.EVSEID)
+	}
+	if !f.From.IsZero() {
+		q = q.Where("sampled_at >= ?", dbTime(f.From))
+	}
+	if !f.To.IsZero() {
+		q = q.Where("sampled_at < ?", dbTime(f.To))
+	}
+	out := []MeterValue{}
+	err := q.Order("sampled_at, id").Limit(pageLimit(Page{Limit: limit})).Find(&out).Error
+	if err != nil {
+		return nil, translate(fmt.Sprintf("store: list meter values of %q", f.StationID), err)
+	}
+	return out, nil
 }

@@ -588,49 +588,59 @@ func registerSamples(tx *gorm.DB, ref txRef) *gorm.DB {
 // up to date with what is stored (see Transaction). A reference to no
 // transaction (samples of a 1.6 id not recorded yet) is left alone.
 func (s *Store) recomputeEnergy(tx *gorm.DB, ref txRef) error {
-	t, err := transactionByUID(tx, ref)
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil
-	}
+	var ids []int64
+	err := tx.Model(&Transaction{}).Where("station_id = ? AND transaction_uid = ?", ref.stationID, ref.uid).Pluck("id", &ids).Error
 	if err != nil {
 		return err
 	}
-	start, stop := t.MeterStartWh, t.MeterStopWh
-	pick := func(order string) (*float64, error) {
-		var v []float64
-		err := registerSamples(tx, ref).Order(order).Limit(1).Pluck("value_wh", &v).Error
-		if err != nil || len(v) == 0 {
-			return nil, err
-		}
-		return &v[0], nil
+	return recomputeEnergyOf(tx, ids)
+}
+
+// registerWhere selects, in a subquery correlated with transactions, the
+// readings energy is computed from.
+const registerWhere = `mv.station_id = transactions.station_id AND mv.transaction_uid = transactions.transaction_uid
+  AND mv.measurand = 'Energy.Active.Import.Register' AND mv.phase = '' AND mv.location = 'Outlet' AND mv.value_wh IS NOT NULL`
+
+// recomputeEnergyOf does recomputeEnergy for many transactions in a few
+// set-based statements, so that a batch of meter values costs the same
+// handful of statements whatever its size.
+func recomputeEnergyOf(tx *gorm.DB, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
 	}
-	if !t.MeterStartReported {
-		if start, err = pick("sampled_at, id"); err != nil {
+	err := tx.Exec(`UPDATE transactions SET
+  meter_start_wh = CASE WHEN meter_start_reported THEN meter_start_wh ELSE
+    (SELECT mv.value_wh FROM meter_values mv WHERE `+registerWhere+` ORDER BY mv.sampled_at, mv.id LIMIT 1) END,
+  meter_stop_wh = CASE WHEN meter_stop_reported THEN meter_stop_wh ELSE
+    (SELECT mv.value_wh FROM meter_values mv WHERE `+registerWhere+` ORDER BY mv.sampled_at DESC, mv.id DESC LIMIT 1) END
+WHERE id IN ?`, ids).Error
+	if err != nil {
+		return err
+	}
+	err = tx.Exec(`UPDATE transactions SET energy_wh = CASE
+  WHEN meter_start_wh IS NULL OR meter_stop_wh IS NULL THEN NULL
+  ELSE meter_stop_wh - meter_start_wh END
+WHERE id IN ?`, ids).Error
+	if err != nil {
+		return err
+	}
+	// A stop below the start: the meter was reset during the session.
+	var reset []Transaction
+	if err := tx.Where("id IN ? AND energy_wh < 0", ids).Find(&reset).Error; err != nil {
+		return err
+	}
+	for _, t := range reset {
+		var series []float64
+		err := registerSamples(tx, txRef{t.StationID, t.TransactionUID}).Order("sampled_at, id").Pluck("value_wh", &series).Error
+		if err != nil {
+			return err
+		}
+		e := sumOfRises(*t.MeterStartWh, series, *t.MeterStopWh)
+		if err := tx.Model(&Transaction{}).Where("id = ?", t.ID).UpdateColumn("energy_wh", e).Error; err != nil {
 			return err
 		}
 	}
-	if !t.MeterStopReported {
-		if stop, err = pick("sampled_at DESC, id DESC"); err != nil {
-			return err
-		}
-	}
-	var energy *float64
-	if start != nil && stop != nil {
-		e := *stop - *start
-		if e < 0 {
-			var series []float64
-			if err := registerSamples(tx, ref).Order("sampled_at, id").Pluck("value_wh", &series).Error; err != nil {
-				return err
-			}
-			e = sumOfRises(*start, series, *stop)
-		}
-		energy = &e
-	}
-	return tx.Model(&Transaction{}).Where("id = ?", t.ID).UpdateColumns(map[string]any{
-		"meter_start_wh": start,
-		"meter_stop_wh":  stop,
-		"energy_wh":      energy,
-	}).Error
+	return nil
 }
 
 // sumOfRises is the energy of a register series that may have been reset:

@@ -1,0 +1,82 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chargeplane/chargeplane/internal/testenv"
+)
+
+// BenchmarkMeterValues compares one database transaction per MeterValues
+// message with group commit, both under 64 concurrent senders (the router
+// handles partitions concurrently) on PostgreSQL. Each message is one
+// reading of one of 64 stations' active transactions.
+//
+//	go test ./api/store -run '^$' -bench MeterValues -benchtime 3s
+func BenchmarkMeterValues(b *testing.B) {
+	for _, mode := range []string{"single", "grouped"} {
+		b.Run(mode, func(b *testing.B) {
+			ctx := context.Background()
+			s, err := Open(ctx, Config{DatabaseURL: testenv.PostgresURL(b), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Migrate(ctx); err != nil {
+				b.Fatal(err)
+			}
+			const senders = 64
+			txIDs := make([]int64, senders)
+			for i := range senders {
+				id := fmt.Sprintf("CP%d", i)
+				if err := s.CreateStation(ctx, &Station{ID: id}); err != nil {
+					b.Fatal(err)
+				}
+				res, err := s.StartTransaction16(ctx, StartTransaction16{StationID: id, ConnectorID: 1, IDTag: "T", Timestamp: t0})
+				if err != nil {
+					b.Fatal(err)
+				}
+				txIDs[i] = res.Transaction.ID
+			}
+			var rec interface {
+				RecordMeterValues(context.Context, MeterReport) error
+			} = s
+			if mode == "grouped" {
+				batcher := s.NewMeterBatcher(MeterBatcherConfig{})
+				defer batcher.Close()
+				rec = batcher
+			}
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for w := range senders {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						n := next.Add(1)
+						if n > int64(b.N) {
+							return
+						}
+						err := rec.RecordMeterValues(ctx, MeterReport{StationID: fmt.Sprintf("CP%d", w), ConnectorID: 1, OCPP16TransactionID: &txIDs[w],
+							Samples: []Sample{{Timestamp: t0.Add(time.Duration(n) * time.Millisecond), Value: fmt.Sprint(n)}}})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+		})
+	}
+}
