@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chargeplane/chargeplane/gateway/server"
 	"github.com/chargeplane/chargeplane/pkg/chargepoint"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
@@ -39,9 +41,11 @@ func TestSystem(t *testing.T) {
 				t.Run("Pipelining/"+v.name, func(t *testing.T) { testPipelining(t, sys, v) })
 			}
 			t.Run("NoSubprotocol", func(t *testing.T) { testNoSubprotocol(t, sys) })
+			t.Run("ManyChargers", func(t *testing.T) { testManyChargers(t, sys) })
 			if sys.extraGateway != nil {
 				t.Run("GatewayDrain", func(t *testing.T) { testGatewayDrain(t, sys) })
 				t.Run("GatewayLeaseExpiry", func(t *testing.T) { testGatewayLeaseExpiry(t, sys) })
+				t.Run("DeadSocket", func(t *testing.T) { testDeadSocket(t, sys) })
 			}
 		})
 	}
@@ -578,7 +582,7 @@ func testNoSubprotocol(t *testing.T, sys *system) {
 // it reconnects through another gateway.
 func testGatewayDrain(t *testing.T, sys *system) {
 	ctx := testCtx(t)
-	gw := sys.extraGateway(t, 30*time.Second)
+	gw := sys.extraGateway(t, nil)
 	url, stop := gw.url, gw.stop
 	id := newStationID("drain")
 	sys.rest.createStation(ctx, t, id, "")
@@ -611,7 +615,7 @@ func testGatewayDrain(t *testing.T, sys *system) {
 // all of its connections as closed.
 func testGatewayLeaseExpiry(t *testing.T, sys *system) {
 	ctx := testCtx(t)
-	gw := sys.extraGateway(t, 2*time.Second)
+	gw := sys.extraGateway(t, func(c *server.Config) { c.LeaseTTL = 2 * time.Second })
 	id := newStationID("orphan")
 	sys.rest.createStation(ctx, t, id, "")
 	r, _, err := dialRaw(ctx, t, gw.url+id, v16.subprotocol, "", "")
@@ -637,4 +641,89 @@ func testGatewayLeaseExpiry(t *testing.T, sys *system) {
 		st := sys.rest.getStation(ctx, t, id)
 		return st.Connected, fmt.Sprintf("connected %v", st.Connected)
 	})
+}
+
+// A charger whose socket silently died (no close, no pong) is found by the
+// gateway's pings within seconds, not minutes, and shown offline.
+func testDeadSocket(t *testing.T, sys *system) {
+	ctx := testCtx(t)
+	gw := sys.extraGateway(t, func(c *server.Config) { c.PingInterval, c.PingTimeout = time.Second, time.Second })
+	id := newStationID("silent")
+	sys.rest.createStation(ctx, t, id, "")
+	r, _, err := dialRaw(ctx, t, gw.url+id, v16.subprotocol, "", "")
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	b, _ := json.Marshal(v16.boot("SN-" + id))
+	r.call(ctx, t, "boot-1", "BootNotification", string(b))
+	// From here on nothing reads the socket, so no pong is ever sent
+	// (coder/websocket answers pings only from within Read).
+	eventually(t, "station offline after its socket stopped answering pings", func() (bool, string) {
+		st := sys.rest.getStation(ctx, t, id)
+		return !st.Connected && st.Status == "Unavailable", fmt.Sprintf("connected %v status %q", st.Connected, st.Status)
+	})
+}
+
+// Many chargers at once, spread over the gateways and both versions: each
+// gets its own answers and its own data, nothing crosses between stations.
+func testManyChargers(t *testing.T, sys *system) {
+	ctx := testCtx(t)
+	const n = 24
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = newStationID(fmt.Sprintf("many%02d", i))
+		sys.rest.createStation(ctx, t, ids[i], "")
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i, id := range ids {
+		v := versions[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- oneCharger(ctx, sys, i, id, v)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	for i, id := range ids {
+		v := versions[i%2]
+		st := sys.rest.getStation(ctx, t, id)
+		if st.SerialNumber != "SN-"+id || st.OCPPVersion != v.name || len(st.Connectors) != len(v.want) {
+			t.Errorf("station %s: serial %q version %q connectors %+v", id, st.SerialNumber, st.OCPPVersion, st.Connectors)
+		}
+	}
+}
+
+// oneCharger runs a short session; it reports instead of failing because it
+// runs off the test goroutine.
+func oneCharger(ctx context.Context, sys *system, i int, id string, v ocppVersion) error {
+	opts := chargepoint.Options{Subprotocols: []string{v.subprotocol}, Schemas: sys.schemas, Compress: v.name == "2.0.1"}
+	c, err := chargepoint.Dial(ctx, sys.gateway(i)+id, opts)
+	if err != nil {
+		return fmt.Errorf("%s: connect: %w", id, err)
+	}
+	defer c.Close()
+	var boot bootResponse
+	if err := call(ctx, c, "BootNotification", v.boot("SN-"+id), &boot); err != nil || boot.Status != "Accepted" || boot.Interval != heartbeatInterval {
+		return fmt.Errorf("%s: BootNotification: %+v %v", id, boot, err)
+	}
+	for _, req := range v.statuses(time.Now()) {
+		if err := call(ctx, c, "StatusNotification", req, nil); err != nil {
+			return fmt.Errorf("%s: StatusNotification: %w", id, err)
+		}
+	}
+	var hb heartbeatResponse
+	if err := call(ctx, c, "Heartbeat", nil, &hb); err != nil || hb.CurrentTime.IsZero() {
+		return fmt.Errorf("%s: Heartbeat: %+v %v", id, hb, err)
+	}
+	if v := c.Violations(); len(v) > 0 {
+		return fmt.Errorf("%s: the CSMS violated OCPP: %v", id, v)
+	}
+	return nil
 }

@@ -46,7 +46,7 @@ type system struct {
 	schemas  *schema.Registry
 	// extraGateway starts one more gateway for the calling test (scale-out
 	// only), so a test may stop it without disturbing the others.
-	extraGateway func(t *testing.T, leaseTTL time.Duration) gatewayHandle
+	extraGateway func(t *testing.T, tune func(*server.Config)) gatewayHandle
 }
 
 // gateway returns the endpoint for the i-th charger: in scale-out, chargers
@@ -123,12 +123,12 @@ func startScaleOut(t *testing.T) *system {
 
 	var gws []string
 	for i := 1; i <= 2; i++ {
-		gw := startGateway(t, cfg, "e2e-gw"+strconv.Itoa(i)+"-"+uuid.NewString()[:8], 30*time.Second, conn)
+		gw := startGateway(t, cfg, "e2e-gw"+strconv.Itoa(i)+"-"+uuid.NewString()[:8], conn, nil)
 		gws = append(gws, gw.url)
 	}
 	sys := newSystem(t, "scaleout", addrs.HTTP, gws)
-	sys.extraGateway = func(t *testing.T, leaseTTL time.Duration) gatewayHandle {
-		return startGateway(t, cfg, "e2e-extra-"+uuid.NewString()[:8], leaseTTL, conn)
+	sys.extraGateway = func(t *testing.T, tune func(*server.Config)) gatewayHandle {
+		return startGateway(t, cfg, "e2e-extra-"+uuid.NewString()[:8], conn, tune)
 	}
 	return sys
 }
@@ -182,7 +182,7 @@ type coreAddrs struct{ HTTP, GRPC, OCPP string }
 
 // startGateway runs a stand-alone gateway, as cmd/gateway would, on its own
 // RabbitMQ connection and HTTP listener.
-func startGateway(t *testing.T, cfg config.Config, id string, leaseTTL time.Duration, conn *grpc.ClientConn) gatewayHandle {
+func startGateway(t *testing.T, cfg config.Config, id string, conn *grpc.ClientConn, tune func(*server.Config)) gatewayHandle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -200,16 +200,20 @@ func startGateway(t *testing.T, cfg config.Config, id string, leaseTTL time.Dura
 		}
 	})
 
-	srv := server.New(server.Config{
+	gcfg := server.Config{
 		GatewayID:       id,
 		PingInterval:    5 * time.Second,
 		PingTimeout:     5 * time.Second,
 		CallTimeout:     10 * time.Second,
 		DrainWindow:     50 * time.Millisecond,
-		LeaseTTL:        leaseTTL,
+		LeaseTTL:        30 * time.Second,
 		MaxMessageBytes: 1 << 20,
 		Logger:          log,
-	}, b, server.NewGRPCControl(conn))
+	}
+	if tune != nil {
+		tune(&gcfg)
+	}
+	srv := server.New(gcfg, b, server.NewGRPCControl(conn))
 	// Start's context bounds the subscription and the lease for the
 	// gateway's whole life, not just the start-up: it ends at cleanup, after
 	// Shutdown has drained.
