@@ -136,6 +136,8 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	a.grpcSrv = grpc.NewServer(operator.ServerOptions(operator.NewAuthenticator(a.tokens, logger), logger)...)
 	chargeplanev1.RegisterAuthServiceServer(a.grpcSrv, authSvc)
 	chargeplanev1.RegisterStationServiceServer(a.grpcSrv, operator.NewStationService(a.store, logger))
+	chargeplanev1.RegisterIdTokenServiceServer(a.grpcSrv, operator.NewIDTokenService(a.store, logger))
+	chargeplanev1.RegisterTransactionServiceServer(a.grpcSrv, operator.NewTransactionService(a.store, logger))
 	gatewayv1.RegisterGatewayControlServiceServer(a.grpcSrv, a.control)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)

@@ -81,6 +81,14 @@ func New(cfg Config) (*API, error) {
 		conn.Close()
 		return nil, fmt.Errorf("httpapi: register stations: %w", err)
 	}
+	if err := chargeplanev1.RegisterIdTokenServiceHandler(ctx, gw, conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("httpapi: register id tokens: %w", err)
+	}
+	if err := chargeplanev1.RegisterTransactionServiceHandler(ctx, gw, conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("httpapi: register transactions: %w", err)
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", a.limitBody(gw))

@@ -44,6 +44,7 @@ type StationStore interface {
 	ListStations(ctx context.Context, p store.Page) ([]store.Station, int64, error)
 	UpdateStation(ctx context.Context, id string, p store.StationPatch) (*store.Station, error)
 	DeleteStation(ctx context.Context, id string) error
+	ActiveTransactions(ctx context.Context, stationID string) ([]store.Transaction, error)
 }
 
 // StationService implements chargeplane.v1.StationService.
@@ -156,7 +157,11 @@ func (s *StationService) GetStation(ctx context.Context, req *chargeplanev1.GetS
 	if err != nil {
 		return nil, storeError(ctx, s.logger, err, notFoundMsg(req.GetId()))
 	}
-	return &chargeplanev1.GetStationResponse{Station: StationToProto(st)}, nil
+	out, err := s.withActiveTransactions(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	return &chargeplanev1.GetStationResponse{Station: out}, nil
 }
 
 // pageTokenPrefix versions the opaque token so its format can change.
@@ -250,7 +255,11 @@ func (s *StationService) UpdateStation(ctx context.Context, req *chargeplanev1.U
 		return nil, storeError(ctx, s.logger, err, notFoundMsg(req.GetId()))
 	}
 	s.logger.InfoContext(ctx, "station updated", "station", st.ID, "name_changed", patch.Name != nil, "password_changed", patch.PasswordHash != nil)
-	return &chargeplanev1.UpdateStationResponse{Station: StationToProto(st)}, nil
+	out, err := s.withActiveTransactions(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	return &chargeplanev1.UpdateStationResponse{Station: out}, nil
 }
 
 // DeleteStation removes a station; a connected station is refused at its
@@ -264,6 +273,22 @@ func (s *StationService) DeleteStation(ctx context.Context, req *chargeplanev1.D
 	}
 	s.logger.InfoContext(ctx, "station deleted", "station", req.GetId())
 	return &chargeplanev1.DeleteStationResponse{}, nil
+}
+
+// withActiveTransactions converts st and adds its sessions in progress.
+// Only single-station answers carry them: a page of stations would cost a
+// query per station.
+func (s *StationService) withActiveTransactions(ctx context.Context, st *store.Station) (*chargeplanev1.Station, error) {
+	out := StationToProto(st)
+	txs, err := s.stations.ActiveTransactions(ctx, st.ID)
+	if err != nil {
+		return nil, storeError(ctx, s.logger, err, notFoundMsg(st.ID))
+	}
+	out.ActiveTransactions = make([]*chargeplanev1.TransactionSummary, 0, len(txs))
+	for i := range txs {
+		out.ActiveTransactions = append(out.ActiveTransactions, TransactionSummaryToProto(&txs[i]))
+	}
+	return out, nil
 }
 
 func ts(t time.Time) *timestamppb.Timestamp {

@@ -52,7 +52,9 @@ type Station struct {
 	LastBoot           *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=last_boot,json=lastBoot,proto3" json:"last_boot,omitempty"`
 	CreatedAt          *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt          *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	// The station's charging sessions in progress, oldest first.
+	// The station's charging sessions in progress, oldest first. Filled by
+	// GetStation and UpdateStation; ListStations leaves it empty (use
+	// TransactionService.ListTransactions with active=true).
 	ActiveTransactions []*TransactionSummary `protobuf:"bytes,22,rep,name=active_transactions,json=activeTransactions,proto3" json:"active_transactions,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
