@@ -41,6 +41,8 @@ func TestSystem(t *testing.T) {
 				t.Run("Pipelining/"+v.name, func(t *testing.T) { testPipelining(t, sys, v) })
 			}
 			t.Run("NoSubprotocol", func(t *testing.T) { testNoSubprotocol(t, sys) })
+			t.Run("TransactionRetries/1.6", func(t *testing.T) { testTransactionRetries16(t, sys) })
+			t.Run("TransactionRetries/2.0.1", func(t *testing.T) { testTransactionRetries201(t, sys) })
 			t.Run("ManyChargers", func(t *testing.T) { testManyChargers(t, sys) })
 			if sys.extraGateway != nil {
 				t.Run("GatewayDrain", func(t *testing.T) { testGatewayDrain(t, sys) })
@@ -726,4 +728,120 @@ func oneCharger(ctx context.Context, sys *system, i int, id string, v ocppVersio
 		return fmt.Errorf("%s: the CSMS violated OCPP: %v", id, v)
 	}
 	return nil
+}
+
+// A charger retries transaction messages it got no answer for; the CSMS
+// answers after commit and deduplicates, so a retry never double-counts:
+// 1.6 StartTransaction on (station, connector, idTag, timestamp, meterStart)
+// returns the same transactionId, also when the retry is pipelined.
+func testTransactionRetries16(t *testing.T, sys *system) {
+	ctx := testCtx(t)
+	id := newStationID("tx16")
+	sys.rest.createStation(ctx, t, id, "")
+	c := dialCharger(ctx, t, sys, v16.index, id, v16, "")
+	boot(ctx, t, c, v16, "SN-"+id)
+
+	type startResp struct {
+		TransactionID int `json:"transactionId"`
+		IDTagInfo     struct {
+			Status string `json:"status"`
+		} `json:"idTagInfo"`
+	}
+	at := time.Now().UTC().Truncate(time.Second)
+	start := map[string]any{"connectorId": 1, "idTag": "E2ETAG01", "meterStart": 1000, "timestamp": at.Format(time.RFC3339)}
+	var first, retry startResp
+	if err := call(ctx, c, "StartTransaction", start, &first); err != nil {
+		t.Fatalf("StartTransaction: %v", err)
+	}
+	if err := call(ctx, c, "StartTransaction", start, &retry); err != nil {
+		t.Fatalf("StartTransaction retry: %v", err)
+	}
+	if retry.TransactionID != first.TransactionID || retry.IDTagInfo.Status != first.IDTagInfo.Status {
+		t.Errorf("retry answered %+v, first answer %+v: a retry must get the same transaction", retry, first)
+	}
+
+	// Pipelined duplicates of a new transaction all get one id.
+	start2 := map[string]any{"connectorId": 2, "idTag": "E2ETAG02", "meterStart": 5000, "timestamp": at.Add(time.Second).Format(time.RFC3339)}
+	got := make([]startResp, 3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = call(ctx, c, "StartTransaction", start2, &got[i]) }()
+	}
+	wg.Wait()
+	for i := range got {
+		if errs[i] != nil {
+			t.Fatalf("pipelined StartTransaction: %v", errs[i])
+		}
+		if got[i].TransactionID != got[0].TransactionID {
+			t.Errorf("pipelined duplicates got different transactions: %+v", got)
+		}
+	}
+	if got[0].TransactionID == first.TransactionID {
+		t.Errorf("two different transactions share id %d", first.TransactionID)
+	}
+
+	stop := map[string]any{"transactionId": first.TransactionID, "meterStop": 4200, "timestamp": at.Add(time.Minute).Format(time.RFC3339), "reason": "Local"}
+	for i := 0; i < 2; i++ {
+		if err := call(ctx, c, "StopTransaction", stop, nil); err != nil {
+			t.Fatalf("StopTransaction (attempt %d): %v", i+1, err)
+		}
+	}
+	heartbeat(ctx, t, c)
+}
+
+// 2.0.1 TransactionEvent retries carry a new message id and the same
+// (transactionId, seqNo); duplicates are acknowledged again.
+func testTransactionRetries201(t *testing.T, sys *system) {
+	ctx := testCtx(t)
+	id := newStationID("tx201")
+	sys.rest.createStation(ctx, t, id, "")
+	c := dialCharger(ctx, t, sys, v201.index, id, v201, "")
+	boot(ctx, t, c, v201, "SN-"+id)
+
+	txID := "e2e-" + newStationID("tx")
+	at := time.Now().UTC().Truncate(time.Second)
+	event := func(kind string, seq int, trigger string, wh float64, offset time.Duration) map[string]any {
+		return map[string]any{
+			"eventType":       kind,
+			"timestamp":       at.Add(offset).Format(time.RFC3339),
+			"triggerReason":   trigger,
+			"seqNo":           seq,
+			"transactionInfo": map[string]any{"transactionId": txID},
+			"evse":            map[string]any{"id": 1, "connectorId": 1},
+			"idToken":         map[string]any{"idToken": "E2ETOKEN", "type": "ISO14443"},
+			"meterValue": []any{map[string]any{
+				"timestamp":    at.Add(offset).Format(time.RFC3339),
+				"sampledValue": []any{map[string]any{"value": wh, "measurand": "Energy.Active.Import.Register"}},
+			}},
+		}
+	}
+	type txResp struct {
+		IDTokenInfo *struct {
+			Status string `json:"status"`
+		} `json:"idTokenInfo"`
+	}
+	started := event("Started", 0, "Authorized", 1000, 0)
+	var r1, r2 txResp
+	if err := call(ctx, c, "TransactionEvent", started, &r1); err != nil {
+		t.Fatalf("TransactionEvent Started: %v", err)
+	}
+	if err := call(ctx, c, "TransactionEvent", started, &r2); err != nil {
+		t.Fatalf("TransactionEvent Started retry: %v", err)
+	}
+	if (r1.IDTokenInfo == nil) != (r2.IDTokenInfo == nil) || (r1.IDTokenInfo != nil && r1.IDTokenInfo.Status != r2.IDTokenInfo.Status) {
+		t.Errorf("retry answered differently: %+v vs %+v", r2.IDTokenInfo, r1.IDTokenInfo)
+	}
+	if r1.IDTokenInfo == nil {
+		t.Errorf("TransactionEvent with an idToken must be answered with idTokenInfo")
+	}
+	ended := event("Ended", 1, "EVCommunicationLost", 2500, time.Minute)
+	ended["transactionInfo"] = map[string]any{"transactionId": txID, "stoppedReason": "EVDisconnected"}
+	for i := 0; i < 2; i++ {
+		if err := call(ctx, c, "TransactionEvent", ended, nil); err != nil {
+			t.Fatalf("TransactionEvent Ended (attempt %d): %v", i+1, err)
+		}
+	}
+	heartbeat(ctx, t, c)
 }
