@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +42,7 @@ func TestSystem(t *testing.T) {
 				t.Run("Pipelining/"+v.name, func(t *testing.T) { testPipelining(t, sys, v) })
 			}
 			t.Run("NoSubprotocol", func(t *testing.T) { testNoSubprotocol(t, sys) })
+			t.Run("Identity", func(t *testing.T) { testIdentity(t, sys) })
 			t.Run("TransactionRetries/1.6", func(t *testing.T) { testTransactionRetries16(t, sys) })
 			t.Run("TransactionRetries/2.0.1", func(t *testing.T) { testTransactionRetries201(t, sys) })
 			t.Run("ManyChargers", func(t *testing.T) { testManyChargers(t, sys) })
@@ -844,4 +846,39 @@ func testTransactionRetries201(t *testing.T, sys *system) {
 		}
 	}
 	heartbeat(ctx, t, c)
+}
+
+// The identity is the last path segment, percent-encoded; at most 48
+// characters and no ':' (it is the Basic-auth username). A bad one is refused
+// before the upgrade.
+func testIdentity(t *testing.T, sys *system) {
+	ctx := testCtx(t)
+	for _, tc := range []struct{ name, path string }{
+		{"49 characters", strings.Repeat("a", 49)},
+		{"colon", "e2e%3Acp"},
+		{"raw colon", "e2e:cp"},
+		{"nested path", "e2e/cp"},
+		{"empty", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, resp, err := dialRaw(ctx, t, sys.gateway(0)+tc.path, v16.subprotocol, "", "")
+			if err == nil {
+				t.Fatalf("upgrade accepted for identity %q", tc.path)
+			}
+			if resp == nil || (resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusNotFound) {
+				t.Errorf("identity %q: %v, want HTTP 400 or 404 before any upgrade", tc.path, err)
+			}
+		})
+	}
+
+	// 48 characters including ones that must be percent-encoded in a URL
+	// (the core allows printable ASCII without spaces).
+	id := "E2E#1+%&" + strings.ReplaceAll(newStationID("x"), "-", "")
+	id += strings.Repeat("z", 48-len(id))
+	sys.rest.createStation(ctx, t, id, "")
+	c := dialCharger(ctx, t, sys, 0, url.PathEscape(id), v16, "")
+	boot(ctx, t, c, v16, "SN-48")
+	if st := sys.rest.getStation(ctx, t, url.PathEscape(id)); !st.Connected || st.SerialNumber != "SN-48" {
+		t.Errorf("station %q: connected %v serial %q", id, st.Connected, st.SerialNumber)
+	}
 }
