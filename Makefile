@@ -53,10 +53,11 @@ test-race: check-services ## every test under the race detector (needs cgo and a
 $(BUF): tools/buf/go.mod tools/buf/go.sum
 	$(GO) build -C tools/buf -o ../../bin/buf github.com/bufbuild/buf/cmd/buf
 
-# pkg/gen holds only generated code: it is rebuilt from scratch so that a
+# pkg/gen holds generated code (plus pkg/gen/openapi/embed.go, which exposes
+# the OpenAPI file to go:embed): generated files are removed first so that a
 # removed .proto leaves no stale file behind.
 generate: $(BUF) ## regenerate pkg/gen from proto/ and lint the protos
-	rm -rf pkg/gen
+	find pkg/gen -type f \( -name '*.pb.go' -o -name '*.pb.gw.go' -o -name '*.swagger.json' \) -delete
 	$(BUF) generate
 	$(BUF) lint
 

@@ -50,6 +50,7 @@ type App struct {
 	store   *store.Store
 	bus     bus.Bus
 	router  *ocpp.Router
+	meters  *store.MeterBatcher // group commit of MeterValues
 	control *control.Service
 	tokens  *auth.Tokens
 
@@ -123,9 +124,11 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		a.bus = rb
 	}
 
+	a.meters = a.store.NewMeterBatcher(store.MeterBatcherConfig{Logger: logger})
 	a.router = ocpp.NewRouter(ocpp.Deps{
 		Store: a.store, Bus: a.bus, Schemas: schemas, Now: time.Now,
 		HeartbeatInterval: cfg.HeartbeatInterval, Logger: logger,
+		Meters: a.meters,
 	})
 	a.control = control.New(control.Deps{Store: a.store, Bus: a.bus, Now: time.Now, Logger: logger})
 
@@ -424,6 +427,12 @@ func (a *App) closeResources() {
 	if a.bus != nil {
 		if err := a.bus.Close(); err != nil && !errors.Is(err, bus.ErrClosed) {
 			a.log.Warn("close bus", "err", err)
+		}
+	}
+	// After the bus (no handler is running any more), before the store.
+	if a.meters != nil {
+		if err := a.meters.Close(); err != nil {
+			a.log.Warn("close meter batcher", "err", err)
 		}
 	}
 	if a.store != nil {
