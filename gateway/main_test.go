@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -19,7 +17,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 
@@ -59,7 +56,13 @@ func TestGatewayBinary(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreTopFunction("github.com/rabbitmq/amqp091-go.(*Connection).heartbeater"))
 	amqpURL := testenv.AMQPURL(t)
 	prefix := testenv.UniquePrefix(t)
-	t.Cleanup(func() { deleteTopology(t, amqpURL, prefix) })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := rabbitmq.DeleteTopology(ctx, rabbitmq.Config{URL: amqpURL, Prefix: prefix, Partitions: partitions}); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -222,30 +225,4 @@ func waitHealthy(t *testing.T, url string, exited <-chan error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("gateway never became healthy")
-}
-
-// deleteTopology removes the durable exchanges and queues the test's prefix
-// left on the shared broker.
-func deleteTopology(t *testing.T, url, prefix string) {
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Logf("cleanup: %v", err)
-		return
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Logf("cleanup: %v", err)
-		return
-	}
-	defer ch.Close()
-	var errs []error
-	for i := range partitions {
-		_, err := ch.QueueDelete(fmt.Sprintf("%s.upstream.%d", prefix, i), false, false, false)
-		errs = append(errs, err)
-	}
-	errs = append(errs, ch.ExchangeDelete(prefix+".upstream", false, false), ch.ExchangeDelete(prefix+".downstream", false, false))
-	if err := errors.Join(errs...); err != nil {
-		t.Logf("cleanup: %v", err)
-	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/config"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/internal/testenv"
+	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
 	"github.com/chargeplane/chargeplane/pkg/chargepoint"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	v16 "github.com/chargeplane/chargeplane/pkg/ocpp/v16"
@@ -224,10 +225,19 @@ func TestEmbedded(t *testing.T) {
 // TestScaleOut starts a core against PostgreSQL and RabbitMQ: no embedded
 // gateway, the REST API and readiness work.
 func TestScaleOut(t *testing.T) {
+	amqpURL, prefix := testenv.AMQPURL(t), testenv.UniquePrefix(t)
+	t.Cleanup(func() {
+		// The upstream topology is durable: leave the shared broker clean.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := rabbitmq.DeleteTopology(ctx, rabbitmq.Config{URL: amqpURL, Prefix: prefix}); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+	})
 	cfg := load(t, map[string]string{
 		"DATABASE_URL": testenv.PostgresURL(t),
-		"AMQP_URL":     testenv.AMQPURL(t),
-		"AMQP_PREFIX":  testenv.UniquePrefix(t),
+		"AMQP_URL":     amqpURL,
+		"AMQP_PREFIX":  prefix,
 		"AUTH_SECRET":  "scale-out-test-secret-0123456789abcdef",
 	})
 	a := start(t, cfg)
