@@ -31,6 +31,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -45,6 +46,12 @@ var DefaultSubprotocols = []string{"ocpp2.0.1", "ocpp1.6"}
 // DefaultReadLimit bounds one incoming message. OCPP messages such as
 // SetChargingProfile or certificate chains exceed the library's 32 KiB default.
 const DefaultReadLimit = 1 << 20
+
+// writeTimeout bounds one message write. Writes do not follow the caller's
+// context, because the WebSocket library closes the connection when the
+// context of a write ends, and one abandoned Call must not cost every other
+// one its connection; a peer that stalls a write this long is dead anyway.
+const writeTimeout = 15 * time.Second
 
 // maxViolations bounds the violation log so that a misbehaving CSMS cannot
 // grow a long-running client without limit.
@@ -76,10 +83,10 @@ type Options struct {
 	// Schemas turns on strict mode (see the package comment).
 	Schemas *schema.Registry
 	// OnCall answers a CALL from the CSMS. Return the response payload (a
-	// struct, a map or a json.RawMessage; nil means {}) or an error: a
-	// *CallError is sent as given, any other error as InternalError. It runs
-	// on its own goroutine with a context that ends with the connection, and
-	// must not call Close.
+	// struct, a map or a json.RawMessage; nil means {}; a Reply to act once
+	// the answer is sent) or an error: a *CallError is sent as given, any
+	// other error as InternalError. It runs on its own goroutine with a
+	// context that ends with the connection, and must not call Close.
 	OnCall func(ctx context.Context, action string, payload json.RawMessage) (any, error)
 	// Compress offers permessage-deflate (RFC 7692), which 2.0.1 requires a
 	// CSMS to support. Without context takeover, to keep per-client memory small.
@@ -108,6 +115,15 @@ func (e *CallError) Error() string {
 		return fmt.Sprintf("CALLERROR %s", e.Code)
 	}
 	return fmt.Sprintf("CALLERROR %s: %s", e.Code, e.Description)
+}
+
+// Reply, returned by OnCall, sends Payload and then runs After: OCPP wants
+// a triggered message, or the reboot an accepted Reset announces, to follow
+// the answer, never to overtake it.
+type Reply struct {
+	Payload any
+	// After runs once the answer has been written (or writing it failed).
+	After func()
 }
 
 // ViolationError says how the CSMS broke the protocol. errors.Is(err,
@@ -370,7 +386,7 @@ func (c *Client) CallRaw(ctx context.Context, action string, req any) (json.RawM
 	c.pending[id] = p
 	c.mu.Unlock()
 
-	if err := c.conn.Write(ctx, websocket.MessageText, frame); err != nil {
+	if err := c.write(ctx, frame); err != nil {
 		c.forget(id)
 		return nil, fmt.Errorf("chargepoint: send %s: %w", action, err)
 	}
@@ -407,6 +423,16 @@ func (c *Client) settle(action string, f ocppj.Frame) (json.RawMessage, error) {
 	return f.Payload, nil
 }
 
+// write sends one text message unless ctx has already ended (see writeTimeout).
+func (c *Client) write(ctx context.Context, b []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
+	defer cancel()
+	return c.conn.Write(wctx, websocket.MessageText, b)
+}
+
 func (c *Client) forget(id string) {
 	c.mu.Lock()
 	delete(c.pending, id)
@@ -424,7 +450,7 @@ func closedError(cause error) error {
 // copes with malformed or hand-made frames. The answer to a hand-made CALL
 // is not matched to anything and arrives through ReadRaw.
 func (c *Client) SendRaw(ctx context.Context, b []byte) error {
-	if err := c.conn.Write(ctx, websocket.MessageText, b); err != nil {
+	if err := c.write(ctx, b); err != nil {
 		return fmt.Errorf("chargepoint: send raw: %w", err)
 	}
 	return nil
@@ -531,7 +557,7 @@ func (c *Client) answerBadFrame(err error) {
 	if err != nil {
 		return
 	}
-	if err := c.conn.Write(c.ctx, websocket.MessageText, frame); err != nil {
+	if err := c.write(c.ctx, frame); err != nil {
 		c.log.Debug("answering a bad frame failed", "err", err)
 	}
 }
@@ -560,35 +586,38 @@ func (c *Client) violate(err error) error {
 // serve answers one CSMS CALL.
 func (c *Client) serve(f ocppj.Frame) {
 	defer c.handlers.Done()
-	answer := c.handle(f)
+	answer, after := c.handle(f)
+	if after != nil {
+		defer after()
+	}
 	// Released before the answer is written: the CSMS may send its next CALL
 	// as soon as it reads the answer, and that must not count as overlap.
 	c.mu.Lock()
 	c.inboundOpen--
 	c.mu.Unlock()
-	if err := c.conn.Write(c.ctx, websocket.MessageText, answer); err != nil {
+	if err := c.write(c.ctx, answer); err != nil {
 		c.log.Debug("answering CSMS CALL failed", "action", f.Action, "err", err)
 	}
 }
 
-func (c *Client) handle(f ocppj.Frame) []byte {
+func (c *Client) handle(f ocppj.Frame) (answer []byte, after func()) {
 	if s := c.opts.Schemas; s != nil {
 		if !s.IsCSMSAction(c.version, f.Action) {
 			c.violate(&ViolationError{Action: f.Action, MessageID: f.ID,
 				Err: fmt.Errorf("%q is not a CSMS-to-station action in OCPP %s", f.Action, c.version)})
-			return c.callError(f.ID, &CallError{Code: ocppj.CodeNotImplemented, Description: "unknown action " + f.Action})
+			return c.callError(f.ID, &CallError{Code: ocppj.CodeNotImplemented, Description: "unknown action " + f.Action}), nil
 		}
 		if err := s.ValidateRequest(c.version, f.Action, f.Payload); err != nil {
 			c.violate(&ViolationError{Action: f.Action, MessageID: f.ID, Err: fmt.Errorf("CALL %s: %w", f.Payload, err)})
 			var ve *schema.ValidationError
 			if errors.As(err, &ve) {
-				return c.callError(f.ID, &CallError{Code: ve.Code, Description: ve.Description})
+				return c.callError(f.ID, &CallError{Code: ve.Code, Description: ve.Description}), nil
 			}
-			return c.callError(f.ID, &CallError{Code: ocppj.CodeNotImplemented, Description: err.Error()})
+			return c.callError(f.ID, &CallError{Code: ocppj.CodeNotImplemented, Description: err.Error()}), nil
 		}
 	}
 	if c.opts.OnCall == nil {
-		return c.callError(f.ID, &CallError{Code: ocppj.CodeNotSupported, Description: f.Action + " is not supported"})
+		return c.callError(f.ID, &CallError{Code: ocppj.CodeNotSupported, Description: f.Action + " is not supported"}), nil
 	}
 	res, err := c.opts.OnCall(c.ctx, f.Action, f.Payload)
 	if err != nil {
@@ -596,16 +625,19 @@ func (c *Client) handle(f ocppj.Frame) []byte {
 		if !errors.As(err, &ce) {
 			ce = &CallError{Code: ocppj.CodeInternalError, Description: err.Error()}
 		}
-		return c.callError(f.ID, ce)
+		return c.callError(f.ID, ce), nil
+	}
+	if r, ok := res.(Reply); ok {
+		res, after = r.Payload, r.After
 	}
 	if res == nil {
 		res = struct{}{}
 	}
 	out, err := ocppj.EncodeCallResult(f.ID, res)
 	if err != nil {
-		return c.callError(f.ID, &CallError{Code: ocppj.CodeInternalError, Description: "encoding the response failed"})
+		return c.callError(f.ID, &CallError{Code: ocppj.CodeInternalError, Description: "encoding the response failed"}), after
 	}
-	return out
+	return out, after
 }
 
 func (c *Client) callError(id string, ce *CallError) []byte {

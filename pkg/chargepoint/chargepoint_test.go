@@ -391,7 +391,6 @@ func TestOverlappingCSMSCallsAreAViolation(t *testing.T) {
 	s := newCSMS(t, []string{"ocpp2.0.1"}, func(ctx context.Context, conn *websocket.Conn, r *http.Request) {
 		write(ctx, t, conn, `[2,"1","ClearCache",{}]`)
 		write(ctx, t, conn, `[2,"2","ClearCache",{}]`)
-		close(release)
 		read(ctx, t, conn)
 		read(ctx, t, conn)
 		// Sequential CALLs after the answers are fine.
@@ -400,8 +399,17 @@ func TestOverlappingCSMSCallsAreAViolation(t *testing.T) {
 		close(answered)
 		_, _, _ = conn.Read(ctx)
 	})
+	var mu sync.Mutex
+	calls := 0
 	c := dial(t, s.url("CP1"), chargepoint.Options{
 		OnCall: func(ctx context.Context, action string, payload json.RawMessage) (any, error) {
+			// Both CALLs are held unanswered until both have arrived.
+			mu.Lock()
+			calls++
+			if calls == 2 {
+				close(release)
+			}
+			mu.Unlock()
 			<-release
 			return map[string]string{"status": "Accepted"}, nil
 		},
@@ -449,6 +457,9 @@ func TestRawFramesAndBadFrames(t *testing.T) {
 func TestCallTimeoutLeavesLateAnswerToReadRaw(t *testing.T) {
 	proceed := make(chan struct{})
 	received := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(proceed) }) }
+	t.Cleanup(release)
 	s := newCSMS(t, []string{"ocpp1.6"}, func(ctx context.Context, conn *websocket.Conn, r *http.Request) {
 		f := read(ctx, t, conn)
 		close(received)
@@ -465,7 +476,7 @@ func TestCallTimeoutLeavesLateAnswerToReadRaw(t *testing.T) {
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Call error = %v, want context.Canceled", err)
 	}
-	close(proceed)
+	release()
 	b, err := c.ReadRaw(testCtx(t))
 	if err != nil || !strings.Contains(string(b), "currentTime") {
 		t.Errorf("ReadRaw = %q, %v", b, err)
@@ -522,5 +533,42 @@ func TestCompressionIsNegotiated(t *testing.T) {
 	}
 	if err := c.Call(testCtx(t), "Heartbeat", nil, &resp); err != nil || len(resp.Pad) != 4096 {
 		t.Errorf("compressed Call: %v (pad %d bytes)", err, len(resp.Pad))
+	}
+}
+
+// What a CALL triggers must follow its answer on the wire.
+func TestReplyAfterRunsOnceTheAnswerIsSent(t *testing.T) {
+	got := make(chan []ocppj.Frame, 1)
+	s := newCSMS(t, []string{"ocpp1.6"}, func(ctx context.Context, conn *websocket.Conn, r *http.Request) {
+		write(ctx, t, conn, `[2,"t","TriggerMessage",{"requestedMessage":"Heartbeat"}]`)
+		first := read(ctx, t, conn)
+		second := read(ctx, t, conn)
+		write(ctx, t, conn, `[3,"`+second.ID+`",{"currentTime":"2026-01-02T03:04:05Z"}]`)
+		got <- []ocppj.Frame{first, second}
+		_, _, _ = conn.Read(ctx)
+	})
+	var c *chargepoint.Client
+	ready := make(chan struct{})
+	afterDone := make(chan struct{})
+	c = dial(t, s.url("CP1"), chargepoint.Options{
+		Subprotocols: []string{"ocpp1.6"},
+		OnCall: func(ctx context.Context, action string, payload json.RawMessage) (any, error) {
+			<-ready
+			return chargepoint.Reply{
+				Payload: map[string]string{"status": "Accepted"},
+				After: func() {
+					defer close(afterDone)
+					if err := c.Call(ctx, "Heartbeat", nil, nil); err != nil {
+						t.Errorf("triggered Heartbeat: %v", err)
+					}
+				},
+			}, nil
+		},
+	})
+	close(ready)
+	frames := <-got
+	<-afterDone
+	if frames[0].Type != ocppj.CallResult || frames[0].ID != "t" || frames[1].Type != ocppj.Call || frames[1].Action != "Heartbeat" {
+		t.Errorf("frames = %+v, want the answer then the Heartbeat", frames)
 	}
 }

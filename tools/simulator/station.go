@@ -1,0 +1,324 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chargeplane/chargeplane/pkg/chargepoint"
+	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
+)
+
+// Config describes the simulated station.
+type Config struct {
+	URL        string // endpoint without the station id
+	ID         string
+	Version    ocppj.Version
+	Password   string
+	Connectors int
+	// Heartbeat overrides the interval from BootNotification when > 0.
+	Heartbeat time.Duration
+	Strict    bool
+	Schemas   *schema.Registry // set when Strict
+	Compress  bool
+	Vendor    string
+	Model     string
+	// MinBackoff and MaxBackoff bound the wait between reconnections (and
+	// between BootNotifications the CSMS asked to repeat without an interval).
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// errReset ends a session so that the station "reboots": reconnects at
+// once and sends a new BootNotification.
+var errReset = errors.New("reset requested by the CSMS")
+
+// Station is one simulated charging station. Its state survives
+// reconnections, as a real station's does.
+type Station struct {
+	cfg   Config
+	log   *slog.Logger
+	proto protocol
+
+	mu       sync.Mutex
+	password string        // changed by AuthorizationKey / BasicAuthPassword
+	interval time.Duration // heartbeat interval in force
+	booted   bool          // BootNotification accepted since the last (re)boot
+}
+
+func newStation(cfg Config, logger *slog.Logger) *Station {
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = time.Second
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = cfg.MinBackoff
+	}
+	if cfg.Vendor == "" {
+		cfg.Vendor = "Chargeplane"
+	}
+	if cfg.Model == "" {
+		cfg.Model = "Simulator"
+	}
+	s := &Station{cfg: cfg, log: logger.With("station", cfg.ID), password: cfg.Password, interval: 5 * time.Minute}
+	if cfg.Version == ocppj.V201 {
+		s.proto = v201Protocol{}
+	} else {
+		s.proto = v16Protocol{}
+	}
+	return s
+}
+
+// Run keeps the station connected until ctx ends, then returns nil.
+func (s *Station) Run(ctx context.Context) error {
+	backoff := s.cfg.MinBackoff
+	for {
+		connected, err := s.session(ctx)
+		if ctx.Err() != nil {
+			s.log.Info("stopped")
+			return nil
+		}
+		if connected {
+			backoff = s.cfg.MinBackoff
+		}
+		if errors.Is(err, errReset) {
+			s.log.Info("rebooting")
+			continue
+		}
+		// Jitter keeps a fleet that lost its gateway from reconnecting in step.
+		wait := time.Duration(float64(backoff) * (0.5 + rand.Float64()))
+		var he *chargepoint.HandshakeError
+		if errors.As(err, &he) {
+			s.log.Error("CSMS refused the connection", "http_status", he.StatusCode, "retry_in", wait)
+		} else {
+			s.log.Warn("connection lost", "err", err, "retry_in", wait)
+		}
+		if !sleep(ctx, wait) {
+			s.log.Info("stopped")
+			return nil
+		}
+		backoff = min(backoff*2, s.cfg.MaxBackoff)
+	}
+}
+
+func (s *Station) url() string {
+	return strings.TrimSuffix(s.cfg.URL, "/") + "/" + url.PathEscape(s.cfg.ID)
+}
+
+// session is one connection's life. connected reports whether the
+// WebSocket was established, which resets the back-off.
+func (s *Station) session(ctx context.Context) (connected bool, err error) {
+	// Work the CSMS asks for (TriggerMessage, Reset) is done here, queued
+	// once the answer to its CALL has gone out, as the specifications order it.
+	work := make(chan func(context.Context, *chargepoint.Client) error, 8)
+	s.mu.Lock()
+	password := s.password
+	s.mu.Unlock()
+	c, err := chargepoint.Dial(ctx, s.url(), chargepoint.Options{
+		Subprotocols: []string{s.cfg.Version.Subprotocol()},
+		Password:     password,
+		Schemas:      s.cfg.Schemas,
+		Compress:     s.cfg.Compress,
+		Logger:       s.log,
+		OnCall: func(ctx context.Context, action string, payload json.RawMessage) (any, error) {
+			s.log.Info("CSMS call", "action", action, "payload", string(payload))
+			res, later, err := s.proto.answer(s, action, payload)
+			if err != nil || later == nil {
+				return res, err
+			}
+			return chargepoint.Reply{Payload: res, After: func() {
+				select {
+				case work <- later:
+				default:
+					s.log.Warn("too much triggered work queued, dropping", "action", action)
+				}
+			}}, nil
+		},
+	})
+	if err != nil {
+		return false, err
+	}
+	defer func() {
+		if cerr := c.Close(); cerr != nil {
+			s.log.Debug("close", "err", cerr)
+		}
+	}()
+	s.log.Info("connected", "url", s.url(), "version", c.Version().String(), "compressed", c.Compressed())
+
+	if err := s.boot(ctx, c); err != nil {
+		return true, err
+	}
+	if err := s.reportConnectors(ctx, c); err != nil {
+		return true, err
+	}
+	for {
+		timer := time.NewTimer(s.heartbeatInterval())
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return true, nil
+		case <-c.Done():
+			timer.Stop()
+			return true, c.Err()
+		case f := <-work:
+			timer.Stop()
+			if err := f(ctx, c); err != nil {
+				return true, err
+			}
+		case <-timer.C:
+			if err := s.heartbeat(ctx, c); err != nil {
+				return true, err
+			}
+		}
+	}
+}
+
+// boot sends BootNotification until it is accepted, unless it already was:
+// a reconnect is not a reboot.
+func (s *Station) boot(ctx context.Context, c *chargepoint.Client) error {
+	for {
+		s.mu.Lock()
+		booted := s.booted
+		s.mu.Unlock()
+		if booted {
+			return nil
+		}
+		status, interval, err := s.proto.boot(ctx, s, c)
+		if err != nil {
+			return fmt.Errorf("BootNotification: %w", err)
+		}
+		if s.bootAnswered(status, interval) {
+			return nil
+		}
+		// Pending or Rejected: interval is the wait before trying again.
+		if interval <= 0 {
+			interval = s.cfg.MinBackoff
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.Done():
+			return c.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+// bootAnswered applies a BootNotification answer and reports whether the
+// station is now accepted.
+func (s *Station) bootAnswered(status string, interval time.Duration) bool {
+	s.log.Info("BootNotification answered", "status", status, "interval", interval)
+	if status != "Accepted" {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.booted = true
+	if interval > 0 {
+		s.interval = interval
+	}
+	return true
+}
+
+func (s *Station) reportConnectors(ctx context.Context, c *chargepoint.Client) error {
+	for n := 1; n <= s.cfg.Connectors; n++ {
+		if err := s.proto.status(ctx, c, n); err != nil {
+			if isCallError(err) {
+				s.log.Warn("StatusNotification refused", "connector", n, "err", err)
+				continue
+			}
+			return fmt.Errorf("StatusNotification: %w", err)
+		}
+		s.log.Info("connector reported", "connector", n, "status", "Available")
+	}
+	return nil
+}
+
+func (s *Station) heartbeat(ctx context.Context, c *chargepoint.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	at, err := s.proto.heartbeat(ctx, c)
+	if err != nil {
+		if isCallError(err) {
+			s.log.Warn("Heartbeat refused", "err", err)
+			return nil
+		}
+		return fmt.Errorf("Heartbeat: %w", err)
+	}
+	s.log.Debug("heartbeat", "csms_time", at)
+	return nil
+}
+
+func (s *Station) heartbeatInterval() time.Duration {
+	if s.cfg.Heartbeat > 0 {
+		return s.cfg.Heartbeat
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.interval
+}
+
+func (s *Station) setHeartbeatInterval(d time.Duration) {
+	s.mu.Lock()
+	s.interval = d
+	s.mu.Unlock()
+	s.log.Info("heartbeat interval changed", "interval", d)
+}
+
+func (s *Station) setPassword(p string) {
+	s.mu.Lock()
+	s.password = p
+	s.mu.Unlock()
+	s.log.Info("Basic-auth password changed; used from the next connection")
+}
+
+// reboot is the deferred half of an accepted Reset.
+func (s *Station) reboot(context.Context, *chargepoint.Client) error {
+	s.mu.Lock()
+	s.booted = false
+	s.mu.Unlock()
+	return errReset
+}
+
+// isCallError tells a CALLERROR (the CSMS answered; carry on) from a broken
+// connection or a protocol violation.
+func isCallError(err error) bool {
+	var ce *chargepoint.CallError
+	return errors.As(err, &ce) && !errors.Is(err, chargepoint.ErrViolation)
+}
+
+// sleep waits d or until ctx ends; it reports whether d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// protocol is what differs between OCPP versions.
+type protocol interface {
+	boot(ctx context.Context, s *Station, c *chargepoint.Client) (status string, interval time.Duration, err error)
+	status(ctx context.Context, c *chargepoint.Client, connector int) error
+	heartbeat(ctx context.Context, c *chargepoint.Client) (time.Time, error)
+	// answer answers a CSMS CALL; later, if not nil, runs after the answer
+	// has been sent.
+	answer(s *Station, action string, payload json.RawMessage) (res any, later func(context.Context, *chargepoint.Client) error, err error)
+}
+
+func notSupported(action string) error {
+	return &chargepoint.CallError{Code: ocppj.CodeNotSupported, Description: "the simulator does not support " + action}
+}
+
+func badPayload(v ocppj.Version, err error) error {
+	return &chargepoint.CallError{Code: ocppj.FormatViolation(v), Description: err.Error()}
+}
