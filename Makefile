@@ -20,14 +20,15 @@ run: ## run the embedded system: OCPP ws://localhost:8887/ocpp/{id}, REST :8080,
 	$(GO) run ./api
 
 # Integration tests never skip: a missing service is a failure, with the fix.
+# TEST_DATABASE_URL / TEST_AMQP_URL point the tests at other servers.
 check-services: ## fail, saying how to start them, unless PostgreSQL and RabbitMQ are reachable
 	@missing=0; \
-	if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \
+	if [ -z "$${TEST_DATABASE_URL:-}" ] && ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \
 	  missing=1; \
 	  echo "PostgreSQL is not reachable on 127.0.0.1:5432. Start it with:"; \
 	  echo '    pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start'; \
 	fi; \
-	if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then \
+	if [ -z "$${TEST_AMQP_URL:-}" ] && ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then \
 	  missing=1; \
 	  echo "RabbitMQ is not reachable on 127.0.0.1:5672. Start it with:"; \
 	  echo '    rabbitmq-server -detached'; \
