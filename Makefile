@@ -57,14 +57,19 @@ $(BUF): tools/buf/go.mod tools/buf/go.sum
 # pkg/gen holds generated code (plus pkg/gen/openapi/embed.go, which exposes
 # the OpenAPI file to go:embed): generated files are removed first so that a
 # removed .proto leaves no stale file behind.
-generate: $(BUF) ## regenerate pkg/gen from proto/ and lint the protos
+# The OCPP message types (pkg/ocpp/v16, pkg/ocpp/v201) are generated from the
+# official schemas by msggen (go generate).
+GENERATED := pkg/gen pkg/ocpp/v16/messages_gen.go pkg/ocpp/v201/messages_gen.go
+
+generate: $(BUF) ## regenerate pkg/gen from proto/ and the OCPP message types from the schemas; lint the protos
 	find pkg/gen -type f \( -name '*.pb.go' -o -name '*.pb.gw.go' -o -name '*.swagger.json' \) -delete
 	$(BUF) generate
 	$(BUF) lint
+	$(GO) generate ./pkg/ocpp/...
 
-check-generated: generate ## fail if the committed pkg/gen differs from what proto/ generates
-	@git diff --exit-code --stat -- pkg/gen || { echo "pkg/gen is stale: run make generate and commit the result"; exit 1; }
-	@untracked=$$(git ls-files --others --exclude-standard -- pkg/gen); \
+check-generated: generate ## fail if the committed generated code differs from what proto/ and the schemas generate
+	@git diff --exit-code --stat -- $(GENERATED) || { echo "generated code is stale: run make generate and commit the result"; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- $(GENERATED)); \
 	if [ -n "$$untracked" ]; then \
 	  echo "untracked generated files (run make generate and commit them):"; echo "$$untracked"; exit 1; \
 	fi
