@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/chargeplane/chargeplane/pkg/ocpp/schema/schematest"
 	"io"
 	"log/slog"
 	"os"
@@ -211,7 +212,7 @@ func sampleRequest(t *testing.T, v ocppj.Version, action string, full bool) stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := sampleFromSchema(raw, full)
+	b, err := schematest.Sample(raw, full)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package v16
 
 import (
 	"encoding/json"
+	"github.com/chargeplane/chargeplane/pkg/ocpp/schema/schematest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -28,7 +29,7 @@ func TestMessagesRoundTrip(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				in, err := sampleFromSchema(schema, full)
+				in, err := schematest.Sample(schema, full)
 				if err != nil {
 					t.Fatal(err)
 				}

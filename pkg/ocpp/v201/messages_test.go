@@ -2,6 +2,7 @@ package v201
 
 import (
 	"encoding/json"
+	"github.com/chargeplane/chargeplane/pkg/ocpp/schema/schematest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -27,7 +28,7 @@ func TestMessagesRoundTrip(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				in, err := sampleFromSchema(schema, full)
+				in, err := schematest.Sample(schema, full)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -1,4 +1,7 @@
-package v16
+// Package schematest builds valid sample payloads from the official OCPP
+// JSON schemas, so tests can exercise every action of a version without a
+// hand-written request per action.
+package schematest
 
 import (
 	"encoding/json"
@@ -6,10 +9,10 @@ import (
 	"strings"
 )
 
-// sampleFromSchema builds a JSON instance of an OCPP schema: with full, every
+// Sample builds a JSON instance of an OCPP schema: with full, every
 // optional property too; without, only what is required. Strings, numbers
 // and array sizes respect the schema's bounds so the instance is valid.
-func sampleFromSchema(schema []byte, full bool) ([]byte, error) {
+func Sample(schema []byte, full bool) ([]byte, error) {
 	var root map[string]any
 	if err := json.Unmarshal(schema, &root); err != nil {
 		return nil, err
