@@ -84,10 +84,13 @@ type Transaction struct {
 	StartedSeen bool
 	// Offline: some of its messages were queued while the station was
 	// offline (2.0.1 offline flag).
-	Offline   bool
-	StartKey  *string `gorm:"column:start_key"`
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Offline  bool
+	StartKey *string `gorm:"column:start_key"`
+	// RemoteStartID is the 2.0.1 remoteStartId of the RequestStartTransaction
+	// that started it, when the station reported one.
+	RemoteStartID *int `gorm:"column:remote_start_id"`
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 
 	// MeterValues is filled by GetTransaction, ordered by time.
 	MeterValues []MeterValue `gorm:"-"`
@@ -157,6 +160,8 @@ type TransactionEvent struct {
 	IDTokenType    string
 	StoppedReason  string
 	Samples        []Sample
+	// RemoteStartID is transactionInfo.remoteStartId (nil: not reported).
+	RemoteStartID *int
 }
 
 // TransactionEventResult is the outcome of RecordTransactionEvent.
@@ -540,6 +545,10 @@ func mergeEvent(t *Transaction, ev TransactionEvent, at time.Time, auth *Authori
 	}
 	t.SeqNo = max(t.SeqNo, ev.SeqNo)
 	t.Offline = t.Offline || ev.Offline
+	if ev.RemoteStartID != nil && t.RemoteStartID == nil {
+		id := *ev.RemoteStartID
+		t.RemoteStartID = &id
+	}
 
 	// Reported register readings (see Transaction).
 	var first, last, begin, end *float64
@@ -754,4 +763,38 @@ func (s *Store) ActiveTransactions(ctx context.Context, stationID string) ([]Tra
 		return nil, translate(fmt.Sprintf("store: active transactions of %q", stationID), err)
 	}
 	return txs, nil
+}
+
+// RemoteStartQuery identifies the transaction a remote start produced:
+// 2.0.1 by the remoteStartId sent (RemoteStartID set), 1.6 by the idTag
+// and, when the command named one, the connector.
+type RemoteStartQuery struct {
+	StationID     string
+	RemoteStartID *int
+	IDTag         string
+	ConnectorID   int // 0: any
+	// Since: only 1.6 transactions the core recorded at or after this
+	// time. A remoteStartId is unique enough on its own, and the station
+	// may attach it to a transaction it had started before (cable first).
+	Since time.Time
+}
+
+// FindRemoteStart returns the earliest transaction matching q, or
+// ErrNotFound when none has been recorded (yet).
+func (s *Store) FindRemoteStart(ctx context.Context, q RemoteStartQuery) (*Transaction, error) {
+	op := fmt.Sprintf("store: find remote start on %q", q.StationID)
+	db := s.db.WithContext(ctx).Where("station_id = ?", q.StationID)
+	if q.RemoteStartID != nil {
+		db = db.Where("remote_start_id = ?", *q.RemoteStartID)
+	} else {
+		db = db.Where("lower(id_token) = lower(?) AND ocpp_version = ? AND created_at >= ?", q.IDTag, OCPP16, dbTime(q.Since))
+		if q.ConnectorID != 0 {
+			db = db.Where("connector_id = ?", q.ConnectorID)
+		}
+	}
+	var t Transaction
+	if err := db.Order("created_at, id").Take(&t).Error; err != nil {
+		return nil, translate(op, err)
+	}
+	return &t, nil
 }

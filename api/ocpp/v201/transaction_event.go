@@ -28,6 +28,9 @@ func (h TransactionEvent) Handle(ctx context.Context, m route.Meta, req *ocpp201
 		Offline:        req.Offline != nil && *req.Offline,
 		StoppedReason:  string(req.TransactionInfo.StoppedReason),
 		Samples:        samples(req.MeterValue),
+		// Links the transaction to the RequestStartTransaction that asked
+		// for it (F01.FR.25).
+		RemoteStartID: req.TransactionInfo.RemoteStartId,
 	}
 	if req.Evse != nil {
 		ev.EVSEID = req.Evse.Id
