@@ -56,8 +56,14 @@ type Station struct {
 	// GetStation and UpdateStation; ListStations leaves it empty (use
 	// TransactionService.ListTransactions with active=true).
 	ActiveTransactions []*TransactionSummary `protobuf:"bytes,22,rep,name=active_transactions,json=activeTransactions,proto3" json:"active_transactions,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The newest FirmwareStatusNotification, unset if none was received.
+	// Filled by GetStation and UpdateStation, like active_transactions.
+	FirmwareStatus *StatusReport `protobuf:"bytes,23,opt,name=firmware_status,json=firmwareStatus,proto3" json:"firmware_status,omitempty"`
+	// The newest log upload status (1.6 DiagnosticsStatusNotification or
+	// LogStatusNotification), unset if none was received.
+	LogStatus     *StatusReport `protobuf:"bytes,24,opt,name=log_status,json=logStatus,proto3" json:"log_status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Station) Reset() {
@@ -240,6 +246,20 @@ func (x *Station) GetUpdatedAt() *timestamppb.Timestamp {
 func (x *Station) GetActiveTransactions() []*TransactionSummary {
 	if x != nil {
 		return x.ActiveTransactions
+	}
+	return nil
+}
+
+func (x *Station) GetFirmwareStatus() *StatusReport {
+	if x != nil {
+		return x.FirmwareStatus
+	}
+	return nil
+}
+
+func (x *Station) GetLogStatus() *StatusReport {
+	if x != nil {
+		return x.LogStatus
 	}
 	return nil
 }
@@ -845,7 +865,7 @@ var File_chargeplane_v1_station_proto protoreflect.FileDescriptor
 
 const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"\n" +
-	"\x1cchargeplane/v1/station.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a chargeplane/v1/transaction.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\a\n" +
+	"\x1cchargeplane/v1/station.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1dchargeplane/v1/firmware.proto\x1a chargeplane/v1/transaction.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\b\n" +
 	"\aStation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -874,7 +894,10 @@ const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"created_at\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12S\n" +
-	"\x13active_transactions\x18\x16 \x03(\v2\".chargeplane.v1.TransactionSummaryR\x12activeTransactions\"\x96\x02\n" +
+	"\x13active_transactions\x18\x16 \x03(\v2\".chargeplane.v1.TransactionSummaryR\x12activeTransactions\x12E\n" +
+	"\x0ffirmware_status\x18\x17 \x01(\v2\x1c.chargeplane.v1.StatusReportR\x0efirmwareStatus\x12;\n" +
+	"\n" +
+	"log_status\x18\x18 \x01(\v2\x1c.chargeplane.v1.StatusReportR\tlogStatus\"\x96\x02\n" +
 	"\tConnector\x12\x17\n" +
 	"\aevse_id\x18\x01 \x01(\x05R\x06evseId\x12!\n" +
 	"\fconnector_id\x18\x02 \x01(\x05R\vconnectorId\x12\x16\n" +
@@ -952,6 +975,7 @@ var file_chargeplane_v1_station_proto_goTypes = []any{
 	(*DeleteStationResponse)(nil), // 11: chargeplane.v1.DeleteStationResponse
 	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
 	(*TransactionSummary)(nil),    // 13: chargeplane.v1.TransactionSummary
+	(*StatusReport)(nil),          // 14: chargeplane.v1.StatusReport
 }
 var file_chargeplane_v1_station_proto_depIdxs = []int32{
 	12, // 0: chargeplane.v1.Station.last_seen:type_name -> google.protobuf.Timestamp
@@ -960,26 +984,28 @@ var file_chargeplane_v1_station_proto_depIdxs = []int32{
 	12, // 3: chargeplane.v1.Station.created_at:type_name -> google.protobuf.Timestamp
 	12, // 4: chargeplane.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
 	13, // 5: chargeplane.v1.Station.active_transactions:type_name -> chargeplane.v1.TransactionSummary
-	12, // 6: chargeplane.v1.Connector.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 7: chargeplane.v1.ListStationsResponse.stations:type_name -> chargeplane.v1.Station
-	0,  // 8: chargeplane.v1.CreateStationResponse.station:type_name -> chargeplane.v1.Station
-	0,  // 9: chargeplane.v1.GetStationResponse.station:type_name -> chargeplane.v1.Station
-	0,  // 10: chargeplane.v1.UpdateStationResponse.station:type_name -> chargeplane.v1.Station
-	2,  // 11: chargeplane.v1.StationService.CreateStation:input_type -> chargeplane.v1.CreateStationRequest
-	3,  // 12: chargeplane.v1.StationService.ListStations:input_type -> chargeplane.v1.ListStationsRequest
-	5,  // 13: chargeplane.v1.StationService.GetStation:input_type -> chargeplane.v1.GetStationRequest
-	6,  // 14: chargeplane.v1.StationService.UpdateStation:input_type -> chargeplane.v1.UpdateStationRequest
-	10, // 15: chargeplane.v1.StationService.DeleteStation:input_type -> chargeplane.v1.DeleteStationRequest
-	7,  // 16: chargeplane.v1.StationService.CreateStation:output_type -> chargeplane.v1.CreateStationResponse
-	4,  // 17: chargeplane.v1.StationService.ListStations:output_type -> chargeplane.v1.ListStationsResponse
-	8,  // 18: chargeplane.v1.StationService.GetStation:output_type -> chargeplane.v1.GetStationResponse
-	9,  // 19: chargeplane.v1.StationService.UpdateStation:output_type -> chargeplane.v1.UpdateStationResponse
-	11, // 20: chargeplane.v1.StationService.DeleteStation:output_type -> chargeplane.v1.DeleteStationResponse
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	14, // 6: chargeplane.v1.Station.firmware_status:type_name -> chargeplane.v1.StatusReport
+	14, // 7: chargeplane.v1.Station.log_status:type_name -> chargeplane.v1.StatusReport
+	12, // 8: chargeplane.v1.Connector.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 9: chargeplane.v1.ListStationsResponse.stations:type_name -> chargeplane.v1.Station
+	0,  // 10: chargeplane.v1.CreateStationResponse.station:type_name -> chargeplane.v1.Station
+	0,  // 11: chargeplane.v1.GetStationResponse.station:type_name -> chargeplane.v1.Station
+	0,  // 12: chargeplane.v1.UpdateStationResponse.station:type_name -> chargeplane.v1.Station
+	2,  // 13: chargeplane.v1.StationService.CreateStation:input_type -> chargeplane.v1.CreateStationRequest
+	3,  // 14: chargeplane.v1.StationService.ListStations:input_type -> chargeplane.v1.ListStationsRequest
+	5,  // 15: chargeplane.v1.StationService.GetStation:input_type -> chargeplane.v1.GetStationRequest
+	6,  // 16: chargeplane.v1.StationService.UpdateStation:input_type -> chargeplane.v1.UpdateStationRequest
+	10, // 17: chargeplane.v1.StationService.DeleteStation:input_type -> chargeplane.v1.DeleteStationRequest
+	7,  // 18: chargeplane.v1.StationService.CreateStation:output_type -> chargeplane.v1.CreateStationResponse
+	4,  // 19: chargeplane.v1.StationService.ListStations:output_type -> chargeplane.v1.ListStationsResponse
+	8,  // 20: chargeplane.v1.StationService.GetStation:output_type -> chargeplane.v1.GetStationResponse
+	9,  // 21: chargeplane.v1.StationService.UpdateStation:output_type -> chargeplane.v1.UpdateStationResponse
+	11, // 22: chargeplane.v1.StationService.DeleteStation:output_type -> chargeplane.v1.DeleteStationResponse
+	18, // [18:23] is the sub-list for method output_type
+	13, // [13:18] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_chargeplane_v1_station_proto_init() }
@@ -987,6 +1013,7 @@ func file_chargeplane_v1_station_proto_init() {
 	if File_chargeplane_v1_station_proto != nil {
 		return
 	}
+	file_chargeplane_v1_firmware_proto_init()
 	file_chargeplane_v1_transaction_proto_init()
 	file_chargeplane_v1_station_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
