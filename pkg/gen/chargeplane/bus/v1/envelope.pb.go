@@ -85,6 +85,13 @@ const (
 	Kind_KIND_DISCONNECTED Kind = 3
 	// Core → gateways: close the given connection (a newer one won).
 	Kind_KIND_CLOSE_CONNECTION Kind = 4
+	// Gateway → core (reply_to of a core CALL): the CALL with message_id got
+	// no answer and never will; reason is "expired" (its caller had given up
+	// before it could be sent), "timeout" (sent, not answered in time),
+	// "connection closed" (the socket went away, or this gateway no longer
+	// holds connection_id) or "queue full". Lets the waiting caller learn at
+	// once instead of by its own timeout.
+	Kind_KIND_CALL_FAILED Kind = 5
 )
 
 // Enum value maps for Kind.
@@ -95,6 +102,7 @@ var (
 		2: "KIND_CONNECTED",
 		3: "KIND_DISCONNECTED",
 		4: "KIND_CLOSE_CONNECTION",
+		5: "KIND_CALL_FAILED",
 	}
 	Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED":      0,
@@ -102,6 +110,7 @@ var (
 		"KIND_CONNECTED":        2,
 		"KIND_DISCONNECTED":     3,
 		"KIND_CLOSE_CONNECTION": 4,
+		"KIND_CALL_FAILED":      5,
 	}
 )
 
@@ -159,7 +168,8 @@ type Envelope struct {
 	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	// The OCPP message id of frame, when the sender already knows it.
 	MessageId string `protobuf:"bytes,11,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
-	// Free-form reason for KIND_DISCONNECTED / KIND_CLOSE_CONNECTION.
+	// Free-form reason for KIND_DISCONNECTED / KIND_CLOSE_CONNECTION; one of
+	// the documented values for KIND_CALL_FAILED.
 	Reason        string `protobuf:"bytes,12,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -310,14 +320,15 @@ const file_chargeplane_bus_v1_envelope_proto_rawDesc = "" +
 	"\vOcppVersion\x12\x1c\n" +
 	"\x18OCPP_VERSION_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOCPP_VERSION_16\x10\x01\x12\x14\n" +
-	"\x10OCPP_VERSION_201\x10\x02*r\n" +
+	"\x10OCPP_VERSION_201\x10\x02*\x88\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"KIND_FRAME\x10\x01\x12\x12\n" +
 	"\x0eKIND_CONNECTED\x10\x02\x12\x15\n" +
 	"\x11KIND_DISCONNECTED\x10\x03\x12\x19\n" +
-	"\x15KIND_CLOSE_CONNECTION\x10\x04BEZCgithub.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1;busv1b\x06proto3"
+	"\x15KIND_CLOSE_CONNECTION\x10\x04\x12\x14\n" +
+	"\x10KIND_CALL_FAILED\x10\x05BEZCgithub.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1;busv1b\x06proto3"
 
 var (
 	file_chargeplane_bus_v1_envelope_proto_rawDescOnce sync.Once

@@ -1,0 +1,498 @@
+package command
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/pkg/bus"
+	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
+	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
+)
+
+// DefaultTimeout is how long a command waits for the charger's answer when
+// neither the request nor Deps says otherwise.
+const DefaultTimeout = 30 * time.Second
+
+// MaxTimeout bounds a request's own timeout: a caller cannot hold a
+// connection's single outstanding CALL slot for longer.
+const MaxTimeout = 10 * time.Minute
+
+// recordTimeout bounds writing a command's outcome, which happens also when
+// the caller's context is gone.
+const recordTimeout = 10 * time.Second
+
+// Reasons a gateway gives in a KIND_CALL_FAILED envelope.
+const (
+	FailedExpired          = "expired"
+	FailedTimeout          = "timeout"
+	FailedConnectionClosed = "connection closed"
+	FailedQueueFull        = "queue full"
+)
+
+// MessageLog receives copies of the raw frames for the station's message
+// log. Log must not block (store.MessageLogger drops under overload).
+type MessageLog interface {
+	Log(m store.StationMessage)
+}
+
+// Store is what the dispatcher needs from the database.
+type Store interface {
+	GetStation(ctx context.Context, id string) (*store.Station, error)
+	CreateCommand(ctx context.Context, c *store.Command) error
+	FinishCommand(ctx context.Context, id string, o store.CommandOutcome) (bool, error)
+	FailStaleCommands(ctx context.Context, olderThan time.Time, reason string) (int64, error)
+}
+
+// Deps are the dispatcher's collaborators.
+type Deps struct {
+	Store   Store
+	Bus     bus.Bus
+	Schemas *schema.Registry
+	// CoreID names this core instance's reply queue (bus.ConsumeCore);
+	// gateways publish the answers there.
+	CoreID string
+	// Timeout is the default wait for an answer (COMMAND_TIMEOUT); default
+	// DefaultTimeout.
+	Timeout time.Duration
+	Now     func() time.Time
+	Logger  *slog.Logger
+	// Messages, when set, gets every CALL sent and every answer received.
+	Messages MessageLog
+}
+
+// Dispatcher sends commands and routes the answers to their waiting
+// callers. It is safe for concurrent use. Each waiting Call costs a map
+// entry and a channel, no goroutine beyond the caller's own.
+type Dispatcher struct {
+	store   Store
+	bus     bus.Bus
+	schemas *schema.Registry
+	coreID  string
+	timeout time.Duration
+	now     func() time.Time
+	log     *slog.Logger
+	msgs    MessageLog
+
+	mu      sync.Mutex
+	waiters map[string]*waiter // by message id
+}
+
+type waiter struct {
+	action  string
+	version ocppj.Version
+	ch      chan *busv1.Envelope // buffered 1: HandleReply never blocks
+}
+
+// New returns a dispatcher. Wire HandleReply to bus.ConsumeCore(ctx,
+// CoreID, ...) before the first Call.
+func New(d Deps) *Dispatcher {
+	if d.Timeout <= 0 {
+		d.Timeout = DefaultTimeout
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	return &Dispatcher{
+		store:   d.Store,
+		bus:     d.Bus,
+		schemas: d.Schemas,
+		coreID:  d.CoreID,
+		timeout: d.Timeout,
+		now:     d.Now,
+		log:     d.Logger.With("component", "command"),
+		msgs:    d.Messages,
+		waiters: make(map[string]*waiter),
+	}
+}
+
+// CoreID is the reply queue this dispatcher expects its answers on.
+func (d *Dispatcher) CoreID() string { return d.coreID }
+
+// Version returns the protocol version of the station's current (or last)
+// connection: ErrStationNotFound, or ErrUnknownVersion if it never connected.
+func (d *Dispatcher) Version(ctx context.Context, stationID string) (ocppj.Version, error) {
+	st, err := d.station(ctx, stationID)
+	if err != nil {
+		return 0, err
+	}
+	return stationVersion(st)
+}
+
+func (d *Dispatcher) station(ctx context.Context, id string) (*store.Station, error) {
+	st, err := d.store.GetStation(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %q", ErrStationNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("command: load station %q: %w", id, err)
+	}
+	return st, nil
+}
+
+func stationVersion(st *store.Station) (ocppj.Version, error) {
+	switch st.OCPPVersion {
+	case ocppj.V16.String():
+		return ocppj.V16, nil
+	case ocppj.V201.String():
+		return ocppj.V201, nil
+	}
+	return 0, fmt.Errorf("%w: station %q", ErrUnknownVersion, st.ID)
+}
+
+// Call sends r to the charger and waits for its answer. Outcomes: *Result
+// (the CALLRESULT); ErrStationNotFound; ErrNotConnected (at once when the
+// registry says so, or when the connection goes away first); ErrTimeout;
+// *ChargerError (the CALLERROR); *InvalidError (nothing sent, nothing
+// recorded); ctx's error when the caller gives up (recorded as failed).
+//
+// A CALLRESULT that violates the action's response schema is still passed
+// on, and the violation logged: the charger did what it says it did, and
+// hiding its answer would leave the operator blind; the schema check of
+// what we send is what keeps chargers safe.
+func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
+	if r.StationID == "" {
+		return nil, &InvalidError{Reason: "station id is empty"}
+	}
+	if r.Action == "" {
+		return nil, &InvalidError{Reason: "action is empty"}
+	}
+	st, err := d.station(ctx, r.StationID)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Connected || st.ConnectionID == "" {
+		return nil, fmt.Errorf("%w: %q", ErrNotConnected, r.StationID)
+	}
+	v, err := stationVersion(st)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := marshalPayload(r.Payload)
+	if err != nil {
+		return nil, &InvalidError{Reason: err.Error()}
+	}
+	if !d.schemas.IsCSMSAction(v, r.Action) {
+		return nil, &InvalidError{Reason: fmt.Sprintf("%q is not an action the CSMS sends in OCPP %s", r.Action, v)}
+	}
+	if err := d.schemas.ValidateRequest(v, r.Action, payload); err != nil {
+		var ve *schema.ValidationError
+		if errors.As(err, &ve) {
+			return nil, &InvalidError{Reason: fmt.Sprintf("%s payload: %s", r.Action, ve.Description)}
+		}
+		return nil, &InvalidError{Reason: err.Error()}
+	}
+
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = d.timeout
+	}
+	timeout = min(timeout, MaxTimeout)
+	now := d.now()
+	expires := now.Add(timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(expires) {
+		// The gateway must not send what nobody will wait for.
+		expires = dl
+	}
+
+	id := uuid.NewString()
+	frame, err := ocppj.EncodeCall(id, r.Action, payload)
+	if err != nil {
+		return nil, &InvalidError{Reason: err.Error()}
+	}
+	log := d.log.With("station", r.StationID, "action", r.Action, "message_id", id)
+
+	cmd := &store.Command{
+		ID:           id,
+		StationID:    r.StationID,
+		OCPPVersion:  v.String(),
+		Action:       r.Action,
+		Payload:      string(payload),
+		RequestedBy:  r.RequestedBy,
+		CoreID:       d.coreID,
+		ConnectionID: st.ConnectionID,
+		CreatedAt:    now,
+		ExpiresAt:    expires,
+	}
+	if err := d.store.CreateCommand(ctx, cmd); err != nil {
+		return nil, fmt.Errorf("command: record: %w", err)
+	}
+
+	// Registered before publishing: the answer may come back before
+	// Publish returns.
+	w := &waiter{action: r.Action, version: v, ch: make(chan *busv1.Envelope, 1)}
+	d.mu.Lock()
+	d.waiters[id] = w
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.waiters, id)
+		d.mu.Unlock()
+	}()
+
+	env := &busv1.Envelope{
+		Kind:         busv1.Kind_KIND_FRAME,
+		StationId:    r.StationID,
+		GatewayId:    st.GatewayID,
+		ConnectionId: st.ConnectionID,
+		OcppVersion:  busVersion(v),
+		ReceivedAt:   timestamppb.New(now),
+		ReplyTo:      d.coreID,
+		ExpiresAt:    timestamppb.New(expires),
+		MessageId:    id,
+		Frame:        frame,
+	}
+	if err := d.bus.PublishDownstream(ctx, env); err != nil {
+		d.finish(log, id, store.CommandOutcome{Status: store.CommandFailed, ErrorDescription: "could not publish: " + err.Error()})
+		return nil, fmt.Errorf("command: publish: %w", err)
+	}
+	d.logMessage(store.StationMessage{
+		StationID: r.StationID, At: now, Direction: store.DirectionOut, MessageType: store.MessageCall,
+		MessageID: id, Action: r.Action, ConnectionID: st.ConnectionID, Frame: string(frame),
+	})
+	log.Info("command sent", "requested_by", r.RequestedBy, "timeout", expires.Sub(now))
+
+	// The timer runs on the real clock: Now may be a test's fixed clock.
+	timer := time.NewTimer(expires.Sub(now))
+	defer timer.Stop()
+	select {
+	case ans := <-w.ch:
+		return d.settle(log, id, w, ans)
+	case <-timer.C:
+		d.finish(log, id, store.CommandOutcome{Status: store.CommandTimeout, ErrorDescription: "no answer in time"})
+		return nil, fmt.Errorf("%w: %s to %q", ErrTimeout, r.Action, r.StationID)
+	case <-ctx.Done():
+		d.finish(log, id, store.CommandOutcome{Status: store.CommandFailed, ErrorDescription: "caller gave up: " + ctx.Err().Error()})
+		return nil, fmt.Errorf("command: waiting for %s: %w", r.Action, ctx.Err())
+	}
+}
+
+// settle turns the envelope the gateway sent back into the outcome.
+func (d *Dispatcher) settle(log *slog.Logger, id string, w *waiter, ans *busv1.Envelope) (*Result, error) {
+	if ans.GetKind() == busv1.Kind_KIND_CALL_FAILED {
+		reason := ans.GetReason()
+		switch reason {
+		case FailedExpired, FailedTimeout:
+			d.finish(log, id, store.CommandOutcome{Status: store.CommandTimeout, ErrorDescription: "gateway: " + reason})
+			return nil, fmt.Errorf("%w (gateway: %s)", ErrTimeout, reason)
+		case FailedConnectionClosed:
+			d.finish(log, id, store.CommandOutcome{Status: store.CommandNotConnected, ErrorDescription: "gateway: " + reason})
+			return nil, fmt.Errorf("%w (gateway: %s)", ErrNotConnected, reason)
+		default:
+			d.finish(log, id, store.CommandOutcome{Status: store.CommandFailed, ErrorDescription: "gateway: " + reason})
+			return nil, fmt.Errorf("command: gateway could not send it: %s", reason)
+		}
+	}
+	f, err := ocppj.Parse(ans.GetFrame())
+	if err != nil {
+		// HandleReply only delivers parsed answers; keep the invariant loud.
+		d.finish(log, id, store.CommandOutcome{Status: store.CommandFailed, ErrorDescription: "unreadable answer"})
+		return nil, fmt.Errorf("command: unreadable answer: %w", err)
+	}
+	switch f.Type {
+	case ocppj.CallResult:
+		payload := f.Payload
+		if len(payload) == 0 {
+			payload = json.RawMessage("{}")
+		}
+		if err := d.schemas.ValidateResponse(w.version, w.action, payload); err != nil {
+			log.Warn("charger's answer violates the response schema; passed on", "err", err)
+		}
+		resp := string(payload)
+		d.finish(log, id, store.CommandOutcome{Status: store.CommandAnswered, Response: &resp})
+		return &Result{CommandID: id, Payload: payload}, nil
+	case ocppj.CallError:
+		d.finish(log, id, store.CommandOutcome{Status: store.CommandChargerError, ErrorCode: string(f.ErrorCode), ErrorDescription: f.ErrorDescription})
+		details := f.ErrorDetails
+		if len(details) == 0 {
+			details = json.RawMessage("{}")
+		}
+		return nil, &ChargerError{Code: f.ErrorCode, Description: f.ErrorDescription, Details: details}
+	}
+	d.finish(log, id, store.CommandOutcome{Status: store.CommandFailed, ErrorDescription: "unexpected answer"})
+	return nil, fmt.Errorf("command: unexpected answer of type %d", f.Type)
+}
+
+// finish records the outcome on a context of its own: the caller may have
+// gone, the record must still be written.
+func (d *Dispatcher) finish(log *slog.Logger, id string, o store.CommandOutcome) {
+	if o.At.IsZero() {
+		o.At = d.now()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	if _, err := d.store.FinishCommand(ctx, id, o); err != nil {
+		// The sweeper settles it later; the caller still gets the outcome.
+		log.Error("could not record the command's outcome", "status", o.Status, "err", err)
+		return
+	}
+	log.Info("command finished", "status", o.Status, "error_code", o.ErrorCode)
+}
+
+// HandleReply is the bus.Handler for ConsumeCore: it hands a charger's
+// answer (or a gateway's KIND_CALL_FAILED) to the waiting Call. An answer
+// nobody waits for any more (the caller timed out, or this is a restarted
+// instance) is recorded if its command is still pending, then dropped.
+func (d *Dispatcher) HandleReply(_ context.Context, env *busv1.Envelope) error {
+	id := env.GetMessageId()
+	var f ocppj.Frame
+	switch env.GetKind() {
+	case busv1.Kind_KIND_FRAME:
+		var err error
+		f, err = ocppj.Parse(env.GetFrame())
+		if err != nil || (f.Type != ocppj.CallResult && f.Type != ocppj.CallError) {
+			d.log.Warn("dropping unreadable or unexpected reply", "station", env.GetStationId(), "err", err)
+			return nil
+		}
+		id = f.ID
+	case busv1.Kind_KIND_CALL_FAILED:
+	default:
+		d.log.Debug("ignoring reply-queue message", "kind", env.GetKind().String())
+		return nil
+	}
+
+	d.mu.Lock()
+	w := d.waiters[id]
+	if w != nil {
+		// One answer per CALL: a duplicate finds no waiter.
+		delete(d.waiters, id)
+	}
+	d.mu.Unlock()
+
+	if env.GetKind() == busv1.Kind_KIND_FRAME {
+		action := ""
+		if w != nil {
+			action = w.action
+		}
+		at := d.now()
+		if env.GetReceivedAt() != nil {
+			at = env.GetReceivedAt().AsTime()
+		}
+		d.logMessage(store.StationMessage{
+			StationID: env.GetStationId(), At: at, Direction: store.DirectionIn, MessageType: messageType(f.Type),
+			MessageID: id, Action: action, ConnectionID: env.GetConnectionId(), Frame: string(env.GetFrame()),
+		})
+	}
+	if w != nil {
+		w.ch <- env
+		return nil
+	}
+	d.lateAnswer(id, env, f)
+	return nil
+}
+
+// lateAnswer records an answer that arrived after its caller stopped
+// waiting, if the command was not settled meanwhile (normally it was, as
+// timeout, and keeps that outcome).
+func (d *Dispatcher) lateAnswer(id string, env *busv1.Envelope, f ocppj.Frame) {
+	log := d.log.With("station", env.GetStationId(), "message_id", id)
+	log.Info("answer for a command nobody waits for", "kind", env.GetKind().String())
+	if env.GetKind() != busv1.Kind_KIND_FRAME {
+		return
+	}
+	o := store.CommandOutcome{Status: store.CommandChargerError, ErrorCode: string(f.ErrorCode), ErrorDescription: f.ErrorDescription}
+	if f.Type == ocppj.CallResult {
+		resp := string(f.Payload)
+		o = store.CommandOutcome{Status: store.CommandAnswered, Response: &resp}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	if _, err := d.store.FinishCommand(ctx, id, o); err != nil {
+		log.Warn("could not record a late answer", "err", err)
+	}
+}
+
+// SweepStale marks failed every command still pending a grace period
+// after its caller gave up: its core instance died (or lost its answer)
+// and it must not look pending forever.
+func (d *Dispatcher) SweepStale(ctx context.Context, grace time.Duration) (int64, error) {
+	n, err := d.store.FailStaleCommands(ctx, d.now().Add(-grace), "core restarted or lost the answer")
+	if err != nil {
+		return 0, fmt.Errorf("command: sweep stale commands: %w", err)
+	}
+	if n > 0 {
+		d.log.Warn("pending commands of a gone core marked failed", "commands", n)
+	}
+	return n, nil
+}
+
+// RunSweeper calls SweepStale every interval until ctx ends. The grace
+// period (one interval) leaves a live instance time to record its own
+// outcome first.
+func (d *Dispatcher) RunSweeper(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := d.SweepStale(ctx, every); err != nil && ctx.Err() == nil {
+			d.log.Warn("sweep failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (d *Dispatcher) logMessage(m store.StationMessage) {
+	if d.msgs != nil {
+		d.msgs.Log(m)
+	}
+}
+
+func marshalPayload(p any) (json.RawMessage, error) {
+	switch v := p.(type) {
+	case nil:
+		return json.RawMessage("{}"), nil
+	case json.RawMessage:
+		if len(v) == 0 {
+			return json.RawMessage("{}"), nil
+		}
+		if !json.Valid(v) {
+			return nil, errors.New("payload is not valid JSON")
+		}
+		return v, nil
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("payload: %w", err)
+	}
+	return b, nil
+}
+
+func busVersion(v ocppj.Version) busv1.OcppVersion {
+	switch v {
+	case ocppj.V16:
+		return busv1.OcppVersion_OCPP_VERSION_16
+	case ocppj.V201:
+		return busv1.OcppVersion_OCPP_VERSION_201
+	}
+	return busv1.OcppVersion_OCPP_VERSION_UNSPECIFIED
+}
+
+func messageType(t ocppj.MessageType) string {
+	switch t {
+	case ocppj.Call:
+		return store.MessageCall
+	case ocppj.CallResult:
+		return store.MessageCallResult
+	case ocppj.CallError:
+		return store.MessageCallError
+	}
+	return fmt.Sprint(int(t))
+}

@@ -1,0 +1,230 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Directions and message types of the station message log.
+const (
+	DirectionIn  = "in"  // charger → CSMS
+	DirectionOut = "out" // CSMS → charger
+
+	MessageCall       = "CALL"
+	MessageCallResult = "CALLRESULT"
+	MessageCallError  = "CALLERROR"
+)
+
+// StationMessage is one raw OCPP-J frame in a station's message log.
+type StationMessage struct {
+	ID           int64 `gorm:"primaryKey;autoIncrement"`
+	StationID    string
+	At           time.Time
+	Direction    string
+	MessageType  string
+	MessageID    string
+	Action       string
+	ConnectionID string
+	Frame        string
+}
+
+// TableName keeps gorm's name for StationMessage stable.
+func (StationMessage) TableName() string { return "station_messages" }
+
+// ListMessages returns one page of a station's message log, newest first.
+func (s *Store) ListMessages(ctx context.Context, stationID string, p SeqPage) ([]StationMessage, error) {
+	q := s.db.WithContext(ctx).Where("station_id = ?", stationID)
+	if p.Before > 0 {
+		q = q.Where("id < ?", p.Before)
+	}
+	var out []StationMessage
+	if err := q.Order("id DESC").Limit(p.limit()).Find(&out).Error; err != nil {
+		return nil, translate(fmt.Sprintf("store: list messages of %q", stationID), err)
+	}
+	return out, nil
+}
+
+// AppendMessages writes msgs and trims each of their stations' logs to
+// the newest keep messages, in one transaction. keep ≤ 0 keeps everything.
+func (s *Store) AppendMessages(ctx context.Context, msgs []StationMessage, keep int) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	for i := range msgs {
+		msgs[i].ID = 0
+		msgs[i].At = dbTime(msgs[i].At)
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.CreateInBatches(msgs, 200).Error; err != nil {
+			return err
+		}
+		if keep <= 0 {
+			return nil
+		}
+		stations := map[string]bool{}
+		for _, m := range msgs {
+			stations[m.StationID] = true
+		}
+		ids := make([]string, 0, len(stations))
+		for id := range stations {
+			ids = append(ids, id)
+		}
+		// A fixed order keeps concurrent trims on PostgreSQL deadlock-free.
+		sort.Strings(ids)
+		for _, id := range ids {
+			// The id of the newest message beyond the bound; everything up to
+			// it goes. Uses the (station_id, id) index on both databases.
+			err := tx.Exec(`DELETE FROM station_messages WHERE station_id = ? AND id <= (
+				SELECT id FROM station_messages WHERE station_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+				id, id, keep).Error
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return translate("store: append messages", err)
+}
+
+// MessageLoggerConfig tunes the message log writer.
+type MessageLoggerConfig struct {
+	// Keep is how many messages each station's log keeps (default 500).
+	Keep int
+	// Buffer is how many messages may wait for the writer (default 4096);
+	// more are dropped.
+	Buffer int
+	// MaxBatch is the most messages one transaction writes (default 500).
+	MaxBatch int
+	// FlushTimeout bounds one batch's database work (default 10s).
+	FlushTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// MessageLogger writes the station message log in the background, in
+// batches, so that logging never slows the reply path. It is best effort:
+// when the buffer is full, or a batch cannot be written, messages are
+// dropped and counted in a log line (the log is a diagnostic aid; the
+// charger's data lives in its own tables). Safe for concurrent use.
+type MessageLogger struct {
+	s       *Store
+	cfg     MessageLoggerConfig
+	log     *slog.Logger
+	ch      chan StationMessage
+	mu      sync.RWMutex // guards closed against Log racing Close
+	closed  bool
+	done    chan struct{}
+	dropped atomic.Int64
+}
+
+// NewMessageLogger starts a writer for s. Close it before closing s.
+func (s *Store) NewMessageLogger(cfg MessageLoggerConfig) *MessageLogger {
+	if cfg.Keep <= 0 {
+		cfg.Keep = 500
+	}
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = 4096
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 500
+	}
+	if cfg.FlushTimeout <= 0 {
+		cfg.FlushTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = s.log
+	}
+	l := &MessageLogger{
+		s:    s,
+		cfg:  cfg,
+		log:  cfg.Logger.With("component", "message-log"),
+		ch:   make(chan StationMessage, cfg.Buffer),
+		done: make(chan struct{}),
+	}
+	go l.loop()
+	return l
+}
+
+// Log queues m for writing; it never blocks.
+func (l *MessageLogger) Log(m StationMessage) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return
+	}
+	select {
+	case l.ch <- m:
+	default:
+		l.dropped.Add(1)
+	}
+}
+
+// Close writes what is queued and stops the writer.
+func (l *MessageLogger) Close() error {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.ch)
+	}
+	l.mu.Unlock()
+	<-l.done
+	return nil
+}
+
+func (l *MessageLogger) loop() {
+	defer close(l.done)
+	for {
+		m, ok := <-l.ch
+		if !ok {
+			return
+		}
+		batch := []StationMessage{m}
+		// Take what is already waiting; what arrives during the write
+		// forms the next batch.
+	collect:
+		for len(batch) < l.cfg.MaxBatch {
+			select {
+			case m, ok := <-l.ch:
+				if !ok {
+					break collect
+				}
+				batch = append(batch, m)
+			default:
+				break collect
+			}
+		}
+		l.flush(batch)
+	}
+}
+
+func (l *MessageLogger) flush(batch []StationMessage) {
+	if n := l.dropped.Swap(0); n > 0 {
+		l.log.Warn("message log overloaded: messages dropped", "dropped", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.FlushTimeout)
+	defer cancel()
+	err := l.s.AppendMessages(ctx, batch, l.cfg.Keep)
+	if err == nil {
+		return
+	}
+	if len(batch) == 1 {
+		l.log.Warn("message log entry dropped", "station", batch[0].StationID, "err", err)
+		return
+	}
+	// One bad entry (a station deleted meanwhile) must not lose the others.
+	lost := 0
+	for i := range batch {
+		if err := l.s.AppendMessages(ctx, batch[i:i+1], l.cfg.Keep); err != nil {
+			lost++
+		}
+	}
+	if lost > 0 {
+		l.log.Warn("message log entries dropped", "dropped", lost, "err", err)
+	}
+}
