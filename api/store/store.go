@@ -167,6 +167,22 @@ func (d dialect) String() string {
 	return "unknown"
 }
 
+// quietDuplicates keeps expected outcomes out of the error log: a duplicate
+// key is how the store detects retries and existing records (it becomes
+// ErrAlreadyExists or a deduplicated write), not a failure.
+type quietDuplicates struct{ logger.Interface }
+
+func (q quietDuplicates) LogMode(l logger.LogLevel) logger.Interface {
+	return quietDuplicates{q.Interface.LogMode(l)}
+}
+
+func (q quietDuplicates) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		err = nil
+	}
+	q.Interface.Trace(ctx, begin, fc, err)
+}
+
 // SQLiteFile is the database file name inside Config.DataDir.
 const SQLiteFile = "chargeplane.db"
 
@@ -183,13 +199,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.log = s.log.With("component", "store")
 
 	gcfg := &gorm.Config{
-		Logger: logger.NewSlogLogger(s.log, logger.Config{
+		Logger: quietDuplicates{logger.NewSlogLogger(s.log, logger.Config{
 			SlowThreshold:             500 * time.Millisecond,
 			LogLevel:                  logger.Warn,
 			IgnoreRecordNotFoundError: true,
 			// Never put values (password hashes) in logs.
 			ParameterizedQueries: true,
-		}),
+		})},
 		NowFunc:                func() time.Time { return dbTime(s.now()) },
 		TranslateError:         true,
 		DisableAutomaticPing:   true,
