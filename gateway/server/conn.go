@@ -21,7 +21,7 @@ const (
 	// allowed to grow the gateway's memory.
 	maxOutbound = 256
 	// maxQueuedCalls bounds core→charger CALLs waiting behind the outstanding
-	// one; more are dropped (their callers time out).
+	// one; more are refused with KIND_CALL_FAILED "queue full".
 	maxQueuedCalls = 64
 )
 
@@ -124,11 +124,14 @@ func (c *conn) run() {
 	c.s.unregister(c)
 	c.mu.Lock()
 	c.dead = true
-	c.out, c.queue = nil, nil
+	// Their callers learn at once that no answer will come.
+	unanswered := c.queue
 	if c.outstanding != nil {
 		c.log.Info("core CALL unanswered at disconnect", "message_id", c.outstanding.id)
+		unanswered = append([]*coreCall{c.outstanding}, unanswered...)
 		c.outstanding = nil
 	}
+	c.out, c.queue = nil, nil
 	if c.callTimer != nil {
 		c.callTimer.Stop()
 	}
@@ -139,6 +142,7 @@ func (c *conn) run() {
 	c.mu.Unlock()
 	_ = c.ws.CloseNow()
 	c.wg.Wait()
+	c.failCalls(unanswered, callFailedConnectionClosed)
 
 	c.log.Info("station disconnected", "reason", reason)
 	c.s.publishDisconnected(c.log, c.station, c.id, c.version, reason)
@@ -381,19 +385,27 @@ func (c *conn) enqueueCall(id string, env *busv1.Envelope) {
 		cc.expires = env.GetExpiresAt().AsTime()
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.dead {
+	switch {
+	case c.dead:
+		c.mu.Unlock()
+		c.failCalls([]*coreCall{cc}, callFailedConnectionClosed)
 		return
-	}
-	if len(c.queue) >= maxQueuedCalls {
-		c.log.Warn("core CALL queue full; CALL dropped", "message_id", id)
+	case len(c.queue) >= maxQueuedCalls:
+		c.mu.Unlock()
+		c.log.Warn("core CALL queue full; CALL refused", "message_id", id)
+		c.failCalls([]*coreCall{cc}, callFailedQueueFull)
 		return
 	}
 	c.queue = append(c.queue, cc)
-	c.sendNextLocked()
+	expired := c.sendNextLocked()
+	c.mu.Unlock()
+	c.failCalls(expired, callFailedExpired)
 }
 
-func (c *conn) sendNextLocked() {
+// sendNextLocked sends the next queued CALL unless one is outstanding. It
+// returns the CALLs it skipped because their callers had given up; the
+// caller reports them (failCalls) once it released c.mu.
+func (c *conn) sendNextLocked() (expired []*coreCall) {
 	for c.outstanding == nil && len(c.queue) > 0 && !c.dead {
 		cc := c.queue[0]
 		c.queue[0] = nil
@@ -408,6 +420,7 @@ func (c *conn) sendNextLocked() {
 				// Its caller gave up already: sending it would act on a
 				// command nobody waits for.
 				c.log.Info("expired core CALL not sent", "message_id", cc.id)
+				expired = append(expired, cc)
 				continue
 			}
 		}
@@ -415,17 +428,21 @@ func (c *conn) sendNextLocked() {
 		c.callTimer = time.AfterFunc(timeout, func() { c.callTimedOut(cc) })
 		c.sendLocked(cc.frame)
 	}
+	return expired
 }
 
 func (c *conn) callTimedOut(cc *coreCall) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.outstanding != cc {
+		c.mu.Unlock()
 		return
 	}
 	c.log.Warn("core CALL not answered in time", "message_id", cc.id)
 	c.outstanding = nil
-	c.sendNextLocked()
+	expired := c.sendNextLocked()
+	c.mu.Unlock()
+	c.failCalls([]*coreCall{cc}, callFailedTimeout)
+	c.failCalls(expired, callFailedExpired)
 }
 
 // takeOutstanding settles the outstanding core CALL if id is its id.
@@ -438,6 +455,20 @@ func (c *conn) takeOutstanding(id string) *coreCall {
 	}
 	c.outstanding = nil
 	c.callTimer.Stop()
-	c.sendNextLocked()
+	expired := c.sendNextLocked()
+	if len(expired) > 0 {
+		// Rare (a CALL waited past its caller's patience): report without
+		// holding c.mu, on a tracked goroutine so the reader is not held up.
+		c.goLocked(func() { c.failCalls(expired, callFailedExpired) })
+	}
 	return cc
+}
+
+// failCalls tells the waiting core instance of each CALL that it will get
+// no answer, so its caller learns at once instead of by its own timeout.
+// Never call it with c.mu held: it publishes.
+func (c *conn) failCalls(calls []*coreCall, reason string) {
+	for _, cc := range calls {
+		c.s.publishCallFailed(c.log, c.station, c.id, c.version, cc.id, cc.replyTo, reason)
+	}
 }

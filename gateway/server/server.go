@@ -360,6 +360,9 @@ func (s *Server) handleDownstream(_ context.Context, env *busv1.Envelope) error 
 	case busv1.Kind_KIND_FRAME:
 		c := s.lookup(env.GetStationId())
 		if c == nil {
+			if f, err := ocppj.Parse(env.GetFrame()); err == nil && f.Type == ocppj.Call {
+				s.refuseCall(env, f.ID)
+			}
 			return nil
 		}
 		f, err := ocppj.Parse(env.GetFrame())
@@ -372,6 +375,7 @@ func (s *Server) handleDownstream(_ context.Context, env *busv1.Envelope) error 
 			// The core names the connection it believes current; when it
 			// does and that is not ours, another gateway holds the station.
 			if id := env.GetConnectionId(); id != "" && id != c.id {
+				s.refuseCall(env, f.ID)
 				return nil
 			}
 			c.enqueueCall(f.ID, env)
@@ -401,6 +405,62 @@ func (s *Server) handleDownstream(_ context.Context, env *busv1.Envelope) error 
 		s.log.Debug("ignored downstream message", "kind", env.GetKind())
 	}
 	return nil
+}
+
+// refuseCall answers a core CALL for a connection this gateway does not
+// hold. Every gateway sees every CALL (fanout), so only the gateway the core
+// believes holds the connection answers: the socket is gone, and without
+// this the caller would wait for its timeout.
+func (s *Server) refuseCall(env *busv1.Envelope, id string) {
+	if env.GetGatewayId() != s.cfg.GatewayID || env.GetReplyTo() == "" {
+		return
+	}
+	v, _ := ocppj.ParseSubprotocol(subprotocol(env.GetOcppVersion()))
+	s.publishCallFailed(s.log.With("station", env.GetStationId()), env.GetStationId(), env.GetConnectionId(), v, id, env.GetReplyTo(), callFailedConnectionClosed)
+}
+
+// Reasons of a KIND_CALL_FAILED envelope (documented in envelope.proto).
+const (
+	callFailedExpired          = "expired"
+	callFailedTimeout          = "timeout"
+	callFailedConnectionClosed = "connection closed"
+	callFailedQueueFull        = "queue full"
+)
+
+// publishCallFailed tells core instance replyTo that its CALL id will get
+// no answer. Best effort: if it is lost, the caller's own timeout still
+// ends the wait.
+func (s *Server) publishCallFailed(log *slog.Logger, station, connID string, v ocppj.Version, id, replyTo, reason string) {
+	if replyTo == "" {
+		return
+	}
+	env := &busv1.Envelope{
+		Kind:         busv1.Kind_KIND_CALL_FAILED,
+		StationId:    station,
+		GatewayId:    s.cfg.GatewayID,
+		ConnectionId: connID,
+		OcppVersion:  busVersion(v),
+		ReceivedAt:   timestamppb.New(s.cfg.Now()),
+		MessageId:    id,
+		Reason:       reason,
+	}
+	ctx, cancel := publishCtx()
+	defer cancel()
+	if err := s.bus.PublishToCore(ctx, replyTo, env); err != nil {
+		log.Warn("could not report a failed core CALL", "message_id", id, "reason", reason, "core", replyTo, "err", err)
+		return
+	}
+	log.Info("core CALL failed", "message_id", id, "reason", reason)
+}
+
+func subprotocol(v busv1.OcppVersion) string {
+	switch v {
+	case busv1.OcppVersion_OCPP_VERSION_16:
+		return ocppj.V16.Subprotocol()
+	case busv1.OcppVersion_OCPP_VERSION_201:
+		return ocppj.V201.Subprotocol()
+	}
+	return ""
 }
 
 // publishCtx returns a context for a bus publish that outlives the socket

@@ -331,7 +331,10 @@ func TestCoreCallsOneOutstanding(t *testing.T) {
 	if ans := h.nextAnswer(); ans.GetMessageId() != "c2" {
 		t.Fatalf("CALLERROR to c2 not published: %v", ans)
 	}
-	// c3 expired while queued: never sent; c4 is next.
+	// c3 expired while queued: never sent, its core told so; c4 is next.
+	if ans := h.nextAnswer(); ans.GetKind() != busv1.Kind_KIND_CALL_FAILED || ans.GetMessageId() != "c3" || ans.GetReason() != "expired" {
+		t.Fatalf("want CALL_FAILED expired for c3, got %v", ans)
+	}
 	if got := read(t, c); got != `[2,"c4","ClearCache",{}]` {
 		t.Fatalf("after c2: %s", got)
 	}
@@ -357,6 +360,11 @@ func TestCoreCallTimeoutFreesSlot(t *testing.T) {
 	// No answer: after CallTimeout c2 goes out.
 	if got := read(t, c); got != `[2,"c2","ClearCache",{}]` {
 		t.Fatal(got)
+	}
+	// The core learns at once that c1 timed out.
+	if ans := h.nextAnswer(); ans.GetKind() != busv1.Kind_KIND_CALL_FAILED || ans.GetMessageId() != "c1" ||
+		ans.GetReason() != "timeout" || ans.GetConnectionId() != con.GetConnectionId() {
+		t.Fatalf("want CALL_FAILED timeout for c1, got %v", ans)
 	}
 	// A late answer to c1 is dropped; only c2's reaches the core.
 	write(t, c, `[3,"c1",{"status":"Accepted"}]`)
