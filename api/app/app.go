@@ -117,7 +117,11 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	if cfg.Embedded() {
 		a.bus = inproc.New(inproc.Config{Partitions: cfg.BusPartitions, Logger: logger})
 	} else {
-		rb, err := rabbitmq.Dial(ctx, rabbitmq.Config{URL: cfg.AMQPURL, Prefix: cfg.AMQPPrefix, Partitions: cfg.BusPartitions, Logger: logger})
+		rb, err := rabbitmq.Dial(ctx, rabbitmq.Config{
+			URL: cfg.AMQPURL, Prefix: cfg.AMQPPrefix, Partitions: cfg.BusPartitions, Logger: logger,
+			// The instances consuming upstream share its partitions by this id.
+			InstanceID: cfg.CoreID,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("app: connect to RabbitMQ: %w", err)
 		}

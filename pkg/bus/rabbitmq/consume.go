@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -23,6 +24,9 @@ type consumerSpec struct {
 	declare func(ch *amqp.Channel) error
 	// owned queues are deleted when their consumer stops.
 	owned bool
+	// part, for an upstream partition, decides when to hand it over to
+	// the instance that owns it.
+	part *partitionState
 }
 
 // subscription is a consuming channel.
@@ -68,19 +72,29 @@ func (b *Bus) subscribe(s *session, spec consumerSpec) (*subscription, error) {
 func (b *Bus) run(ctx context.Context, spec consumerSpec, h bus.Handler, sub *subscription) {
 	log := b.log.With(spec.attrs...)
 	for {
-		b.deliver(ctx, log, sub, h)
-		_ = sub.ch.Close() // unacknowledged deliveries go back to the queue
+		yielded := b.deliver(ctx, log, sub, h, spec.part)
+		// Unacknowledged deliveries go back to the queue, in their places,
+		// before the broker makes another consumer active.
+		_ = sub.ch.Close()
 		if ctx.Err() != nil {
 			if spec.owned {
 				b.deleteQueue(spec.queue, log)
 			}
 			return
 		}
-		log.Warn("consumer lost its channel; resubscribing")
+		if yielded {
+			log.Debug("handing the partition over to its owner")
+		} else {
+			log.Warn("consumer lost its channel; resubscribing")
+		}
 		sub = nil
 		for attempt := 0; sub == nil; attempt++ {
-			if backoff.Sleep(ctx, b.reconnect.Delay(attempt)) != nil {
-				return
+			// A hand-over resubscribes at once: the channel is fine, only
+			// the place in the consumers' line changes.
+			if !yielded || attempt > 0 {
+				if backoff.Sleep(ctx, b.reconnect.Delay(attempt)) != nil {
+					return
+				}
 			}
 			s := b.waitSession(ctx)
 			if s == nil {
@@ -95,14 +109,28 @@ func (b *Bus) run(ctx context.Context, spec consumerSpec, h bus.Handler, sub *su
 	}
 }
 
-func (b *Bus) deliver(ctx context.Context, log *slog.Logger, sub *subscription, h bus.Handler) {
+// deliver hands sub's deliveries to h one at a time until ctx is done or
+// the channel is lost; for an upstream partition also until it should be
+// handed over (yielded true), which happens only between two messages.
+func (b *Bus) deliver(ctx context.Context, log *slog.Logger, sub *subscription, h bus.Handler, part *partitionState) (yielded bool) {
 	for {
+		var changed <-chan struct{}
+		if part != nil {
+			changed = part.changed()
+		}
 		select {
 		case <-ctx.Done():
-			return
+			return false
+		case <-changed:
+			if part.onChange() {
+				return true
+			}
 		case d, ok := <-sub.deliveries:
 			if !ok {
-				return
+				return false
+			}
+			if part != nil && part.onDelivery() {
+				return true // d stays unacknowledged: closing the channel requeues it
 			}
 			b.handle(ctx, log, sub, d, h)
 		}
@@ -176,7 +204,8 @@ func (b *Bus) deleteQueue(queue string, log *slog.Logger) {
 // ConsumeUpstream subscribes every upstream partition and returns once all
 // are subscribed. With single-active-consumer queues, several core
 // instances can call it; each partition is delivered to one of them at a
-// time, one message at a time.
+// time, one message at a time, and the instances share the partitions
+// evenly, handing them over as instances come and go (members.go).
 func (b *Bus) ConsumeUpstream(ctx context.Context, h bus.Handler) error {
 	if h == nil {
 		return fmt.Errorf("%w: nil handler", bus.ErrInvalid)
@@ -185,6 +214,7 @@ func (b *Bus) ConsumeUpstream(ctx context.Context, h bus.Handler) error {
 	if err != nil {
 		return err
 	}
+	m := b.newMember()
 	specs := make([]consumerSpec, b.cfg.Partitions)
 	subs := make([]*subscription, b.cfg.Partitions)
 	closeAll := func() {
@@ -196,19 +226,19 @@ func (b *Bus) ConsumeUpstream(ctx context.Context, h bus.Handler) error {
 	}
 	for n := range specs {
 		q := upstreamQueue(b.cfg.Prefix, n)
-		specs[n] = consumerSpec{queue: q, attrs: []any{"queue", q}}
+		specs[n] = consumerSpec{queue: q, attrs: []any{"queue", q}, part: &partitionState{m: m, p: n}}
 		if subs[n], err = b.subscribe(s, specs[n]); err != nil {
 			closeAll()
 			return err
 		}
 	}
-	cctx, release, err := b.consumerContext(ctx, len(specs)+1)
+	cctx, release, err := b.consumerContext(ctx, len(specs)+2)
 	if err != nil {
 		closeAll()
 		return err
 	}
 	var parts sync.WaitGroup
-	parts.Add(len(specs))
+	parts.Add(len(specs) + 1)
 	for n := range specs {
 		go func() {
 			defer b.wg.Done()
@@ -216,12 +246,37 @@ func (b *Bus) ConsumeUpstream(ctx context.Context, h bus.Handler) error {
 			b.run(cctx, specs[n], h, subs[n])
 		}()
 	}
+	// Announced only once every partition is subscribed: when the others
+	// hand partitions over, this instance is already in every line.
+	go func() {
+		defer b.wg.Done()
+		defer parts.Done()
+		b.runMembership(cctx, m)
+	}()
 	go func() {
 		defer b.wg.Done()
 		parts.Wait()
 		release()
 	}()
 	return nil
+}
+
+// newMember creates this process's membership for one ConsumeUpstream
+// call. A second call on the same bus is a separate member, so that the
+// two never wait on each other to hand over.
+func (b *Bus) newMember() *membership {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.members++
+	id := b.cfg.InstanceID
+	if b.members > 1 {
+		id += "." + strconv.Itoa(b.members)
+	}
+	m := newMembership(id, b.cfg.Partitions, b.cfg.MemberTTL, b.cfg.YieldCooldown)
+	if b.member == nil {
+		b.member = m
+	}
+	return m
 }
 
 // direct tracks this process's consumer of one gateway or core queue.

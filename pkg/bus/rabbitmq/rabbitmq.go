@@ -9,6 +9,10 @@
 //     partition is consumed by one of them at a time. A station's partition
 //     is bus.Partition(stationID, Partitions); every process sharing a prefix
 //     must use the same Partitions.
+//   - <p>.members: durable fanout exchange on which the core instances
+//     consuming upstream announce themselves, each with an exclusive queue
+//     <p>.members.<instance>; from it they share the partitions out (see
+//     members.go and Assignment).
 //   - <p>.downstream: durable fanout exchange.
 //   - <p>.gateway.<id>: a gateway's exclusive queue, bound to downstream and
 //     the default-exchange target of PublishToGateway. Exclusive queues go
@@ -41,6 +45,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/chargeplane/chargeplane/pkg/bus"
@@ -89,6 +94,21 @@ type Config struct {
 	// cluster. Cannot be changed for existing queues.
 	UpstreamQueueType string
 
+	// InstanceID names this process among the core instances that consume
+	// upstream with the same Prefix (default: a random id). Partitions are
+	// shared among the live instances; see Assignment.
+	InstanceID string
+	// MemberHeartbeat is how often a consuming instance announces itself
+	// (default 1s); MemberTTL is how long an instance not heard from stays
+	// a member (default 5s). A dead instance's partitions fail over at once
+	// (the broker sees its connection close); MemberTTL only bounds how long
+	// the survivors keep offering those partitions to it.
+	MemberHeartbeat, MemberTTL time.Duration
+	// YieldCooldown is how long a partition handed over that came straight
+	// back (its owner was not waiting for it) is kept before being offered
+	// again (default MemberTTL).
+	YieldCooldown time.Duration
+
 	// dial replaces the TCP dialer (tests use it to cut connections).
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -130,6 +150,18 @@ func (c *Config) setDefaults() error {
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = 10 * time.Second
 	}
+	if c.InstanceID == "" {
+		c.InstanceID = uuid.NewString()
+	}
+	if c.MemberHeartbeat <= 0 {
+		c.MemberHeartbeat = time.Second
+	}
+	if c.MemberTTL <= c.MemberHeartbeat {
+		c.MemberTTL = max(5*c.MemberHeartbeat, 5*time.Second)
+	}
+	if c.YieldCooldown <= 0 {
+		c.YieldCooldown = c.MemberTTL
+	}
 	if c.dial == nil {
 		c.dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	}
@@ -164,6 +196,8 @@ type Bus struct {
 	sess    *session      // nil while disconnected
 	changed chan struct{} // closed and replaced whenever sess changes
 	directs map[string]*direct
+	member  *membership // of the first ConsumeUpstream, for Assignment
+	members int         // ConsumeUpstream calls so far
 }
 
 var _ bus.Bus = (*Bus)(nil)
@@ -278,6 +312,9 @@ func (b *Bus) declareTopology(conn *amqp.Connection) error {
 	if err := ch.ExchangeDeclare(downstreamExchange(p), amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("bus: declare %s: %w", downstreamExchange(p), err)
 	}
+	if err := ch.ExchangeDeclare(membersExchange(p), amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("bus: declare %s: %w", membersExchange(p), err)
+	}
 	args := amqp.Table{"x-single-active-consumer": true}
 	if b.cfg.UpstreamQueueType != "" {
 		args["x-queue-type"] = b.cfg.UpstreamQueueType
@@ -374,6 +411,12 @@ func (b *Bus) waitSession(ctx context.Context) *session {
 	}
 }
 
+// Ping reports whether the bus is connected to the broker (readiness).
+func (b *Bus) Ping(context.Context) error {
+	_, err := b.session()
+	return err
+}
+
 // Close stops every consumer (cancelling running handlers' contexts and
 // waiting for them), deletes this process's gateway and core queues and
 // closes the connection. Unacknowledged upstream messages go back to their
@@ -450,7 +493,7 @@ func DeleteTopology(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("bus: delete %s: %w", upstreamQueue(cfg.Prefix, n), err)
 		}
 	}
-	for _, x := range []string{upstreamExchange(cfg.Prefix), downstreamExchange(cfg.Prefix)} {
+	for _, x := range []string{upstreamExchange(cfg.Prefix), downstreamExchange(cfg.Prefix), membersExchange(cfg.Prefix)} {
 		if err := ch.ExchangeDelete(x, false, false); err != nil {
 			errs = append(errs, fmt.Errorf("bus: delete %s: %w", x, err))
 		}
