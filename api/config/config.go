@@ -56,6 +56,8 @@ var ErrInvalid = errors.New("config: invalid")
 //	PING_INTERVAL         30                   seconds; embedded gateway pings a socket silent this long (0 = never)
 //	PING_TIMEOUT          10                   seconds; a socket whose pong is this late is dead
 //	CALL_TIMEOUT          30                   seconds; embedded gateway's wait for a charger's answer
+//	COMMAND_TIMEOUT       30s                  how long an operator command waits for the charger's answer (a request may ask for less or more, up to 10m)
+//	MESSAGE_LOG_PER_STATION 500                raw OCPP messages kept per station in the message log (newest first; older ones trimmed as new ones are written)
 //	DRAIN_WINDOW          10                   seconds; embedded gateway spreads closing sockets over this on shutdown (0 = at once)
 //	LEASE_TTL             15                   seconds; embedded gateway's lease with the core
 //	MAX_MESSAGE_BYTES     1048576              largest OCPP WebSocket message the embedded gateway accepts
@@ -93,6 +95,9 @@ type Config struct {
 	MaxMessageBytes int64         `env:"MAX_MESSAGE_BYTES" envDefault:"1048576"`
 
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
+
+	CommandTimeout       time.Duration `env:"COMMAND_TIMEOUT" envDefault:"30s"`
+	MessageLogPerStation int           `env:"MESSAGE_LOG_PER_STATION" envDefault:"500"`
 }
 
 // Load reads the configuration from the process environment.
@@ -170,7 +175,7 @@ func (c Config) Validate() error {
 	}{
 		{"HEARTBEAT_INTERVAL", c.HeartbeatInterval}, {"AUTH_TOKEN_TTL", c.AuthTokenTTL},
 		{"LEASE_SWEEP_INTERVAL", c.LeaseSweepInterval}, {"PING_TIMEOUT", c.PingTimeout}, {"CALL_TIMEOUT", c.CallTimeout},
-		{"LEASE_TTL", c.LeaseTTL}, {"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
+		{"LEASE_TTL", c.LeaseTTL}, {"SHUTDOWN_TIMEOUT", c.ShutdownTimeout}, {"COMMAND_TIMEOUT", c.CommandTimeout},
 	} {
 		if d.v <= 0 {
 			bad("%s must be positive", d.name)
@@ -181,6 +186,9 @@ func (c Config) Validate() error {
 	}
 	if c.DrainWindow < 0 || c.PingInterval < 0 {
 		bad("DRAIN_WINDOW and PING_INTERVAL must not be negative")
+	}
+	if c.MessageLogPerStation < 1 {
+		bad("MESSAGE_LOG_PER_STATION must be at least 1, got %d", c.MessageLogPerStation)
 	}
 	if c.MaxMessageBytes < 1024 {
 		bad("MAX_MESSAGE_BYTES must be at least 1024")
