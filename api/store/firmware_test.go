@@ -1,0 +1,234 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestStatusReports(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *clock) {
+		ctx := context.Background()
+		mustCreateStation(t, s, "CP1")
+		mustCreateStation(t, s, "CP2")
+		if fw, lg, err := s.LatestStatusReports(ctx, "CP1"); err != nil || fw != nil || lg != nil {
+			t.Fatalf("latest before any = %v %v %v", fw, lg, err)
+		}
+		for i := range StatusReportHistory + 5 {
+			clk.Add(time.Second)
+			if err := s.RecordStatusReport(ctx, &StatusReport{StationID: "CP1", Kind: StatusKindFirmware,
+				Action: "FirmwareStatusNotification", Status: fmt.Sprintf("S%d", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.RecordStatusReport(ctx, &StatusReport{StationID: "CP1", Kind: StatusKindLog,
+			Action: "LogStatusNotification", Status: "Uploading", RequestID: ptr(7)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RecordStatusReport(ctx, &StatusReport{StationID: "CP2", Kind: StatusKindLog,
+			Action: "DiagnosticsStatusNotification", Status: "Uploaded"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RecordStatusReport(ctx, &StatusReport{StationID: "CP1", Kind: "other", Status: "x"}); err == nil {
+			t.Error("unknown kind accepted")
+		}
+
+		fw, lg, err := s.LatestStatusReports(ctx, "CP1")
+		if err != nil || fw == nil || lg == nil {
+			t.Fatalf("latest = %v %v %v", fw, lg, err)
+		}
+		want := fmt.Sprintf("S%d", StatusReportHistory+4)
+		if fw.Status != want || !fw.ReportedAt.Equal(clk.Now()) {
+			t.Errorf("latest firmware = %+v, want %s at %v", fw, want, clk.Now())
+		}
+		if lg.Status != "Uploading" || lg.RequestID == nil || *lg.RequestID != 7 {
+			t.Errorf("latest log = %+v", lg)
+		}
+		hist, err := s.ListStatusReports(ctx, "CP1", StatusKindFirmware)
+		if err != nil || len(hist) != StatusReportHistory {
+			t.Fatalf("history = %d %v, want %d kept", len(hist), err, StatusReportHistory)
+		}
+		if hist[0].Status != want || hist[len(hist)-1].Status != "S5" {
+			t.Errorf("history order: first %s last %s", hist[0].Status, hist[len(hist)-1].Status)
+		}
+		all, err := s.ListStatusReports(ctx, "CP1", "")
+		if err != nil || len(all) != StatusReportHistory+1 {
+			t.Errorf("all kinds = %d %v", len(all), err)
+		}
+	})
+}
+
+func TestReservations(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *clock) {
+		ctx := context.Background()
+		mustCreateStation(t, s, "CP1")
+		a := &Reservation{StationID: "CP1", OCPPVersion: "1.6", ConnectorID: 1, IDToken: "TAG", ExpiresAt: t0.Add(time.Hour), RequestedBy: "op"}
+		b := &Reservation{StationID: "CP1", OCPPVersion: "2.0.1", EVSEID: ptr(2), IDToken: "TOK", IDTokenType: "ISO14443", ExpiresAt: t0.Add(time.Minute)}
+		for _, r := range []*Reservation{a, b} {
+			if err := s.CreateReservation(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if a.ID == 0 || b.ID <= a.ID || a.Status != ReservationPending {
+			t.Fatalf("ids %d %d status %s", a.ID, b.ID, a.Status)
+		}
+		if _, err := s.SetReservationStatus(ctx, "CP1", a.ID, ReservationAccepted, ""); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.SetReservationStatus(ctx, "CP1", b.ID, ReservationAccepted, "")
+		if err != nil || got.Status != ReservationAccepted || got.EVSEID == nil || *got.EVSEID != 2 {
+			t.Fatalf("b = %+v %v", got, err)
+		}
+		if _, err := s.SetReservationStatus(ctx, "CP2", a.ID, ReservationRemoved, ""); err == nil {
+			t.Error("another station's reservation changed")
+		}
+		at := clk.Add(2 * time.Minute) // b has expired
+		active, err := s.ListReservations(ctx, "CP1", ReservationFilter{ActiveAt: &at})
+		if err != nil || len(active) != 1 || active[0].ID != a.ID {
+			t.Fatalf("active = %+v %v", active, err)
+		}
+		all, err := s.ListReservations(ctx, "CP1", ReservationFilter{})
+		if err != nil || len(all) != 2 || all[0].ID != b.ID {
+			t.Fatalf("all = %+v %v", all, err)
+		}
+		page, err := s.ListReservations(ctx, "CP1", ReservationFilter{BeforeID: b.ID, Limit: 1})
+		if err != nil || len(page) != 1 || page[0].ID != a.ID {
+			t.Fatalf("page = %+v %v", page, err)
+		}
+	})
+}
+
+func TestLocalList(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *clock) {
+		ctx := context.Background()
+		mustCreateStation(t, s, "CP1")
+		exp := t0.Add(time.Hour)
+		mustToken(t, s, &IDToken{Value: "GROUP1", Type: "Local"})
+		a := mustToken(t, s, &IDToken{Value: "AAA", Type: "ISO14443", GroupID: ptr("group1")})
+		b := mustToken(t, s, &IDToken{Value: "BBB", ExpiresAt: &exp})
+		mustToken(t, s, &IDToken{Value: "C012345678901234567890", Status: IDTokenBlocked}) // 22 chars: not for 1.6
+
+		if _, err := s.PlanLocalList(ctx, "CP1", LocalListDifferential, LocalListOptions{At: clk.Now()}); err == nil {
+			t.Error("differential without an accepted list was planned")
+		}
+		full, err := s.PlanLocalList(ctx, "CP1", LocalListFull, LocalListOptions{At: clk.Now(), MaxTokenLen: 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if full.Version != 1 || len(full.Updated) != 3 || len(full.Removed) != 0 {
+			t.Fatalf("full = %+v", full)
+		}
+		if e := full.Updated[0]; e.IDToken != "AAA" || e.GroupID != "group1" || e.GroupType != "Local" {
+			t.Errorf("entry with group = %+v", e)
+		}
+		if err := s.CommitLocalList(ctx, full); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CommitLocalList(ctx, full); err == nil {
+			t.Error("the same plan committed twice")
+		}
+		v, err := s.GetLocalListVersion(ctx, "CP1")
+		if err != nil || v.Version != 1 || v.Entries != 3 || v.UpdateType != LocalListFull {
+			t.Fatalf("version = %+v %v", v, err)
+		}
+
+		// Nothing changed: an empty differential.
+		same, err := s.PlanLocalList(ctx, "CP1", LocalListDifferential, LocalListOptions{At: clk.Now(), MaxTokenLen: 20})
+		if err != nil || len(same.Updated)+len(same.Removed) != 0 || same.Version != 2 {
+			t.Fatalf("unchanged differential = %+v %v", same, err)
+		}
+
+		// Block A, delete the group, add D; B expires by time passing.
+		if _, err := s.UpdateIDToken(ctx, a.ID, IDTokenPatch{Status: ptr(IDTokenBlocked)}); err != nil {
+			t.Fatal(err)
+		}
+		g, _ := s.GetIDTokenByValue(ctx, "GROUP1")
+		if err := s.DeleteIDToken(ctx, g.ID); err != nil {
+			t.Fatal(err)
+		}
+		mustToken(t, s, &IDToken{Value: "DDD"})
+		clk.Add(2 * time.Hour)
+		diff, err := s.PlanLocalList(ctx, "CP1", LocalListDifferential, LocalListOptions{At: clk.Now(), MaxTokenLen: 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var upd, rem []string
+		for _, e := range diff.Updated {
+			upd = append(upd, e.IDToken+":"+e.Status)
+		}
+		for _, e := range diff.Removed {
+			rem = append(rem, e.IDToken)
+		}
+		// A changed (Blocked; its group keeps the Central type now that the
+		// group token is gone), B Expired, D new; GROUP1 removed.
+		if fmt.Sprint(upd) != "[AAA:Blocked BBB:Expired DDD:Accepted]" || fmt.Sprint(rem) != "[GROUP1]" || diff.Version != 2 {
+			t.Fatalf("differential updated %v removed %v version %d", upd, rem, diff.Version)
+		}
+		if err := s.CommitLocalList(ctx, diff); err != nil {
+			t.Fatal(err)
+		}
+		again, err := s.PlanLocalList(ctx, "CP1", LocalListDifferential, LocalListOptions{At: clk.Now(), MaxTokenLen: 20})
+		if err != nil || len(again.Updated)+len(again.Removed) != 0 || again.Version != 3 {
+			t.Fatalf("after commit = %+v %v", again, err)
+		}
+		_ = b
+	})
+}
+
+func TestChargingProfiles(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *clock) {
+		ctx := context.Background()
+		mustCreateStation(t, s, "CP1")
+		save := func(id, evse int, purpose string, level int) {
+			t.Helper()
+			p := &ChargingProfile{StationID: "CP1", OCPPVersion: "1.6", ProfileID: id, EVSEID: evse, Purpose: purpose,
+				StackLevel: level, Profile: fmt.Sprintf(`{"chargingProfileId":%d}`, id)}
+			if err := s.SaveChargingProfile(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ids := func(f ChargingProfileFilter) string {
+			t.Helper()
+			ps, err := s.ListChargingProfiles(ctx, "CP1", f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, p := range ps {
+				out = append(out, fmt.Sprintf("%s:%d@%d", p.Source, p.ProfileID, p.EVSEID))
+			}
+			return fmt.Sprint(out)
+		}
+		save(1, 0, "ChargePointMaxProfile", 0)
+		save(2, 1, "TxDefaultProfile", 0)
+		save(3, 1, "TxDefaultProfile", 1)
+		save(4, 1, "TxDefaultProfile", 0) // replaces 2: same connector, purpose, level
+		save(3, 2, "TxDefaultProfile", 5) // replaces 3: same id
+		if got := ids(ChargingProfileFilter{}); got != "[set:1@0 set:4@1 set:3@2]" {
+			t.Fatalf("after saves: %s", got)
+		}
+		n, err := s.ClearChargingProfiles(ctx, "CP1", ProfileCriteria{Purpose: "TxDefaultProfile"})
+		if err != nil || n != 2 {
+			t.Fatalf("clear by purpose: %d %v", n, err)
+		}
+		if n, err := s.ClearChargingProfiles(ctx, "CP1", ProfileCriteria{ProfileID: ptr(1), Purpose: "TxProfile"}); err != nil || n != 1 {
+			t.Fatalf("clear by id: %d %v", n, err)
+		}
+		rep := []ChargingProfile{
+			{StationID: "CP1", OCPPVersion: "2.0.1", ProfileID: 9, EVSEID: 1, Purpose: "TxDefaultProfile", RequestID: 5, ChargingLimitSource: "CSO", Profile: "{}"},
+			{StationID: "CP1", OCPPVersion: "2.0.1", ProfileID: 8, EVSEID: 0, Purpose: "ChargingStationMaxProfile", RequestID: 5, ChargingLimitSource: "CSO", Profile: "{}"},
+		}
+		for range 2 { // a retried report changes nothing
+			if err := s.SaveReportedChargingProfiles(ctx, append([]ChargingProfile(nil), rep...)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := ids(ChargingProfileFilter{Source: ProfileSourceReported, RequestID: 5}); got != "[reported:8@0 reported:9@1]" {
+			t.Fatalf("reported: %s", got)
+		}
+		if got := ids(ChargingProfileFilter{RequestID: 6}); got != "[]" {
+			t.Fatalf("other request: %s", got)
+		}
+	})
+}
