@@ -46,6 +46,15 @@ type Deps struct {
 	// Store. Production passes a *store.MeterBatcher (group commit) and
 	// closes it after the router stops consuming.
 	Meters MeterRecorder
+	// MessageLog, when set, gets a copy of every CALL read and every reply
+	// sent, for the station's message log (a *store.MessageLogger, which
+	// never blocks).
+	MessageLog MessageLog
+}
+
+// MessageLog keeps raw frames for operators; Log must not block.
+type MessageLog interface {
+	Log(m store.StationMessage)
 }
 
 // MeterRecorder stores sampled values.
@@ -71,6 +80,7 @@ type Router struct {
 	validate   bool
 	touchEvery time.Duration
 	tables     map[ocppj.Version]route.Table
+	msgs       MessageLog
 }
 
 // NewRouter builds the router and its route tables.
@@ -91,6 +101,7 @@ func NewRouter(d Deps) *Router {
 		log:        d.Logger.With("component", "ocpp"),
 		validate:   d.ValidateResponses,
 		touchEvery: d.TouchEvery,
+		msgs:       d.MessageLog,
 	}
 	// A nil *store.Store must stay a nil interface so a missing store fails
 	// loudly at the first use rather than behind a non-nil interface.
@@ -203,6 +214,7 @@ func (r *Router) handleFrame(ctx context.Context, log *slog.Logger, env *busv1.E
 		return nil
 	}
 	log = log.With("action", f.Action, "message_id", f.ID)
+	r.logMessage(env, store.DirectionIn, store.MessageCall, f.ID, f.Action, env.GetFrame())
 	resp, cerr := r.call(ctx, log, v, env, f)
 	if cerr != nil {
 		log.Info("answering CALL with an error", "code", string(cerr.code), "description", cerr.description)
@@ -318,7 +330,26 @@ func (r *Router) reply(ctx context.Context, env *busv1.Envelope, id string, resp
 	if err := r.bus.PublishToGateway(ctx, env.GetGatewayId(), out); err != nil {
 		return fmt.Errorf("ocpp: reply to %s via gateway %s: %w", env.GetStationId(), env.GetGatewayId(), err)
 	}
+	typ := store.MessageCallResult
+	if cerr != nil {
+		typ = store.MessageCallError
+	}
+	r.logMessage(out, store.DirectionOut, typ, id, "", frame)
 	return nil
+}
+
+func (r *Router) logMessage(env *busv1.Envelope, dir, typ, id, action string, frame []byte) {
+	if r.msgs == nil {
+		return
+	}
+	at := r.now()
+	if dir == store.DirectionIn && env.GetReceivedAt() != nil {
+		at = env.GetReceivedAt().AsTime()
+	}
+	r.msgs.Log(store.StationMessage{
+		StationID: env.GetStationId(), At: at, Direction: dir, MessageType: typ,
+		MessageID: id, Action: action, ConnectionID: env.GetConnectionId(), Frame: string(frame),
+	})
 }
 
 func truncate(s string, n int) string {
