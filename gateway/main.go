@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -40,6 +41,8 @@ type config struct {
 	DrainWindow  int    `env:"DRAIN_WINDOW" envDefault:"10"`
 	LeaseTTL     int    `env:"LEASE_TTL" envDefault:"15"`
 	LogLevel     string `env:"LOG_LEVEL" envDefault:"info"`
+	// PprofAddr serves /debug/pprof on a loopback address; empty = off.
+	PprofAddr string `env:"PPROF_ADDR"`
 }
 
 func main() {
@@ -65,6 +68,9 @@ func run() error {
 	}
 	if cfg.PingInterval < 0 || cfg.DrainWindow < 0 {
 		return errors.New("configuration: PING_INTERVAL and DRAIN_WINDOW must not be negative")
+	}
+	if err := checkPprofAddr(cfg.PprofAddr); err != nil {
+		return fmt.Errorf("configuration: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
@@ -141,8 +147,22 @@ func run() error {
 	}
 	log.Info("gateway listening", "addr", ln.Addr().String(), "gateway", cfg.GatewayID, "core", cfg.CoreGRPCAddr)
 
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if cfg.PprofAddr != "" {
+		pln, err := net.Listen("tcp", cfg.PprofAddr)
+		if err != nil {
+			return fmt.Errorf("listen PPROF_ADDR %s: %w", cfg.PprofAddr, err)
+		}
+		psrv := &http.Server{Handler: pprofHandler(), ReadHeaderTimeout: 10 * time.Second}
+		defer psrv.Close()
+		go func() {
+			if err := psrv.Serve(pln); !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("profiler: %w", err)
+			}
+		}()
+		log.Info("profiler listening", "addr", pln.Addr().String())
+	}
 
 	select {
 	case err := <-serveErr:
@@ -165,4 +185,32 @@ func run() error {
 	}
 	log.Info("gateway stopped")
 	return nil
+}
+
+// checkPprofAddr accepts an empty address (off) or a loopback host:port:
+// profiles expose memory contents, so never to another machine.
+func checkPprofAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("PPROF_ADDR %q: want host:port: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("PPROF_ADDR %q: the profiler listens on loopback only (127.0.0.1:6061)", addr)
+	}
+	return nil
+}
+
+// pprofHandler serves net/http/pprof on its own mux, never on the OCPP
+// listener.
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

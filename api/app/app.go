@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -61,6 +62,9 @@ type App struct {
 	httpAPI *httpapi.API
 	httpSrv *http.Server
 	ocppSrv *http.Server
+	// pprofSrv serves /debug/pprof when PPROF_ADDR is set.
+	pprofSrv *http.Server
+	pprofLis net.Listener
 
 	grpcLis, httpLis, ocppLis net.Listener
 
@@ -243,12 +247,32 @@ func (a *App) Start(ctx context.Context) (err error) {
 		}
 		a.serve("ocpp", func() error { return a.ocppSrv.Serve(a.ocppLis) })
 	}
+	if a.cfg.PprofAddr != "" {
+		if a.pprofLis, err = lc.Listen(ctx, "tcp", a.cfg.PprofAddr); err != nil {
+			return fmt.Errorf("app: listen PPROF_ADDR %s: %w", a.cfg.PprofAddr, err)
+		}
+		a.pprofSrv = &http.Server{Handler: pprofHandler(), ReadHeaderTimeout: 10 * time.Second}
+		a.serve("pprof", func() error { return a.pprofSrv.Serve(a.pprofLis) })
+		a.log.Info("profiler listening", "addr", a.pprofLis.Addr().String())
+	}
 
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	http, grpcAddr, ocppAddr := a.addrsLocked()
 	a.log.Info("core started", "http", http, "grpc", grpcAddr, "ocpp", ocppAddr,
 		"embedded", a.cfg.Embedded(), "database", dbKind(a.cfg))
 	return nil
+}
+
+// pprofHandler serves net/http/pprof on its own mux, so that the profiler
+// is reachable only on PPROF_ADDR and never through the REST listener.
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 func dbKind(cfg config.Config) string {
@@ -344,6 +368,16 @@ func (a *App) addrsLocked() (httpAddr, grpcAddr, ocppAddr string) {
 	return
 }
 
+// PprofAddr is the address the profiler listens on; empty without PPROF_ADDR.
+func (a *App) PprofAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.pprofLis == nil {
+		return ""
+	}
+	return a.pprofLis.Addr().String()
+}
+
 // Shutdown stops the core gracefully, in dependency order: stop accepting
 // (readiness fails, listeners close), drain the embedded gateway (chargers
 // are told to go away and their disconnections processed), finish in-flight
@@ -388,6 +422,12 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 	if a.httpAPI != nil {
 		a.httpAPI.Close()
+	}
+	if a.pprofSrv != nil {
+		// A profile being taken is not worth delaying the shutdown for.
+		_ = a.pprofSrv.Close()
+	} else if a.pprofLis != nil {
+		a.pprofLis.Close()
 	}
 	a.stopGRPC(ctx)
 	if a.grpcLis != nil {

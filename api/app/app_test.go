@@ -282,3 +282,32 @@ func TestStartFailsOnBusyPort(t *testing.T) {
 	}
 	shutdown(t, a)
 }
+
+// TestPprof: PPROF_ADDR serves the profiler on its own listener, and the
+// REST listener does not.
+func TestPprof(t *testing.T) {
+	a := start(t, load(t, map[string]string{"PPROF_ADDR": "127.0.0.1:0"}))
+	defer shutdown(t, a)
+	httpAddr, _, _ := a.Addrs()
+	addr := a.PprofAddr()
+	if addr == "" {
+		t.Fatal("no profiler address")
+	}
+	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
+		t.Fatalf("profiler: %d %.200s", resp.StatusCode, body)
+	}
+	resp, err = http.Get("http://" + httpAddr + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Error("the REST listener serves the profiler")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -62,6 +63,7 @@ var ErrInvalid = errors.New("config: invalid")
 //	LEASE_TTL             15                   seconds; embedded gateway's lease with the core
 //	MAX_MESSAGE_BYTES     1048576              largest OCPP WebSocket message the embedded gateway accepts
 //	SHUTDOWN_TIMEOUT      30s                  graceful shutdown limit after SIGINT/SIGTERM
+//	PPROF_ADDR            (empty)              loopback address (127.0.0.1:6060) serving net/http/pprof; empty = off
 type Config struct {
 	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080"`
 	GRPCAddr string `env:"GRPC_ADDR" envDefault:":9090"`
@@ -95,6 +97,10 @@ type Config struct {
 	MaxMessageBytes int64         `env:"MAX_MESSAGE_BYTES" envDefault:"1048576"`
 
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
+
+	// PprofAddr serves /debug/pprof for profiling under load; loopback
+	// only, since profiles expose memory contents and cost CPU.
+	PprofAddr string `env:"PPROF_ADDR"`
 
 	CommandTimeout       time.Duration `env:"COMMAND_TIMEOUT" envDefault:"30s"`
 	MessageLogPerStation int           `env:"MESSAGE_LOG_PER_STATION" envDefault:"500"`
@@ -190,6 +196,9 @@ func (c Config) Validate() error {
 	if c.MessageLogPerStation < 1 {
 		bad("MESSAGE_LOG_PER_STATION must be at least 1, got %d", c.MessageLogPerStation)
 	}
+	if err := CheckPprofAddr(c.PprofAddr); err != nil {
+		errs = append(errs, err)
+	}
 	if c.MaxMessageBytes < 1024 {
 		bad("MAX_MESSAGE_BYTES must be at least 1024")
 	}
@@ -201,6 +210,23 @@ func (c Config) Validate() error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+	}
+	return nil
+}
+
+// CheckPprofAddr accepts an empty PPROF_ADDR (off) or a host:port whose
+// host is a loopback address or "localhost": the profiler must never be
+// reachable from another machine.
+func CheckPprofAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("PPROF_ADDR %q: want host:port: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("PPROF_ADDR %q: the profiler listens on loopback only (127.0.0.1:6060)", addr)
 	}
 	return nil
 }

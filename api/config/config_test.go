@@ -171,3 +171,24 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestPprofAddrLoopbackOnly(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"":               true,
+		"127.0.0.1:6060": true,
+		"localhost:6060": true,
+		"[::1]:6060":     true,
+		":6060":          false, // every interface
+		"0.0.0.0:6060":   false,
+		"10.1.2.3:6060":  false,
+		"127.0.0.1":      false, // no port
+	} {
+		_, err := LoadFrom(map[string]string{"PPROF_ADDR": addr})
+		if ok && err != nil {
+			t.Errorf("PPROF_ADDR=%q refused: %v", addr, err)
+		}
+		if !ok && !errors.Is(err, ErrInvalid) {
+			t.Errorf("PPROF_ADDR=%q: err %v, want ErrInvalid", addr, err)
+		}
+	}
+}
