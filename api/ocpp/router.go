@@ -114,9 +114,9 @@ func NewRouter(d Deps) *Router {
 	}
 	r.tables = map[ocppj.Version]route.Table{
 		ocppj.V16: v16.Routes(v16.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
-			Sessions: d.Store, Meters: meters, Logger: r.log}),
+			Sessions: d.Store, Meters: meters, Reports: d.Store, Logger: r.log}),
 		ocppj.V201: v201.Routes(v201.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
-			Sessions: d.Store, Meters: meters}),
+			Sessions: d.Store, Meters: meters, Reports: d.Store, Logger: r.log}),
 	}
 	return r
 }

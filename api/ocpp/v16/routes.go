@@ -17,7 +17,9 @@ type Deps struct {
 	Sessions SessionStore
 	// Meters stores MeterValues (a *store.MeterBatcher in production).
 	Meters MeterRecorder
-	Logger *slog.Logger
+	// Reports keeps firmware and log upload statuses.
+	Reports StatusReportStore
+	Logger  *slog.Logger
 }
 
 // Routes is every charger-initiated action of OCPP 1.6 (core profile and
@@ -39,18 +41,15 @@ func Routes(d Deps) route.Table {
 		route.New(ocpp16.ActionMeterValues, MeterValues{Store: d.Meters}),
 		route.New(ocpp16.ActionDataTransfer, route.Fixed[ocpp16.DataTransferRequest](
 			ocpp16.DataTransferResponse{Status: ocpp16.DataTransferStatusUnknownVendorId})),
-		route.New(ocpp16.ActionDiagnosticsStatusNotification, route.Fixed[ocpp16.DiagnosticsStatusNotificationRequest](
-			ocpp16.DiagnosticsStatusNotificationResponse{})),
-		route.New(ocpp16.ActionFirmwareStatusNotification, route.Fixed[ocpp16.FirmwareStatusNotificationRequest](
-			ocpp16.FirmwareStatusNotificationResponse{})),
+		route.New(ocpp16.ActionDiagnosticsStatusNotification, DiagnosticsStatusNotification{Store: d.Reports, Now: d.Now}),
+		route.New(ocpp16.ActionFirmwareStatusNotification, FirmwareStatusNotification{Store: d.Reports, Now: d.Now}),
 
 		// Security extension (OCPP 1.6 security whitepaper).
 		route.New(ocpp16.ActionSecurityEventNotification, route.Fixed[ocpp16.SecurityEventNotificationRequest](
 			ocpp16.SecurityEventNotificationResponse{})),
 		route.New(ocpp16.ActionSignCertificate, route.Fixed[ocpp16.SignCertificateRequest](
 			ocpp16.SignCertificateResponse{Status: ocpp16.GenericStatusRejected})),
-		route.New(ocpp16.ActionLogStatusNotification, route.Fixed[ocpp16.LogStatusNotificationRequest](
-			ocpp16.LogStatusNotificationResponse{})),
+		route.New(ocpp16.ActionLogStatusNotification, LogStatusNotification{Store: d.Reports, Now: d.Now}),
 		route.New(ocpp16.ActionSignedFirmwareStatusNotification, route.Fixed[ocpp16.SignedFirmwareStatusNotificationRequest](
 			ocpp16.SignedFirmwareStatusNotificationResponse{})),
 	)

@@ -1,6 +1,7 @@
 package v201
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/chargeplane/chargeplane/api/ocpp/route"
@@ -16,6 +17,10 @@ type Deps struct {
 	Sessions SessionStore
 	// Meters stores MeterValues (a *store.MeterBatcher in production).
 	Meters MeterRecorder
+	// Reports keeps firmware and log statuses, reservation updates and
+	// reported charging profiles.
+	Reports ReportStore
+	Logger  *slog.Logger
 }
 
 // Routes is every charger-initiated action of OCPP 2.0.1 and what answers it.
@@ -52,26 +57,22 @@ func Routes(d Deps) route.Table {
 			ocpp201.SecurityEventNotificationResponse{})),
 
 		// Firmware and logs (L, N).
-		route.New(ocpp201.ActionFirmwareStatusNotification, route.Fixed[ocpp201.FirmwareStatusNotificationRequest](
-			ocpp201.FirmwareStatusNotificationResponse{})),
+		route.New(ocpp201.ActionFirmwareStatusNotification, FirmwareStatusNotification{Store: d.Reports, Now: d.Now}),
 		route.New(ocpp201.ActionPublishFirmwareStatusNotification, route.Fixed[ocpp201.PublishFirmwareStatusNotificationRequest](
 			ocpp201.PublishFirmwareStatusNotificationResponse{})),
-		route.New(ocpp201.ActionLogStatusNotification, route.Fixed[ocpp201.LogStatusNotificationRequest](
-			ocpp201.LogStatusNotificationResponse{})),
+		route.New(ocpp201.ActionLogStatusNotification, LogStatusNotification{Store: d.Reports, Now: d.Now}),
 
 		// Smart charging and reservations (K, H).
 		route.New(ocpp201.ActionNotifyChargingLimit, route.Fixed[ocpp201.NotifyChargingLimitRequest](
 			ocpp201.NotifyChargingLimitResponse{})),
 		route.New(ocpp201.ActionClearedChargingLimit, route.Fixed[ocpp201.ClearedChargingLimitRequest](
 			ocpp201.ClearedChargingLimitResponse{})),
-		route.New(ocpp201.ActionReportChargingProfiles, route.Fixed[ocpp201.ReportChargingProfilesRequest](
-			ocpp201.ReportChargingProfilesResponse{})),
+		route.New(ocpp201.ActionReportChargingProfiles, ReportChargingProfiles{Store: d.Reports}),
 		route.New(ocpp201.ActionNotifyEVChargingNeeds, route.Fixed[ocpp201.NotifyEVChargingNeedsRequest](
 			ocpp201.NotifyEVChargingNeedsResponse{Status: ocpp201.NotifyEVChargingNeedsStatusRejected})),
 		route.New(ocpp201.ActionNotifyEVChargingSchedule, route.Fixed[ocpp201.NotifyEVChargingScheduleRequest](
 			ocpp201.NotifyEVChargingScheduleResponse{Status: ocpp201.GenericStatusRejected})),
-		route.New(ocpp201.ActionReservationStatusUpdate, route.Fixed[ocpp201.ReservationStatusUpdateRequest](
-			ocpp201.ReservationStatusUpdateResponse{})),
+		route.New(ocpp201.ActionReservationStatusUpdate, ReservationStatusUpdate{Store: d.Reports, Logger: d.Logger}),
 
 		// Certificates (A, M).
 		route.New(ocpp201.ActionSignCertificate, route.Fixed[ocpp201.SignCertificateRequest](

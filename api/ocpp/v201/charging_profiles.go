@@ -1,0 +1,37 @@
+package v201
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/chargeplane/chargeplane/api/ocpp/route"
+	"github.com/chargeplane/chargeplane/api/store"
+	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
+)
+
+// ReportChargingProfiles stores the profiles a station lists in answer to
+// GetChargingProfiles, keyed by the request id, so that a report of several
+// messages (tbc) ends up complete and a retried message changes nothing.
+type ReportChargingProfiles struct {
+	Store ReportStore
+}
+
+func (h ReportChargingProfiles) Handle(ctx context.Context, m route.Meta, req *ocpp201.ReportChargingProfilesRequest) (*ocpp201.ReportChargingProfilesResponse, error) {
+	rows := make([]store.ChargingProfile, 0, len(req.ChargingProfile))
+	for _, p := range req.ChargingProfile {
+		raw, err := json.Marshal(p)
+		if err != nil {
+			return nil, fmt.Errorf("encode reported profile %d: %w", p.Id, err)
+		}
+		rows = append(rows, store.ChargingProfile{
+			StationID: m.StationID, OCPPVersion: "2.0.1", ProfileID: p.Id, EVSEID: req.EvseId,
+			Purpose: string(p.ChargingProfilePurpose), StackLevel: p.StackLevel, TransactionID: p.TransactionId,
+			RequestID: req.RequestId, ChargingLimitSource: string(req.ChargingLimitSource), Profile: string(raw),
+		})
+	}
+	if err := h.Store.SaveReportedChargingProfiles(ctx, rows); err != nil {
+		return nil, fmt.Errorf("store reported profiles: %w", err)
+	}
+	return &ocpp201.ReportChargingProfilesResponse{}, nil
+}
