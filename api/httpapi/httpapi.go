@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -22,6 +23,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/operator"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 )
@@ -88,6 +90,10 @@ func New(cfg Config) (*API, error) {
 	if err := chargeplanev1.RegisterTransactionServiceHandler(ctx, gw, conn); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("httpapi: register transactions: %w", err)
+	}
+	if err := chargeplanev1.RegisterCommandServiceHandler(ctx, gw, conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("httpapi: register commands: %w", err)
 	}
 
 	mux := http.NewServeMux()
@@ -184,10 +190,12 @@ func NewGatewayMux() *runtime.ServeMux {
 }
 
 // errorBody is the JSON of every error; it matches the OpenAPI rpcStatus
-// schema (code is the gRPC status code).
+// schema (code is the gRPC status code; details the status details, e.g. a
+// google.rpc.ErrorInfo with the charger's CALLERROR code and description).
 type errorBody struct {
-	Code    codes.Code `json:"code"`
-	Message string     `json:"message"`
+	Code    codes.Code        `json:"code"`
+	Message string            `json:"message"`
+	Details []json.RawMessage `json:"details,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, httpStatus int, v any) {
@@ -217,9 +225,44 @@ func errorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler,
 	}
 	s := status.Convert(err)
 	if httpStatus == 0 {
+		httpStatus = commandHTTPStatus(s)
+	}
+	if httpStatus == 0 {
 		httpStatus = runtime.HTTPStatusFromCode(s.Code())
 	}
-	writeError(w, httpStatus, s.Code(), s.Message())
+	body := errorBody{Code: s.Code(), Message: s.Message()}
+	for _, d := range s.Proto().GetDetails() {
+		if b, err := protojson.Marshal(d); err == nil {
+			body.Details = append(body.Details, b)
+		}
+	}
+	if s.Code() == codes.Unauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="chargeplane"`)
+	}
+	writeJSON(w, httpStatus, body)
+}
+
+// commandHTTPStatus maps the outcomes of a charger command (api/command
+// Status) whose gRPC code alone maps to the wrong HTTP status: a station
+// that is not connected is a conflict with the resource's state (409, not
+// 400), and a charger's CALLERROR is an upstream failure (502, not 409).
+// 0 means the default mapping applies.
+func commandHTTPStatus(s *status.Status) int {
+	for _, d := range s.Details() {
+		info, ok := d.(*errdetails.ErrorInfo)
+		if !ok || info.GetDomain() != command.ErrorDomain {
+			continue
+		}
+		switch {
+		case s.Code() == codes.FailedPrecondition && (info.GetReason() == command.ReasonNotConnected || info.GetReason() == command.ReasonUnknownVersion):
+			return http.StatusConflict
+		case s.Code() == codes.Aborted && info.GetReason() == command.ReasonChargerCallError:
+			return http.StatusBadGateway
+		case s.Code() == codes.DeadlineExceeded:
+			return http.StatusGatewayTimeout
+		}
+	}
+	return 0
 }
 
 func routingErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, httpStatus int) {

@@ -1,0 +1,216 @@
+package operator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/chargeplane/chargeplane/api/command"
+	"github.com/chargeplane/chargeplane/api/store"
+	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
+)
+
+// CommandCaller sends a command and waits for the charger's answer
+// (*command.Dispatcher).
+type CommandCaller interface {
+	Call(ctx context.Context, r command.Request) (*command.Result, error)
+}
+
+// CommandStore is what CommandService reads.
+type CommandStore interface {
+	GetStation(ctx context.Context, id string) (*store.Station, error)
+	ListCommands(ctx context.Context, stationID string, p store.SeqPage) ([]store.Command, int64, error)
+	ListMessages(ctx context.Context, stationID string, p store.SeqPage) ([]store.StationMessage, error)
+}
+
+// CommandService implements chargeplane.v1.CommandService: the generic
+// call, the command history and the raw message log.
+type CommandService struct {
+	chargeplanev1.UnimplementedCommandServiceServer
+
+	calls  CommandCaller
+	store  CommandStore
+	logger *slog.Logger
+}
+
+// NewCommandService returns the command service.
+func NewCommandService(calls CommandCaller, st CommandStore, logger *slog.Logger) *CommandService {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &CommandService{calls: calls, store: st, logger: logger}
+}
+
+const (
+	commandCursor = "cmd1:"
+	messageCursor = "msg1:"
+	// maxActionLen is longer than any OCPP action name.
+	maxActionLen = 64
+)
+
+// RequestedBy names the operator of a request for the command history.
+func RequestedBy(ctx context.Context) string {
+	c, ok := ClaimsFromContext(ctx)
+	if !ok {
+		return ""
+	}
+	if c.Email != "" {
+		return c.Email
+	}
+	return c.UserID
+}
+
+// Call sends any action the station's version defines for the CSMS.
+func (s *CommandService) Call(ctx context.Context, req *chargeplanev1.CallRequest) (*chargeplanev1.CallResponse, error) {
+	if err := ValidateStationID(req.GetStationId()); err != nil {
+		return nil, invalid(err)
+	}
+	if req.GetAction() == "" || len(req.GetAction()) > maxActionLen {
+		return nil, invalid(errors.New("action is required (an OCPP action name)"))
+	}
+	if req.GetTimeoutSeconds() < 0 || time.Duration(req.GetTimeoutSeconds())*time.Second > command.MaxTimeout {
+		return nil, invalid(fmt.Errorf("timeout_seconds must be between 0 and %d", int(command.MaxTimeout/time.Second)))
+	}
+	var payload json.RawMessage
+	if req.GetPayload() != nil {
+		b, err := req.GetPayload().MarshalJSON()
+		if err != nil {
+			return nil, invalid(fmt.Errorf("payload: %w", err))
+		}
+		payload = b
+	}
+	res, err := s.calls.Call(ctx, command.Request{
+		StationID:   req.GetStationId(),
+		Action:      req.GetAction(),
+		Payload:     payload,
+		RequestedBy: RequestedBy(ctx),
+		Timeout:     time.Duration(req.GetTimeoutSeconds()) * time.Second,
+	})
+	if err != nil {
+		return nil, s.commandError(ctx, err)
+	}
+	out, err := jsonStruct(res.Payload)
+	if err != nil {
+		s.logger.ErrorContext(ctx, "charger's answer is not a JSON object", "station", req.GetStationId(), "err", err)
+		return nil, status.Error(codes.Internal, "the charger's answer is not a JSON object")
+	}
+	return &chargeplanev1.CallResponse{CommandId: res.CommandID, Payload: out}, nil
+}
+
+// commandError maps a Dispatcher error, logging what the caller does not see.
+func (s *CommandService) commandError(ctx context.Context, err error) error {
+	st := command.Status(err)
+	if status.Code(st) == codes.Internal {
+		s.logger.ErrorContext(ctx, "command failed", "err", err)
+	}
+	return st
+}
+
+// ListCommands returns the station's commands with their outcomes, newest
+// first.
+func (s *CommandService) ListCommands(ctx context.Context, req *chargeplanev1.ListCommandsRequest) (*chargeplanev1.ListCommandsResponse, error) {
+	size, before, err := s.listArgs(ctx, req.GetStationId(), req.GetPageSize(), commandCursor, req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	rows, total, err := s.store.ListCommands(ctx, req.GetStationId(), store.SeqPage{Limit: size + 1, Before: before})
+	if err != nil {
+		return nil, storeError(ctx, s.logger, err, notFoundMsg(req.GetStationId()))
+	}
+	resp := &chargeplanev1.ListCommandsResponse{TotalSize: total}
+	if len(rows) > size {
+		rows = rows[:size]
+		resp.NextPageToken = encodeCursor(commandCursor, strconv.FormatInt(rows[len(rows)-1].Seq, 10))
+	}
+	for i := range rows {
+		resp.Commands = append(resp.Commands, CommandToProto(&rows[i]))
+	}
+	return resp, nil
+}
+
+// ListMessages returns the station's recent raw OCPP messages, newest first.
+func (s *CommandService) ListMessages(ctx context.Context, req *chargeplanev1.ListMessagesRequest) (*chargeplanev1.ListMessagesResponse, error) {
+	size, before, err := s.listArgs(ctx, req.GetStationId(), req.GetPageSize(), messageCursor, req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.store.ListMessages(ctx, req.GetStationId(), store.SeqPage{Limit: size + 1, Before: before})
+	if err != nil {
+		return nil, storeError(ctx, s.logger, err, notFoundMsg(req.GetStationId()))
+	}
+	resp := &chargeplanev1.ListMessagesResponse{}
+	if len(rows) > size {
+		rows = rows[:size]
+		resp.NextPageToken = encodeCursor(messageCursor, strconv.FormatInt(rows[len(rows)-1].ID, 10))
+	}
+	for _, m := range rows {
+		resp.Messages = append(resp.Messages, &chargeplanev1.Message{
+			Id: m.ID, At: timestamppb.New(m.At), Direction: m.Direction, MessageType: m.MessageType,
+			MessageId: m.MessageID, Action: m.Action, ConnectionId: m.ConnectionID, Frame: m.Frame,
+		})
+	}
+	return resp, nil
+}
+
+// listArgs validates a history request; an unknown station is NotFound
+// rather than an empty list, so a typo does not look like a quiet charger.
+func (s *CommandService) listArgs(ctx context.Context, stationID string, pageSizeReq int32, kind, token string) (size int, before int64, err error) {
+	if err := ValidateStationID(stationID); err != nil {
+		return 0, 0, invalid(err)
+	}
+	if size, err = pageSize(pageSizeReq); err != nil {
+		return 0, 0, invalid(err)
+	}
+	cur, err := decodeCursor(kind, token)
+	if err != nil {
+		return 0, 0, invalid(err)
+	}
+	if cur != "" {
+		if before, err = strconv.ParseInt(cur, 10, 64); err != nil || before <= 0 {
+			return 0, 0, invalid(errors.New("invalid page_token"))
+		}
+	}
+	if _, err := s.store.GetStation(ctx, stationID); err != nil {
+		return 0, 0, storeError(ctx, s.logger, err, notFoundMsg(stationID))
+	}
+	return size, before, nil
+}
+
+// CommandToProto converts a recorded command.
+func CommandToProto(c *store.Command) *chargeplanev1.Command {
+	out := &chargeplanev1.Command{
+		Id: c.ID, StationId: c.StationID, OcppVersion: c.OCPPVersion, Action: c.Action,
+		RequestedBy: c.RequestedBy, Status: c.Status, ErrorCode: c.ErrorCode,
+		ErrorDescription: c.ErrorDescription, CreatedAt: timestamppb.New(c.CreatedAt), CoreId: c.CoreID,
+	}
+	// Stored payloads are JSON objects we wrote ourselves (or the charger's
+	// answer); one that is not is left out rather than failing the list.
+	out.Payload, _ = jsonStruct(json.RawMessage(c.Payload))
+	if c.Response != nil {
+		out.Response, _ = jsonStruct(json.RawMessage(*c.Response))
+	}
+	if c.FinishedAt != nil {
+		out.FinishedAt = timestamppb.New(*c.FinishedAt)
+	}
+	return out
+}
+
+func jsonStruct(b json.RawMessage) (*structpb.Struct, error) {
+	st := &structpb.Struct{}
+	if len(b) == 0 {
+		return st, nil
+	}
+	if err := st.UnmarshalJSON(b); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
