@@ -41,7 +41,12 @@ type registry interface {
 	RecordAdmission(ctx context.Context, ev store.ConnectionEvent) (store.ConnectionEvent, error)
 	RenewLease(ctx context.Context, gatewayID string, until time.Time) error
 	ExpireLeases(ctx context.Context, now time.Time) ([]string, error)
+	Ping(ctx context.Context) error
 }
+
+// defaultLeaseGrace is the grace after a database outage while no gateway
+// has said which TTL it uses (the gateways' default lease).
+const defaultLeaseGrace = 15 * time.Second
 
 // Service implements gatewayv1.GatewayControlServiceServer.
 type Service struct {
@@ -52,6 +57,15 @@ type Service struct {
 	now   func() time.Time
 	log   *slog.Logger
 	cache *credCache
+
+	// While the database is down, live gateways cannot renew their leases
+	// either, so once it is back every lease may look expired. After a
+	// failure, sweeps wait until the database has answered for a whole
+	// lease TTL (every live gateway has renewed by then) before expiring.
+	healthMu sync.Mutex
+	degraded bool          // a store call failed; not yet recovered for long enough
+	okSince  time.Time     // when the store answered again after the failure
+	maxTTL   time.Duration // longest lease a gateway asked for
 }
 
 var _ gatewayv1.GatewayControlServiceServer = (*Service)(nil)
@@ -173,8 +187,13 @@ func (s *Service) RenewLease(ctx context.Context, req *gatewayv1.RenewLeaseReque
 	if req.GetTtlSeconds() <= 0 {
 		return nil, status.Error(codes.InvalidArgument, "ttl_seconds must be positive")
 	}
-	until := s.now().Add(time.Duration(req.GetTtlSeconds()) * time.Second)
+	ttl := time.Duration(req.GetTtlSeconds()) * time.Second
+	s.healthMu.Lock()
+	s.maxTTL = max(s.maxTTL, ttl)
+	s.healthMu.Unlock()
+	until := s.now().Add(ttl)
 	if err := s.store.RenewLease(ctx, req.GetGatewayId(), until); err != nil {
+		s.storeFailed(ctx)
 		s.log.Error("renew lease", "gateway", req.GetGatewayId(), "err", err)
 		return nil, status.Error(codes.Unavailable, "cannot renew the lease now")
 	}
@@ -183,15 +202,68 @@ func (s *Service) RenewLease(ctx context.Context, req *gatewayv1.RenewLeaseReque
 
 // SweepLeases marks the connections of every gateway whose lease expired as
 // closed and returns the affected stations.
+//
+// After a database failure it expires nothing (and returns no error) until
+// the database has answered for the longest lease TTL gateways use: their
+// renewals failed meanwhile through no fault of theirs.
 func (s *Service) SweepLeases(ctx context.Context) ([]string, error) {
+	if wait, err := s.leaseGrace(ctx); err != nil || wait {
+		return nil, err
+	}
 	stations, err := s.store.ExpireLeases(ctx, s.now())
 	if err != nil {
+		s.storeFailed(ctx)
 		return nil, fmt.Errorf("control: expire leases: %w", err)
 	}
 	for _, id := range stations {
 		s.log.Warn("station disconnected: its gateway's lease expired", "station", id)
 	}
 	return stations, nil
+}
+
+// storeFailed notes a store failure, unless it was only ctx ending.
+func (s *Service) storeFailed(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	if !s.degraded {
+		s.log.Warn("database failing: lease expiry suspended until it has been back for a lease TTL")
+	}
+	s.degraded, s.okSince = true, time.Time{}
+}
+
+// leaseGrace reports whether sweeps must still wait after a store failure.
+func (s *Service) leaseGrace(ctx context.Context) (wait bool, err error) {
+	s.healthMu.Lock()
+	degraded, okSince, grace := s.degraded, s.okSince, s.maxTTL
+	s.healthMu.Unlock()
+	if !degraded {
+		return false, nil
+	}
+	if grace <= 0 {
+		grace = defaultLeaseGrace
+	}
+	if okSince.IsZero() {
+		if err := s.store.Ping(ctx); err != nil {
+			return true, fmt.Errorf("control: database still failing: %w", err)
+		}
+		s.healthMu.Lock()
+		if s.degraded && s.okSince.IsZero() {
+			s.okSince = s.now()
+		}
+		s.healthMu.Unlock()
+		return true, nil
+	}
+	if s.now().Sub(okSince) < grace {
+		return true, nil
+	}
+	s.healthMu.Lock()
+	s.degraded = false
+	s.healthMu.Unlock()
+	s.log.Info("database back for a lease TTL: lease expiry resumed")
+	return false, nil
 }
 
 // RunLeaseSweeper sweeps expired leases every interval until ctx is done.
