@@ -116,7 +116,7 @@ func NewRouter(d Deps) *Router {
 		ocppj.V16: v16.Routes(v16.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
 			Sessions: d.Store, Meters: meters, Reports: d.Store, Logger: r.log}),
 		ocppj.V201: v201.Routes(v201.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
-			Sessions: d.Store, Meters: meters, Reports: d.Store, Logger: r.log}),
+			Sessions: d.Store, Meters: meters, Reports: d.Store, DeviceModels: d.Store, Logger: r.log}),
 	}
 	return r
 }

@@ -20,7 +20,9 @@ type Deps struct {
 	// Reports keeps firmware and log statuses, reservation updates and
 	// reported charging profiles.
 	Reports ReportStore
-	Logger  *slog.Logger
+	// DeviceModels keeps NotifyReport parts (the device model).
+	DeviceModels DeviceModelRecorder
+	Logger       *slog.Logger
 }
 
 // Routes is every charger-initiated action of OCPP 2.0.1 and what answers it.
@@ -43,8 +45,7 @@ func Routes(d Deps) route.Table {
 			ocpp201.DataTransferResponse{Status: ocpp201.DataTransferStatusUnknownVendorId})),
 
 		// Device model and monitoring reports (B07, N).
-		route.New(ocpp201.ActionNotifyReport, route.Fixed[ocpp201.NotifyReportRequest](
-			ocpp201.NotifyReportResponse{})),
+		route.New(ocpp201.ActionNotifyReport, NotifyReport{Store: d.DeviceModels}),
 		route.New(ocpp201.ActionNotifyEvent, route.Fixed[ocpp201.NotifyEventRequest](
 			ocpp201.NotifyEventResponse{})),
 		route.New(ocpp201.ActionNotifyMonitoringReport, route.Fixed[ocpp201.NotifyMonitoringReportRequest](
