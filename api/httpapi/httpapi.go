@@ -95,6 +95,14 @@ func New(cfg Config) (*API, error) {
 		conn.Close()
 		return nil, fmt.Errorf("httpapi: register commands: %w", err)
 	}
+	if err := chargeplanev1.RegisterRemoteControlServiceHandler(ctx, gw, conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("httpapi: register remote control: %w", err)
+	}
+	if err := chargeplanev1.RegisterConfigurationServiceHandler(ctx, gw, conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("httpapi: register configuration: %w", err)
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", a.limitBody(gw))
