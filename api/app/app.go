@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/chargeplane/chargeplane/api/auth"
+	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/config"
 	"github.com/chargeplane/chargeplane/api/control"
 	"github.com/chargeplane/chargeplane/api/httpapi"
@@ -39,6 +40,11 @@ import (
 // startupTimeout bounds connecting to the database and the broker in New.
 const startupTimeout = 30 * time.Second
 
+// commandSweepInterval is how often commands left pending by a dead core
+// instance are marked failed (each one a sweep interval after its caller
+// gave up).
+const commandSweepInterval = time.Minute
+
 // App is one core instance. Create it with New, then Start; Shutdown stops
 // it (also after a failed Start).
 type App struct {
@@ -54,6 +60,10 @@ type App struct {
 	meters  *store.MeterBatcher // group commit of MeterValues
 	control *control.Service
 	tokens  *auth.Tokens
+
+	// messages writes the per-station raw message log in the background.
+	messages *store.MessageLogger
+	commands *command.Dispatcher
 
 	grpcSrv *grpc.Server
 	health  *health.Server
@@ -133,10 +143,15 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	}
 
 	a.meters = a.store.NewMeterBatcher(store.MeterBatcherConfig{Logger: logger})
+	a.messages = a.store.NewMessageLogger(store.MessageLoggerConfig{Keep: cfg.MessageLogPerStation, Logger: logger})
+	a.commands = command.New(command.Deps{
+		Store: a.store, Bus: a.bus, Schemas: schemas, CoreID: cfg.CoreID,
+		Timeout: cfg.CommandTimeout, Logger: logger, Messages: a.messages,
+	})
 	a.router = ocpp.NewRouter(ocpp.Deps{
 		Store: a.store, Bus: a.bus, Schemas: schemas, Now: time.Now,
 		HeartbeatInterval: cfg.HeartbeatInterval, Logger: logger,
-		Meters: a.meters,
+		Meters: a.meters, MessageLog: a.messages,
 	})
 	a.control = control.New(control.Deps{Store: a.store, Bus: a.bus, Now: time.Now, Logger: logger})
 
@@ -149,6 +164,11 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	chargeplanev1.RegisterStationServiceServer(a.grpcSrv, operator.NewStationService(a.store, logger))
 	chargeplanev1.RegisterIdTokenServiceServer(a.grpcSrv, operator.NewIDTokenService(a.store, logger))
 	chargeplanev1.RegisterTransactionServiceServer(a.grpcSrv, operator.NewTransactionService(a.store, logger))
+	chargeplanev1.RegisterCommandServiceServer(a.grpcSrv, operator.NewCommandService(a.commands, a.store, logger))
+	chargeplanev1.RegisterRemoteControlServiceServer(a.grpcSrv, operator.NewRemoteControlService(operator.RemoteControlDeps{
+		Commands: a.commands, Store: a.store, Now: time.Now, Logger: logger,
+	}))
+	chargeplanev1.RegisterConfigurationServiceServer(a.grpcSrv, operator.NewConfigurationService(a.commands, a.store, logger))
 	gatewayv1.RegisterGatewayControlServiceServer(a.grpcSrv, a.control)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
@@ -181,6 +201,10 @@ func disabledIfZero(d time.Duration) time.Duration {
 // Store returns the core's store (tools and tests create users with it).
 func (a *App) Store() *store.Store { return a.store }
 
+// Commands returns the dispatcher that sends this instance's CALLs to
+// chargers (typed command services build on it).
+func (a *App) Commands() *command.Dispatcher { return a.commands }
+
 // Start listens on the configured addresses, starts consuming the bus and
 // serving. It returns once everything accepts work.
 func (a *App) Start(ctx context.Context) (err error) {
@@ -209,9 +233,18 @@ func (a *App) Start(ctx context.Context) (err error) {
 	runCtx, stop := context.WithCancel(context.Background())
 	a.stopRun = stop
 
+	// Before anything can send a command: answers come back here.
+	if err := a.bus.ConsumeCore(runCtx, a.cfg.CoreID, a.commands.HandleReply); err != nil {
+		return fmt.Errorf("app: consume core replies: %w", err)
+	}
 	if err := a.bus.ConsumeUpstream(runCtx, a.router.HandleUpstream); err != nil {
 		return fmt.Errorf("app: consume upstream: %w", err)
 	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		a.commands.RunSweeper(runCtx, commandSweepInterval)
+	}()
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
@@ -477,6 +510,11 @@ func (a *App) closeResources() {
 	if a.meters != nil {
 		if err := a.meters.Close(); err != nil {
 			a.log.Warn("close meter batcher", "err", err)
+		}
+	}
+	if a.messages != nil {
+		if err := a.messages.Close(); err != nil {
+			a.log.Warn("close message log", "err", err)
 		}
 	}
 	if a.store != nil {
