@@ -1,0 +1,147 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestCommandLifecycle(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *clock) {
+		ctx := context.Background()
+		mustCreateStation(t, s, "CP1")
+		mustCreateStation(t, s, "CP2")
+		var ids []string
+		for i := range 5 {
+			c := &Command{
+				ID: fmt.Sprintf("m%d", i), StationID: "CP1", OCPPVersion: "1.6", Action: "Reset",
+				Payload: `{"type":"Soft"}`, RequestedBy: "op@example.com", CoreID: "core-a",
+				CreatedAt: clk.Add(time.Second), ExpiresAt: clk.Now().Add(30 * time.Second),
+			}
+			if err := s.CreateCommand(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			if c.Seq == 0 || c.Status != CommandPending {
+				t.Fatalf("created %+v", c)
+			}
+			ids = append(ids, c.ID)
+		}
+		dup := &Command{ID: "m0", StationID: "CP1", OCPPVersion: "1.6", Action: "Reset", Payload: "{}", CoreID: "x", ExpiresAt: clk.Now()}
+		if err := s.CreateCommand(ctx, dup); !errors.Is(err, ErrAlreadyExists) {
+			t.Fatalf("reused message id: %v", err)
+		}
+
+		resp := `{"status":"Accepted"}`
+		ok, err := s.FinishCommand(ctx, "m0", CommandOutcome{Status: CommandAnswered, Response: &resp, At: clk.Add(time.Second)})
+		if err != nil || !ok {
+			t.Fatalf("finish: %v %v", ok, err)
+		}
+		// The first outcome stays.
+		if ok, err := s.FinishCommand(ctx, "m0", CommandOutcome{Status: CommandTimeout}); err != nil || ok {
+			t.Fatalf("second outcome applied: %v %v", ok, err)
+		}
+		if _, err := s.FinishCommand(ctx, "m1", CommandOutcome{Status: CommandChargerError, ErrorCode: "NotSupported", ErrorDescription: "no"}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetCommand(ctx, "m0")
+		if err != nil || got.Status != CommandAnswered || got.Response == nil || *got.Response != resp || got.FinishedAt == nil ||
+			got.RequestedBy != "op@example.com" || got.Payload != `{"type":"Soft"}` {
+			t.Fatalf("m0 = %+v, %v", got, err)
+		}
+
+		// Newest first, keyset paging.
+		page, total, err := s.ListCommands(ctx, "CP1", SeqPage{Limit: 2})
+		if err != nil || total != 5 || len(page) != 2 || page[0].ID != "m4" || page[1].ID != "m3" {
+			t.Fatalf("page 1: %v %d %v", page, total, err)
+		}
+		page, _, err = s.ListCommands(ctx, "CP1", SeqPage{Limit: 10, Before: page[1].Seq})
+		if err != nil || len(page) != 3 || page[0].ID != "m2" || page[2].ID != "m0" || page[1].ErrorCode != "NotSupported" {
+			t.Fatalf("page 2: %v %v", page, err)
+		}
+		if page, total, _ := s.ListCommands(ctx, "CP2", SeqPage{}); len(page) != 0 || total != 0 {
+			t.Fatalf("CP2 has %v", page)
+		}
+
+		// Pending commands whose callers gave up long ago are failed; the
+		// others stay pending.
+		late := &Command{ID: "late", StationID: "CP2", OCPPVersion: "2.0.1", Action: "ClearCache", Payload: "{}", CoreID: "core-a",
+			ExpiresAt: clk.Now().Add(time.Hour)}
+		if err := s.CreateCommand(ctx, late); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.FailStaleCommands(ctx, clk.Now().Add(time.Minute), "core restarted")
+		if err != nil || n != 3 { // m2, m3, m4
+			t.Fatalf("swept %d, %v", n, err)
+		}
+		for _, id := range ids[2:] {
+			c, _ := s.GetCommand(ctx, id)
+			if c.Status != CommandFailed || c.ErrorDescription != "core restarted" || c.FinishedAt == nil {
+				t.Fatalf("%s = %+v", id, c)
+			}
+		}
+		if c, _ := s.GetCommand(ctx, "late"); c.Status != CommandPending {
+			t.Fatalf("late swept: %+v", c)
+		}
+		if c, _ := s.GetCommand(ctx, "m0"); c.Status != CommandAnswered {
+			t.Fatalf("answered command swept: %+v", c)
+		}
+	})
+}
+
+func TestMessageLogBounded(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *clock) {
+		ctx := context.Background()
+		mustCreateStation(t, s, "CP1")
+		mustCreateStation(t, s, "CP2")
+		msg := func(st string, i int) StationMessage {
+			return StationMessage{StationID: st, At: clk.Add(time.Millisecond), Direction: DirectionIn, MessageType: MessageCall,
+				MessageID: fmt.Sprint(i), Action: "Heartbeat", ConnectionID: "c", Frame: fmt.Sprintf(`[2,"%d","Heartbeat",{}]`, i)}
+		}
+		var batch []StationMessage
+		for i := range 8 {
+			batch = append(batch, msg("CP1", i), msg("CP2", i))
+		}
+		if err := s.AppendMessages(ctx, batch, 5); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AppendMessages(ctx, []StationMessage{msg("CP1", 8)}, 5); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ListMessages(ctx, "CP1", SeqPage{Limit: 100})
+		if err != nil || len(got) != 5 || got[0].MessageID != "8" || got[4].MessageID != "4" {
+			t.Fatalf("CP1 log: %v %v", got, err)
+		}
+		if got[0].Frame != `[2,"8","Heartbeat",{}]` || got[0].Direction != DirectionIn || got[0].At.IsZero() {
+			t.Fatalf("entry: %+v", got[0])
+		}
+		page, _ := s.ListMessages(ctx, "CP1", SeqPage{Limit: 2, Before: got[1].ID})
+		if len(page) != 2 || page[0].MessageID != "6" {
+			t.Fatalf("page: %v", page)
+		}
+		if got, _ := s.ListMessages(ctx, "CP2", SeqPage{}); len(got) != 5 || got[0].MessageID != "7" {
+			t.Fatalf("CP2 log: %v", got)
+		}
+	})
+}
+
+func TestMessageLoggerWritesAndDropsUnknownStations(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *clock) {
+		mustCreateStation(t, s, "CP1")
+		l := s.NewMessageLogger(MessageLoggerConfig{Keep: 3})
+		for i := range 6 {
+			l.Log(StationMessage{StationID: "CP1", At: clk.Now(), Direction: DirectionOut, MessageType: MessageCall, Frame: fmt.Sprint(i)})
+			// A station that does not exist must not lose the others' entries.
+			l.Log(StationMessage{StationID: "GONE", At: clk.Now(), Direction: DirectionOut, MessageType: MessageCall, Frame: "x"})
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		l.Log(StationMessage{StationID: "CP1", Frame: "after close"}) // ignored, no panic
+		got, err := s.ListMessages(context.Background(), "CP1", SeqPage{})
+		if err != nil || len(got) != 3 || got[0].Frame != "5" || got[2].Frame != "3" {
+			t.Fatalf("log: %v %v", got, err)
+		}
+	})
+}
