@@ -275,7 +275,8 @@ func (s *StationService) DeleteStation(ctx context.Context, req *chargeplanev1.D
 	return &chargeplanev1.DeleteStationResponse{}, nil
 }
 
-// withActiveTransactions converts st and adds its sessions in progress.
+// withActiveTransactions converts st and adds its sessions in progress
+// and its newest firmware and log statuses.
 // Only single-station answers carry them: a page of stations would cost a
 // query per station.
 func (s *StationService) withActiveTransactions(ctx context.Context, st *store.Station) (*chargeplanev1.Station, error) {
@@ -287,6 +288,11 @@ func (s *StationService) withActiveTransactions(ctx context.Context, st *store.S
 	out.ActiveTransactions = make([]*chargeplanev1.TransactionSummary, 0, len(txs))
 	for i := range txs {
 		out.ActiveTransactions = append(out.ActiveTransactions, TransactionSummaryToProto(&txs[i]))
+	}
+	if r, ok := s.stations.(statusReportReader); ok {
+		if err := addStatusReports(ctx, r, out); err != nil {
+			return nil, storeError(ctx, s.logger, err, notFoundMsg(st.ID))
+		}
 	}
 	return out, nil
 }
