@@ -169,6 +169,10 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		Commands: a.commands, Store: a.store, Now: time.Now, Logger: logger,
 	}))
 	chargeplanev1.RegisterConfigurationServiceServer(a.grpcSrv, operator.NewConfigurationService(a.commands, a.store, logger))
+	chargeplanev1.RegisterFirmwareServiceServer(a.grpcSrv, operator.NewFirmwareService(a.commands, a.store, time.Now, logger))
+	chargeplanev1.RegisterReservationServiceServer(a.grpcSrv, operator.NewReservationService(a.commands, a.store, time.Now, logger))
+	chargeplanev1.RegisterLocalListServiceServer(a.grpcSrv, operator.NewLocalListService(a.commands, a.store, time.Now, logger))
+	chargeplanev1.RegisterSmartChargingServiceServer(a.grpcSrv, operator.NewSmartChargingService(a.commands, a.store, logger))
 	gatewayv1.RegisterGatewayControlServiceServer(a.grpcSrv, a.control)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)

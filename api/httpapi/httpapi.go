@@ -103,6 +103,17 @@ func New(cfg Config) (*API, error) {
 		conn.Close()
 		return nil, fmt.Errorf("httpapi: register configuration: %w", err)
 	}
+	for name, register := range map[string]func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		"firmware":       chargeplanev1.RegisterFirmwareServiceHandler,
+		"reservations":   chargeplanev1.RegisterReservationServiceHandler,
+		"local list":     chargeplanev1.RegisterLocalListServiceHandler,
+		"smart charging": chargeplanev1.RegisterSmartChargingServiceHandler,
+	} {
+		if err := register(ctx, gw, conn); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("httpapi: register %s: %w", name, err)
+		}
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", a.limitBody(gw))
