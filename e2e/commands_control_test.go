@@ -398,6 +398,16 @@ func testCtlRemoteStartStop16(t *testing.T, sys *system) {
 		t.Errorf("rejected remote start: %d %v", code, rej)
 	}
 
+	// Accepted, but the station starts nothing within wait_seconds: the
+	// answer comes without a transaction (the earlier one of the same tag
+	// is not mistaken for it).
+	c.answerWith(func(string, json.RawMessage) (any, error) { return map[string]any{"status": "Accepted"}, nil })
+	code, none := ctlREST(ctx, t, sys, "POST", "/api/v1/stations/"+c.id+"/remote-start", map[string]any{"idToken": tag, "connectorId": 2, "waitSeconds": 1})
+	c.next(ctx, t)
+	if code != http.StatusOK || none["status"] != "Accepted" || none["transaction"] != nil {
+		t.Errorf("remote start with no transaction: %d %v", code, none)
+	}
+
 	// Remote stop names our transaction id; 1.6 sends it as the integer.
 	c.answerWith(func(string, json.RawMessage) (any, error) { return map[string]any{"status": "Accepted"}, nil })
 	code, stop := ctlREST(ctx, t, sys, "POST", "/api/v1/stations/"+c.id+"/remote-stop", map[string]any{"transactionId": got.Transaction.ID})

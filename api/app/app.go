@@ -166,7 +166,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	chargeplanev1.RegisterTransactionServiceServer(a.grpcSrv, operator.NewTransactionService(a.store, logger))
 	chargeplanev1.RegisterCommandServiceServer(a.grpcSrv, operator.NewCommandService(a.commands, a.store, logger))
 	chargeplanev1.RegisterRemoteControlServiceServer(a.grpcSrv, operator.NewRemoteControlService(operator.RemoteControlDeps{
-		Commands: a.commands, Store: a.store, Now: time.Now, Logger: logger,
+		Commands: a.commands, Store: a.store, Logger: logger,
 	}))
 	chargeplanev1.RegisterConfigurationServiceServer(a.grpcSrv, operator.NewConfigurationService(a.commands, a.store, logger))
 	chargeplanev1.RegisterFirmwareServiceServer(a.grpcSrv, operator.NewFirmwareService(a.commands, a.store, time.Now, logger))

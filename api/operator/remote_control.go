@@ -29,10 +29,6 @@ import (
 const (
 	DefaultRemoteStartWait = 10 * time.Second
 	MaxRemoteStartWait     = 60 * time.Second
-	// remoteStartSkew widens the 1.6 "started after the command" window for
-	// clock differences between the core instances that send the command
-	// and record the StartTransaction.
-	remoteStartSkew = time.Second
 )
 
 // Commander sends commands to stations; *command.Dispatcher is one.
@@ -47,14 +43,13 @@ type RemoteControlStore interface {
 	GetTransaction(ctx context.Context, id int64) (*store.Transaction, error)
 	GetTransactionByUID(ctx context.Context, stationID, uid string) (*store.Transaction, error)
 	FindRemoteStart(ctx context.Context, q store.RemoteStartQuery) (*store.Transaction, error)
+	LastTransactionID(ctx context.Context, stationID string) (int64, error)
 }
 
 // RemoteControlDeps are RemoteControlService's collaborators.
 type RemoteControlDeps struct {
 	Commands Commander
 	Store    RemoteControlStore
-	// Now is the clock (default time.Now).
-	Now func() time.Time
 	// PollInterval is how often a remote start looks for its transaction
 	// (default 200ms).
 	PollInterval time.Duration
@@ -67,16 +62,12 @@ type RemoteControlService struct {
 
 	cmds commands
 	txs  RemoteControlStore
-	now  func() time.Time
 	poll time.Duration
 	log  *slog.Logger
 }
 
 // NewRemoteControlService returns the remote-control commands.
 func NewRemoteControlService(d RemoteControlDeps) *RemoteControlService {
-	if d.Now == nil {
-		d.Now = time.Now
-	}
 	if d.PollInterval <= 0 {
 		d.PollInterval = 200 * time.Millisecond
 	}
@@ -85,7 +76,7 @@ func NewRemoteControlService(d RemoteControlDeps) *RemoteControlService {
 	}
 	return &RemoteControlService{
 		cmds: commands{c: d.Commands, log: d.Logger},
-		txs:  d.Store, now: d.Now, poll: d.PollInterval, log: d.Logger,
+		txs:  d.Store, poll: d.PollInterval, log: d.Logger,
 	}
 }
 
@@ -244,14 +235,19 @@ func (s *RemoteControlService) RemoteStart(ctx context.Context, req *chargeplane
 		return nil, err
 	}
 
-	since := s.now().Add(-remoteStartSkew)
 	resp := &chargeplanev1.RemoteStartResponse{}
 	var a answer
 	var q store.RemoteStartQuery
 	if v == ocppj.V16 {
+		// Read before sending, so that whatever the station starts in
+		// answer has a greater id (see store.RemoteStartQuery).
+		last, lerr := s.txs.LastTransactionID(ctx, req.GetStationId())
+		if lerr != nil {
+			return nil, storeError(ctx, s.log, lerr, "")
+		}
 		p := remoteStart16{ConnectorID: intp(req.ConnectorId), IDTag: req.GetIdToken(), ChargingProfile: profile}
 		resp.CommandId, err = s.cmds.call(ctx, req.GetStationId(), ocpp16.ActionRemoteStartTransaction, p, &a)
-		q = store.RemoteStartQuery{StationID: req.GetStationId(), IDTag: req.GetIdToken(), Since: since}
+		q = store.RemoteStartQuery{StationID: req.GetStationId(), IDTag: req.GetIdToken(), AfterID: last}
 		if req.ConnectorId != nil {
 			q.ConnectorID = int(*req.ConnectorId)
 		}

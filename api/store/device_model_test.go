@@ -130,11 +130,18 @@ func TestFindRemoteStart(t *testing.T) {
 		mustCreateStation(t, s, "cs201")
 
 		// 1.6: a session of the same tag before the command is not the one.
+		if last, err := s.LastTransactionID(ctx, "cs16"); err != nil || last != 0 {
+			t.Fatalf("last transaction of a new station = %d, %v", last, err)
+		}
 		if _, err := s.StartTransaction16(ctx, StartTransaction16{StationID: "cs16", ConnectorID: 1, IDTag: "TAG1", Timestamp: t0}); err != nil {
 			t.Fatal(err)
 		}
+		last, err := s.LastTransactionID(ctx, "cs16")
+		if err != nil || last == 0 {
+			t.Fatalf("last transaction = %d, %v", last, err)
+		}
 		since := clk.Add(time.Minute)
-		q := RemoteStartQuery{StationID: "cs16", IDTag: "tag1", ConnectorID: 2, Since: since}
+		q := RemoteStartQuery{StationID: "cs16", IDTag: "tag1", ConnectorID: 2, AfterID: last}
 		if _, err := s.FindRemoteStart(ctx, q); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("before the start: %v, want ErrNotFound", err)
 		}
@@ -155,7 +162,7 @@ func TestFindRemoteStart(t *testing.T) {
 		}
 		q.ConnectorID = 0
 		if got, err := s.FindRemoteStart(ctx, q); err != nil || got.ConnectorID != 1 {
-			t.Fatalf("any connector: %+v %v, want the earliest after since (connector 1)", got, err)
+			t.Fatalf("any connector: %+v %v, want the earliest after the command (connector 1)", got, err)
 		}
 
 		// 2.0.1: by remoteStartId, whatever the event that carried it.

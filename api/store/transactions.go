@@ -773,10 +773,27 @@ type RemoteStartQuery struct {
 	RemoteStartID *int
 	IDTag         string
 	ConnectorID   int // 0: any
-	// Since: only 1.6 transactions the core recorded at or after this
-	// time. A remoteStartId is unique enough on its own, and the station
-	// may attach it to a transaction it had started before (cable first).
-	Since time.Time
+	// AfterID: only 1.6 transactions with a greater id, LastTransactionID
+	// read before the command was sent. Ids grow with every insert, so this
+	// tells a transaction started in answer to the command from an earlier
+	// one with the same tag without comparing clocks of core instances. A
+	// remoteStartId is unique enough on its own, and a 2.0.1 station may
+	// attach it to a transaction it had started before (cable first).
+	AfterID int64
+}
+
+// LastTransactionID returns the greatest transaction id of the station (0
+// when it has none).
+func (s *Store) LastTransactionID(ctx context.Context, stationID string) (int64, error) {
+	var id *int64
+	err := s.db.WithContext(ctx).Model(&Transaction{}).Where("station_id = ?", stationID).Select("MAX(id)").Scan(&id).Error
+	if err != nil {
+		return 0, translate(fmt.Sprintf("store: last transaction of %q", stationID), err)
+	}
+	if id == nil {
+		return 0, nil
+	}
+	return *id, nil
 }
 
 // FindRemoteStart returns the earliest transaction matching q, or
@@ -787,13 +804,13 @@ func (s *Store) FindRemoteStart(ctx context.Context, q RemoteStartQuery) (*Trans
 	if q.RemoteStartID != nil {
 		db = db.Where("remote_start_id = ?", *q.RemoteStartID)
 	} else {
-		db = db.Where("lower(id_token) = lower(?) AND ocpp_version = ? AND created_at >= ?", q.IDTag, OCPP16, dbTime(q.Since))
+		db = db.Where("lower(id_token) = lower(?) AND ocpp_version = ? AND id > ?", q.IDTag, OCPP16, q.AfterID)
 		if q.ConnectorID != 0 {
 			db = db.Where("connector_id = ?", q.ConnectorID)
 		}
 	}
 	var t Transaction
-	if err := db.Order("created_at, id").Take(&t).Error; err != nil {
+	if err := db.Order("id").Take(&t).Error; err != nil {
 		return nil, translate(op, err)
 	}
 	return &t, nil
