@@ -390,8 +390,13 @@ func testCtlRemoteStartStop16(t *testing.T, sys *system) {
 
 	// Rejected: no transaction, and no waiting for one.
 	c.answerWith(func(string, json.RawMessage) (any, error) { return map[string]any{"status": "Rejected"}, nil })
-	code, rej := ctlREST(ctx, t, sys, "POST", "/api/v1/stations/"+c.id+"/remote-start", map[string]any{"idToken": tag})
-	if rc := c.next(ctx, t); !ctlSameJSON(t, rc.payload, map[string]any{"idTag": tag}) {
+	// The charging profile passes through as written.
+	profile := map[string]any{
+		"chargingProfileId": 7, "stackLevel": 0, "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+		"chargingSchedule": map[string]any{"chargingRateUnit": "A", "chargingSchedulePeriod": []any{map[string]any{"startPeriod": 0, "limit": 16.5}}},
+	}
+	code, rej := ctlREST(ctx, t, sys, "POST", "/api/v1/stations/"+c.id+"/remote-start", map[string]any{"idToken": tag, "chargingProfile": profile})
+	if rc := c.next(ctx, t); !ctlSameJSON(t, rc.payload, map[string]any{"idTag": tag, "chargingProfile": profile}) {
 		t.Errorf("charger received %s", rc.payload)
 	}
 	if code != http.StatusOK || rej["status"] != "Rejected" || rej["transaction"] != nil {
@@ -626,6 +631,8 @@ func testCtlVersionMismatch(t *testing.T, sys *system) {
 		{c16, "POST", "/remote-start", map[string]any{"idToken": "T", "evseId": 1}},
 		{c16, "POST", "/data-transfer", map[string]any{"vendorId": "v", "data": map[string]any{"a": 1}}},
 		{c16, "POST", "/unlock-connector", map[string]any{"connectorId": 1, "evseId": 1}},
+		// A charging profile the official schema refuses: nothing sent.
+		{c16, "POST", "/remote-start", map[string]any{"idToken": "T", "chargingProfile": map[string]any{"chargingProfileId": 1}}},
 		{c201, "GET", "/configuration", nil},
 		{c201, "POST", "/configuration", map[string]any{"key": "K", "value": "V"}},
 		{c201, "POST", "/reset", map[string]any{"type": "Hard"}},
