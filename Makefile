@@ -87,9 +87,20 @@ build: ## static binaries bin/api and bin/gateway
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/api ./api
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/gateway ./gateway
 
-bench: ## micro-benchmarks of the shared libraries
-	$(GO) test -run='^$$' -bench=. -benchmem ./pkg/...
+# Measured capacity (issue 6, docs/benchmarks.md): both deployments under
+# the load generator beside the raw WebSocket/RabbitMQ limits, profiles,
+# then the Go benchmarks. About 15 minutes; results in bin/bench/.
+# BENCH_FLAGS passes options, e.g. BENCH_FLAGS='-modes embedded -idle 2000'.
+bench: check-services ## capacity benchmarks of both modes beside the physical limits, and the Go benchmarks (~15 min)
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/api ./api
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/gateway ./gateway
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/loadgen ./tools/loadgen
+	GO=$(GO) $(GO) run ./tools/bench -bin bin -out bin/bench $(BENCH_FLAGS)
 
 clean: ## remove built binaries (keeps bin/buf) and test caches
 	rm -f bin/api bin/gateway
 	$(GO) clean -testcache
+
+.PHONY: faults
+faults: ## fault suite: 2 cores, 3 gateways, kills and outages (stops and restarts the machine's RabbitMQ and PostgreSQL; not part of make test)
+	$(GO) run ./tools/faults
