@@ -2,7 +2,6 @@ package operator
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -13,7 +12,6 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 	ocpp16 "github.com/chargeplane/chargeplane/pkg/ocpp/v16"
@@ -21,97 +19,9 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
-// CommandSender sends commands to stations in their protocol version
-// (*command.Dispatcher).
-type CommandSender interface {
-	Version(ctx context.Context, stationID string) (ocppj.Version, error)
-	Call(ctx context.Context, r command.Request) (*command.Result, error)
-}
-
-// sender is what the firmware, reservation, local list and smart charging
-// services do around every command: check the station id, learn its
-// version, send on behalf of the operator, map errors to gRPC statuses.
-type sender struct {
-	c   CommandSender
-	log *slog.Logger
-}
-
-func (s sender) version(ctx context.Context, stationID string) (ocppj.Version, error) {
-	if err := ValidateStationID(stationID); err != nil {
-		return 0, invalid(err)
-	}
-	v, err := s.c.Version(ctx, stationID)
-	if err != nil {
-		return 0, s.status(ctx, stationID, err)
-	}
-	return v, nil
-}
-
-// call sends action and decodes the station's answer into resp; it returns
-// the recorded command's id.
-func (s sender) call(ctx context.Context, stationID, action string, payload, resp any) (string, error) {
-	res, err := s.c.Call(ctx, command.Request{StationID: stationID, Action: action, Payload: payload, RequestedBy: operatorName(ctx)})
-	if err != nil {
-		return "", s.status(ctx, stationID, err)
-	}
-	if resp != nil && len(res.Payload) > 0 {
-		if err := json.Unmarshal(res.Payload, resp); err != nil {
-			// The dispatcher checked the answer against its schema, so this
-			// is a bug on our side, not the station's.
-			s.log.ErrorContext(ctx, "unreadable answer to a command", "station", stationID, "action", action, "command", res.CommandID, "err", err)
-			return res.CommandID, status.Errorf(codes.Internal, "the station's answer to %s could not be read", action)
-		}
-	}
-	return res.CommandID, nil
-}
-
-func (s sender) status(ctx context.Context, stationID string, err error) error {
-	out := command.Status(err)
-	if st, _ := status.FromError(out); st.Code() == codes.Internal {
-		// command.Status hides the text from the caller: keep it here.
-		s.log.ErrorContext(ctx, "command failed", "station", stationID, "err", err)
-	}
-	return out
-}
-
-// operatorName names the operator behind a request for the command history.
-func operatorName(ctx context.Context) string {
-	c, ok := ClaimsFromContext(ctx)
-	switch {
-	case !ok:
-		return ""
-	case c.Email != "":
-		return c.Email
-	}
-	return c.UserID
-}
-
 // newOCPPRequestID picks a 2.0.1 requestId: positive and random, so that
 // ids chosen by several core instances do not collide.
 func newOCPPRequestID() int { return 1 + rand.IntN(1<<31-2) }
-
-// statusAnswer is the shape of the status-bearing answers of both versions.
-type statusAnswer struct {
-	Status     string `json:"status"`
-	StatusInfo *struct {
-		ReasonCode string `json:"reasonCode"`
-	} `json:"statusInfo"`
-}
-
-func (a statusAnswer) reason() string {
-	if a.StatusInfo == nil {
-		return ""
-	}
-	return a.StatusInfo.ReasonCode
-}
-
-// versionOnly refuses a field the station's version has no place for.
-func versionOnly(v, want ocppj.Version, field string, set bool) error {
-	if set && v != want {
-		return status.Errorf(codes.InvalidArgument, "%s exists only in OCPP %s; the station speaks OCPP %s", field, want, v)
-	}
-	return nil
-}
 
 func nonNegative(field string, v *int32) error {
 	if v != nil && *v < 0 {
@@ -161,7 +71,7 @@ type FirmwareStore interface {
 type FirmwareService struct {
 	chargeplanev1.UnimplementedFirmwareServiceServer
 
-	send  sender
+	send  commands
 	store FirmwareStore
 	now   func() time.Time
 	log   *slog.Logger
@@ -169,14 +79,14 @@ type FirmwareService struct {
 
 // NewFirmwareService returns the firmware and log commands; now nil means
 // time.Now.
-func NewFirmwareService(cmds CommandSender, st FirmwareStore, now func() time.Time, logger *slog.Logger) *FirmwareService {
+func NewFirmwareService(cmds Commander, st FirmwareStore, now func() time.Time, logger *slog.Logger) *FirmwareService {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &FirmwareService{send: sender{c: cmds, log: logger}, store: st, now: now, log: logger}
+	return &FirmwareService{send: commands{c: cmds, log: logger}, store: st, now: now, log: logger}
 }
 
 // UpdateFirmware sends UpdateFirmware in the station's version.
@@ -215,7 +125,7 @@ func (s *FirmwareService) UpdateFirmware(ctx context.Context, req *chargeplanev1
 		{"install_time", !install.IsZero()}, {"signing_certificate", req.GetSigningCertificate() != ""},
 		{"signature", req.GetSignature() != ""}, {"request_id", req.GetRequestId() != 0},
 	} {
-		if err := versionOnly(v, ocppj.V201, f.name, f.set); err != nil {
+		if err := onlyIn(v, ocppj.V201, f.name, f.set); err != nil {
 			return nil, err
 		}
 	}
@@ -247,7 +157,7 @@ func (s *FirmwareService) UpdateFirmware(ctx context.Context, req *chargeplanev1
 		Firmware: ocpp201.Firmware{Location: req.GetLocation(), RetrieveDateTime: retrieve, InstallDateTime: install,
 			SigningCertificate: req.GetSigningCertificate(), Signature: req.GetSignature()},
 	}
-	var ans statusAnswer
+	var ans answer
 	if out.CommandId, err = s.send.call(ctx, req.GetStationId(), ocpp201.ActionUpdateFirmware, p, &ans); err != nil {
 		return nil, err
 	}
@@ -289,10 +199,10 @@ func (s *FirmwareService) GetLog(ctx context.Context, req *chargeplanev1.GetLogR
 	if err != nil {
 		return nil, err
 	}
-	if err := versionOnly(v, ocppj.V201, "request_id", req.GetRequestId() != 0); err != nil {
+	if err := onlyIn(v, ocppj.V201, "request_id", req.GetRequestId() != 0); err != nil {
 		return nil, err
 	}
-	if err := versionOnly(v, ocppj.V201, "log_type SecurityLog", logType == string(ocpp201.LogSecurityLog)); err != nil {
+	if err := onlyIn(v, ocppj.V201, "log_type SecurityLog", logType == string(ocpp201.LogSecurityLog)); err != nil {
 		return nil, err
 	}
 
@@ -316,7 +226,7 @@ func (s *FirmwareService) GetLog(ctx context.Context, req *chargeplanev1.GetLogR
 		Log: ocpp201.LogParameters{RemoteLocation: req.GetLocation(), OldestTimestamp: oldest, LatestTimestamp: latest},
 	}
 	var ans struct {
-		statusAnswer
+		answer
 		Filename string `json:"filename"`
 	}
 	if out.CommandId, err = s.send.call(ctx, req.GetStationId(), ocpp201.ActionGetLog, p, &ans); err != nil {

@@ -28,7 +28,7 @@ type LocalListStore interface {
 type LocalListService struct {
 	chargeplanev1.UnimplementedLocalListServiceServer
 
-	send  sender
+	send  commands
 	store LocalListStore
 	now   func() time.Time
 	log   *slog.Logger
@@ -36,14 +36,14 @@ type LocalListService struct {
 
 // NewLocalListService returns the local authorization list commands; now
 // nil means time.Now.
-func NewLocalListService(cmds CommandSender, st LocalListStore, now func() time.Time, logger *slog.Logger) *LocalListService {
+func NewLocalListService(cmds Commander, st LocalListStore, now func() time.Time, logger *slog.Logger) *LocalListService {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &LocalListService{send: sender{c: cmds, log: logger}, store: st, now: now, log: logger}
+	return &LocalListService{send: commands{c: cmds, log: logger}, store: st, now: now, log: logger}
 }
 
 // GetLocalListVersion asks the station for its list version.
@@ -137,7 +137,7 @@ func (s *LocalListService) SendLocalList(ctx context.Context, req *chargeplanev1
 		payload = p
 	}
 
-	var ans statusAnswer
+	var ans answer
 	cmdID, err := s.send.call(ctx, req.GetStationId(), "SendLocalList", payload, &ans)
 	if err != nil {
 		return nil, err

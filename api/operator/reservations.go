@@ -37,7 +37,7 @@ type ReservationStore interface {
 type ReservationService struct {
 	chargeplanev1.UnimplementedReservationServiceServer
 
-	send  sender
+	send  commands
 	store ReservationStore
 	now   func() time.Time
 	log   *slog.Logger
@@ -45,14 +45,14 @@ type ReservationService struct {
 
 // NewReservationService returns the reservation commands; now nil means
 // time.Now.
-func NewReservationService(cmds CommandSender, st ReservationStore, now func() time.Time, logger *slog.Logger) *ReservationService {
+func NewReservationService(cmds Commander, st ReservationStore, now func() time.Time, logger *slog.Logger) *ReservationService {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &ReservationService{send: sender{c: cmds, log: logger}, store: st, now: now, log: logger}
+	return &ReservationService{send: commands{c: cmds, log: logger}, store: st, now: now, log: logger}
 }
 
 // ReserveNow records the reservation (its id is the reservationId), sends
@@ -87,10 +87,10 @@ func (s *ReservationService) ReserveNow(ctx context.Context, req *chargeplanev1.
 	if err != nil {
 		return nil, err
 	}
-	if err := versionOnly(v, ocppj.V201, "connector_type", req.GetConnectorType() != ""); err != nil {
+	if err := onlyIn(v, ocppj.V201, "connector_type", req.GetConnectorType() != ""); err != nil {
 		return nil, err
 	}
-	if err := versionOnly(v, ocppj.V201, "id_token_type", req.GetIdTokenType() != ""); err != nil {
+	if err := onlyIn(v, ocppj.V201, "id_token_type", req.GetIdTokenType() != ""); err != nil {
 		return nil, err
 	}
 	if v == ocppj.V16 && (len(req.GetIdToken()) > MaxIDTag16Len || len(req.GetGroupIdToken()) > MaxIDTag16Len) {
@@ -122,7 +122,7 @@ func (s *ReservationService) ReserveNow(ctx context.Context, req *chargeplanev1.
 
 	r := &store.Reservation{
 		StationID: req.GetStationId(), OCPPVersion: v.String(), IDToken: req.GetIdToken(), IDTokenType: tokType,
-		GroupIDToken: group, ExpiresAt: expires, ConnectorType: req.GetConnectorType(), RequestedBy: operatorName(ctx),
+		GroupIDToken: group, ExpiresAt: expires, ConnectorType: req.GetConnectorType(), RequestedBy: RequestedBy(ctx),
 	}
 	if v == ocppj.V16 {
 		r.ConnectorID = int(req.GetEvseId())
@@ -146,7 +146,7 @@ func (s *ReservationService) ReserveNow(ctx context.Context, req *chargeplanev1.
 		}
 		payload = p
 	}
-	var ans statusAnswer
+	var ans answer
 	cmdID, callErr := s.send.call(ctx, r.StationID, "ReserveNow", payload, &ans)
 	newStatus, errText := ans.Status, ""
 	if callErr != nil {
@@ -185,7 +185,7 @@ func (s *ReservationService) CancelReservation(ctx context.Context, req *chargep
 		return nil, err
 	}
 	// Both versions: {reservationId} → {status}.
-	var ans statusAnswer
+	var ans answer
 	cmdID, err := s.send.call(ctx, r.StationID, "CancelReservation", ocpp16.CancelReservationRequest{ReservationId: int(r.ID)}, &ans)
 	if err != nil {
 		return nil, err

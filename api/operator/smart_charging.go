@@ -29,17 +29,17 @@ type ChargingProfileStore interface {
 type SmartChargingService struct {
 	chargeplanev1.UnimplementedSmartChargingServiceServer
 
-	send  sender
+	send  commands
 	store ChargingProfileStore
 	log   *slog.Logger
 }
 
 // NewSmartChargingService returns the smart charging commands.
-func NewSmartChargingService(cmds CommandSender, st ChargingProfileStore, logger *slog.Logger) *SmartChargingService {
+func NewSmartChargingService(cmds Commander, st ChargingProfileStore, logger *slog.Logger) *SmartChargingService {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &SmartChargingService{send: sender{c: cmds, log: logger}, store: st, log: logger}
+	return &SmartChargingService{send: commands{c: cmds, log: logger}, store: st, log: logger}
 }
 
 // setProfile16 and setProfile201 pass the operator's profile through
@@ -108,7 +108,7 @@ func (s *SmartChargingService) SetChargingProfile(ctx context.Context, req *char
 	if v == ocppj.V16 {
 		payload = setProfile16{ConnectorID: int(req.GetEvseId()), Profile: raw}
 	}
-	var ans statusAnswer
+	var ans answer
 	cmdID, err := s.send.call(ctx, req.GetStationId(), "SetChargingProfile", payload, &ans)
 	if err != nil {
 		return nil, err
@@ -126,7 +126,7 @@ func (s *SmartChargingService) SetChargingProfile(ctx context.Context, req *char
 	p := &store.ChargingProfile{
 		StationID: req.GetStationId(), OCPPVersion: v.String(), ProfileID: k.id(), EVSEID: int(req.GetEvseId()),
 		Purpose: k.Purpose, StackLevel: k.StackLevel, TransactionID: k.transactionID(), Profile: string(raw),
-		RequestedBy: operatorName(ctx),
+		RequestedBy: RequestedBy(ctx),
 	}
 	// The station has it now, whether or not our caller still waits.
 	if err := s.store.SaveChargingProfile(context.WithoutCancel(ctx), p); err != nil {
@@ -159,7 +159,7 @@ func (s *SmartChargingService) ClearChargingProfile(ctx context.Context, req *ch
 		}
 		payload = p
 	}
-	var ans statusAnswer
+	var ans answer
 	cmdID, err := s.send.call(ctx, req.GetStationId(), "ClearChargingProfile", payload, &ans)
 	if err != nil {
 		return nil, err
@@ -201,7 +201,7 @@ func (s *SmartChargingService) GetCompositeSchedule(ctx context.Context, req *ch
 	if err != nil {
 		return nil, err
 	}
-	var ans statusAnswer
+	var ans answer
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &ans); err != nil || json.Unmarshal(raw, &fields) != nil {
 		return nil, status.Error(codes.Internal, "the station's answer could not be read")
@@ -249,7 +249,7 @@ func (s *SmartChargingService) GetChargingProfiles(ctx context.Context, req *cha
 		crit.ChargingLimitSource = append(crit.ChargingLimitSource, ocpp201.ChargingLimitSourceEnum(src))
 	}
 	p := ocpp201.GetChargingProfilesRequest{RequestId: reqID, EvseId: intPtr(req.EvseId), ChargingProfile: crit}
-	var ans statusAnswer
+	var ans answer
 	cmdID, err := s.send.call(ctx, req.GetStationId(), ocpp201.ActionGetChargingProfiles, p, &ans)
 	if err != nil {
 		return nil, err
