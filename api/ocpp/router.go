@@ -64,7 +64,7 @@ type MeterRecorder interface {
 
 // routerStore is what the router itself needs; handlers declare their own.
 type routerStore interface {
-	GetStation(ctx context.Context, id string) (*store.Station, error)
+	GetStanding(ctx context.Context, id string) (store.Standing, error)
 	TouchLastSeen(ctx context.Context, stationID string, at time.Time) error
 	MarkConnected(ctx context.Context, ev store.ConnectionEvent) (bool, error)
 	MarkDisconnected(ctx context.Context, ev store.ConnectionEvent) (bool, error)
@@ -244,7 +244,9 @@ func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, en
 		}
 	}
 
-	st, err := r.store.GetStation(ctx, env.GetStationId())
+	// Only the standing, not the station with its connectors: this runs
+	// for every message.
+	st, err := r.store.GetStanding(ctx, env.GetStationId())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		// Deleted while connected: it may no longer talk to us.
@@ -261,7 +263,7 @@ func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, en
 	if st.LastSeen == nil || now.Sub(*st.LastSeen) >= r.touchEvery {
 		// Liveness is a side effect: failing to record it must not fail
 		// the message itself.
-		if err := r.store.TouchLastSeen(ctx, st.ID, now); err != nil {
+		if err := r.store.TouchLastSeen(ctx, env.GetStationId(), now); err != nil {
 			log.Warn("touch last seen", "err", err)
 		}
 	}
