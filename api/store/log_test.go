@@ -9,6 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"gorm.io/gorm/logger"
 )
 
 // syncBuffer is a log sink the store's pool goroutines may write to.
@@ -55,5 +58,33 @@ func TestDuplicateKeyIsNotLoggedAsError(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("a real failure was not logged:\n%s", logs.String())
+	}
+}
+
+// The SQL of a statement that will not be logged is never rendered (it
+// cost CPU on every statement); failed and slow ones still are logged.
+func TestStatementsRenderedOnlyWhenLogged(t *testing.T) {
+	var logs syncBuffer
+	base := logger.NewSlogLogger(slog.New(slog.NewTextHandler(&logs, nil)), logger.Config{SlowThreshold: slowQuery, LogLevel: logger.Warn})
+	q := quietDuplicates{Interface: base, level: logger.Warn, slow: slowQuery}
+	rendered := 0
+	fc := func() (string, int64) { rendered++; return "UPDATE stations SET last_seen = ?", 1 }
+	ctx := context.Background()
+
+	q.Trace(ctx, time.Now(), fc, nil)
+	if rendered != 0 || logs.String() != "" {
+		t.Fatalf("a fast, successful statement was rendered %d times / logged %q", rendered, logs.String())
+	}
+	q.Trace(ctx, time.Now().Add(-2*slowQuery), fc, nil)
+	if rendered != 1 || !strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("a slow statement was not logged: %q", logs.String())
+	}
+	q.Trace(ctx, time.Now(), fc, errors.New("disk I/O error"))
+	if rendered != 2 || !strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a failed statement was not logged: %q", logs.String())
+	}
+	q.LogMode(logger.Info).Trace(ctx, time.Now(), fc, nil)
+	if rendered != 3 {
+		t.Error("LogMode(Info) does not log every statement")
 	}
 }

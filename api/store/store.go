@@ -170,18 +170,33 @@ func (d dialect) String() string {
 // quietDuplicates keeps expected outcomes out of the error log: a duplicate
 // key is how the store detects retries and existing records (it becomes
 // ErrAlreadyExists or a deduplicated write), not a failure.
-type quietDuplicates struct{ logger.Interface }
+//
+// It also decides first whether a statement is worth logging at all: gorm's
+// slog logger renders the statement's SQL (fc) for every statement before
+// looking at the level, which cost ~8% of the core's CPU under load for
+// statements that are neither failed nor slow and so are never logged.
+type quietDuplicates struct {
+	logger.Interface
+	level logger.LogLevel
+	slow  time.Duration
+}
 
 func (q quietDuplicates) LogMode(l logger.LogLevel) logger.Interface {
-	return quietDuplicates{q.Interface.LogMode(l)}
+	return quietDuplicates{Interface: q.Interface.LogMode(l), level: l, slow: q.slow}
 }
 
 func (q quietDuplicates) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		err = nil
 	}
+	if err == nil && q.level < logger.Info && (q.slow <= 0 || time.Since(begin) <= q.slow) {
+		return
+	}
 	q.Interface.Trace(ctx, begin, fc, err)
 }
+
+// slowQuery is the duration above which a statement is logged as slow.
+const slowQuery = 500 * time.Millisecond
 
 // SQLiteFile is the database file name inside Config.DataDir.
 const SQLiteFile = "chargeplane.db"
@@ -199,13 +214,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.log = s.log.With("component", "store")
 
 	gcfg := &gorm.Config{
-		Logger: quietDuplicates{logger.NewSlogLogger(s.log, logger.Config{
-			SlowThreshold:             500 * time.Millisecond,
+		Logger: quietDuplicates{Interface: logger.NewSlogLogger(s.log, logger.Config{
+			SlowThreshold:             slowQuery,
 			LogLevel:                  logger.Warn,
 			IgnoreRecordNotFoundError: true,
 			// Never put values (password hashes) in logs.
 			ParameterizedQueries: true,
-		})},
+		}), level: logger.Warn, slow: slowQuery},
 		NowFunc:                func() time.Time { return dbTime(s.now()) },
 		TranslateError:         true,
 		DisableAutomaticPing:   true,
