@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/chargeplane/chargeplane/gateway/server"
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
@@ -39,7 +37,7 @@ type config struct {
 	PingTimeout  int    `env:"PING_TIMEOUT" envDefault:"10"`
 	CallTimeout  int    `env:"CALL_TIMEOUT" envDefault:"30"`
 	DrainWindow  int    `env:"DRAIN_WINDOW" envDefault:"10"`
-	LeaseTTL     int    `env:"LEASE_TTL" envDefault:"15"`
+	LeaseTTL     int    `env:"LEASE_TTL" envDefault:"10"`
 	LogLevel     string `env:"LOG_LEVEL" envDefault:"info"`
 	// PprofAddr serves /debug/pprof on a loopback address; empty = off.
 	PprofAddr string `env:"PPROF_ADDR"`
@@ -81,9 +79,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	// The gRPC client connects lazily and reconnects on its own: a gateway
-	// started before the core just answers 503 until the core is up.
-	cc, err := grpc.NewClient(cfg.CoreGRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := dialCore(cfg.CoreGRPCAddr)
 	if err != nil {
 		return fmt.Errorf("core gRPC client %s: %w", cfg.CoreGRPCAddr, err)
 	}

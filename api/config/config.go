@@ -53,14 +53,14 @@ var ErrInvalid = errors.New("config: invalid")
 //	CORE_ID               <hostname>-<random>  this core instance's id (its reply queue name)
 //	LOG_LEVEL             info                 debug, info, warn or error
 //	LOG_FORMAT            text                 text or json
-//	LEASE_SWEEP_INTERVAL  5s                   how often expired gateway leases are swept
+//	LEASE_SWEEP_INTERVAL  2s                   how often expired gateway leases are swept
 //	PING_INTERVAL         30                   seconds; embedded gateway pings a socket silent this long (0 = never)
 //	PING_TIMEOUT          10                   seconds; a socket whose pong is this late is dead
 //	CALL_TIMEOUT          30                   seconds; embedded gateway's wait for a charger's answer
 //	COMMAND_TIMEOUT       30s                  how long an operator command waits for the charger's answer (a request may ask for less or more, up to 10m)
 //	MESSAGE_LOG_PER_STATION 500                raw OCPP messages kept per station in the message log (newest first; older ones trimmed as new ones are written)
 //	DRAIN_WINDOW          10                   seconds; embedded gateway spreads closing sockets over this on shutdown (0 = at once)
-//	LEASE_TTL             15                   seconds; embedded gateway's lease with the core
+//	LEASE_TTL             10                   seconds; embedded gateway's lease with the core
 //	MAX_MESSAGE_BYTES     1048576              largest OCPP WebSocket message the embedded gateway accepts
 //	SHUTDOWN_TIMEOUT      30s                  graceful shutdown limit after SIGINT/SIGTERM
 //	PPROF_ADDR            (empty)              loopback address (127.0.0.1:6060) serving net/http/pprof; empty = off
@@ -87,13 +87,13 @@ type Config struct {
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
 
-	LeaseSweepInterval time.Duration `env:"LEASE_SWEEP_INTERVAL" envDefault:"5s"`
+	LeaseSweepInterval time.Duration `env:"LEASE_SWEEP_INTERVAL" envDefault:"2s"`
 
 	PingInterval    time.Duration `env:"PING_INTERVAL" envDefault:"30"`
 	PingTimeout     time.Duration `env:"PING_TIMEOUT" envDefault:"10"`
 	CallTimeout     time.Duration `env:"CALL_TIMEOUT" envDefault:"30"`
 	DrainWindow     time.Duration `env:"DRAIN_WINDOW" envDefault:"10"`
-	LeaseTTL        time.Duration `env:"LEASE_TTL" envDefault:"15"`
+	LeaseTTL        time.Duration `env:"LEASE_TTL" envDefault:"10"`
 	MaxMessageBytes int64         `env:"MAX_MESSAGE_BYTES" envDefault:"1048576"`
 
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`

@@ -27,7 +27,7 @@ type Config struct {
 	// chargers do not all reconnect elsewhere at the same instant. Default 10s.
 	DrainWindow time.Duration
 	// LeaseTTL is the lease asked from the core; it is renewed every
-	// LeaseTTL/3. Default 15s.
+	// LeaseTTL/3. Default 10s.
 	LeaseTTL time.Duration
 	// MaxMessageBytes is the largest WebSocket message read from a charger;
 	// a bigger one closes the socket with 1009. Default 1 MiB.
@@ -45,7 +45,7 @@ const (
 	DefaultPingTimeout     = 10 * time.Second
 	DefaultCallTimeout     = 30 * time.Second
 	DefaultDrainWindow     = 10 * time.Second
-	DefaultLeaseTTL        = 15 * time.Second
+	DefaultLeaseTTL        = 10 * time.Second
 	DefaultMaxMessageBytes = 1 << 20
 )
 

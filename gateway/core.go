@@ -1,0 +1,37 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
+)
+
+// dialCore connects to the core's control plane. addrs is one gRPC target
+// (host:port, or dns:///name for a name with several addresses) or a
+// comma-separated list of host:port: with several cores, calls go round
+// robin to the ones that are up, so admissions and lease renewals go on
+// while one core is down. The client connects lazily and reconnects by
+// itself: a gateway started before the core answers 503 until one is up.
+func dialCore(addrs string) (*grpc.ClientConn, error) {
+	var list []resolver.Address
+	for _, a := range strings.Split(addrs, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			list = append(list, resolver.Address{Addr: a})
+		}
+	}
+	creds := grpc.WithTransportCredentials(insecure.NewCredentials())
+	switch len(list) {
+	case 0:
+		return nil, fmt.Errorf("no core address in %q", addrs)
+	case 1:
+		return grpc.NewClient(list[0].Addr, creds)
+	}
+	r := manual.NewBuilderWithScheme("cores")
+	r.InitialState(resolver.State{Addresses: list})
+	return grpc.NewClient(r.Scheme()+":///core", creds, grpc.WithResolvers(r),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+}
