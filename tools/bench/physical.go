@@ -165,14 +165,21 @@ func RawRabbitMQ(ctx context.Context, url string, mode AMQPMode, conc int, d tim
 		return RawResult{}, fmt.Errorf("channel: %w", err)
 	}
 	defer setup.Close()
+	// Deleted on a channel of their own at the end: the setup channel may
+	// have been closed by then, and the queues must not outlive the run.
+	defer func() {
+		if ch, err := conn.Channel(); err == nil {
+			_, _ = ch.QueueDelete(reqQ, false, false, false)
+			_, _ = ch.QueueDelete(repQ, false, false, false)
+			_ = ch.Close()
+		}
+	}()
 	if _, err := setup.QueueDeclare(reqQ, mode.Persistent, false, false, false, nil); err != nil {
 		return RawResult{}, fmt.Errorf("declare %s: %w", reqQ, err)
 	}
-	defer func() { _, _ = setup.QueueDelete(reqQ, false, false, false) }()
 	if _, err := setup.QueueDeclare(repQ, false, false, false, false, nil); err != nil {
 		return RawResult{}, fmt.Errorf("declare %s: %w", repQ, err)
 	}
-	defer func() { _, _ = setup.QueueDelete(repQ, false, false, false) }()
 
 	// Publishing goes through a small pool of channels, as our bus does.
 	newPool := func() ([]*amqp.Channel, error) {
@@ -298,10 +305,18 @@ func RawRabbitMQ(ctx context.Context, url string, mode AMQPMode, conc int, d tim
 	elapsed := time.Since(start)
 	cancel()
 	// Cancelling the consumers closes their delivery channels, which ends
-	// the responder and reply goroutines.
+	// the responder and reply goroutines. Only then may the channels close:
+	// an Ack sent on a channel already closed is a connection error for the
+	// broker, and the queues could then not be deleted.
+	stopped := make(chan struct{})
+	go func() { workers.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+	}
 	_ = respCh.Close()
 	_ = replyCh.Close()
-	workers.Wait()
+	<-stopped
 	for _, ch := range append(reqPool, repPool...) {
 		_ = ch.Close()
 	}
