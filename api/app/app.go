@@ -54,12 +54,15 @@ type App struct {
 	// OpenAPI, when set before Start, is served at /api/v1/openapi.json.
 	OpenAPI []byte
 
-	store   *store.Store
-	bus     bus.Bus
-	router  *ocpp.Router
-	meters  *store.MeterBatcher // group commit of MeterValues
-	control *control.Service
-	tokens  *auth.Tokens
+	store  *store.Store
+	bus    bus.Bus
+	router *ocpp.Router
+	meters *store.MeterBatcher // group commit of MeterValues
+	// last-seen times, written in batches off the reply path (≤ 1 s lost
+	// in a crash: liveness, not charger data)
+	lastSeen *store.LastSeenWriter
+	control  *control.Service
+	tokens   *auth.Tokens
 
 	// messages writes the per-station raw message log in the background.
 	messages *store.MessageLogger
@@ -143,6 +146,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	}
 
 	a.meters = a.store.NewMeterBatcher(store.MeterBatcherConfig{Logger: logger})
+	a.lastSeen = a.store.NewLastSeenWriter(store.LastSeenWriterConfig{Logger: logger})
 	a.messages = a.store.NewMessageLogger(store.MessageLoggerConfig{Keep: cfg.MessageLogPerStation, Logger: logger})
 	a.commands = command.New(command.Deps{
 		Store: a.store, Bus: a.bus, Schemas: schemas, CoreID: cfg.CoreID,
@@ -151,7 +155,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	a.router = ocpp.NewRouter(ocpp.Deps{
 		Store: a.store, Bus: a.bus, Schemas: schemas, Now: time.Now,
 		HeartbeatInterval: cfg.HeartbeatInterval, Logger: logger,
-		Meters: a.meters, MessageLog: a.messages,
+		Meters: a.meters, MessageLog: a.messages, LastSeen: a.lastSeen,
 	})
 	a.control = control.New(control.Deps{Store: a.store, Bus: a.bus, Now: time.Now, Logger: logger})
 
@@ -514,6 +518,11 @@ func (a *App) closeResources() {
 	if a.meters != nil {
 		if err := a.meters.Close(); err != nil {
 			a.log.Warn("close meter batcher", "err", err)
+		}
+	}
+	if a.lastSeen != nil {
+		if err := a.lastSeen.Close(); err != nil {
+			a.log.Warn("close last seen writer", "err", err)
 		}
 	}
 	if a.messages != nil {

@@ -103,10 +103,14 @@ func benchRouter(b *testing.B, db string, schemas *schema.Registry) (*Router, <-
 	}); err != nil {
 		b.Fatal(err)
 	}
-	r := NewRouter(Deps{Store: st, Bus: bus, Schemas: schemas, Now: time.Now, HeartbeatInterval: 300 * time.Second, Logger: quietLogger()})
+	// As in production (api/app): last-seen times written in batches.
+	lastSeen := st.NewLastSeenWriter(store.LastSeenWriterConfig{Logger: quietLogger()})
+	r := NewRouter(Deps{Store: st, Bus: bus, Schemas: schemas, Now: time.Now, HeartbeatInterval: 300 * time.Second,
+		Logger: quietLogger(), LastSeen: lastSeen})
 	return r, replies, func() {
 		cancel()
 		_ = bus.Close()
+		_ = lastSeen.Close()
 		_ = st.Close()
 	}
 }

@@ -40,8 +40,14 @@ type Deps struct {
 	// must set it; production may, at some CPU cost.
 	ValidateResponses bool
 	// TouchEvery bounds how often an ordinary message updates the station's
-	// last-seen time (default 30s); Heartbeat always does.
+	// last-seen time (default 30s) when it is written through Store;
+	// Heartbeat always does.
 	TouchEvery time.Duration
+	// LastSeen, when set, records last-seen times instead of Store: every
+	// message and every Heartbeat touches it, and it writes them in batches
+	// off the reply path (a *store.LastSeenWriter, closed after the router
+	// stops consuming, before the store).
+	LastSeen LastSeenRecorder
 	// Meters stores MeterValues; nil writes each message on its own through
 	// Store. Production passes a *store.MeterBatcher (group commit) and
 	// closes it after the router stops consuming.
@@ -60,6 +66,11 @@ type MessageLog interface {
 // MeterRecorder stores sampled values.
 type MeterRecorder interface {
 	RecordMeterValues(ctx context.Context, r store.MeterReport) error
+}
+
+// LastSeenRecorder records when a station was heard from.
+type LastSeenRecorder interface {
+	TouchLastSeen(ctx context.Context, stationID string, at time.Time) error
 }
 
 // routerStore is what the router itself needs; handlers declare their own.
@@ -81,6 +92,7 @@ type Router struct {
 	touchEvery time.Duration
 	tables     map[ocppj.Version]route.Table
 	msgs       MessageLog
+	lastSeen   LastSeenRecorder // nil: through store, every touchEvery
 }
 
 // NewRouter builds the router and its route tables.
@@ -102,6 +114,7 @@ func NewRouter(d Deps) *Router {
 		validate:   d.ValidateResponses,
 		touchEvery: d.TouchEvery,
 		msgs:       d.MessageLog,
+		lastSeen:   d.LastSeen,
 	}
 	// A nil *store.Store must stay a nil interface so a missing store fails
 	// loudly at the first use rather than behind a non-nil interface.
@@ -114,9 +127,9 @@ func NewRouter(d Deps) *Router {
 	}
 	r.tables = map[ocppj.Version]route.Table{
 		ocppj.V16: v16.Routes(v16.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
-			Sessions: d.Store, Meters: meters, Reports: d.Store, Logger: r.log}),
+			Sessions: d.Store, Meters: meters, Reports: d.Store, LastSeen: d.LastSeen, Logger: r.log}),
 		ocppj.V201: v201.Routes(v201.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
-			Sessions: d.Store, Meters: meters, Reports: d.Store, DeviceModels: d.Store, Logger: r.log}),
+			Sessions: d.Store, Meters: meters, Reports: d.Store, DeviceModels: d.Store, LastSeen: d.LastSeen, Logger: r.log}),
 	}
 	return r
 }
@@ -260,7 +273,14 @@ func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, en
 		return nil, &callError{ocppj.CodeSecurityError, "station is not accepted: send BootNotification"}
 	}
 	now := r.now()
-	if st.LastSeen == nil || now.Sub(*st.LastSeen) >= r.touchEvery {
+	switch {
+	case r.lastSeen != nil:
+		// Coalesced in memory, written in batches: cheap enough for every
+		// message.
+		if err := r.lastSeen.TouchLastSeen(ctx, env.GetStationId(), now); err != nil {
+			log.Warn("touch last seen", "err", err)
+		}
+	case st.LastSeen == nil || now.Sub(*st.LastSeen) >= r.touchEvery:
 		// Liveness is a side effect: failing to record it must not fail
 		// the message itself.
 		if err := r.store.TouchLastSeen(ctx, env.GetStationId(), now); err != nil {

@@ -10,7 +10,10 @@ import (
 
 // Deps are what the 1.6 handlers share.
 type Deps struct {
-	Store             Store
+	Store Store
+	// LastSeen records Heartbeats; nil writes each through Store.
+	// Production passes a *store.LastSeenWriter (batched, off the reply path).
+	LastSeen          LastSeenToucher
 	Now               func() time.Time
 	HeartbeatInterval time.Duration
 	// Sessions answers Authorize and records transactions.
@@ -32,7 +35,7 @@ type Deps struct {
 func Routes(d Deps) route.Table {
 	return route.NewTable(
 		route.New(ocpp16.ActionBootNotification, BootNotification{Store: d.Store, Now: d.Now, Interval: d.HeartbeatInterval}),
-		route.New(ocpp16.ActionHeartbeat, Heartbeat{Store: d.Store, Now: d.Now}),
+		route.New(ocpp16.ActionHeartbeat, Heartbeat{Store: d.lastSeen(), Now: d.Now}),
 		route.New(ocpp16.ActionStatusNotification, StatusNotification{Store: d.Store, Now: d.Now}),
 
 		route.New(ocpp16.ActionAuthorize, Authorize{Store: d.Sessions, Now: d.Now}),
@@ -53,4 +56,11 @@ func Routes(d Deps) route.Table {
 		route.New(ocpp16.ActionSignedFirmwareStatusNotification, route.Fixed[ocpp16.SignedFirmwareStatusNotificationRequest](
 			ocpp16.SignedFirmwareStatusNotificationResponse{})),
 	)
+}
+
+func (d Deps) lastSeen() LastSeenToucher {
+	if d.LastSeen != nil {
+		return d.LastSeen
+	}
+	return d.Store
 }

@@ -10,7 +10,10 @@ import (
 
 // Deps are what the 2.0.1 handlers share.
 type Deps struct {
-	Store             Store
+	Store Store
+	// LastSeen records Heartbeats; nil writes each through Store.
+	// Production passes a *store.LastSeenWriter (batched, off the reply path).
+	LastSeen          LastSeenToucher
 	Now               func() time.Time
 	HeartbeatInterval time.Duration
 	// Sessions answers Authorize and records transactions.
@@ -35,7 +38,7 @@ type Deps struct {
 func Routes(d Deps) route.Table {
 	return route.NewTable(
 		route.New(ocpp201.ActionBootNotification, BootNotification{Store: d.Store, Now: d.Now, Interval: d.HeartbeatInterval}),
-		route.New(ocpp201.ActionHeartbeat, Heartbeat{Store: d.Store, Now: d.Now}),
+		route.New(ocpp201.ActionHeartbeat, Heartbeat{Store: d.lastSeen(), Now: d.Now}),
 		route.New(ocpp201.ActionStatusNotification, StatusNotification{Store: d.Store}),
 		route.New(ocpp201.ActionTransactionEvent, TransactionEvent{Store: d.Sessions}),
 		route.New(ocpp201.ActionAuthorize, Authorize{Store: d.Sessions, Now: d.Now}),
@@ -83,4 +86,11 @@ func Routes(d Deps) route.Table {
 		route.New(ocpp201.ActionGetCertificateStatus, route.Fixed[ocpp201.GetCertificateStatusRequest](
 			ocpp201.GetCertificateStatusResponse{Status: ocpp201.GetCertificateStatusFailed})),
 	)
+}
+
+func (d Deps) lastSeen() LastSeenToucher {
+	if d.LastSeen != nil {
+		return d.LastSeen
+	}
+	return d.Store
 }
