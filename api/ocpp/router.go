@@ -56,6 +56,14 @@ type Deps struct {
 	// sent, for the station's message log (a *store.MessageLogger, which
 	// never blocks).
 	MessageLog MessageLog
+	// StandingTTL is how long a station's registration standing is cached
+	// (default 5s; negative disables the cache). A station is handled by
+	// one core instance at a time, which drops its entry on every
+	// BootNotification and new connection it handles; an operator's
+	// deletion or registration change made elsewhere is seen within the TTL.
+	StandingTTL time.Duration
+	// StandingCacheSize bounds the cache (default 100,000 stations).
+	StandingCacheSize int
 }
 
 // MessageLog keeps raw frames for operators; Log must not block.
@@ -93,6 +101,7 @@ type Router struct {
 	tables     map[ocppj.Version]route.Table
 	msgs       MessageLog
 	lastSeen   LastSeenRecorder // nil: through store, every touchEvery
+	standings  *standingCache
 }
 
 // NewRouter builds the router and its route tables.
@@ -106,6 +115,12 @@ func NewRouter(d Deps) *Router {
 	if d.TouchEvery <= 0 {
 		d.TouchEvery = 30 * time.Second
 	}
+	if d.StandingTTL == 0 {
+		d.StandingTTL = 5 * time.Second
+	}
+	if d.StandingCacheSize <= 0 {
+		d.StandingCacheSize = 100_000
+	}
 	r := &Router{
 		bus:        d.Bus,
 		schemas:    d.Schemas,
@@ -115,6 +130,7 @@ func NewRouter(d Deps) *Router {
 		touchEvery: d.TouchEvery,
 		msgs:       d.MessageLog,
 		lastSeen:   d.LastSeen,
+		standings:  newStandingCache(d.StandingTTL, d.StandingCacheSize, d.Now),
 	}
 	// A nil *store.Store must stay a nil interface so a missing store fails
 	// loudly at the first use rather than behind a non-nil interface.
@@ -144,6 +160,8 @@ func (r *Router) HandleUpstream(ctx context.Context, env *busv1.Envelope) error 
 	case busv1.Kind_KIND_FRAME:
 		return r.handleFrame(ctx, log, env)
 	case busv1.Kind_KIND_CONNECTED:
+		// A new connection starts from the database's standing.
+		r.standings.forget(env.GetStationId())
 		applied, err := r.store.MarkConnected(ctx, r.connectionEvent(env))
 		if err != nil {
 			return fmt.Errorf("ocpp: mark %s connected: %w", env.GetStationId(), err)
@@ -259,14 +277,24 @@ func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, en
 
 	// Only the standing, not the station with its connectors: this runs
 	// for every message.
-	st, err := r.store.GetStanding(ctx, env.GetStationId())
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		// Deleted while connected: it may no longer talk to us.
-		return nil, &callError{ocppj.CodeSecurityError, "station is not registered"}
-	case err != nil:
-		log.Error("load station", "err", err)
-		return nil, &callError{ocppj.CodeInternalError, "temporary failure, retry later"}
+	st, cached := r.standings.get(env.GetStationId())
+	if !cached {
+		var err error
+		st, err = r.store.GetStanding(ctx, env.GetStationId())
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			// Deleted while connected: it may no longer talk to us.
+			return nil, &callError{ocppj.CodeSecurityError, "station is not registered"}
+		case err != nil:
+			log.Error("load station", "err", err)
+			return nil, &callError{ocppj.CodeInternalError, "temporary failure, retry later"}
+		}
+		r.standings.put(env.GetStationId(), st)
+	}
+	if f.Action == "BootNotification" {
+		// The boot decides a new registration status: the next message
+		// must read it, whatever the handler's outcome.
+		defer r.standings.forget(env.GetStationId())
 	}
 	// B02.FR.09, B03.FR.07: a Pending or Rejected station may only boot.
 	if f.Action != "BootNotification" && (st.RegistrationStatus == "Pending" || st.RegistrationStatus == "Rejected") {
@@ -285,6 +313,8 @@ func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, en
 		// the message itself.
 		if err := r.store.TouchLastSeen(ctx, env.GetStationId(), now); err != nil {
 			log.Warn("touch last seen", "err", err)
+		} else {
+			r.standings.touched(env.GetStationId(), now)
 		}
 	}
 
