@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/gateway/server"
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
+	"github.com/chargeplane/chargeplane/pkg/profiling"
 )
 
 type config struct {
@@ -67,7 +67,7 @@ func run() error {
 	if cfg.PingInterval < 0 || cfg.DrainWindow < 0 {
 		return errors.New("configuration: PING_INTERVAL and DRAIN_WINDOW must not be negative")
 	}
-	if err := checkPprofAddr(cfg.PprofAddr); err != nil {
+	if err := profiling.CheckAddr(cfg.PprofAddr); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
@@ -150,7 +150,7 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("listen PPROF_ADDR %s: %w", cfg.PprofAddr, err)
 		}
-		psrv := &http.Server{Handler: pprofHandler(), ReadHeaderTimeout: 10 * time.Second}
+		psrv := &http.Server{Handler: profiling.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		defer psrv.Close()
 		go func() {
 			if err := psrv.Serve(pln); !errors.Is(err, http.ErrServerClosed) {
@@ -181,32 +181,4 @@ func run() error {
 	}
 	log.Info("gateway stopped")
 	return nil
-}
-
-// checkPprofAddr accepts an empty address (off) or a loopback host:port:
-// profiles expose memory contents, so never to another machine.
-func checkPprofAddr(addr string) error {
-	if addr == "" {
-		return nil
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("PPROF_ADDR %q: want host:port: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("PPROF_ADDR %q: the profiler listens on loopback only (127.0.0.1:6061)", addr)
-	}
-	return nil
-}
-
-// pprofHandler serves net/http/pprof on its own mux, never on the OCPP
-// listener.
-func pprofHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
 }

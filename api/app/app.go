@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -35,6 +34,7 @@ import (
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
+	"github.com/chargeplane/chargeplane/pkg/profiling"
 )
 
 // startupTimeout bounds connecting to the database and the broker in New.
@@ -292,7 +292,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		if a.pprofLis, err = lc.Listen(ctx, "tcp", a.cfg.PprofAddr); err != nil {
 			return fmt.Errorf("app: listen PPROF_ADDR %s: %w", a.cfg.PprofAddr, err)
 		}
-		a.pprofSrv = &http.Server{Handler: pprofHandler(), ReadHeaderTimeout: 10 * time.Second}
+		a.pprofSrv = &http.Server{Handler: profiling.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		a.serve("pprof", func() error { return a.pprofSrv.Serve(a.pprofLis) })
 		a.log.Info("profiler listening", "addr", a.pprofLis.Addr().String())
 	}
@@ -302,18 +302,6 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.log.Info("core started", "http", http, "grpc", grpcAddr, "ocpp", ocppAddr,
 		"embedded", a.cfg.Embedded(), "database", dbKind(a.cfg))
 	return nil
-}
-
-// pprofHandler serves net/http/pprof on its own mux, so that the profiler
-// is reachable only on PPROF_ADDR and never through the REST listener.
-func pprofHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
 }
 
 func dbKind(cfg config.Config) string {

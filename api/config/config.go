@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/chargeplane/chargeplane/pkg/profiling"
 )
 
 // MinAuthSecretBytes is the shortest AUTH_SECRET accepted: HS256 keys shorter
@@ -196,7 +197,7 @@ func (c Config) Validate() error {
 	if c.MessageLogPerStation < 1 {
 		bad("MESSAGE_LOG_PER_STATION must be at least 1, got %d", c.MessageLogPerStation)
 	}
-	if err := CheckPprofAddr(c.PprofAddr); err != nil {
+	if err := profiling.CheckAddr(c.PprofAddr); err != nil {
 		errs = append(errs, err)
 	}
 	if c.MaxMessageBytes < 1024 {
@@ -210,23 +211,6 @@ func (c Config) Validate() error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
-	}
-	return nil
-}
-
-// CheckPprofAddr accepts an empty PPROF_ADDR (off) or a host:port whose
-// host is a loopback address or "localhost": the profiler must never be
-// reachable from another machine.
-func CheckPprofAddr(addr string) error {
-	if addr == "" {
-		return nil
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("PPROF_ADDR %q: want host:port: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("PPROF_ADDR %q: the profiler listens on loopback only (127.0.0.1:6060)", addr)
 	}
 	return nil
 }
