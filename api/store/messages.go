@@ -54,6 +54,12 @@ func (s *Store) ListMessages(ctx context.Context, stationID string, p SeqPage) (
 // AppendMessages writes msgs and trims each of their stations' logs to
 // the newest keep messages, in one transaction. keep ≤ 0 keeps everything.
 func (s *Store) AppendMessages(ctx context.Context, msgs []StationMessage, keep int) error {
+	return s.appendMessages(ctx, msgs, keep, nil)
+}
+
+// appendMessages is AppendMessages trimming only the stations trim says
+// (all of them when trim is nil).
+func (s *Store) appendMessages(ctx context.Context, msgs []StationMessage, keep int, trim func(stationID string) bool) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -74,7 +80,9 @@ func (s *Store) AppendMessages(ctx context.Context, msgs []StationMessage, keep 
 		}
 		ids := make([]string, 0, len(stations))
 		for id := range stations {
-			ids = append(ids, id)
+			if trim == nil || trim(id) {
+				ids = append(ids, id)
+			}
 		}
 		// A fixed order keeps concurrent trims on PostgreSQL deadlock-free.
 		sort.Strings(ids)
@@ -96,6 +104,10 @@ func (s *Store) AppendMessages(ctx context.Context, msgs []StationMessage, keep 
 // MessageLoggerConfig tunes the message log writer.
 type MessageLoggerConfig struct {
 	// Keep is how many messages each station's log keeps (default 500).
+	// Trimming is amortised: a station's log is trimmed back to Keep once
+	// this writer has added Keep/4 messages since its last trim, so it holds
+	// at most Keep + Keep/4 - 1 messages between trims (per core instance
+	// writing to it; the first batch of a station after start always trims).
 	Keep int
 	// Buffer is how many messages may wait for the writer (default 4096);
 	// more are dropped.
@@ -106,6 +118,9 @@ type MessageLoggerConfig struct {
 	FlushTimeout time.Duration
 	Logger       *slog.Logger
 }
+
+// maxTrackedStations bounds the message logger's per-station counts.
+const maxTrackedStations = 200_000
 
 // MessageLogger writes the station message log in the background, in
 // batches, so that logging never slows the reply path. It is best effort:
@@ -121,6 +136,9 @@ type MessageLogger struct {
 	closed  bool
 	done    chan struct{}
 	dropped atomic.Int64
+	// untrimmed counts, per station, the messages written since its log
+	// was last trimmed; only the writer goroutine uses it.
+	untrimmed map[string]int
 }
 
 // NewMessageLogger starts a writer for s. Close it before closing s.
@@ -146,6 +164,8 @@ func (s *Store) NewMessageLogger(cfg MessageLoggerConfig) *MessageLogger {
 		log:  cfg.Logger.With("component", "message-log"),
 		ch:   make(chan StationMessage, cfg.Buffer),
 		done: make(chan struct{}),
+
+		untrimmed: map[string]int{},
 	}
 	go l.loop()
 	return l
@@ -209,9 +229,35 @@ func (l *MessageLogger) flush(batch []StationMessage) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.FlushTimeout)
 	defer cancel()
-	err := l.s.AppendMessages(ctx, batch, l.cfg.Keep)
+	// A trimming DELETE per station per batch cost more than the inserts;
+	// trim a station only once it has gained a quarter of its bound.
+	slack := max(l.cfg.Keep/4, 1)
+	if len(l.untrimmed) > maxTrackedStations {
+		clear(l.untrimmed) // every station trims at its next batch: still bounded
+	}
+	added := map[string]int{}
+	for _, m := range batch {
+		added[m.StationID]++
+	}
+	trimmed := map[string]bool{}
+	err := l.s.appendMessages(ctx, batch, l.cfg.Keep, func(id string) bool {
+		n, seen := l.untrimmed[id]
+		trimmed[id] = !seen || n+added[id] >= slack
+		return trimmed[id]
+	})
 	if err == nil {
+		for id, n := range added {
+			if trimmed[id] {
+				l.untrimmed[id] = 0
+			} else {
+				l.untrimmed[id] += n
+			}
+		}
 		return
+	}
+	// The fallback below trims every station it writes.
+	for id := range added {
+		delete(l.untrimmed, id)
 	}
 	if len(batch) == 1 {
 		l.log.Warn("message log entry dropped", "station", batch[0].StationID, "err", err)
