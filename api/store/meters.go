@@ -208,25 +208,29 @@ func (s *Store) writeMeterReports(tx *gorm.DB, reports []*MeterReport) error {
 			touched[txRef{r.StationID, uid}] = struct{}{}
 		}
 	}
-	if err := insertMeterRows(tx, rows); err != nil {
-		return err
-	}
-	if len(touched) == 0 {
-		return nil
-	}
-	pairs := make([][]any, 0, len(touched))
-	for ref := range touched {
-		pairs = append(pairs, []any{ref.stationID, ref.uid})
-	}
+	// Lock the transactions these readings belong to before storing them:
+	// two batches carrying readings of one transaction (possible when its
+	// messages are handled concurrently) would otherwise each recompute its
+	// energy without the other's uncommitted readings, and the last commit
+	// would leave a stale figure. One statement locking in id order cannot
+	// deadlock with another batch (at most MaxBatch pairs, well within the
+	// parameter limits). SQLite has a single writer already.
 	var txIDs []int64
-	for len(pairs) > 0 {
-		n := min(len(pairs), meterInsertBatch)
-		var part []int64
-		if err := tx.Model(&Transaction{}).Where("(station_id, transaction_uid) IN ?", pairs[:n]).Pluck("id", &part).Error; err != nil {
+	if len(touched) > 0 {
+		pairs := make([][]any, 0, len(touched))
+		for ref := range touched {
+			pairs = append(pairs, []any{ref.stationID, ref.uid})
+		}
+		q := tx.Model(&Transaction{}).Where("(station_id, transaction_uid) IN ?", pairs).Order("id")
+		if s.dialect == dialectPostgres {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		if err := q.Pluck("id", &txIDs).Error; err != nil {
 			return err
 		}
-		txIDs = append(txIDs, part...)
-		pairs = pairs[n:]
+	}
+	if err := insertMeterRows(tx, rows); err != nil {
+		return err
 	}
 	return recomputeEnergyOf(tx, txIDs)
 }
