@@ -241,12 +241,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.handlers.Add(1)
 	s.mu.Unlock()
-	defer s.handlers.Done()
 
-	s.serveStation(w, r, stationID)
+	if !s.serveStation(w, r, stationID) {
+		s.handlers.Done()
+	}
 }
 
-func (s *Server) serveStation(w http.ResponseWriter, r *http.Request, stationID string) {
+// serveStation admits and upgrades the connection. It reports whether it
+// handed the connection to a goroutine of its own, which then owns the
+// s.handlers count.
+func (s *Server) serveStation(w http.ResponseWriter, r *http.Request, stationID string) (handedOff bool) {
 	log := s.log.With("station", stationID)
 	offered, version := chooseSubprotocol(r.Header)
 
@@ -265,28 +269,28 @@ func (s *Server) serveStation(w http.ResponseWriter, r *http.Request, stationID 
 	if err != nil {
 		log.Error("admission failed", "err", err)
 		http.Error(w, "central system unavailable", http.StatusServiceUnavailable)
-		return
+		return false
 	}
 	switch resp.GetDecision() {
 	case gatewayv1.Decision_DECISION_ACCEPTED:
 		if resp.GetConnectionId() == "" {
 			log.Error("core accepted a connection without a connection id")
 			http.Error(w, "central system unavailable", http.StatusServiceUnavailable)
-			return
+			return false
 		}
 	case gatewayv1.Decision_DECISION_UNKNOWN_STATION:
 		log.Info("unknown station refused", "reason", resp.GetReason(), "remote", r.RemoteAddr)
 		http.Error(w, "unknown charging station", http.StatusNotFound)
-		return
+		return false
 	case gatewayv1.Decision_DECISION_UNAUTHORIZED:
 		log.Warn("station refused: bad credentials", "reason", resp.GetReason(), "remote", r.RemoteAddr)
 		w.Header().Set("WWW-Authenticate", `Basic realm="chargeplane", charset="UTF-8"`)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
-		return
+		return false
 	default:
 		log.Error("core gave no admission decision", "decision", resp.GetDecision(), "reason", resp.GetReason())
 		http.Error(w, "central system unavailable", http.StatusServiceUnavailable)
-		return
+		return false
 	}
 	connID := resp.GetConnectionId()
 	log = log.With("connection", connID)
@@ -303,11 +307,11 @@ func (s *Server) serveStation(w http.ResponseWriter, r *http.Request, stationID 
 		// charger's own first choice makes the charger's order win.
 		opts.Subprotocols = []string{offered}
 	}
-	ws, err := websocket.Accept(w, r, opts)
+	ws, err := websocket.Accept(smallBuffers{w}, r, opts)
 	if err != nil {
 		log.Warn("websocket handshake failed", "err", err)
 		s.publishDisconnected(log, stationID, connID, version, "handshake failed")
-		return
+		return false
 	}
 
 	if version == 0 {
@@ -315,12 +319,19 @@ func (s *Server) serveStation(w http.ResponseWriter, r *http.Request, stationID 
 		log.Warn("no supported OCPP subprotocol offered", "offered", r.Header.Values("Sec-WebSocket-Protocol"))
 		_ = ws.Close(websocket.StatusProtocolError, "no supported OCPP subprotocol")
 		s.publishDisconnected(log, stationID, connID, version, "no supported subprotocol")
-		return
+		return false
 	}
 	ws.SetReadLimit(s.cfg.MaxMessageBytes)
 
 	c := newConn(s, ws, stationID, connID, version, log)
-	c.run()
+	// Not on net/http's goroutine: returning from ServeHTTP after the
+	// hijack lets net/http drop the request, response and buffers it keeps
+	// for the goroutine's life; the connection needs none of them.
+	go func() {
+		defer s.handlers.Done()
+		c.run()
+	}()
+	return true
 }
 
 // register makes c the station's connection on this gateway and returns the
