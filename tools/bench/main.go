@@ -22,6 +22,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/chargeplane/chargeplane/pkg/bus"
 	"io"
 	"os"
 	"os/exec"
@@ -45,6 +46,7 @@ type options struct {
 	goBenchPkgs         string
 	profile             bool
 	timeout             time.Duration
+	partitions          int
 }
 
 func main() {
@@ -81,6 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.goBenchPkgs, "gobench-pkgs", "./pkg/ocppj ./pkg/ocpp/schema ./pkg/bus/... ./api/ocpp ./api/store ./gateway/server", "packages for -gobench")
 	fs.BoolVar(&o.profile, "profile", true, "take CPU and heap profiles of api and gateway")
 	fs.DurationVar(&o.timeout, "timeout", 25*time.Minute, "give up after this long")
+	fs.IntVar(&o.partitions, "partitions", bus.DefaultPartitions, "BUS_PARTITIONS of api and gateway")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -93,6 +96,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			return nil, fmt.Errorf("-modes: unknown mode %q (embedded, scale-out)", m)
 		}
 		o.modes = append(o.modes, m)
+	}
+	if o.partitions < 1 || o.partitions > 1024 {
+		return nil, errors.New("-partitions must be between 1 and 1024")
 	}
 	if o.idleN < 1 || o.runFor < 3*time.Second || o.rawFor <= 0 {
 		return nil, errors.New("-idle must be positive, -run at least 3s, -raw positive")

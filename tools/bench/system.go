@@ -25,7 +25,6 @@ import (
 const (
 	operatorEmail    = "bench@chargeplane.test"
 	operatorPassword = "bench-operator-password"
-	partitions       = 16
 )
 
 // system is one running deployment under test.
@@ -125,7 +124,7 @@ func startSystem(ctx context.Context, o *options, mode, workDir string) (_ *syst
 	env := map[string]string{
 		"HTTP_ADDR": httpAddr, "GRPC_ADDR": grpcAddr, "OCPP_ADDR": ocppAddr, "PPROF_ADDR": apiPprof,
 		"DATA_DIR": dataDir, "LOG_LEVEL": "warn", "DRAIN_WINDOW": "0", "SHUTDOWN_TIMEOUT": "60s",
-		"BUS_PARTITIONS": fmt.Sprint(partitions), "CORE_ID": "bench-core-" + randomHex(3),
+		"BUS_PARTITIONS": fmt.Sprint(o.partitions), "CORE_ID": "bench-core-" + randomHex(3),
 	}
 	if mode == "scale-out" {
 		s.db = "postgresql"
@@ -138,7 +137,7 @@ func startSystem(ctx context.Context, o *options, mode, workDir string) (_ *syst
 		s.cleanup = append(s.cleanup, func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			if err := rabbitmq.DeleteTopology(ctx, rabbitmq.Config{URL: o.amqpURL, Prefix: prefix, Partitions: partitions}); err != nil {
+			if err := rabbitmq.DeleteTopology(ctx, rabbitmq.Config{URL: o.amqpURL, Prefix: prefix, Partitions: o.partitions}); err != nil {
 				return fmt.Errorf("delete RabbitMQ topology %s: %w", prefix, err)
 			}
 			return nil
@@ -165,7 +164,7 @@ func startSystem(ctx context.Context, o *options, mode, workDir string) (_ *syst
 	if mode == "scale-out" {
 		genv := map[string]string{
 			"OCPP_ADDR": ocppAddr, "CORE_GRPC_ADDR": grpcAddr, "AMQP_URL": o.amqpURL, "AMQP_PREFIX": env["AMQP_PREFIX"],
-			"BUS_PARTITIONS": fmt.Sprint(partitions), "GATEWAY_ID": "bench-gw-" + randomHex(3), "PPROF_ADDR": gwPprof,
+			"BUS_PARTITIONS": fmt.Sprint(o.partitions), "GATEWAY_ID": "bench-gw-" + randomHex(3), "PPROF_ADDR": gwPprof,
 			"LOG_LEVEL": "warn", "DRAIN_WINDOW": "0",
 		}
 		if s.gateway, err = startProc(mode+"-gateway", filepath.Join(o.binDir, "gateway"), nil, genv, o.outDir); err != nil {
