@@ -59,7 +59,7 @@ var ErrInvalid = errors.New("config: invalid")
 //	PING_TIMEOUT          10                   seconds; a socket whose pong is this late is dead
 //	CALL_TIMEOUT          30                   seconds; embedded gateway's wait for a charger's answer
 //	COMMAND_TIMEOUT       30s                  how long an operator command waits for the charger's answer (a request may ask for less or more, up to 10m)
-//	MESSAGE_LOG_PER_STATION 500                raw OCPP messages kept per station in the message log (newest first; older ones trimmed as new ones are written)
+//	MESSAGE_LOG_PER_STATION 500                raw OCPP messages kept per station in the message log (newest first; trimmed back to this once a quarter more has been written)
 //	DRAIN_WINDOW          10                   seconds; embedded gateway spreads closing sockets over this on shutdown (0 = at once)
 //	LEASE_TTL             10                   seconds; embedded gateway's lease with the core
 //	MAX_MESSAGE_BYTES     1048576              largest OCPP WebSocket message the embedded gateway accepts
