@@ -226,4 +226,3 @@ func waitHealthy(t *testing.T, url string, exited <-chan error) {
 	}
 	t.Fatal("gateway never became healthy")
 }
-
