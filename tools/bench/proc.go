@@ -210,18 +210,21 @@ type loadgenRun struct {
 
 // LoadSummary is the load generator's -json output.
 type LoadSummary struct {
-	Scenario       string            `json:"scenario"`
-	Version        string            `json:"version"`
-	Chargers       int               `json:"chargers"`
-	Rate           float64           `json:"ratePerCharger"`
-	ElapsedSeconds float64           `json:"elapsedSeconds"`
-	Opened         uint64            `json:"connectionsOpened"`
-	Failed         uint64            `json:"connectionsFailed"`
-	RoundTrips     uint64            `json:"roundTrips"`
-	RoundTripsPerS float64           `json:"roundTripsPerSecond"`
-	Latency        Percentiles       `json:"latencyMs"`
-	ErrorsTotal    uint64            `json:"errorsTotal"`
-	Errors         map[string]uint64 `json:"errors"`
+	Scenario       string      `json:"scenario"`
+	Version        string      `json:"version"`
+	Chargers       int         `json:"chargers"`
+	Rate           float64     `json:"ratePerCharger"`
+	ElapsedSeconds float64     `json:"elapsedSeconds"`
+	Opened         uint64      `json:"connectionsOpened"`
+	Failed         uint64      `json:"connectionsFailed"`
+	RoundTrips     uint64      `json:"roundTrips"`
+	RoundTripsPerS float64     `json:"roundTripsPerSecond"`
+	Latency        Percentiles `json:"latencyMs"`
+	// SteadyLatency covers only the round trips after every charger had
+	// booted (nil if that never happened).
+	SteadyLatency *Percentiles      `json:"steadyLatencyMs,omitempty"`
+	ErrorsTotal   uint64            `json:"errorsTotal"`
+	Errors        map[string]uint64 `json:"errors"`
 }
 
 // run executes the load generator; interrupt, when it fires, stops it early

@@ -191,3 +191,18 @@ func TestBuildTables(t *testing.T) {
 		t.Errorf("verdicts %q (scale-out, 5,000/s < 8,000/s) and %q (embedded: no target)", so[col("verdict")], emb[col("verdict")])
 	}
 }
+
+// Tables quote the steady state's latency when the run reached it: the
+// connect and boot storm at the start is not what a steady load sees.
+func TestLatencyOfPrefersTheSteadyState(t *testing.T) {
+	whole := Percentiles{P50: 300, P99: 900}
+	r := RunResult{Summary: LoadSummary{Latency: whole}}
+	if got := latencyOf(r); got != whole {
+		t.Errorf("without a steady state: %+v, want the whole run's %+v", got, whole)
+	}
+	steady := Percentiles{P50: 2, P99: 9}
+	r.Summary.SteadyLatency = &steady
+	if got := latencyOf(r); got != steady {
+		t.Errorf("with a steady state: %+v, want %+v", got, steady)
+	}
+}

@@ -196,7 +196,7 @@ func (b *bench) mode(ctx context.Context, mode string) (mr ModeResult) {
 		rr.Scenario, rr.Chargers, rr.Rate = p.scenario, p.n, p.rate
 		mr.Runs = append(mr.Runs, rr)
 		b.say("  %.0f round trips/s (steady %.0f), p50 %.2f p99 %.2f max %.1f ms, %d errors",
-			rr.Summary.RoundTripsPerS, rr.Steady, rr.Summary.Latency.P50, rr.Summary.Latency.P99, rr.Summary.Latency.Max, rr.Summary.ErrorsTotal)
+			rr.Summary.RoundTripsPerS, rr.Steady, latencyOf(rr).P50, latencyOf(rr).P99, latencyOf(rr).Max, rr.Summary.ErrorsTotal)
 	}
 
 	// Admission with passwords: Argon2id by design costs ~0.1 s of CPU per

@@ -144,6 +144,35 @@ func TestSummaryJSON(t *testing.T) {
 	}
 }
 
+// Round trips before every charger has reached its scenario (the connect
+// and boot storm) count in the run's latency but not in the steady state's.
+func TestSteadyStateExcludesTheStartup(t *testing.T) {
+	s := newStats()
+	const n = 2
+	s.Trip(900 * time.Millisecond) // a slow boot
+	s.ReachedScenario(n)
+	s.Trip(800 * time.Millisecond) // the other charger still booting
+	if sum := s.Summary(Config{N: n}, time.Second); sum.SteadyLatency != nil || sum.SteadyRoundTrips != 0 {
+		t.Fatalf("steady state before every charger reached its scenario: %+v", sum)
+	}
+	s.ReachedScenario(n)
+	for range 10 {
+		s.Trip(2 * time.Millisecond)
+	}
+	sum := s.Summary(Config{N: n}, time.Second)
+	if sum.RoundTrips != 12 || sum.SteadyRoundTrips != 10 {
+		t.Fatalf("round trips %d, steady %d; want 12 and 10", sum.RoundTrips, sum.SteadyRoundTrips)
+	}
+	if sum.SteadyLatency == nil || sum.SteadyLatency.Max > 2.1 || sum.Latency.Max < 900 {
+		t.Errorf("steady latency %+v, whole run %+v", sum.SteadyLatency, sum.Latency)
+	}
+	var text bytes.Buffer
+	sum.Print(&text)
+	if !strings.Contains(text.String(), "steady state (all chargers booted), 10 round trips") {
+		t.Errorf("printed summary lacks the steady state:\n%s", text.String())
+	}
+}
+
 // Every canned answer to a CSMS command must be valid for its schema, or
 // the load generator would itself trip a strict CSMS.
 func TestAnswersConformToSchemas(t *testing.T) {
@@ -305,6 +334,9 @@ func TestRunAgainstEmbeddedCore(t *testing.T) {
 			}
 			if sum.Latency.P50 <= 0 || sum.Latency.P99 < sum.Latency.P50 || sum.Latency.Max < sum.Latency.P99 || math.IsNaN(sum.RoundTripsPerS) {
 				t.Errorf("implausible latency %+v", sum.Latency)
+			}
+			if sum.SteadyLatency == nil || sum.SteadyRoundTrips == 0 || sum.SteadyRoundTrips >= sum.RoundTrips {
+				t.Errorf("steady state: %d of %d round trips, latency %+v", sum.SteadyRoundTrips, sum.RoundTrips, sum.SteadyLatency)
 			}
 		})
 	}

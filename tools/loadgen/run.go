@@ -167,12 +167,13 @@ type charger struct {
 	timer   *time.Timer
 	due     time.Time // when the current step was meant to start
 
-	phase  phase
-	step   int // position within a transaction
-	meter  int // Wh, only ever increasing
-	txID16 int
-	txID   string
-	seq    int
+	phase   phase
+	reached bool // entered its scenario at least once (steady-state accounting)
+	step    int  // position within a transaction
+	meter   int  // Wh, only ever increasing
+	txID16  int
+	txID    string
+	seq     int
 }
 
 type phase int

@@ -64,6 +64,10 @@ func (r *runner) status(c *charger) error {
 		return err
 	}
 	c.phase = phaseScenario
+	if !c.reached {
+		c.reached = true
+		r.stats.ReachedScenario(r.cfg.N)
+	}
 	// The scenario's rhythm starts now, not when the charger was scheduled.
 	c.due = r.cfg.Now()
 	return nil

@@ -20,6 +20,14 @@ type Stats struct {
 	trips     atomic.Uint64
 	latency   Histogram
 
+	// Steady state: once every charger has booted and reached its scenario,
+	// round trips are also recorded apart, so that the connect and boot
+	// storm at the start does not colour a steady load's percentiles.
+	inScenario  atomic.Int64
+	steady      atomic.Bool
+	steadyTrips atomic.Uint64
+	steadyLat   Histogram
+
 	mu     sync.Mutex
 	errors map[string]uint64
 }
@@ -37,6 +45,18 @@ func (s *Stats) Error(kind string) {
 func (s *Stats) Trip(d time.Duration) {
 	s.trips.Add(1)
 	s.latency.Record(d)
+	if s.steady.Load() {
+		s.steadyTrips.Add(1)
+		s.steadyLat.Record(d)
+	}
+}
+
+// ReachedScenario counts a charger that booted and entered its scenario for
+// the first time; when all n have, the steady state begins.
+func (s *Stats) ReachedScenario(n int) {
+	if s.inScenario.Add(1) == int64(n) {
+		s.steady.Store(true)
+	}
 }
 
 func (s *Stats) errorsSnapshot() (map[string]uint64, uint64) {
@@ -51,19 +71,24 @@ func (s *Stats) errorsSnapshot() (map[string]uint64, uint64) {
 
 // Summary is what a run measured, printed at the end and written by -json.
 type Summary struct {
-	URL            string            `json:"url"`
-	Scenario       string            `json:"scenario"`
-	Version        string            `json:"version"`
-	Chargers       int               `json:"chargers"`
-	Rate           float64           `json:"ratePerCharger"`
-	ElapsedSeconds float64           `json:"elapsedSeconds"`
-	Opened         uint64            `json:"connectionsOpened"`
-	Failed         uint64            `json:"connectionsFailed"`
-	RoundTrips     uint64            `json:"roundTrips"`
-	RoundTripsPerS float64           `json:"roundTripsPerSecond"`
-	Latency        Latency           `json:"latencyMs"`
-	ErrorsTotal    uint64            `json:"errorsTotal"`
-	Errors         map[string]uint64 `json:"errors"`
+	URL            string  `json:"url"`
+	Scenario       string  `json:"scenario"`
+	Version        string  `json:"version"`
+	Chargers       int     `json:"chargers"`
+	Rate           float64 `json:"ratePerCharger"`
+	ElapsedSeconds float64 `json:"elapsedSeconds"`
+	Opened         uint64  `json:"connectionsOpened"`
+	Failed         uint64  `json:"connectionsFailed"`
+	RoundTrips     uint64  `json:"roundTrips"`
+	RoundTripsPerS float64 `json:"roundTripsPerSecond"`
+	Latency        Latency `json:"latencyMs"`
+	// SteadyRoundTrips and SteadyLatency count only the round trips after
+	// every charger had booted and entered its scenario; absent when that
+	// never happened.
+	SteadyRoundTrips uint64            `json:"steadyRoundTrips,omitempty"`
+	SteadyLatency    *Latency          `json:"steadyLatencyMs,omitempty"`
+	ErrorsTotal      uint64            `json:"errorsTotal"`
+	Errors           map[string]uint64 `json:"errors"`
 }
 
 // Latency holds round-trip percentiles in milliseconds.
@@ -77,6 +102,13 @@ type Latency struct {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+func latencyOf(h *Histogram) Latency {
+	return Latency{
+		P50: ms(h.Percentile(50)), P90: ms(h.Percentile(90)),
+		P99: ms(h.Percentile(99)), Max: ms(h.Max()), Mean: ms(h.Mean()),
+	}
+}
+
 // Summary freezes the counters after a run of the given length.
 func (s *Stats) Summary(cfg Config, elapsed time.Duration) Summary {
 	errs, total := s.errorsSnapshot()
@@ -87,15 +119,17 @@ func (s *Stats) Summary(cfg Config, elapsed time.Duration) Summary {
 		Opened:         s.opened.Load(),
 		Failed:         s.failed.Load(),
 		RoundTrips:     trips,
-		Latency: Latency{
-			P50: ms(s.latency.Percentile(50)), P90: ms(s.latency.Percentile(90)),
-			P99: ms(s.latency.Percentile(99)), Max: ms(s.latency.Max()), Mean: ms(s.latency.Mean()),
-		},
-		ErrorsTotal: total,
-		Errors:      errs,
+		Latency:        latencyOf(&s.latency),
+		ErrorsTotal:    total,
+		Errors:         errs,
 	}
 	if elapsed > 0 {
 		sum.RoundTripsPerS = float64(trips) / elapsed.Seconds()
+	}
+	if n := s.steadyTrips.Load(); n > 0 {
+		sum.SteadyRoundTrips = n
+		l := latencyOf(&s.steadyLat)
+		sum.SteadyLatency = &l
 	}
 	return sum
 }
@@ -107,6 +141,10 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "round trips %d (%.0f/s)\n", s.RoundTrips, s.RoundTripsPerS)
 	fmt.Fprintf(w, "latency ms: p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  mean %.3f\n",
 		s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.Max, s.Latency.Mean)
+	if l := s.SteadyLatency; l != nil {
+		fmt.Fprintf(w, "steady state (all chargers booted), %d round trips, latency ms: p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  mean %.3f\n",
+			s.SteadyRoundTrips, l.P50, l.P90, l.P99, l.Max, l.Mean)
+	}
 	fmt.Fprintf(w, "errors %d\n", s.ErrorsTotal)
 	for _, k := range slices.Sorted(maps.Keys(s.Errors)) {
 		fmt.Fprintf(w, "  %-40s %d\n", k, s.Errors[k])
