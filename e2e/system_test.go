@@ -151,7 +151,7 @@ func startCore(t *testing.T, cfg config.Config) coreAddrs {
 	if err != nil {
 		t.Fatalf("HashSecret: %v", err)
 	}
-	if err := st.CreateUser(ctx, &store.User{ID: uuid.NewString(), Email: operatorEmail, PasswordHash: hash, FirstName: "E2E", LastName: "Operator"}); err != nil {
+	if err := st.CreateUser(ctx, &store.User{ID: uuid.NewString(), Email: operatorEmail, PasswordHash: hash, FirstName: "E2E", LastName: "Operator", Role: "admin"}); err != nil {
 		t.Fatalf("CreateUser: %v", err)
 	}
 	if err := st.Close(); err != nil {

@@ -19,6 +19,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/chargeplane/chargeplane/api/access"
 	"github.com/chargeplane/chargeplane/api/auth"
 	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/config"
@@ -163,7 +164,8 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a.grpcSrv = grpc.NewServer(operator.ServerOptions(operator.NewAuthenticator(a.tokens, logger), logger)...)
+	guard := access.NewGuard(access.GuardConfig{Authenticator: access.TokenAuthenticator{Tokens: a.tokens}, Logger: logger})
+	a.grpcSrv = grpc.NewServer(access.ServerOptions(guard, logger)...)
 	chargeplanev1.RegisterAuthServiceServer(a.grpcSrv, authSvc)
 	chargeplanev1.RegisterStationServiceServer(a.grpcSrv, operator.NewStationService(a.store, logger))
 	chargeplanev1.RegisterIdTokenServiceServer(a.grpcSrv, operator.NewIDTokenService(a.store, logger))
@@ -181,6 +183,11 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
 	reflection.Register(a.grpcSrv)
+	// The guard refuses a method without a policy; refusing to start says
+	// so before any caller finds out.
+	if err := access.CheckServer(a.grpcSrv); err != nil {
+		return nil, err
+	}
 
 	if cfg.Embedded() {
 		a.gateway = server.New(server.Config{
@@ -208,6 +215,9 @@ func disabledIfZero(d time.Duration) time.Duration {
 
 // Store returns the core's store (tools and tests create users with it).
 func (a *App) Store() *store.Store { return a.store }
+
+// ServiceInfo lists the gRPC services and methods the core serves.
+func (a *App) ServiceInfo() map[string]grpc.ServiceInfo { return a.grpcSrv.GetServiceInfo() }
 
 // Commands returns the dispatcher that sends this instance's CALLs to
 // chargers (typed command services build on it).

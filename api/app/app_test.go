@@ -120,7 +120,7 @@ func addUser(t *testing.T, st *store.Store, email, password string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.CreateUser(context.Background(), &store.User{Email: email, PasswordHash: hash}); err != nil {
+	if err := st.CreateUser(context.Background(), &store.User{Email: email, PasswordHash: hash, Role: "admin"}); err != nil {
 		t.Fatal(err)
 	}
 }

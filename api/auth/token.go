@@ -19,14 +19,30 @@ var ErrInvalidToken = errors.New("auth: invalid token")
 
 // Claims is what a verified access token says about its holder.
 type Claims struct {
-	UserID    string
-	Email     string
-	IssuedAt  time.Time
-	ExpiresAt time.Time
+	UserID string
+	Email  string
+	// Role is the user's role when the token was issued.
+	Role Role
+	// Generation is the user's token generation when the token was issued:
+	// a role change, a disable or a password change bumps the user's, which
+	// ends every token of an older one (see access.Authenticator).
+	Generation int64
+	IssuedAt   time.Time
+	ExpiresAt  time.Time
+}
+
+// Subject is who a token is issued to.
+type Subject struct {
+	UserID     string
+	Email      string
+	Role       Role
+	Generation int64
 }
 
 type tokenClaims struct {
-	Email string `json:"email"`
+	Email      string `json:"email"`
+	Role       Role   `json:"role"`
+	Generation int64  `json:"gen"`
 	jwt.RegisteredClaims
 }
 
@@ -49,17 +65,25 @@ func NewTokens(secret []byte, ttl time.Duration) (*Tokens, error) {
 	return &Tokens{secret: append([]byte(nil), secret...), ttl: ttl, Now: time.Now}, nil
 }
 
+// TTL is how long an issued token lives.
+func (t *Tokens) TTL() time.Duration { return t.ttl }
+
 // Issue returns a signed access token for a user and its expiry.
-func (t *Tokens) Issue(userID, email string) (string, time.Time, error) {
+func (t *Tokens) Issue(sub Subject) (string, time.Time, error) {
+	if sub.UserID == "" || !sub.Role.Valid() {
+		return "", time.Time{}, errors.New("auth: a token needs a user id and a valid role")
+	}
 	// JWT times have second precision; truncating keeps the returned expiry
 	// equal to the one inside the token.
 	now := t.Now().UTC().Truncate(time.Second)
 	exp := now.Add(t.ttl)
 	claims := tokenClaims{
-		Email: email,
+		Email:      sub.Email,
+		Role:       sub.Role,
+		Generation: sub.Generation,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    TokenIssuer,
-			Subject:   userID,
+			Subject:   sub.UserID,
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(exp),
 		},
@@ -89,7 +113,11 @@ func (t *Tokens) Verify(token string) (*Claims, error) {
 	if c.Subject == "" {
 		return nil, fmt.Errorf("%w: no subject", ErrInvalidToken)
 	}
-	out := &Claims{UserID: c.Subject, Email: c.Email, ExpiresAt: c.ExpiresAt.Time}
+	// Tokens from before roles existed carry none: their holders log in again.
+	if !c.Role.Valid() {
+		return nil, fmt.Errorf("%w: no valid role", ErrInvalidToken)
+	}
+	out := &Claims{UserID: c.Subject, Email: c.Email, Role: c.Role, Generation: c.Generation, ExpiresAt: c.ExpiresAt.Time}
 	if c.IssuedAt != nil {
 		out.IssuedAt = c.IssuedAt.Time
 	}

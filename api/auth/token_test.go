@@ -25,7 +25,7 @@ func newTestTokens(t *testing.T, now *time.Time) *Tokens {
 func TestTokenRoundTrip(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
 	tk := newTestTokens(t, &now)
-	tok, exp, err := tk.Issue("user-1", "op@example.com")
+	tok, exp, err := tk.Issue(Subject{UserID: "user-1", Email: "op@example.com", Role: RoleOperator, Generation: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestTokenRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.UserID != "user-1" || c.Email != "op@example.com" || !c.ExpiresAt.Equal(exp) {
+	if c.UserID != "user-1" || c.Email != "op@example.com" || c.Role != RoleOperator || c.Generation != 3 || !c.ExpiresAt.Equal(exp) {
 		t.Errorf("claims = %+v", c)
 	}
 	if !c.IssuedAt.Equal(now.Truncate(time.Second)) {
@@ -47,7 +47,7 @@ func TestTokenRoundTrip(t *testing.T) {
 func TestTokenExpired(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	tk := newTestTokens(t, &now)
-	tok, _, err := tk.Issue("u", "e@x")
+	tok, _, err := tk.Issue(Subject{UserID: "u", Email: "e@x", Role: RoleViewer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestTokenExpired(t *testing.T) {
 
 func TestTokenWrongSecret(t *testing.T) {
 	now := time.Now()
-	tok, _, _ := newTestTokens(t, &now).Issue("u", "e@x")
+	tok, _, _ := newTestTokens(t, &now).Issue(Subject{UserID: "u", Email: "e@x", Role: RoleViewer})
 	other, _ := NewTokens([]byte("another-secret-another-secret-xx"), time.Hour)
 	if _, err := other.Verify(tok); !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("err = %v", err)
@@ -73,7 +73,7 @@ func TestTokenWrongSecret(t *testing.T) {
 func TestTokenWrongAlgorithm(t *testing.T) {
 	now := time.Now()
 	tk := newTestTokens(t, &now)
-	claims := jwt.MapClaims{"sub": "u", "iss": TokenIssuer, "exp": now.Add(time.Hour).Unix(), "iat": now.Unix()}
+	claims := jwt.MapClaims{"sub": "u", "role": "admin", "iss": TokenIssuer, "exp": now.Add(time.Hour).Unix(), "iat": now.Unix()}
 	// HS512 with the right key: only the pinned algorithm is acceptable.
 	hs512, err := jwt.NewWithClaims(jwt.SigningMethodHS512, claims).SignedString(testSecret)
 	if err != nil {
@@ -102,10 +102,12 @@ func TestTokenMissingClaims(t *testing.T) {
 	}
 	exp := now.Add(time.Hour).Unix()
 	for name, c := range map[string]jwt.MapClaims{
-		"no exp":       {"sub": "u", "iss": TokenIssuer},
-		"wrong issuer": {"sub": "u", "iss": "someone-else", "exp": exp},
-		"no subject":   {"iss": TokenIssuer, "exp": exp},
-		"future iat":   {"sub": "u", "iss": TokenIssuer, "exp": exp, "iat": now.Add(time.Hour).Unix()},
+		"no exp":       {"sub": "u", "role": "admin", "iss": TokenIssuer},
+		"wrong issuer": {"sub": "u", "role": "admin", "iss": "someone-else", "exp": exp},
+		"no subject":   {"role": "admin", "iss": TokenIssuer, "exp": exp},
+		"future iat":   {"sub": "u", "role": "admin", "iss": TokenIssuer, "exp": exp, "iat": now.Add(time.Hour).Unix()},
+		"no role":      {"sub": "u", "iss": TokenIssuer, "exp": exp},
+		"unknown role": {"sub": "u", "role": "root", "iss": TokenIssuer, "exp": exp},
 	} {
 		if _, err := tk.Verify(sign(c)); !errors.Is(err, ErrInvalidToken) {
 			t.Errorf("%s: err = %v", name, err)
@@ -116,7 +118,7 @@ func TestTokenMissingClaims(t *testing.T) {
 func TestTokenTampered(t *testing.T) {
 	now := time.Now()
 	tk := newTestTokens(t, &now)
-	tok, _, _ := tk.Issue("user-1", "op@example.com")
+	tok, _, _ := tk.Issue(Subject{UserID: "user-1", Email: "op@example.com", Role: RoleOperator, Generation: 3})
 	parts := strings.Split(tok, ".")
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {

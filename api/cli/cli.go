@@ -185,15 +185,15 @@ func migrate(ctx context.Context, opts *Options) error {
 }
 
 type userFlags struct {
-	email, password, first, last string
+	email, password, first, last, role string
 }
 
 func newUserCommand(opts *Options) *cobra.Command {
 	user := &cobra.Command{Use: "user", Short: "Manage operators who log in to the API"}
 	var f userFlags
 	create := &cobra.Command{
-		Use:   "create -m EMAIL -p PASSWORD -f FIRST -l LAST",
-		Short: "Create an operator account (-p - reads the password from stdin)",
+		Use:   "create -m EMAIL -p PASSWORD -f FIRST -l LAST [-r ROLE]",
+		Short: "Create a user account (-p - reads the password from stdin; -r admin, operator or viewer)",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return createUser(cmd.Context(), opts, f) },
 	}
@@ -201,6 +201,9 @@ func newUserCommand(opts *Options) *cobra.Command {
 	create.Flags().StringVarP(&f.password, "password", "p", "", "password, at least 8 characters; - reads it from stdin")
 	create.Flags().StringVarP(&f.first, "first-name", "f", "", "first name")
 	create.Flags().StringVarP(&f.last, "last-name", "l", "", "last name")
+	// admin by default so that the first user of a fresh install can
+	// manage the others.
+	create.Flags().StringVarP(&f.role, "role", "r", string(auth.RoleAdmin), "role: admin, operator or viewer")
 	_ = create.MarkFlagRequired("email")
 	_ = create.MarkFlagRequired("password")
 	user.AddCommand(create)
@@ -211,6 +214,10 @@ func createUser(ctx context.Context, opts *Options, f userFlags) error {
 	email := strings.TrimSpace(f.email)
 	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
 		return fmt.Errorf("invalid email address %q", f.email)
+	}
+	role, err := auth.ParseRole(f.role)
+	if err != nil {
+		return err
 	}
 	password := f.password
 	if password == "-" {
@@ -246,14 +253,14 @@ func createUser(ctx context.Context, opts *Options, f userFlags) error {
 	if err != nil {
 		return err
 	}
-	u := &store.User{Email: email, PasswordHash: hash, FirstName: strings.TrimSpace(f.first), LastName: strings.TrimSpace(f.last)}
+	u := &store.User{Email: email, PasswordHash: hash, FirstName: strings.TrimSpace(f.first), LastName: strings.TrimSpace(f.last), Role: string(role)}
 	if err := st.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrAlreadyExists) {
 			return fmt.Errorf("a user with email %s already exists", strings.ToLower(email))
 		}
 		return err
 	}
-	logger.Info("user created", "user", u.ID, "email", u.Email)
-	fmt.Fprintf(opts.Stdout, "created user %s (%s)\n", u.Email, u.ID)
+	logger.Info("user created", "user", u.ID, "email", u.Email, "role", u.Role)
+	fmt.Fprintf(opts.Stdout, "created %s %s (%s)\n", u.Role, u.Email, u.ID)
 	return nil
 }

@@ -52,7 +52,7 @@ func TestUserCreate(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "already exists") {
 		t.Errorf("duplicate: %+v", r)
 	}
-	r = execute(t, env, "secret-from-stdin\n", "user", "create", "-m", "second@example.com", "-p", "-")
+	r = execute(t, env, "secret-from-stdin\n", "user", "create", "-m", "second@example.com", "-p", "-", "-r", "Viewer")
 	if r.code != 0 {
 		t.Fatalf("stdin password: %+v", r)
 	}
@@ -61,6 +61,7 @@ func TestUserCreate(t *testing.T) {
 		"bad email":      {"user", "create", "-m", "not-an-email", "-p", "long-enough"},
 		"missing email":  {"user", "create", "-p", "long-enough"},
 		"unknown flag":   {"user", "create", "-m", "y@example.com", "-p", "long-enough", "--admin"},
+		"unknown role":   {"user", "create", "-m", "z@example.com", "-p", "long-enough", "-r", "root"},
 		"unknown cmd":    {"frobnicate"},
 	} {
 		if r := execute(t, env, "", args...); r.code != 1 || r.stderr == "" {
@@ -78,12 +79,16 @@ func TestUserCreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.FirstName != "Ada" || u.LastName != "Lovelace" || auth.VerifySecret(u.PasswordHash, "long-enough") != nil {
+	// Without -r the first user is an admin, so a fresh install can manage the rest.
+	if u.FirstName != "Ada" || u.LastName != "Lovelace" || u.Role != "admin" || auth.VerifySecret(u.PasswordHash, "long-enough") != nil {
 		t.Errorf("stored user = %+v", u)
 	}
 	u2, err := st.UserByEmail(ctx, "second@example.com")
-	if err != nil || auth.VerifySecret(u2.PasswordHash, "secret-from-stdin") != nil {
-		t.Errorf("stdin user: %v", err)
+	if err != nil || auth.VerifySecret(u2.PasswordHash, "secret-from-stdin") != nil || u2.Role != "viewer" {
+		t.Errorf("stdin user: %v %+v", err, u2)
+	}
+	if _, err := st.UserByEmail(ctx, "z@example.com"); err == nil {
+		t.Error("user with an unknown role was created")
 	}
 	if _, err := st.UserByEmail(ctx, "x@example.com"); err == nil {
 		t.Error("user with a short password was created")

@@ -26,7 +26,7 @@ type Request struct {
 	StationID   string
 	Action      string        // the OCPP action of the station's version
 	Payload     any           // marshalled to JSON (json.RawMessage passes through); nil sends {}
-	RequestedBy string        // operator (user id/email from the access token; operator.ClaimsFromContext)
+	RequestedBy string        // who asked: the user's email or the API key's name (auth.PrincipalFrom)
 	Timeout     time.Duration // 0 = the dispatcher's default (COMMAND_TIMEOUT, 30s)
 }
 

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 
+	"github.com/chargeplane/chargeplane/api/access"
 	"github.com/chargeplane/chargeplane/api/auth"
 	"github.com/chargeplane/chargeplane/api/httpapi"
 	"github.com/chargeplane/chargeplane/api/operator"
@@ -55,7 +56,7 @@ func start(t *testing.T, cfg httpapi.Config) *env {
 		t.Fatal(err)
 	}
 	hash, _ := auth.HashSecret("operator-password")
-	if err := st.CreateUser(ctx, &store.User{Email: "ops@example.com", PasswordHash: hash}); err != nil {
+	if err := st.CreateUser(ctx, &store.User{Email: "ops@example.com", PasswordHash: hash, Role: "admin"}); err != nil {
 		t.Fatal(err)
 	}
 	tokens, err := auth.NewTokens([]byte("httpapi-test-secret-0123456789abcdef"), time.Hour)
@@ -66,7 +67,7 @@ func start(t *testing.T, cfg httpapi.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(operator.ServerOptions(operator.NewAuthenticator(tokens, quiet), quiet)...)
+	srv := grpc.NewServer(access.ServerOptions(access.NewGuard(access.GuardConfig{Authenticator: access.TokenAuthenticator{Tokens: tokens}, Logger: quiet}), quiet)...)
 	chargeplanev1.RegisterAuthServiceServer(srv, authSvc)
 	chargeplanev1.RegisterStationServiceServer(srv, operator.NewStationService(st, quiet))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -76,7 +76,13 @@ func (s *AuthService) Login(ctx context.Context, req *chargeplanev1.LoginRequest
 		s.logger.InfoContext(ctx, "login refused", "user", u.ID, "reason", "wrong password")
 		return nil, errBadLogin
 	}
-	tok, exp, err := s.tokens.Issue(u.ID, u.Email)
+	if u.DisabledAt != nil {
+		// Same answer as a wrong password: only someone who knows the
+		// password would learn anything, and they would learn little.
+		s.logger.InfoContext(ctx, "login refused", "user", u.ID, "reason", "disabled")
+		return nil, errBadLogin
+	}
+	tok, exp, err := s.tokens.Issue(auth.Subject{UserID: u.ID, Email: u.Email, Role: auth.Role(u.Role), Generation: u.TokenGeneration})
 	if err != nil {
 		s.logger.ErrorContext(ctx, "issue token", "err", err)
 		return nil, status.Error(codes.Internal, "internal error")
@@ -86,5 +92,6 @@ func (s *AuthService) Login(ctx context.Context, req *chargeplanev1.LoginRequest
 		AccessToken: tok,
 		TokenType:   "Bearer",
 		ExpiresAt:   timestamppb.New(exp),
+		Role:        u.Role,
 	}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/chargeplane/chargeplane/api/auth"
 	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
@@ -57,16 +58,17 @@ const (
 	maxActionLen = 64
 )
 
-// RequestedBy names the operator of a request for the command history.
+// RequestedBy names the operator of a request for the command history:
+// the user's email or the API key's name.
 func RequestedBy(ctx context.Context) string {
-	c, ok := ClaimsFromContext(ctx)
+	p, ok := auth.PrincipalFrom(ctx)
 	if !ok {
 		return ""
 	}
-	if c.Email != "" {
-		return c.Email
+	if p.Name != "" {
+		return p.Name
 	}
-	return c.UserID
+	return p.ID
 }
 
 // Call sends any action the station's version defines for the CSMS.

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/chargeplane/chargeplane/api/access"
 	"github.com/chargeplane/chargeplane/api/auth"
 	"github.com/chargeplane/chargeplane/api/httpapi"
 	"github.com/chargeplane/chargeplane/api/operator"
@@ -43,7 +44,7 @@ func serveSessions(t *testing.T, st *store.Store) *sessionAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(operator.ServerOptions(operator.NewAuthenticator(tokens, quiet), quiet)...)
+	srv := grpc.NewServer(access.ServerOptions(access.NewGuard(access.GuardConfig{Authenticator: access.TokenAuthenticator{Tokens: tokens}, Logger: quiet}), quiet)...)
 	chargeplanev1.RegisterAuthServiceServer(srv, authSvc)
 	chargeplanev1.RegisterStationServiceServer(srv, operator.NewStationService(st, quiet))
 	chargeplanev1.RegisterIdTokenServiceServer(srv, operator.NewIDTokenService(st, quiet))
@@ -70,7 +71,7 @@ func serveSessions(t *testing.T, st *store.Store) *sessionAPI {
 		srv.Stop()
 		<-done
 	})
-	tok, _, err := tokens.Issue("test-user", "test@example.com")
+	tok, _, err := tokens.Issue(auth.Subject{UserID: "test-user", Email: "test@example.com", Role: auth.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/chargeplane/chargeplane/api/access"
 	"github.com/chargeplane/chargeplane/api/auth"
 	"github.com/chargeplane/chargeplane/api/operator"
 	"github.com/chargeplane/chargeplane/api/store"
@@ -86,7 +87,7 @@ func serve(t *testing.T, st *store.Store) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(operator.ServerOptions(operator.NewAuthenticator(tokens, quiet), quiet)...)
+	srv := grpc.NewServer(access.ServerOptions(access.NewGuard(access.GuardConfig{Authenticator: access.TokenAuthenticator{Tokens: tokens}, Logger: quiet}), quiet)...)
 	chargeplanev1.RegisterAuthServiceServer(srv, authSvc)
 	chargeplanev1.RegisterStationServiceServer(srv, operator.NewStationService(st, quiet))
 	healthpb.RegisterHealthServer(srv, health.NewServer())
@@ -114,7 +115,7 @@ func serve(t *testing.T, st *store.Store) *harness {
 
 func (h *harness) authed(t *testing.T) context.Context {
 	t.Helper()
-	tok, _, err := h.tokens.Issue("test-user", "test@example.com")
+	tok, _, err := h.tokens.Issue(auth.Subject{UserID: "test-user", Email: "test@example.com", Role: auth.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func createUser(t *testing.T, st *store.Store, email, password string) *store.Us
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &store.User{Email: email, PasswordHash: hash, FirstName: "Ada", LastName: "Lovelace"}
+	u := &store.User{Email: email, PasswordHash: hash, FirstName: "Ada", LastName: "Lovelace", Role: "admin"}
 	if err := st.CreateUser(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
@@ -194,9 +195,9 @@ func TestInterceptor(t *testing.T) {
 			}
 			return metadata.NewOutgoingContext(bg, md)
 		}
-		good, _, _ := h.tokens.Issue("u1", "u1@example.com")
+		good, _, _ := h.tokens.Issue(auth.Subject{UserID: "u1", Email: "u1@example.com", Role: auth.RoleAdmin})
 		other, _ := auth.NewTokens([]byte("another-secret-another-secret-another"), time.Hour)
-		forged, _, _ := other.Issue("u1", "u1@example.com")
+		forged, _, _ := other.Issue(auth.Subject{UserID: "u1", Email: "u1@example.com", Role: auth.RoleAdmin})
 
 		wantCode(t, list(bg), codes.Unauthenticated)
 		for name, v := range map[string][]string{
@@ -233,24 +234,6 @@ func TestInterceptor(t *testing.T) {
 		_, err = gatewayv1.NewGatewayControlServiceClient(h.conn).RenewLease(bg, &gatewayv1.RenewLeaseRequest{GatewayId: "g"})
 		wantCode(t, err, codes.Unimplemented)
 	})
-}
-
-func TestIsPublicMethod(t *testing.T) {
-	for m, want := range map[string]bool{
-		"/chargeplane.v1.AuthService/Login":                             true,
-		"/chargeplane.v1.AuthService/LoginX":                            false,
-		"/chargeplane.v1.StationService/ListStations":                   false,
-		"/grpc.health.v1.Health/Check":                                  true,
-		"/grpc.health.v1.Health/Watch":                                  true,
-		"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":     true,
-		"/chargeplane.gateway.v1.GatewayControlService/AdmitConnection": true,
-		"/grpc.health.v1.HealthX/Check":                                 false,
-		"":                                                              false,
-	} {
-		if got := operator.IsPublicMethod(m); got != want {
-			t.Errorf("IsPublicMethod(%q) = %v, want %v", m, got, want)
-		}
-	}
 }
 
 func TestStations(t *testing.T) {

@@ -36,8 +36,16 @@ type User struct {
 	PasswordHash string
 	FirstName    string
 	LastName     string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Role is "admin", "operator" or "viewer" (api/auth.Role).
+	Role string
+	// DisabledAt is set while the user may not log in.
+	DisabledAt *time.Time
+	// TokenGeneration is bumped whenever the user's tokens must end (role
+	// change, disable, password change); tokens carry the generation they
+	// were issued at.
+	TokenGeneration int64
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // Station is a charging station and its place in the connection registry.

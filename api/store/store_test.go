@@ -145,7 +145,7 @@ func TestMigrateIdempotent(t *testing.T) {
 func TestUsers(t *testing.T) {
 	each(t, func(t *testing.T, s *Store, _ *clock) {
 		ctx := context.Background()
-		u := &User{Email: "  Alice@Example.COM ", PasswordHash: "h", FirstName: "Alice", LastName: "A"}
+		u := &User{Email: "  Alice@Example.COM ", PasswordHash: "h", FirstName: "Alice", LastName: "A", Role: "operator"}
 		if err := s.CreateUser(ctx, u); err != nil {
 			t.Fatalf("create: %v", err)
 		}
@@ -156,14 +156,17 @@ func TestUsers(t *testing.T) {
 		if err != nil {
 			t.Fatalf("by email: %v", err)
 		}
-		if got.ID != u.ID || got.FirstName != "Alice" || got.PasswordHash != "h" || !got.CreatedAt.Equal(t0) {
+		if got.ID != u.ID || got.FirstName != "Alice" || got.PasswordHash != "h" || got.Role != "operator" || got.DisabledAt != nil || !got.CreatedAt.Equal(t0) {
 			t.Errorf("by email = %+v", got)
 		}
-		err = s.CreateUser(ctx, &User{Email: "alice@EXAMPLE.com"})
+		if err := s.CreateUser(ctx, &User{Email: "norole@example.com"}); err == nil {
+			t.Error("a user without a role was created")
+		}
+		err = s.CreateUser(ctx, &User{Email: "alice@EXAMPLE.com", Role: "viewer"})
 		if !errors.Is(err, ErrAlreadyExists) {
 			t.Errorf("duplicate email in other case: err = %v, want ErrAlreadyExists", err)
 		}
-		err = s.CreateUser(ctx, &User{ID: u.ID, Email: "bob@example.com"})
+		err = s.CreateUser(ctx, &User{ID: u.ID, Email: "bob@example.com", Role: "viewer"})
 		if !errors.Is(err, ErrAlreadyExists) {
 			t.Errorf("duplicate id: err = %v, want ErrAlreadyExists", err)
 		}

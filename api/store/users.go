@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/google/uuid"
@@ -12,8 +13,12 @@ import (
 func normalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
 
 // CreateUser inserts u, filling an empty ID with a UUID and lower-casing the
-// email. A taken email (in any case) is ErrAlreadyExists.
+// email. A taken email (in any case) is ErrAlreadyExists. The role is
+// required: the store never picks one.
 func (s *Store) CreateUser(ctx context.Context, u *User) error {
+	if u.Role == "" {
+		return errors.New("store: create user: role is required")
+	}
 	if u.ID == "" {
 		u.ID = uuid.NewString()
 	}
@@ -24,6 +29,7 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	}
 	u.CreatedAt = dbTime(u.CreatedAt)
 	u.UpdatedAt = now
+	u.DisabledAt = dbTimePtr(u.DisabledAt)
 	return translate("store: create user", s.db.WithContext(ctx).Create(u).Error)
 }
 

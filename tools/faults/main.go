@@ -300,7 +300,7 @@ func (s *suite) setupDatabase(ctx context.Context, n int) error {
 	if err != nil {
 		return err
 	}
-	if err := st.CreateUser(ctx, &store.User{ID: uuid.NewString(), Email: email, PasswordHash: hash, FirstName: "Fault", LastName: "Suite"}); err != nil {
+	if err := st.CreateUser(ctx, &store.User{ID: uuid.NewString(), Email: email, PasswordHash: hash, FirstName: "Fault", LastName: "Suite", Role: "admin"}); err != nil {
 		return err
 	}
 	for i := range n {

@@ -255,7 +255,7 @@ func startCore(t *testing.T) (httpAddr, ocppAddr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.CreateUser(ctx, &store.User{ID: uuid.NewString(), Email: testEmail, PasswordHash: hash, FirstName: "Load", LastName: "Generator"}); err != nil {
+	if err := st.CreateUser(ctx, &store.User{ID: uuid.NewString(), Email: testEmail, PasswordHash: hash, FirstName: "Load", LastName: "Generator", Role: "admin"}); err != nil {
 		t.Fatalf("CreateUser: %v", err)
 	}
 	if err := st.Close(); err != nil {
