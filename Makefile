@@ -58,14 +58,15 @@ $(BUF): tools/buf/go.mod tools/buf/go.sum
 # the OpenAPI file to go:embed): generated files are removed first so that a
 # removed .proto leaves no stale file behind.
 # The OCPP message types (pkg/ocpp/v16, pkg/ocpp/v201) are generated from the
-# official schemas by msggen (go generate).
-GENERATED := pkg/gen pkg/ocpp/v16/messages_gen.go pkg/ocpp/v201/messages_gen.go
+# official schemas by msggen (go generate), .env.example from the settings
+# table in pkg/config.
+GENERATED := pkg/gen pkg/ocpp/v16/messages_gen.go pkg/ocpp/v201/messages_gen.go .env.example
 
-generate: $(BUF) ## regenerate pkg/gen from proto/ and the OCPP message types from the schemas; lint the protos
+generate: $(BUF) ## regenerate pkg/gen from proto/, the OCPP message types from the schemas, .env.example from pkg/config; lint the protos
 	find pkg/gen -type f \( -name '*.pb.go' -o -name '*.pb.gw.go' -o -name '*.swagger.json' \) -delete
 	$(BUF) generate
 	$(BUF) lint
-	$(GO) generate ./pkg/ocpp/...
+	$(GO) generate ./pkg/ocpp/... ./pkg/config
 
 check-generated: generate ## fail if the committed generated code differs from what proto/ and the schemas generate
 	@git diff --exit-code --stat -- $(GENERATED) || { echo "generated code is stale: run make generate and commit the result"; exit 1; }

@@ -1,6 +1,7 @@
 // Command api is the Chargeplane core: `api` (or `api serve`) runs it,
 // `api migrate` applies database migrations, `api user create` adds an
-// operator. Configuration comes from the environment; see api/config.
+// operator. Configuration comes from the environment: `api --help` lists
+// it (pkg/config).
 package main
 
 import (

@@ -17,10 +17,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/chargeplane/chargeplane/api/app"
-	"github.com/chargeplane/chargeplane/api/config"
 	"github.com/chargeplane/chargeplane/internal/testenv"
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
 	"github.com/chargeplane/chargeplane/pkg/chargepoint"
+	"github.com/chargeplane/chargeplane/pkg/config"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
@@ -407,7 +407,7 @@ func testCommandsTwoCores(t *testing.T) {
 			t.Errorf("delete RabbitMQ topology: %v", err)
 		}
 	})
-	cfg, err := config.LoadFrom(env)
+	cfg, err := config.LoadFrom(config.API, env)
 	if err != nil {
 		t.Fatal(err)
 	}

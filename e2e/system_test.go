@@ -18,11 +18,11 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/app"
 	"github.com/chargeplane/chargeplane/api/auth"
-	"github.com/chargeplane/chargeplane/api/config"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/gateway/server"
 	"github.com/chargeplane/chargeplane/internal/testenv"
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
+	"github.com/chargeplane/chargeplane/pkg/config"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 )
 
@@ -86,7 +86,7 @@ func coreEnv(t *testing.T) map[string]string {
 func startEmbedded(t *testing.T) *system {
 	env := coreEnv(t)
 	env["DATA_DIR"] = t.TempDir()
-	cfg, err := config.LoadFrom(env)
+	cfg, err := config.LoadFrom(config.API, env)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -109,7 +109,7 @@ func startScaleOut(t *testing.T) *system {
 		}
 	})
 	env["DATA_DIR"] = t.TempDir()
-	cfg, err := config.LoadFrom(env)
+	cfg, err := config.LoadFrom(config.API, env)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}

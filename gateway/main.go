@@ -2,75 +2,64 @@
 // their frames to the Chargeplane core over RabbitMQ. Run any number of them;
 // chargers may connect to any.
 //
-// Configuration is read from the environment (see config below).
+// Configuration is read from the environment: gateway --help lists it.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/caarlos0/env/v11"
-
 	"github.com/chargeplane/chargeplane/gateway/server"
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
+	"github.com/chargeplane/chargeplane/pkg/config"
 	"github.com/chargeplane/chargeplane/pkg/profiling"
 )
 
-type config struct {
-	OCPPAddr      string `env:"OCPP_ADDR" envDefault:":8887"`
-	CoreGRPCAddr  string `env:"CORE_GRPC_ADDR" envDefault:"localhost:9090"`
-	AMQPURL       string `env:"AMQP_URL,required"`
-	AMQPPrefix    string `env:"AMQP_PREFIX" envDefault:"chargeplane"`
-	BusPartitions int    `env:"BUS_PARTITIONS" envDefault:"16"`
-	GatewayID     string `env:"GATEWAY_ID"`
-	// Durations are whole seconds, as operators write them in .env files.
-	PingInterval int    `env:"PING_INTERVAL" envDefault:"30"`
-	PingTimeout  int    `env:"PING_TIMEOUT" envDefault:"10"`
-	CallTimeout  int    `env:"CALL_TIMEOUT" envDefault:"30"`
-	DrainWindow  int    `env:"DRAIN_WINDOW" envDefault:"10"`
-	LeaseTTL     int    `env:"LEASE_TTL" envDefault:"10"`
-	LogLevel     string `env:"LOG_LEVEL" envDefault:"info"`
-	// PprofAddr serves /debug/pprof on a loopback address; empty = off.
-	PprofAddr string `env:"PPROF_ADDR"`
-}
-
 func main() {
-	if err := run(); err != nil {
+	err := run(os.Args[1:], os.Stdout)
+	var usage usageError
+	switch {
+	case err == nil:
+	case errors.As(err, &usage):
+		fmt.Fprintf(os.Stderr, "gateway: %v\nRun gateway --help for the settings.\n", err)
+		os.Exit(2)
+	default:
 		slog.Error("gateway failed", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	var cfg config
-	if err := env.Parse(&cfg); err != nil {
-		return fmt.Errorf("configuration: %w", err)
+// usageError is a bad command line, as opposed to a failure while running.
+type usageError struct{ error }
+
+// run parses the command line (only --help: settings come from the
+// environment), then serves until SIGINT or SIGTERM and drains.
+func run(args []string, stdout io.Writer) error {
+	flags := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	flags.SetOutput(io.Discard)
+	switch err := flags.Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
+		return writeHelp(stdout)
+	case err != nil:
+		return usageError{err}
+	case flags.NArg() > 0:
+		return usageError{fmt.Errorf("unexpected argument %q: settings come from the environment", flags.Arg(0))}
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(strings.TrimSpace(cfg.LogLevel))); err != nil {
-		return fmt.Errorf("configuration: LOG_LEVEL: %w", err)
+	cfg, err := config.Load(config.Gateway)
+	if err != nil {
+		return err
 	}
-	for name, v := range map[string]int{"PING_TIMEOUT": cfg.PingTimeout, "CALL_TIMEOUT": cfg.CallTimeout, "LEASE_TTL": cfg.LeaseTTL} {
-		if v <= 0 {
-			return fmt.Errorf("configuration: %s must be a positive number of seconds, got %d", name, v)
-		}
-	}
-	if cfg.PingInterval < 0 || cfg.DrainWindow < 0 {
-		return errors.New("configuration: PING_INTERVAL and DRAIN_WINDOW must not be negative")
-	}
-	if err := profiling.CheckAddr(cfg.PprofAddr); err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := cfg.NewLogger(os.Stderr)
 	slog.SetDefault(log)
 	if cfg.GatewayID == "" {
 		cfg.GatewayID = server.DefaultGatewayID()
@@ -96,23 +85,7 @@ func run() error {
 	}
 	defer b.Close()
 
-	pingInterval := time.Duration(cfg.PingInterval) * time.Second
-	if cfg.PingInterval == 0 {
-		pingInterval = -1 // 0 in the environment means "do not ping", as in OCPP's WebSocketPingInterval
-	}
-	drain := time.Duration(cfg.DrainWindow) * time.Second
-	if cfg.DrainWindow == 0 {
-		drain = -1 // close everything at once
-	}
-	gw := server.New(server.Config{
-		GatewayID:    cfg.GatewayID,
-		PingInterval: pingInterval,
-		PingTimeout:  time.Duration(cfg.PingTimeout) * time.Second,
-		CallTimeout:  time.Duration(cfg.CallTimeout) * time.Second,
-		DrainWindow:  drain,
-		LeaseTTL:     time.Duration(cfg.LeaseTTL) * time.Second,
-		Logger:       log,
-	}, b, server.NewGRPCControl(cc))
+	gw := server.New(server.FromSettings(cfg, log), b, server.NewGRPCControl(cc))
 	// The subscription must outlive the signal: replies to CALLs read during
 	// the drain still have to reach their chargers. Shutdown ends it.
 	if err := gw.Start(context.WithoutCancel(ctx)); err != nil {
@@ -169,8 +142,10 @@ func run() error {
 	log.Info("shutting down")
 
 	// Drain the sockets first (hijacked connections are invisible to
-	// http.Server.Shutdown), then stop the listener for /healthz.
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), drain+30*time.Second)
+	// http.Server.Shutdown), then stop the listener for /healthz. The drain
+	// takes at most half of SHUTDOWN_TIMEOUT, leaving the rest to publish
+	// the disconnections.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	drainErr := gw.Shutdown(shutdownCtx)
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -181,4 +156,18 @@ func run() error {
 	}
 	log.Info("gateway stopped")
 	return nil
+}
+
+func writeHelp(w io.Writer) error {
+	if _, err := fmt.Fprint(w, `gateway holds chargers' OCPP WebSocket connections and relays their frames
+to the Chargeplane core over RabbitMQ. Run any number of them; chargers may
+connect to any. It drains on SIGTERM: new connections are refused and open
+sockets closed over DRAIN_WINDOW.
+
+Usage: gateway
+
+`); err != nil {
+		return err
+	}
+	return config.WriteHelp(w, config.Gateway)
 }

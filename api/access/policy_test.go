@@ -20,8 +20,8 @@ import (
 	"github.com/chargeplane/chargeplane/api/access"
 	"github.com/chargeplane/chargeplane/api/app"
 	"github.com/chargeplane/chargeplane/api/auth"
-	"github.com/chargeplane/chargeplane/api/config"
 	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/pkg/config"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 )
 
@@ -39,7 +39,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // the methods its gRPC server actually serves.
 func startCore(t *testing.T) *app.App {
 	t.Helper()
-	cfg, err := config.LoadFrom(map[string]string{
+	cfg, err := config.LoadFrom(config.API, map[string]string{
 		"HTTP_ADDR": "127.0.0.1:0", "GRPC_ADDR": "127.0.0.1:0", "OCPP_ADDR": "127.0.0.1:0",
 		"DATA_DIR": t.TempDir(), "DRAIN_WINDOW": "0", "SHUTDOWN_TIMEOUT": "10s",
 		"AUTH_SECRET": strings.Repeat("k", 40), "LOG_LEVEL": "error",

@@ -22,7 +22,6 @@ import (
 	"github.com/chargeplane/chargeplane/api/access"
 	"github.com/chargeplane/chargeplane/api/auth"
 	"github.com/chargeplane/chargeplane/api/command"
-	"github.com/chargeplane/chargeplane/api/config"
 	"github.com/chargeplane/chargeplane/api/control"
 	"github.com/chargeplane/chargeplane/api/httpapi"
 	"github.com/chargeplane/chargeplane/api/ocpp"
@@ -32,6 +31,7 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	"github.com/chargeplane/chargeplane/pkg/bus/inproc"
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
+	"github.com/chargeplane/chargeplane/pkg/config"
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
@@ -98,7 +98,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate(config.API); err != nil {
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: logger.With("core", cfg.CoreID), serveErr: make(chan error, 3)}
@@ -190,27 +190,11 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	}
 
 	if cfg.Embedded() {
-		a.gateway = server.New(server.Config{
-			GatewayID:       cfg.CoreID + "-gw",
-			PingInterval:    disabledIfZero(cfg.PingInterval),
-			PingTimeout:     cfg.PingTimeout,
-			CallTimeout:     cfg.CallTimeout,
-			DrainWindow:     disabledIfZero(cfg.DrainWindow),
-			LeaseTTL:        cfg.LeaseTTL,
-			MaxMessageBytes: cfg.MaxMessageBytes,
-			Logger:          logger,
-		}, a.bus, a.control)
+		gw := server.FromSettings(cfg, logger)
+		gw.GatewayID = cfg.CoreID + "-gw"
+		a.gateway = server.New(gw, a.bus, a.control)
 	}
 	return a, nil
-}
-
-// disabledIfZero maps the environment's 0 ("off") to the gateway's
-// negative value; the gateway reads 0 as "use the default".
-func disabledIfZero(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
 }
 
 // Store returns the core's store (tools and tests create users with it).

@@ -20,11 +20,11 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/app"
 	"github.com/chargeplane/chargeplane/api/auth"
-	"github.com/chargeplane/chargeplane/api/config"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/internal/testenv"
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
 	"github.com/chargeplane/chargeplane/pkg/chargepoint"
+	"github.com/chargeplane/chargeplane/pkg/config"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	v16 "github.com/chargeplane/chargeplane/pkg/ocpp/v16"
 )
@@ -53,7 +53,7 @@ func load(t *testing.T, environ map[string]string) config.Config {
 	for k, v := range environ {
 		base[k] = v
 	}
-	cfg, err := config.LoadFrom(base)
+	cfg, err := config.LoadFrom(config.API, base)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,8 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/app"
 	"github.com/chargeplane/chargeplane/api/auth"
-	"github.com/chargeplane/chargeplane/api/config"
 	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/pkg/config"
 )
 
 // MinUserPasswordLen is the shortest operator password accepted.
@@ -58,9 +58,9 @@ func (o *Options) load() (config.Config, *slog.Logger, error) {
 	var cfg config.Config
 	var err error
 	if o.Environ != nil {
-		cfg, err = config.LoadFrom(o.Environ)
+		cfg, err = config.LoadFrom(config.API, o.Environ)
 	} else {
-		cfg, err = config.Load()
+		cfg, err = config.Load(config.API)
 	}
 	if err != nil {
 		return cfg, nil, err
@@ -88,12 +88,14 @@ func NewRootCommand(opts *Options) *cobra.Command {
 		Short: "Chargeplane core: OCPP central system API (serves by default)",
 		Long: "Chargeplane core. Without DATABASE_URL and AMQP_URL it runs the whole system in one\n" +
 			"process (SQLite, in-process bus, embedded OCPP gateway on OCPP_ADDR).\n" +
-			"Configuration comes from environment variables; see .env.example.",
+			"Configuration comes from environment variables, listed below and in .env.example.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE:          func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), opts) },
 	}
+	// Every command reads the settings, so every command's --help lists them.
+	root.SetHelpTemplate(root.HelpTemplate() + "\n" + strings.ReplaceAll(config.Help(config.API), "{{", "{{`{{`}}"))
 	root.SetIn(opts.Stdin)
 	root.SetOut(opts.Stdout)
 	root.SetErr(opts.Stderr)

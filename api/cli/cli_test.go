@@ -16,6 +16,8 @@ import (
 	"github.com/chargeplane/chargeplane/api/auth"
 	"github.com/chargeplane/chargeplane/api/cli"
 	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/pkg/config"
+	"github.com/chargeplane/chargeplane/pkg/config/configtest"
 )
 
 func TestMain(m *testing.M) {
@@ -170,5 +172,17 @@ func TestServeRefusesProductionWithoutSecret(t *testing.T) {
 	r := execute(t, env, "", "serve")
 	if r.code != 1 || !strings.Contains(r.stderr, "AUTH_SECRET") {
 		t.Errorf("serve without secret: %+v", r)
+	}
+}
+
+// api --help lists the settings the api reads, from the table that
+// generates .env.example (pkg/config checks that file against the table).
+func TestHelpListsSettings(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"serve", "--help"}, {"migrate", "-h"}} {
+		r := execute(t, nil, "", args...)
+		if r.code != 0 {
+			t.Fatalf("%v: %+v", args, r)
+		}
+		configtest.CheckHelp(t, config.API, r.stdout)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/chargeplane/chargeplane/pkg/config"
 )
 
 // Config tunes a gateway. Zero values take the defaults below, so the
@@ -48,6 +50,29 @@ const (
 	DefaultLeaseTTL        = 10 * time.Second
 	DefaultMaxMessageBytes = 1 << 20
 )
+
+// FromSettings maps the settings both binaries read (pkg/config) to a
+// gateway Config. In the environment 0 turns PING_INTERVAL and DRAIN_WINDOW
+// off, where a zero Config field means the default: they become negative.
+func FromSettings(s config.Config, logger *slog.Logger) Config {
+	return Config{
+		GatewayID:       s.GatewayID,
+		PingInterval:    offIfZero(s.PingInterval),
+		PingTimeout:     s.PingTimeout,
+		CallTimeout:     s.CallTimeout,
+		DrainWindow:     offIfZero(s.DrainWindow),
+		LeaseTTL:        s.LeaseTTL,
+		MaxMessageBytes: s.MaxMessageBytes,
+		Logger:          logger,
+	}
+}
+
+func offIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
 
 func (c Config) withDefaults() Config {
 	if c.GatewayID == "" {

@@ -4,27 +4,9 @@
 package profiling
 
 import (
-	"fmt"
-	"net"
 	"net/http"
 	"net/http/pprof"
 )
-
-// CheckAddr accepts an empty address (profiling off) or a host:port whose
-// host is a loopback address or "localhost".
-func CheckAddr(addr string) error {
-	if addr == "" {
-		return nil
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("PPROF_ADDR %q: want host:port: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("PPROF_ADDR %q: the profiler listens on loopback only (e.g. 127.0.0.1:6060)", addr)
-	}
-	return nil
-}
 
 // Handler serves the pprof endpoints under /debug/pprof/ on a mux of its
 // own, so they are reachable only on the profiling listener.

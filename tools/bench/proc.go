@@ -17,22 +17,16 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/chargeplane/chargeplane/pkg/config"
 )
 
-// configVars are the variables api and gateway read; a child gets exactly
-// the ones the orchestrator sets, never stray ones from the caller's shell.
-var configVars = []string{
-	"HTTP_ADDR", "GRPC_ADDR", "OCPP_ADDR", "DATABASE_URL", "DATA_DIR", "AMQP_URL", "AMQP_PREFIX",
-	"BUS_PARTITIONS", "HEARTBEAT_INTERVAL", "AUTH_SECRET", "AUTH_TOKEN_TTL", "MIGRATE_ON_START", "CORE_ID",
-	"LOG_LEVEL", "LOG_FORMAT", "LEASE_SWEEP_INTERVAL", "PING_INTERVAL", "PING_TIMEOUT", "CALL_TIMEOUT",
-	"DRAIN_WINDOW", "LEASE_TTL", "MAX_MESSAGE_BYTES", "SHUTDOWN_TIMEOUT", "CORE_GRPC_ADDR", "GATEWAY_ID",
-	"PPROF_ADDR", "COMMAND_TIMEOUT", "MESSAGE_LOG_PER_STATION",
-}
-
 func childEnv(set map[string]string) []string {
-	drop := make(map[string]bool, len(configVars))
-	for _, k := range configVars {
-		drop[k] = true
+	// A child gets exactly the settings the orchestrator sets, never stray
+	// ones from the caller's shell.
+	drop := map[string]bool{}
+	for _, s := range config.Settings() {
+		drop[s.Name] = true
 	}
 	var env []string
 	for _, kv := range os.Environ() {

@@ -375,7 +375,7 @@ func (s *suite) startGateway(ctx context.Context, i, coreIdx int) error {
 		"OCPP_ADDR=127.0.0.1:" + strconv.Itoa(g.port), "CORE_GRPC_ADDR=" + grpcAddr,
 		"AMQP_URL=" + amqpURL, "AMQP_PREFIX=" + s.prefix, "GATEWAY_ID=" + g.id,
 		"LEASE_TTL=" + strconv.Itoa(leaseTTL), "DRAIN_WINDOW=" + strconv.Itoa(drainSecs),
-		"PING_INTERVAL=5", "PING_TIMEOUT=5", "CALL_TIMEOUT=10", "LOG_LEVEL=info",
+		"PING_INTERVAL=5", "PING_TIMEOUT=5", "CALL_TIMEOUT=10", "LOG_LEVEL=info", "LOG_FORMAT=json",
 	})
 	if err != nil {
 		return err

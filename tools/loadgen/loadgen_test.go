@@ -17,8 +17,8 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/app"
 	"github.com/chargeplane/chargeplane/api/auth"
-	"github.com/chargeplane/chargeplane/api/config"
 	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/pkg/config"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
@@ -228,7 +228,7 @@ const (
 // this process and creates an operator, as an installer would.
 func startCore(t *testing.T) (httpAddr, ocppAddr string) {
 	t.Helper()
-	cfg, err := config.LoadFrom(map[string]string{
+	cfg, err := config.LoadFrom(config.API, map[string]string{
 		"DATA_DIR":         t.TempDir(),
 		"AUTH_SECRET":      "loadgen-test-secret-" + strings.Repeat("x", 40),
 		"HTTP_ADDR":        "127.0.0.1:0",

@@ -1,0 +1,201 @@
+// Package config reads the settings of both binaries, api and gateway, from
+// the environment (12-factor). One table, Settings, names every variable,
+// its default, which binary reads it and what it means; parsing, validation,
+// `api --help`, `gateway --help` and .env.example all come from it, so the
+// two binaries cannot drift apart in names, duration syntax or messages.
+//
+// To add a setting: add a field to Config and a line to the table in
+// settings.go, then run `make generate` to refresh .env.example and
+// docs/operations.md.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+)
+
+// ErrInvalid wraps every configuration error, so callers can tell a bad
+// setting (exit with a message) from an I/O failure.
+var ErrInvalid = errors.New("config: invalid")
+
+// Binary is the set of programs that read a setting.
+type Binary uint8
+
+const (
+	// API is the core, `api` (which also runs the embedded gateway).
+	API Binary = 1 << iota
+	// Gateway is the standalone OCPP gateway, `gateway`.
+	Gateway
+	// Both binaries read the setting, with the same meaning.
+	Both = API | Gateway
+)
+
+// String names the binaries: "api", "gateway" or "api, gateway".
+func (b Binary) String() string {
+	var names []string
+	if b&API != 0 {
+		names = append(names, "api")
+	}
+	if b&Gateway != 0 {
+		names = append(names, "gateway")
+	}
+	return strings.Join(names, ", ")
+}
+
+// Config holds every setting of both binaries; each field is bound to one
+// line of the table in settings.go. A binary's Load fills only the fields it
+// reads: the others keep their zero value.
+type Config struct {
+	HTTPAddr string
+	GRPCAddr string
+	OCPPAddr string
+
+	DatabaseURL string
+	DataDir     string
+
+	AMQPURL       string
+	AMQPPrefix    string
+	BusPartitions int
+
+	HeartbeatInterval time.Duration
+
+	AuthSecret   string
+	AuthTokenTTL time.Duration
+
+	MigrateOnStart bool
+	CoreID         string
+
+	CoreGRPCAddr string
+	GatewayID    string
+
+	LogLevel  string
+	LogFormat string
+
+	LeaseSweepInterval time.Duration
+
+	PingInterval    time.Duration
+	PingTimeout     time.Duration
+	CallTimeout     time.Duration
+	DrainWindow     time.Duration
+	LeaseTTL        time.Duration
+	MaxMessageBytes int64
+
+	ShutdownTimeout time.Duration
+
+	PprofAddr string
+
+	CommandTimeout       time.Duration
+	MessageLogPerStation int
+}
+
+// Load reads bin's settings from the process environment.
+func Load(bin Binary) (Config, error) {
+	return load(bin, os.LookupEnv)
+}
+
+// LoadFrom reads bin's settings from environ instead of the process
+// environment (tests, and tools that build a core in-process).
+func LoadFrom(bin Binary, environ map[string]string) (Config, error) {
+	return load(bin, func(name string) (string, bool) {
+		v, ok := environ[name]
+		return v, ok
+	})
+}
+
+func load(bin Binary, lookup func(string) (string, bool)) (Config, error) {
+	var c Config
+	var errs []error
+	for _, s := range settings {
+		if s.Binaries&bin == 0 {
+			continue
+		}
+		raw, ok := lookup(s.Name)
+		// An empty value means the default, so that `NAME=` in a .env file
+		// or an unset compose interpolation behaves like no variable.
+		if !ok || raw == "" {
+			raw = s.Default
+		}
+		if err := s.v.set(&c, raw); err != nil {
+			errs = append(errs, s.fail(raw, err))
+			continue
+		}
+		if err := s.v.check(&c); err != nil {
+			errs = append(errs, s.fail(raw, err))
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+	}
+	if bin&API != 0 && c.CoreID == "" {
+		c.CoreID = defaultCoreID()
+	}
+	if err := c.crossCheck(bin); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks the settings bin reads, for a Config built in code rather
+// than loaded. A missing AUTH_SECRET in production is refused by
+// ResolveAuthSecret, at server start, so that maintenance commands
+// (migrate, user create) run without it.
+func (c Config) Validate(bin Binary) error {
+	var errs []error
+	for _, s := range settings {
+		if s.Binaries&bin == 0 {
+			continue
+		}
+		if err := s.v.check(&c); err != nil {
+			errs = append(errs, s.fail(s.v.format(&c), err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+	}
+	return c.crossCheck(bin)
+}
+
+// crossCheck validates what depends on more than one setting.
+func (c Config) crossCheck(bin Binary) error {
+	var errs []error
+	if bin&API != 0 && c.DatabaseURL == "" && c.DataDir == "" {
+		errs = append(errs, errors.New("DATA_DIR must not be empty when DATABASE_URL is empty"))
+	}
+	if bin&Gateway != 0 && c.AMQPURL == "" {
+		errs = append(errs, errors.New("AMQP_URL is required by the gateway (amqp://user:password@host:5672/)"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+	}
+	return nil
+}
+
+// Embedded reports whether the core runs the bus and a gateway in-process.
+func (c Config) Embedded() bool { return c.AMQPURL == "" }
+
+// parseLevel turns LOG_LEVEL into a slog level.
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.TrimSpace(s))); err != nil {
+		return 0, errors.New("must be debug, info, warn or error")
+	}
+	return l, nil
+}
+
+// NewLogger builds the process logger from LOG_LEVEL and LOG_FORMAT.
+func (c Config) NewLogger(w io.Writer) *slog.Logger {
+	level, err := parseLevel(c.LogLevel)
+	if err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(c.LogFormat, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

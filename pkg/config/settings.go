@@ -1,0 +1,130 @@
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// Setting is one environment variable: its name, the value used when it is
+// unset or empty, the binaries that read it, and what it means (the line
+// printed by --help and written to .env.example).
+type Setting struct {
+	Name     string
+	Default  string
+	Binaries Binary
+	Help     string
+	// Secret values never appear in an error message.
+	Secret bool
+	v      variable
+}
+
+// fail names the variable and its bad value (unless secret) in err.
+func (s Setting) fail(raw string, err error) error {
+	if s.Secret {
+		return fmt.Errorf("%s: %w", s.Name, err)
+	}
+	return fmt.Errorf("%s=%q: %w", s.Name, raw, err)
+}
+
+// Settings returns the table, in the order --help and .env.example list it.
+func Settings() []Setting { return append([]Setting(nil), settings...) }
+
+// settings is the one table of configuration. Durations accept Go syntax
+// ("90s", "12h") or a bare number of seconds ("300").
+var settings = []Setting{
+	// Listeners.
+	{Name: "HTTP_ADDR", Default: ":8080", Binaries: API,
+		Help: "REST API (/api/v1), /healthz, /readyz",
+		v:    text(func(c *Config) *string { return &c.HTTPAddr }, listenAddr)},
+	{Name: "GRPC_ADDR", Default: ":9090", Binaries: API,
+		Help: "gRPC: operator services and the gateways' control plane",
+		v:    text(func(c *Config) *string { return &c.GRPCAddr }, listenAddr)},
+	{Name: "OCPP_ADDR", Default: ":8887", Binaries: Both,
+		Help: "OCPP WebSocket listener (ws://host:8887/ocpp/{stationId}) and the gateway's /healthz; the api uses it only in the embedded mode",
+		v:    text(func(c *Config) *string { return &c.OCPPAddr }, listenAddr)},
+	{Name: "PPROF_ADDR", Default: "", Binaries: Both,
+		Help: "net/http/pprof on a loopback address (e.g. 127.0.0.1:6060 for the api, 127.0.0.1:6061 for a gateway); empty = off",
+		v:    text(func(c *Config) *string { return &c.PprofAddr }, loopbackAddr)},
+
+	// Storage and identity of the core.
+	{Name: "DATABASE_URL", Default: "", Binaries: API, Secret: true,
+		Help: "PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/chargeplane?sslmode=disable; empty = SQLite in DATA_DIR",
+		v:    text(func(c *Config) *string { return &c.DatabaseURL })},
+	{Name: "DATA_DIR", Default: "./data", Binaries: API,
+		Help: "SQLite file and the generated AUTH_SECRET of the embedded mode",
+		v:    text(func(c *Config) *string { return &c.DataDir })},
+	{Name: "MIGRATE_ON_START", Default: "true", Binaries: API,
+		Help: "apply database migrations at start-up",
+		v:    boolean(func(c *Config) *bool { return &c.MigrateOnStart })},
+	{Name: "CORE_ID", Default: "", Binaries: API,
+		Help: "this core instance's id (names its reply queue); empty = <hostname>-<random>",
+		v:    text(func(c *Config) *string { return &c.CoreID })},
+	{Name: "AUTH_SECRET", Default: "", Binaries: API, Secret: true,
+		Help: fmt.Sprintf("HS256 key (>= %d bytes) for operator tokens; empty = generated and kept in DATA_DIR (embedded mode only; required with DATABASE_URL)", MinAuthSecretBytes),
+		v:    text(func(c *Config) *string { return &c.AuthSecret }, minBytes(MinAuthSecretBytes))},
+	{Name: "AUTH_TOKEN_TTL", Default: "12h", Binaries: API,
+		Help: "lifetime of an operator access token",
+		v:    duration(func(c *Config) *time.Duration { return &c.AuthTokenTTL }, positive)},
+
+	// OCPP behaviour of the core.
+	{Name: "HEARTBEAT_INTERVAL", Default: "300", Binaries: API,
+		Help: "the heartbeat interval returned in BootNotification (whole seconds)",
+		v:    duration(func(c *Config) *time.Duration { return &c.HeartbeatInterval }, positive, wholeSeconds)},
+	{Name: "COMMAND_TIMEOUT", Default: "30s", Binaries: API,
+		Help: "how long an operator command (REST/gRPC) waits for the charger's answer (a request may ask for less or more, up to 10m)",
+		v:    duration(func(c *Config) *time.Duration { return &c.CommandTimeout }, positive)},
+	{Name: "MESSAGE_LOG_PER_STATION", Default: "500", Binaries: API,
+		Help: "raw OCPP messages kept per station in the message log (GET /api/v1/stations/{id}/messages); trimmed back to this once a quarter more has been written, so up to 25% more may show",
+		v:    integer(func(c *Config) *int { return &c.MessageLogPerStation }, atLeast(1))},
+	{Name: "LEASE_SWEEP_INTERVAL", Default: "2s", Binaries: API,
+		Help: "how often gateways whose lease expired are swept (their stations marked Unavailable)",
+		v:    duration(func(c *Config) *time.Duration { return &c.LeaseSweepInterval }, positive)},
+
+	// The bus.
+	{Name: "AMQP_URL", Default: "", Binaries: Both, Secret: true,
+		Help: "RabbitMQ URL, e.g. amqp://guest:guest@127.0.0.1:5672/; required by the gateway; empty on the api = in-process bus with the embedded gateway",
+		v:    text(func(c *Config) *string { return &c.AMQPURL })},
+	{Name: "AMQP_PREFIX", Default: "chargeplane", Binaries: Both,
+		Help: "prefix of every RabbitMQ exchange and queue",
+		v:    text(func(c *Config) *string { return &c.AMQPPrefix })},
+	{Name: "BUS_PARTITIONS", Default: "16", Binaries: Both,
+		Help: "upstream partitions (per-station ordering); must be equal on every api and gateway",
+		v:    integer(func(c *Config) *int { return &c.BusPartitions }, between(1, 1024))},
+
+	// Gateways.
+	{Name: "CORE_GRPC_ADDR", Default: "localhost:9090", Binaries: Gateway,
+		Help: "the core's gRPC address (control plane: admission, leases); several cores: host1:9090,host2:9090 (round robin over the ones that are up) or dns:///name",
+		v:    text(func(c *Config) *string { return &c.CoreGRPCAddr })},
+	{Name: "GATEWAY_ID", Default: "", Binaries: Gateway,
+		Help: "this gateway's id (names its queue); empty = <hostname>-<random>",
+		v:    text(func(c *Config) *string { return &c.GatewayID })},
+	{Name: "PING_INTERVAL", Default: "30", Binaries: Both,
+		Help: "silence after which a socket is pinged; 0 = never",
+		v:    duration(func(c *Config) *time.Duration { return &c.PingInterval }, notNegative)},
+	{Name: "PING_TIMEOUT", Default: "10", Binaries: Both,
+		Help: "how long a ping waits for its pong before the socket is declared dead",
+		v:    duration(func(c *Config) *time.Duration { return &c.PingTimeout }, positive)},
+	{Name: "CALL_TIMEOUT", Default: "30", Binaries: Both,
+		Help: "how long a core-to-charger CALL waits for the charger's answer",
+		v:    duration(func(c *Config) *time.Duration { return &c.CallTimeout }, positive)},
+	{Name: "LEASE_TTL", Default: "10", Binaries: Both,
+		Help: "the gateway's lease with the core, renewed every third of it",
+		v:    duration(func(c *Config) *time.Duration { return &c.LeaseTTL }, positive)},
+	{Name: "MAX_MESSAGE_BYTES", Default: "1048576", Binaries: Both,
+		Help: "largest OCPP message accepted from a charger, bytes (a bigger one closes the socket with 1009)",
+		v:    integer64(func(c *Config) *int64 { return &c.MaxMessageBytes }, atLeast[int64](1024))},
+	{Name: "DRAIN_WINDOW", Default: "10", Binaries: Both,
+		Help: "on SIGTERM, the time over which open sockets are closed (code 1001) so chargers reconnect elsewhere gradually; 0 = at once; at most half of SHUTDOWN_TIMEOUT is used",
+		v:    duration(func(c *Config) *time.Duration { return &c.DrainWindow }, notNegative)},
+	{Name: "SHUTDOWN_TIMEOUT", Default: "30s", Binaries: Both,
+		Help: "graceful-shutdown limit after SIGINT/SIGTERM, drain included",
+		v:    duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, positive)},
+
+	// Logs.
+	{Name: "LOG_LEVEL", Default: "info", Binaries: Both,
+		Help: "debug, info, warn or error",
+		v:    text(func(c *Config) *string { return &c.LogLevel }, logLevel)},
+	{Name: "LOG_FORMAT", Default: "text", Binaries: Both,
+		Help: "text or json",
+		v:    text(func(c *Config) *string { return &c.LogFormat }, oneOf("text", "json"))},
+}

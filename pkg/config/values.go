@@ -1,0 +1,207 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// variable binds a setting to its Config field: how the text of the
+// environment becomes the field's value, and what the value must satisfy.
+type variable interface {
+	set(c *Config, raw string) error
+	check(c *Config) error
+	// format shows the field's value in an error about it.
+	format(c *Config) string
+	// addr is the field's address (the table test checks every field is
+	// bound exactly once).
+	addr(c *Config) any
+}
+
+type field[T any] struct {
+	ptr    func(*Config) *T
+	parse  func(string) (T, error)
+	checks []func(T) error
+}
+
+func (f field[T]) set(c *Config, raw string) error {
+	v, err := f.parse(raw)
+	if err != nil {
+		return err
+	}
+	*f.ptr(c) = v
+	return nil
+}
+
+func (f field[T]) check(c *Config) error {
+	for _, check := range f.checks {
+		if err := check(*f.ptr(c)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f field[T]) format(c *Config) string { return fmt.Sprint(*f.ptr(c)) }
+func (f field[T]) addr(c *Config) any      { return f.ptr(c) }
+
+func text(ptr func(*Config) *string, checks ...func(string) error) variable {
+	return field[string]{ptr, func(s string) (string, error) { return strings.TrimSpace(s), nil }, checks}
+}
+
+func integer(ptr func(*Config) *int, checks ...func(int) error) variable {
+	return field[int]{ptr, func(s string) (int, error) {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return 0, errors.New("want a whole number")
+		}
+		return n, nil
+	}, checks}
+}
+
+func integer64(ptr func(*Config) *int64, checks ...func(int64) error) variable {
+	return field[int64]{ptr, func(s string) (int64, error) {
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if err != nil {
+			return 0, errors.New("want a whole number")
+		}
+		return n, nil
+	}, checks}
+}
+
+func boolean(ptr func(*Config) *bool) variable {
+	return field[bool]{ptr, func(s string) (bool, error) {
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return false, errors.New("want true or false")
+		}
+		return b, nil
+	}, nil}
+}
+
+func duration(ptr func(*Config) *time.Duration, checks ...func(time.Duration) error) variable {
+	return field[time.Duration]{ptr, ParseDuration, checks}
+}
+
+// maxSeconds keeps a bare number of seconds inside time.Duration.
+const maxSeconds = int64(1<<63-1) / int64(time.Second)
+
+// ParseDuration accepts a Go duration ("90s") or a bare number of seconds
+// ("300"), because the seed's variables are documented in seconds. The
+// sign is left to each setting's checks.
+func ParseDuration(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < -maxSeconds || n > maxSeconds {
+			return 0, errors.New("out of range")
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, errors.New("want seconds (300) or Go syntax (90s, 5m, 12h)")
+	}
+	return d, nil
+}
+
+// The checks: each says what the value must be, the caller names the
+// variable and the value.
+
+func positive(d time.Duration) error {
+	if d <= 0 {
+		return errors.New("must be positive")
+	}
+	return nil
+}
+
+func notNegative(d time.Duration) error {
+	if d < 0 {
+		return errors.New("must not be negative")
+	}
+	return nil
+}
+
+func wholeSeconds(d time.Duration) error {
+	if d%time.Second != 0 {
+		return errors.New("must be whole seconds (OCPP sends it as an integer)")
+	}
+	return nil
+}
+
+func between[T int | int64](lo, hi T) func(T) error {
+	return func(v T) error {
+		if v < lo || v > hi {
+			return fmt.Errorf("must be between %d and %d", lo, hi)
+		}
+		return nil
+	}
+}
+
+func atLeast[T int | int64](lo T) func(T) error {
+	return func(v T) error {
+		if v < lo {
+			return fmt.Errorf("must be at least %d", lo)
+		}
+		return nil
+	}
+}
+
+func minBytes(n int) func(string) error {
+	return func(s string) error {
+		if s != "" && len(s) < n {
+			return fmt.Errorf("must be at least %d bytes, got %d", n, len(s))
+		}
+		return nil
+	}
+}
+
+func oneOf(values ...string) func(string) error {
+	return func(s string) error {
+		for _, v := range values {
+			if strings.EqualFold(s, v) {
+				return nil
+			}
+		}
+		return fmt.Errorf("must be %s", strings.Join(values, " or "))
+	}
+}
+
+func logLevel(s string) error {
+	_, err := parseLevel(s)
+	return err
+}
+
+// listenAddr accepts host:port with a numeric port; an empty host listens
+// on every interface.
+func listenAddr(s string) error {
+	if s == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("want host:port, e.g. :8080 or 127.0.0.1:8080")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return errors.New("want a numeric port between 0 and 65535")
+	}
+	return nil
+}
+
+// loopbackAddr accepts an empty address (off) or a listen address on
+// loopback: what it serves must not reach the network.
+func loopbackAddr(s string) error {
+	if s == "" {
+		return nil
+	}
+	if err := listenAddr(s); err != nil {
+		return err
+	}
+	host, _, _ := net.SplitHostPort(s)
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return errors.New("must be a loopback address (e.g. 127.0.0.1:6060)")
+	}
+	return nil
+}
