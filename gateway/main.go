@@ -22,6 +22,7 @@ import (
 	"github.com/chargeplane/chargeplane/gateway/server"
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
 	"github.com/chargeplane/chargeplane/pkg/config"
+	"github.com/chargeplane/chargeplane/pkg/metrics"
 	"github.com/chargeplane/chargeplane/pkg/profiling"
 )
 
@@ -85,6 +86,9 @@ func run(args []string, stdout io.Writer) error {
 	}
 	defer b.Close()
 
+	// The gateway's registry, served on METRICS_ADDR; its components
+	// register their collectors on it.
+	reg := metrics.NewRegistry()
 	gw := server.New(server.FromSettings(cfg, log), b, server.NewGRPCControl(cc))
 	// The subscription must outlive the signal: replies to CALLs read during
 	// the drain still have to reach their chargers. Shutdown ends it.
@@ -116,21 +120,20 @@ func run(args []string, stdout io.Writer) error {
 	}
 	log.Info("gateway listening", "addr", ln.Addr().String(), "gateway", cfg.GatewayID, "core", cfg.CoreGRPCAddr)
 
-	serveErr := make(chan error, 2)
+	serveErr := make(chan error, 3)
 	go func() { serveErr <- srv.Serve(ln) }()
-	if cfg.PprofAddr != "" {
-		pln, err := net.Listen("tcp", cfg.PprofAddr)
+	for _, side := range []struct {
+		setting, addr string
+		handler       http.Handler
+	}{
+		{"PPROF_ADDR", cfg.PprofAddr, profiling.Handler()},
+		{"METRICS_ADDR", cfg.MetricsAddr, metrics.Handler(reg)},
+	} {
+		closeSide, err := serveSide(side.setting, side.addr, side.handler, serveErr, log)
 		if err != nil {
-			return fmt.Errorf("listen PPROF_ADDR %s: %w", cfg.PprofAddr, err)
+			return err
 		}
-		psrv := &http.Server{Handler: profiling.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		defer psrv.Close()
-		go func() {
-			if err := psrv.Serve(pln); !errors.Is(err, http.ErrServerClosed) {
-				serveErr <- fmt.Errorf("profiler: %w", err)
-			}
-		}()
-		log.Info("profiler listening", "addr", pln.Addr().String())
+		defer closeSide()
 	}
 
 	select {
@@ -156,6 +159,28 @@ func run(args []string, stdout io.Writer) error {
 	}
 	log.Info("gateway stopped")
 	return nil
+}
+
+// serveSide serves h on addr, the value of the variable named setting, on a
+// listener of its own beside the OCPP one; an empty addr leaves it off. A
+// failure goes to errs; the returned func closes it at once (a profile or
+// a scrape is not worth delaying a shutdown for).
+func serveSide(setting, addr string, h http.Handler, errs chan<- error, log *slog.Logger) (func(), error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s %s: %w", setting, addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			errs <- fmt.Errorf("%s: %w", setting, err)
+		}
+	}()
+	log.Info("listening", "setting", setting, "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 func writeHelp(w io.Writer) error {

@@ -24,6 +24,8 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
+	"github.com/chargeplane/chargeplane/pkg/metrics"
+	"github.com/chargeplane/chargeplane/pkg/metrics/metricstest"
 )
 
 const partitions = 2
@@ -51,7 +53,8 @@ func (c *core) RenewLease(_ context.Context, req *gatewayv1.RenewLeaseRequest) (
 
 // TestGatewayBinary runs the real binary against RabbitMQ and a gRPC core:
 // a charger's CALL reaches the upstream queue, the core's reply reaches the
-// charger, and SIGTERM drains (1001, DISCONNECTED) and exits 0.
+// charger, /metrics is served on METRICS_ADDR, and SIGTERM drains (1001,
+// DISCONNECTED) and exits 0.
 func TestGatewayBinary(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreTopFunction("github.com/rabbitmq/amqp091-go.(*Connection).heartbeater"))
 	amqpURL := testenv.AMQPURL(t)
@@ -96,7 +99,7 @@ func TestGatewayBinary(t *testing.T) {
 	if out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	addr := freeAddr(t)
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(bin)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -110,6 +113,7 @@ func TestGatewayBinary(t *testing.T) {
 		"LEASE_TTL=3",
 		"DRAIN_WINDOW=1",
 		"LOG_LEVEL=debug",
+		"METRICS_ADDR="+metricsAddr,
 	)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -127,6 +131,12 @@ func TestGatewayBinary(t *testing.T) {
 	}()
 
 	waitHealthy(t, "http://"+addr+"/healthz", exited)
+	families := metricstest.Scrape(t, "http://"+metricsAddr+metrics.Path)
+	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "process_resident_memory_bytes"} {
+		if _, ok := families[name]; !ok {
+			t.Errorf("gateway /metrics lacks %s", name)
+		}
+	}
 	select {
 	case l := <-c.leases:
 		if l.GetGatewayId() != "gw-bin" || l.GetTtlSeconds() != 3 {

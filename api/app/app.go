@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -34,6 +35,7 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/config"
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
+	"github.com/chargeplane/chargeplane/pkg/metrics"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	"github.com/chargeplane/chargeplane/pkg/profiling"
 )
@@ -76,9 +78,12 @@ type App struct {
 	httpAPI *httpapi.API
 	httpSrv *http.Server
 	ocppSrv *http.Server
-	// pprofSrv serves /debug/pprof when PPROF_ADDR is set.
-	pprofSrv *http.Server
-	pprofLis net.Listener
+	// metrics is the registry served on METRICS_ADDR; the core's
+	// components register their collectors on it.
+	metrics *prometheus.Registry
+	// Optional listeners beside the APIs: /debug/pprof on PPROF_ADDR,
+	// /metrics on METRICS_ADDR.
+	pprof, metricsL sideListener
 
 	grpcLis, httpLis, ocppLis net.Listener
 
@@ -101,7 +106,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	if err := cfg.Validate(config.API); err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: logger.With("core", cfg.CoreID), serveErr: make(chan error, 3)}
+	a := &App{cfg: cfg, log: logger.With("core", cfg.CoreID), metrics: metrics.NewRegistry(), serveErr: make(chan error, 3)}
 	// Release whatever was opened if a later step fails.
 	defer func() {
 		if err != nil {
@@ -282,13 +287,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 		}
 		a.serve("ocpp", func() error { return a.ocppSrv.Serve(a.ocppLis) })
 	}
-	if a.cfg.PprofAddr != "" {
-		if a.pprofLis, err = lc.Listen(ctx, "tcp", a.cfg.PprofAddr); err != nil {
-			return fmt.Errorf("app: listen PPROF_ADDR %s: %w", a.cfg.PprofAddr, err)
-		}
-		a.pprofSrv = &http.Server{Handler: profiling.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		a.serve("pprof", func() error { return a.pprofSrv.Serve(a.pprofLis) })
-		a.log.Info("profiler listening", "addr", a.pprofLis.Addr().String())
+	if err := a.listenSide(ctx, &a.pprof, "PPROF_ADDR", a.cfg.PprofAddr, profiling.Handler()); err != nil {
+		return err
+	}
+	if err := a.listenSide(ctx, &a.metricsL, "METRICS_ADDR", a.cfg.MetricsAddr, metrics.Handler(a.metrics)); err != nil {
+		return err
 	}
 
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -391,15 +394,64 @@ func (a *App) addrsLocked() (httpAddr, grpcAddr, ocppAddr string) {
 	return
 }
 
+// sideListener is an optional HTTP listener beside the APIs, off when its
+// address is empty.
+type sideListener struct {
+	lis net.Listener
+	srv *http.Server
+}
+
+// listenSide starts l on addr (the value of the variable named setting)
+// serving h; an empty addr leaves it off.
+func (a *App) listenSide(ctx context.Context, l *sideListener, setting, addr string, h http.Handler) (err error) {
+	if addr == "" {
+		return nil
+	}
+	var lc net.ListenConfig
+	if l.lis, err = lc.Listen(ctx, "tcp", addr); err != nil {
+		return fmt.Errorf("app: listen %s %s: %w", setting, addr, err)
+	}
+	l.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	a.serve(setting, func() error { return l.srv.Serve(l.lis) })
+	a.log.Info("listening", "setting", setting, "addr", l.lis.Addr().String())
+	return nil
+}
+
+// addr is where l listens; empty when off.
+func (l *sideListener) addr() string {
+	if l.lis == nil {
+		return ""
+	}
+	return l.lis.Addr().String()
+}
+
+// close stops l at once: a profile or a scrape in progress is not worth
+// delaying a shutdown for.
+func (l *sideListener) close() {
+	if l.srv != nil {
+		_ = l.srv.Close()
+	} else if l.lis != nil {
+		l.lis.Close()
+	}
+}
+
 // PprofAddr is the address the profiler listens on; empty without PPROF_ADDR.
 func (a *App) PprofAddr() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.pprofLis == nil {
-		return ""
-	}
-	return a.pprofLis.Addr().String()
+	return a.pprof.addr()
 }
+
+// MetricsAddr is the address /metrics is served on; empty without
+// METRICS_ADDR.
+func (a *App) MetricsAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.metricsL.addr()
+}
+
+// Metrics is the core's Prometheus registry, served on METRICS_ADDR.
+func (a *App) Metrics() *prometheus.Registry { return a.metrics }
 
 // Shutdown stops the core gracefully, in dependency order: stop accepting
 // (readiness fails, listeners close), drain the embedded gateway (chargers
@@ -446,12 +498,8 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if a.httpAPI != nil {
 		a.httpAPI.Close()
 	}
-	if a.pprofSrv != nil {
-		// A profile being taken is not worth delaying the shutdown for.
-		_ = a.pprofSrv.Close()
-	} else if a.pprofLis != nil {
-		a.pprofLis.Close()
-	}
+	a.pprof.close()
+	a.metricsL.close()
 	a.stopGRPC(ctx)
 	if a.grpcLis != nil {
 		a.grpcLis.Close() // no-op once Serve owned it

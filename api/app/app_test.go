@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -25,6 +26,8 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
 	"github.com/chargeplane/chargeplane/pkg/chargepoint"
 	"github.com/chargeplane/chargeplane/pkg/config"
+	"github.com/chargeplane/chargeplane/pkg/metrics"
+	"github.com/chargeplane/chargeplane/pkg/metrics/metricstest"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	v16 "github.com/chargeplane/chargeplane/pkg/ocpp/v16"
 )
@@ -309,5 +312,44 @@ func TestPprof(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
 		t.Error("the REST listener serves the profiler")
+	}
+}
+
+// TestMetrics: METRICS_ADDR serves /metrics from the core's own registry
+// (Go runtime and process collectors, and what components register), off
+// by default and never on the REST listener.
+func TestMetrics(t *testing.T) {
+	a := start(t, load(t, map[string]string{"METRICS_ADDR": "127.0.0.1:0"}))
+	defer shutdown(t, a)
+	addr := a.MetricsAddr()
+	if addr == "" {
+		t.Fatal("no metrics address")
+	}
+	probe := prometheus.NewGauge(prometheus.GaugeOpts{Name: "chargeplane_app_test", Help: "registered by the test"})
+	a.Metrics().MustRegister(probe)
+	probe.Set(7)
+	families := metricstest.Scrape(t, "http://"+addr+metrics.Path)
+	for _, name := range []string{"go_goroutines", "go_memstats_alloc_bytes", "process_cpu_seconds_total", "process_resident_memory_bytes"} {
+		if _, ok := families[name]; !ok {
+			t.Errorf("%s missing", name)
+		}
+	}
+	if got := families["chargeplane_app_test"].GetMetric()[0].GetGauge().GetValue(); got != 7 {
+		t.Errorf("registered gauge = %v, want 7", got)
+	}
+	httpAddr, _, _ := a.Addrs()
+	resp, err := http.Get("http://" + httpAddr + metrics.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Error("the REST listener serves /metrics")
+	}
+
+	off := start(t, load(t, nil))
+	defer shutdown(t, off)
+	if off.MetricsAddr() != "" {
+		t.Errorf("metrics listen on %s without METRICS_ADDR", off.MetricsAddr())
 	}
 }

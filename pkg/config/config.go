@@ -87,7 +87,8 @@ type Config struct {
 
 	ShutdownTimeout time.Duration
 
-	PprofAddr string
+	MetricsAddr string
+	PprofAddr   string
 
 	CommandTimeout       time.Duration
 	MessageLogPerStation int
