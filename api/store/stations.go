@@ -90,7 +90,11 @@ func (s *Store) UpdateStation(ctx context.Context, id string, p StationPatch) (*
 		set["name"] = *p.Name
 	}
 	if p.PasswordHash != nil {
+		// The operator's password is the only one: a rotation in progress
+		// ends with it.
 		set["password_hash"] = *p.PasswordHash
+		set["pending_password_hash"] = ""
+		set["previous_password_hash"] = ""
 	}
 	if len(set) == 0 {
 		return s.GetStation(ctx, id)

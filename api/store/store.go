@@ -53,6 +53,11 @@ type Station struct {
 	ID           string `gorm:"primaryKey"`
 	Name         string
 	PasswordHash string // empty: no Basic-auth password required
+	// Password rotation (see RotatePassword in api/operator): the password
+	// sent to the station and not yet known to be in use, and the one it
+	// replaced, valid until the station connects with the new one.
+	PendingPasswordHash  string
+	PreviousPasswordHash string
 
 	// Reported in BootNotification.
 	Vendor                string
