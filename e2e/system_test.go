@@ -54,8 +54,10 @@ type system struct {
 func (s *system) gateway(i int) string { return s.gateways[i%len(s.gateways)] }
 
 type mode struct {
-	name  string
-	start func(t *testing.T) *system
+	name string
+	// start runs the deployment; tune, when given, changes the core's
+	// environment first.
+	start func(t *testing.T, tune ...func(env map[string]string)) *system
 }
 
 var modes = []mode{
@@ -83,9 +85,12 @@ func coreEnv(t *testing.T) map[string]string {
 	}
 }
 
-func startEmbedded(t *testing.T) *system {
+func startEmbedded(t *testing.T, tune ...func(env map[string]string)) *system {
 	env := coreEnv(t)
 	env["DATA_DIR"] = t.TempDir()
+	for _, f := range tune {
+		f(env)
+	}
 	cfg, err := config.LoadFrom(config.API, env)
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -94,7 +99,7 @@ func startEmbedded(t *testing.T) *system {
 	return newSystem(t, "embedded", addrs.HTTP, []string{"ws://" + addrs.OCPP + "/ocpp/"})
 }
 
-func startScaleOut(t *testing.T) *system {
+func startScaleOut(t *testing.T, tune ...func(env map[string]string)) *system {
 	env := coreEnv(t)
 	env["DATABASE_URL"] = testenv.PostgresURL(t)
 	env["AMQP_URL"] = testenv.AMQPURL(t)
@@ -109,6 +114,9 @@ func startScaleOut(t *testing.T) *system {
 		}
 	})
 	env["DATA_DIR"] = t.TempDir()
+	for _, f := range tune {
+		f(env)
+	}
 	cfg, err := config.LoadFrom(config.API, env)
 	if err != nil {
 		t.Fatalf("config: %v", err)

@@ -124,6 +124,11 @@ var Policies = map[string]Policy{
 	v1.SmartChargingService_GetCompositeSchedule_FullMethodName: operate,
 	v1.SmartChargingService_GetChargingProfiles_FullMethodName:  operate,
 	v1.SmartChargingService_ListChargingProfiles_FullMethodName: read,
+
+	// The CA certificate is public data, and so are issued certificates;
+	// viewers may read both.
+	v1.CertificateService_GetCertificateAuthority_FullMethodName: read,
+	v1.CertificateService_ListIssuedCertificates_FullMethodName:  read,
 }
 
 // Lookup returns the policy of a full gRPC method name ("/pkg.Service/Method").

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -22,11 +23,13 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/access"
 	"github.com/chargeplane/chargeplane/api/auth"
+	"github.com/chargeplane/chargeplane/api/certificates"
 	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/control"
 	"github.com/chargeplane/chargeplane/api/httpapi"
 	"github.com/chargeplane/chargeplane/api/ocpp"
 	"github.com/chargeplane/chargeplane/api/operator"
+	"github.com/chargeplane/chargeplane/api/pki"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/gateway/server"
 	"github.com/chargeplane/chargeplane/pkg/bus"
@@ -70,6 +73,8 @@ type App struct {
 	// messages writes the per-station raw message log in the background.
 	messages *store.MessageLogger
 	commands *command.Dispatcher
+	// certs signs station CSRs and delivers their certificates.
+	certs *certificates.Service
 
 	grpcSrv *grpc.Server
 	health  *health.Server
@@ -158,10 +163,27 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		Store: a.store, Bus: a.bus, Schemas: schemas, CoreID: cfg.CoreID,
 		Timeout: cfg.CommandTimeout, Logger: logger, Messages: a.messages,
 	})
+	ca, noCA, err := certificateAuthority(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	var ocspResponder *pki.OCSPResponder
+	if cfg.OCSPResponderURL != "" {
+		if ocspResponder, err = pki.NewOCSPResponder(cfg.OCSPResponderURL, nil); err != nil {
+			return nil, err
+		}
+	}
+	a.certs = certificates.New(certificates.Config{
+		CA: ca, NoCA: noCA, Policy: pki.CSRPolicy{Organization: cfg.CSMSOrganization},
+		Store: a.store, Sender: certificates.CommandSender{Commands: a.commands}, Logger: logger,
+		// An attempt's lease outlives the command it sends.
+		AttemptLease: cfg.CommandTimeout + time.Minute,
+	})
 	a.router = ocpp.NewRouter(ocpp.Deps{
 		Store: a.store, Bus: a.bus, Schemas: schemas, Now: time.Now,
 		HeartbeatInterval: cfg.HeartbeatInterval, Logger: logger,
 		Meters: a.meters, MessageLog: a.messages, LastSeen: a.lastSeen,
+		Certificates: a.certs, OCSP: ocspResponder,
 	})
 	a.control = control.New(control.Deps{Store: a.store, Bus: a.bus, Now: time.Now, Logger: logger})
 
@@ -184,6 +206,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	chargeplanev1.RegisterReservationServiceServer(a.grpcSrv, operator.NewReservationService(a.commands, a.store, time.Now, logger))
 	chargeplanev1.RegisterLocalListServiceServer(a.grpcSrv, operator.NewLocalListService(a.commands, a.store, time.Now, logger))
 	chargeplanev1.RegisterSmartChargingServiceServer(a.grpcSrv, operator.NewSmartChargingService(a.commands, a.store, logger))
+	chargeplanev1.RegisterCertificateServiceServer(a.grpcSrv, operator.NewCertificateService(ca, a.store, logger))
 	gatewayv1.RegisterGatewayControlServiceServer(a.grpcSrv, a.control)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
@@ -200,6 +223,43 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		a.gateway = server.New(gw, a.bus, a.control)
 	}
 	return a, nil
+}
+
+// certificateAuthority loads the CSMS CA: the operator's CA_CERT_FILE and
+// CA_KEY_FILE, or, when the core keeps its state in DATA_DIR (no
+// DATABASE_URL), the CA generated and kept there, so that security
+// profile 3 works on the first run. Core instances sharing a database
+// must all sign with one CA, which they cannot generate each on their
+// own: without the files they sign nothing, and noCA says why.
+func certificateAuthority(cfg config.Config, log *slog.Logger) (ca *pki.CA, noCA string, err error) {
+	opts := pki.Options{Validity: cfg.StationCertValidity}
+	switch {
+	case cfg.CACertFile != "":
+		if ca, err = pki.Load(cfg.CACertFile, cfg.CAKeyFile, opts); err != nil {
+			return nil, "", fmt.Errorf("app: %w", err)
+		}
+		log.Info("certificate authority loaded", "ca_cert_file", cfg.CACertFile, "subject", ca.Certificate().Subject.String(),
+			"not_after", ca.Certificate().NotAfter)
+	case cfg.DatabaseURL == "":
+		var created bool
+		if ca, created, err = pki.LoadOrCreate(cfg.DataDir, cfg.CSMSOrganization, opts); err != nil {
+			return nil, "", fmt.Errorf("app: %w", err)
+		}
+		path := filepath.Join(cfg.DataDir, pki.GeneratedCertFile)
+		if created {
+			log.Info("certificate authority generated: give its certificate to chargers as their CSMS root", "ca_cert_file", path)
+		} else {
+			log.Info("certificate authority loaded", "ca_cert_file", path, "not_after", ca.Certificate().NotAfter)
+		}
+	default:
+		noCA = "CA_CERT_FILE and CA_KEY_FILE are not set (with DATABASE_URL every core must sign with the same CA)"
+		log.Warn("station certificates cannot be signed: SignCertificate is rejected", "reason", noCA)
+		return nil, noCA, nil
+	}
+	if left := time.Until(ca.Certificate().NotAfter); left < certificates.DefaultExpiryWarning {
+		log.Warn("the certificate authority's certificate expires soon", "not_after", ca.Certificate().NotAfter)
+	}
+	return ca, "", nil
 }
 
 // Store returns the core's store (tools and tests create users with it).
@@ -240,6 +300,13 @@ func (a *App) Start(ctx context.Context) (err error) {
 	runCtx, stop := context.WithCancel(context.Background())
 	a.stopRun = stop
 
+	// Before the first SignCertificate can come in.
+	a.certs.Start(runCtx)
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		a.certs.Wait()
+	}()
 	// Before anything can send a command: answers come back here.
 	if err := a.bus.ConsumeCore(runCtx, a.cfg.CoreID, a.commands.HandleReply); err != nil {
 		return fmt.Errorf("app: consume core replies: %w", err)

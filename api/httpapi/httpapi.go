@@ -108,6 +108,7 @@ func New(cfg Config) (*API, error) {
 		"reservations":   chargeplanev1.RegisterReservationServiceHandler,
 		"local list":     chargeplanev1.RegisterLocalListServiceHandler,
 		"smart charging": chargeplanev1.RegisterSmartChargingServiceHandler,
+		"certificates":   chargeplanev1.RegisterCertificateServiceHandler,
 	} {
 		if err := register(ctx, gw, conn); err != nil {
 			conn.Close()

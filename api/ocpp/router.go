@@ -14,9 +14,11 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/chargeplane/chargeplane/api/certificates"
 	"github.com/chargeplane/chargeplane/api/ocpp/route"
 	v16 "github.com/chargeplane/chargeplane/api/ocpp/v16"
 	v201 "github.com/chargeplane/chargeplane/api/ocpp/v201"
+	"github.com/chargeplane/chargeplane/api/pki"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
@@ -64,6 +66,11 @@ type Deps struct {
 	StandingTTL time.Duration
 	// StandingCacheSize bounds the cache (default 100,000 stations).
 	StandingCacheSize int
+	// Certificates decides SignCertificate (both versions); nil rejects
+	// every CSR.
+	Certificates *certificates.Service
+	// OCSP answers 2.0.1 GetCertificateStatus; nil answers Failed.
+	OCSP *pki.OCSPResponder
 }
 
 // MessageLog keeps raw frames for operators; Log must not block.
@@ -141,11 +148,24 @@ func NewRouter(d Deps) *Router {
 	if d.Meters != nil {
 		meters = d.Meters
 	}
+	// Nil pointers stay nil interfaces, so the tables choose their
+	// no-CA and no-responder answers.
+	var (
+		signer v201.CSRSigner
+		ocsp   v201.OCSPQuerier
+	)
+	if d.Certificates != nil {
+		signer = d.Certificates
+	}
+	if d.OCSP != nil {
+		ocsp = d.OCSP
+	}
 	r.tables = map[ocppj.Version]route.Table{
 		ocppj.V16: v16.Routes(v16.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
-			Sessions: d.Store, Meters: meters, Reports: d.Store, LastSeen: d.LastSeen, Logger: r.log}),
+			Sessions: d.Store, Meters: meters, Reports: d.Store, LastSeen: d.LastSeen, Certificates: signer, Logger: r.log}),
 		ocppj.V201: v201.Routes(v201.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
-			Sessions: d.Store, Meters: meters, Reports: d.Store, DeviceModels: d.Store, LastSeen: d.LastSeen, Logger: r.log}),
+			Sessions: d.Store, Meters: meters, Reports: d.Store, DeviceModels: d.Store, LastSeen: d.LastSeen,
+			Certificates: signer, OCSP: ocsp, Logger: r.log}),
 	}
 	return r
 }
@@ -246,15 +266,22 @@ func (r *Router) handleFrame(ctx context.Context, log *slog.Logger, env *busv1.E
 	}
 	log = log.With("action", f.Action, "message_id", f.ID)
 	r.logMessage(env, store.DirectionIn, store.MessageCall, f.ID, f.Action, env.GetFrame())
-	resp, cerr := r.call(ctx, log, v, env, f)
+	var after route.FollowUps
+	resp, cerr := r.call(ctx, log, v, env, f, &after)
 	if cerr != nil {
 		log.Info("answering CALL with an error", "code", string(cerr.code), "description", cerr.description)
 	}
-	return r.reply(ctx, env, f.ID, resp, cerr)
+	if err := r.reply(ctx, env, f.ID, resp, cerr); err != nil {
+		return err
+	}
+	if cerr == nil {
+		after.Run()
+	}
+	return nil
 }
 
 // call runs one CALL and returns the response payload or the error to answer.
-func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, env *busv1.Envelope, f ocppj.Frame) (json.RawMessage, *callError) {
+func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, env *busv1.Envelope, f ocppj.Frame, after *route.FollowUps) (json.RawMessage, *callError) {
 	rt, ok := r.tables[v][f.Action]
 	if !ok {
 		if r.schemas.IsCSMSAction(v, f.Action) {
@@ -323,6 +350,7 @@ func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, en
 		ConnectionID: env.GetConnectionId(),
 		GatewayID:    env.GetGatewayId(),
 		MessageID:    f.ID,
+		FollowUps:    after,
 	}
 	if env.GetReceivedAt() != nil {
 		meta.ReceivedAt = env.GetReceivedAt().AsTime()

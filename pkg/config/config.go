@@ -92,6 +92,12 @@ type Config struct {
 
 	CommandTimeout       time.Duration
 	MessageLogPerStation int
+
+	CACertFile          string
+	CAKeyFile           string
+	CSMSOrganization    string
+	StationCertValidity time.Duration
+	OCSPResponderURL    string
 }
 
 // Load reads bin's settings from the process environment.
@@ -166,6 +172,9 @@ func (c Config) crossCheck(bin Binary) error {
 	var errs []error
 	if bin&API != 0 && c.DatabaseURL == "" && c.DataDir == "" {
 		errs = append(errs, errors.New("DATA_DIR must not be empty when DATABASE_URL is empty"))
+	}
+	if bin&API != 0 && (c.CACertFile == "") != (c.CAKeyFile == "") {
+		errs = append(errs, errors.New("CA_CERT_FILE and CA_KEY_FILE go together: set both or neither"))
 	}
 	if bin&Gateway != 0 && c.AMQPURL == "" {
 		errs = append(errs, errors.New("AMQP_URL is required by the gateway (amqp://user:password@host:5672/)"))

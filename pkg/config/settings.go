@@ -83,6 +83,23 @@ var settings = []Setting{
 		Help: "how often gateways whose lease expired are swept (their stations marked Unavailable)",
 		v:    duration(func(c *Config) *time.Duration { return &c.LeaseSweepInterval }, positive)},
 
+	// Certificates (docs/security.md).
+	{Name: "CA_CERT_FILE", Default: "", Binaries: API,
+		Help: "PEM of the CSMS CA that signs station certificates (an operator's sub-CA), optionally followed by its chain; set with CA_KEY_FILE. Both empty = a CA generated in DATA_DIR (ca.pem, ca-key.pem) when DATABASE_URL is empty; with DATABASE_URL every SignCertificate is then rejected (NoCAConfigured)",
+		v:    text(func(c *Config) *string { return &c.CACertFile })},
+	{Name: "CA_KEY_FILE", Default: "", Binaries: API, Secret: true,
+		Help: "PEM private key of CA_CERT_FILE (keep it 0600)",
+		v:    text(func(c *Config) *string { return &c.CAKeyFile })},
+	{Name: "CSMS_ORGANIZATION", Default: "", Binaries: API,
+		Help: "the CPO's name: the subject O that station CSRs (and profile-3 client certificates) must carry; empty = not checked",
+		v:    text(func(c *Config) *string { return &c.CSMSOrganization })},
+	{Name: "STATION_CERT_VALIDITY", Default: "8760h", Binaries: API,
+		Help: "how long a station certificate the CA signs is valid (never beyond the CA certificate itself)",
+		v:    duration(func(c *Config) *time.Duration { return &c.StationCertValidity }, positive)},
+	{Name: "OCSP_RESPONDER_URL", Default: "", Binaries: API, Secret: true,
+		Help: "http(s) URL of the OCSP responder that answers 2.0.1 GetCertificateStatus; empty = answered Failed",
+		v:    text(func(c *Config) *string { return &c.OCSPResponderURL }, httpURL)},
+
 	// The bus.
 	{Name: "AMQP_URL", Default: "", Binaries: Both, Secret: true,
 		Help: "RabbitMQ URL, e.g. amqp://guest:guest@127.0.0.1:5672/; required by the gateway; empty on the api = in-process bus with the embedded gateway",

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -202,6 +203,18 @@ func loopbackAddr(s string) error {
 	host, _, _ := net.SplitHostPort(s)
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return errors.New("must be a loopback address (e.g. 127.0.0.1:6060)")
+	}
+	return nil
+}
+
+// httpURL accepts an empty value (off) or an absolute http(s) URL.
+func httpURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("want an http:// or https:// URL")
 	}
 	return nil
 }

@@ -21,6 +21,37 @@ type Meta struct {
 	MessageID    string
 	// ReceivedAt is when the gateway read the frame (zero if unknown).
 	ReceivedAt time.Time
+	// FollowUps, set by the router, collects what AfterReply defers.
+	FollowUps *FollowUps
+}
+
+// AfterReply runs f once the router has handed this CALL's CALLRESULT to
+// the bus: OCPP wants some CSMS-initiated CALLs (CertificateSigned after
+// SignCertificate) to follow the answer, never to overtake it. f does not
+// run when the answer is not sent (the handler failed, or the reply could
+// not be published and the CALL will be redelivered), so what f starts
+// must also be recoverable from committed state. Without a router (a
+// handler called directly) f runs at once. f runs on the station's
+// message path: it must hand work off, not block.
+func (m Meta) AfterReply(f func()) {
+	if m.FollowUps == nil {
+		f()
+		return
+	}
+	m.FollowUps.fns = append(m.FollowUps.fns, f)
+}
+
+// FollowUps is the work handlers deferred with Meta.AfterReply. It is not
+// safe for concurrent use: one CALL is handled by one goroutine.
+type FollowUps struct{ fns []func() }
+
+// Run runs the deferred work in the order it was added, once.
+func (f *FollowUps) Run() {
+	fns := f.fns
+	f.fns = nil
+	for _, fn := range fns {
+		fn()
+	}
 }
 
 // Handler answers one action. Its effects must be committed when it

@@ -74,3 +74,18 @@ func (h LogStatusNotification) Handle(ctx context.Context, m route.Meta, req *oc
 	}
 	return &ocpp16.LogStatusNotificationResponse{}, nil
 }
+
+// SignedFirmwareStatusNotification records the progress of a signed
+// firmware update (security whitepaper), including the signature and
+// certificate failures the station reports.
+type SignedFirmwareStatusNotification struct {
+	Store StatusReportStore
+	Now   func() time.Time
+}
+
+func (h SignedFirmwareStatusNotification) Handle(ctx context.Context, m route.Meta, req *ocpp16.SignedFirmwareStatusNotificationRequest) (*ocpp16.SignedFirmwareStatusNotificationResponse, error) {
+	if err := recordStatus(ctx, h.Store, h.Now, m, store.StatusKindFirmware, ocpp16.ActionSignedFirmwareStatusNotification, string(req.Status), req.RequestId); err != nil {
+		return nil, err
+	}
+	return &ocpp16.SignedFirmwareStatusNotificationResponse{}, nil
+}

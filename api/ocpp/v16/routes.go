@@ -22,16 +22,18 @@ type Deps struct {
 	Meters MeterRecorder
 	// Reports keeps firmware and log upload statuses.
 	Reports StatusReportStore
-	Logger  *slog.Logger
+	// Certificates decides SignCertificate; nil rejects every CSR.
+	Certificates CSRSigner
+	Logger       *slog.Logger
 }
 
 // Routes is every charger-initiated action of OCPP 1.6 (core profile and
 // the security extension) and what answers it.
 //
 // Actions without behaviour yet get the most conservative conformant answer:
-// a vendor extension is never understood (UnknownVendorId), a certificate
-// is never signed (Rejected); notifications are acknowledged. Answering an error instead would make the
-// charger retry forever.
+// a vendor extension is never understood (UnknownVendorId); notifications
+// are acknowledged. Answering an error instead would make the charger
+// retry forever.
 func Routes(d Deps) route.Table {
 	return route.NewTable(
 		route.New(ocpp16.ActionBootNotification, BootNotification{Store: d.Store, Now: d.Now, Interval: d.HeartbeatInterval}),
@@ -50,12 +52,17 @@ func Routes(d Deps) route.Table {
 		// Security extension (OCPP 1.6 security whitepaper).
 		route.New(ocpp16.ActionSecurityEventNotification, route.Fixed[ocpp16.SecurityEventNotificationRequest](
 			ocpp16.SecurityEventNotificationResponse{})),
-		route.New(ocpp16.ActionSignCertificate, route.Fixed[ocpp16.SignCertificateRequest](
-			ocpp16.SignCertificateResponse{Status: ocpp16.GenericStatusRejected})),
+		route.New(ocpp16.ActionSignCertificate, d.signCertificate()),
 		route.New(ocpp16.ActionLogStatusNotification, LogStatusNotification{Store: d.Reports, Now: d.Now}),
-		route.New(ocpp16.ActionSignedFirmwareStatusNotification, route.Fixed[ocpp16.SignedFirmwareStatusNotificationRequest](
-			ocpp16.SignedFirmwareStatusNotificationResponse{})),
+		route.New(ocpp16.ActionSignedFirmwareStatusNotification, SignedFirmwareStatusNotification{Store: d.Reports, Now: d.Now}),
 	)
+}
+
+func (d Deps) signCertificate() route.Handler[ocpp16.SignCertificateRequest, ocpp16.SignCertificateResponse] {
+	if d.Certificates == nil {
+		return route.Fixed[ocpp16.SignCertificateRequest](ocpp16.SignCertificateResponse{Status: ocpp16.GenericStatusRejected})
+	}
+	return SignCertificate{Signer: d.Certificates}
 }
 
 func (d Deps) lastSeen() LastSeenToucher {

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/chargeplane/chargeplane/api/certificates"
 	"github.com/chargeplane/chargeplane/api/ocpp/route"
 	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
 )
@@ -25,16 +26,20 @@ type Deps struct {
 	Reports ReportStore
 	// DeviceModels keeps NotifyReport parts (the device model).
 	DeviceModels DeviceModelRecorder
-	Logger       *slog.Logger
+	// Certificates decides SignCertificate; nil rejects every CSR.
+	Certificates CSRSigner
+	// OCSP answers GetCertificateStatus; nil answers Failed.
+	OCSP   OCSPQuerier
+	Logger *slog.Logger
 }
 
 // Routes is every charger-initiated action of OCPP 2.0.1 and what answers it.
 //
 // Actions without behaviour yet get the most conservative conformant answer:
-// a vendor extension is never understood (UnknownVendorId), a certificate
-// request is never granted (Rejected/Failed), charging needs are not taken
-// up (Rejected); notifications and reports are acknowledged. Answering an error instead
-// would make the station retry forever.
+// a vendor extension is never understood (UnknownVendorId), an ISO 15118
+// EV certificate is never obtained (Failed), charging needs are not taken
+// up (Rejected); notifications and reports are acknowledged. Answering an
+// error instead would make the station retry forever.
 func Routes(d Deps) route.Table {
 	return route.NewTable(
 		route.New(ocpp201.ActionBootNotification, BootNotification{Store: d.Store, Now: d.Now, Interval: d.HeartbeatInterval}),
@@ -79,13 +84,19 @@ func Routes(d Deps) route.Table {
 		route.New(ocpp201.ActionReservationStatusUpdate, ReservationStatusUpdate{Store: d.Reports, Logger: d.Logger}),
 
 		// Certificates (A, M).
-		route.New(ocpp201.ActionSignCertificate, route.Fixed[ocpp201.SignCertificateRequest](
-			ocpp201.SignCertificateResponse{Status: ocpp201.GenericStatusRejected})),
+		route.New(ocpp201.ActionSignCertificate, d.signCertificate()),
 		route.New(ocpp201.ActionGet15118EVCertificate, route.Fixed[ocpp201.Get15118EVCertificateRequest](
 			ocpp201.Get15118EVCertificateResponse{Status: ocpp201.Iso15118EVCertificateStatusFailed, ExiResponse: ""})),
-		route.New(ocpp201.ActionGetCertificateStatus, route.Fixed[ocpp201.GetCertificateStatusRequest](
-			ocpp201.GetCertificateStatusResponse{Status: ocpp201.GetCertificateStatusFailed})),
+		route.New(ocpp201.ActionGetCertificateStatus, GetCertificateStatus{OCSP: d.OCSP, Logger: d.Logger}),
 	)
+}
+
+func (d Deps) signCertificate() route.Handler[ocpp201.SignCertificateRequest, ocpp201.SignCertificateResponse] {
+	if d.Certificates == nil {
+		return route.Fixed[ocpp201.SignCertificateRequest](ocpp201.SignCertificateResponse{Status: ocpp201.GenericStatusRejected,
+			StatusInfo: &ocpp201.StatusInfo{ReasonCode: certificates.ReasonNoCA}})
+	}
+	return SignCertificate{Signer: d.Certificates}
 }
 
 func (d Deps) lastSeen() LastSeenToucher {
