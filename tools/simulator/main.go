@@ -72,6 +72,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 	fs.StringVar(&cfg.Vendor, "vendor", "Chargeplane", "vendor name sent in BootNotification")
 	fs.StringVar(&cfg.Model, "model", "Simulator", "model sent in BootNotification")
 	fs.DurationVar(&cfg.MaxBackoff, "max-backoff", time.Minute, "longest wait between reconnection attempts")
+	fs.StringVar(&cfg.CertDir, "cert-dir", "", "directory receiving the key and certificate the CSMS signs (<id>.key.pem, <id>.pem: the client certificate of security profile 3); empty = memory only")
+	fs.StringVar(&cfg.Organization, "organization", "", "subject O of the station's CSRs (the CSMS's CSMS_ORGANIZATION)")
+	fs.BoolVar(&cfg.SignCertificate, "sign-certificate", false, "after booting, ask the CSMS to sign a certificate (SignCertificate) unless -cert-dir holds one")
 	fs.BoolVar(&verbose, "v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, 0, err

@@ -34,6 +34,14 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the wait between reconnections (and
 	// between BootNotifications the CSMS asked to repeat without an interval).
 	MinBackoff, MaxBackoff time.Duration
+	// CertDir receives the key and certificate the CSMS signs for the
+	// station (CertFiles); empty keeps them in memory only.
+	CertDir string
+	// Organization is the subject O of the station's CSRs.
+	Organization string
+	// SignCertificate asks for a certificate after the first boot when
+	// CertDir holds none.
+	SignCertificate bool
 }
 
 // errReset ends a session so that the station "reboots": reconnects at
@@ -47,7 +55,10 @@ type Station struct {
 	log   *slog.Logger
 	proto protocol
 
+	certs *certStore
+
 	mu       sync.Mutex
+	asked    bool          // SignCertificate sent for -sign-certificate
 	password string        // changed by AuthorizationKey / BasicAuthPassword
 	interval time.Duration // heartbeat interval in force
 	booted   bool          // BootNotification accepted since the last (re)boot
@@ -66,7 +77,8 @@ func newStation(cfg Config, logger *slog.Logger) *Station {
 	if cfg.Model == "" {
 		cfg.Model = "Simulator"
 	}
-	s := &Station{cfg: cfg, log: logger.With("station", cfg.ID), password: cfg.Password, interval: 5 * time.Minute}
+	s := &Station{cfg: cfg, log: logger.With("station", cfg.ID), password: cfg.Password, interval: 5 * time.Minute,
+		certs: &certStore{id: cfg.ID, org: cfg.Organization, dir: cfg.CertDir}}
 	if cfg.Version == ocppj.V201 {
 		s.proto = v201Protocol{}
 	} else {
@@ -156,6 +168,11 @@ func (s *Station) session(ctx context.Context) (connected bool, err error) {
 	}
 	if err := s.reportConnectors(ctx, c); err != nil {
 		return true, err
+	}
+	if s.wantsCertificate() {
+		if err := s.signCertificate(s.proto.certificateType())(ctx, c); err != nil {
+			return true, err
+		}
 	}
 	for {
 		timer := time.NewTimer(s.heartbeatInterval())
@@ -313,6 +330,8 @@ type protocol interface {
 	// answer answers a CSMS CALL; later, if not nil, runs after the answer
 	// has been sent.
 	answer(s *Station, action string, payload json.RawMessage) (res any, later func(context.Context, *chargepoint.Client) error, err error)
+	// certificateType is what SignCertificate asks for ("" in 1.6).
+	certificateType() string
 }
 
 func notSupported(action string) error {

@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/chargeplane/chargeplane/api/credentials"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
@@ -272,7 +273,12 @@ func TestStation16(t *testing.T) {
 	}
 	s.expect(ctx, "StatusNotification", `{}`)
 	s.expect(ctx, "StatusNotification", `{}`)
-	if a := s.call(ctx, "ChangeConfiguration", `{"key":"AuthorizationKey","value":"fedcba9876543210"}`); !strings.Contains(string(a.Payload), "Accepted") {
+	// AuthorizationKey is hex (security whitepaper): anything else is
+	// refused and changes nothing.
+	if a := s.call(ctx, "ChangeConfiguration", `{"key":"AuthorizationKey","value":"not-hex-at-all-0123"}`); !strings.Contains(string(a.Payload), "Rejected") {
+		t.Errorf("ChangeConfiguration of a non-hex AuthorizationKey answered %s", a.Payload)
+	}
+	if a := s.call(ctx, "ChangeConfiguration", `{"key":"AuthorizationKey","value":"`+credentials.AuthorizationKey("fedcba9876543210")+`"}`); !strings.Contains(string(a.Payload), "Accepted") {
 		t.Errorf("ChangeConfiguration answered %s", a.Payload)
 	}
 	if a := s.call(ctx, "GetDiagnostics", `{"location":"ftp://example.com/"}`); a.Type != ocppj.CallError || a.ErrorCode != ocppj.CodeNotSupported {

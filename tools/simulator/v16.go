@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/chargeplane/chargeplane/api/credentials"
+	"github.com/chargeplane/chargeplane/api/pki"
 	"github.com/chargeplane/chargeplane/pkg/chargepoint"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/v16"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
@@ -63,6 +65,62 @@ func (p v16Protocol) answer(s *Station, action string, payload json.RawMessage) 
 			return v16.TriggerMessageResponse{Status: "NotImplemented"}, nil, nil
 		}
 		return v16.TriggerMessageResponse{Status: "Accepted"}, later, nil
+	case "ExtendedTriggerMessage":
+		var req v16.ExtendedTriggerMessageRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, nil, badPayload(ocppj.V16, err)
+		}
+		later := p.trigger(s, string(req.RequestedMessage))
+		if req.RequestedMessage == v16.MessageTriggerSignChargePointCertificate {
+			later = s.signCertificate("")
+		}
+		if later == nil {
+			return v16.ExtendedTriggerMessageResponse{Status: "NotImplemented"}, nil, nil
+		}
+		return v16.ExtendedTriggerMessageResponse{Status: "Accepted"}, later, nil
+	case "CertificateSigned":
+		var req v16.CertificateSignedRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, nil, badPayload(ocppj.V16, err)
+		}
+		return v16.CertificateSignedResponse{Status: v16.CertificateSignedStatusEnum(s.certificateSigned(req.CertificateChain))}, nil, nil
+	case "InstallCertificate":
+		var req v16.InstallCertificateRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, nil, badPayload(ocppj.V16, err)
+		}
+		if err := s.certs.install(string(req.CertificateType), req.Certificate); err != nil {
+			s.log.Warn("InstallCertificate refused", "err", err)
+			return v16.InstallCertificateResponse{Status: "Rejected"}, nil, nil
+		}
+		return v16.InstallCertificateResponse{Status: "Accepted"}, nil, nil
+	case "GetInstalledCertificateIds":
+		var req v16.GetInstalledCertificateIdsRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, nil, badPayload(ocppj.V16, err)
+		}
+		_, list := s.certs.list(string(req.CertificateType))
+		if len(list) == 0 {
+			return v16.GetInstalledCertificateIdsResponse{Status: "NotFound"}, nil, nil
+		}
+		resp := v16.GetInstalledCertificateIdsResponse{Status: "Accepted"}
+		for _, h := range list {
+			resp.CertificateHashData = append(resp.CertificateHashData, v16.GetInstalledCertificateIdsResponseCertificateHashData{
+				HashAlgorithm: v16.HashAlgorithmEnum(h.HashAlgorithm), IssuerNameHash: h.IssuerNameHash,
+				IssuerKeyHash: h.IssuerKeyHash, SerialNumber: h.SerialNumber})
+		}
+		return resp, nil, nil
+	case "DeleteCertificate":
+		var req v16.DeleteCertificateRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, nil, badPayload(ocppj.V16, err)
+		}
+		h := req.CertificateHashData
+		if !s.certs.remove(pki.HashData{HashAlgorithm: string(h.HashAlgorithm), IssuerNameHash: h.IssuerNameHash,
+			IssuerKeyHash: h.IssuerKeyHash, SerialNumber: h.SerialNumber}) {
+			return v16.DeleteCertificateResponse{Status: "NotFound"}, nil, nil
+		}
+		return v16.DeleteCertificateResponse{Status: "Accepted"}, nil, nil
 	case "Reset":
 		return v16.ResetResponse{Status: "Accepted"}, s.reboot, nil
 	case "ChangeAvailability":
@@ -92,13 +150,20 @@ func (v16Protocol) changeConfiguration(s *Station, key, value string) v16.Change
 		s.setHeartbeatInterval(time.Duration(n) * time.Second)
 		return "Accepted"
 	case "AuthorizationKey":
-		s.setPassword(value)
+		// The security whitepaper sends the password hex-encoded.
+		p, err := credentials.FromAuthorizationKey(value)
+		if err != nil {
+			return "Rejected"
+		}
+		s.setPassword(p)
 		return "Accepted"
 	case "NumberOfConnectors":
 		return "Rejected"
 	}
 	return "NotSupported"
 }
+
+func (v16Protocol) certificateType() string { return "" }
 
 func (v16Protocol) getConfiguration(s *Station, keys []string) v16.GetConfigurationResponse {
 	all := map[string]v16.KeyValue{

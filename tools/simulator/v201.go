@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/chargeplane/chargeplane/api/pki"
 	"github.com/chargeplane/chargeplane/pkg/chargepoint"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/v201"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
@@ -86,10 +87,61 @@ func (p v201Protocol) answer(s *Station, action string, payload json.RawMessage)
 			return nil, nil, badPayload(ocppj.V201, err)
 		}
 		later := p.trigger(s, string(req.RequestedMessage))
+		if req.RequestedMessage == v201.MessageTriggerSignChargingStationCertificate {
+			later = s.signCertificate(p.certificateType())
+		}
 		if later == nil {
 			return v201.TriggerMessageResponse{Status: "NotImplemented"}, nil, nil
 		}
 		return v201.TriggerMessageResponse{Status: "Accepted"}, later, nil
+	case "CertificateSigned":
+		var req v201.CertificateSignedRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, nil, badPayload(ocppj.V201, err)
+		}
+		return v201.CertificateSignedResponse{Status: v201.CertificateSignedStatusEnum(s.certificateSigned(req.CertificateChain))}, nil, nil
+	case "InstallCertificate":
+		var req v201.InstallCertificateRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, nil, badPayload(ocppj.V201, err)
+		}
+		if err := s.certs.install(string(req.CertificateType), req.Certificate); err != nil {
+			s.log.Warn("InstallCertificate refused", "err", err)
+			return v201.InstallCertificateResponse{Status: "Rejected"}, nil, nil
+		}
+		return v201.InstallCertificateResponse{Status: "Accepted"}, nil, nil
+	case "GetInstalledCertificateIds":
+		var req v201.GetInstalledCertificateIdsRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, nil, badPayload(ocppj.V201, err)
+		}
+		var types []string
+		for _, t := range req.CertificateType {
+			types = append(types, string(t))
+		}
+		typs, list := s.certs.list(types...)
+		if len(list) == 0 {
+			return v201.GetInstalledCertificateIdsResponse{Status: "NotFound"}, nil, nil
+		}
+		resp := v201.GetInstalledCertificateIdsResponse{Status: "Accepted"}
+		for i, h := range list {
+			resp.CertificateHashDataChain = append(resp.CertificateHashDataChain, v201.CertificateHashDataChain{
+				CertificateType: v201.GetCertificateIdUseEnum(typs[i]),
+				CertificateHashData: v201.CertificateHashData{HashAlgorithm: v201.HashAlgorithmEnum(h.HashAlgorithm),
+					IssuerNameHash: h.IssuerNameHash, IssuerKeyHash: h.IssuerKeyHash, SerialNumber: h.SerialNumber}})
+		}
+		return resp, nil, nil
+	case "DeleteCertificate":
+		var req v201.DeleteCertificateRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, nil, badPayload(ocppj.V201, err)
+		}
+		h := req.CertificateHashData
+		if !s.certs.remove(pki.HashData{HashAlgorithm: string(h.HashAlgorithm), IssuerNameHash: h.IssuerNameHash,
+			IssuerKeyHash: h.IssuerKeyHash, SerialNumber: h.SerialNumber}) {
+			return v201.DeleteCertificateResponse{Status: "NotFound"}, nil, nil
+		}
+		return v201.DeleteCertificateResponse{Status: "Accepted"}, nil, nil
 	case "Reset":
 		return v201.ResetResponse{Status: "Accepted"}, s.reboot, nil
 	case "ChangeAvailability":
@@ -106,6 +158,8 @@ func (p v201Protocol) answer(s *Station, action string, payload json.RawMessage)
 	}
 	return nil, nil, notSupported(action)
 }
+
+func (v201Protocol) certificateType() string { return "ChargingStationCertificate" }
 
 func (v201Protocol) setVariable(s *Station, component, variable, value string) v201.SetVariableStatusEnum {
 	switch {
