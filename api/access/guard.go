@@ -21,9 +21,9 @@ import (
 // must not be trusted; the cause is wrapped for logs.
 var ErrUnauthenticated = errors.New("access: not authenticated")
 
-// Authenticator turns a bearer credential (an access token or an API key)
-// into the principal making the request.
-type Authenticator interface {
+// Verifier turns a bearer credential (an access token or an API key) into
+// the principal making the request (*Authenticator is the core's).
+type Verifier interface {
 	Authenticate(ctx context.Context, bearer string) (*auth.Principal, error)
 }
 
@@ -35,17 +35,22 @@ type GatewayCheck func(ctx context.Context, fullMethod string) error
 // it looks the method up in Policies (refusing any method that has none),
 // authenticates the caller and checks the role the method needs.
 type Guard struct {
-	authn    Authenticator
-	gateways GatewayCheck
-	log      *slog.Logger
+	authn      Verifier
+	gateways   GatewayCheck
+	forwardKey string
+	log        *slog.Logger
 }
 
 // GuardConfig configures a Guard.
 type GuardConfig struct {
-	Authenticator Authenticator
+	Credentials Verifier
 	// Gateways, when set, authenticates control-plane calls.
 	Gateways GatewayCheck
-	Logger   *slog.Logger
+	// ForwardKey, when set, is the secret the core's own REST gateway
+	// sends with the address of the HTTP client it forwards
+	// (ForwardedMetadata); without it the forwarded address is ignored.
+	ForwardKey string
+	Logger     *slog.Logger
 }
 
 // NewGuard returns a Guard.
@@ -53,7 +58,7 @@ func NewGuard(c GuardConfig) *Guard {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	return &Guard{authn: c.Authenticator, gateways: c.Gateways, log: c.Logger.With("component", "access")}
+	return &Guard{authn: c.Credentials, gateways: c.Gateways, forwardKey: c.ForwardKey, log: c.Logger.With("component", "access")}
 }
 
 var (
@@ -83,6 +88,7 @@ func methodName(fullMethod string) string {
 // check decides a call: it returns the context the handler runs with (the
 // principal added) or the error to answer.
 func (g *Guard) check(ctx context.Context, method string) (context.Context, error) {
+	ctx = withClientAddr(ctx, g.clientAddr(ctx))
 	pol, ok := Lookup(method)
 	if !ok {
 		// Never open by default: a method without a policy is a bug.
@@ -128,11 +134,11 @@ func (g *Guard) authenticate(ctx context.Context, method string) (*auth.Principa
 	}
 	p, err := g.authn.Authenticate(ctx, cred)
 	if err != nil {
-		if errors.Is(err, ErrUnauthenticated) {
-			g.log.DebugContext(ctx, "credential refused", "method", method, "err", err)
-		} else {
+		if !errors.Is(err, ErrUnauthenticated) {
 			g.log.ErrorContext(ctx, "credential check failed", "method", method, "err", err)
+			return nil, status.Error(codes.Unavailable, "cannot check the credential now")
 		}
+		g.log.DebugContext(ctx, "credential refused", "method", method, "err", err)
 		return nil, errBadToken
 	}
 	return p, nil

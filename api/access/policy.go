@@ -70,7 +70,22 @@ var Policies = map[string]Policy{
 	gatewayv1.GatewayControlService_AdmitConnection_FullMethodName: gateway,
 	gatewayv1.GatewayControlService_RenewLease_FullMethodName:      gateway,
 
-	v1.AuthService_Login_FullMethodName: public,
+	v1.AuthService_Login_FullMethodName:          public,
+	v1.AuthService_GetCaller_FullMethodName:      read,
+	v1.AuthService_ChangePassword_FullMethodName: self,
+
+	v1.UserService_CreateUser_FullMethodName:    administer,
+	v1.UserService_ListUsers_FullMethodName:     adminRead,
+	v1.UserService_GetUser_FullMethodName:       adminRead,
+	v1.UserService_UpdateUser_FullMethodName:    administer,
+	v1.UserService_DisableUser_FullMethodName:   administer,
+	v1.UserService_EnableUser_FullMethodName:    administer,
+	v1.UserService_ResetPassword_FullMethodName: administer,
+
+	v1.ApiKeyService_CreateApiKey_FullMethodName: administer,
+	v1.ApiKeyService_ListApiKeys_FullMethodName:  adminRead,
+	v1.ApiKeyService_GetApiKey_FullMethodName:    adminRead,
+	v1.ApiKeyService_RevokeApiKey_FullMethodName: administer,
 
 	v1.StationService_CreateStation_FullMethodName: operate,
 	v1.StationService_ListStations_FullMethodName:  read,

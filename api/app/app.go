@@ -6,6 +6,8 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,6 +71,11 @@ type App struct {
 	lastSeen *store.LastSeenWriter
 	control  *control.Service
 	tokens   *auth.Tokens
+	// creds checks tokens and API keys against users' and keys' state.
+	creds *access.Authenticator
+	// forwardKey proves to the guard that a client address comes from
+	// this process's own REST gateway.
+	forwardKey string
 
 	// messages writes the per-station raw message log in the background.
 	messages *store.MessageLogger
@@ -187,13 +194,19 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	})
 	a.control = control.New(control.Deps{Store: a.store, Bus: a.bus, Now: time.Now, Logger: logger})
 
-	authSvc, err := operator.NewAuthService(a.store, a.tokens, logger)
+	a.creds = access.NewAuthenticator(access.AuthenticatorConfig{Tokens: a.tokens, Store: a.store, Logger: logger})
+	authSvc, err := operator.NewAuthService(a.store, a.tokens, a.creds, logger)
 	if err != nil {
 		return nil, err
 	}
-	guard := access.NewGuard(access.GuardConfig{Authenticator: access.TokenAuthenticator{Tokens: a.tokens}, Logger: logger})
+	if a.forwardKey, err = randomKey(); err != nil {
+		return nil, err
+	}
+	guard := access.NewGuard(access.GuardConfig{Credentials: a.creds, ForwardKey: a.forwardKey, Logger: logger})
 	a.grpcSrv = grpc.NewServer(access.ServerOptions(guard, logger)...)
 	chargeplanev1.RegisterAuthServiceServer(a.grpcSrv, authSvc)
+	chargeplanev1.RegisterUserServiceServer(a.grpcSrv, operator.NewUserService(a.store, a.creds, logger))
+	chargeplanev1.RegisterApiKeyServiceServer(a.grpcSrv, operator.NewAPIKeyService(a.store, a.creds, time.Now, logger))
 	chargeplanev1.RegisterStationServiceServer(a.grpcSrv, operator.NewStationService(a.store, logger))
 	chargeplanev1.RegisterIdTokenServiceServer(a.grpcSrv, operator.NewIDTokenService(a.store, logger))
 	chargeplanev1.RegisterTransactionServiceServer(a.grpcSrv, operator.NewTransactionService(a.store, logger))
@@ -223,6 +236,15 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		a.gateway = server.New(gw, a.bus, a.control)
 	}
 	return a, nil
+}
+
+// randomKey is a fresh 256-bit secret, hex-encoded.
+func randomKey() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("app: random key: %w", err)
+	}
+	return hex.EncodeToString(b), nil
 }
 
 // certificateAuthority loads the CSMS CA: the operator's CA_CERT_FILE and
@@ -324,11 +346,17 @@ func (a *App) Start(ctx context.Context) (err error) {
 		defer a.bg.Done()
 		a.control.RunLeaseSweeper(runCtx, a.cfg.LeaseSweepInterval)
 	}()
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		a.creds.Run(runCtx)
+	}()
 
 	a.serve("grpc", func() error { return a.grpcSrv.Serve(a.grpcLis) })
 
 	if a.httpAPI, err = httpapi.New(httpapi.Config{
 		GRPCEndpoint: loopback(a.grpcLis.Addr()),
+		ForwardKey:   a.forwardKey,
 		Ready:        a.ready,
 		OpenAPI:      a.OpenAPI,
 		Logger:       a.log,
@@ -612,6 +640,9 @@ func (a *App) closeResources() {
 		}
 	}
 	// After the bus (no handler is running any more), before the store.
+	if a.creds != nil {
+		a.creds.Flush(context.Background())
+	}
 	if a.meters != nil {
 		if err := a.meters.Close(); err != nil {
 			a.log.Warn("close meter batcher", "err", err)

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -24,9 +23,6 @@ import (
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/pkg/config"
 )
-
-// MinUserPasswordLen is the shortest operator password accepted.
-const MinUserPasswordLen = 8
 
 // Options are the process's surroundings, replaceable in tests.
 type Options struct {
@@ -200,7 +196,7 @@ func newUserCommand(opts *Options) *cobra.Command {
 		RunE:  func(cmd *cobra.Command, _ []string) error { return createUser(cmd.Context(), opts, f) },
 	}
 	create.Flags().StringVarP(&f.email, "email", "m", "", "email address (login name, case-insensitive)")
-	create.Flags().StringVarP(&f.password, "password", "p", "", "password, at least 8 characters; - reads it from stdin")
+	create.Flags().StringVarP(&f.password, "password", "p", "", "password: at least 12 characters, not easy to guess; - reads it from stdin")
 	create.Flags().StringVarP(&f.first, "first-name", "f", "", "first name")
 	create.Flags().StringVarP(&f.last, "last-name", "l", "", "last name")
 	// admin by default so that the first user of a fresh install can
@@ -229,11 +225,8 @@ func createUser(ctx context.Context, opts *Options, f userFlags) error {
 		}
 		password = strings.TrimRight(line, "\r\n")
 	}
-	if utf8.RuneCountInString(password) < MinUserPasswordLen {
-		return fmt.Errorf("password must be at least %d characters", MinUserPasswordLen)
-	}
-	if len(password) > 1024 {
-		return errors.New("password must be at most 1024 bytes")
+	if err := auth.CheckPassword(password, email, f.first, f.last); err != nil {
+		return err
 	}
 
 	cfg, logger, err := opts.load()

@@ -46,11 +46,11 @@ func execute(t *testing.T, environ map[string]string, stdin string, args ...stri
 
 func TestUserCreate(t *testing.T) {
 	env := map[string]string{"DATA_DIR": t.TempDir(), "LOG_LEVEL": "error"}
-	r := execute(t, env, "", "user", "create", "-m", "Ops@Example.com", "-p", "long-enough", "-f", "Ada", "-l", "Lovelace")
+	r := execute(t, env, "", "user", "create", "-m", "Ops@Example.com", "-p", "long enough, surely", "-f", "Ada", "-l", "Lovelace")
 	if r.code != 0 || !strings.Contains(r.stdout, "ops@example.com") {
 		t.Fatalf("create: %+v", r)
 	}
-	r = execute(t, env, "", "user", "create", "--email", "ops@example.com", "--password", "another-one", "--first-name", "A", "--last-name", "B")
+	r = execute(t, env, "", "user", "create", "--email", "ops@example.com", "--password", "another one of those", "--first-name", "A", "--last-name", "B")
 	if r.code != 1 || !strings.Contains(r.stderr, "already exists") {
 		t.Errorf("duplicate: %+v", r)
 	}
@@ -60,10 +60,11 @@ func TestUserCreate(t *testing.T) {
 	}
 	for name, args := range map[string][]string{
 		"short password": {"user", "create", "-m", "x@example.com", "-p", "1234567"},
-		"bad email":      {"user", "create", "-m", "not-an-email", "-p", "long-enough"},
-		"missing email":  {"user", "create", "-p", "long-enough"},
-		"unknown flag":   {"user", "create", "-m", "y@example.com", "-p", "long-enough", "--admin"},
-		"unknown role":   {"user", "create", "-m", "z@example.com", "-p", "long-enough", "-r", "root"},
+		"weak password":  {"user", "create", "-m", "x@example.com", "-p", "password1234"},
+		"bad email":      {"user", "create", "-m", "not-an-email", "-p", "long enough, surely"},
+		"missing email":  {"user", "create", "-p", "long enough, surely"},
+		"unknown flag":   {"user", "create", "-m", "y@example.com", "-p", "long enough, surely", "--admin"},
+		"unknown role":   {"user", "create", "-m", "z@example.com", "-p", "long enough, surely", "-r", "root"},
 		"unknown cmd":    {"frobnicate"},
 	} {
 		if r := execute(t, env, "", args...); r.code != 1 || r.stderr == "" {
@@ -82,7 +83,7 @@ func TestUserCreate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Without -r the first user is an admin, so a fresh install can manage the rest.
-	if u.FirstName != "Ada" || u.LastName != "Lovelace" || u.Role != "admin" || auth.VerifySecret(u.PasswordHash, "long-enough") != nil {
+	if u.FirstName != "Ada" || u.LastName != "Lovelace" || u.Role != "admin" || auth.VerifySecret(u.PasswordHash, "long enough, surely") != nil {
 		t.Errorf("stored user = %+v", u)
 	}
 	u2, err := st.UserByEmail(ctx, "second@example.com")

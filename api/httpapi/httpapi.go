@@ -19,10 +19,12 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/chargeplane/chargeplane/api/access"
 	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/operator"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
@@ -42,7 +44,11 @@ type Config struct {
 	OpenAPI []byte
 	// MaxBodyBytes bounds request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	Logger       *slog.Logger
+	// ForwardKey, when set, is sent with every forwarded call beside the
+	// HTTP client's address, so that the core's guard can trust that
+	// address (access.ForwardedMetadata).
+	ForwardKey string
+	Logger     *slog.Logger
 }
 
 // API is the core's HTTP handler.
@@ -73,7 +79,13 @@ func New(cfg Config) (*API, error) {
 	}
 	a := &API{conn: conn, cfg: cfg, logger: logger}
 
-	gw := NewGatewayMux()
+	var opts []runtime.ServeMuxOption
+	if cfg.ForwardKey != "" {
+		opts = append(opts, runtime.WithMetadata(func(_ context.Context, r *http.Request) metadata.MD {
+			return access.ForwardedMetadata(cfg.ForwardKey, r.RemoteAddr)
+		}))
+	}
+	gw := NewGatewayMux(opts...)
 	ctx := context.Background()
 	if err := chargeplanev1.RegisterAuthServiceHandler(ctx, gw, conn); err != nil {
 		conn.Close()
@@ -104,6 +116,8 @@ func New(cfg Config) (*API, error) {
 		return nil, fmt.Errorf("httpapi: register configuration: %w", err)
 	}
 	for name, register := range map[string]func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		"users":          chargeplanev1.RegisterUserServiceHandler,
+		"api keys":       chargeplanev1.RegisterApiKeyServiceHandler,
 		"firmware":       chargeplanev1.RegisterFirmwareServiceHandler,
 		"reservations":   chargeplanev1.RegisterReservationServiceHandler,
 		"local list":     chargeplanev1.RegisterLocalListServiceHandler,
@@ -190,12 +204,12 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 // lowerCamelCase JSON with every field present (so "connected": false
 // shows), unknown fields refused, every error a JSON {"code","message"}
 // body, 201 for creations.
-func NewGatewayMux() *runtime.ServeMux {
+func NewGatewayMux(opts ...runtime.ServeMuxOption) *runtime.ServeMux {
 	marshaler := &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
 		MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 	}}
-	return runtime.NewServeMux(
+	return runtime.NewServeMux(append([]runtime.ServeMuxOption{
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
@@ -206,7 +220,7 @@ func NewGatewayMux() *runtime.ServeMux {
 		// The services' response metadata is internal (x-http-code).
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithOutgoingTrailerMatcher(func(string) (string, bool) { return "", false }),
-	)
+	}, opts...)...)
 }
 
 // errorBody is the JSON of every error; it matches the OpenAPI rpcStatus
@@ -258,6 +272,11 @@ func errorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler,
 	}
 	if s.Code() == codes.Unauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="chargeplane"`)
+	}
+	for _, d := range s.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			w.Header().Set("Retry-After", strconv.Itoa(int(ri.GetRetryDelay().AsDuration().Seconds())+1))
+		}
 	}
 	writeJSON(w, httpStatus, body)
 }

@@ -63,11 +63,12 @@ func start(t *testing.T, cfg httpapi.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	authSvc, err := operator.NewAuthService(st, tokens, quiet)
+	creds := access.NewAuthenticator(access.AuthenticatorConfig{Tokens: tokens, Store: st, Logger: quiet})
+	authSvc, err := operator.NewAuthService(st, tokens, creds, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(access.ServerOptions(access.NewGuard(access.GuardConfig{Authenticator: access.TokenAuthenticator{Tokens: tokens}, Logger: quiet}), quiet)...)
+	srv := grpc.NewServer(access.ServerOptions(access.NewGuard(access.GuardConfig{Credentials: creds, Logger: quiet}), quiet)...)
 	chargeplanev1.RegisterAuthServiceServer(srv, authSvc)
 	chargeplanev1.RegisterStationServiceServer(srv, operator.NewStationService(st, quiet))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

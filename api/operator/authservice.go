@@ -6,31 +6,48 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/chargeplane/chargeplane/api/access"
 	"github.com/chargeplane/chargeplane/api/auth"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 )
 
-// maxPasswordBytes bounds the work one login attempt can cause.
-const maxPasswordBytes = 1024
+// Login throttling: failures are counted per account and per client
+// address in 15-minute windows; past the limit, attempts are refused
+// without checking the password until the window ends. An address gets more
+// tries than an account, since several people may share one (a NAT).
+const (
+	loginWindow          = 15 * time.Minute
+	loginFailsPerAccount = 10
+	loginFailsPerAddress = 30
+	throttleEntries      = 100_000
+)
 
-// UserFinder is what Login needs from the store.
-type UserFinder interface {
+// AuthStore is what AuthService needs from the store.
+type AuthStore interface {
 	UserByEmail(ctx context.Context, email string) (*store.User, error)
+	GetUser(ctx context.Context, id string) (*store.User, error)
+	UpdateUser(ctx context.Context, id string, p store.UserPatch) (*store.User, error)
 }
 
 // AuthService implements chargeplane.v1.AuthService.
 type AuthService struct {
 	chargeplanev1.UnimplementedAuthServiceServer
 
-	users  UserFinder
+	users  AuthStore
 	tokens *auth.Tokens
+	creds  CredentialCache
 	logger *slog.Logger
+	// Failed logins by account (email) and by client address.
+	accounts, addrs *auth.Throttle
 	// dummyHash is verified against when the email is unknown, so that a
 	// wrong email costs as much time as a wrong password and response time
 	// does not reveal which accounts exist.
@@ -38,7 +55,7 @@ type AuthService struct {
 }
 
 // NewAuthService returns the login service.
-func NewAuthService(users UserFinder, tokens *auth.Tokens, logger *slog.Logger) (*AuthService, error) {
+func NewAuthService(users AuthStore, tokens *auth.Tokens, creds CredentialCache, logger *slog.Logger) (*AuthService, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -46,7 +63,12 @@ func NewAuthService(users UserFinder, tokens *auth.Tokens, logger *slog.Logger) 
 	if err != nil {
 		return nil, fmt.Errorf("operator: %w", err)
 	}
-	return &AuthService{users: users, tokens: tokens, logger: logger, dummyHash: dummy}, nil
+	now := func() time.Time { return tokens.Now() } // the tokens' clock, also when a test replaces it
+	return &AuthService{
+		users: users, tokens: tokens, creds: creds, logger: logger, dummyHash: dummy,
+		accounts: auth.NewThrottle(loginFailsPerAccount, loginWindow, throttleEntries, now),
+		addrs:    auth.NewThrottle(loginFailsPerAddress, loginWindow, throttleEntries, now),
+	}, nil
 }
 
 var errBadLogin = status.Error(codes.Unauthenticated, "invalid email or password")
@@ -57,19 +79,65 @@ func (s *AuthService) Login(ctx context.Context, req *chargeplanev1.LoginRequest
 	if email == "" || req.GetPassword() == "" {
 		return nil, status.Error(codes.InvalidArgument, "email and password are required")
 	}
-	if len(req.GetPassword()) > maxPasswordBytes {
+	if len(req.GetPassword()) > auth.MaxPasswordBytes || len(email) > 254 {
 		return nil, errBadLogin
 	}
+	addr := access.ClientAddr(ctx)
+	if wait := max(s.accounts.Wait(email), s.addrs.Wait(addr)); wait > 0 {
+		s.logger.WarnContext(ctx, "login throttled", "addr", addr)
+		return nil, throttled(wait)
+	}
+	u, err := s.login(ctx, email, req.GetPassword())
+	if err != nil {
+		if status.Code(err) == codes.Unauthenticated {
+			s.accounts.Fail(email)
+			s.addrs.Fail(addr)
+		}
+		return nil, err
+	}
+	s.accounts.Reset(email)
+	tok, exp, err := s.issue(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	s.logger.InfoContext(ctx, "login", "user", u.ID, "addr", addr)
+	return &chargeplanev1.LoginResponse{
+		AccessToken: tok,
+		TokenType:   "Bearer",
+		ExpiresAt:   timestamppb.New(exp),
+		Role:        u.Role,
+	}, nil
+}
+
+func throttled(wait time.Duration) error {
+	st := status.New(codes.ResourceExhausted, fmt.Sprintf("too many failed logins: retry in %d s", int(wait.Seconds()+1)))
+	if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(wait)}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+func (s *AuthService) issue(ctx context.Context, u *store.User) (string, time.Time, error) {
+	tok, exp, err := s.tokens.Issue(auth.Subject{UserID: u.ID, Email: u.Email, Role: auth.Role(u.Role), Generation: u.TokenGeneration})
+	if err != nil {
+		s.logger.ErrorContext(ctx, "issue token", "err", err)
+		return "", time.Time{}, status.Error(codes.Internal, "internal error")
+	}
+	return tok, exp, nil
+}
+
+// login checks an email and password; every failure is errBadLogin.
+func (s *AuthService) login(ctx context.Context, email, password string) (*store.User, error) {
 	u, err := s.users.UserByEmail(ctx, email)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			return nil, storeError(ctx, s.logger, err, "")
 		}
-		_ = auth.VerifySecret(s.dummyHash, req.GetPassword())
+		_ = auth.VerifySecret(s.dummyHash, password)
 		s.logger.InfoContext(ctx, "login refused", "reason", "unknown email")
 		return nil, errBadLogin
 	}
-	if err := auth.VerifySecret(u.PasswordHash, req.GetPassword()); err != nil {
+	if err := auth.VerifySecret(u.PasswordHash, password); err != nil {
 		if !errors.Is(err, auth.ErrMismatch) {
 			s.logger.ErrorContext(ctx, "stored password hash unusable", "user", u.ID, "err", err)
 		}
@@ -82,16 +150,55 @@ func (s *AuthService) Login(ctx context.Context, req *chargeplanev1.LoginRequest
 		s.logger.InfoContext(ctx, "login refused", "user", u.ID, "reason", "disabled")
 		return nil, errBadLogin
 	}
-	tok, exp, err := s.tokens.Issue(auth.Subject{UserID: u.ID, Email: u.Email, Role: auth.Role(u.Role), Generation: u.TokenGeneration})
+	return u, nil
+}
+
+// GetCaller tells who the caller is.
+func (s *AuthService) GetCaller(ctx context.Context, _ *chargeplanev1.GetCallerRequest) (*chargeplanev1.GetCallerResponse, error) {
+	p, ok := auth.PrincipalFrom(ctx)
+	if !ok {
+		return nil, status.Error(codes.Unauthenticated, "not signed in")
+	}
+	return &chargeplanev1.GetCallerResponse{Kind: string(p.Kind), Id: p.ID, Name: p.Name, Role: string(p.Role)}, nil
+}
+
+// ChangePassword lets a user change their own password. It ends every
+// token of theirs, this one included, and answers with a fresh one.
+func (s *AuthService) ChangePassword(ctx context.Context, req *chargeplanev1.ChangePasswordRequest) (*chargeplanev1.ChangePasswordResponse, error) {
+	p, ok := auth.PrincipalFrom(ctx)
+	if !ok || p.Kind != auth.PrincipalUser {
+		return nil, status.Error(codes.FailedPrecondition, "only a signed-in user has a password to change")
+	}
+	cur, err := s.users.GetUser(ctx, p.ID)
 	if err != nil {
-		s.logger.ErrorContext(ctx, "issue token", "err", err)
+		return nil, storeError(ctx, s.logger, err, "user not found")
+	}
+	// A stolen token must not become a way to guess the password: the
+	// same per-account throttle as Login.
+	if wait := s.accounts.Wait(cur.Email); wait > 0 {
+		return nil, throttled(wait)
+	}
+	if len(req.GetCurrentPassword()) > auth.MaxPasswordBytes || auth.VerifySecret(cur.PasswordHash, req.GetCurrentPassword()) != nil {
+		s.accounts.Fail(cur.Email)
+		return nil, status.Error(codes.InvalidArgument, "current_password is wrong")
+	}
+	if err := auth.CheckPassword(req.GetNewPassword(), cur.Email, cur.FirstName, cur.LastName); err != nil {
+		return nil, invalid(err)
+	}
+	hash, err := auth.HashSecret(req.GetNewPassword())
+	if err != nil {
+		s.logger.ErrorContext(ctx, "hash user password", "err", err)
 		return nil, status.Error(codes.Internal, "internal error")
 	}
-	s.logger.InfoContext(ctx, "login", "user", u.ID)
-	return &chargeplanev1.LoginResponse{
-		AccessToken: tok,
-		TokenType:   "Bearer",
-		ExpiresAt:   timestamppb.New(exp),
-		Role:        u.Role,
-	}, nil
+	u, err := s.users.UpdateUser(ctx, p.ID, store.UserPatch{PasswordHash: &hash})
+	if err != nil {
+		return nil, storeError(ctx, s.logger, err, "user not found")
+	}
+	s.creds.Forget(auth.PrincipalUser, u.ID)
+	tok, exp, err := s.issue(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	s.logger.InfoContext(ctx, "password changed", "user", u.ID)
+	return &chargeplanev1.ChangePasswordResponse{AccessToken: tok, TokenType: "Bearer", ExpiresAt: timestamppb.New(exp)}, nil
 }

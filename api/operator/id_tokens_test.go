@@ -40,11 +40,12 @@ func serveSessions(t *testing.T, st *store.Store) *sessionAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	authSvc, err := operator.NewAuthService(st, tokens, quiet)
+	creds := access.NewAuthenticator(access.AuthenticatorConfig{Tokens: tokens, Store: st, Logger: quiet})
+	authSvc, err := operator.NewAuthService(st, tokens, creds, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(access.ServerOptions(access.NewGuard(access.GuardConfig{Authenticator: access.TokenAuthenticator{Tokens: tokens}, Logger: quiet}), quiet)...)
+	srv := grpc.NewServer(access.ServerOptions(access.NewGuard(access.GuardConfig{Credentials: creds, Logger: quiet}), quiet)...)
 	chargeplanev1.RegisterAuthServiceServer(srv, authSvc)
 	chargeplanev1.RegisterStationServiceServer(srv, operator.NewStationService(st, quiet))
 	chargeplanev1.RegisterIdTokenServiceServer(srv, operator.NewIDTokenService(st, quiet))
@@ -71,11 +72,12 @@ func serveSessions(t *testing.T, st *store.Store) *sessionAPI {
 		srv.Stop()
 		<-done
 	})
+	ensureUser(t, st, "test-user", "test@example.com", auth.RoleAdmin)
 	tok, _, err := tokens.Issue(auth.Subject{UserID: "test-user", Email: "test@example.com", Role: auth.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{tokens: tokens}
+	h := &harness{tokens: tokens, st: st}
 	return &sessionAPI{
 		ctx:      h.authed(t),
 		bearer:   tok,

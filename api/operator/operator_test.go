@@ -2,6 +2,7 @@ package operator_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -65,6 +66,7 @@ func stores(t *testing.T, f func(t *testing.T, st *store.Store)) {
 }
 
 type harness struct {
+	st       *store.Store
 	tokens   *auth.Tokens
 	conn     *grpc.ClientConn
 	login    chargeplanev1.AuthServiceClient
@@ -76,18 +78,19 @@ type harness struct {
 // TCP listener and returns clients for them.
 func serve(t *testing.T, st *store.Store) *harness {
 	t.Helper()
-	h := &harness{now: time.Now()}
+	h := &harness{now: time.Now(), st: st}
 	tokens, err := auth.NewTokens([]byte(testSecret), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tokens.Now = func() time.Time { return h.now }
 	h.tokens = tokens
-	authSvc, err := operator.NewAuthService(st, tokens, quiet)
+	creds := access.NewAuthenticator(access.AuthenticatorConfig{Tokens: tokens, Store: st, Logger: quiet})
+	authSvc, err := operator.NewAuthService(st, tokens, creds, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(access.ServerOptions(access.NewGuard(access.GuardConfig{Authenticator: access.TokenAuthenticator{Tokens: tokens}, Logger: quiet}), quiet)...)
+	srv := grpc.NewServer(access.ServerOptions(access.NewGuard(access.GuardConfig{Credentials: creds, Logger: quiet}), quiet)...)
 	chargeplanev1.RegisterAuthServiceServer(srv, authSvc)
 	chargeplanev1.RegisterStationServiceServer(srv, operator.NewStationService(st, quiet))
 	healthpb.RegisterHealthServer(srv, health.NewServer())
@@ -113,13 +116,24 @@ func serve(t *testing.T, st *store.Store) *harness {
 	return h
 }
 
+// authed is the context of a call by an admin (the user "test-user").
 func (h *harness) authed(t *testing.T) context.Context {
 	t.Helper()
+	ensureUser(t, h.st, "test-user", "test@example.com", auth.RoleAdmin)
 	tok, _, err := h.tokens.Issue(auth.Subject{UserID: "test-user", Email: "test@example.com", Role: auth.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+tok)
+}
+
+// ensureUser creates a user with a fixed id unless it exists.
+func ensureUser(t *testing.T, st *store.Store, id, email string, role auth.Role) {
+	t.Helper()
+	err := st.CreateUser(context.Background(), &store.User{ID: id, Email: email, Role: string(role)})
+	if err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatal(err)
+	}
 }
 
 func wantCode(t *testing.T, err error, want codes.Code) {
@@ -195,6 +209,7 @@ func TestInterceptor(t *testing.T) {
 			}
 			return metadata.NewOutgoingContext(bg, md)
 		}
+		ensureUser(t, st, "u1", "u1@example.com", auth.RoleAdmin)
 		good, _, _ := h.tokens.Issue(auth.Subject{UserID: "u1", Email: "u1@example.com", Role: auth.RoleAdmin})
 		other, _ := auth.NewTokens([]byte("another-secret-another-secret-another"), time.Hour)
 		forged, _, _ := other.Issue(auth.Subject{UserID: "u1", Email: "u1@example.com", Role: auth.RoleAdmin})

@@ -908,10 +908,10 @@ const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x12\n" +
 	"\x04info\x18\x06 \x01(\tR\x04info\x12\x1b\n" +
 	"\tvendor_id\x18\a \x01(\tR\bvendorId\x12*\n" +
-	"\x11vendor_error_code\x18\b \x01(\tR\x0fvendorErrorCode\"V\n" +
+	"\x11vendor_error_code\x18\b \x01(\tR\x0fvendorErrorCode\"[\n" +
 	"\x14CreateStationRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x12\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
+	"\bpassword\x18\x02 \x01(\tB\x03\x80\x01\x01R\bpassword\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\"Q\n" +
 	"\x13ListStationsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -923,11 +923,11 @@ const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"\n" +
 	"total_size\x18\x03 \x01(\x03R\ttotalSize\"#\n" +
 	"\x11GetStationRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"v\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"{\n" +
 	"\x14UpdateStationRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
-	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x1f\n" +
-	"\bpassword\x18\x03 \x01(\tH\x01R\bpassword\x88\x01\x01B\a\n" +
+	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12$\n" +
+	"\bpassword\x18\x03 \x01(\tB\x03\x80\x01\x01H\x01R\bpassword\x88\x01\x01B\a\n" +
 	"\x05_nameB\v\n" +
 	"\t_password\"J\n" +
 	"\x15CreateStationResponse\x121\n" +
