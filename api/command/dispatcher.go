@@ -17,6 +17,7 @@ import (
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
+	"github.com/chargeplane/chargeplane/pkg/outcome"
 )
 
 // DefaultTimeout is how long a command waits for the charger's answer when
@@ -30,14 +31,6 @@ const MaxTimeout = 10 * time.Minute
 // recordTimeout bounds writing a command's outcome, which happens also when
 // the caller's context is gone.
 const recordTimeout = 10 * time.Second
-
-// Reasons a gateway gives in a KIND_CALL_FAILED envelope.
-const (
-	FailedExpired          = "expired"
-	FailedTimeout          = "timeout"
-	FailedConnectionClosed = "connection closed"
-	FailedQueueFull        = "queue full"
-)
 
 // MessageLog receives copies of the raw frames for the station's message
 // log. Log must not block (store.MessageLogger drops under overload).
@@ -143,13 +136,10 @@ func (d *Dispatcher) station(ctx context.Context, id string) (*store.Station, er
 }
 
 func stationVersion(st *store.Station) (ocppj.Version, error) {
-	switch st.OCPPVersion {
-	case ocppj.V16.String():
-		return ocppj.V16, nil
-	case ocppj.V201.String():
-		return ocppj.V201, nil
+	if st.OCPPVersion == 0 {
+		return 0, fmt.Errorf("%w: station %q", ErrUnknownVersion, st.ID)
 	}
-	return 0, fmt.Errorf("%w: station %q", ErrUnknownVersion, st.ID)
+	return st.OCPPVersion, nil
 }
 
 // Call sends r to the charger and waits for its answer. Outcomes: *Result
@@ -217,7 +207,7 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 	cmd := &store.Command{
 		ID:           id,
 		StationID:    r.StationID,
-		OCPPVersion:  v.String(),
+		OCPPVersion:  v,
 		Action:       r.Action,
 		Payload:      string(payload),
 		RequestedBy:  r.RequestedBy,
@@ -247,7 +237,7 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 		StationId:    r.StationID,
 		GatewayId:    st.GatewayID,
 		ConnectionId: st.ConnectionID,
-		OcppVersion:  busVersion(v),
+		OcppVersion:  bus.EnvelopeVersion(v),
 		ReceivedAt:   timestamppb.New(now),
 		ReplyTo:      d.coreID,
 		ExpiresAt:    timestamppb.New(expires),
@@ -255,7 +245,7 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 		Frame:        frame,
 	}
 	if err := d.bus.PublishDownstream(ctx, env); err != nil {
-		d.finish(log, id, store.CommandOutcome{Status: store.CommandFailed, ErrorDescription: "could not publish: " + err.Error()})
+		d.finish(log, id, store.CommandOutcome{Status: outcome.Failed, ErrorDescription: "could not publish: " + err.Error()})
 		return nil, fmt.Errorf("command: publish: %w", err)
 	}
 	d.logMessage(store.StationMessage{
@@ -271,10 +261,10 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 	case ans := <-w.ch:
 		return d.settle(log, id, w, ans)
 	case <-timer.C:
-		d.finish(log, id, store.CommandOutcome{Status: store.CommandTimeout, ErrorDescription: "no answer in time"})
+		d.finish(log, id, store.CommandOutcome{Status: outcome.Timeout, ErrorDescription: "no answer in time"})
 		return nil, fmt.Errorf("%w: %s to %q", ErrTimeout, r.Action, r.StationID)
 	case <-ctx.Done():
-		d.finish(log, id, store.CommandOutcome{Status: store.CommandFailed, ErrorDescription: "caller gave up: " + ctx.Err().Error()})
+		d.finish(log, id, store.CommandOutcome{Status: outcome.Failed, ErrorDescription: "caller gave up: " + ctx.Err().Error()})
 		return nil, fmt.Errorf("command: waiting for %s: %w", r.Action, ctx.Err())
 	}
 }
@@ -282,23 +272,21 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 // settle turns the envelope the gateway sent back into the outcome.
 func (d *Dispatcher) settle(log *slog.Logger, id string, w *waiter, ans *busv1.Envelope) (*Result, error) {
 	if ans.GetKind() == busv1.Kind_KIND_CALL_FAILED {
-		reason := ans.GetReason()
-		switch reason {
-		case FailedExpired, FailedTimeout:
-			d.finish(log, id, store.CommandOutcome{Status: store.CommandTimeout, ErrorDescription: "gateway: " + reason})
+		reason := outcome.Reason(ans.GetReason())
+		st := reason.Status()
+		d.finish(log, id, store.CommandOutcome{Status: st, ErrorDescription: "gateway: " + string(reason)})
+		switch st {
+		case outcome.Timeout:
 			return nil, fmt.Errorf("%w (gateway: %s)", ErrTimeout, reason)
-		case FailedConnectionClosed:
-			d.finish(log, id, store.CommandOutcome{Status: store.CommandNotConnected, ErrorDescription: "gateway: " + reason})
+		case outcome.NotConnected:
 			return nil, fmt.Errorf("%w (gateway: %s)", ErrNotConnected, reason)
-		default:
-			d.finish(log, id, store.CommandOutcome{Status: store.CommandFailed, ErrorDescription: "gateway: " + reason})
-			return nil, fmt.Errorf("command: gateway could not send it: %s", reason)
 		}
+		return nil, fmt.Errorf("command: gateway could not send it: %s", reason)
 	}
 	f, err := ocppj.Parse(ans.GetFrame())
 	if err != nil {
 		// HandleReply only delivers parsed answers; keep the invariant loud.
-		d.finish(log, id, store.CommandOutcome{Status: store.CommandFailed, ErrorDescription: "unreadable answer"})
+		d.finish(log, id, store.CommandOutcome{Status: outcome.Failed, ErrorDescription: "unreadable answer"})
 		return nil, fmt.Errorf("command: unreadable answer: %w", err)
 	}
 	switch f.Type {
@@ -311,17 +299,17 @@ func (d *Dispatcher) settle(log *slog.Logger, id string, w *waiter, ans *busv1.E
 			log.Warn("charger's answer violates the response schema; passed on", "err", err)
 		}
 		resp := string(payload)
-		d.finish(log, id, store.CommandOutcome{Status: store.CommandAnswered, Response: &resp})
+		d.finish(log, id, store.CommandOutcome{Status: outcome.Answered, Response: &resp})
 		return &Result{CommandID: id, Payload: payload}, nil
 	case ocppj.CallError:
-		d.finish(log, id, store.CommandOutcome{Status: store.CommandChargerError, ErrorCode: string(f.ErrorCode), ErrorDescription: f.ErrorDescription})
+		d.finish(log, id, store.CommandOutcome{Status: outcome.ChargerError, ErrorCode: string(f.ErrorCode), ErrorDescription: f.ErrorDescription})
 		details := f.ErrorDetails
 		if len(details) == 0 {
 			details = json.RawMessage("{}")
 		}
 		return nil, &ChargerError{Code: f.ErrorCode, Description: f.ErrorDescription, Details: details}
 	}
-	d.finish(log, id, store.CommandOutcome{Status: store.CommandFailed, ErrorDescription: "unexpected answer"})
+	d.finish(log, id, store.CommandOutcome{Status: outcome.Failed, ErrorDescription: "unexpected answer"})
 	return nil, fmt.Errorf("command: unexpected answer of type %d", f.Type)
 }
 
@@ -402,10 +390,10 @@ func (d *Dispatcher) lateAnswer(id string, env *busv1.Envelope, f ocppj.Frame) {
 	if env.GetKind() != busv1.Kind_KIND_FRAME {
 		return
 	}
-	o := store.CommandOutcome{Status: store.CommandChargerError, ErrorCode: string(f.ErrorCode), ErrorDescription: f.ErrorDescription}
+	o := store.CommandOutcome{Status: outcome.ChargerError, ErrorCode: string(f.ErrorCode), ErrorDescription: f.ErrorDescription}
 	if f.Type == ocppj.CallResult {
 		resp := string(f.Payload)
-		o = store.CommandOutcome{Status: store.CommandAnswered, Response: &resp}
+		o = store.CommandOutcome{Status: outcome.Answered, Response: &resp}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
@@ -473,16 +461,6 @@ func marshalPayload(p any) (json.RawMessage, error) {
 		return nil, fmt.Errorf("payload: %w", err)
 	}
 	return b, nil
-}
-
-func busVersion(v ocppj.Version) busv1.OcppVersion {
-	switch v {
-	case ocppj.V16:
-		return busv1.OcppVersion_OCPP_VERSION_16
-	case ocppj.V201:
-		return busv1.OcppVersion_OCPP_VERSION_201
-	}
-	return busv1.OcppVersion_OCPP_VERSION_UNSPECIFIED
 }
 
 func messageType(t ocppj.MessageType) string {

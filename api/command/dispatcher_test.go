@@ -24,6 +24,7 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/chargepoint"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
+	"github.com/chargeplane/chargeplane/pkg/outcome"
 )
 
 // env is a whole embedded core: SQLite, the in-process bus, the OCPP
@@ -184,7 +185,7 @@ func TestCallOutcomes(t *testing.T) {
 	if err != nil || string(res.Payload) != `{"status":"Accepted"}` || len(res.CommandID) != 36 {
 		t.Fatalf("Reset: %+v, %v", res, err)
 	}
-	if c := e.command(res.CommandID); c.Status != store.CommandAnswered || c.RequestedBy != "op" || c.Payload != `{"type":"Immediate"}` ||
+	if c := e.command(res.CommandID); c.Status != outcome.Answered || c.RequestedBy != "op" || c.Payload != `{"type":"Immediate"}` ||
 		c.Response == nil || *c.Response != `{"status":"Accepted"}` || c.CoreID != "core-test" || c.FinishedAt == nil {
 		t.Fatalf("recorded %+v", c)
 	}
@@ -224,7 +225,7 @@ func TestCallOutcomes(t *testing.T) {
 		t.Errorf("charger received %v", got)
 	}
 	mu.Unlock()
-	if cmds, total, _ := e.store.ListCommands(ctx, "CP201", store.SeqPage{}); total != 2 || cmds[0].Status != store.CommandChargerError {
+	if cmds, total, _ := e.store.ListCommands(ctx, "CP201", store.SeqPage{}); total != 2 || cmds[0].Status != outcome.ChargerError {
 		t.Fatalf("history %v", cmds)
 	}
 
@@ -286,7 +287,7 @@ func TestCallFailedByGateway(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("caller not told that the connection closed")
 	}
-	if got := e.command(id); got.Status != store.CommandNotConnected {
+	if got := e.command(id); got.Status != outcome.NotConnected {
 		t.Fatalf("recorded %+v", got)
 	}
 }
@@ -308,13 +309,13 @@ func TestCallTimeoutAndSweep(t *testing.T) {
 		t.Fatalf("want timeout, got %v", err)
 	}
 	cmds, _, _ := e.store.ListCommands(ctx, "CP16", store.SeqPage{})
-	if len(cmds) != 1 || cmds[0].Status != store.CommandTimeout {
+	if len(cmds) != 1 || cmds[0].Status != outcome.Timeout {
 		t.Fatalf("recorded %+v", cmds)
 	}
 
 	// A command a dead instance left pending is failed by the sweeper once
 	// its caller's time is well past.
-	stale := &store.Command{ID: "stale-1", StationID: "CP16", OCPPVersion: "1.6", Action: "Reset", Payload: "{}",
+	stale := &store.Command{ID: "stale-1", StationID: "CP16", OCPPVersion: ocppj.V16, Action: "Reset", Payload: "{}",
 		CoreID: "dead-core", ExpiresAt: time.Now().Add(-time.Hour)}
 	if err := e.store.CreateCommand(ctx, stale); err != nil {
 		t.Fatal(err)
@@ -322,7 +323,7 @@ func TestCallTimeoutAndSweep(t *testing.T) {
 	if n, err := e.d.SweepStale(ctx, time.Minute); err != nil || n != 1 {
 		t.Fatalf("swept %d, %v", n, err)
 	}
-	if got := e.command("stale-1"); got.Status != store.CommandFailed {
+	if got := e.command("stale-1"); got.Status != outcome.Failed {
 		t.Fatalf("stale command %+v", got)
 	}
 }

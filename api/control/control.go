@@ -13,16 +13,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/chargeplane/chargeplane/api/auth"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
-	"github.com/google/uuid"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Deps are the service's collaborators.
@@ -116,10 +117,8 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 	}
 
 	connID := uuid.NewString()
-	ev := store.ConnectionEvent{StationID: id, GatewayID: req.GetGatewayId(), ConnectionID: connID, At: s.now()}
-	if v, ok := ocppj.ParseSubprotocol(req.GetSubprotocol()); ok {
-		ev.OCPPVersion = v.String()
-	}
+	v, _ := ocppj.ParseSubprotocol(req.GetSubprotocol())
+	ev := store.ConnectionEvent{StationID: id, GatewayID: req.GetGatewayId(), ConnectionID: connID, OCPPVersion: v, At: s.now()}
 	prev, err := s.store.RecordAdmission(ctx, ev)
 	if errors.Is(err, store.ErrNotFound) { // deleted meanwhile
 		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNKNOWN_STATION, Reason: "unknown station"}, nil

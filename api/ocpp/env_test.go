@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/chargeplane/chargeplane/pkg/ocpp/schema/schematest"
 	"io"
 	"log/slog"
 	"os"
@@ -13,14 +12,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chargeplane/chargeplane/pkg/bus"
+	"github.com/chargeplane/chargeplane/pkg/ocpp/schema/schematest"
+
+	"go.uber.org/goleak"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/internal/testenv"
 	"github.com/chargeplane/chargeplane/pkg/bus/inproc"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
-	"go.uber.org/goleak"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -115,17 +118,10 @@ func newHarness(t *testing.T, db string) *harness {
 	return h
 }
 
-func busVersion(v ocppj.Version) busv1.OcppVersion {
-	if v == ocppj.V16 {
-		return busv1.OcppVersion_OCPP_VERSION_16
-	}
-	return busv1.OcppVersion_OCPP_VERSION_201
-}
-
 func (h *harness) frameEnvelope(v ocppj.Version, frame []byte) *busv1.Envelope {
 	return &busv1.Envelope{
 		Kind: busv1.Kind_KIND_FRAME, StationId: stationID, GatewayId: gatewayID, ConnectionId: connID,
-		OcppVersion: busVersion(v), ReceivedAt: timestamppb.New(testNow), Frame: frame,
+		OcppVersion: bus.EnvelopeVersion(v), ReceivedAt: timestamppb.New(testNow), Frame: frame,
 	}
 }
 
@@ -152,7 +148,7 @@ func (h *harness) reply(v ocppj.Version) ocppj.Frame {
 	select {
 	case env := <-h.replies:
 		if env.GetKind() != busv1.Kind_KIND_FRAME || env.GetStationId() != stationID ||
-			env.GetConnectionId() != connID || env.GetGatewayId() != gatewayID || env.GetOcppVersion() != busVersion(v) {
+			env.GetConnectionId() != connID || env.GetGatewayId() != gatewayID || env.GetOcppVersion() != bus.EnvelopeVersion(v) {
 			h.t.Fatalf("reply envelope does not address the connection: %v", env)
 		}
 		f, err := ocppj.Parse(env.GetFrame())

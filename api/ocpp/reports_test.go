@@ -52,7 +52,7 @@ func TestReservationStatusUpdate(t *testing.T) {
 		t.Run(db, func(t *testing.T) {
 			h := newHarness(t, db)
 			ctx := context.Background()
-			r := &store.Reservation{StationID: stationID, OCPPVersion: "2.0.1", IDToken: "T", ExpiresAt: testNow.Add(time.Hour)}
+			r := &store.Reservation{StationID: stationID, OCPPVersion: ocppj.V201, IDToken: "T", ExpiresAt: testNow.Add(time.Hour)}
 			if err := h.store.CreateReservation(ctx, r); err != nil {
 				t.Fatal(err)
 			}
@@ -87,7 +87,7 @@ func TestReportChargingProfiles(t *testing.T) {
 				t.Fatalf("stored = %+v %v", ps, err)
 			}
 			if p := ps[0]; p.Source != store.ProfileSourceReported || p.ProfileID != 5 || p.EVSEID != 1 || p.StackLevel != 1 ||
-				p.Purpose != "TxDefaultProfile" || p.ChargingLimitSource != "CSO" || p.OCPPVersion != "2.0.1" {
+				p.Purpose != "TxDefaultProfile" || p.ChargingLimitSource != "CSO" || p.OCPPVersion != ocppj.V201 {
 				t.Errorf("first = %+v", p)
 			}
 			if err := h.schemas.ValidateRequest(ocppj.V201, "SetChargingProfile", []byte(`{"evseId":1,"chargingProfile":`+ps[1].Profile+`}`)); err != nil {

@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/chargeplane/chargeplane/api/certificates"
 	"github.com/chargeplane/chargeplane/api/ocpp/route"
 	v16 "github.com/chargeplane/chargeplane/api/ocpp/v16"
@@ -24,7 +26,6 @@ import (
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Deps are the router's collaborators.
@@ -207,27 +208,14 @@ func (r *Router) connectionEvent(env *busv1.Envelope) store.ConnectionEvent {
 	if env.GetReceivedAt() != nil {
 		at = env.GetReceivedAt().AsTime()
 	}
-	v, _ := version(env.GetOcppVersion())
-	ev := store.ConnectionEvent{
+	v, _ := bus.VersionOf(env)
+	return store.ConnectionEvent{
 		StationID:    env.GetStationId(),
 		GatewayID:    env.GetGatewayId(),
 		ConnectionID: env.GetConnectionId(),
+		OCPPVersion:  v,
 		At:           at,
 	}
-	if v != 0 {
-		ev.OCPPVersion = v.String()
-	}
-	return ev
-}
-
-func version(v busv1.OcppVersion) (ocppj.Version, bool) {
-	switch v {
-	case busv1.OcppVersion_OCPP_VERSION_16:
-		return ocppj.V16, true
-	case busv1.OcppVersion_OCPP_VERSION_201:
-		return ocppj.V201, true
-	}
-	return 0, false
 }
 
 // callError is an answer the router gives instead of a handler's response.
@@ -237,7 +225,7 @@ type callError struct {
 }
 
 func (r *Router) handleFrame(ctx context.Context, log *slog.Logger, env *busv1.Envelope) error {
-	v, ok := version(env.GetOcppVersion())
+	v, ok := bus.VersionOf(env)
 	if !ok {
 		// Without a version there is no error vocabulary to answer in; the
 		// gateway only forwards frames of negotiated connections.

@@ -307,7 +307,7 @@ func TestConnectionEvents(t *testing.T) {
 			}
 			admit("c1")
 			event(busv1.Kind_KIND_CONNECTED, "c1")
-			if st := h.station(); !st.Connected || st.ConnectionID != "c1" || st.OCPPVersion != "2.0.1" {
+			if st := h.station(); !st.Connected || st.ConnectionID != "c1" || st.OCPPVersion != ocppj.V201 {
 				t.Fatalf("after connect: %+v", st)
 			}
 			admit("c2")

@@ -190,8 +190,8 @@ func (s *CommandService) listArgs(ctx context.Context, stationID string, pageSiz
 // CommandToProto converts a recorded command.
 func CommandToProto(c *store.Command) *chargeplanev1.Command {
 	out := &chargeplanev1.Command{
-		Id: c.ID, StationId: c.StationID, OcppVersion: c.OCPPVersion, Action: c.Action,
-		RequestedBy: c.RequestedBy, Status: c.Status, ErrorCode: c.ErrorCode,
+		Id: c.ID, StationId: c.StationID, OcppVersion: c.OCPPVersion.Text(), Action: c.Action,
+		RequestedBy: c.RequestedBy, Status: string(c.Status), ErrorCode: c.ErrorCode,
 		ErrorDescription: c.ErrorDescription, CreatedAt: timestamppb.New(c.CreatedAt), CoreId: c.CoreID,
 	}
 	// Stored payloads are JSON objects we wrote ourselves (or the charger's

@@ -278,7 +278,7 @@ func (s *RemoteControlService) RemoteStop(ctx context.Context, req *chargeplanev
 	if err != nil {
 		return nil, storeError(ctx, s.log, err, fmt.Sprintf("transaction %d of station %q not found", req.GetTransactionId(), req.GetStationId()))
 	}
-	if t.OCPPVersion != v.String() {
+	if t.OCPPVersion != v {
 		return nil, status.Errorf(codes.InvalidArgument, "transaction %d was recorded under OCPP %s; the station now speaks OCPP %s", t.ID, t.OCPPVersion, v)
 	}
 	var a answer

@@ -121,7 +121,7 @@ func (s *ReservationService) ReserveNow(ctx context.Context, req *chargeplanev1.
 	}
 
 	r := &store.Reservation{
-		StationID: req.GetStationId(), OCPPVersion: v.String(), IDToken: req.GetIdToken(), IDTokenType: tokType,
+		StationID: req.GetStationId(), OCPPVersion: v, IDToken: req.GetIdToken(), IDTokenType: tokType,
 		GroupIDToken: group, ExpiresAt: expires, ConnectorType: req.GetConnectorType(), RequestedBy: RequestedBy(ctx),
 	}
 	if v == ocppj.V16 {
@@ -256,7 +256,7 @@ func (s *ReservationService) toProto(r *store.Reservation) *chargeplanev1.Reserv
 		st = store.ReservationExpired
 	}
 	out := &chargeplanev1.Reservation{
-		Id: r.ID, StationId: r.StationID, OcppVersion: r.OCPPVersion, ConnectorId: int32(r.ConnectorID),
+		Id: r.ID, StationId: r.StationID, OcppVersion: r.OCPPVersion.Text(), ConnectorId: int32(r.ConnectorID),
 		ConnectorType: r.ConnectorType, IdToken: r.IDToken, IdTokenType: r.IDTokenType, GroupIdToken: r.GroupIDToken,
 		ExpiresAt: ts(r.ExpiresAt), Status: st, Error: r.Error, RequestedBy: r.RequestedBy,
 		CreatedAt: ts(r.CreatedAt), UpdatedAt: ts(r.UpdatedAt),

@@ -124,7 +124,7 @@ func (s *SmartChargingService) SetChargingProfile(ctx context.Context, req *char
 		return nil, status.Error(codes.Internal, "the accepted profile could not be recorded")
 	}
 	p := &store.ChargingProfile{
-		StationID: req.GetStationId(), OCPPVersion: v.String(), ProfileID: k.id(), EVSEID: int(req.GetEvseId()),
+		StationID: req.GetStationId(), OCPPVersion: v, ProfileID: k.id(), EVSEID: int(req.GetEvseId()),
 		Purpose: k.Purpose, StackLevel: k.StackLevel, TransactionID: k.transactionID(), Profile: string(raw),
 		RequestedBy: RequestedBy(ctx),
 	}
@@ -284,7 +284,7 @@ func (s *SmartChargingService) ListChargingProfiles(ctx context.Context, req *ch
 // ChargingProfileToProto converts a stored profile.
 func ChargingProfileToProto(p *store.ChargingProfile) *chargeplanev1.ChargingProfile {
 	return &chargeplanev1.ChargingProfile{
-		StationId: p.StationID, Source: p.Source, OcppVersion: p.OCPPVersion, ProfileId: int32(p.ProfileID),
+		StationId: p.StationID, Source: p.Source, OcppVersion: p.OCPPVersion.Text(), ProfileId: int32(p.ProfileID),
 		EvseId: int32(p.EVSEID), Purpose: p.Purpose, StackLevel: int32(p.StackLevel), TransactionId: p.TransactionID,
 		RequestId: int32(p.RequestID), ChargingLimitSource: p.ChargingLimitSource, Profile: toStruct([]byte(p.Profile)),
 		RequestedBy: p.RequestedBy, CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt),

@@ -328,7 +328,7 @@ func StationToProto(st *store.Station) *chargeplanev1.Station {
 		Model:                 st.Model,
 		SerialNumber:          st.SerialNumber,
 		FirmwareVersion:       st.FirmwareVersion,
-		OcppVersion:           st.OCPPVersion,
+		OcppVersion:           st.OCPPVersion.Text(),
 		Status:                statusText,
 		Connected:             st.Connected,
 		LastSeen:              tsp(st.LastSeen),

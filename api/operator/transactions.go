@@ -112,7 +112,7 @@ func TransactionToProto(t *store.Transaction) *chargeplanev1.Transaction {
 		Id:             t.ID,
 		TransactionUid: t.TransactionUID,
 		StationId:      t.StationID,
-		OcppVersion:    t.OCPPVersion,
+		OcppVersion:    t.OCPPVersion.Text(),
 		EvseId:         int32(t.EVSEID),
 		ConnectorId:    int32(t.ConnectorID),
 		IdToken:        t.IDToken,

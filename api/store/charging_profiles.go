@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 // Charging profile sources.
@@ -23,7 +25,7 @@ type ChargingProfile struct {
 	ID                  int64 `gorm:"primaryKey"`
 	StationID           string
 	Source              string
-	OCPPVersion         string `gorm:"column:ocpp_version"`
+	OCPPVersion         ocppj.Version `gorm:"column:ocpp_version"`
 	ProfileID           int
 	EVSEID              int `gorm:"column:evse_id"` // 1.6 connectorId
 	Purpose             string

@@ -4,17 +4,9 @@ import (
 	"context"
 	"fmt"
 	"time"
-)
 
-// Command outcomes. A command is pending until exactly one of the others
-// is recorded.
-const (
-	CommandPending      = "pending"
-	CommandAnswered     = "answered"      // the charger's CALLRESULT
-	CommandChargerError = "charger_error" // the charger's CALLERROR
-	CommandTimeout      = "timeout"       // no answer in time
-	CommandNotConnected = "not_connected" // the connection went away before an answer
-	CommandFailed       = "failed"        // the core could not send it, or died waiting
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
+	"github.com/chargeplane/chargeplane/pkg/outcome"
 )
 
 // Command is one operator command: a core→charger CALL and its outcome.
@@ -22,14 +14,14 @@ type Command struct {
 	Seq              int64  `gorm:"primaryKey;autoIncrement"`
 	ID               string // the OCPP message id
 	StationID        string
-	OCPPVersion      string `gorm:"column:ocpp_version"`
+	OCPPVersion      ocppj.Version `gorm:"column:ocpp_version"`
 	Action           string
 	Payload          string // the CALL's JSON payload
 	RequestedBy      string
 	CoreID           string
 	ConnectionID     string
-	Status           string
-	Response         *string // the CALLRESULT payload
+	Status           outcome.Status // pending until exactly one final status is recorded
+	Response         *string        // the CALLRESULT payload
 	ErrorCode        string
 	ErrorDescription string
 	CreatedAt        time.Time
@@ -39,7 +31,7 @@ type Command struct {
 
 // CommandOutcome settles a pending command.
 type CommandOutcome struct {
-	Status           string
+	Status           outcome.Status
 	Response         *string
 	ErrorCode        string
 	ErrorDescription string
@@ -66,7 +58,7 @@ func (p SeqPage) limit() int {
 // fills in c.Seq. A reused message id is ErrAlreadyExists.
 func (s *Store) CreateCommand(ctx context.Context, c *Command) error {
 	c.Seq = 0
-	c.Status = CommandPending
+	c.Status = outcome.Pending
 	c.CreatedAt = dbTime(c.CreatedAt)
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = dbTime(s.now())
@@ -86,7 +78,7 @@ func (s *Store) FinishCommand(ctx context.Context, id string, o CommandOutcome) 
 		at = s.now()
 	}
 	res := s.db.WithContext(ctx).Model(&Command{}).
-		Where("id = ? AND status = ?", id, CommandPending).
+		Where("id = ? AND status = ?", id, outcome.Pending).
 		Updates(map[string]any{
 			"status":            o.Status,
 			"response":          o.Response,
@@ -135,9 +127,9 @@ func (s *Store) ListCommands(ctx context.Context, stationID string, p SeqPage) (
 // answer, and it must not look pending forever. It returns how many.
 func (s *Store) FailStaleCommands(ctx context.Context, olderThan time.Time, reason string) (int64, error) {
 	res := s.db.WithContext(ctx).Model(&Command{}).
-		Where("status = ? AND expires_at < ?", CommandPending, dbTime(olderThan)).
+		Where("status = ? AND expires_at < ?", outcome.Pending, dbTime(olderThan)).
 		Updates(map[string]any{
-			"status":            CommandFailed,
+			"status":            outcome.Failed,
 			"error_description": reason,
 			"finished_at":       dbTime(s.now()),
 		})

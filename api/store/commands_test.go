@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
+	"github.com/chargeplane/chargeplane/pkg/outcome"
 )
 
 func TestCommandLifecycle(t *testing.T) {
@@ -16,37 +19,37 @@ func TestCommandLifecycle(t *testing.T) {
 		var ids []string
 		for i := range 5 {
 			c := &Command{
-				ID: fmt.Sprintf("m%d", i), StationID: "CP1", OCPPVersion: "1.6", Action: "Reset",
+				ID: fmt.Sprintf("m%d", i), StationID: "CP1", OCPPVersion: ocppj.V16, Action: "Reset",
 				Payload: `{"type":"Soft"}`, RequestedBy: "op@example.com", CoreID: "core-a",
 				CreatedAt: clk.Add(time.Second), ExpiresAt: clk.Now().Add(30 * time.Second),
 			}
 			if err := s.CreateCommand(ctx, c); err != nil {
 				t.Fatal(err)
 			}
-			if c.Seq == 0 || c.Status != CommandPending {
+			if c.Seq == 0 || c.Status != outcome.Pending {
 				t.Fatalf("created %+v", c)
 			}
 			ids = append(ids, c.ID)
 		}
-		dup := &Command{ID: "m0", StationID: "CP1", OCPPVersion: "1.6", Action: "Reset", Payload: "{}", CoreID: "x", ExpiresAt: clk.Now()}
+		dup := &Command{ID: "m0", StationID: "CP1", OCPPVersion: ocppj.V16, Action: "Reset", Payload: "{}", CoreID: "x", ExpiresAt: clk.Now()}
 		if err := s.CreateCommand(ctx, dup); !errors.Is(err, ErrAlreadyExists) {
 			t.Fatalf("reused message id: %v", err)
 		}
 
 		resp := `{"status":"Accepted"}`
-		ok, err := s.FinishCommand(ctx, "m0", CommandOutcome{Status: CommandAnswered, Response: &resp, At: clk.Add(time.Second)})
+		ok, err := s.FinishCommand(ctx, "m0", CommandOutcome{Status: outcome.Answered, Response: &resp, At: clk.Add(time.Second)})
 		if err != nil || !ok {
 			t.Fatalf("finish: %v %v", ok, err)
 		}
 		// The first outcome stays.
-		if ok, err := s.FinishCommand(ctx, "m0", CommandOutcome{Status: CommandTimeout}); err != nil || ok {
+		if ok, err := s.FinishCommand(ctx, "m0", CommandOutcome{Status: outcome.Timeout}); err != nil || ok {
 			t.Fatalf("second outcome applied: %v %v", ok, err)
 		}
-		if _, err := s.FinishCommand(ctx, "m1", CommandOutcome{Status: CommandChargerError, ErrorCode: "NotSupported", ErrorDescription: "no"}); err != nil {
+		if _, err := s.FinishCommand(ctx, "m1", CommandOutcome{Status: outcome.ChargerError, ErrorCode: "NotSupported", ErrorDescription: "no"}); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.GetCommand(ctx, "m0")
-		if err != nil || got.Status != CommandAnswered || got.Response == nil || *got.Response != resp || got.FinishedAt == nil ||
+		if err != nil || got.Status != outcome.Answered || got.Response == nil || *got.Response != resp || got.FinishedAt == nil ||
 			got.RequestedBy != "op@example.com" || got.Payload != `{"type":"Soft"}` {
 			t.Fatalf("m0 = %+v, %v", got, err)
 		}
@@ -66,7 +69,7 @@ func TestCommandLifecycle(t *testing.T) {
 
 		// Pending commands whose callers gave up long ago are failed; the
 		// others stay pending.
-		late := &Command{ID: "late", StationID: "CP2", OCPPVersion: "2.0.1", Action: "ClearCache", Payload: "{}", CoreID: "core-a",
+		late := &Command{ID: "late", StationID: "CP2", OCPPVersion: ocppj.V201, Action: "ClearCache", Payload: "{}", CoreID: "core-a",
 			ExpiresAt: clk.Now().Add(time.Hour)}
 		if err := s.CreateCommand(ctx, late); err != nil {
 			t.Fatal(err)
@@ -77,14 +80,14 @@ func TestCommandLifecycle(t *testing.T) {
 		}
 		for _, id := range ids[2:] {
 			c, _ := s.GetCommand(ctx, id)
-			if c.Status != CommandFailed || c.ErrorDescription != "core restarted" || c.FinishedAt == nil {
+			if c.Status != outcome.Failed || c.ErrorDescription != "core restarted" || c.FinishedAt == nil {
 				t.Fatalf("%s = %+v", id, c)
 			}
 		}
-		if c, _ := s.GetCommand(ctx, "late"); c.Status != CommandPending {
+		if c, _ := s.GetCommand(ctx, "late"); c.Status != outcome.Pending {
 			t.Fatalf("late swept: %+v", c)
 		}
-		if c, _ := s.GetCommand(ctx, "m0"); c.Status != CommandAnswered {
+		if c, _ := s.GetCommand(ctx, "m0"); c.Status != outcome.Answered {
 			t.Fatalf("answered command swept: %+v", c)
 		}
 	})

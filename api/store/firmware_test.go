@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 func TestStatusReports(t *testing.T) {
@@ -63,8 +65,8 @@ func TestReservations(t *testing.T) {
 	each(t, func(t *testing.T, s *Store, clk *clock) {
 		ctx := context.Background()
 		mustCreateStation(t, s, "CP1")
-		a := &Reservation{StationID: "CP1", OCPPVersion: "1.6", ConnectorID: 1, IDToken: "TAG", ExpiresAt: t0.Add(time.Hour), RequestedBy: "op"}
-		b := &Reservation{StationID: "CP1", OCPPVersion: "2.0.1", EVSEID: ptr(2), IDToken: "TOK", IDTokenType: "ISO14443", ExpiresAt: t0.Add(time.Minute)}
+		a := &Reservation{StationID: "CP1", OCPPVersion: ocppj.V16, ConnectorID: 1, IDToken: "TAG", ExpiresAt: t0.Add(time.Hour), RequestedBy: "op"}
+		b := &Reservation{StationID: "CP1", OCPPVersion: ocppj.V201, EVSEID: ptr(2), IDToken: "TOK", IDTokenType: "ISO14443", ExpiresAt: t0.Add(time.Minute)}
 		for _, r := range []*Reservation{a, b} {
 			if err := s.CreateReservation(ctx, r); err != nil {
 				t.Fatal(err)
@@ -182,7 +184,7 @@ func TestChargingProfiles(t *testing.T) {
 		mustCreateStation(t, s, "CP1")
 		save := func(id, evse int, purpose string, level int) {
 			t.Helper()
-			p := &ChargingProfile{StationID: "CP1", OCPPVersion: "1.6", ProfileID: id, EVSEID: evse, Purpose: purpose,
+			p := &ChargingProfile{StationID: "CP1", OCPPVersion: ocppj.V16, ProfileID: id, EVSEID: evse, Purpose: purpose,
 				StackLevel: level, Profile: fmt.Sprintf(`{"chargingProfileId":%d}`, id)}
 			if err := s.SaveChargingProfile(ctx, p); err != nil {
 				t.Fatal(err)
@@ -216,8 +218,8 @@ func TestChargingProfiles(t *testing.T) {
 			t.Fatalf("clear by id: %d %v", n, err)
 		}
 		rep := []ChargingProfile{
-			{StationID: "CP1", OCPPVersion: "2.0.1", ProfileID: 9, EVSEID: 1, Purpose: "TxDefaultProfile", RequestID: 5, ChargingLimitSource: "CSO", Profile: "{}"},
-			{StationID: "CP1", OCPPVersion: "2.0.1", ProfileID: 8, EVSEID: 0, Purpose: "ChargingStationMaxProfile", RequestID: 5, ChargingLimitSource: "CSO", Profile: "{}"},
+			{StationID: "CP1", OCPPVersion: ocppj.V201, ProfileID: 9, EVSEID: 1, Purpose: "TxDefaultProfile", RequestID: 5, ChargingLimitSource: "CSO", Profile: "{}"},
+			{StationID: "CP1", OCPPVersion: ocppj.V201, ProfileID: 8, EVSEID: 0, Purpose: "ChargingStationMaxProfile", RequestID: 5, ChargingLimitSource: "CSO", Profile: "{}"},
 		}
 		for range 2 { // a retried report changes nothing
 			if err := s.SaveReportedChargingProfiles(ctx, append([]ChargingProfile(nil), rep...)); err != nil {

@@ -11,6 +11,8 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 // OCPP's defaults for an omitted field of a sampled value (1.6 §7.45, 2.0.1
@@ -185,7 +187,7 @@ func (s *Store) writeMeterReports(tx *gorm.DB, reports []*MeterReport) error {
 	uid16 := map[key16]string{}
 	if len(ids16) > 0 {
 		var found []Transaction
-		err := tx.Select("id", "station_id", "transaction_uid").Where("id IN ? AND ocpp_version = ?", ids16, OCPP16).Find(&found).Error
+		err := tx.Select("id", "station_id", "transaction_uid").Where("id IN ? AND ocpp_version = ?", ids16, ocppj.V16).Find(&found).Error
 		if err != nil {
 			return err
 		}

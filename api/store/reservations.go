@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 // Reservation statuses the CSMS sets; the others are the station's
@@ -22,7 +24,7 @@ const (
 type Reservation struct {
 	ID          int64 `gorm:"primaryKey"`
 	StationID   string
-	OCPPVersion string `gorm:"column:ocpp_version"`
+	OCPPVersion ocppj.Version `gorm:"column:ocpp_version"`
 	// EVSEID is the 2.0.1 evseId (nil: any EVSE); ConnectorID the 1.6
 	// connectorId (0: any).
 	EVSEID        *int `gorm:"column:evse_id"`

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -185,7 +187,7 @@ func TestTransactions16(t *testing.T) {
 		}
 		tx := res.Transaction
 		if res.Duplicate || tx.ID == 0 || tx.TransactionUID != strconv.FormatInt(tx.ID, 10) || tx.Status != TxActive ||
-			tx.OCPPVersion != OCPP16 || tx.IDToken != "tag1" || tx.AuthStatus != IDTokenAccepted || *tx.MeterStartWh != 1000 ||
+			tx.OCPPVersion != ocppj.V16 || tx.IDToken != "tag1" || tx.AuthStatus != IDTokenAccepted || *tx.MeterStartWh != 1000 ||
 			res.Authorization.Token == nil || *res.Authorization.Token.GroupID != "PARENT" {
 			t.Fatalf("start = %+v, tx %+v", res, tx)
 		}
@@ -303,7 +305,7 @@ func TestTransactionEvents201(t *testing.T) {
 		if err != nil || r.Duplicate || r.Authorization == nil || r.Authorization.Status != IDTokenAccepted {
 			t.Fatalf("started = %+v, %v", r, err)
 		}
-		if tx := r.Transaction; tx.OCPPVersion != OCPP201 || tx.EVSEID != 1 || tx.ConnectorID != 1 || tx.IDToken != "RFID1" ||
+		if tx := r.Transaction; tx.OCPPVersion != ocppj.V201 || tx.EVSEID != 1 || tx.ConnectorID != 1 || tx.IDToken != "RFID1" ||
 			!tx.StartedSeen || *tx.MeterStartWh != 10000 || !tx.MeterStartReported || tx.Status != TxActive {
 			t.Fatalf("started tx %+v", tx)
 		}

@@ -22,6 +22,8 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 var (
@@ -73,8 +75,8 @@ type Station struct {
 	LastBoot              *time.Time
 
 	// Connection registry.
-	OCPPVersion  string `gorm:"column:ocpp_version"` // "1.6" / "2.0.1"
-	Status       string // "Available"… while connected, "Unavailable" otherwise
+	OCPPVersion  ocppj.Version `gorm:"column:ocpp_version"` // 0 until it first connects
+	Status       string        // "Available"… while connected, "Unavailable" otherwise
 	Connected    bool
 	ConnectionID string // the admitted connection; empty once it is gone
 	GatewayID    string
@@ -136,7 +138,7 @@ const (
 // ConnectionEvent is what the registry needs to know about a connection.
 type ConnectionEvent struct {
 	StationID, GatewayID, ConnectionID string
-	OCPPVersion                        string
+	OCPPVersion                        ocppj.Version
 	At                                 time.Time
 }
 

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/chargeplane/chargeplane/internal/testenv"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -330,7 +331,7 @@ func TestConnectionFencing(t *testing.T) {
 			t.Errorf("admit unknown station: err = %v, want ErrNotFound", err)
 		}
 
-		c1 := ConnectionEvent{StationID: "CP1", GatewayID: "g1", ConnectionID: "c1", OCPPVersion: "1.6", At: clk.Add(time.Second)}
+		c1 := ConnectionEvent{StationID: "CP1", GatewayID: "g1", ConnectionID: "c1", OCPPVersion: ocppj.V16, At: clk.Add(time.Second)}
 		prev, err := s.RecordAdmission(ctx, c1)
 		if err != nil || prev != (ConnectionEvent{}) {
 			t.Fatalf("first admission: prev %+v err %v", prev, err)
@@ -343,7 +344,7 @@ func TestConnectionFencing(t *testing.T) {
 			t.Fatalf("mark c1 connected: %v %v", ok, err)
 		}
 		st = mustGet(t, s, "CP1")
-		if !st.Connected || st.Status != StatusAvailable || st.OCPPVersion != "1.6" || st.LastSeen == nil || !st.LastSeen.Equal(c1.At) {
+		if !st.Connected || st.Status != StatusAvailable || st.OCPPVersion != ocppj.V16 || st.LastSeen == nil || !st.LastSeen.Equal(c1.At) {
 			t.Errorf("connected: %+v", st)
 		}
 		if err := s.UpsertConnector(ctx, Connector{StationID: "CP1", EVSEID: 0, ConnectorID: 1, Status: "Charging", UpdatedAt: c1.At}); err != nil {
@@ -355,12 +356,12 @@ func TestConnectionFencing(t *testing.T) {
 		}
 
 		// The charger reconnects through another gateway.
-		c2 := ConnectionEvent{StationID: "CP1", GatewayID: "g2", ConnectionID: "c2", OCPPVersion: "2.0.1", At: clk.Add(time.Second)}
+		c2 := ConnectionEvent{StationID: "CP1", GatewayID: "g2", ConnectionID: "c2", OCPPVersion: ocppj.V201, At: clk.Add(time.Second)}
 		prev, err = s.RecordAdmission(ctx, c2)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if prev != (ConnectionEvent{StationID: "CP1", GatewayID: "g1", ConnectionID: "c1", OCPPVersion: "1.6"}) {
+		if prev != (ConnectionEvent{StationID: "CP1", GatewayID: "g1", ConnectionID: "c1", OCPPVersion: ocppj.V16}) {
 			t.Errorf("previous = %+v, want c1 on g1", prev)
 		}
 		st = mustGet(t, s, "CP1")
@@ -381,7 +382,7 @@ func TestConnectionFencing(t *testing.T) {
 			t.Errorf("stale connect applied=%v err=%v", ok, err)
 		}
 		st = mustGet(t, s, "CP1")
-		if !st.Connected || st.ConnectionID != "c2" || st.GatewayID != "g2" || st.OCPPVersion != "2.0.1" || st.Status != StatusAvailable {
+		if !st.Connected || st.ConnectionID != "c2" || st.GatewayID != "g2" || st.OCPPVersion != ocppj.V201 || st.Status != StatusAvailable {
 			t.Errorf("after stale events: %+v", st)
 		}
 
@@ -607,7 +608,7 @@ func TestLeaseExpiry(t *testing.T) {
 			t.Error("empty gateway id accepted")
 		}
 		connect := func(station, gw, conn string, markConnected bool) ConnectionEvent {
-			ev := ConnectionEvent{StationID: station, GatewayID: gw, ConnectionID: conn, OCPPVersion: "1.6", At: t0}
+			ev := ConnectionEvent{StationID: station, GatewayID: gw, ConnectionID: conn, OCPPVersion: ocppj.V16, At: t0}
 			if _, err := s.RecordAdmission(ctx, ev); err != nil {
 				t.Fatal(err)
 			}

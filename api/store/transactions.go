@@ -11,18 +11,14 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 // Transaction statuses.
 const (
 	TxActive = "Active"
 	TxEnded  = "Ended"
-)
-
-// OCPP versions as stored in transactions.ocpp_version.
-const (
-	OCPP16  = "1.6"
-	OCPP201 = "2.0.1"
 )
 
 // 2.0.1 TransactionEvent event types.
@@ -59,8 +55,8 @@ type Transaction struct {
 	// reported but never got from the core.
 	TransactionUID string `gorm:"column:transaction_uid"`
 	StationID      string
-	OCPPVersion    string `gorm:"column:ocpp_version"`
-	EVSEID         int    `gorm:"column:evse_id"`
+	OCPPVersion    ocppj.Version `gorm:"column:ocpp_version"`
+	EVSEID         int           `gorm:"column:evse_id"`
 	ConnectorID    int
 	IDToken        string `gorm:"column:id_token"`
 	IDTokenType    string `gorm:"column:id_token_type"`
@@ -252,7 +248,7 @@ func (s *Store) StartTransaction16(ctx context.Context, r StartTransaction16) (S
 				// transaction is its id.
 				TransactionUID:     "pending:" + uuid.NewString(),
 				StationID:          r.StationID,
-				OCPPVersion:        OCPP16,
+				OCPPVersion:        ocppj.V16,
 				ConnectorID:        r.ConnectorID,
 				IDToken:            r.IDTag,
 				AuthStatus:         auth.Status,
@@ -305,7 +301,7 @@ func (s *Store) StopTransaction16(ctx context.Context, r StopTransaction16) (Sto
 		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			now := dbTime(s.now())
 			var t Transaction
-			err := tx.Clauses(lockRow).Where("station_id = ? AND id = ? AND ocpp_version = ?", r.StationID, r.TransactionID, OCPP16).Take(&t).Error
+			err := tx.Clauses(lockRow).Where("station_id = ? AND id = ? AND ocpp_version = ?", r.StationID, r.TransactionID, ocppj.V16).Take(&t).Error
 			if errors.Is(err, gorm.ErrRecordNotFound) {
 				res.Unknown = true
 				uid := UnknownTransactionUID(r.TransactionID)
@@ -320,7 +316,7 @@ func (s *Store) StopTransaction16(ctx context.Context, r StopTransaction16) (Sto
 					t = Transaction{
 						TransactionUID: uid,
 						StationID:      r.StationID,
-						OCPPVersion:    OCPP16,
+						OCPPVersion:    ocppj.V16,
 						IDToken:        r.IDTag,
 						StartedAt:      started,
 						Status:         TxActive,
@@ -447,7 +443,7 @@ func (s *Store) RecordTransactionEvent(ctx context.Context, ev TransactionEvent)
 				t = Transaction{
 					StationID:      ev.StationID,
 					TransactionUID: ev.TransactionUID,
-					OCPPVersion:    OCPP201,
+					OCPPVersion:    ocppj.V201,
 					StartedAt:      at,
 					Status:         TxActive,
 					SeqNo:          ev.SeqNo,
@@ -804,7 +800,7 @@ func (s *Store) FindRemoteStart(ctx context.Context, q RemoteStartQuery) (*Trans
 	if q.RemoteStartID != nil {
 		db = db.Where("remote_start_id = ?", *q.RemoteStartID)
 	} else {
-		db = db.Where("lower(id_token) = lower(?) AND ocpp_version = ? AND id > ?", q.IDTag, OCPP16, q.AfterID)
+		db = db.Where("lower(id_token) = lower(?) AND ocpp_version = ? AND id > ?", q.IDTag, ocppj.V16, q.AfterID)
 		if q.ConnectorID != 0 {
 			db = db.Where("connector_id = ?", q.ConnectorID)
 		}

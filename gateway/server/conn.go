@@ -11,8 +11,10 @@ import (
 	"github.com/coder/websocket"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/chargeplane/chargeplane/pkg/bus"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
+	"github.com/chargeplane/chargeplane/pkg/outcome"
 )
 
 const (
@@ -85,7 +87,7 @@ func (c *conn) envelope(kind busv1.Kind, at time.Time) *busv1.Envelope {
 		StationId:    c.station,
 		GatewayId:    c.s.cfg.GatewayID,
 		ConnectionId: c.id,
-		OcppVersion:  busVersion(c.version),
+		OcppVersion:  bus.EnvelopeVersion(c.version),
 		ReceivedAt:   timestamppb.New(at),
 	}
 }
@@ -142,7 +144,7 @@ func (c *conn) run() {
 	c.mu.Unlock()
 	_ = c.ws.CloseNow()
 	c.wg.Wait()
-	c.failCalls(unanswered, callFailedConnectionClosed)
+	c.failCalls(unanswered, outcome.ConnectionClosed)
 
 	c.log.Info("station disconnected", "reason", reason)
 	c.s.publishDisconnected(c.log, c.station, c.id, c.version, reason)
@@ -388,18 +390,18 @@ func (c *conn) enqueueCall(id string, env *busv1.Envelope) {
 	switch {
 	case c.dead:
 		c.mu.Unlock()
-		c.failCalls([]*coreCall{cc}, callFailedConnectionClosed)
+		c.failCalls([]*coreCall{cc}, outcome.ConnectionClosed)
 		return
 	case len(c.queue) >= maxQueuedCalls:
 		c.mu.Unlock()
 		c.log.Warn("core CALL queue full; CALL refused", "message_id", id)
-		c.failCalls([]*coreCall{cc}, callFailedQueueFull)
+		c.failCalls([]*coreCall{cc}, outcome.QueueFull)
 		return
 	}
 	c.queue = append(c.queue, cc)
 	expired := c.sendNextLocked()
 	c.mu.Unlock()
-	c.failCalls(expired, callFailedExpired)
+	c.failCalls(expired, outcome.Expired)
 }
 
 // sendNextLocked sends the next queued CALL unless one is outstanding. It
@@ -441,8 +443,8 @@ func (c *conn) callTimedOut(cc *coreCall) {
 	c.outstanding = nil
 	expired := c.sendNextLocked()
 	c.mu.Unlock()
-	c.failCalls([]*coreCall{cc}, callFailedTimeout)
-	c.failCalls(expired, callFailedExpired)
+	c.failCalls([]*coreCall{cc}, outcome.NoAnswer)
+	c.failCalls(expired, outcome.Expired)
 }
 
 // takeOutstanding settles the outstanding core CALL if id is its id.
@@ -459,7 +461,7 @@ func (c *conn) takeOutstanding(id string) *coreCall {
 	if len(expired) > 0 {
 		// Rare (a CALL waited past its caller's patience): report without
 		// holding c.mu, on a tracked goroutine so the reader is not held up.
-		c.goLocked(func() { c.failCalls(expired, callFailedExpired) })
+		c.goLocked(func() { c.failCalls(expired, outcome.Expired) })
 	}
 	return cc
 }
@@ -467,7 +469,7 @@ func (c *conn) takeOutstanding(id string) *coreCall {
 // failCalls tells the waiting core instance of each CALL that it will get
 // no answer, so its caller learns at once instead of by its own timeout.
 // Never call it with c.mu held: it publishes.
-func (c *conn) failCalls(calls []*coreCall, reason string) {
+func (c *conn) failCalls(calls []*coreCall, reason outcome.Reason) {
 	for _, cc := range calls {
 		c.s.publishCallFailed(c.log, c.station, c.id, c.version, cc.id, cc.replyTo, reason)
 	}

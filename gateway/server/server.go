@@ -29,6 +29,7 @@ import (
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
+	"github.com/chargeplane/chargeplane/pkg/outcome"
 )
 
 // PathPrefix is where chargers connect: PathPrefix + percent-encoded identity.
@@ -426,22 +427,14 @@ func (s *Server) refuseCall(env *busv1.Envelope, id string) {
 	if env.GetGatewayId() != s.cfg.GatewayID || env.GetReplyTo() == "" {
 		return
 	}
-	v, _ := ocppj.ParseSubprotocol(subprotocol(env.GetOcppVersion()))
-	s.publishCallFailed(s.log.With("station", env.GetStationId()), env.GetStationId(), env.GetConnectionId(), v, id, env.GetReplyTo(), callFailedConnectionClosed)
+	v, _ := bus.VersionOf(env)
+	s.publishCallFailed(s.log.With("station", env.GetStationId()), env.GetStationId(), env.GetConnectionId(), v, id, env.GetReplyTo(), outcome.ConnectionClosed)
 }
-
-// Reasons of a KIND_CALL_FAILED envelope (documented in envelope.proto).
-const (
-	callFailedExpired          = "expired"
-	callFailedTimeout          = "timeout"
-	callFailedConnectionClosed = "connection closed"
-	callFailedQueueFull        = "queue full"
-)
 
 // publishCallFailed tells core instance replyTo that its CALL id will get
 // no answer. Best effort: if it is lost, the caller's own timeout still
 // ends the wait.
-func (s *Server) publishCallFailed(log *slog.Logger, station, connID string, v ocppj.Version, id, replyTo, reason string) {
+func (s *Server) publishCallFailed(log *slog.Logger, station, connID string, v ocppj.Version, id, replyTo string, reason outcome.Reason) {
 	if replyTo == "" {
 		return
 	}
@@ -450,10 +443,10 @@ func (s *Server) publishCallFailed(log *slog.Logger, station, connID string, v o
 		StationId:    station,
 		GatewayId:    s.cfg.GatewayID,
 		ConnectionId: connID,
-		OcppVersion:  busVersion(v),
+		OcppVersion:  bus.EnvelopeVersion(v),
 		ReceivedAt:   timestamppb.New(s.cfg.Now()),
 		MessageId:    id,
-		Reason:       reason,
+		Reason:       string(reason),
 	}
 	ctx, cancel := publishCtx()
 	defer cancel()
@@ -462,16 +455,6 @@ func (s *Server) publishCallFailed(log *slog.Logger, station, connID string, v o
 		return
 	}
 	log.Info("core CALL failed", "message_id", id, "reason", reason)
-}
-
-func subprotocol(v busv1.OcppVersion) string {
-	switch v {
-	case busv1.OcppVersion_OCPP_VERSION_16:
-		return ocppj.V16.Subprotocol()
-	case busv1.OcppVersion_OCPP_VERSION_201:
-		return ocppj.V201.Subprotocol()
-	}
-	return ""
 }
 
 // publishCtx returns a context for a bus publish that outlives the socket
@@ -487,7 +470,7 @@ func (s *Server) publishDisconnected(log *slog.Logger, station, connID string, v
 		StationId:    station,
 		GatewayId:    s.cfg.GatewayID,
 		ConnectionId: connID,
-		OcppVersion:  busVersion(v),
+		OcppVersion:  bus.EnvelopeVersion(v),
 		ReceivedAt:   timestamppb.New(s.cfg.Now()),
 		Reason:       reason,
 	}
@@ -509,16 +492,6 @@ func (s *Server) publishDisconnected(log *slog.Logger, station, connID string, v
 		time.Sleep(backoff)
 		backoff *= 2
 	}
-}
-
-func busVersion(v ocppj.Version) busv1.OcppVersion {
-	switch v {
-	case ocppj.V16:
-		return busv1.OcppVersion_OCPP_VERSION_16
-	case ocppj.V201:
-		return busv1.OcppVersion_OCPP_VERSION_201
-	}
-	return busv1.OcppVersion_OCPP_VERSION_UNSPECIFIED
 }
 
 // parseStationPath extracts the percent-decoded identity from the URL; a

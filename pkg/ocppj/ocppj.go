@@ -20,47 +20,6 @@ const (
 	CallError  MessageType = 4
 )
 
-// Version selects the error-code vocabulary, which differs between 1.6 and 2.x.
-type Version int
-
-const (
-	V16 Version = iota + 1
-	V201
-)
-
-// Subprotocol returns the WebSocket subprotocol name of v.
-func (v Version) Subprotocol() string {
-	switch v {
-	case V16:
-		return "ocpp1.6"
-	case V201:
-		return "ocpp2.0.1"
-	}
-	return ""
-}
-
-// String returns "1.6" or "2.0.1".
-func (v Version) String() string {
-	switch v {
-	case V16:
-		return "1.6"
-	case V201:
-		return "2.0.1"
-	}
-	return "unknown"
-}
-
-// ParseSubprotocol maps a WebSocket subprotocol to a Version.
-func ParseSubprotocol(s string) (Version, bool) {
-	switch s {
-	case "ocpp1.6":
-		return V16, true
-	case "ocpp2.0.1":
-		return V201, true
-	}
-	return 0, false
-}
-
 // MaxMessageIDLen is the longest message id the specs allow.
 const MaxMessageIDLen = 36
 

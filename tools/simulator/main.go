@@ -82,14 +82,14 @@ func parseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 	if fs.NArg() > 0 {
 		return Config{}, 0, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	switch version {
-	case "1.6", "ocpp1.6":
-		cfg.Version = ocppj.V16
-	case "2.0.1", "ocpp2.0.1":
-		cfg.Version = ocppj.V201
-	default:
+	v, ok := ocppj.ParseVersion(version)
+	if !ok {
+		v, ok = ocppj.ParseSubprotocol(version)
+	}
+	if !ok {
 		return Config{}, 0, fmt.Errorf("-version %q: want 1.6 or 2.0.1", version)
 	}
+	cfg.Version = v
 	if cfg.ID == "" {
 		return Config{}, 0, errors.New("-id must not be empty")
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/ocpp/route"
 	"github.com/chargeplane/chargeplane/api/store"
 	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 // ReportChargingProfiles stores the profiles a station lists in answer to
@@ -25,7 +26,7 @@ func (h ReportChargingProfiles) Handle(ctx context.Context, m route.Meta, req *o
 			return nil, fmt.Errorf("encode reported profile %d: %w", p.Id, err)
 		}
 		rows = append(rows, store.ChargingProfile{
-			StationID: m.StationID, OCPPVersion: "2.0.1", ProfileID: p.Id, EVSEID: req.EvseId,
+			StationID: m.StationID, OCPPVersion: ocppj.V201, ProfileID: p.Id, EVSEID: req.EvseId,
 			Purpose: string(p.ChargingProfilePurpose), StackLevel: p.StackLevel, TransactionID: p.TransactionId,
 			RequestID: req.RequestId, ChargingLimitSource: string(req.ChargingLimitSource), Profile: string(raw),
 		})

@@ -86,7 +86,8 @@ const (
 	// Core → gateways: close the given connection (a newer one won).
 	Kind_KIND_CLOSE_CONNECTION Kind = 4
 	// Gateway → core (reply_to of a core CALL): the CALL with message_id got
-	// no answer and never will; reason is "expired" (its caller had given up
+	// no answer and never will; reason (pkg/outcome.Reason, which says what
+	// each means for the command) is "expired" (its caller had given up
 	// before it could be sent), "timeout" (sent, not answered in time),
 	// "connection closed" (the socket went away, or this gateway no longer
 	// holds connection_id) or "queue full". Lets the waiting caller learn at
