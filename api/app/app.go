@@ -166,7 +166,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	a.meters = a.store.NewMeterBatcher(store.MeterBatcherConfig{Logger: logger})
 	a.lastSeen = a.store.NewLastSeenWriter(store.LastSeenWriterConfig{Logger: logger})
 	a.messages = a.store.NewMessageLogger(store.MessageLoggerConfig{Keep: cfg.MessageLogPerStation, Logger: logger})
-	a.commands = command.New(command.Deps{
+	a.commands = command.NewDispatcher(command.Deps{
 		Store: a.store, Bus: a.bus, Schemas: schemas, CoreID: cfg.CoreID,
 		Timeout: cfg.CommandTimeout, Logger: logger, Messages: a.messages,
 	})

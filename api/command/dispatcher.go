@@ -86,9 +86,9 @@ type waiter struct {
 	ch      chan *busv1.Envelope // buffered 1: HandleReply never blocks
 }
 
-// New returns a dispatcher. Wire HandleReply to bus.ConsumeCore(ctx,
+// NewDispatcher returns a dispatcher. Wire HandleReply to bus.ConsumeCore(ctx,
 // CoreID, ...) before the first Call.
-func New(d Deps) *Dispatcher {
+func NewDispatcher(d Deps) *Dispatcher {
 	if d.Timeout <= 0 {
 		d.Timeout = DefaultTimeout
 	}
@@ -135,11 +135,46 @@ func (d *Dispatcher) station(ctx context.Context, id string) (*store.Station, er
 	return st, nil
 }
 
+// Connected returns the protocol version of the station's current
+// connection: ErrStationNotFound, or ErrNotConnected when it has none (known
+// at once from the connection registry).
+func (d *Dispatcher) Connected(ctx context.Context, stationID string) (ocppj.Version, error) {
+	st, err := d.station(ctx, stationID)
+	if err != nil {
+		return 0, err
+	}
+	return connectedVersion(st)
+}
+
+func connectedVersion(st *store.Station) (ocppj.Version, error) {
+	if !st.Connected || st.ConnectionID == "" {
+		return 0, fmt.Errorf("%w: %q", ErrNotConnected, st.ID)
+	}
+	return stationVersion(st)
+}
+
 func stationVersion(st *store.Station) (ocppj.Version, error) {
 	if st.OCPPVersion == 0 {
 		return 0, fmt.Errorf("%w: station %q", ErrUnknownVersion, st.ID)
 	}
 	return st.OCPPVersion, nil
+}
+
+// Check refuses (*InvalidError) what OCPP v does not let the CSMS send:
+// an action that is not the CSMS's, or a payload its request schema
+// rejects.
+func (d *Dispatcher) Check(v ocppj.Version, action string, payload json.RawMessage) error {
+	if !d.schemas.IsCSMSAction(v, action) {
+		return &InvalidError{Reason: fmt.Sprintf("%q is not an action the CSMS sends in OCPP %s", action, v)}
+	}
+	if err := d.schemas.ValidateRequest(v, action, payload); err != nil {
+		var ve *schema.ValidationError
+		if errors.As(err, &ve) {
+			return &InvalidError{Reason: fmt.Sprintf("%s payload: %s", action, ve.Description)}
+		}
+		return &InvalidError{Reason: err.Error()}
+	}
+	return nil
 }
 
 // Call sends r to the charger and waits for its answer. Outcomes: *Result
@@ -163,26 +198,19 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !st.Connected || st.ConnectionID == "" {
-		return nil, fmt.Errorf("%w: %q", ErrNotConnected, r.StationID)
-	}
-	v, err := stationVersion(st)
+	v, err := connectedVersion(st)
 	if err != nil {
 		return nil, err
+	}
+	if r.Version != 0 && r.Version != v {
+		return nil, &InvalidError{Reason: fmt.Sprintf("station %q now speaks OCPP %s, not %s: send it again", r.StationID, v, r.Version)}
 	}
 	payload, err := marshalPayload(r.Payload)
 	if err != nil {
 		return nil, &InvalidError{Reason: err.Error()}
 	}
-	if !d.schemas.IsCSMSAction(v, r.Action) {
-		return nil, &InvalidError{Reason: fmt.Sprintf("%q is not an action the CSMS sends in OCPP %s", r.Action, v)}
-	}
-	if err := d.schemas.ValidateRequest(v, r.Action, payload); err != nil {
-		var ve *schema.ValidationError
-		if errors.As(err, &ve) {
-			return nil, &InvalidError{Reason: fmt.Sprintf("%s payload: %s", r.Action, ve.Description)}
-		}
-		return nil, &InvalidError{Reason: err.Error()}
+	if err := d.Check(v, r.Action, payload); err != nil {
+		return nil, err
 	}
 
 	timeout := r.Timeout

@@ -89,7 +89,7 @@ func newEnv(t *testing.T) *env {
 	if err := b.ConsumeUpstream(runCtx, router.HandleUpstream); err != nil {
 		t.Fatal(err)
 	}
-	e.d = command.New(command.Deps{Store: st, Bus: b, Schemas: reg, CoreID: "core-test", Timeout: 10 * time.Second, Logger: log, Messages: e.logs})
+	e.d = command.NewDispatcher(command.Deps{Store: st, Bus: b, Schemas: reg, CoreID: "core-test", Timeout: 10 * time.Second, Logger: log, Messages: e.logs})
 	if err := b.ConsumeCore(runCtx, "core-test", e.d.HandleReply); err != nil {
 		t.Fatal(err)
 	}

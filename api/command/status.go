@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -38,6 +39,9 @@ func Status(err error) error {
 	}
 	var inv *InvalidError
 	var ce *ChargerError
+	var niv *NotInVersionError
+	var ref *RefusedError
+	var ua *UnreadableAnswerError
 	switch {
 	case errors.Is(err, ErrStationNotFound):
 		return withInfo(codes.NotFound, "station not found", ReasonStationNotFound, nil)
@@ -54,6 +58,13 @@ func Status(err error) error {
 			metadataCode:        string(ce.Code),
 			metadataDescription: ce.Description,
 		})
+	case errors.As(err, &niv):
+		return withInfo(codes.InvalidArgument, fmt.Sprintf("%s does not exist in OCPP %s, which the station speaks", niv.Operation, niv.Version),
+			ReasonInvalidCommand, map[string]string{metadataReason: "not in the station's OCPP version"})
+	case errors.As(err, &ref):
+		return status.Error(ref.Code, ref.Message)
+	case errors.As(err, &ua):
+		return status.Errorf(codes.Internal, "the station's answer to %s could not be read", ua.Action)
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "request canceled")
 	case errors.Is(err, context.DeadlineExceeded):
