@@ -36,6 +36,7 @@ func TestMoreCommands(t *testing.T) {
 				// id token table of the system.
 				t.Run("LocalList/"+v.name, func(t *testing.T) { testLocalList(t, sys, v) })
 				t.Run("SmartCharging/"+v.name, func(t *testing.T) { testSmartCharging(t, sys, v) })
+				t.Run("GenericCallEffects/"+v.name, func(t *testing.T) { testGenericCallEffects(t, sys, v) })
 			}
 		})
 	}
@@ -638,5 +639,71 @@ func testSmartCharging(t *testing.T, sys *system, v ocppVersion) {
 	if len(stored) != 1 || num(field(stored[0], "profileId")) != 21 || field(stored[0], "chargingLimitSource") != "CSO" ||
 		num(field(stored[0], "stackLevel")) != 4 {
 		t.Errorf("reported profiles %v", list)
+	}
+}
+
+// testGenericCallEffects: a command sent through the generic call has the
+// effects of its typed method (both go through the version's command
+// table): an accepted profile is stored, an accepted cancellation cancels
+// the reservation, an accepted local list is the station's accepted list.
+func testGenericCallEffects(t *testing.T, sys *system, v ocppVersion) {
+	ctx := testCtx(t)
+	c := dialOpsCharger(ctx, t, sys, v, "gce")
+	is16 := v.name == "1.6"
+	call := func(action string, payload map[string]any) {
+		t.Helper()
+		r := restCall(ctx, t, sys.rest, c.id, action, payload, 0)
+		c.next(ctx, t, action)
+		if r.status != http.StatusOK {
+			t.Fatalf("call %s: %d %s", action, r.status, r.body)
+		}
+	}
+
+	profile := map[string]any{"chargingProfileId": 31, "stackLevel": 2, "chargingProfilePurpose": "TxDefaultProfile",
+		"chargingProfileKind": "Relative",
+		"chargingSchedule":    map[string]any{"chargingRateUnit": "W", "chargingSchedulePeriod": []any{map[string]any{"startPeriod": 0, "limit": 7400}}}}
+	set := map[string]any{"connectorId": 1, "csChargingProfiles": profile}
+	if !is16 {
+		profile = map[string]any{"id": 31, "stackLevel": 2, "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Relative",
+			"chargingSchedule": []any{map[string]any{"id": 1, "chargingRateUnit": "W", "chargingSchedulePeriod": []any{map[string]any{"startPeriod": 0, "limit": 7400}}}}}
+		set = map[string]any{"evseId": 1, "chargingProfile": profile}
+	}
+	c.answer("SetChargingProfile", map[string]any{"status": "Accepted"})
+	call("SetChargingProfile", set)
+	list := c.apiOK(ctx, t, sys, http.MethodGet, "/charging-profiles?source=set", nil)
+	stored, _ := list["chargingProfiles"].([]any)
+	if len(stored) != 1 || num(field(stored[0], "profileId")) != 31 || num(field(stored[0], "evseId")) != 1 ||
+		num(field(stored[0], "stackLevel")) != 2 || field(stored[0], "requestedBy") != operatorEmail ||
+		fmt.Sprint(asJSON(field(stored[0], "profile"))) != fmt.Sprint(asJSON(profile)) {
+		t.Errorf("profile accepted through the generic call: stored %v", list)
+	}
+
+	c.answer("ReserveNow", map[string]any{"status": "Accepted"})
+	resp := c.apiOK(ctx, t, sys, http.MethodPost, "/reservations", map[string]any{
+		"idToken": "GCE" + strings.ToUpper(uuid.NewString()[:8]), "expiresAt": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+	c.next(ctx, t, "ReserveNow")
+	resID := int(num(field(resp, "reservation", "id")))
+	c.answer("CancelReservation", map[string]any{"status": "Accepted"})
+	call("CancelReservation", map[string]any{"reservationId": resID})
+	list = c.apiOK(ctx, t, sys, http.MethodGet, "/reservations", nil)
+	if items, _ := list["reservations"].([]any); len(items) != 1 || field(items[0], "status") != "Cancelled" {
+		t.Errorf("reservation cancelled through the generic call: %v", list)
+	}
+
+	entry := map[string]any{"idTag": "GCETAG", "idTagInfo": map[string]any{"status": "Accepted"}}
+	send := map[string]any{"listVersion": 5, "updateType": "Full", "localAuthorizationList": []any{entry}}
+	versionAnswer := map[string]any{"listVersion": 5}
+	if !is16 {
+		entry = map[string]any{"idToken": map[string]any{"idToken": "GCETAG", "type": "Central"}, "idTokenInfo": map[string]any{"status": "Accepted"}}
+		send = map[string]any{"versionNumber": 5, "updateType": "Full", "localAuthorizationList": []any{entry}}
+		versionAnswer = map[string]any{"versionNumber": 5}
+	}
+	c.answer("SendLocalList", map[string]any{"status": "Accepted"})
+	call("SendLocalList", send)
+	c.answer("GetLocalListVersion", versionAnswer)
+	resp = c.apiOK(ctx, t, sys, http.MethodGet, "/local-list/version", nil)
+	c.next(ctx, t, "GetLocalListVersion")
+	if num(resp["acceptedVersion"]) != 5 {
+		t.Errorf("local list accepted through the generic call: %v", resp)
 	}
 }

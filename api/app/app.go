@@ -210,15 +210,17 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	chargeplanev1.RegisterStationServiceServer(a.grpcSrv, operator.NewStationService(a.store, logger))
 	chargeplanev1.RegisterIdTokenServiceServer(a.grpcSrv, operator.NewIDTokenService(a.store, logger))
 	chargeplanev1.RegisterTransactionServiceServer(a.grpcSrv, operator.NewTransactionService(a.store, logger))
-	chargeplanev1.RegisterCommandServiceServer(a.grpcSrv, operator.NewCommandService(a.commands, a.store, logger))
+	// Every command, typed or generic, goes through its version's table.
+	cmds := command.NewSender(a.commands, ocpp.CommandTables(a.store, time.Now), logger)
+	chargeplanev1.RegisterCommandServiceServer(a.grpcSrv, operator.NewCommandService(cmds, a.store, logger))
 	chargeplanev1.RegisterRemoteControlServiceServer(a.grpcSrv, operator.NewRemoteControlService(operator.RemoteControlDeps{
-		Commands: a.commands, Store: a.store, Logger: logger,
+		Commands: cmds, Store: a.store, Logger: logger,
 	}))
-	chargeplanev1.RegisterConfigurationServiceServer(a.grpcSrv, operator.NewConfigurationService(a.commands, a.store, logger))
-	chargeplanev1.RegisterFirmwareServiceServer(a.grpcSrv, operator.NewFirmwareService(a.commands, a.store, time.Now, logger))
-	chargeplanev1.RegisterReservationServiceServer(a.grpcSrv, operator.NewReservationService(a.commands, a.store, time.Now, logger))
-	chargeplanev1.RegisterLocalListServiceServer(a.grpcSrv, operator.NewLocalListService(a.commands, a.store, time.Now, logger))
-	chargeplanev1.RegisterSmartChargingServiceServer(a.grpcSrv, operator.NewSmartChargingService(a.commands, a.store, logger))
+	chargeplanev1.RegisterConfigurationServiceServer(a.grpcSrv, operator.NewConfigurationService(cmds, a.store, logger))
+	chargeplanev1.RegisterFirmwareServiceServer(a.grpcSrv, operator.NewFirmwareService(cmds, a.store, logger))
+	chargeplanev1.RegisterReservationServiceServer(a.grpcSrv, operator.NewReservationService(cmds, a.store, time.Now, logger))
+	chargeplanev1.RegisterLocalListServiceServer(a.grpcSrv, operator.NewLocalListService(cmds, a.store, logger))
+	chargeplanev1.RegisterSmartChargingServiceServer(a.grpcSrv, operator.NewSmartChargingService(cmds, a.store, logger))
 	chargeplanev1.RegisterCertificateServiceServer(a.grpcSrv, operator.NewCertificateService(ca, a.store, logger))
 	gatewayv1.RegisterGatewayControlServiceServer(a.grpcSrv, a.control)
 	a.health = health.NewServer()

@@ -2,61 +2,57 @@ package operator
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"log/slog"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/chargeplane/chargeplane/api/command"
-	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
-// Commander sends commands to stations; *command.Dispatcher is one.
-type Commander interface {
-	Version(ctx context.Context, stationID string) (ocppj.Version, error)
-	Call(ctx context.Context, r command.Request) (*command.Result, error)
-}
-
-// commands wraps a Commander with what every typed command does: check the
-// station id, learn its version, send on behalf of the operator, and map
-// errors to gRPC statuses.
+// commands is what every typed command method does around the command
+// table: check the station id, send on behalf of the operator, and map
+// errors to gRPC statuses. The method itself validates what does not
+// depend on the station's version and maps the reply to its response; the
+// table of the station's version does the rest (see api/command).
 type commands struct {
-	c   Commander
+	s   *command.Sender
 	log *slog.Logger
 }
 
-func (c commands) version(ctx context.Context, stationID string) (ocppj.Version, error) {
+// do carries out the operation in names (its type) on the station.
+func do[Out any](ctx context.Context, c commands, stationID string, in any) (Out, error) {
+	var zero Out
 	if err := ValidateStationID(stationID); err != nil {
-		return 0, invalid(err)
+		return zero, invalid(err)
 	}
-	v, err := c.c.Version(ctx, stationID)
+	out, err := command.Do[Out](ctx, c.s, stationID, RequestedBy(ctx), in)
 	if err != nil {
-		return 0, c.status(ctx, stationID, err)
+		return zero, c.status(ctx, stationID, err)
 	}
-	return v, nil
+	return out, nil
 }
 
-// call sends action and decodes the charger's answer into resp.
-func (c commands) call(ctx context.Context, stationID, action string, payload, resp any) (string, error) {
-	r := command.Request{StationID: stationID, Action: action, Payload: payload, RequestedBy: RequestedBy(ctx)}
-	res, err := c.c.Call(ctx, r)
-	if err != nil {
-		return "", c.status(ctx, stationID, err)
-	}
-	if resp != nil && len(res.Payload) > 0 {
-		if err := json.Unmarshal(res.Payload, resp); err != nil {
-			c.log.WarnContext(ctx, "unreadable answer to a command", "station", stationID, "action", action,
-				"command", res.CommandID, "err", err)
-			return res.CommandID, status.Errorf(codes.Internal, "the station's answer to %s could not be read", action)
-		}
-	}
-	return res.CommandID, nil
+// instead names what to use where an operation does not exist in the
+// station's version.
+var instead = map[string]string{
+	"GetConfiguration":    "GetVariables or GetBaseReport",
+	"ChangeConfiguration": "SetVariables",
+	"GetVariables":        "GetConfiguration",
+	"SetVariables":        "ChangeConfiguration",
+	"GetBaseReport":       "GetConfiguration",
 }
 
-// status maps a dispatcher error; an unexpected one is logged, since
+// status maps a command error; an unexpected one is logged, since
 // command.Status hides its text from the caller.
 func (c commands) status(ctx context.Context, stationID string, err error) error {
+	var niv *command.NotInVersionError
+	if errors.As(err, &niv) && instead[niv.Operation] != "" {
+		return status.Errorf(codes.InvalidArgument, "%s does not exist in OCPP %s, which station %q speaks (use %s)",
+			niv.Operation, niv.Version, stationID, instead[niv.Operation])
+	}
 	st := command.Status(err)
 	if s, _ := status.FromError(st); s.Code() == codes.Internal {
 		c.log.ErrorContext(ctx, "command failed", "station", stationID, "err", err)
@@ -64,8 +60,27 @@ func (c commands) status(ctx context.Context, stationID string, err error) error
 	return st
 }
 
-// reason is the station's reason code, when it gave one (2.0.1 statusInfo).
-func (a *answer) reason() string {
-	r, _ := a.info()
-	return r
+func positive(field string, v *int32) error {
+	if v != nil && *v <= 0 {
+		return status.Errorf(codes.InvalidArgument, "%s must be positive", field)
+	}
+	return nil
+}
+
+func nonNegative(field string, v *int32) error {
+	if v != nil && *v < 0 {
+		return status.Errorf(codes.InvalidArgument, "%s must not be negative", field)
+	}
+	return nil
+}
+
+// checkTime refuses a malformed timestamp the caller gave (nil: none).
+func checkTime(field string, ts *timestamppb.Timestamp) error {
+	if ts == nil {
+		return nil
+	}
+	if err := ts.CheckValid(); err != nil {
+		return status.Errorf(codes.InvalidArgument, "%s: %v", field, err)
+	}
+	return nil
 }

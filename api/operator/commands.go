@@ -20,8 +20,9 @@ import (
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 )
 
-// CommandCaller sends a command and waits for the charger's answer
-// (*command.Dispatcher).
+// CommandCaller sends a command through the station's command table and
+// waits for the charger's answer (*command.Sender), so that the answer
+// has the effects it would have had through the action's typed method.
 type CommandCaller interface {
 	Call(ctx context.Context, r command.Request) (*command.Result, error)
 }
@@ -71,7 +72,8 @@ func RequestedBy(ctx context.Context) string {
 	return p.ID
 }
 
-// Call sends any action the station's version defines for the CSMS.
+// Call sends any action the station's version defines for the CSMS, with
+// the operator's payload as written.
 func (s *CommandService) Call(ctx context.Context, req *chargeplanev1.CallRequest) (*chargeplanev1.CallResponse, error) {
 	if err := ValidateStationID(req.GetStationId()); err != nil {
 		return nil, invalid(err)

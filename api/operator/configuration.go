@@ -11,11 +11,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
-	ocpp16 "github.com/chargeplane/chargeplane/pkg/ocpp/v16"
 	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
-	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 // DeviceModelStore serves the stored 2.0.1 device model reports.
@@ -23,7 +22,7 @@ type DeviceModelStore interface {
 	LatestDeviceModel(ctx context.Context, stationID string) (*store.DeviceModelReport, error)
 }
 
-// ConfigurationService implements chargeplane.v1.ConfigurationService.
+// ConfigurationService implements chargeplanev1.ConfigurationService.
 type ConfigurationService struct {
 	chargeplanev1.UnimplementedConfigurationServiceServer
 
@@ -33,45 +32,21 @@ type ConfigurationService struct {
 }
 
 // NewConfigurationService returns the configuration commands.
-func NewConfigurationService(cmds Commander, models DeviceModelStore, logger *slog.Logger) *ConfigurationService {
+func NewConfigurationService(cmds *command.Sender, models DeviceModelStore, logger *slog.Logger) *ConfigurationService {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &ConfigurationService{cmds: commands{c: cmds, log: logger}, models: models, log: logger}
-}
-
-// requireVersion refuses a method of the other protocol version, naming
-// what to use instead.
-func (s *ConfigurationService) requireVersion(ctx context.Context, stationID, method string, want ocppj.Version, instead string) error {
-	v, err := s.cmds.version(ctx, stationID)
-	if err != nil {
-		return err
-	}
-	if v != want {
-		return status.Errorf(codes.InvalidArgument, "%s is OCPP %s; station %q speaks OCPP %s (use %s)", method, want, stationID, v, instead)
-	}
-	return nil
+	return &ConfigurationService{cmds: commands{s: cmds, log: logger}, models: models, log: logger}
 }
 
 // GetConfiguration reads 1.6 configuration keys.
 func (s *ConfigurationService) GetConfiguration(ctx context.Context, req *chargeplanev1.GetConfigurationRequest) (*chargeplanev1.GetConfigurationResponse, error) {
-	if err := s.requireVersion(ctx, req.GetStationId(), "GetConfiguration", ocppj.V16, "GetVariables or GetBaseReport"); err != nil {
-		return nil, err
-	}
-	var a struct {
-		ConfigurationKey []struct {
-			Key      string  `json:"key"`
-			Readonly bool    `json:"readonly"`
-			Value    *string `json:"value"`
-		} `json:"configurationKey"`
-		UnknownKey []string `json:"unknownKey"`
-	}
-	id, err := s.cmds.call(ctx, req.GetStationId(), ocpp16.ActionGetConfiguration, ocpp16.GetConfigurationRequest{Key: req.GetKeys()}, &a)
+	r, err := do[command.ConfigurationReply](ctx, s.cmds, req.GetStationId(), req)
 	if err != nil {
 		return nil, err
 	}
-	resp := &chargeplanev1.GetConfigurationResponse{CommandId: id, UnknownKeys: a.UnknownKey}
-	for _, k := range a.ConfigurationKey {
+	resp := &chargeplanev1.GetConfigurationResponse{CommandId: r.CommandID, UnknownKeys: r.UnknownKeys}
+	for _, k := range r.Keys {
 		resp.ConfigurationKeys = append(resp.ConfigurationKeys, &chargeplanev1.ConfigurationKey{Key: k.Key, Readonly: k.Readonly, Value: k.Value})
 	}
 	return resp, nil
@@ -82,82 +57,29 @@ func (s *ConfigurationService) ChangeConfiguration(ctx context.Context, req *cha
 	if req.GetKey() == "" {
 		return nil, status.Error(codes.InvalidArgument, "key is required")
 	}
-	if err := s.requireVersion(ctx, req.GetStationId(), "ChangeConfiguration", ocppj.V16, "SetVariables"); err != nil {
-		return nil, err
-	}
-	var a answer
-	id, err := s.cmds.call(ctx, req.GetStationId(), ocpp16.ActionChangeConfiguration,
-		ocpp16.ChangeConfigurationRequest{Key: req.GetKey(), Value: req.GetValue()}, &a)
+	r, err := do[command.Reply](ctx, s.cmds, req.GetStationId(), req)
 	if err != nil {
 		return nil, err
 	}
-	return &chargeplanev1.ChangeConfigurationResponse{CommandId: id, Status: a.Status}, nil
+	return &chargeplanev1.ChangeConfigurationResponse{CommandId: r.CommandID, Status: r.Status}, nil
 }
 
-func component201(c *chargeplanev1.ComponentRef, i int) (ocpp201.Component, error) {
+// checkVariable refuses a component or variable without a name, or with
+// an EVSE that cannot be one.
+func checkVariable(c *chargeplanev1.ComponentRef, v *chargeplanev1.VariableRef, i int) error {
 	if c.GetName() == "" {
-		return ocpp201.Component{}, status.Errorf(codes.InvalidArgument, "variables[%d].component.name is required", i)
+		return status.Errorf(codes.InvalidArgument, "variables[%d].component.name is required", i)
 	}
 	if err := positive(fmt.Sprintf("variables[%d].component.evse_id", i), c.EvseId); err != nil {
-		return ocpp201.Component{}, err
+		return err
 	}
-	evse, err := evse201(c.EvseId, c.ConnectorId)
-	if err != nil {
-		return ocpp201.Component{}, status.Errorf(codes.InvalidArgument, "variables[%d].component: %s", i, status.Convert(err).Message())
+	if c.EvseId == nil && c.ConnectorId != nil {
+		return status.Errorf(codes.InvalidArgument, "variables[%d].component: connector_id needs evse_id", i)
 	}
-	return ocpp201.Component{Name: c.GetName(), Instance: c.GetInstance(), Evse: evse}, nil
-}
-
-func variable201(v *chargeplanev1.VariableRef, i int) (ocpp201.Variable, error) {
 	if v.GetName() == "" {
-		return ocpp201.Variable{}, status.Errorf(codes.InvalidArgument, "variables[%d].variable.name is required", i)
+		return status.Errorf(codes.InvalidArgument, "variables[%d].variable.name is required", i)
 	}
-	return ocpp201.Variable{Name: v.GetName(), Instance: v.GetInstance()}, nil
-}
-
-// Answers of GetVariables/SetVariables: read with pointers where OCPP
-// tells "absent" from "empty".
-type componentAnswer struct {
-	Name     string `json:"name"`
-	Instance string `json:"instance"`
-	Evse     *struct {
-		ID          int  `json:"id"`
-		ConnectorID *int `json:"connectorId"`
-	} `json:"evse"`
-}
-
-func (c componentAnswer) proto() *chargeplanev1.ComponentRef {
-	out := &chargeplanev1.ComponentRef{Name: c.Name, Instance: c.Instance}
-	if c.Evse != nil {
-		id := int32(c.Evse.ID)
-		out.EvseId = &id
-		if c.Evse.ConnectorID != nil {
-			cid := int32(*c.Evse.ConnectorID)
-			out.ConnectorId = &cid
-		}
-	}
-	return out
-}
-
-type variableAnswer struct {
-	Name     string `json:"name"`
-	Instance string `json:"instance"`
-}
-
-func (v variableAnswer) proto() *chargeplanev1.VariableRef {
-	return &chargeplanev1.VariableRef{Name: v.Name, Instance: v.Instance}
-}
-
-type statusInfoAnswer struct {
-	ReasonCode     string `json:"reasonCode"`
-	AdditionalInfo string `json:"additionalInfo"`
-}
-
-func (s *statusInfoAnswer) split() (string, string) {
-	if s == nil {
-		return "", ""
-	}
-	return s.ReasonCode, s.AdditionalInfo
+	return nil
 }
 
 // GetVariables reads 2.0.1 variables.
@@ -165,44 +87,21 @@ func (s *ConfigurationService) GetVariables(ctx context.Context, req *chargeplan
 	if len(req.GetVariables()) == 0 {
 		return nil, status.Error(codes.InvalidArgument, "variables: at least one is required")
 	}
-	p := ocpp201.GetVariablesRequest{}
 	for i, sel := range req.GetVariables() {
-		c, err := component201(sel.GetComponent(), i)
-		if err != nil {
+		if err := checkVariable(sel.GetComponent(), sel.GetVariable(), i); err != nil {
 			return nil, err
 		}
-		v, err := variable201(sel.GetVariable(), i)
-		if err != nil {
-			return nil, err
-		}
-		p.GetVariableData = append(p.GetVariableData, ocpp201.GetVariableData{
-			Component: c, Variable: v, AttributeType: ocpp201.AttributeEnum(sel.GetAttributeType()),
-		})
 	}
-	if err := s.requireVersion(ctx, req.GetStationId(), "GetVariables", ocppj.V201, "GetConfiguration"); err != nil {
-		return nil, err
-	}
-	var a struct {
-		GetVariableResult []struct {
-			AttributeStatus     string            `json:"attributeStatus"`
-			AttributeStatusInfo *statusInfoAnswer `json:"attributeStatusInfo"`
-			AttributeType       string            `json:"attributeType"`
-			AttributeValue      *string           `json:"attributeValue"`
-			Component           componentAnswer   `json:"component"`
-			Variable            variableAnswer    `json:"variable"`
-		} `json:"getVariableResult"`
-	}
-	id, err := s.cmds.call(ctx, req.GetStationId(), ocpp201.ActionGetVariables, p, &a)
+	r, err := do[command.VariablesReply](ctx, s.cmds, req.GetStationId(), req)
 	if err != nil {
 		return nil, err
 	}
-	resp := &chargeplanev1.GetVariablesResponse{CommandId: id}
-	for _, r := range a.GetVariableResult {
-		reason, info := r.AttributeStatusInfo.split()
+	resp := &chargeplanev1.GetVariablesResponse{CommandId: r.CommandID}
+	for _, v := range r.Results {
 		resp.Results = append(resp.Results, &chargeplanev1.GetVariableResult{
-			Component: r.Component.proto(), Variable: r.Variable.proto(),
-			AttributeType: cmp.Or(r.AttributeType, string(ocpp201.AttributeActual)), AttributeStatus: r.AttributeStatus,
-			AttributeValue: r.AttributeValue, ReasonCode: reason, AdditionalInfo: info,
+			Component: componentToProto(v.Component), Variable: &chargeplanev1.VariableRef{Name: v.Variable.Name, Instance: v.Variable.Instance},
+			AttributeType: v.AttributeType, AttributeStatus: v.AttributeStatus, AttributeValue: v.AttributeValue,
+			ReasonCode: v.ReasonCode, AdditionalInfo: v.AdditionalInfo,
 		})
 	}
 	return resp, nil
@@ -213,47 +112,37 @@ func (s *ConfigurationService) SetVariables(ctx context.Context, req *chargeplan
 	if len(req.GetVariables()) == 0 {
 		return nil, status.Error(codes.InvalidArgument, "variables: at least one is required")
 	}
-	p := ocpp201.SetVariablesRequest{}
 	for i, val := range req.GetVariables() {
-		c, err := component201(val.GetComponent(), i)
-		if err != nil {
+		if err := checkVariable(val.GetComponent(), val.GetVariable(), i); err != nil {
 			return nil, err
 		}
-		v, err := variable201(val.GetVariable(), i)
-		if err != nil {
-			return nil, err
-		}
-		p.SetVariableData = append(p.SetVariableData, ocpp201.SetVariableData{
-			Component: c, Variable: v, AttributeType: ocpp201.AttributeEnum(val.GetAttributeType()),
-			AttributeValue: val.GetAttributeValue(),
-		})
 	}
-	if err := s.requireVersion(ctx, req.GetStationId(), "SetVariables", ocppj.V201, "ChangeConfiguration"); err != nil {
-		return nil, err
-	}
-	var a struct {
-		SetVariableResult []struct {
-			AttributeStatus     string            `json:"attributeStatus"`
-			AttributeStatusInfo *statusInfoAnswer `json:"attributeStatusInfo"`
-			AttributeType       string            `json:"attributeType"`
-			Component           componentAnswer   `json:"component"`
-			Variable            variableAnswer    `json:"variable"`
-		} `json:"setVariableResult"`
-	}
-	id, err := s.cmds.call(ctx, req.GetStationId(), ocpp201.ActionSetVariables, p, &a)
+	r, err := do[command.VariablesReply](ctx, s.cmds, req.GetStationId(), req)
 	if err != nil {
 		return nil, err
 	}
-	resp := &chargeplanev1.SetVariablesResponse{CommandId: id}
-	for _, r := range a.SetVariableResult {
-		reason, info := r.AttributeStatusInfo.split()
+	resp := &chargeplanev1.SetVariablesResponse{CommandId: r.CommandID}
+	for _, v := range r.Results {
 		resp.Results = append(resp.Results, &chargeplanev1.SetVariableResult{
-			Component: r.Component.proto(), Variable: r.Variable.proto(),
-			AttributeType: cmp.Or(r.AttributeType, string(ocpp201.AttributeActual)), AttributeStatus: r.AttributeStatus,
-			ReasonCode: reason, AdditionalInfo: info,
+			Component: componentToProto(v.Component), Variable: &chargeplanev1.VariableRef{Name: v.Variable.Name, Instance: v.Variable.Instance},
+			AttributeType: v.AttributeType, AttributeStatus: v.AttributeStatus,
+			ReasonCode: v.ReasonCode, AdditionalInfo: v.AdditionalInfo,
 		})
 	}
 	return resp, nil
+}
+
+func componentToProto(c command.Component) *chargeplanev1.ComponentRef {
+	out := &chargeplanev1.ComponentRef{Name: c.Name, Instance: c.Instance}
+	if c.EVSEID != nil {
+		id := int32(*c.EVSEID)
+		out.EvseId = &id
+		if c.ConnectorID != nil {
+			cid := int32(*c.ConnectorID)
+			out.ConnectorId = &cid
+		}
+	}
+	return out
 }
 
 // GetBaseReport asks a 2.0.1 station for a report of its device model;
@@ -262,22 +151,12 @@ func (s *ConfigurationService) GetBaseReport(ctx context.Context, req *chargepla
 	if req.GetRequestId() < 0 {
 		return nil, status.Error(codes.InvalidArgument, "request_id must not be negative")
 	}
-	if err := s.requireVersion(ctx, req.GetStationId(), "GetBaseReport", ocppj.V201, "GetConfiguration"); err != nil {
-		return nil, err
-	}
-	reqID := int(req.GetRequestId())
-	if reqID == 0 {
-		reqID = newRequestID()
-	}
-	base := cmp.Or(req.GetReportBase(), string(ocpp201.ReportBaseFullInventory))
-	var a answer
-	id, err := s.cmds.call(ctx, req.GetStationId(), ocpp201.ActionGetBaseReport,
-		ocpp201.GetBaseReportRequest{RequestId: reqID, ReportBase: ocpp201.ReportBaseEnum(base)}, &a)
+	r, err := do[command.RequestReply](ctx, s.cmds, req.GetStationId(), req)
 	if err != nil {
 		return nil, err
 	}
-	r, info := a.info()
-	return &chargeplanev1.GetBaseReportResponse{CommandId: id, RequestId: int32(reqID), Status: a.Status, ReasonCode: r, AdditionalInfo: info}, nil
+	return &chargeplanev1.GetBaseReportResponse{CommandId: r.CommandID, RequestId: int32(r.RequestID), Status: r.Status,
+		ReasonCode: r.ReasonCode, AdditionalInfo: r.AdditionalInfo}, nil
 }
 
 // GetDeviceModel serves the device model of the station's latest complete
@@ -298,10 +177,12 @@ func (s *ConfigurationService) GetDeviceModel(ctx context.Context, req *chargepl
 	return &chargeplanev1.GetDeviceModelResponse{DeviceModel: dm}, nil
 }
 
-// reportEntry is one ReportDataType as the station sent it.
+// reportEntry is one ReportDataType as the station sent it; attribute
+// values are read with pointers, since OCPP tells an absent value (a
+// write-only variable) from an empty one.
 type reportEntry struct {
-	Component         componentAnswer `json:"component"`
-	Variable          variableAnswer  `json:"variable"`
+	Component         ocpp201.Component `json:"component"`
+	Variable          ocpp201.Variable  `json:"variable"`
 	VariableAttribute []struct {
 		Type       string  `json:"type"`
 		Value      *string `json:"value"`
@@ -335,7 +216,15 @@ func DeviceModelToProto(r *store.DeviceModelReport) (*chargeplanev1.DeviceModel,
 		if err := json.Unmarshal(raw, &e); err != nil {
 			return nil, fmt.Errorf("report %d entry %d: %w", r.RequestID, i, err)
 		}
-		cp := e.Component.proto()
+		cp := &chargeplanev1.ComponentRef{Name: e.Component.Name, Instance: e.Component.Instance}
+		if ev := e.Component.Evse; ev != nil {
+			id := int32(ev.Id)
+			cp.EvseId = &id
+			if ev.ConnectorId != nil {
+				cid := int32(*ev.ConnectorId)
+				cp.ConnectorId = &cid
+			}
+		}
 		ck := compKey{name: cp.Name, instance: cp.Instance, evse: -1, connector: -1}
 		if cp.EvseId != nil {
 			ck.evse = *cp.EvseId

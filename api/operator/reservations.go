@@ -3,7 +3,6 @@ package operator
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -13,23 +12,16 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/chargeplane/chargeplane/api/command"
+	"github.com/chargeplane/chargeplane/api/reservation"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
-	ocpp16 "github.com/chargeplane/chargeplane/pkg/ocpp/v16"
-	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
-	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
-// MaxIDTag16Len is the longest OCPP 1.6 idTag (CiString20).
-const MaxIDTag16Len = 20
-
-// ReservationStore is what ReservationService needs.
+// ReservationStore is what ReservationService reads.
 type ReservationStore interface {
 	GetStation(ctx context.Context, id string) (*store.Station, error)
-	GetIDTokenByValue(ctx context.Context, value string) (*store.IDToken, error)
-	CreateReservation(ctx context.Context, r *store.Reservation) error
 	GetReservation(ctx context.Context, stationID string, id int64) (*store.Reservation, error)
-	SetReservationStatus(ctx context.Context, stationID string, id int64, status, errText string) (*store.Reservation, error)
 	ListReservations(ctx context.Context, stationID string, f store.ReservationFilter) ([]store.Reservation, error)
 }
 
@@ -45,19 +37,19 @@ type ReservationService struct {
 
 // NewReservationService returns the reservation commands; now nil means
 // time.Now.
-func NewReservationService(cmds Commander, st ReservationStore, now func() time.Time, logger *slog.Logger) *ReservationService {
+func NewReservationService(cmds *command.Sender, st ReservationStore, now func() time.Time, logger *slog.Logger) *ReservationService {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &ReservationService{send: commands{c: cmds, log: logger}, store: st, now: now, log: logger}
+	return &ReservationService{send: commands{s: cmds, log: logger}, store: st, now: now, log: logger}
 }
 
 // ReserveNow records the reservation (its id is the reservationId), sends
 // ReserveNow and records the station's answer, or Failed when there was
-// none.
+// none (see the version's command table).
 func (s *ReservationService) ReserveNow(ctx context.Context, req *chargeplanev1.ReserveNowRequest) (*chargeplanev1.ReserveNowResponse, error) {
 	if err := validateTokenText("id_token", req.GetIdToken(), true); err != nil {
 		return nil, invalid(err)
@@ -73,99 +65,25 @@ func (s *ReservationService) ReserveNow(ctx context.Context, req *chargeplanev1.
 	if req.GetExpiresAt() == nil {
 		return nil, status.Error(codes.InvalidArgument, "expires_at is required")
 	}
-	expires, err := optTime("expires_at", req.GetExpiresAt())
-	if err != nil {
+	if err := checkTime("expires_at", req.GetExpiresAt()); err != nil {
 		return nil, err
 	}
-	if !expires.After(s.now()) {
+	if !req.GetExpiresAt().AsTime().After(s.now()) {
 		return nil, status.Error(codes.InvalidArgument, "expires_at must be in the future")
 	}
-	if req.EvseId != nil && req.GetEvseId() < 0 {
-		return nil, status.Error(codes.InvalidArgument, "evse_id must not be negative")
+	if err := nonNegative("evse_id", req.EvseId); err != nil {
+		return nil, err
 	}
-	v, err := s.send.version(ctx, req.GetStationId())
+	r, err := do[command.ReservationReply](ctx, s.send, req.GetStationId(), req)
 	if err != nil {
 		return nil, err
 	}
-	if err := onlyIn(v, ocppj.V201, "connector_type", req.GetConnectorType() != ""); err != nil {
-		return nil, err
-	}
-	if err := onlyIn(v, ocppj.V201, "id_token_type", req.GetIdTokenType() != ""); err != nil {
-		return nil, err
-	}
-	if v == ocppj.V16 && (len(req.GetIdToken()) > MaxIDTag16Len || len(req.GetGroupIdToken()) > MaxIDTag16Len) {
-		return nil, status.Errorf(codes.InvalidArgument, "OCPP 1.6 id tags are at most %d characters", MaxIDTag16Len)
-	}
-
-	// Defaults from the id token table: the type and group the token has.
-	tokType, group, groupType := req.GetIdTokenType(), req.GetGroupIdToken(), store.DefaultIDTokenType
-	if tok, err := s.store.GetIDTokenByValue(ctx, req.GetIdToken()); err == nil {
-		if tokType == "" {
-			tokType = tok.Type
-		}
-		if group == "" && tok.GroupID != nil && (v != ocppj.V16 || len(*tok.GroupID) <= MaxIDTag16Len) {
-			group = *tok.GroupID
-		}
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, storeError(ctx, s.log, err, "")
-	}
-	if group != "" {
-		if g, err := s.store.GetIDTokenByValue(ctx, group); err == nil {
-			groupType = g.Type
-		}
-	}
-	if v == ocppj.V16 {
-		tokType = ""
-	} else if tokType == "" {
-		tokType = store.DefaultIDTokenType
-	}
-
-	r := &store.Reservation{
-		StationID: req.GetStationId(), OCPPVersion: v, IDToken: req.GetIdToken(), IDTokenType: tokType,
-		GroupIDToken: group, ExpiresAt: expires, ConnectorType: req.GetConnectorType(), RequestedBy: RequestedBy(ctx),
-	}
-	if v == ocppj.V16 {
-		r.ConnectorID = int(req.GetEvseId())
-	} else {
-		r.EVSEID = intPtr(req.EvseId)
-	}
-	if err := s.store.CreateReservation(ctx, r); err != nil {
-		return nil, storeError(ctx, s.log, err, notFoundMsg(req.GetStationId()))
-	}
-
-	var payload any
-	if v == ocppj.V16 {
-		payload = ocpp16.ReserveNowRequest{ConnectorId: r.ConnectorID, ExpiryDate: expires, IdTag: r.IDToken,
-			ParentIdTag: group, ReservationId: int(r.ID)}
-	} else {
-		p := ocpp201.ReserveNowRequest{Id: int(r.ID), ExpiryDateTime: expires, EvseId: r.EVSEID,
-			ConnectorType: ocpp201.ConnectorEnum(r.ConnectorType),
-			IdToken:       ocpp201.IdToken{IdToken: r.IDToken, Type: ocpp201.IdTokenEnum(tokType)}}
-		if group != "" {
-			p.GroupIdToken = &ocpp201.IdToken{IdToken: group, Type: ocpp201.IdTokenEnum(groupType)}
-		}
-		payload = p
-	}
-	var ans answer
-	cmdID, callErr := s.send.call(ctx, r.StationID, "ReserveNow", payload, &ans)
-	newStatus, errText := ans.Status, ""
-	if callErr != nil {
-		newStatus, errText = store.ReservationFailed, status.Convert(callErr).Message()
-	}
-	// The outcome is recorded even if the caller has gone away meanwhile.
-	saved, err := s.store.SetReservationStatus(context.WithoutCancel(ctx), r.StationID, r.ID, newStatus, errText)
-	if err != nil {
-		s.log.ErrorContext(ctx, "record reservation outcome", "station", r.StationID, "reservation", r.ID, "err", err)
-	}
-	if callErr != nil {
-		return nil, callErr
-	}
-	if saved == nil {
+	if r.Reservation == nil {
 		return nil, status.Error(codes.Internal, "the station answered but its answer could not be recorded")
 	}
-	s.log.InfoContext(ctx, "reservation made", "station", r.StationID, "reservation", r.ID, "status", ans.Status)
-	return &chargeplanev1.ReserveNowResponse{CommandId: cmdID, Status: ans.Status, ReasonCode: ans.reason(),
-		Reservation: s.toProto(saved)}, nil
+	s.log.InfoContext(ctx, "reservation made", "station", req.GetStationId(), "reservation", r.Reservation.ID, "status", r.Status)
+	return &chargeplanev1.ReserveNowResponse{CommandId: r.CommandID, Status: r.Status, ReasonCode: r.ReasonCode,
+		Reservation: s.toProto(r.Reservation)}, nil
 }
 
 // CancelReservation sends CancelReservation; an accepted cancellation
@@ -177,25 +95,18 @@ func (s *ReservationService) CancelReservation(ctx context.Context, req *chargep
 	if req.GetReservationId() <= 0 || req.GetReservationId() > 1<<31-1 {
 		return nil, status.Error(codes.InvalidArgument, "reservation_id must be a positive 32-bit integer")
 	}
-	r, err := s.store.GetReservation(ctx, req.GetStationId(), req.GetReservationId())
+	res, err := s.store.GetReservation(ctx, req.GetStationId(), req.GetReservationId())
 	if err != nil {
 		return nil, storeError(ctx, s.log, err, fmt.Sprintf("reservation %d of station %q not found", req.GetReservationId(), req.GetStationId()))
 	}
-	if _, err := s.send.version(ctx, r.StationID); err != nil {
-		return nil, err
-	}
-	// Both versions: {reservationId} → {status}.
-	var ans answer
-	cmdID, err := s.send.call(ctx, r.StationID, "CancelReservation", ocpp16.CancelReservationRequest{ReservationId: int(r.ID)}, &ans)
+	r, err := do[command.ReservationReply](ctx, s.send, req.GetStationId(), req)
 	if err != nil {
 		return nil, err
 	}
-	if ans.Status == string(ocpp16.CancelReservationResponseStatusAccepted) {
-		if r, err = s.store.SetReservationStatus(context.WithoutCancel(ctx), r.StationID, r.ID, store.ReservationCancelled, ""); err != nil {
-			return nil, storeError(ctx, s.log, err, "reservation not found")
-		}
+	if r.Reservation != nil {
+		res = r.Reservation
 	}
-	return &chargeplanev1.CancelReservationResponse{CommandId: cmdID, Status: ans.Status, ReasonCode: ans.reason(), Reservation: s.toProto(r)}, nil
+	return &chargeplanev1.CancelReservationResponse{CommandId: r.CommandID, Status: r.Status, ReasonCode: r.ReasonCode, Reservation: s.toProto(res)}, nil
 }
 
 const reservationCursor = "res1:"
@@ -248,13 +159,9 @@ func (s *ReservationService) ListReservations(ctx context.Context, req *chargepl
 	return out, nil
 }
 
-// toProto converts a stored reservation. 1.6 stations never say that a
-// reservation expired: an accepted one past its expiry shows as Expired.
+// toProto converts a stored reservation as it shows now.
 func (s *ReservationService) toProto(r *store.Reservation) *chargeplanev1.Reservation {
-	st := r.Status
-	if st == store.ReservationAccepted && !r.ExpiresAt.After(s.now()) {
-		st = store.ReservationExpired
-	}
+	st := reservation.Status(r, s.now())
 	out := &chargeplanev1.Reservation{
 		Id: r.ID, StationId: r.StationID, OcppVersion: r.OCPPVersion.Text(), ConnectorId: int32(r.ConnectorID),
 		ConnectorType: r.ConnectorType, IdToken: r.IDToken, IdTokenType: r.IDTokenType, GroupIdToken: r.GroupIDToken,

@@ -2,26 +2,20 @@ package operator
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
-	"strconv"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
-	ocpp16 "github.com/chargeplane/chargeplane/pkg/ocpp/v16"
-	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
-	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
-// ChargingProfileStore is what SmartChargingService needs.
+// ChargingProfileStore is what SmartChargingService reads.
 type ChargingProfileStore interface {
 	GetStation(ctx context.Context, id string) (*store.Station, error)
-	SaveChargingProfile(ctx context.Context, p *store.ChargingProfile) error
-	ClearChargingProfiles(ctx context.Context, stationID string, c store.ProfileCriteria) (int64, error)
 	ListChargingProfiles(ctx context.Context, stationID string, f store.ChargingProfileFilter) ([]store.ChargingProfile, error)
 }
 
@@ -35,57 +29,11 @@ type SmartChargingService struct {
 }
 
 // NewSmartChargingService returns the smart charging commands.
-func NewSmartChargingService(cmds Commander, st ChargingProfileStore, logger *slog.Logger) *SmartChargingService {
+func NewSmartChargingService(cmds *command.Sender, st ChargingProfileStore, logger *slog.Logger) *SmartChargingService {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &SmartChargingService{send: commands{c: cmds, log: logger}, store: st, log: logger}
-}
-
-// setProfile16 and setProfile201 pass the operator's profile through
-// untouched, so that the official schema judges exactly what is sent.
-type setProfile16 struct {
-	ConnectorID int             `json:"connectorId"`
-	Profile     json.RawMessage `json:"csChargingProfiles"`
-}
-
-type setProfile201 struct {
-	EvseID  int             `json:"evseId"`
-	Profile json.RawMessage `json:"chargingProfile"`
-}
-
-// profileKey is what the store indexes of a profile of either version.
-type profileKey struct {
-	ID16          *int            `json:"chargingProfileId"`
-	ID201         *int            `json:"id"`
-	StackLevel    int             `json:"stackLevel"`
-	Purpose       string          `json:"chargingProfilePurpose"`
-	TransactionID json.RawMessage `json:"transactionId"` // 1.6 integer, 2.0.1 string
-}
-
-func (k profileKey) id() int {
-	if k.ID16 != nil {
-		return *k.ID16
-	}
-	if k.ID201 != nil {
-		return *k.ID201
-	}
-	return 0
-}
-
-func (k profileKey) transactionID() string {
-	if len(k.TransactionID) == 0 {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(k.TransactionID, &s) == nil {
-		return s
-	}
-	var n int64
-	if json.Unmarshal(k.TransactionID, &n) == nil {
-		return strconv.FormatInt(n, 10)
-	}
-	return ""
+	return &SmartChargingService{send: commands{s: cmds, log: logger}, store: st, log: logger}
 }
 
 // SetChargingProfile sends the profile; an accepted one is stored.
@@ -96,81 +44,27 @@ func (s *SmartChargingService) SetChargingProfile(ctx context.Context, req *char
 	if req.GetEvseId() < 0 {
 		return nil, status.Error(codes.InvalidArgument, "evse_id must not be negative")
 	}
-	raw, err := protojson.Marshal(req.GetProfile())
-	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "profile: %v", err)
-	}
-	v, err := s.send.version(ctx, req.GetStationId())
+	r, err := do[command.ProfileReply](ctx, s.send, req.GetStationId(), req)
 	if err != nil {
 		return nil, err
 	}
-	var payload any = setProfile201{EvseID: int(req.GetEvseId()), Profile: raw}
-	if v == ocppj.V16 {
-		payload = setProfile16{ConnectorID: int(req.GetEvseId()), Profile: raw}
+	out := &chargeplanev1.SetChargingProfileResponse{CommandId: r.CommandID, Status: r.Status, ReasonCode: r.ReasonCode}
+	if r.Profile != nil {
+		out.ChargingProfile = ChargingProfileToProto(r.Profile)
 	}
-	var ans answer
-	cmdID, err := s.send.call(ctx, req.GetStationId(), "SetChargingProfile", payload, &ans)
-	if err != nil {
-		return nil, err
-	}
-	out := &chargeplanev1.SetChargingProfileResponse{CommandId: cmdID, Status: ans.Status, ReasonCode: ans.reason()}
-	if ans.Status != "Accepted" {
-		return out, nil
-	}
-	// The schema passed, so the key fields are there and well typed.
-	var k profileKey
-	if err := json.Unmarshal(raw, &k); err != nil {
-		s.log.ErrorContext(ctx, "read an accepted charging profile", "station", req.GetStationId(), "err", err)
-		return nil, status.Error(codes.Internal, "the accepted profile could not be recorded")
-	}
-	p := &store.ChargingProfile{
-		StationID: req.GetStationId(), OCPPVersion: v, ProfileID: k.id(), EVSEID: int(req.GetEvseId()),
-		Purpose: k.Purpose, StackLevel: k.StackLevel, TransactionID: k.transactionID(), Profile: string(raw),
-		RequestedBy: RequestedBy(ctx),
-	}
-	// The station has it now, whether or not our caller still waits.
-	if err := s.store.SaveChargingProfile(context.WithoutCancel(ctx), p); err != nil {
-		return nil, storeError(ctx, s.log, err, notFoundMsg(req.GetStationId()))
-	}
-	out.ChargingProfile = ChargingProfileToProto(p)
 	return out, nil
 }
 
-// ClearChargingProfile sends the criteria; on Accepted or Unknown (the
-// station has no such profile either) the matching stored profiles go.
+// ClearChargingProfile sends the criteria; the matching stored profiles go.
 func (s *SmartChargingService) ClearChargingProfile(ctx context.Context, req *chargeplanev1.ClearChargingProfileRequest) (*chargeplanev1.ClearChargingProfileResponse, error) {
-	if req.EvseId != nil && req.GetEvseId() < 0 {
-		return nil, status.Error(codes.InvalidArgument, "evse_id must not be negative")
+	if err := nonNegative("evse_id", req.EvseId); err != nil {
+		return nil, err
 	}
-	v, err := s.send.version(ctx, req.GetStationId())
+	r, err := do[command.ClearProfilesReply](ctx, s.send, req.GetStationId(), req)
 	if err != nil {
 		return nil, err
 	}
-	crit := store.ProfileCriteria{ProfileID: intPtr(req.ProfileId), EVSEID: intPtr(req.EvseId), Purpose: req.GetPurpose(), StackLevel: intPtr(req.StackLevel)}
-	var payload any
-	if v == ocppj.V16 {
-		payload = ocpp16.ClearChargingProfileRequest{Id: crit.ProfileID, ConnectorId: crit.EVSEID,
-			ChargingProfilePurpose: ocpp16.ChargingProfilePurpose(crit.Purpose), StackLevel: crit.StackLevel}
-	} else {
-		p := ocpp201.ClearChargingProfileRequest{ChargingProfileId: crit.ProfileID}
-		if crit.EVSEID != nil || crit.Purpose != "" || crit.StackLevel != nil {
-			p.ChargingProfileCriteria = &ocpp201.ClearChargingProfile{EvseId: crit.EVSEID,
-				ChargingProfilePurpose: ocpp201.ChargingProfilePurposeEnum(crit.Purpose), StackLevel: crit.StackLevel}
-		}
-		payload = p
-	}
-	var ans answer
-	cmdID, err := s.send.call(ctx, req.GetStationId(), "ClearChargingProfile", payload, &ans)
-	if err != nil {
-		return nil, err
-	}
-	out := &chargeplanev1.ClearChargingProfileResponse{CommandId: cmdID, Status: ans.Status, ReasonCode: ans.reason()}
-	n, err := s.store.ClearChargingProfiles(context.WithoutCancel(ctx), req.GetStationId(), crit)
-	if err != nil {
-		return nil, storeError(ctx, s.log, err, notFoundMsg(req.GetStationId()))
-	}
-	out.Removed = int32(n)
-	return out, nil
+	return &chargeplanev1.ClearChargingProfileResponse{CommandId: r.CommandID, Status: r.Status, ReasonCode: r.ReasonCode, Removed: int32(r.Removed)}, nil
 }
 
 // GetCompositeSchedule asks the station what it will deliver.
@@ -186,38 +80,12 @@ func (s *SmartChargingService) GetCompositeSchedule(ctx context.Context, req *ch
 	default:
 		return nil, status.Errorf(codes.InvalidArgument, "charging_rate_unit %q is not A or W", req.GetChargingRateUnit())
 	}
-	v, err := s.send.version(ctx, req.GetStationId())
+	r, err := do[command.JSONReply](ctx, s.send, req.GetStationId(), req)
 	if err != nil {
 		return nil, err
 	}
-	var payload any = ocpp201.GetCompositeScheduleRequest{Duration: int(req.GetDuration()), EvseId: int(req.GetEvseId()),
-		ChargingRateUnit: ocpp201.ChargingRateUnitEnum(req.GetChargingRateUnit())}
-	if v == ocppj.V16 {
-		payload = ocpp16.GetCompositeScheduleRequest{ConnectorId: int(req.GetEvseId()), Duration: int(req.GetDuration()),
-			ChargingRateUnit: ocpp16.ChargingRateUnit(req.GetChargingRateUnit())}
-	}
-	var raw json.RawMessage
-	cmdID, err := s.send.call(ctx, req.GetStationId(), "GetCompositeSchedule", payload, &raw)
-	if err != nil {
-		return nil, err
-	}
-	var ans answer
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &ans); err != nil || json.Unmarshal(raw, &fields) != nil {
-		return nil, status.Error(codes.Internal, "the station's answer could not be read")
-	}
-	out := &chargeplanev1.GetCompositeScheduleResponse{CommandId: cmdID, Status: ans.Status, ReasonCode: ans.reason()}
-	if v == ocppj.V16 {
-		// 1.6 puts the schedule's parts beside the status.
-		delete(fields, "status")
-		if len(fields) > 0 {
-			b, _ := json.Marshal(fields)
-			out.Schedule = toStruct(b)
-		}
-	} else if sch, ok := fields["schedule"]; ok {
-		out.Schedule = toStruct(sch)
-	}
-	return out, nil
+	return &chargeplanev1.GetCompositeScheduleResponse{CommandId: r.CommandID, Status: r.Status, ReasonCode: r.ReasonCode,
+		Schedule: toStruct(r.Data)}, nil
 }
 
 // GetChargingProfiles (2.0.1) asks the station to report its profiles;
@@ -226,35 +94,14 @@ func (s *SmartChargingService) GetChargingProfiles(ctx context.Context, req *cha
 	if req.GetRequestId() < 0 {
 		return nil, status.Error(codes.InvalidArgument, "request_id must not be negative")
 	}
-	if req.EvseId != nil && req.GetEvseId() < 0 {
-		return nil, status.Error(codes.InvalidArgument, "evse_id must not be negative")
+	if err := nonNegative("evse_id", req.EvseId); err != nil {
+		return nil, err
 	}
-	v, err := s.send.version(ctx, req.GetStationId())
+	r, err := do[command.RequestReply](ctx, s.send, req.GetStationId(), req)
 	if err != nil {
 		return nil, err
 	}
-	if v != ocppj.V201 {
-		return nil, status.Errorf(codes.InvalidArgument, "GetChargingProfiles exists only in OCPP 2.0.1; the station speaks OCPP %s", v)
-	}
-	reqID := int(req.GetRequestId())
-	if reqID == 0 {
-		reqID = newOCPPRequestID()
-	}
-	crit := ocpp201.ChargingProfileCriterion{ChargingProfilePurpose: ocpp201.ChargingProfilePurposeEnum(req.GetPurpose()),
-		StackLevel: intPtr(req.StackLevel)}
-	for _, id := range req.GetProfileIds() {
-		crit.ChargingProfileId = append(crit.ChargingProfileId, int(id))
-	}
-	for _, src := range req.GetChargingLimitSources() {
-		crit.ChargingLimitSource = append(crit.ChargingLimitSource, ocpp201.ChargingLimitSourceEnum(src))
-	}
-	p := ocpp201.GetChargingProfilesRequest{RequestId: reqID, EvseId: intPtr(req.EvseId), ChargingProfile: crit}
-	var ans answer
-	cmdID, err := s.send.call(ctx, req.GetStationId(), ocpp201.ActionGetChargingProfiles, p, &ans)
-	if err != nil {
-		return nil, err
-	}
-	return &chargeplanev1.GetChargingProfilesResponse{CommandId: cmdID, Status: ans.Status, RequestId: int32(reqID), ReasonCode: ans.reason()}, nil
+	return &chargeplanev1.GetChargingProfilesResponse{CommandId: r.CommandID, Status: r.Status, RequestId: int32(r.RequestID), ReasonCode: r.ReasonCode}, nil
 }
 
 // ListChargingProfiles returns the stored profiles of a station.
@@ -289,4 +136,13 @@ func ChargingProfileToProto(p *store.ChargingProfile) *chargeplanev1.ChargingPro
 		RequestId: int32(p.RequestID), ChargingLimitSource: p.ChargingLimitSource, Profile: toStruct([]byte(p.Profile)),
 		RequestedBy: p.RequestedBy, CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt),
 	}
+}
+
+// toStruct is a JSON object for the API; nil if it is none.
+func toStruct(b []byte) *structpb.Struct {
+	st := &structpb.Struct{}
+	if len(b) == 0 || st.UnmarshalJSON(b) != nil {
+		return nil
+	}
+	return st
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -124,11 +125,24 @@ func TestLocalList(t *testing.T) {
 		if e := full.Updated[0]; e.IDToken != "AAA" || e.GroupID != "group1" || e.GroupType != "Local" {
 			t.Errorf("entry with group = %+v", e)
 		}
-		if err := s.CommitLocalList(ctx, full); err != nil {
-			t.Fatal(err)
+		hold := func(version int, typ string, entries []LocalListEntry) {
+			t.Helper()
+			_, err := s.UpdateLocalList(ctx, "CP1", func(cur LocalListVersion, _ []LocalListEntry) (LocalListVersion, []LocalListEntry, error) {
+				if cur.Version != version-1 {
+					t.Errorf("update to %d on top of version %d", version, cur.Version)
+				}
+				return LocalListVersion{Version: version, UpdateType: typ, Entries: len(entries)}, entries, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := s.CommitLocalList(ctx, full); err == nil {
-			t.Error("the same plan committed twice")
+		hold(full.Version, LocalListFull, full.Updated)
+		refused := errors.New("refused")
+		if _, err := s.UpdateLocalList(ctx, "CP1", func(LocalListVersion, []LocalListEntry) (LocalListVersion, []LocalListEntry, error) {
+			return LocalListVersion{Version: 9}, nil, refused
+		}); !errors.Is(err, refused) {
+			t.Errorf("an update its function refuses: %v", err)
 		}
 		v, err := s.GetLocalListVersion(ctx, "CP1")
 		if err != nil || v.Version != 1 || v.Entries != 3 || v.UpdateType != LocalListFull {
@@ -167,9 +181,11 @@ func TestLocalList(t *testing.T) {
 		if fmt.Sprint(upd) != "[AAA:Blocked BBB:Expired DDD:Accepted]" || fmt.Sprint(rem) != "[GROUP1]" || diff.Version != 2 {
 			t.Fatalf("differential updated %v removed %v version %d", upd, rem, diff.Version)
 		}
-		if err := s.CommitLocalList(ctx, diff); err != nil {
+		now, err := s.PlanLocalList(ctx, "CP1", LocalListFull, LocalListOptions{At: clk.Now(), MaxTokenLen: 20})
+		if err != nil {
 			t.Fatal(err)
 		}
+		hold(diff.Version, LocalListDifferential, now.Updated)
 		again, err := s.PlanLocalList(ctx, "CP1", LocalListDifferential, LocalListOptions{At: clk.Now(), MaxTokenLen: 20})
 		if err != nil || len(again.Updated)+len(again.Removed) != 0 || again.Version != 3 {
 			t.Fatalf("after commit = %+v %v", again, err)
@@ -233,4 +249,17 @@ func TestChargingProfiles(t *testing.T) {
 			t.Fatalf("other request: %s", got)
 		}
 	})
+}
+
+func TestOCPP16TransactionID(t *testing.T) {
+	for uid, want := range map[string]int{"42": 42, UnknownTransactionUID(7): 7, "0": 0} {
+		if got, ok := OCPP16TransactionID(uid); !ok || got != want {
+			t.Errorf("OCPP16TransactionID(%q) = %d %v, want %d", uid, got, ok, want)
+		}
+	}
+	for _, uid := range []string{"", "abc", "unknown:", "-3", "99999999999"} {
+		if got, ok := OCPP16TransactionID(uid); ok {
+			t.Errorf("OCPP16TransactionID(%q) = %d, want none", uid, got)
+		}
+	}
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,10 +16,6 @@ const (
 	LocalListFull         = "Full"
 	LocalListDifferential = "Differential"
 )
-
-// ErrConflict means the state changed under the caller (another local
-// list update of the same station was accepted in between).
-var ErrConflict = errors.New("store: conflicting update")
 
 // LocalListEntry is one token of a station's local authorization list as
 // the CSMS sent it.
@@ -57,20 +52,18 @@ type LocalListVersion struct {
 
 func (LocalListVersion) TableName() string { return "local_list_versions" }
 
-// LocalListPlan is a SendLocalList to make: the version to send, what to
-// send, and the list the station holds once it accepts.
+// LocalListPlan is a SendLocalList to make: the version to send (the
+// accepted one's next) and what to send.
 type LocalListPlan struct {
-	StationID   string
-	BaseVersion int // the accepted version it builds on (0: none)
-	Version     int
-	UpdateType  string
+	StationID  string
+	Version    int
+	UpdateType string
 	// Updated are sent with their authorization info: every entry of a
 	// Full update, the added or changed ones of a Differential one.
 	Updated []LocalListEntry
 	// Removed are sent without authorization info (Differential only): the
 	// station deletes them.
 	Removed []LocalListEntry
-	desired []LocalListEntry
 }
 
 // LocalListOptions shape the list for the station's protocol.
@@ -78,6 +71,9 @@ type LocalListOptions struct {
 	// MaxTokenLen skips longer tokens and drops longer group ids (1.6
 	// idTags are at most 20 characters); 0: no limit.
 	MaxTokenLen int
+	// Untyped leaves token types out (1.6 idTags have none), so that the
+	// entries are what the station holds.
+	Untyped bool
 	// At decides which tokens have expired.
 	At time.Time
 }
@@ -127,7 +123,12 @@ func (s *Store) PlanLocalList(ctx context.Context, stationID, updateType string,
 			continue
 		}
 		e := LocalListEntry{StationID: stationID, TokenKey: strings.ToLower(t.Value), IDToken: t.Value,
-			IDTokenType: t.Type, Status: t.Status, ExpiresAt: t.ExpiresAt}
+			IDTokenType: t.Type, Status: t.Status}
+		if t.ExpiresAt != nil {
+			// As sent: to the millisecond.
+			exp := t.ExpiresAt.UTC().Truncate(time.Millisecond)
+			e.ExpiresAt = &exp
+		}
 		if t.Status == IDTokenAccepted && t.ExpiresAt != nil && !at.Before(*t.ExpiresAt) {
 			e.Status = IDTokenExpired
 		}
@@ -138,12 +139,14 @@ func (s *Store) PlanLocalList(ctx context.Context, stationID, updateType string,
 				e.GroupType = DefaultIDTokenType
 			}
 		}
+		if o.Untyped {
+			e.IDTokenType, e.GroupType = "", ""
+		}
 		desired = append(desired, e)
 	}
 	slices.SortFunc(desired, func(a, b LocalListEntry) int { return strings.Compare(a.TokenKey, b.TokenKey) })
 
-	p := &LocalListPlan{StationID: stationID, BaseVersion: ver.Version, Version: ver.Version + 1,
-		UpdateType: updateType, desired: desired}
+	p := &LocalListPlan{StationID: stationID, Version: ver.Version + 1, UpdateType: updateType}
 	if updateType == LocalListFull {
 		p.Updated = desired
 		return p, nil
@@ -169,40 +172,58 @@ func (s *Store) PlanLocalList(ctx context.Context, stationID, updateType string,
 	return p, nil
 }
 
-// CommitLocalList records that the station accepted p: it now holds p's
-// list at p's version. ErrConflict if another update was accepted since p
-// was planned.
-func (s *Store) CommitLocalList(ctx context.Context, p *LocalListPlan) error {
-	op := "store: commit local list"
+// UpdateLocalList changes what a station's list holds: f gets the version
+// the station holds (zero if none) and its entries, and returns the new
+// ones, which replace them. The station's version row is locked meanwhile,
+// so concurrent updates of one station apply one after the other. An
+// error of f records nothing and is returned as is.
+func (s *Store) UpdateLocalList(ctx context.Context, stationID string,
+	f func(cur LocalListVersion, held []LocalListEntry) (LocalListVersion, []LocalListEntry, error)) (*LocalListVersion, error) {
+	op := "store: update local list"
+	var fErr error
+	var out LocalListVersion
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var rows []LocalListVersion
-		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("station_id = ?", p.StationID).Find(&rows).Error; err != nil {
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("station_id = ?", stationID).Find(&rows).Error; err != nil {
 			return err
 		}
-		current := 0
+		cur := LocalListVersion{StationID: stationID}
 		if len(rows) > 0 {
-			current = rows[0].Version
+			cur = rows[0]
 		}
-		if current != p.BaseVersion {
-			return fmt.Errorf("%w: station %s is at list version %d, update built on %d", ErrConflict, p.StationID, current, p.BaseVersion)
-		}
-		if err := tx.Where("station_id = ?", p.StationID).Delete(&LocalListEntry{}).Error; err != nil {
+		var held []LocalListEntry
+		if err := tx.Where("station_id = ?", stationID).Order("token_key").Find(&held).Error; err != nil {
 			return err
 		}
-		if len(p.desired) > 0 {
-			if err := tx.CreateInBatches(p.desired, 500).Error; err != nil {
+		next, entries, err := f(cur, held)
+		if err != nil {
+			fErr = err
+			return err
+		}
+		if err := tx.Where("station_id = ?", stationID).Delete(&LocalListEntry{}).Error; err != nil {
+			return err
+		}
+		for i := range entries {
+			entries[i].StationID = stationID
+			entries[i].ExpiresAt = dbTimePtr(entries[i].ExpiresAt)
+		}
+		if len(entries) > 0 {
+			if err := tx.CreateInBatches(entries, 500).Error; err != nil {
 				return err
 			}
 		}
-		v := LocalListVersion{StationID: p.StationID, Version: p.Version, UpdateType: p.UpdateType,
-			Entries: len(p.desired), UpdatedAt: dbTime(s.now())}
+		next.StationID, next.UpdatedAt = stationID, dbTime(s.now())
+		out = next
 		return tx.Clauses(clause.OnConflict{
 			Columns:   []clause.Column{{Name: "station_id"}},
 			DoUpdates: clause.AssignmentColumns([]string{"version", "update_type", "entries", "updated_at"}),
-		}).Create(&v).Error
+		}).Create(&next).Error
 	})
-	if errors.Is(err, ErrConflict) {
-		return fmt.Errorf("%s: %w", op, err)
+	if fErr != nil {
+		return nil, fErr
 	}
-	return translate(op, err)
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	return &out, nil
 }

@@ -82,7 +82,19 @@ func (MeterValue) TableName() string { return "meter_values" }
 
 // UnknownTransactionUID is the uid under which the store keeps a 1.6
 // transactionId the station reports but the core never handed out to it.
-func UnknownTransactionUID(id int64) string { return "unknown:" + strconv.FormatInt(id, 10) }
+func UnknownTransactionUID(id int64) string { return unknownUIDPrefix + strconv.FormatInt(id, 10) }
+
+const unknownUIDPrefix = "unknown:"
+
+// OCPP16TransactionID is the 1.6 transactionId a station knows the
+// transaction of uid by: its id, or the number of an UnknownTransactionUID.
+func OCPP16TransactionID(uid string) (int, bool) {
+	id, err := strconv.ParseInt(strings.TrimPrefix(uid, unknownUIDPrefix), 10, 32)
+	if err != nil || id < 0 {
+		return 0, false
+	}
+	return int(id), true
+}
 
 // valueWh normalises an active-energy reading to Wh; ok is false for other
 // measurands, units and unreadable values.

@@ -77,6 +77,15 @@ func (s *Store) SetReservationStatus(ctx context.Context, stationID string, id i
 	return s.GetReservation(ctx, stationID, id)
 }
 
+// FailPendingReservation marks a pending reservation of the station
+// Failed, with why; any other reservation (or none) is left alone.
+func (s *Store) FailPendingReservation(ctx context.Context, stationID string, id int64, errText string) error {
+	err := s.db.WithContext(ctx).Model(&Reservation{}).
+		Where("station_id = ? AND id = ? AND status = ?", stationID, id, ReservationPending).
+		Updates(map[string]any{"status": ReservationFailed, "error": errText, "updated_at": dbTime(s.now())}).Error
+	return translate(fmt.Sprintf("store: fail reservation %d", id), err)
+}
+
 // ReservationFilter narrows ListReservations.
 type ReservationFilter struct {
 	// ActiveAt, when set, keeps only Accepted reservations that have not

@@ -1,5 +1,8 @@
-// Package v16 answers the charger-initiated actions of OCPP 1.6: routes.go
-// is the table, one file per action with behaviour.
+// Package v16 is OCPP 1.6 in the core. Charger-initiated actions:
+// routes.go is their table, one file per action with behaviour.
+// CSMS-initiated actions (operator commands): commands.go is their table,
+// with how an operator's request maps to each and what its answer changes
+// (see api/command).
 package v16
 
 import (

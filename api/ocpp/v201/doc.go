@@ -1,5 +1,8 @@
-// Package v201 answers the charger-initiated actions of OCPP 2.0.1:
-// routes.go is the table, one file per action with behaviour.
+// Package v201 is OCPP 2.0.1 in the core. Charger-initiated actions:
+// routes.go is their table, one file per action with behaviour.
+// CSMS-initiated actions (operator commands): commands.go is their table,
+// with how an operator's request maps to each and what its answer changes
+// (see api/command).
 package v201
 
 import (

@@ -1,0 +1,24 @@
+package ocpp
+
+import (
+	"time"
+
+	"github.com/chargeplane/chargeplane/api/command"
+	"github.com/chargeplane/chargeplane/api/ocpp/v16"
+	"github.com/chargeplane/chargeplane/api/ocpp/v201"
+	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
+)
+
+// CommandTables are the command tables of every version, the CSMS-side
+// counterpart of the route tables (see api/command and each version's
+// commands.go); now nil means time.Now.
+func CommandTables(st *store.Store, now func() time.Time) map[ocppj.Version]command.Table {
+	if now == nil {
+		now = time.Now
+	}
+	return map[ocppj.Version]command.Table{
+		ocppj.V16:  v16.Commands(v16.CommandDeps{Tokens: st, Reservations: st, LocalLists: st, Profiles: st, Now: now}),
+		ocppj.V201: v201.Commands(v201.CommandDeps{Tokens: st, Reservations: st, LocalLists: st, Profiles: st, Now: now}),
+	}
+}
