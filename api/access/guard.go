@@ -8,12 +8,14 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/chargeplane/chargeplane/api/audit"
 	"github.com/chargeplane/chargeplane/api/auth"
 )
 
@@ -38,6 +40,8 @@ type Guard struct {
 	authn      Verifier
 	gateways   GatewayCheck
 	forwardKey string
+	audit      AuditLog
+	now        func() time.Time
 	log        *slog.Logger
 }
 
@@ -50,7 +54,11 @@ type GuardConfig struct {
 	// sends with the address of the HTTP client it forwards
 	// (ForwardedMetadata); without it the forwarded address is ignored.
 	ForwardKey string
-	Logger     *slog.Logger
+	// Audit, when set, receives the audit trail: every call a policy
+	// marks Mutates, and every call refused for its role.
+	Audit  AuditLog
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // NewGuard returns a Guard.
@@ -58,7 +66,11 @@ func NewGuard(c GuardConfig) *Guard {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	return &Guard{authn: c.Credentials, gateways: c.Gateways, forwardKey: c.ForwardKey, log: c.Logger.With("component", "access")}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return &Guard{authn: c.Credentials, gateways: c.Gateways, forwardKey: c.ForwardKey, audit: c.Audit, now: c.Now,
+		log: c.Logger.With("component", "access")}
 }
 
 var (
@@ -86,35 +98,39 @@ func methodName(fullMethod string) string {
 }
 
 // check decides a call: it returns the context the handler runs with (the
-// principal added) or the error to answer.
-func (g *Guard) check(ctx context.Context, method string) (context.Context, error) {
+// principal added, and the pending audit record of a mutating call) or the
+// error to answer. req is nil for streams.
+func (g *Guard) check(ctx context.Context, method string, req any) (context.Context, *audit.Pending, error) {
 	ctx = withClientAddr(ctx, g.clientAddr(ctx))
 	pol, ok := Lookup(method)
 	if !ok {
 		// Never open by default: a method without a policy is a bug.
 		g.log.ErrorContext(ctx, "refused a method that has no access policy", "method", method)
-		return nil, status.Errorf(codes.PermissionDenied, "%s has no access policy", methodName(method))
+		return nil, nil, status.Errorf(codes.PermissionDenied, "%s has no access policy", methodName(method))
 	}
 	switch {
 	case pol.Public:
-		return ctx, nil
+		return ctx, nil, nil
 	case pol.Gateway:
 		if g.gateways != nil {
 			if err := g.gateways(ctx, method); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
-		return ctx, nil
+		return ctx, nil, nil
 	}
 	p, err := g.authenticate(ctx, method)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !pol.Self && !p.Role.Allows(pol.Role) {
 		g.log.InfoContext(ctx, "call refused for its role", "method", method, "principal", p.Name, "role", p.Role, "needs", pol.Role)
-		return nil, Forbidden(method, pol.Role, p.Role)
+		err := Forbidden(method, pol.Role, p.Role)
+		g.denied(ctx, method, p, req, err)
+		return nil, nil, err
 	}
-	return auth.WithPrincipal(ctx, p), nil
+	ctx, pending := g.begin(auth.WithPrincipal(ctx, p), method, pol, p, req)
+	return ctx, pending, nil
 }
 
 func (g *Guard) authenticate(ctx context.Context, method string) (*auth.Principal, error) {
@@ -147,22 +163,26 @@ func (g *Guard) authenticate(ctx context.Context, method string) (*auth.Principa
 // Unary is the unary server interceptor.
 func (g *Guard) Unary() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		ctx, err := g.check(ctx, info.FullMethod)
+		ctx, pending, err := g.check(ctx, info.FullMethod, req)
 		if err != nil {
 			return nil, err
 		}
-		return handler(ctx, req)
+		resp, err := handler(ctx, req)
+		g.end(ctx, pending, err)
+		return resp, err
 	}
 }
 
 // Stream is the stream server interceptor.
 func (g *Guard) Stream() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		ctx, err := g.check(ss.Context(), info.FullMethod)
+		ctx, pending, err := g.check(ss.Context(), info.FullMethod, nil)
 		if err != nil {
 			return err
 		}
-		return handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
+		err = handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
+		g.end(ctx, pending, err)
+		return err
 	}
 }
 

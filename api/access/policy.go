@@ -87,6 +87,8 @@ var Policies = map[string]Policy{
 	v1.ApiKeyService_GetApiKey_FullMethodName:    adminRead,
 	v1.ApiKeyService_RevokeApiKey_FullMethodName: administer,
 
+	v1.AuditService_ListAuditRecords_FullMethodName: adminRead,
+
 	v1.StationService_CreateStation_FullMethodName: operate,
 	v1.StationService_ListStations_FullMethodName:  read,
 	v1.StationService_GetStation_FullMethodName:    read,

@@ -19,6 +19,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/access"
 	"github.com/chargeplane/chargeplane/api/app"
+	"github.com/chargeplane/chargeplane/api/audit"
 	"github.com/chargeplane/chargeplane/api/auth"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/pkg/config"
@@ -180,6 +181,67 @@ func TestEveryRoleAgainstEveryMethod(t *testing.T) {
 				}
 			}
 		})
+	}
+	checkAuditTrail(t, a)
+}
+
+// checkAuditTrail proves, for the calls TestEveryRoleAgainstEveryMethod
+// made, that every call of a mutating method was recorded with its caller,
+// address and outcome, that every call refused for its role was recorded
+// as denied, that reads were not recorded, and that calls without a
+// credential left nothing.
+func checkAuditTrail(t *testing.T, a *app.App) {
+	t.Helper()
+	type key struct{ actor, method string }
+	got := map[key][]audit.Record{}
+	var before int64
+	for {
+		rows, err := a.Store().ListAudit(context.Background(), store.AuditFilter{}, store.SeqPage{Limit: store.MaxPageLimit, Before: before})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			got[key{r.Actor, r.Method}] = append(got[key{r.Actor, r.Method}], r)
+			if r.Actor == "" {
+				t.Errorf("record without an actor (an unauthenticated call?): %+v", r)
+			}
+		}
+		if len(rows) < store.MaxPageLimit {
+			break
+		}
+		before = rows[len(rows)-1].Seq
+	}
+	for _, m := range servedMethods(a) {
+		pol, ok := access.Lookup(m.full)
+		if !ok || pol.Public || pol.Gateway {
+			continue
+		}
+		// Records name "Service/Method", without the package.
+		svc, method, _ := strings.Cut(strings.TrimPrefix(m.full, "/"), "/")
+		name := svc[strings.LastIndex(svc, ".")+1:] + "/" + method
+		for _, r := range auth.Roles {
+			recs := got[key{string(r) + "@example.com", name}]
+			allowed := pol.Self || r.Allows(pol.Role)
+			switch {
+			case !allowed:
+				if len(recs) != 1 || recs[0].Outcome != audit.OutcomeDenied || recs[0].Code != codes.PermissionDenied.String() {
+					t.Errorf("%s refused to %s: records %+v, want one denied", name, r, recs)
+				}
+			case pol.Mutates:
+				if len(recs) != 1 || recs[0].Outcome == audit.OutcomeDenied {
+					t.Errorf("%s called by %s: records %+v, want one with its outcome", name, r, recs)
+				}
+			default:
+				if len(recs) != 0 {
+					t.Errorf("read %s by %s was recorded: %+v", name, r, recs)
+				}
+			}
+			for _, rec := range recs {
+				if rec.Addr != "127.0.0.1" || rec.ActorKind != audit.ActorUser || rec.ActorID == "" || rec.At.IsZero() {
+					t.Errorf("%s by %s: record lacks who/where/when: %+v", name, r, rec)
+				}
+			}
+		}
 	}
 }
 

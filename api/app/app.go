@@ -202,11 +202,12 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	if a.forwardKey, err = randomKey(); err != nil {
 		return nil, err
 	}
-	guard := access.NewGuard(access.GuardConfig{Credentials: a.creds, ForwardKey: a.forwardKey, Logger: logger})
+	guard := access.NewGuard(access.GuardConfig{Credentials: a.creds, ForwardKey: a.forwardKey, Audit: a.store, Logger: logger})
 	a.grpcSrv = grpc.NewServer(access.ServerOptions(guard, logger)...)
 	chargeplanev1.RegisterAuthServiceServer(a.grpcSrv, authSvc)
 	chargeplanev1.RegisterUserServiceServer(a.grpcSrv, operator.NewUserService(a.store, a.creds, logger))
 	chargeplanev1.RegisterApiKeyServiceServer(a.grpcSrv, operator.NewAPIKeyService(a.store, a.creds, time.Now, logger))
+	chargeplanev1.RegisterAuditServiceServer(a.grpcSrv, operator.NewAuditService(a.store, logger))
 	chargeplanev1.RegisterStationServiceServer(a.grpcSrv, operator.NewStationService(a.store, logger))
 	chargeplanev1.RegisterIdTokenServiceServer(a.grpcSrv, operator.NewIDTokenService(a.store, logger))
 	chargeplanev1.RegisterTransactionServiceServer(a.grpcSrv, operator.NewTransactionService(a.store, logger))

@@ -118,6 +118,7 @@ func New(cfg Config) (*API, error) {
 	for name, register := range map[string]func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		"users":          chargeplanev1.RegisterUserServiceHandler,
 		"api keys":       chargeplanev1.RegisterApiKeyServiceHandler,
+		"audit":          chargeplanev1.RegisterAuditServiceHandler,
 		"firmware":       chargeplanev1.RegisterFirmwareServiceHandler,
 		"reservations":   chargeplanev1.RegisterReservationServiceHandler,
 		"local list":     chargeplanev1.RegisterLocalListServiceHandler,

@@ -71,6 +71,7 @@ type harness struct {
 	conn     *grpc.ClientConn
 	login    chargeplanev1.AuthServiceClient
 	stations chargeplanev1.StationServiceClient
+	audit    chargeplanev1.AuditServiceClient
 	now      time.Time
 }
 
@@ -90,9 +91,10 @@ func serve(t *testing.T, st *store.Store) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(access.ServerOptions(access.NewGuard(access.GuardConfig{Credentials: creds, Logger: quiet}), quiet)...)
+	srv := grpc.NewServer(access.ServerOptions(access.NewGuard(access.GuardConfig{Credentials: creds, Audit: st, Logger: quiet}), quiet)...)
 	chargeplanev1.RegisterAuthServiceServer(srv, authSvc)
 	chargeplanev1.RegisterStationServiceServer(srv, operator.NewStationService(st, quiet))
+	chargeplanev1.RegisterAuditServiceServer(srv, operator.NewAuditService(st, quiet))
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	gatewayv1.RegisterGatewayControlServiceServer(srv, gatewayv1.UnimplementedGatewayControlServiceServer{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -113,6 +115,7 @@ func serve(t *testing.T, st *store.Store) *harness {
 	h.conn = conn
 	h.login = chargeplanev1.NewAuthServiceClient(conn)
 	h.stations = chargeplanev1.NewStationServiceClient(conn)
+	h.audit = chargeplanev1.NewAuditServiceClient(conn)
 	return h
 }
 

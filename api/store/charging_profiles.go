@@ -48,7 +48,7 @@ func (s *Store) SaveChargingProfile(ctx context.Context, p *ChargingProfile) err
 	p.ID = 0
 	p.Source = ProfileSourceSet
 	p.CreatedAt, p.UpdatedAt = now, now
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.write(ctx, func(tx *gorm.DB) error {
 		if err := tx.Where("station_id = ? AND source = ? AND (profile_id = ? OR (evse_id = ? AND purpose = ? AND stack_level = ?))",
 			p.StationID, ProfileSourceSet, p.ProfileID, p.EVSEID, p.Purpose, p.StackLevel).
 			Delete(&ChargingProfile{}).Error; err != nil {
@@ -71,25 +71,30 @@ type ProfileCriteria struct {
 // ClearChargingProfiles removes the stored "set" profiles of a station that
 // match c and returns how many there were.
 func (s *Store) ClearChargingProfiles(ctx context.Context, stationID string, c ProfileCriteria) (int64, error) {
-	q := s.db.WithContext(ctx).Where("station_id = ? AND source = ?", stationID, ProfileSourceSet)
-	if c.ProfileID != nil {
-		q = q.Where("profile_id = ?", *c.ProfileID)
-	} else {
-		if c.EVSEID != nil {
-			q = q.Where("evse_id = ?", *c.EVSEID)
+	var n int64
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		q := tx.Where("station_id = ? AND source = ?", stationID, ProfileSourceSet)
+		if c.ProfileID != nil {
+			q = q.Where("profile_id = ?", *c.ProfileID)
+		} else {
+			if c.EVSEID != nil {
+				q = q.Where("evse_id = ?", *c.EVSEID)
+			}
+			if c.Purpose != "" {
+				q = q.Where("purpose = ?", c.Purpose)
+			}
+			if c.StackLevel != nil {
+				q = q.Where("stack_level = ?", *c.StackLevel)
+			}
 		}
-		if c.Purpose != "" {
-			q = q.Where("purpose = ?", c.Purpose)
-		}
-		if c.StackLevel != nil {
-			q = q.Where("stack_level = ?", *c.StackLevel)
-		}
+		res := q.Delete(&ChargingProfile{})
+		n = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return 0, translate("store: clear charging profiles", err)
 	}
-	res := q.Delete(&ChargingProfile{})
-	if res.Error != nil {
-		return 0, translate("store: clear charging profiles", res.Error)
-	}
-	return res.RowsAffected, nil
+	return n, nil
 }
 
 // SaveReportedChargingProfiles stores the profiles of one
@@ -100,7 +105,7 @@ func (s *Store) SaveReportedChargingProfiles(ctx context.Context, profiles []Cha
 		return nil
 	}
 	now := dbTime(s.now())
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.write(ctx, func(tx *gorm.DB) error {
 		for i := range profiles {
 			p := &profiles[i]
 			p.ID = 0

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 	"github.com/chargeplane/chargeplane/pkg/outcome"
 )
@@ -65,7 +67,7 @@ func (s *Store) CreateCommand(ctx context.Context, c *Command) error {
 	}
 	c.ExpiresAt = dbTime(c.ExpiresAt)
 	c.FinishedAt = nil
-	err := s.db.WithContext(ctx).Create(c).Error
+	err := s.write(ctx, func(tx *gorm.DB) error { return tx.Create(c).Error })
 	return translate(fmt.Sprintf("store: create command %q", c.ID), err)
 }
 

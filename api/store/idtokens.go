@@ -140,7 +140,7 @@ func (s *Store) CreateIDToken(ctx context.Context, t *IDToken) error {
 	now := dbTime(s.now())
 	t.CreatedAt, t.UpdatedAt = now, now
 	t.ExpiresAt = dbTimePtr(t.ExpiresAt)
-	return translate("store: create id token", s.db.WithContext(ctx).Create(t).Error)
+	return translate("store: create id token", s.write(ctx, func(tx *gorm.DB) error { return tx.Create(t).Error }))
 }
 
 // GetIDToken returns the token with that id.
@@ -225,7 +225,7 @@ func pageLimit(p Page) int {
 func (s *Store) UpdateIDToken(ctx context.Context, id string, p IDTokenPatch) (*IDToken, error) {
 	op := fmt.Sprintf("store: update id token %q", id)
 	var out *IDToken
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.write(ctx, func(tx *gorm.DB) error {
 		var t IDToken
 		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id).Take(&t).Error; err != nil {
 			return err
@@ -288,14 +288,16 @@ func (s *Store) UpdateIDToken(ctx context.Context, id string, p IDTokenPatch) (*
 // recorded.
 func (s *Store) DeleteIDToken(ctx context.Context, id string) error {
 	op := fmt.Sprintf("store: delete id token %q", id)
-	res := s.db.WithContext(ctx).Where("id = ?", id).Delete(&IDToken{})
-	if res.Error != nil {
-		return translate(op, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("%s: %w", op, ErrNotFound)
-	}
-	return nil
+	return s.write(ctx, func(tx *gorm.DB) error {
+		res := tx.Where("id = ?", id).Delete(&IDToken{})
+		if res.Error != nil {
+			return translate(op, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("%s: %w", op, ErrNotFound)
+		}
+		return nil
+	})
 }
 
 // AuthorizeIDToken is the token's effective status at at: AuthUnknown if

@@ -182,7 +182,7 @@ func (s *Store) UpdateLocalList(ctx context.Context, stationID string,
 	op := "store: update local list"
 	var fErr error
 	var out LocalListVersion
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.write(ctx, func(tx *gorm.DB) error {
 		var rows []LocalListVersion
 		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("station_id = ?", stationID).Find(&rows).Error; err != nil {
 			return err

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
@@ -49,7 +51,7 @@ func (s *Store) CreateReservation(ctx context.Context, r *Reservation) error {
 	r.Status = ReservationPending
 	r.ExpiresAt = dbTime(r.ExpiresAt)
 	r.CreatedAt, r.UpdatedAt = now, now
-	return translate("store: create reservation", s.db.WithContext(ctx).Create(r).Error)
+	return translate("store: create reservation", s.write(ctx, func(tx *gorm.DB) error { return tx.Create(r).Error }))
 }
 
 // GetReservation returns one reservation of a station.
@@ -66,13 +68,19 @@ func (s *Store) GetReservation(ctx context.Context, stationID string, id int64) 
 // has no such reservation.
 func (s *Store) SetReservationStatus(ctx context.Context, stationID string, id int64, status, errText string) (*Reservation, error) {
 	op := fmt.Sprintf("store: set reservation %d status", id)
-	res := s.db.WithContext(ctx).Model(&Reservation{}).Where("station_id = ? AND id = ?", stationID, id).
-		Updates(map[string]any{"status": status, "error": errText, "updated_at": dbTime(s.now())})
-	if res.Error != nil {
-		return nil, translate(op, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return nil, fmt.Errorf("%s: %w", op, ErrNotFound)
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&Reservation{}).Where("station_id = ? AND id = ?", stationID, id).
+			Updates(map[string]any{"status": status, "error": errText, "updated_at": dbTime(s.now())})
+		if res.Error != nil {
+			return translate(op, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("%s: %w", op, ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return s.GetReservation(ctx, stationID, id)
 }

@@ -33,7 +33,7 @@ func (s *Store) CreateStation(ctx context.Context, st *Station) error {
 	st.LastBoot = dbTimePtr(st.LastBoot)
 	st.LastSeen = dbTimePtr(st.LastSeen)
 	st.StatusReportedAt = dbTimePtr(st.StatusReportedAt)
-	err := s.db.WithContext(ctx).Omit(clause.Associations).Create(st).Error
+	err := s.write(ctx, func(tx *gorm.DB) error { return tx.Omit(clause.Associations).Create(st).Error })
 	return translate(fmt.Sprintf("store: create station %q", st.ID), err)
 }
 
@@ -100,12 +100,18 @@ func (s *Store) UpdateStation(ctx context.Context, id string, p StationPatch) (*
 		return s.GetStation(ctx, id)
 	}
 	set["updated_at"] = dbTime(s.now())
-	res := s.db.WithContext(ctx).Model(&Station{}).Where("id = ?", id).Updates(set)
-	if res.Error != nil {
-		return nil, translate(op, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return nil, fmt.Errorf("%s: %w", op, ErrNotFound)
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&Station{}).Where("id = ?", id).Updates(set)
+		if res.Error != nil {
+			return translate(op, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("%s: %w", op, ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return s.GetStation(ctx, id)
 }
@@ -113,14 +119,16 @@ func (s *Store) UpdateStation(ctx context.Context, id string, p StationPatch) (*
 // DeleteStation removes the station and, by cascade, its connectors.
 func (s *Store) DeleteStation(ctx context.Context, id string) error {
 	op := fmt.Sprintf("store: delete station %q", id)
-	res := s.db.WithContext(ctx).Where("id = ?", id).Delete(&Station{})
-	if res.Error != nil {
-		return translate(op, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("%s: %w", op, ErrNotFound)
-	}
-	return nil
+	return s.write(ctx, func(tx *gorm.DB) error {
+		res := tx.Where("id = ?", id).Delete(&Station{})
+		if res.Error != nil {
+			return translate(op, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("%s: %w", op, ErrNotFound)
+		}
+		return nil
+	})
 }
 
 // stationExists tells a missing station from a conditional update that

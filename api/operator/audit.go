@@ -1,0 +1,93 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/chargeplane/chargeplane/api/audit"
+	"github.com/chargeplane/chargeplane/api/store"
+	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
+)
+
+// AuditStore is what AuditService reads.
+type AuditStore interface {
+	ListAudit(ctx context.Context, f store.AuditFilter, p store.SeqPage) ([]audit.Record, error)
+}
+
+// AuditService implements chargeplane.v1.AuditService.
+type AuditService struct {
+	chargeplanev1.UnimplementedAuditServiceServer
+	store AuditStore
+	log   *slog.Logger
+}
+
+// NewAuditService returns the audit trail's reader.
+func NewAuditService(st AuditStore, logger *slog.Logger) *AuditService {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &AuditService{store: st, log: logger}
+}
+
+const auditCursor = "aud1:"
+
+// ListAuditRecords pages through the trail, newest first.
+func (s *AuditService) ListAuditRecords(ctx context.Context, req *chargeplanev1.ListAuditRecordsRequest) (*chargeplanev1.ListAuditRecordsResponse, error) {
+	size, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, invalid(err)
+	}
+	cur, err := decodeCursor(auditCursor, req.GetPageToken())
+	if err != nil {
+		return nil, invalid(err)
+	}
+	var before int64
+	if cur != "" {
+		if before, err = strconv.ParseInt(cur, 10, 64); err != nil || before <= 0 {
+			return nil, invalid(errors.New("invalid page_token"))
+		}
+	}
+	f := store.AuditFilter{Actor: req.GetActor(), StationID: req.GetStationId()}
+	if req.GetStationId() != "" {
+		if err := ValidateStationID(req.GetStationId()); err != nil {
+			return nil, invalid(err)
+		}
+	}
+	if req.Since != nil {
+		if err := req.GetSince().CheckValid(); err != nil {
+			return nil, invalid(errors.New("invalid since"))
+		}
+		f.Since = req.GetSince().AsTime()
+	}
+	if req.Until != nil {
+		if err := req.GetUntil().CheckValid(); err != nil {
+			return nil, invalid(errors.New("invalid until"))
+		}
+		f.Until = req.GetUntil().AsTime()
+	}
+	rows, err := s.store.ListAudit(ctx, f, store.SeqPage{Limit: size + 1, Before: before})
+	if err != nil {
+		return nil, storeError(ctx, s.log, err, "")
+	}
+	out := &chargeplanev1.ListAuditRecordsResponse{}
+	if len(rows) > size {
+		rows = rows[:size]
+		out.NextPageToken = encodeCursor(auditCursor, strconv.FormatInt(rows[len(rows)-1].Seq, 10))
+	}
+	for i := range rows {
+		out.Records = append(out.Records, auditToProto(&rows[i]))
+	}
+	return out, nil
+}
+
+func auditToProto(r *audit.Record) *chargeplanev1.AuditRecord {
+	return &chargeplanev1.AuditRecord{
+		Seq: r.Seq, At: timestamppb.New(r.At), Actor: r.Actor, ActorKind: r.ActorKind, ActorId: r.ActorID,
+		Address: r.Addr, Method: r.Method, TargetType: r.TargetType, TargetId: r.TargetID, StationId: r.StationID,
+		Request: r.Request, Outcome: string(r.Outcome), Code: r.Code, Error: r.Error,
+	}
+}
