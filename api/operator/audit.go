@@ -41,15 +41,9 @@ func (s *AuditService) ListAuditRecords(ctx context.Context, req *chargeplanev1.
 	if err != nil {
 		return nil, invalid(err)
 	}
-	cur, err := decodeCursor(auditCursor, req.GetPageToken())
+	before, err := decodeSeqCursor(auditCursor, req.GetPageToken())
 	if err != nil {
 		return nil, invalid(err)
-	}
-	var before int64
-	if cur != "" {
-		if before, err = strconv.ParseInt(cur, 10, 64); err != nil || before <= 0 {
-			return nil, invalid(errors.New("invalid page_token"))
-		}
 	}
 	f := store.AuditFilter{Actor: req.GetActor(), StationID: req.GetStationId()}
 	if req.GetStationId() != "" {

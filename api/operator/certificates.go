@@ -2,7 +2,6 @@ package operator
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strconv"
 
@@ -59,15 +58,9 @@ func (s *CertificateService) ListIssuedCertificates(ctx context.Context, req *ch
 	if err != nil {
 		return nil, invalid(err)
 	}
-	cur, err := decodeCursor(issuedCursor, req.GetPageToken())
+	before, err := decodeSeqCursor(issuedCursor, req.GetPageToken())
 	if err != nil {
 		return nil, invalid(err)
-	}
-	var before int64
-	if cur != "" {
-		if before, err = strconv.ParseInt(cur, 10, 64); err != nil || before <= 0 {
-			return nil, invalid(errors.New("invalid page_token"))
-		}
 	}
 	if _, err := s.store.GetStation(ctx, req.GetStationId()); err != nil {
 		return nil, storeError(ctx, s.log, err, notFoundMsg(req.GetStationId()))

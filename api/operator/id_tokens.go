@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -356,4 +357,18 @@ func decodeCursor(kind, tok string) (string, error) {
 		return "", errors.New("invalid page_token")
 	}
 	return last, nil
+}
+
+// decodeSeqCursor reads a cursor holding the last seq (or id) of the
+// previous page of a newest-first list; 0 starts at the newest.
+func decodeSeqCursor(kind, tok string) (int64, error) {
+	cur, err := decodeCursor(kind, tok)
+	if err != nil || cur == "" {
+		return 0, err
+	}
+	before, err := strconv.ParseInt(cur, 10, 64)
+	if err != nil || before <= 0 {
+		return 0, errors.New("invalid page_token")
+	}
+	return before, nil
 }
