@@ -98,14 +98,7 @@ func run(args []string, stdout io.Writer) error {
 
 	mux := http.NewServeMux()
 	mux.Handle(server.PathPrefix, gw)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if gw.Draining() {
-			http.Error(w, "draining", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
+	handleHealth(mux, gw.Draining, b)
 	srv := &http.Server{
 		Addr:              cfg.OCPPAddr,
 		Handler:           mux,
@@ -145,7 +138,7 @@ func run(args []string, stdout io.Writer) error {
 	log.Info("shutting down")
 
 	// Drain the sockets first (hijacked connections are invisible to
-	// http.Server.Shutdown), then stop the listener for /healthz. The drain
+	// http.Server.Shutdown), then stop the listener for /healthz and /readyz. The drain
 	// takes at most half of SHUTDOWN_TIMEOUT, leaving the rest to publish
 	// the disconnections.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)

@@ -130,7 +130,7 @@ func TestGatewayBinary(t *testing.T) {
 		}
 	}()
 
-	waitHealthy(t, "http://"+addr+"/healthz", exited)
+	waitHealthy(t, "http://"+addr+"/readyz", exited)
 	families := metricstest.Scrape(t, "http://"+metricsAddr+metrics.Path)
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "process_resident_memory_bytes"} {
 		if _, ok := families[name]; !ok {

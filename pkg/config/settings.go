@@ -40,7 +40,7 @@ var settings = []Setting{
 		Help: "gRPC: operator services and the gateways' control plane",
 		v:    text(func(c *Config) *string { return &c.GRPCAddr }, listenAddr)},
 	{Name: "OCPP_ADDR", Default: ":8887", Binaries: Both,
-		Help: "OCPP WebSocket listener (ws://host:8887/ocpp/{stationId}) and the gateway's /healthz; the api uses it only in the embedded mode",
+		Help: "OCPP WebSocket listener (ws://host:8887/ocpp/{stationId}) and the gateway's /healthz, /readyz; the api uses it only in the embedded mode",
 		v:    text(func(c *Config) *string { return &c.OCPPAddr }, listenAddr)},
 	{Name: "METRICS_ADDR", Default: "", Binaries: Both,
 		Help: "Prometheus /metrics listener (e.g. :9464); no authentication, so bind it where only the scraper reaches; empty = off",
