@@ -11,7 +11,7 @@ TEST_TIMEOUT ?= 15m
 FUZZTIME     ?= 30s
 BUF          := bin/buf
 
-.PHONY: help run test test-race check-services generate check-generated lint fuzz build bench clean
+.PHONY: help run test test-race check-services generate check-generated lint fuzz build bench clean deploy-check chart
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -42,9 +42,26 @@ check-services: ## fail, saying how to start them, unless PostgreSQL and RabbitM
 	  exit 1; \
 	fi
 
-test: check-services ## go vet, then every test (real PostgreSQL and RabbitMQ)
+test: check-services ## go vet, then every test (real PostgreSQL and RabbitMQ), then deploy-check
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory deploy-check
+
+# tools/deploycheck is a module of its own, so that Helm and the Kubernetes
+# API types it pins stay out of the binaries' dependencies. Its tests build
+# helm from that pin (go tool, Go module proxy only; a few minutes the first
+# time, cached after).
+HELM = $(GO) -C tools/deploycheck tool helm
+
+deploy-check: ## helm lint + template of the chart with each ci/ values file, every manifest validated
+	$(GO) vet -C tools/deploycheck ./...
+	$(GO) test -C tools/deploycheck -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+chart: ## render the Helm chart with its defaults into bin/chargeplane.yaml
+	@mkdir -p bin
+	$(HELM) lint --strict ../../deploy/helm/chargeplane
+	$(HELM) template chargeplane ../../deploy/helm/chargeplane > bin/chargeplane.yaml
+	@echo "rendered into bin/chargeplane.yaml"
 
 test-race: check-services ## every test under the race detector (needs cgo and a C compiler)
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
