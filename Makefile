@@ -53,7 +53,7 @@ test: check-services ## go vet, then every test (real PostgreSQL and RabbitMQ), 
 # time, cached after).
 HELM = $(GO) -C tools/deploycheck tool helm
 
-deploy-check: ## helm lint + template of the chart with each ci/ values file, every manifest validated
+deploy-check: ## helm lint + template of the chart with each ci/ values file, every manifest validated; compose.yaml and the Dockerfile checked
 	$(GO) vet -C tools/deploycheck ./...
 	$(GO) test -C tools/deploycheck -count=1 -timeout $(TEST_TIMEOUT) ./...
 
