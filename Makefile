@@ -76,10 +76,10 @@ $(BUF): tools/buf/go.mod tools/buf/go.sum
 # removed .proto leaves no stale file behind.
 # The OCPP message types (pkg/ocpp/v16, pkg/ocpp/v201) are generated from the
 # official schemas by msggen (go generate), .env.example from the settings
-# table in pkg/config.
-GENERATED := pkg/gen pkg/ocpp/v16/messages_gen.go pkg/ocpp/v201/messages_gen.go .env.example
+# table in pkg/config, as is the settings table of docs/operations.md.
+GENERATED := pkg/gen pkg/ocpp/v16/messages_gen.go pkg/ocpp/v201/messages_gen.go .env.example docs/operations.md
 
-generate: $(BUF) ## regenerate pkg/gen from proto/, the OCPP message types from the schemas, .env.example from pkg/config; lint the protos
+generate: $(BUF) ## regenerate pkg/gen from proto/, the OCPP message types from the schemas, .env.example and the settings of docs/operations.md from pkg/config; lint the protos
 	find pkg/gen -type f \( -name '*.pb.go' -o -name '*.pb.gw.go' -o -name '*.swagger.json' \) -delete
 	$(BUF) generate
 	$(BUF) lint

@@ -1,6 +1,6 @@
 package config
 
-//go:generate go run ./internal/gendocs -env ../../.env.example
+//go:generate go run ./internal/gendocs -env ../../.env.example -md ../../docs/operations.md
 
 import (
 	"bytes"
@@ -102,4 +102,38 @@ func wrap(text string, width int) []string {
 		}
 	}
 	return append(lines, line)
+}
+
+// Markers around the settings table in a Markdown document.
+const (
+	MarkdownBegin = "<!-- settings:begin (generated from pkg/config/settings.go by make generate) -->"
+	MarkdownEnd   = "<!-- settings:end -->"
+)
+
+// MarkdownTable is the settings table in Markdown: name, default, the
+// binaries that read it, meaning.
+func MarkdownTable() string {
+	var b strings.Builder
+	b.WriteString("| variable | default | read by | meaning |\n|---|---|---|---|\n")
+	for _, s := range settings {
+		def := "(empty)"
+		if s.Default != "" {
+			def = "`" + s.Default + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", s.Name, def, s.Binaries, strings.ReplaceAll(s.Help, "|", "\\|"))
+	}
+	return b.String()
+}
+
+// ReplaceMarkdownTable puts MarkdownTable between the markers of doc.
+func ReplaceMarkdownTable(doc string) (string, error) {
+	before, rest, ok := strings.Cut(doc, MarkdownBegin)
+	if !ok {
+		return "", fmt.Errorf("no %q marker", MarkdownBegin)
+	}
+	_, after, ok := strings.Cut(rest, MarkdownEnd)
+	if !ok {
+		return "", fmt.Errorf("no %q marker", MarkdownEnd)
+	}
+	return before + MarkdownBegin + "\n" + MarkdownTable() + MarkdownEnd + after, nil
 }

@@ -65,3 +65,23 @@ func TestEnvExampleIsGenerated(t *testing.T) {
 		}
 	}
 }
+
+// docs/operations.md carries the same table, generated.
+func TestOperationsTableIsGenerated(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ReplaceMarkdownTable(string(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(doc) != want {
+		t.Fatal("the settings table of docs/operations.md differs from the settings table: run make generate")
+	}
+	for _, s := range settings {
+		if !bytes.Contains(doc, []byte("| `"+s.Name+"` |")) {
+			t.Errorf("docs/operations.md lacks %s", s.Name)
+		}
+	}
+}
