@@ -226,6 +226,16 @@ func TestTLS(t *testing.T) {
 			t.Errorf("%s=%q is in a mount of Secret %q, want %q", setting, path, mounted, want)
 		}
 	}
+	// The core's CA files likewise.
+	core := find[*appsv1.Deployment](t, objs, "cp-chargeplane-core")
+	for setting, path := range map[string]string{"CA_CERT_FILE": "/etc/chargeplane/ca/tls.crt", "CA_KEY_FILE": "/etc/chargeplane/ca/tls.key"} {
+		if got := env(core.Spec.Template.Spec.Containers[0])[setting]; got != path {
+			t.Errorf("core %s = %q, want %q", setting, got, path)
+		}
+	}
+	if v := core.Spec.Template.Spec.Volumes; v[len(v)-1].Secret == nil || v[len(v)-1].Secret.SecretName != "chargeplane-csms-ca" {
+		t.Errorf("core volumes %+v, want the CA Secret", v)
+	}
 	lb := find[*corev1.Service](t, objs, "cp-chargeplane-gateway")
 	if len(lb.Spec.Ports) != 1 || lb.Spec.Ports[0].Port != 443 || lb.Spec.Ports[0].TargetPort.StrVal != "ocpp-tls" {
 		t.Errorf("TLS-only load balancer ports %+v", lb.Spec.Ports)
