@@ -150,10 +150,10 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	}
 
 	if cfg.Embedded() {
-		a.bus = inproc.New(inproc.Config{Partitions: cfg.BusPartitions, Logger: logger})
+		a.bus = inproc.New(inproc.Config{Partitions: cfg.BusPartitions, Lanes: cfg.BusLanes, Logger: logger})
 	} else {
 		rb, err := rabbitmq.Dial(ctx, rabbitmq.Config{
-			URL: cfg.AMQPURL, Prefix: cfg.AMQPPrefix, Partitions: cfg.BusPartitions, Logger: logger,
+			URL: cfg.AMQPURL, Prefix: cfg.AMQPPrefix, Partitions: cfg.BusPartitions, Lanes: cfg.BusLanes, Logger: logger,
 			// The instances consuming upstream share its partitions by this id.
 			InstanceID: cfg.CoreID,
 		})

@@ -22,12 +22,17 @@ import (
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
 )
 
-// Handler processes one delivery. Returning nil acknowledges it; returning an
-// error asks for redelivery (the message stays at the head of its partition,
-// so per-station order holds). Deliveries of one queue are handled one at a
-// time, so a handler must not block on slow work (e.g. a charger's socket):
-// a gateway hands messages off to per-connection writers. ctx is cancelled
-// when the consumer stops or the bus closes. The handler owns env.
+// Handler processes one envelope. Returning nil marks it handled; returning
+// an error asks for redelivery (the envelope stays at the head of its
+// station's lane, so per-station order holds). Upstream, a station's
+// envelopes are handled one at a time in order while different stations'
+// run concurrently, so handlers must be safe for concurrent use; a gateway
+// or core queue is handled one envelope at a time, so its handler must not
+// block on slow work (e.g. a charger's socket): a gateway hands messages off
+// to per-connection writers. A handler may see an envelope again after a
+// consumer stopped (crash, hand-over, shutdown): upstream handlers must be
+// idempotent. ctx is cancelled when the consumer stops or the bus closes.
+// The handler owns env.
 type Handler func(ctx context.Context, env *busv1.Envelope) error
 
 // ErrClosed is returned by operations on a closed bus.
@@ -54,9 +59,13 @@ type Bus interface {
 	PublishToCore(ctx context.Context, coreID string, env *busv1.Envelope) error
 
 	// ConsumeUpstream starts delivering upstream messages to h and returns
-	// once consuming has begun. Messages of one partition (and so of one
-	// station) are delivered one at a time, in order. Delivery stops when ctx
-	// is done.
+	// once consuming has begun. Each partition is consumed by one consumer
+	// at a time; within it, each station's messages are delivered one at a
+	// time in order (its lane), different stations' concurrently, with more
+	// messages in progress than there are partitions. A message is
+	// acknowledged once handled and once nothing older of its stations is
+	// unacknowledged, so what a stopped consumer leaves is, per station, a
+	// suffix, redelivered in order. Delivery stops when ctx is done.
 	ConsumeUpstream(ctx context.Context, h Handler) error
 	// ConsumeGateway declares gatewayID's queue, binds it to downstream and
 	// starts delivering to h; returns once consuming has begun. The queue is

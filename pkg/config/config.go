@@ -61,6 +61,7 @@ type Config struct {
 	AMQPURL       string
 	AMQPPrefix    string
 	BusPartitions int
+	BusLanes      int
 
 	HeartbeatInterval time.Duration
 

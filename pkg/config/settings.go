@@ -110,6 +110,9 @@ var settings = []Setting{
 	{Name: "BUS_PARTITIONS", Default: "16", Binaries: Both,
 		Help: "upstream partitions (per-station ordering); must be equal on every api and gateway",
 		v:    integer(func(c *Config) *int { return &c.BusPartitions }, between(1, 1024))},
+	{Name: "BUS_LANES", Default: "256", Binaries: API,
+		Help: "charger messages this core handles at once: different stations' concurrently, each station's in order",
+		v:    integer(func(c *Config) *int { return &c.BusLanes }, between(1, 65536))},
 
 	// Gateways.
 	{Name: "CORE_GRPC_ADDR", Default: "localhost:9090", Binaries: Gateway,

@@ -34,15 +34,17 @@ import (
 // It is a liveness bound, not a performance assertion.
 const waitFor = 30 * time.Second
 
-// Run runs the contract suite. newBus must return a fresh bus, isolated
-// from every other call's (e.g. its own RabbitMQ prefix), and register its
-// own cleanup; Close may also be called by the suite, so it must be
-// idempotent.
-func Run(t *testing.T, newBus func(t *testing.T) bus.Bus) {
+// Run runs the contract suite. newBus must return a fresh bus with the
+// given number of upstream partitions, isolated from every other call's
+// (e.g. its own RabbitMQ prefix), and register its own cleanup; Close may
+// also be called by the suite, so it must be idempotent.
+func Run(t *testing.T, partitions int, newBus func(t *testing.T) bus.Bus) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, b bus.Bus)
 	}{
+		{"InProgressExceedsPartitions", func(t *testing.T, b bus.Bus) { testInProgressExceedsPartitions(t, b, partitions) }},
+		{"OrderUnderConcurrency", testOrderUnderConcurrency},
 		{"UpstreamRoundTrip", testUpstreamRoundTrip},
 		{"UpstreamKeptUntilConsumer", testUpstreamKeptUntilConsumer},
 		{"PerStationOrder", testPerStationOrder},
@@ -200,11 +202,18 @@ func stationNames(n int) []string {
 }
 
 // orderChecker records handled messages and checks that each station's
-// sequence numbers arrive as 0, 1, 2, ... exactly once.
+// sequence numbers arrive as 0, 1, 2, ... exactly once. With replays
+// allowed (a consumer stopped mid-run), a station may also start again
+// from an earlier message, as a redelivered suffix does: every step is
+// then +1 or back to a message already handled, never a skip, so each
+// message is handled for the first time in order.
 type orderChecker struct {
 	mu      sync.Mutex
-	next    map[string]int
-	total   int
+	next    map[string]int // one past the highest handled
+	last    map[string]int // the last handled
+	replays int
+	allow   bool
+	total   int // distinct messages handled
 	done    chan struct{}
 	want    int
 	errOnce sync.Once
@@ -212,7 +221,7 @@ type orderChecker struct {
 }
 
 func newOrderChecker(want int) *orderChecker {
-	return &orderChecker{next: make(map[string]int), done: make(chan struct{}), want: want}
+	return &orderChecker{next: map[string]int{}, last: map[string]int{}, done: make(chan struct{}), want: want}
 }
 
 func (c *orderChecker) record(env *busv1.Envelope) {
@@ -220,16 +229,25 @@ func (c *orderChecker) record(env *busv1.Envelope) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := env.GetStationId()
-	if seq != c.next[st] {
-		c.errOnce.Do(func() {
-			c.err = fmt.Errorf("station %s: got message %d, want %d", st, seq, c.next[st])
-		})
+	last, seen := c.last[st]
+	fail := func(format string, args ...any) {
+		c.errOnce.Do(func() { c.err = fmt.Errorf("station %s: "+format, append([]any{st}, args...)...) })
 	}
-	c.next[st] = seq + 1
-	c.total++
-	if c.total == c.want {
-		close(c.done)
+	switch {
+	case seq == c.next[st] && (!seen || seq == last+1):
+		c.next[st] = seq + 1
+		c.total++
+		if c.total == c.want {
+			close(c.done)
+		}
+	case seen && seq == last+1 && seq < c.next[st] && c.allow:
+		c.replays++ // continuing a replay
+	case seq < c.next[st] && c.allow:
+		c.replays++ // a redelivered suffix starts
+	default:
+		fail("got message %d after %d, want %d", seq, last, c.next[st])
 	}
+	c.last[st] = seq
 }
 
 func (c *orderChecker) wait(t *testing.T) {
@@ -276,6 +294,98 @@ func testPerStationOrderTwoConsumers(t *testing.T, b bus.Bus) {
 	}
 	publishStations(t, ctx, b, stations, perStation, 6)
 	c.wait(t)
+}
+
+// testInProgressExceedsPartitions: many stations' messages are in
+// progress at once, more than there are partitions (a partition is no
+// longer handled one message at a time). Every handler waits until the
+// target is reached, so with less concurrency the test times out.
+func testInProgressExceedsPartitions(t *testing.T, b bus.Bus, partitions int) {
+	ctx := testContext(t)
+	target := 3*partitions + 1
+	var inProgress atomic.Int32
+	reached := make(chan struct{})
+	var once sync.Once
+	var peak atomic.Int32
+	s := newSink()
+	must(t, b.ConsumeUpstream(ctx, func(ctx context.Context, env *busv1.Envelope) error {
+		n := inProgress.Add(1)
+		defer inProgress.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		if int(n) >= target {
+			once.Do(func() { close(reached) })
+		}
+		select {
+		case <-reached:
+		case <-time.After(waitFor):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return s.handle(ctx, env)
+	}), "ConsumeUpstream")
+	publishStations(t, ctx, b, stationNames(target), 1, 8)
+	for range target {
+		s.next(t, "a message")
+	}
+	select {
+	case <-reached:
+	default:
+		t.Fatalf("at most %d messages were in progress at once; want at least %d (3 × %d partitions + 1)", peak.Load(), target, partitions)
+	}
+}
+
+// testOrderUnderConcurrency: two consumers (core instances), random
+// handler delays and failures, and one consumer stopped mid-run: every
+// station's messages are handled in order, never two of one station at
+// once, and every message at least once (a redelivered suffix may be
+// handled again, from where the stopped consumer left it).
+func testOrderUnderConcurrency(t *testing.T, b bus.Bus) {
+	ctx := testContext(t)
+	stations := stationNames(40)
+	const perStation = 25
+	c := newOrderChecker(len(stations) * perStation)
+	c.allow = true
+	var busy sync.Map // station → struct{} while a handler runs
+	var handled atomic.Int32
+	handler := func(ctx context.Context, env *busv1.Envelope) error {
+		st := env.GetStationId()
+		if _, running := busy.LoadOrStore(st, struct{}{}); running {
+			t.Errorf("station %s: two of its messages handled at once", st)
+			return nil
+		}
+		defer busy.Delete(st)
+		select {
+		case <-time.After(time.Duration(rand.N(1000)) * time.Microsecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if rand.N(25) == 0 {
+			return errors.New("random failure")
+		}
+		c.record(env)
+		handled.Add(1)
+		return nil
+	}
+	first, stopFirst := context.WithCancel(ctx)
+	defer stopFirst()
+	must(t, b.ConsumeUpstream(first, handler), "ConsumeUpstream (first)")
+	must(t, b.ConsumeUpstream(ctx, handler), "ConsumeUpstream (second)")
+	go func() {
+		for handled.Load() < int32(len(stations)*perStation/3) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+		stopFirst() // an instance goes away mid-run
+	}()
+	publishStations(t, ctx, b, stations, perStation, 6)
+	c.wait(t)
+	c.mu.Lock()
+	t.Logf("%d messages handled again after the first consumer stopped", c.replays)
+	c.mu.Unlock()
 }
 
 func testRedeliveryOnError(t *testing.T, b bus.Bus) {

@@ -1,10 +1,11 @@
 // Package inproc is the in-memory bus.Bus of the embedded single-process
 // mode. It keeps the RabbitMQ bus's semantics (see package bustest): upstream
-// partitioned by station and delivered one message at a time per partition,
-// redelivery of the same message after a handler error, fanout to every
-// consuming gateway, direct delivery to one gateway or core instance, and
-// messages for a gateway or core instance without a consumer dropped.
-// Nothing survives the process.
+// partitioned by station, each station's messages handled in order on its
+// lane while different stations' run concurrently (package lanes, as the
+// RabbitMQ bus does), redelivery of the same message after a handler error,
+// fanout to every consuming gateway, direct delivery to one gateway or core
+// instance, and messages for a gateway or core instance without a consumer
+// dropped. Nothing survives the process.
 package inproc
 
 import (
@@ -18,15 +19,22 @@ import (
 
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	"github.com/chargeplane/chargeplane/pkg/bus/internal/backoff"
+	"github.com/chargeplane/chargeplane/pkg/bus/internal/lanes"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
 )
 
 // Config configures New. The zero value is usable.
 type Config struct {
 	// Partitions is the number of upstream partitions (default
-	// bus.DefaultPartitions). Each is delivered one message at a time.
+	// bus.DefaultPartitions).
 	Partitions int
-	Logger     *slog.Logger
+	// Prefetch is the number of upstream messages of one partition that
+	// may be in progress at once (default 256), as with RabbitMQ.
+	Prefetch int
+	// Lanes bounds the upstream handlers running at once in one
+	// ConsumeUpstream (default 256).
+	Lanes  int
+	Logger *slog.Logger
 	// RetryMin and RetryMax bound the back-off before redelivering a message
 	// whose handler failed (defaults 100ms and 5s).
 	RetryMin, RetryMax time.Duration
@@ -36,6 +44,8 @@ type Config struct {
 // concurrent use.
 type Bus struct {
 	partitions int
+	prefetch   int
+	lanes      int
 	log        *slog.Logger
 	retry      backoff.Policy
 
@@ -46,7 +56,7 @@ type Bus struct {
 
 	mu       sync.Mutex // guards the fields below; taken before any queue.mu
 	closed   bool
-	parts    []*queue
+	parts    []*partition
 	gateways map[string]*direct
 	cores    map[string]*direct
 }
@@ -61,6 +71,12 @@ func New(cfg Config) *Bus {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Prefetch < 1 {
+		cfg.Prefetch = 256
+	}
+	if cfg.Lanes < 1 {
+		cfg.Lanes = 256
+	}
 	if cfg.RetryMin <= 0 {
 		cfg.RetryMin = 100 * time.Millisecond
 	}
@@ -70,37 +86,32 @@ func New(cfg Config) *Bus {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Bus{
 		partitions: cfg.Partitions,
+		prefetch:   cfg.Prefetch,
+		lanes:      cfg.Lanes,
 		log:        cfg.Logger.With("component", "bus", "bus", "inproc"),
 		retry:      backoff.Policy{Min: cfg.RetryMin, Max: cfg.RetryMax},
 		ctx:        ctx,
 		cancel:     cancel,
-		parts:      make([]*queue, cfg.Partitions),
+		parts:      make([]*partition, cfg.Partitions),
 		gateways:   make(map[string]*direct),
 		cores:      make(map[string]*direct),
 	}
 	for i := range b.parts {
-		b.parts[i] = newQueue()
+		b.parts[i] = newPartition()
 	}
 	return b
 }
 
-// queue is an unbounded FIFO consumed by one goroutine at a time. The head
-// stays in place until its handler succeeds, which is what gives redelivery
-// before any later message.
+// queue is a gateway's or core instance's unbounded FIFO, consumed by one
+// goroutine. The head stays in place until its handler succeeds, which is
+// what gives redelivery before any later message.
 type queue struct {
 	mu     sync.Mutex
 	items  []*busv1.Envelope
 	notify chan struct{} // capacity 1: "items may be non-empty"
-	// token is held by the partition's single active consumer, like
-	// RabbitMQ's single-active-consumer queues.
-	token chan struct{}
 }
 
-func newQueue() *queue {
-	q := &queue{notify: make(chan struct{}, 1), token: make(chan struct{}, 1)}
-	q.token <- struct{}{}
-	return q
-}
+func newQueue() *queue { return &queue{notify: make(chan struct{}, 1)} }
 
 func (q *queue) push(env *busv1.Envelope) {
 	q.mu.Lock()
@@ -138,6 +149,117 @@ func (q *queue) pop() {
 	q.items = q.items[1:]
 	if len(q.items) == 0 {
 		q.items = nil // let the backing array go
+	}
+}
+
+// partition is an upstream queue. Messages stay in place until they are
+// acknowledged; the active consumer takes up to prefetch of them at a time,
+// and whatever it leaves unacknowledged when it stops is offered again, in
+// place, to the next one, as RabbitMQ does.
+type partition struct {
+	mu     sync.Mutex
+	items  []*entry // unacknowledged messages (and acknowledged ones behind an older one), in order
+	next   int      // first entry the active consumer has not taken
+	taken  int      // taken and not yet acknowledged
+	notify chan struct{}
+	// token is held by the partition's single active consumer, like
+	// RabbitMQ's single-active-consumer queues.
+	token chan struct{}
+}
+
+type entry struct {
+	env   *busv1.Envelope
+	acked bool
+}
+
+func newPartition() *partition {
+	p := &partition{notify: make(chan struct{}, 1), token: make(chan struct{}, 1)}
+	p.token <- struct{}{}
+	return p
+}
+
+func (p *partition) wake() {
+	select {
+	case p.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (p *partition) push(env *busv1.Envelope) {
+	p.mu.Lock()
+	p.items = append(p.items, &entry{env: env})
+	p.mu.Unlock()
+	p.wake()
+}
+
+// take waits for the next message not yet taken, while fewer than
+// prefetch are in progress.
+func (p *partition) take(ctx context.Context, prefetch int) (*entry, error) {
+	for {
+		p.mu.Lock()
+		for p.next < len(p.items) && p.items[p.next].acked {
+			p.next++
+		}
+		if p.next < len(p.items) && p.taken < prefetch {
+			e := p.items[p.next]
+			p.next++
+			p.taken++
+			p.mu.Unlock()
+			return e, nil
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.notify:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// ack removes e (once nothing older is left) and makes room for another.
+func (p *partition) ack(e *entry) {
+	p.mu.Lock()
+	e.acked = true
+	p.taken--
+	n := 0
+	for n < len(p.items) && p.items[n].acked {
+		p.items[n] = nil
+		n++
+	}
+	p.items = p.items[n:]
+	p.next -= n
+	if len(p.items) == 0 {
+		p.items = nil
+	}
+	p.mu.Unlock()
+	p.wake()
+}
+
+// release offers everything unacknowledged again, from the front.
+func (p *partition) release() {
+	p.mu.Lock()
+	p.next, p.taken = 0, 0
+	p.mu.Unlock()
+	p.wake()
+}
+
+// serve is one consumer's turn at p: it hands messages to lanes until ctx
+// is done, then leaves what it did not finish to the next consumer.
+func (b *Bus) servePartition(ctx context.Context, p *partition, slots lanes.Slots, h bus.Handler, n int) {
+	sched := lanes.New(ctx, lanes.Config{Handler: h, Slots: slots, Retry: b.retry,
+		Log: b.log.With("queue", "upstream", "partition", n)})
+	defer p.release()
+	defer sched.Stop()
+	for {
+		e, err := p.take(ctx, b.prefetch)
+		if err != nil {
+			return
+		}
+		sched.Add(lanes.Delivery{
+			Envelopes: []*busv1.Envelope{proto.CloneOf(e.env)},
+			Fresh:     func(int) *busv1.Envelope { return proto.CloneOf(e.env) },
+			Ack:       func() { p.ack(e) },
+		})
 	}
 }
 
@@ -272,9 +394,10 @@ func (b *Bus) publishDirect(ctx context.Context, m map[string]*direct, kind, id 
 	return nil
 }
 
-// ConsumeUpstream delivers every partition to h, one message at a time per
-// partition. Several consumers may run at once (as several core instances
-// do); each partition is served by one of them at a time.
+// ConsumeUpstream delivers every partition to h, each station's messages
+// in order, different stations' concurrently (at most Lanes handlers at
+// once). Several consumers may run at once (as several core instances do);
+// each partition is served by one of them at a time.
 func (b *Bus) ConsumeUpstream(ctx context.Context, h bus.Handler) error {
 	if h == nil {
 		return fmt.Errorf("%w: nil handler", bus.ErrInvalid)
@@ -285,6 +408,7 @@ func (b *Bus) ConsumeUpstream(ctx context.Context, h bus.Handler) error {
 		return bus.ErrClosed
 	}
 	cctx, release := b.consumerContext(ctx)
+	slots := lanes.NewSlots(b.lanes)
 	var parts sync.WaitGroup
 	b.wg.Add(len(b.parts) + 1)
 	for i, q := range b.parts {
@@ -298,7 +422,7 @@ func (b *Bus) ConsumeUpstream(ctx context.Context, h bus.Handler) error {
 				return
 			}
 			defer func() { q.token <- struct{}{} }()
-			b.serve(cctx, q, h, slog.String("name", "upstream"), slog.Int("partition", i))
+			b.servePartition(cctx, q, slots, h, i)
 		}()
 	}
 	go func() {

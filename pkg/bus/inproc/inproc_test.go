@@ -26,7 +26,7 @@ func newBus(t *testing.T) bus.Bus {
 	return b
 }
 
-func TestContract(t *testing.T) { bustest.Run(t, newBus) }
+func TestContract(t *testing.T) { bustest.Run(t, 8, newBus) }
 
 // A failing partition blocks only itself: other stations keep flowing.
 func TestFailingPartitionDoesNotBlockOthers(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	"github.com/chargeplane/chargeplane/pkg/bus/internal/backoff"
+	"github.com/chargeplane/chargeplane/pkg/bus/internal/lanes"
+	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
 )
 
 // consumerSpec says how to (re)subscribe one queue.
@@ -27,13 +29,16 @@ type consumerSpec struct {
 	// part, for an upstream partition, decides when to hand it over to
 	// the instance that owns it.
 	part *partitionState
+	// slots bounds the handlers running at once over all partitions of
+	// one ConsumeUpstream (upstream only).
+	slots lanes.Slots
 }
 
 // subscription is a consuming channel.
 type subscription struct {
 	ch         *amqp.Channel
 	deliveries <-chan amqp.Delivery
-	closed     chan *amqp.Error // closed by amqp091 when ch is gone
+	gone       chan struct{} // closed once ch is gone
 }
 
 func (b *Bus) subscribe(s *session, spec consumerSpec) (*subscription, error) {
@@ -41,7 +46,12 @@ func (b *Bus) subscribe(s *session, spec consumerSpec) (*subscription, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: open channel: %w", bus.ErrNotConnected, err)
 	}
-	sub := &subscription{ch: ch, closed: ch.NotifyClose(make(chan *amqp.Error, 1))}
+	sub := &subscription{ch: ch, gone: make(chan struct{})}
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	go func() {
+		<-closed // amqp091 closes it when the channel goes, whatever the reason
+		close(sub.gone)
+	}()
 	fail := func(what string, err error) (*subscription, error) {
 		_ = ch.Close()
 		var amqpErr *amqp.Error
@@ -52,7 +62,11 @@ func (b *Bus) subscribe(s *session, spec consumerSpec) (*subscription, error) {
 		}
 		return nil, fmt.Errorf("bus: %s %s: %w", what, spec.queue, err)
 	}
-	if err := ch.Qos(b.cfg.Prefetch, 0, false); err != nil {
+	prefetch := b.cfg.Prefetch
+	if spec.part != nil {
+		prefetch = b.cfg.UpstreamPrefetch
+	}
+	if err := ch.Qos(prefetch, 0, false); err != nil {
 		return fail("set prefetch for", err)
 	}
 	if spec.declare != nil {
@@ -72,7 +86,7 @@ func (b *Bus) subscribe(s *session, spec consumerSpec) (*subscription, error) {
 func (b *Bus) run(ctx context.Context, spec consumerSpec, h bus.Handler, sub *subscription) {
 	log := b.log.With(spec.attrs...)
 	for {
-		yielded := b.deliver(ctx, log, sub, h, spec.part)
+		yielded := b.deliver(ctx, log, sub, h, spec)
 		// Unacknowledged deliveries go back to the queue, in their places,
 		// before the broker makes another consumer active.
 		_ = sub.ch.Close()
@@ -109,74 +123,114 @@ func (b *Bus) run(ctx context.Context, spec consumerSpec, h bus.Handler, sub *su
 	}
 }
 
-// deliver hands sub's deliveries to h one at a time until ctx is done or
-// the channel is lost; for an upstream partition also until it should be
-// handed over (yielded true), which happens only between two messages.
-func (b *Bus) deliver(ctx context.Context, log *slog.Logger, sub *subscription, h bus.Handler, part *partitionState) (yielded bool) {
+// deliver hands sub's deliveries to h until ctx is done or the channel is
+// lost; for an upstream partition also until it should be handed over
+// (yielded true). Upstream deliveries run on per-station lanes (package
+// lanes), many at a time; other queues' deliveries one at a time, in order.
+// Either way acknowledgements are written in batches by an acker.
+func (b *Bus) deliver(ctx context.Context, log *slog.Logger, sub *subscription, h bus.Handler, spec consumerSpec) (yielded bool) {
+	ak := newAcker(sub.ch, b.stats.ackFrame)
+	defer ak.stop()
+	if spec.part == nil {
+		return b.deliverInOrder(ctx, log, sub, h, ak)
+	}
+	sched := lanes.New(ctx, lanes.Config{Handler: h, Slots: spec.slots, Retry: b.retry, Log: log})
 	for {
-		var changed <-chan struct{}
-		if part != nil {
-			changed = part.changed()
-		}
 		select {
 		case <-ctx.Done():
+			sched.Stop()
 			return false
-		case <-changed:
-			if part.onChange() {
+		case <-spec.part.changed():
+			if spec.part.onChange() {
+				// Finish what was taken while the partition is still ours,
+				// so the owner starts exactly where this instance stopped.
+				sched.Drain(sub.gone)
 				return true
 			}
 		case d, ok := <-sub.deliveries:
 			if !ok {
+				sched.Stop()
 				return false
 			}
-			if part != nil && part.onDelivery() {
+			if spec.part.onDelivery() {
+				sched.Drain(sub.gone)
 				return true // d stays unacknowledged: closing the channel requeues it
 			}
-			b.handle(ctx, log, sub, d, h)
+			b.stats.delivered.Add(1)
+			envs, fresh, err := decodeDelivery(d)
+			ak.delivered(d.DeliveryTag)
+			if err != nil {
+				// It will never decode; keeping it would block its stations forever.
+				log.Error("dropping an undecodable message", "error", err, "bytes", len(d.Body), "content_type", d.ContentType, "type", d.Type)
+				ak.ack(d.DeliveryTag)
+				continue
+			}
+			tag := d.DeliveryTag
+			sched.Add(lanes.Delivery{Envelopes: envs, Fresh: fresh, Ack: func() { ak.ack(tag) }})
 		}
 	}
 }
 
-// handle runs h on d until it succeeds, then acknowledges d. It gives up
-// (leaving d unacknowledged, so the broker redelivers it) when ctx is done
-// or the channel is lost.
-func (b *Bus) handle(ctx context.Context, log *slog.Logger, sub *subscription, d amqp.Delivery, h bus.Handler) {
+// deliverInOrder hands a gateway's or core instance's deliveries to h one
+// envelope at a time, in order.
+func (b *Bus) deliverInOrder(ctx context.Context, log *slog.Logger, sub *subscription, h bus.Handler, ak *acker) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case d, ok := <-sub.deliveries:
+			if !ok {
+				return false
+			}
+			b.stats.delivered.Add(1)
+			ak.delivered(d.DeliveryTag)
+			envs, fresh, err := decodeDelivery(d)
+			if err != nil {
+				log.Error("dropping an undecodable message", "error", err, "bytes", len(d.Body), "content_type", d.ContentType, "type", d.Type)
+				ak.ack(d.DeliveryTag)
+				continue
+			}
+			for i, env := range envs {
+				if !b.handle(ctx, log, sub, env, func() *busv1.Envelope { return fresh(i) }, h) {
+					return false // unacknowledged: the broker redelivers it
+				}
+			}
+			ak.ack(d.DeliveryTag)
+		}
+	}
+}
+
+// handle runs h on env until it succeeds (true). It gives up (false) when
+// ctx is done or the channel is lost.
+func (b *Bus) handle(ctx context.Context, log *slog.Logger, sub *subscription, env *busv1.Envelope, fresh func() *busv1.Envelope, h bus.Handler) bool {
 	for attempt := 0; ; attempt++ {
 		// Checked before every attempt: nothing reaches a cancelled consumer.
 		if ctx.Err() != nil {
-			return
+			return false
 		}
-		// Decoded afresh each time: the handler may have changed the last copy.
-		env, err := Decode(d.Body)
-		if err != nil {
-			// It will never decode; keeping it would block the queue forever.
-			log.Error("dropping an undecodable message", "error", err, "bytes", len(d.Body), "content_type", d.ContentType)
-			if err := d.Reject(false); err != nil {
-				log.Warn("rejecting a message failed", "error", err)
-			}
-			return
+		if attempt > 0 {
+			env = fresh() // the handler may have changed the last copy
 		}
 		station := env.GetStationId()
 		herr := h(ctx, env)
 		if herr == nil {
-			if err := d.Ack(false); err != nil {
-				// The broker will redeliver it: handlers are idempotent.
-				log.Warn("acknowledging a message failed", "station", station, "error", err)
-			}
-			return
+			return true
 		}
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		delay := b.retry.Delay(attempt)
 		log.Warn("handler failed; redelivering after back-off",
 			"station", station, "error", herr, "attempt", attempt+1, "backoff", delay)
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
-			return
-		case <-sub.closed:
-			return
-		case <-time.After(delay):
+			t.Stop()
+			return false
+		case <-sub.gone:
+			t.Stop()
+			return false
+		case <-t.C:
 		}
 	}
 }
@@ -204,8 +258,10 @@ func (b *Bus) deleteQueue(queue string, log *slog.Logger) {
 // ConsumeUpstream subscribes every upstream partition and returns once all
 // are subscribed. With single-active-consumer queues, several core
 // instances can call it; each partition is delivered to one of them at a
-// time, one message at a time, and the instances share the partitions
-// evenly, handing them over as instances come and go (members.go).
+// time, and the instances share the partitions evenly, handing them over
+// as instances come and go (members.go). Within a partition each station's
+// messages are handled in order and different stations' concurrently, at
+// most Config.Lanes handlers at once over all partitions.
 func (b *Bus) ConsumeUpstream(ctx context.Context, h bus.Handler) error {
 	if h == nil {
 		return fmt.Errorf("%w: nil handler", bus.ErrInvalid)
@@ -215,6 +271,7 @@ func (b *Bus) ConsumeUpstream(ctx context.Context, h bus.Handler) error {
 		return err
 	}
 	m := b.newMember()
+	slots := lanes.NewSlots(b.cfg.Lanes)
 	specs := make([]consumerSpec, b.cfg.Partitions)
 	subs := make([]*subscription, b.cfg.Partitions)
 	closeAll := func() {
@@ -226,7 +283,7 @@ func (b *Bus) ConsumeUpstream(ctx context.Context, h bus.Handler) error {
 	}
 	for n := range specs {
 		q := upstreamQueue(b.cfg.Prefix, n)
-		specs[n] = consumerSpec{queue: q, attrs: []any{"queue", q}, part: &partitionState{m: m, p: n}}
+		specs[n] = consumerSpec{queue: q, attrs: []any{"queue", q}, part: &partitionState{m: m, p: n}, slots: slots}
 		if subs[n], err = b.subscribe(s, specs[n]); err != nil {
 			closeAll()
 			return err

@@ -41,6 +41,20 @@ func (pc *pubChannel) get(conn *amqp.Connection) (*amqp.Channel, error) {
 // Encode is the wire form of an envelope on the bus.
 func Encode(env *busv1.Envelope) ([]byte, error) { return proto.Marshal(env) }
 
+// decodeDelivery returns the envelopes a delivery carries and how to decode
+// a fresh copy of one of them (for a retry: the handler owns the first).
+func decodeDelivery(d amqp.Delivery) ([]*busv1.Envelope, func(int) *busv1.Envelope, error) {
+	env, err := Decode(d.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	fresh := func(int) *busv1.Envelope {
+		e, _ := Decode(d.Body) // decoded once already
+		return e
+	}
+	return []*busv1.Envelope{env}, fresh, nil
+}
+
 // Decode parses the wire form of an envelope.
 func Decode(body []byte) (*busv1.Envelope, error) {
 	env := &busv1.Envelope{}
@@ -85,6 +99,8 @@ func (b *Bus) publish(ctx context.Context, exchange, key string, persistent bool
 		msg.DeliveryMode = amqp.Persistent
 	}
 	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, msg)
+	b.stats.published.Add(1)
+	b.stats.envelopes.Add(1)
 	if err != nil {
 		if ch.IsClosed() {
 			return fmt.Errorf("%w: publish: %w", bus.ErrNotConnected, err)

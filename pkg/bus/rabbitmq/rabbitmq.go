@@ -21,12 +21,15 @@
 //   - <p>.core.<id>: a core instance's exclusive reply queue (PublishToCore).
 //
 // Upstream messages are persistent; every publish waits for the broker's
-// confirm. Deliveries are acknowledged manually after the handler returns
-// nil; on a handler error the delivery is kept (unacknowledged, so the
-// broker still owns it) and handed to the handler again after a back-off,
-// before any later message of its queue: that is the redelivery bus.Handler
-// promises, without the reordering a broker requeue could cause with
-// prefetch. If the process dies meanwhile, the broker redelivers it.
+// confirm. Upstream deliveries run on per-station lanes (package lanes):
+// many at a time, each station's in order; a delivery is acknowledged
+// (in batches, ack.go) once its envelopes are handled and nothing older of
+// their stations is unacknowledged. On a handler error the envelope is
+// kept (unacknowledged, so the broker still owns it) and handed to the
+// handler again after a back-off, before any later message of its station:
+// that is the redelivery bus.Handler promises, without the reordering a
+// broker requeue could cause with prefetch. If the process dies meanwhile,
+// the broker redelivers it.
 //
 // When the connection drops, the bus reconnects with capped, jittered
 // exponential back-off, redeclares the topology and resubscribes every
@@ -77,9 +80,17 @@ type Config struct {
 	// (default 15s), so no caller can hang on a broker that stopped
 	// answering.
 	PublishTimeout time.Duration
-	// Prefetch is the number of unacknowledged deliveries per consumer
-	// queue (default 32). Handling is still one message at a time per queue.
+	// Prefetch is the number of unacknowledged deliveries per gateway or
+	// core queue (default 64); they are handled one at a time, in order.
 	Prefetch int
+	// UpstreamPrefetch is the number of unacknowledged deliveries per
+	// upstream partition (default 256): the messages of one partition that
+	// can be in progress at once on their stations' lanes.
+	UpstreamPrefetch int
+	// Lanes bounds the upstream handlers running at once in one
+	// ConsumeUpstream, over all its partitions (default 256). Each
+	// station's messages still run one at a time, in order.
+	Lanes int
 	// RetryMin and RetryMax bound the back-off before a failed delivery is
 	// handed to its handler again (defaults 100ms and 5s).
 	RetryMin, RetryMax time.Duration
@@ -133,7 +144,13 @@ func (c *Config) setDefaults() error {
 		c.PublishTimeout = 15 * time.Second
 	}
 	if c.Prefetch < 1 {
-		c.Prefetch = 32
+		c.Prefetch = 64
+	}
+	if c.UpstreamPrefetch < 1 {
+		c.UpstreamPrefetch = 256
+	}
+	if c.Lanes < 1 {
+		c.Lanes = 256
 	}
 	if c.RetryMin <= 0 {
 		c.RetryMin = 100 * time.Millisecond
@@ -198,6 +215,8 @@ type Bus struct {
 	directs map[string]*direct
 	member  *membership // of the first ConsumeUpstream, for Assignment
 	members int         // ConsumeUpstream calls so far
+
+	stats stats
 }
 
 var _ bus.Bus = (*Bus)(nil)

@@ -58,7 +58,7 @@ func dial(t testing.TB, cfg rabbitmq.Config) *rabbitmq.Bus {
 }
 
 func TestContract(t *testing.T) {
-	bustest.Run(t, func(t *testing.T) bus.Bus { return dial(t, testConfig(t)) })
+	bustest.Run(t, 8, func(t *testing.T) bus.Bus { return dial(t, testConfig(t)) })
 }
 
 func env(station string, seq int) *busv1.Envelope {
