@@ -41,18 +41,31 @@ func (pc *pubChannel) get(conn *amqp.Connection) (*amqp.Channel, error) {
 // Encode is the wire form of an envelope on the bus.
 func Encode(env *busv1.Envelope) ([]byte, error) { return proto.Marshal(env) }
 
-// decodeDelivery returns the envelopes a delivery carries and how to decode
-// a fresh copy of one of them (for a retry: the handler owns the first).
+// decodeDelivery returns the envelopes a delivery carries (one, or a
+// Batch's) and how to decode a fresh copy of one of them (for a retry: the
+// handler owns the first).
 func decodeDelivery(d amqp.Delivery) ([]*busv1.Envelope, func(int) *busv1.Envelope, error) {
-	env, err := Decode(d.Body)
-	if err != nil {
-		return nil, nil, err
+	if d.Type != batchType {
+		env, err := Decode(d.Body)
+		if err != nil {
+			return nil, nil, err
+		}
+		fresh := func(int) *busv1.Envelope {
+			e, _ := Decode(d.Body) // decoded once already
+			return e
+		}
+		return []*busv1.Envelope{env}, fresh, nil
 	}
-	fresh := func(int) *busv1.Envelope {
-		e, _ := Decode(d.Body) // decoded once already
-		return e
+	batch := &busv1.Batch{}
+	if err := proto.Unmarshal(d.Body, batch); err != nil {
+		return nil, nil, fmt.Errorf("bus: decode batch: %w", err)
 	}
-	return []*busv1.Envelope{env}, fresh, nil
+	fresh := func(i int) *busv1.Envelope {
+		again := &busv1.Batch{}
+		_ = proto.Unmarshal(d.Body, again) // decoded once already
+		return again.GetEnvelopes()[i]
+	}
+	return batch.GetEnvelopes(), fresh, nil
 }
 
 // Decode parses the wire form of an envelope.
@@ -64,17 +77,56 @@ func Decode(body []byte) (*busv1.Envelope, error) {
 	return env, nil
 }
 
-// publish sends env and waits for the broker's confirm.
-func (b *Bus) publish(ctx context.Context, exchange, key string, persistent bool, env *busv1.Envelope) error {
+// publishRaw publishes pb on publishing channel pool of the live session
+// and returns the confirmation to wait for.
+func (b *Bus) publishRaw(pool int, exchange, key string, pb *pubBatch) (*amqp.DeferredConfirmation, *amqp.Channel, error) {
+	s, err := b.session()
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, err := s.pool[pool%len(s.pool)].get(s.conn)
+	if err != nil {
+		return nil, nil, err
+	}
+	msg := amqp.Publishing{ContentType: ContentType, Type: envelopeType, DeliveryMode: amqp.Transient, Body: pb.single}
+	if pb.n > 1 {
+		msg.Type, msg.Body = batchType, pb.body
+	}
+	if pb.persistent {
+		msg.DeliveryMode = amqp.Persistent
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.PublishTimeout)
+	defer cancel()
+	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, msg)
+	b.stats.published.Add(1)
+	if err != nil {
+		if ch.IsClosed() {
+			return nil, nil, fmt.Errorf("%w: publish: %w", bus.ErrNotConnected, err)
+		}
+		return nil, nil, fmt.Errorf("bus: publish: %w", err)
+	}
+	return dc, ch, nil
+}
+
+func encodeChecked(ctx context.Context, env *busv1.Envelope) ([]byte, error) {
 	if env == nil {
-		return fmt.Errorf("%w: nil envelope", bus.ErrInvalid)
+		return nil, fmt.Errorf("%w: nil envelope", bus.ErrInvalid)
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	body, err := Encode(env)
 	if err != nil {
-		return fmt.Errorf("bus: encode envelope: %w", err)
+		return nil, fmt.Errorf("bus: encode envelope: %w", err)
+	}
+	return body, nil
+}
+
+// publish sends env on its own (no batch) and waits for the broker's confirm.
+func (b *Bus) publish(ctx context.Context, exchange, key string, persistent bool, env *busv1.Envelope) error {
+	body, err := encodeChecked(ctx, env)
+	if err != nil {
+		return err
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -85,28 +137,12 @@ func (b *Bus) publish(ctx context.Context, exchange, key string, persistent bool
 	if err != nil {
 		return err
 	}
-	ch, err := s.pool[s.next.Add(1)%uint64(len(s.pool))].get(s.conn)
+	pb := &pubBatch{single: body, n: 1, persistent: persistent}
+	dc, ch, err := b.publishRaw(int(s.next.Add(1)%uint64(len(s.pool))), exchange, key, pb)
 	if err != nil {
 		return err
 	}
-	msg := amqp.Publishing{
-		ContentType:  ContentType,
-		Type:         envelopeType,
-		DeliveryMode: amqp.Transient,
-		Body:         body,
-	}
-	if persistent {
-		msg.DeliveryMode = amqp.Persistent
-	}
-	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, msg)
-	b.stats.published.Add(1)
 	b.stats.envelopes.Add(1)
-	if err != nil {
-		if ch.IsClosed() {
-			return fmt.Errorf("%w: publish: %w", bus.ErrNotConnected, err)
-		}
-		return fmt.Errorf("bus: publish: %w", err)
-	}
 	acked, err := dc.WaitContext(ctx)
 	if err != nil {
 		return fmt.Errorf("bus: waiting for the broker's confirm: %w", err)
@@ -121,11 +157,16 @@ func (b *Bus) publish(ctx context.Context, exchange, key string, persistent bool
 	return nil
 }
 
-// PublishUpstream sends env, persistent, to its station's partition and
-// returns once the broker has confirmed it.
+// PublishUpstream sends env, persistent, to its station's partition, in a
+// micro-batch with other stations' envelopes of that partition, and returns
+// once the broker has confirmed it.
 func (b *Bus) PublishUpstream(ctx context.Context, env *busv1.Envelope) error {
+	body, err := encodeChecked(ctx, env)
+	if err != nil {
+		return err
+	}
 	key := strconv.Itoa(bus.Partition(env.GetStationId(), b.cfg.Partitions))
-	return b.publish(ctx, upstreamExchange(b.cfg.Prefix), key, true, env)
+	return b.publishBatched(ctx, upstreamExchange(b.cfg.Prefix), key, true, body)
 }
 
 // PublishDownstream sends env to every gateway's queue.
@@ -134,12 +175,18 @@ func (b *Bus) PublishDownstream(ctx context.Context, env *busv1.Envelope) error 
 }
 
 // PublishToGateway sends env to gatewayID's queue through the default
-// exchange; without that queue the broker drops it.
+// exchange, in a micro-batch with the other envelopes for that gateway
+// (replies to its chargers); without that queue the broker drops it.
+// Transient: the queue dies with its gateway anyway.
 func (b *Bus) PublishToGateway(ctx context.Context, gatewayID string, env *busv1.Envelope) error {
 	if gatewayID == "" {
 		return fmt.Errorf("%w: empty gateway id", bus.ErrInvalid)
 	}
-	return b.publish(ctx, "", gatewayQueue(b.cfg.Prefix, gatewayID), false, env)
+	body, err := encodeChecked(ctx, env)
+	if err != nil {
+		return err
+	}
+	return b.publishBatched(ctx, "", gatewayQueue(b.cfg.Prefix, gatewayID), false, body)
 }
 
 // PublishToCore sends env to coreID's reply queue; without that queue the

@@ -20,16 +20,18 @@
 //     queue disappears once the broker notices the dead connection.
 //   - <p>.core.<id>: a core instance's exclusive reply queue (PublishToCore).
 //
-// Upstream messages are persistent; every publish waits for the broker's
-// confirm. Upstream deliveries run on per-station lanes (package lanes):
-// many at a time, each station's in order; a delivery is acknowledged
-// (in batches, ack.go) once its envelopes are handled and nothing older of
-// their stations is unacknowledged. On a handler error the envelope is
-// kept (unacknowledged, so the broker still owns it) and handed to the
-// handler again after a back-off, before any later message of its station:
-// that is the redelivery bus.Handler promises, without the reordering a
-// broker requeue could cause with prefetch. If the process dies meanwhile,
-// the broker redelivers it.
+// Upstream messages and replies to gateways travel in micro-batches
+// (batch.go); upstream messages are persistent; every publish waits for the
+// broker's confirm.
+// Upstream deliveries run on per-station lanes (package lanes): many at a
+// time, each station's in order; a delivery is acknowledged (in batches,
+// ack.go) once its envelopes are handled and nothing older of their
+// stations is unacknowledged. On a handler error the envelope is kept
+// (unacknowledged, so the broker still owns it) and handed to the handler
+// again after a back-off, before any later message of its station: that is
+// the redelivery bus.Handler promises, without the reordering a broker
+// requeue could cause with prefetch. If the process dies meanwhile, the
+// broker redelivers it.
 //
 // When the connection drops, the bus reconnects with capped, jittered
 // exponential back-off, redeclares the topology and resubscribes every
@@ -58,7 +60,11 @@ import (
 // ContentType marks a message body as a protobuf-encoded busv1.Envelope.
 const ContentType = "application/x-protobuf"
 
-const envelopeType = "chargeplane.bus.v1.Envelope"
+// AMQP types of a message's body: one envelope, or a micro-batch of them.
+const (
+	envelopeType = "chargeplane.bus.v1.Envelope"
+	batchType    = "chargeplane.bus.v1.Batch"
+)
 
 // Config configures Dial. Only URL is required.
 type Config struct {
@@ -76,6 +82,12 @@ type Config struct {
 	// publishers share (default 4). Confirms are tracked per delivery tag,
 	// so publishers on one channel do not wait for each other's confirms.
 	PublishChannels int
+	// BatchMax and BatchBytes close a micro-batch of envelopes for one
+	// queue (defaults 128 and 256 KiB); BatchLinger is the longest an
+	// envelope waits for its batch to be sent while an earlier batch of
+	// that queue awaits its confirm (default 500µs; see batch.go).
+	BatchMax, BatchBytes int
+	BatchLinger          time.Duration
 	// PublishTimeout bounds a publish whose context has no deadline
 	// (default 15s), so no caller can hang on a broker that stopped
 	// answering.
@@ -139,6 +151,15 @@ func (c *Config) setDefaults() error {
 	}
 	if c.PublishChannels < 1 {
 		c.PublishChannels = 4
+	}
+	if c.BatchMax < 1 {
+		c.BatchMax = 128
+	}
+	if c.BatchBytes < 1 {
+		c.BatchBytes = 256 << 10
+	}
+	if c.BatchLinger <= 0 {
+		c.BatchLinger = 500 * time.Microsecond
 	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = 15 * time.Second
@@ -217,6 +238,9 @@ type Bus struct {
 	members int         // ConsumeUpstream calls so far
 
 	stats stats
+
+	destMu sync.Mutex
+	dests  map[string]*destination // micro-batchers by exchange and key
 }
 
 var _ bus.Bus = (*Bus)(nil)
@@ -256,6 +280,7 @@ func Dial(ctx context.Context, cfg Config) (*Bus, error) {
 		cancel:    cancel,
 		changed:   make(chan struct{}),
 		directs:   make(map[string]*direct),
+		dests:     make(map[string]*destination),
 	}
 	s, err := b.connect(ctx)
 	if err != nil {

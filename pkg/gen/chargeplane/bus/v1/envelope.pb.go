@@ -290,6 +290,55 @@ func (x *Envelope) GetReason() string {
 	return ""
 }
 
+// Batch is a micro-batch: the envelopes of many stations bound for one
+// queue (one upstream partition, or one gateway's queue), in order, carried
+// by one broker message to spend fewer broker operations per charger
+// message. Its AMQP type is "chargeplane.bus.v1.Batch"; a single envelope
+// travels as an Envelope.
+type Batch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Envelopes     []*Envelope            `protobuf:"bytes,1,rep,name=envelopes,proto3" json:"envelopes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Batch) Reset() {
+	*x = Batch{}
+	mi := &file_chargeplane_bus_v1_envelope_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Batch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Batch) ProtoMessage() {}
+
+func (x *Batch) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_bus_v1_envelope_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Batch.ProtoReflect.Descriptor instead.
+func (*Batch) Descriptor() ([]byte, []int) {
+	return file_chargeplane_bus_v1_envelope_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Batch) GetEnvelopes() []*Envelope {
+	if x != nil {
+		return x.Envelopes
+	}
+	return nil
+}
+
 var File_chargeplane_bus_v1_envelope_proto protoreflect.FileDescriptor
 
 const file_chargeplane_bus_v1_envelope_proto_rawDesc = "" +
@@ -317,7 +366,9 @@ const file_chargeplane_bus_v1_envelope_proto_rawDesc = "" +
 	"\n" +
 	"TraceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*V\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"C\n" +
+	"\x05Batch\x12:\n" +
+	"\tenvelopes\x18\x01 \x03(\v2\x1c.chargeplane.bus.v1.EnvelopeR\tenvelopes*V\n" +
 	"\vOcppVersion\x12\x1c\n" +
 	"\x18OCPP_VERSION_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOCPP_VERSION_16\x10\x01\x12\x14\n" +
@@ -344,25 +395,27 @@ func file_chargeplane_bus_v1_envelope_proto_rawDescGZIP() []byte {
 }
 
 var file_chargeplane_bus_v1_envelope_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_chargeplane_bus_v1_envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_chargeplane_bus_v1_envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_chargeplane_bus_v1_envelope_proto_goTypes = []any{
 	(OcppVersion)(0),              // 0: chargeplane.bus.v1.OcppVersion
 	(Kind)(0),                     // 1: chargeplane.bus.v1.Kind
 	(*Envelope)(nil),              // 2: chargeplane.bus.v1.Envelope
-	nil,                           // 3: chargeplane.bus.v1.Envelope.TraceEntry
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(*Batch)(nil),                 // 3: chargeplane.bus.v1.Batch
+	nil,                           // 4: chargeplane.bus.v1.Envelope.TraceEntry
+	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
 }
 var file_chargeplane_bus_v1_envelope_proto_depIdxs = []int32{
 	1, // 0: chargeplane.bus.v1.Envelope.kind:type_name -> chargeplane.bus.v1.Kind
 	0, // 1: chargeplane.bus.v1.Envelope.ocpp_version:type_name -> chargeplane.bus.v1.OcppVersion
-	4, // 2: chargeplane.bus.v1.Envelope.received_at:type_name -> google.protobuf.Timestamp
-	3, // 3: chargeplane.bus.v1.Envelope.trace:type_name -> chargeplane.bus.v1.Envelope.TraceEntry
-	4, // 4: chargeplane.bus.v1.Envelope.expires_at:type_name -> google.protobuf.Timestamp
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	5, // 2: chargeplane.bus.v1.Envelope.received_at:type_name -> google.protobuf.Timestamp
+	4, // 3: chargeplane.bus.v1.Envelope.trace:type_name -> chargeplane.bus.v1.Envelope.TraceEntry
+	5, // 4: chargeplane.bus.v1.Envelope.expires_at:type_name -> google.protobuf.Timestamp
+	2, // 5: chargeplane.bus.v1.Batch.envelopes:type_name -> chargeplane.bus.v1.Envelope
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_chargeplane_bus_v1_envelope_proto_init() }
@@ -376,7 +429,7 @@ func file_chargeplane_bus_v1_envelope_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chargeplane_bus_v1_envelope_proto_rawDesc), len(file_chargeplane_bus_v1_envelope_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
