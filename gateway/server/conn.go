@@ -191,6 +191,7 @@ func (c *conn) handleFrame(data []byte) {
 	case ocppj.Call:
 		env := c.envelope(busv1.Kind_KIND_FRAME, at)
 		env.MessageId = f.ID
+		env.Action = f.Action // the bus picks the message's durability by it
 		env.Frame = data
 		ctx, cancel := publishCtx()
 		err := c.s.bus.PublishUpstream(ctx, env)

@@ -28,7 +28,8 @@ import (
 // destination goes out on the same channel, so the broker keeps their order
 // (AMQP orders the messages of one channel). Each caller returns once the
 // batch carrying its envelope is confirmed, or with its error: Publish's
-// promise is unchanged. A batch is persistent if any envelope in it is.
+// promise is unchanged. A batch is persistent if any envelope in it is
+// durable (bus.Durable).
 
 // destination is one queue's batcher.
 type destination struct {

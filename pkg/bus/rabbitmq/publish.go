@@ -157,16 +157,16 @@ func (b *Bus) publish(ctx context.Context, exchange, key string, persistent bool
 	return nil
 }
 
-// PublishUpstream sends env, persistent, to its station's partition, in a
-// micro-batch with other stations' envelopes of that partition, and returns
-// once the broker has confirmed it.
+// PublishUpstream sends env to its station's partition, in a micro-batch
+// with other stations' envelopes of that partition, persistent if it is
+// durable (bus.Durable), and returns once the broker has confirmed it.
 func (b *Bus) PublishUpstream(ctx context.Context, env *busv1.Envelope) error {
 	body, err := encodeChecked(ctx, env)
 	if err != nil {
 		return err
 	}
 	key := strconv.Itoa(bus.Partition(env.GetStationId(), b.cfg.Partitions))
-	return b.publishBatched(ctx, upstreamExchange(b.cfg.Prefix), key, true, body)
+	return b.publishBatched(ctx, upstreamExchange(b.cfg.Prefix), key, bus.Durable(env), body)
 }
 
 // PublishDownstream sends env to every gateway's queue.

@@ -21,8 +21,8 @@
 //   - <p>.core.<id>: a core instance's exclusive reply queue (PublishToCore).
 //
 // Upstream messages and replies to gateways travel in micro-batches
-// (batch.go); upstream messages are persistent; every publish waits for the
-// broker's confirm.
+// (batch.go); upstream messages are persistent unless bus.Durable says an
+// envelope may be transient; every publish waits for the broker's confirm.
 // Upstream deliveries run on per-station lanes (package lanes): many at a
 // time, each station's in order; a delivery is acknowledged (in batches,
 // ack.go) once its envelopes are handled and nothing older of their

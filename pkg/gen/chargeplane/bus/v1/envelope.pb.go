@@ -171,7 +171,10 @@ type Envelope struct {
 	MessageId string `protobuf:"bytes,11,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
 	// Free-form reason for KIND_DISCONNECTED / KIND_CLOSE_CONNECTION; one of
 	// the documented values for KIND_CALL_FAILED.
-	Reason        string `protobuf:"bytes,12,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,12,opt,name=reason,proto3" json:"reason,omitempty"`
+	// For a CALL frame: its action, as the gateway read it from the frame.
+	// The bus chooses the message's durability by it (bus.Durable).
+	Action        string `protobuf:"bytes,13,opt,name=action,proto3" json:"action,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -290,6 +293,13 @@ func (x *Envelope) GetReason() string {
 	return ""
 }
 
+func (x *Envelope) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
 // Batch is a micro-batch: the envelopes of many stations bound for one
 // queue (one upstream partition, or one gateway's queue), in order, carried
 // by one broker message to spend fewer broker operations per charger
@@ -343,7 +353,7 @@ var File_chargeplane_bus_v1_envelope_proto protoreflect.FileDescriptor
 
 const file_chargeplane_bus_v1_envelope_proto_rawDesc = "" +
 	"\n" +
-	"!chargeplane/bus/v1/envelope.proto\x12\x12chargeplane.bus.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb8\x04\n" +
+	"!chargeplane/bus/v1/envelope.proto\x12\x12chargeplane.bus.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd0\x04\n" +
 	"\bEnvelope\x12,\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.chargeplane.bus.v1.KindR\x04kind\x12\x1d\n" +
 	"\n" +
@@ -362,7 +372,8 @@ const file_chargeplane_bus_v1_envelope_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\v \x01(\tR\tmessageId\x12\x16\n" +
-	"\x06reason\x18\f \x01(\tR\x06reason\x1a8\n" +
+	"\x06reason\x18\f \x01(\tR\x06reason\x12\x16\n" +
+	"\x06action\x18\r \x01(\tR\x06action\x1a8\n" +
 	"\n" +
 	"TraceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
