@@ -47,6 +47,7 @@ type options struct {
 	profile             bool
 	timeout             time.Duration
 	partitions          int
+	remote              bool
 }
 
 func main() {
@@ -84,6 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.profile, "profile", true, "take CPU and heap profiles of api and gateway")
 	fs.DurationVar(&o.timeout, "timeout", 25*time.Minute, "give up after this long")
 	fs.IntVar(&o.partitions, "partitions", bus.DefaultPartitions, "BUS_PARTITIONS of api and gateway")
+	fs.BoolVar(&o.remote, "remote", true, "scale-out: also run Heartbeat with PostgreSQL and RabbitMQ 1 ms away each way (latency proxy)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

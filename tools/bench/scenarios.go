@@ -4,21 +4,30 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// Targets from issue 6, printed beside the figures.
+// Targets, printed beside the figures: issue 6 (idle capacity) and issue 11
+// (the ordered, pipelined scale-out core).
 const (
 	targetIdleConns     = 19000
 	targetRSSPerConn    = 32 * 1024
-	targetHeartbeatRate = 8000
-	targetHeartbeatP99  = 50.0 // ms
-	targetMeterRate     = 3000
+	targetHB100OfAMQP   = 0.65  // scale-out Heartbeat-100: of the raw confirmed RabbitMQ round trip at 100 in flight
+	targetHB100P99      = 50.0  // ms
+	targetHB1000P99     = 150.0 // ms, scale-out
+	targetEmbeddedHB    = 13000 // /s, embedded Heartbeat-100
+	targetMeterRate     = 5000  // /s, scale-out PostgreSQL MeterValues at 1,000 chargers
+	targetAloneP50      = 0.5   // ms, one charger alone, scale-out
+	targetAloneRate     = 1800  // round trips/s, one charger alone, scale-out
+	targetRemoteOfLocal = 0.5   // scale-out Heartbeat-1000 with database and broker 1 ms away, of the local figure
+	remoteDelay         = time.Millisecond
 	steadyRate          = 1000 // msg/s offered in the steady-load scenario
 	stationPrefix       = "BENCH-"
 	passwordPrefix      = "BENCHPW-"
@@ -40,7 +49,7 @@ func (b *bench) say(format string, args ...any) {
 // physical measures the raw WebSocket and RabbitMQ round trips at the
 // concurrencies the scenarios use.
 func (b *bench) physical(ctx context.Context) error {
-	for _, conc := range []int{100, 1000} {
+	for _, conc := range []int{1, 100, 1000} {
 		b.say("physical limit: raw WebSocket echo, %d connections, %s", conc, b.o.rawFor)
 		r, err := RawWebSocket(ctx, conc, b.o.rawFor)
 		if err != nil {
@@ -100,6 +109,12 @@ type RunResult struct {
 	// LoadAvg is /proc/loadavg at the end of the run: anything else busy
 	// on the machine shows here.
 	LoadAvg string `json:"loadAvg"`
+	// CPU time per round trip (µs) of the api, the gateway (scale-out) and
+	// the broker (beam.smp, scale-out) over the run: robust on a shared
+	// machine where wall-clock rates are not.
+	APICPU     float64 `json:"apiCPUMicrosPerRoundTrip,omitempty"`
+	GatewayCPU float64 `json:"gatewayCPUMicrosPerRoundTrip,omitempty"`
+	BrokerCPU  float64 `json:"brokerCPUMicrosPerRoundTrip,omitempty"`
 }
 
 // ProfileResult is one pprof profile and its top entries.
@@ -165,6 +180,7 @@ func (b *bench) mode(ctx context.Context, mode string) (mr ModeResult) {
 		profile        bool
 	}
 	plans := []plan{
+		{"heartbeat-1", "heartbeat", 1, 0, false},
 		{"heartbeat-100", "heartbeat", 100, 0, true},
 		{"heartbeat-1000", "heartbeat", 1000, 0, false},
 		{"meter-100", "meter", 100, 0, false},
@@ -186,7 +202,7 @@ func (b *bench) mode(ctx context.Context, mode string) (mr ModeResult) {
 				mr.Profiles = append(mr.Profiles, b.cpuProfiles(ctx, sys, mode, p.name, 3*time.Second, max(b.o.runFor-6*time.Second, time.Second))...)
 			})
 		}
-		rr, err := b.load(ctx, mode+"-"+p.name, args, nil)
+		rr, err := b.loadMeasured(ctx, sys, mode+"-"+p.name, args)
 		rr.Name = p.name
 		wg.Wait()
 		if err != nil {
@@ -197,6 +213,13 @@ func (b *bench) mode(ctx context.Context, mode string) (mr ModeResult) {
 		mr.Runs = append(mr.Runs, rr)
 		b.say("  %.0f round trips/s (steady %.0f), p50 %.2f p99 %.2f max %.1f ms, %d errors",
 			rr.Summary.RoundTripsPerS, rr.Steady, latencyOf(rr).P50, latencyOf(rr).P99, latencyOf(rr).Max, rr.Summary.ErrorsTotal)
+	}
+
+	if mode == "scale-out" && b.o.remote {
+		if err := b.remote(ctx, sys, &mr); err != nil {
+			mr.Error = "remote: " + err.Error()
+			return mr
+		}
 	}
 
 	// Admission with passwords: Argon2id by design costs ~0.1 s of CPU per
@@ -213,6 +236,104 @@ func (b *bench) mode(ctx context.Context, mode string) (mr ModeResult) {
 	mr.Admission = &rr
 	b.say("  %d connected in %.1fs", rr.Connected, rr.ConnectAt)
 	return mr
+}
+
+// loadMeasured is load plus the CPU time api, gateway and broker spent per
+// round trip during the run.
+func (b *bench) loadMeasured(ctx context.Context, sys *system, name string, args []string) (RunResult, error) {
+	pids := map[string]int{"api": sys.api.pid()}
+	if sys.gateway != nil {
+		pids["gateway"] = sys.gateway.pid()
+		if pid := brokerPID(); pid > 0 {
+			pids["broker"] = pid
+		}
+	}
+	before := map[string]int64{}
+	for k, pid := range pids {
+		before[k], _ = readCPUTicks(pid)
+	}
+	rr, err := b.load(ctx, name, args, nil)
+	trips := float64(rr.Summary.RoundTrips)
+	for k, pid := range pids {
+		after, cerr := readCPUTicks(pid)
+		if cerr != nil || trips == 0 {
+			continue
+		}
+		us := float64(after-before[k]) * 1e4 / trips // ticks are 10 ms (USER_HZ 100)
+		switch k {
+		case "api":
+			rr.APICPU = us
+		case "gateway":
+			rr.GatewayCPU = us
+		case "broker":
+			rr.BrokerCPU = us
+		}
+	}
+	return rr, err
+}
+
+// remote runs the scale-out Heartbeat at 1,000 chargers (and one charger
+// alone) again with PostgreSQL and RabbitMQ behind a proxy adding
+// remoteDelay each way, as managed services in another zone would be: a
+// design bound by round trips loses most of its throughput here.
+func (b *bench) remote(ctx context.Context, sys *system, mr *ModeResult) error {
+	dbu, err := url.Parse(sys.apiEnv["DATABASE_URL"])
+	if err != nil {
+		return err
+	}
+	amu, err := url.Parse(sys.apiEnv["AMQP_URL"])
+	if err != nil {
+		return err
+	}
+	pgProxy, err := startLatencyProxy(dbu.Host, remoteDelay)
+	if err != nil {
+		return err
+	}
+	defer pgProxy.Close()
+	amqpProxy, err := startLatencyProxy(amu.Host, remoteDelay)
+	if err != nil {
+		return err
+	}
+	defer amqpProxy.Close()
+	rdb, ramqp := *dbu, *amu
+	rdb.Host, ramqp.Host = pgProxy.Addr(), amqpProxy.Addr()
+	b.say("scale-out: restarting api and gateway with PostgreSQL and RabbitMQ %s away each way", remoteDelay)
+	if err := sys.restart(ctx, map[string]string{"DATABASE_URL": rdb.String(), "AMQP_URL": ramqp.String()}); err != nil {
+		return err
+	}
+	defer func() {
+		b.say("scale-out: back to local PostgreSQL and RabbitMQ")
+		if err := sys.restart(context.WithoutCancel(ctx), map[string]string{"DATABASE_URL": dbu.String(), "AMQP_URL": amu.String()}); err != nil {
+			fmt.Fprintln(b.log, "bench: restart with local services:", err)
+		}
+	}()
+	for _, n := range []int{1, 1000} {
+		name := fmt.Sprintf("heartbeat-%d-remote", n)
+		quiesce(ctx, 30*time.Second, sys.pids()...)
+		b.say("scale-out: %s (%d chargers, %s, database and broker %s away)", name, n, b.o.runFor, remoteDelay)
+		rr, err := b.loadMeasured(ctx, sys, "scale-out-"+name, []string{"-url", sys.ocppURL, "-n", fmt.Sprint(n), "-id-prefix", stationPrefix,
+			"-version", "1.6", "-scenario", "heartbeat", "-connect-rate", "0", "-duration", b.o.runFor.String()})
+		if err != nil {
+			return err
+		}
+		rr.Name, rr.Scenario, rr.Chargers = name, "heartbeat", n
+		mr.Runs = append(mr.Runs, rr)
+		b.say("  %.0f round trips/s (steady %.0f), p50 %.2f p99 %.2f ms", rr.Summary.RoundTripsPerS, rr.Steady, latencyOf(rr).P50, latencyOf(rr).P99)
+	}
+	return nil
+}
+
+// brokerPID is the local RabbitMQ node's process (beam.smp), 0 if none.
+func brokerPID() int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err == nil && strings.Contains(string(b), "(beam.smp)") {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			return pid
+		}
+	}
+	return 0
 }
 
 // load runs the load generator; stopWhen, if set, ends the run early once

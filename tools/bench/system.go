@@ -39,8 +39,45 @@ type system struct {
 	gwPprof  string
 	cleanup  []func(context.Context) error
 	apiEnv   map[string]string
+	gwEnv    map[string]string
 	binDir   string
 	logDir   string
+	restarts int
+}
+
+// restart stops api and gateway and starts them again with set applied to
+// both environments (the remote scenario points them at latency proxies).
+func (s *system) restart(ctx context.Context, set map[string]string) error {
+	if s.gateway != nil {
+		if err := s.gateway.stop(60 * time.Second); err != nil {
+			return err
+		}
+	}
+	if err := s.api.stop(60 * time.Second); err != nil {
+		return err
+	}
+	s.restarts++
+	for k, v := range set {
+		s.apiEnv[k] = v
+		if s.gwEnv != nil {
+			s.gwEnv[k] = v
+		}
+	}
+	p, err := startProc(fmt.Sprintf("%s-api-%d", s.mode, s.restarts), filepath.Join(s.binDir, "api"), []string{"serve"}, s.apiEnv, s.logDir)
+	if err != nil {
+		return err
+	}
+	s.api = p
+	if err := waitHTTP(ctx, s.api, s.rest+"/readyz", 60*time.Second); err != nil {
+		return err
+	}
+	if s.gateway == nil {
+		return nil
+	}
+	if s.gateway, err = startProc(fmt.Sprintf("%s-gateway-%d", s.mode, s.restarts), filepath.Join(s.binDir, "gateway"), nil, s.gwEnv, s.logDir); err != nil {
+		return err
+	}
+	return waitHTTP(ctx, s.gateway, "http://"+s.gwEnv["OCPP_ADDR"]+"/healthz", 60*time.Second)
 }
 
 // restartAPI stops the api and starts it again on the same state, so that
@@ -167,6 +204,7 @@ func startSystem(ctx context.Context, o *options, mode, workDir string) (_ *syst
 			"BUS_PARTITIONS": fmt.Sprint(o.partitions), "GATEWAY_ID": "bench-gw-" + randomHex(3), "PPROF_ADDR": gwPprof,
 			"LOG_LEVEL": "warn", "DRAIN_WINDOW": "0",
 		}
+		s.gwEnv = genv
 		if s.gateway, err = startProc(mode+"-gateway", filepath.Join(o.binDir, "gateway"), nil, genv, o.outDir); err != nil {
 			return nil, err
 		}
