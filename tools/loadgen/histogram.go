@@ -2,6 +2,7 @@ package main
 
 import (
 	"math/bits"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -106,4 +107,40 @@ func (h *Histogram) Percentile(q float64) time.Duration {
 		}
 	}
 	return time.Duration(maxV) * time.Microsecond
+}
+
+// snapshot copies the bucket counts.
+func (h *Histogram) snapshot() []uint64 {
+	out := make([]uint64, histBuckets)
+	for i := range h.counts {
+		out[i] = h.counts[i].Load()
+	}
+	return out
+}
+
+// Window is one second of a run: chargers connected at its end, round
+// trips answered in it and their latencies, as counts by bucket (the key
+// is the bucket's upper bound in µs), so that an orchestrator running
+// several load generators can merge them exactly and take percentiles of
+// any span (tools/scale).
+type Window struct {
+	At        float64           `json:"at"` // seconds since the run started
+	Connected int64             `json:"connected"`
+	Trips     uint64            `json:"trips"`
+	Latency   map[string]uint64 `json:"latencyUs,omitempty"`
+	Actions   map[string]uint64 `json:"actions,omitempty"` // answered CALLs by action
+}
+
+func window(at time.Duration, connected int64, prev, cur []uint64) Window {
+	w := Window{At: at.Seconds(), Connected: connected}
+	for i := range cur {
+		if d := cur[i] - prev[i]; d > 0 {
+			if w.Latency == nil {
+				w.Latency = map[string]uint64{}
+			}
+			w.Latency[strconv.FormatUint(bucketHigh(i), 10)] = d
+			w.Trips += d
+		}
+	}
+	return w
 }

@@ -305,7 +305,9 @@ func TestRunAgainstEmbeddedCore(t *testing.T) {
 			cfg := Config{
 				URL: "ws://" + ocppAddr + "/ocpp", N: n, Version: tc.version,
 				IDPrefix: "LG-" + tc.scenario + "-", Password: "station-secret-123",
-				Duration: 2 * time.Second, Scenario: tc.scenario, TxMeterValues: 2, IDTag: "LOADGENTEST",
+				// Long enough for 20 Argon2id admissions (~0.1 s CPU each) on
+				// a busy 2-CPU machine, and a session per charger after them.
+				Duration: 6 * time.Second, Scenario: tc.scenario, TxMeterValues: 2, IDTag: "LOADGENTEST",
 			}
 			if err := Register(ctx, reg, cfg); err != nil {
 				t.Fatalf("Register: %v", err)
@@ -344,7 +346,7 @@ func TestRunAgainstEmbeddedCore(t *testing.T) {
 	t.Run("wrong password", func(t *testing.T) {
 		cfg := Config{
 			URL: "ws://" + ocppAddr + "/ocpp", N: 2, Version: "1.6", IDPrefix: "LG-heartbeat-",
-			Password: "not-the-password", Duration: 500 * time.Millisecond, Scenario: "heartbeat",
+			Password: "not-the-password", Duration: 3 * time.Second, Scenario: "heartbeat",
 		}
 		sum, err := Run(ctx, cfg)
 		if err != nil {

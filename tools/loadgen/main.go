@@ -13,7 +13,13 @@
 //	meter         MeterValues (Energy.Active.Import.Register) at -rate
 //	transactions  1.6: Authorize, StartTransaction, -tx-meter-values MeterValues, StopTransaction;
 //	              2.0.1: TransactionEvent Started, Updated × -tx-meter-values, Ended
+//	scale         -tx-fraction of the chargers run transactions, one message every -tx-every;
+//	              the others send a Heartbeat every -heartbeat-every (make scale)
 //
+// Transaction messages are sent again, with the same content, until they
+// are answered, as real chargers do; the JSON summary lists the sessions
+// whose start was acknowledged (and whether their end was) for checking
+// against the database.
 // With -rate 0 every charger keeps exactly one CALL in flight. CSMS commands
 // get minimal conformant answers. -register first creates the stations (and
 // the id token) through the REST API.
@@ -53,14 +59,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := &o.cfg
-	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8887/ocpp", "gateway base URL; the station id is appended")
+	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8887/ocpp", "gateway base URL; the station id is appended; several comma-separated: chargers are spread over them and move to the next when their connection is lost")
 	fs.IntVar(&c.N, "n", 100, "number of simulated chargers")
 	fs.StringVar(&c.Version, "version", "1.6", "OCPP version: 1.6, 2.0.1 or mixed (alternating)")
 	fs.StringVar(&c.IDPrefix, "id-prefix", "LOADGEN-", "station ids are this prefix followed by 0..n-1")
 	fs.StringVar(&c.Password, "password", "", "station password for HTTP Basic auth (username = station id); empty = no auth")
 	fs.Float64Var(&c.ConnectRate, "connect-rate", 500, "new connections per second overall; 0 = unlimited")
 	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "length of the whole run, connecting included")
-	fs.StringVar(&c.Scenario, "scenario", "heartbeat", "idle, heartbeat, meter or transactions")
+	fs.StringVar(&c.Scenario, "scenario", "heartbeat", "idle, heartbeat, meter, transactions or scale")
+	fs.Float64Var(&c.TxFraction, "tx-fraction", 0.1, "scale scenario: fraction of the chargers running charging sessions")
+	fs.DurationVar(&c.TxEvery, "tx-every", 10*time.Second, "scale scenario: time between a session's messages (MeterValues every ...)")
+	fs.DurationVar(&c.HeartbeatEvery, "heartbeat-every", 60*time.Second, "scale scenario: time between the other chargers' Heartbeats")
 	fs.Float64Var(&c.Rate, "rate", 0, "CALLs per second per charger; 0 = as fast as answered (one CALL in flight per charger)")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 30*time.Second, "idle scenario: time between a charger's WebSocket pings")
 	fs.IntVar(&c.TxMeterValues, "tx-meter-values", 3, "transactions scenario: meter values per transaction")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"strconv"
 	"strings"
@@ -21,7 +22,8 @@ import (
 
 // Config is one load generator run.
 type Config struct {
-	URL           string        // gateway base URL; the station id is appended
+	URL           string // gateway base URL; the station id is appended; several comma-separated: chargers spread over them and reconnect to the next
+	urls          []string
 	N             int           // simulated chargers
 	Version       string        // 1.6, 2.0.1 or mixed
 	IDPrefix      string        // station ids are IDPrefix + index
@@ -33,15 +35,20 @@ type Config struct {
 	PingInterval  time.Duration // idle scenario: time between WebSocket pings
 	TxMeterValues int           // transactions scenario: meter values per transaction
 	IDTag         string        // transactions scenario: the id token presented
-	Workers       int           // goroutines driving the chargers; bounds CALLs in flight
-	CallTimeout   time.Duration
-	Compress      bool
-	Progress      io.Writer // once-a-second progress lines; nil for none
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// Scale scenario: TxFraction of the chargers run sessions, one step
+	// every TxEvery; the others send a Heartbeat every HeartbeatEvery.
+	TxFraction     float64
+	TxEvery        time.Duration
+	HeartbeatEvery time.Duration
+	Workers        int // goroutines driving the chargers; bounds CALLs in flight
+	CallTimeout    time.Duration
+	Compress       bool
+	Progress       io.Writer // once-a-second progress lines; nil for none
+	Logger         *slog.Logger
+	Now            func() time.Time
 }
 
-var scenarios = map[string]bool{"idle": true, "heartbeat": true, "meter": true, "transactions": true}
+var scenarios = map[string]bool{"idle": true, "heartbeat": true, "meter": true, "transactions": true, "scale": true}
 
 func (c *Config) validate() error {
 	switch {
@@ -50,16 +57,29 @@ func (c *Config) validate() error {
 	case c.Version != "1.6" && c.Version != "2.0.1" && c.Version != "mixed":
 		return fmt.Errorf("-version %q: want 1.6, 2.0.1 or mixed", c.Version)
 	case !scenarios[c.Scenario]:
-		return fmt.Errorf("-scenario %q: want idle, heartbeat, meter or transactions", c.Scenario)
+		return fmt.Errorf("-scenario %q: want idle, heartbeat, meter, transactions or scale", c.Scenario)
 	case c.Duration <= 0:
 		return errors.New("-duration must be positive")
 	case c.Rate < 0 || c.ConnectRate < 0:
 		return errors.New("-rate and -connect-rate cannot be negative")
-	case c.Scenario == "transactions" && (c.IDTag == "" || len(c.IDTag) > 20):
+	case (c.Scenario == "transactions" || c.Scenario == "scale") && (c.IDTag == "" || len(c.IDTag) > 20):
 		return errors.New("-id-tag must be 1 to 20 characters (the OCPP 1.6 limit)")
+	case c.TxFraction < 0 || c.TxFraction > 1:
+		return errors.New("-tx-fraction must be between 0 and 1")
 	}
-	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {
-		return fmt.Errorf("-url %q: want ws://host:port/path or wss://", c.URL)
+	c.urls = nil
+	for _, raw := range strings.Split(c.URL, ",") {
+		raw = strings.TrimSpace(raw)
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {
+			return fmt.Errorf("-url %q: want ws://host:port/path or wss://, comma-separated", raw)
+		}
+		c.urls = append(c.urls, strings.TrimSuffix(raw, "/"))
+	}
+	if c.TxEvery <= 0 {
+		c.TxEvery = 10 * time.Second
+	}
+	if c.HeartbeatEvery <= 0 {
+		c.HeartbeatEvery = 60 * time.Second
 	}
 	if c.Workers <= 0 {
 		c.Workers = min(c.N, 1024)
@@ -115,7 +135,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	r.chargers = make([]*charger, cfg.N)
 	start := cfg.Now()
 	for i := range r.chargers {
-		c := &charger{id: cfg.stationID(i), version: cfg.versionOf(i)}
+		c := &charger{id: cfg.stationID(i), version: cfg.versionOf(i), url: i % len(cfg.urls),
+			tx: cfg.Scenario == "scale" && float64(i%1000) < cfg.TxFraction*1000}
 		r.chargers[i] = c
 		// The connect rate limit is a schedule, not a token bucket: charger
 		// i connects at i/rate, which needs no goroutine of its own.
@@ -143,6 +164,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	<-progressDone
 	r.closeAll()
 	sum := r.stats.Summary(cfg, elapsed)
+	sum.StartedAt = start
+	sum.Windows = r.windows
+	sum.Sessions = r.ledger()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return sum, fmt.Errorf("load generator interrupted: %w", err)
 	}
@@ -156,6 +180,7 @@ type runner struct {
 	chargers []*charger
 	ready    chan *charger // capacity N: a charger is in it at most once, so sends never block
 	inbound  atomic.Uint64
+	windows  []Window // per-second latency, written by the progress goroutine
 }
 
 // charger is one simulated station. Only the worker running its step
@@ -163,6 +188,8 @@ type runner struct {
 type charger struct {
 	id      string
 	version ocppj.Version
+	url     int  // index of the gateway URL it uses; the next one after a lost connection
+	tx      bool // scale scenario: runs sessions rather than heartbeats
 	client  *chargepoint.Client
 	timer   *time.Timer
 	due     time.Time // when the current step was meant to start
@@ -174,6 +201,11 @@ type charger struct {
 	txID16  int
 	txID    string
 	seq     int
+	// pending is a transaction message sent and not yet answered: like a
+	// real charger, the load generator sends it again, with the same
+	// content, until it is answered, so the CSMS can deduplicate it.
+	pending  *pendingCall
+	sessions []Session
 }
 
 type phase int
@@ -246,7 +278,10 @@ func (r *runner) step(c *charger) time.Duration {
 			_ = c.client.Close()
 			c.client = nil
 			c.phase = phaseConnect
-			return time.Second // reconnect, without hammering a CSMS that drops us
+			c.url++ // its gateway may be gone: try the next
+			// Reconnect without hammering a CSMS that drops us, and
+			// without every charger of a dead gateway arriving at once.
+			return time.Second + time.Duration(rand.Int64N(int64(time.Second)))
 		}
 		if c.phase != phaseScenario {
 			return time.Second // a refused boot is retried, as a charger would, but not in a tight loop
@@ -265,6 +300,10 @@ func (r *runner) next(c *charger) time.Duration {
 		return 0
 	case r.cfg.Scenario == "idle":
 		every = r.cfg.PingInterval
+	case r.cfg.Scenario == "scale" && c.tx:
+		every = r.cfg.TxEvery
+	case r.cfg.Scenario == "scale":
+		every = r.cfg.HeartbeatEvery
 	case r.cfg.Rate > 0:
 		every = time.Duration(float64(time.Second) / r.cfg.Rate)
 	default:
@@ -285,7 +324,7 @@ func (r *runner) connect(c *charger) time.Duration {
 	}
 	dctx, cancel := context.WithTimeout(r.ctx, r.cfg.CallTimeout)
 	defer cancel()
-	cl, err := chargepoint.Dial(dctx, strings.TrimSuffix(r.cfg.URL, "/")+"/"+url.PathEscape(c.id), chargepoint.Options{
+	cl, err := chargepoint.Dial(dctx, r.cfg.urls[c.url%len(r.cfg.urls)]+"/"+url.PathEscape(c.id), chargepoint.Options{
 		Subprotocols: []string{proto},
 		Password:     r.cfg.Password,
 		OnCall:       answerCSMS(c.version, func(string) { r.inbound.Add(1) }),
@@ -298,13 +337,16 @@ func (r *runner) connect(c *charger) time.Duration {
 		}
 		r.stats.failed.Add(1)
 		r.stats.Error(connectErrorKind(err))
-		return time.Second
+		c.url++
+		return time.Second + time.Duration(rand.Int64N(int64(time.Second)))
 	}
 	r.stats.opened.Add(1)
 	r.stats.connected.Add(1)
 	c.client = cl
 	c.phase = phaseBoot
-	c.step = 0
+	if c.pending == nil {
+		c.step = 0 // a session interrupted between messages starts over; one with a message pending resumes with it
+	}
 	return 0
 }
 
@@ -318,6 +360,7 @@ func (r *runner) call(c *charger, action string, req, resp any) error {
 	var ce *chargepoint.CallError
 	if err == nil || errors.As(err, &ce) {
 		r.stats.Trip(time.Since(t0))
+		r.stats.Answered(action)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", action, err)
@@ -376,6 +419,7 @@ func (r *runner) progress(start time.Time) {
 	defer t.Stop()
 	var lastTrips uint64
 	last := start
+	prev, prevActions := r.stats.latency.snapshot(), r.stats.actionsSnapshot()
 	for {
 		select {
 		case <-r.ctx.Done():
@@ -388,6 +432,18 @@ func (r *runner) progress(start time.Time) {
 		rate := float64(trips-lastTrips) / now.Sub(last).Seconds()
 		fmt.Fprintf(w, "%5.0fs connected %d/%d  round trips/s %.0f  total %d  errors %d  CSMS calls %d\n",
 			now.Sub(start).Seconds(), r.stats.connected.Load(), r.cfg.N, rate, trips, errs, r.inbound.Load())
+		cur, curActions := r.stats.latency.snapshot(), r.stats.actionsSnapshot()
+		w := window(now.Sub(start), r.stats.connected.Load(), prev, cur)
+		for a, n := range curActions {
+			if d := n - prevActions[a]; d > 0 {
+				if w.Actions == nil {
+					w.Actions = map[string]uint64{}
+				}
+				w.Actions[a] = d
+			}
+		}
+		r.windows = append(r.windows, w)
+		prev, prevActions = cur, curActions
 		lastTrips, last = trips, now
 	}
 }

@@ -28,11 +28,27 @@ type Stats struct {
 	steadyTrips atomic.Uint64
 	steadyLat   Histogram
 
-	mu     sync.Mutex
-	errors map[string]uint64
+	mu      sync.Mutex
+	errors  map[string]uint64
+	actions map[string]uint64 // answered CALLs by action (under mu)
 }
 
-func newStats() *Stats { return &Stats{errors: make(map[string]uint64)} }
+func newStats() *Stats {
+	return &Stats{errors: make(map[string]uint64), actions: make(map[string]uint64)}
+}
+
+// Answered counts one answered CALL of action.
+func (s *Stats) Answered(action string) {
+	s.mu.Lock()
+	s.actions[action]++
+	s.mu.Unlock()
+}
+
+func (s *Stats) actionsSnapshot() map[string]uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.actions)
+}
 
 // Error counts one error of the given kind.
 func (s *Stats) Error(kind string) {
@@ -89,6 +105,12 @@ type Summary struct {
 	SteadyLatency    *Latency          `json:"steadyLatencyMs,omitempty"`
 	ErrorsTotal      uint64            `json:"errorsTotal"`
 	Errors           map[string]uint64 `json:"errors"`
+	// StartedAt, Windows (one per second) and Sessions (the scale and
+	// transactions scenarios' charging sessions, as the chargers saw them
+	// acknowledged) let an orchestrator merge runs and check the database.
+	StartedAt time.Time `json:"startedAt"`
+	Windows   []Window  `json:"windows,omitempty"`
+	Sessions  []Session `json:"sessions,omitempty"`
 }
 
 // Latency holds round-trip percentiles in milliseconds.
