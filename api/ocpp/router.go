@@ -91,7 +91,7 @@ type LastSeenRecorder interface {
 
 // routerStore is what the router itself needs; handlers declare their own.
 type routerStore interface {
-	GetStanding(ctx context.Context, id string) (store.Standing, error)
+	GetStandings(ctx context.Context, ids []string) (map[string]store.Standing, error)
 	TouchLastSeen(ctx context.Context, stationID string, at time.Time) error
 	MarkConnected(ctx context.Context, ev store.ConnectionEvent) (bool, error)
 	MarkDisconnected(ctx context.Context, ev store.ConnectionEvent) (bool, error)
@@ -110,6 +110,7 @@ type Router struct {
 	msgs       MessageLog
 	lastSeen   LastSeenRecorder // nil: through store, every touchEvery
 	standings  *standingCache
+	reads      standingReads // cache misses, read in groups
 }
 
 // NewRouter builds the router and its route tables.
@@ -144,6 +145,10 @@ func NewRouter(d Deps) *Router {
 	// loudly at the first use rather than behind a non-nil interface.
 	if d.Store != nil {
 		r.store = d.Store
+	}
+	// Through r.store at call time, so that a test may wrap it.
+	r.reads.read = func(ctx context.Context, ids []string) (map[string]store.Standing, error) {
+		return r.store.GetStandings(ctx, ids)
 	}
 	var meters MeterRecorder = d.Store
 	if d.Meters != nil {
@@ -295,7 +300,7 @@ func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, en
 	st, cached := r.standings.get(env.GetStationId())
 	if !cached {
 		var err error
-		st, err = r.store.GetStanding(ctx, env.GetStationId())
+		st, err = r.reads.get(ctx, env.GetStationId())
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			// Deleted while connected: it may no longer talk to us.

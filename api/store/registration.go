@@ -30,3 +30,31 @@ func (s *Store) GetStanding(ctx context.Context, id string) (Standing, error) {
 	}
 	return st, nil
 }
+
+// GetStandings reads the Standing of many stations in one query; stations
+// that do not exist are absent from the result. The router's group reads
+// use it (one query for all the messages waiting for one).
+func (s *Store) GetStandings(ctx context.Context, ids []string) (map[string]Standing, error) {
+	out := make(map[string]Standing, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		ID string
+		Standing
+	}
+	err := s.db.WithContext(ctx).Model(&Station{}).Select("id", "registration_status", "last_seen").
+		Where("id IN ?", ids).Find(&rows).Error
+	if err != nil {
+		return nil, translate("store: get standings", err)
+	}
+	for _, r := range rows {
+		st := r.Standing
+		if st.LastSeen != nil {
+			t := st.LastSeen.UTC()
+			st.LastSeen = &t
+		}
+		out[r.ID] = st
+	}
+	return out, nil
+}

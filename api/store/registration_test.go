@@ -34,5 +34,15 @@ func TestGetStanding(t *testing.T) {
 		if _, err := s.GetStanding(ctx, "ghost"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("unknown station: err = %v, want ErrNotFound", err)
 		}
+
+		// Many at once: the same answers, unknown ones absent.
+		mustCreateStation(t, s, "CP2")
+		all, err := s.GetStandings(ctx, []string{"CP1", "CP2", "ghost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 2 || all["CP1"].RegistrationStatus != "Pending" || !all["CP1"].LastSeen.Equal(seen) || all["CP2"].LastSeen != nil {
+			t.Errorf("GetStandings = %+v; want CP1 Pending seen %v, CP2 never seen, no ghost", all, seen)
+		}
 	})
 }
