@@ -61,12 +61,33 @@ func (b *Bus) destinationFor(exchange, key string) *destination {
 	defer b.destMu.Unlock()
 	d := b.dests[id]
 	if d == nil {
+		if len(b.dests) >= maxIdleDestinations {
+			b.dropIdleDestinationsLocked()
+		}
 		h := fnv.New32a()
 		_, _ = h.Write([]byte(id))
 		d = &destination{b: b, exchange: exchange, key: key, pool: int(h.Sum32() % uint32(b.cfg.PublishChannels))}
 		b.dests[id] = d
 	}
 	return d
+}
+
+// maxIdleDestinations bounds the batchers kept: gateways come and go (each
+// process has an id of its own), so those idle are dropped past this.
+const maxIdleDestinations = 1024
+
+// dropIdleDestinationsLocked forgets the batchers with nothing collecting
+// and nothing in flight; b.destMu must be held. One dropped while a caller
+// still holds it only means that caller's batch starts a new one.
+func (b *Bus) dropIdleDestinationsLocked() {
+	for id, d := range b.dests {
+		d.mu.Lock()
+		idle := d.open == nil && d.inflight == 0
+		d.mu.Unlock()
+		if idle {
+			delete(b.dests, id)
+		}
+	}
 }
 
 // add queues an encoded envelope and returns the batch that will carry it.
