@@ -63,6 +63,11 @@ func (s *system) restart(ctx context.Context, set map[string]string) error {
 			s.gwEnv[k] = v
 		}
 	}
+	if s.gwEnv != nil {
+		// A gateway of its own: the old one's lease, should it expire
+		// meanwhile, must not mark the new one's stations disconnected.
+		s.gwEnv["GATEWAY_ID"] = "bench-gw-" + randomHex(3)
+	}
 	p, err := startProc(fmt.Sprintf("%s-api-%d", s.mode, s.restarts), filepath.Join(s.binDir, "api"), []string{"serve"}, s.apiEnv, s.logDir)
 	if err != nil {
 		return err
