@@ -278,7 +278,7 @@ func (r *runner) step(c *charger) time.Duration {
 			_ = c.client.Close()
 			c.client = nil
 			c.phase = phaseConnect
-			c.url++ // its gateway may be gone: try the next
+			r.otherGateway(c) // its gateway may be gone
 			// Reconnect without hammering a CSMS that drops us, and
 			// without every charger of a dead gateway arriving at once.
 			return time.Second + time.Duration(rand.Int64N(int64(time.Second)))
@@ -317,6 +317,14 @@ func (r *runner) next(c *charger) time.Duration {
 	return c.due.Sub(now)
 }
 
+// otherGateway moves c to another gateway URL, at random among the
+// others, so that a dead gateway's chargers spread over the survivors.
+func (r *runner) otherGateway(c *charger) {
+	if n := len(r.cfg.urls); n > 1 {
+		c.url = (c.url + 1 + rand.N(n-1)) % n
+	}
+}
+
 func (r *runner) connect(c *charger) time.Duration {
 	proto := "ocpp1.6"
 	if c.version == ocppj.V201 {
@@ -337,7 +345,7 @@ func (r *runner) connect(c *charger) time.Duration {
 		}
 		r.stats.failed.Add(1)
 		r.stats.Error(connectErrorKind(err))
-		c.url++
+		r.otherGateway(c)
 		return time.Second + time.Duration(rand.Int64N(int64(time.Second)))
 	}
 	r.stats.opened.Add(1)
