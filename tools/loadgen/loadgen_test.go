@@ -366,3 +366,22 @@ func TestRunAgainstEmbeddedCore(t *testing.T) {
 		}
 	})
 }
+
+// A charger whose gateway is lost moves to another one, at random among
+// the others, so a dead gateway's chargers spread over the survivors.
+func TestOtherGatewaySpreads(t *testing.T) {
+	cfg := Config{URL: "ws://a/ocpp,ws://b/ocpp,ws://c/ocpp", N: 1, Version: "1.6", Scenario: "heartbeat", Duration: time.Second}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{cfg: cfg}
+	seen := map[int]int{}
+	for range 300 {
+		c := &charger{url: 0}
+		r.otherGateway(c)
+		seen[c.url]++
+	}
+	if seen[0] != 0 || seen[1] < 50 || seen[2] < 50 {
+		t.Fatalf("moves from gateway 0 went to %v; want only 1 and 2, both often", seen)
+	}
+}
