@@ -62,10 +62,11 @@ type App struct {
 	// OpenAPI, when set before Start, is served at /api/v1/openapi.json.
 	OpenAPI []byte
 
-	store  *store.Store
-	bus    bus.Bus
-	router *ocpp.Router
-	meters *store.MeterBatcher // group commit of MeterValues
+	store    *store.Store
+	bus      bus.Bus
+	router   *ocpp.Router
+	meters   *store.MeterBatcher  // group commit of MeterValues
+	statuses *store.StatusBatcher // group commit of StatusNotifications
 	// last-seen times, written in batches off the reply path (≤ 1 s lost
 	// in a crash: liveness, not charger data)
 	lastSeen *store.LastSeenWriter
@@ -164,6 +165,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	}
 
 	a.meters = a.store.NewMeterBatcher(store.MeterBatcherConfig{Logger: logger})
+	a.statuses = a.store.NewStatusBatcher(store.BatcherConfig{Logger: logger})
 	a.lastSeen = a.store.NewLastSeenWriter(store.LastSeenWriterConfig{Logger: logger})
 	a.messages = a.store.NewMessageLogger(store.MessageLoggerConfig{Keep: cfg.MessageLogPerStation, Logger: logger})
 	a.commands = command.NewDispatcher(command.Deps{
@@ -189,7 +191,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	a.router = ocpp.NewRouter(ocpp.Deps{
 		Store: a.store, Bus: a.bus, Schemas: schemas, Now: time.Now,
 		HeartbeatInterval: cfg.HeartbeatInterval, Logger: logger,
-		Meters: a.meters, MessageLog: a.messages, LastSeen: a.lastSeen,
+		Meters: a.meters, Statuses: a.statuses, MessageLog: a.messages, LastSeen: a.lastSeen,
 		Certificates: a.certs, OCSP: ocspResponder,
 	})
 	a.control = control.New(control.Deps{Store: a.store, Bus: a.bus, Now: time.Now, Logger: logger})
@@ -649,6 +651,11 @@ func (a *App) closeResources() {
 	if a.meters != nil {
 		if err := a.meters.Close(); err != nil {
 			a.log.Warn("close meter batcher", "err", err)
+		}
+	}
+	if a.statuses != nil {
+		if err := a.statuses.Close(); err != nil {
+			a.log.Warn("close status batcher", "err", err)
 		}
 	}
 	if a.lastSeen != nil {

@@ -89,6 +89,7 @@ type pipelineCore struct {
 	bus      *rabbitmq.Bus
 	store    *store.Store
 	meters   *store.MeterBatcher
+	statuses *store.StatusBatcher
 	lastSeen *store.LastSeenWriter
 	router   *Router
 	killed   atomic.Bool
@@ -281,10 +282,11 @@ func TestOrderedExactlyOnceAcrossCoresWithKill(t *testing.T) {
 		c.bus = dialBus(name, c.proxy.ln.Addr().String())
 		c.store = openStoreURL(t, dbURL)
 		c.meters = c.store.NewMeterBatcher(store.MeterBatcherConfig{Logger: quietLogger()})
+		c.statuses = c.store.NewStatusBatcher(store.BatcherConfig{Logger: quietLogger()})
 		c.lastSeen = c.store.NewLastSeenWriter(store.LastSeenWriterConfig{Logger: quietLogger()})
-		t.Cleanup(func() { _ = c.meters.Close(); _ = c.lastSeen.Close() })
+		t.Cleanup(func() { _ = c.meters.Close(); _ = c.statuses.Close(); _ = c.lastSeen.Close() })
 		c.router = NewRouter(Deps{Store: c.store, Bus: c.bus, Schemas: schemas, Logger: quietLogger(),
-			HeartbeatInterval: time.Minute, ValidateResponses: true, Meters: c.meters, LastSeen: c.lastSeen})
+			HeartbeatInterval: time.Minute, ValidateResponses: true, Meters: c.meters, Statuses: c.statuses, LastSeen: c.lastSeen})
 		if err := c.bus.ConsumeUpstream(ctx, c.handle); err != nil {
 			t.Fatal(err)
 		}

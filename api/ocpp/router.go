@@ -55,6 +55,10 @@ type Deps struct {
 	// Store. Production passes a *store.MeterBatcher (group commit) and
 	// closes it after the router stops consuming.
 	Meters MeterRecorder
+	// Statuses stores StatusNotifications; nil writes each through Store.
+	// Production passes a *store.StatusBatcher (group commit), closed
+	// after the router stops consuming.
+	Statuses ConnectorRecorder
 	// MessageLog, when set, gets a copy of every CALL read and every reply
 	// sent, for the station's message log (a *store.MessageLogger, which
 	// never blocks).
@@ -82,6 +86,11 @@ type MessageLog interface {
 // MeterRecorder stores sampled values.
 type MeterRecorder interface {
 	RecordMeterValues(ctx context.Context, r store.MeterReport) error
+}
+
+// ConnectorRecorder stores a connector's reported status.
+type ConnectorRecorder interface {
+	UpsertConnector(ctx context.Context, c store.Connector) error
 }
 
 // LastSeenRecorder records when a station was heard from.
@@ -168,9 +177,9 @@ func NewRouter(d Deps) *Router {
 	}
 	r.tables = map[ocppj.Version]route.Table{
 		ocppj.V16: v16.Routes(v16.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
-			Sessions: d.Store, Meters: meters, Reports: d.Store, LastSeen: d.LastSeen, Certificates: signer, Logger: r.log}),
+			Sessions: d.Store, Meters: meters, Statuses: d.Statuses, Reports: d.Store, LastSeen: d.LastSeen, Certificates: signer, Logger: r.log}),
 		ocppj.V201: v201.Routes(v201.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
-			Sessions: d.Store, Meters: meters, Reports: d.Store, DeviceModels: d.Store, LastSeen: d.LastSeen,
+			Sessions: d.Store, Meters: meters, Statuses: d.Statuses, Reports: d.Store, DeviceModels: d.Store, LastSeen: d.LastSeen,
 			Certificates: signer, OCSP: ocsp, Logger: r.log}),
 	}
 	return r

@@ -192,6 +192,11 @@ func (s *Store) TouchLastSeen(ctx context.Context, stationID string, at time.Tim
 // instances may race. EVSE 0 connector 0 is OCPP 1.6's "whole charge point"
 // and sets the station's Status instead. ErrNotFound for an unknown station.
 func (s *Store) UpsertConnector(ctx context.Context, c Connector) error {
+	return s.upsertConnector(s.db.WithContext(ctx), c)
+}
+
+// upsertConnector is UpsertConnector on db (a transaction of a batch).
+func (s *Store) upsertConnector(db *gorm.DB, c Connector) error {
 	op := fmt.Sprintf("store: upsert connector %d/%d of %q", c.EVSEID, c.ConnectorID, c.StationID)
 	if c.EVSEID < 0 || c.ConnectorID < 0 {
 		return fmt.Errorf("%s: negative id", op)
@@ -200,7 +205,6 @@ func (s *Store) UpsertConnector(ctx context.Context, c Connector) error {
 	if c.UpdatedAt.IsZero() {
 		reported = dbTime(s.now())
 	}
-	db := s.db.WithContext(ctx)
 	if c.EVSEID == 0 && c.ConnectorID == 0 {
 		res := db.Model(&Station{}).
 			Where("id = ? AND (status_reported_at IS NULL OR status_reported_at <= ?)", c.StationID, reported).

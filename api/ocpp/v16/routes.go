@@ -1,6 +1,7 @@
 package v16
 
 import (
+	"cmp"
 	"log/slog"
 	"time"
 
@@ -20,6 +21,9 @@ type Deps struct {
 	Sessions SessionStore
 	// Meters stores MeterValues (a *store.MeterBatcher in production).
 	Meters MeterRecorder
+	// Statuses stores StatusNotifications (a *store.StatusBatcher in
+	// production); nil writes each through Store.
+	Statuses ConnectorStore
 	// Reports keeps firmware and log upload statuses.
 	Reports StatusReportStore
 	// Certificates decides SignCertificate; nil rejects every CSR.
@@ -38,7 +42,7 @@ func Routes(d Deps) route.Table {
 	return route.NewTable(
 		route.New(ocpp16.ActionBootNotification, BootNotification{Store: d.Store, Now: d.Now, Interval: d.HeartbeatInterval}),
 		route.New(ocpp16.ActionHeartbeat, Heartbeat{Store: d.lastSeen(), Now: d.Now}),
-		route.New(ocpp16.ActionStatusNotification, StatusNotification{Store: d.Store, Now: d.Now}),
+		route.New(ocpp16.ActionStatusNotification, StatusNotification{Store: cmp.Or[ConnectorStore](d.Statuses, d.Store), Now: d.Now}),
 
 		route.New(ocpp16.ActionAuthorize, Authorize{Store: d.Sessions, Now: d.Now}),
 		route.New(ocpp16.ActionStartTransaction, StartTransaction{Store: d.Sessions, Logger: d.Logger}),

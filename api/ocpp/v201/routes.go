@@ -1,6 +1,7 @@
 package v201
 
 import (
+	"cmp"
 	"log/slog"
 	"time"
 
@@ -21,6 +22,9 @@ type Deps struct {
 	Sessions SessionStore
 	// Meters stores MeterValues (a *store.MeterBatcher in production).
 	Meters MeterRecorder
+	// Statuses stores StatusNotifications (a *store.StatusBatcher in
+	// production); nil writes each through Store.
+	Statuses ConnectorStore
 	// Reports keeps firmware and log statuses, reservation updates and
 	// reported charging profiles.
 	Reports ReportStore
@@ -44,7 +48,7 @@ func Routes(d Deps) route.Table {
 	return route.NewTable(
 		route.New(ocpp201.ActionBootNotification, BootNotification{Store: d.Store, Now: d.Now, Interval: d.HeartbeatInterval}),
 		route.New(ocpp201.ActionHeartbeat, Heartbeat{Store: d.lastSeen(), Now: d.Now}),
-		route.New(ocpp201.ActionStatusNotification, StatusNotification{Store: d.Store}),
+		route.New(ocpp201.ActionStatusNotification, StatusNotification{Store: cmp.Or[ConnectorStore](d.Statuses, d.Store)}),
 		route.New(ocpp201.ActionTransactionEvent, TransactionEvent{Store: d.Sessions}),
 		route.New(ocpp201.ActionAuthorize, Authorize{Store: d.Sessions, Now: d.Now}),
 		route.New(ocpp201.ActionMeterValues, MeterValues{Store: d.Meters}),
