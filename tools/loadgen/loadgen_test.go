@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -279,6 +280,22 @@ func startCore(t *testing.T) (httpAddr, ocppAddr string) {
 	return httpAddr, ocppAddr
 }
 
+// progressFunc is a Config.Progress writer that hands each progress line's
+// connected count and round-trip total to f.
+type progressFunc func(connected int, total uint64)
+
+func (f progressFunc) Write(p []byte) (int, error) {
+	for line := range strings.Lines(string(p)) {
+		var at, rate float64
+		var connected, of int
+		var total uint64
+		if k, _ := fmt.Sscanf(strings.TrimSpace(line), "%fs connected %d/%d  round trips/s %f  total %d", &at, &connected, &of, &rate, &total); k == 5 {
+			f(connected, total)
+		}
+	}
+	return len(p), nil
+}
+
 type tWriter struct{ t *testing.T }
 
 func (w tWriter) Write(p []byte) (int, error) {
@@ -292,7 +309,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 // trips.
 func TestRunAgainstEmbeddedCore(t *testing.T) {
 	httpAddr, ocppAddr := startCore(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	reg := Registration{API: "http://" + httpAddr, Email: testEmail, Password: testPassword}
 
@@ -302,12 +319,29 @@ func TestRunAgainstEmbeddedCore(t *testing.T) {
 		{"transactions", "mixed"},
 	} {
 		t.Run(tc.scenario, func(t *testing.T) {
+			// The run ends once every charger is connected and the
+			// scenario has added a full transaction's worth of round
+			// trips per charger after that, or after 90 s: not after a
+			// fixed time, which 20 Argon2id admissions on a busy machine
+			// can exceed.
+			runCtx, stop := context.WithCancelCause(ctx)
+			defer stop(nil)
+			var allConnectedAt uint64 // round trips when every charger was first connected
 			cfg := Config{
 				URL: "ws://" + ocppAddr + "/ocpp", N: n, Version: tc.version,
 				IDPrefix: "LG-" + tc.scenario + "-", Password: "station-secret-123",
-				// Long enough for 20 Argon2id admissions (~0.1 s CPU each) on
-				// a busy 2-CPU machine, and a session per charger after them.
-				Duration: 6 * time.Second, Scenario: tc.scenario, TxMeterValues: 2, IDTag: "LOADGENTEST",
+				Duration: 90 * time.Second, Scenario: tc.scenario, TxMeterValues: 2, IDTag: "LOADGENTEST",
+				Progress: progressFunc(func(connected int, total uint64) {
+					if connected < n {
+						return
+					}
+					if allConnectedAt == 0 {
+						allConnectedAt = total
+					}
+					if total >= 2*n+6*n && total >= allConnectedAt+4*n {
+						stop(context.DeadlineExceeded) // counts as the run's normal end
+					}
+				}),
 			}
 			if err := Register(ctx, reg, cfg); err != nil {
 				t.Fatalf("Register: %v", err)
@@ -316,7 +350,7 @@ func TestRunAgainstEmbeddedCore(t *testing.T) {
 			if err := Register(ctx, reg, cfg); err != nil {
 				t.Fatalf("Register again: %v", err)
 			}
-			sum, err := Run(ctx, cfg)
+			sum, err := Run(runCtx, cfg)
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
