@@ -287,11 +287,14 @@ func testFirmwareCommands(t *testing.T, sys *system, v ocppVersion) {
 	}
 	wantFields(t, action+" answer", resp, map[string]any{"status": "Accepted", "filename": "log.tar.gz"})
 	if is16 {
-		code, out := c.api(ctx, t, sys, http.MethodPost, "/logs/upload", map[string]any{"location": "ftp://x", "logType": "SecurityLog"})
-		if code != http.StatusBadRequest {
-			t.Errorf("1.6 SecurityLog: %d %v, want 400", code, out)
+		// A log type is the security whitepaper's GetLog.
+		c.answer("GetLog", map[string]any{"status": "Accepted", "filename": "security.log"})
+		sec := c.apiOK(ctx, t, sys, http.MethodPost, "/logs/upload", map[string]any{"location": "ftp://x", "logType": "SecurityLog"})
+		got := c.next(ctx, t, "GetLog")
+		if got["logType"] != "SecurityLog" || num(got["requestId"]) <= 0 || field(got, "log", "remoteLocation") != "ftp://x" ||
+			num(sec["requestId"]) != num(got["requestId"]) || sec["filename"] != "security.log" {
+			t.Errorf("1.6 GetLog %v, answer %v", got, sec)
 		}
-		c.nothingSent(t)
 		if err := call(ctx, c.Client, "DiagnosticsStatusNotification", map[string]any{"status": "Uploaded"}, &struct{}{}); err != nil {
 			t.Fatal(err)
 		}

@@ -187,3 +187,17 @@ func snakeToCamel(s string) string {
 	}
 	return strings.Join(parts, "")
 }
+
+// getStationRaw returns the station as a decoded JSON document.
+func (c *restClient) getStationRaw(ctx context.Context, t testing.TB, id string) map[string]any {
+	t.Helper()
+	code, _, body, err := c.do(ctx, http.MethodGet, "/api/v1/stations/"+id, nil, true)
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("GET /api/v1/stations/%s: %d %s %v", id, code, body, err)
+	}
+	var st map[string]any
+	if err := decodeAPI(body, &st); err != nil {
+		t.Fatalf("station %s: %v", body, err)
+	}
+	return st
+}

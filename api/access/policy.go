@@ -144,8 +144,17 @@ var Policies = map[string]Policy{
 
 	// The CA certificate is public data, and so are issued certificates;
 	// viewers may read both.
-	v1.CertificateService_GetCertificateAuthority_FullMethodName: read,
-	v1.CertificateService_ListIssuedCertificates_FullMethodName:  read,
+	v1.CertificateService_GetCertificateAuthority_FullMethodName:   read,
+	v1.CertificateService_ListIssuedCertificates_FullMethodName:    read,
+	v1.CertificateService_ListInstalledCertificates_FullMethodName: read,
+	// Certificate commands change what a station trusts or holds.
+	v1.CertificateService_GetInstalledCertificateIds_FullMethodName: operate,
+	v1.CertificateService_InstallCertificate_FullMethodName:         operate,
+	v1.CertificateService_DeleteCertificate_FullMethodName:          operate,
+	v1.CertificateService_RenewCertificate_FullMethodName:           operate,
+	v1.CertificateService_SendCertificateSigned_FullMethodName:      operate,
+	// Changing a station's password is an operator's job, like setting it.
+	v1.ConfigurationService_RotatePassword_FullMethodName: operate,
 }
 
 // Lookup returns the policy of a full gRPC method name ("/pkg.Service/Method").

@@ -28,6 +28,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/certificates"
 	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/control"
+	"github.com/chargeplane/chargeplane/api/credentials"
 	"github.com/chargeplane/chargeplane/api/httpapi"
 	"github.com/chargeplane/chargeplane/api/ocpp"
 	"github.com/chargeplane/chargeplane/api/operator"
@@ -172,6 +173,8 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		Store: a.store, Bus: a.bus, Schemas: schemas, CoreID: cfg.CoreID,
 		Timeout: cfg.CommandTimeout, Logger: logger, Messages: a.messages,
 	})
+	// Every command, typed or generic, goes through its version's table.
+	cmds := command.NewSender(a.commands, ocpp.CommandTables(a.store, time.Now), logger)
 	ca, noCA, err := certificateAuthority(cfg, logger)
 	if err != nil {
 		return nil, err
@@ -184,7 +187,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	}
 	a.certs = certificates.New(certificates.Config{
 		CA: ca, NoCA: noCA, Policy: pki.CSRPolicy{Organization: cfg.CSMSOrganization},
-		Store: a.store, Sender: certificates.CommandSender{Commands: a.commands}, Logger: logger,
+		Store: a.store, Sender: certificates.CommandSender{Commands: cmds}, Logger: logger,
 		// An attempt's lease outlives the command it sends.
 		AttemptLease: cfg.CommandTimeout + time.Minute,
 	})
@@ -213,18 +216,17 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	chargeplanev1.RegisterStationServiceServer(a.grpcSrv, operator.NewStationService(a.store, logger))
 	chargeplanev1.RegisterIdTokenServiceServer(a.grpcSrv, operator.NewIDTokenService(a.store, logger))
 	chargeplanev1.RegisterTransactionServiceServer(a.grpcSrv, operator.NewTransactionService(a.store, logger))
-	// Every command, typed or generic, goes through its version's table.
-	cmds := command.NewSender(a.commands, ocpp.CommandTables(a.store, time.Now), logger)
 	chargeplanev1.RegisterCommandServiceServer(a.grpcSrv, operator.NewCommandService(cmds, a.store, logger))
 	chargeplanev1.RegisterRemoteControlServiceServer(a.grpcSrv, operator.NewRemoteControlService(operator.RemoteControlDeps{
 		Commands: cmds, Store: a.store, Logger: logger,
 	}))
-	chargeplanev1.RegisterConfigurationServiceServer(a.grpcSrv, operator.NewConfigurationService(cmds, a.store, logger))
+	rotator := credentials.Rotator{Store: a.store, Sender: credentials.CommandSender{Commands: cmds}, Logger: logger}
+	chargeplanev1.RegisterConfigurationServiceServer(a.grpcSrv, operator.NewConfigurationService(cmds, a.store, rotator, logger))
 	chargeplanev1.RegisterFirmwareServiceServer(a.grpcSrv, operator.NewFirmwareService(cmds, a.store, logger))
 	chargeplanev1.RegisterReservationServiceServer(a.grpcSrv, operator.NewReservationService(cmds, a.store, time.Now, logger))
 	chargeplanev1.RegisterLocalListServiceServer(a.grpcSrv, operator.NewLocalListService(cmds, a.store, logger))
 	chargeplanev1.RegisterSmartChargingServiceServer(a.grpcSrv, operator.NewSmartChargingService(cmds, a.store, logger))
-	chargeplanev1.RegisterCertificateServiceServer(a.grpcSrv, operator.NewCertificateService(ca, a.store, logger))
+	chargeplanev1.RegisterCertificateServiceServer(a.grpcSrv, operator.NewCertificateService(cmds, ca, a.store, logger))
 	gatewayv1.RegisterGatewayControlServiceServer(a.grpcSrv, a.control)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)

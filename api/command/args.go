@@ -3,6 +3,7 @@ package command
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"time"
 
 	"google.golang.org/grpc/status"
@@ -70,4 +71,16 @@ func Describe(err error) string {
 // StatusReply is the Reply of an answer that carries only a status.
 func StatusReply[S ~string](m Meta, s S) Reply {
 	return Reply{CommandID: m.CommandID, Status: string(s)}
+}
+
+// NewRequestID picks a requestId or remoteStartId: positive, and random so
+// that ids chosen by several core instances do not collide.
+func NewRequestID() int { return 1 + rand.IntN(1<<31-2) }
+
+// RequestID is the operator's id, or a new one.
+func RequestID(id int32) int {
+	if id > 0 {
+		return int(id)
+	}
+	return NewRequestID()
 }

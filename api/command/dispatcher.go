@@ -231,13 +231,15 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 		return nil, &InvalidError{Reason: err.Error()}
 	}
 	log := d.log.With("station", r.StationID, "action", r.Action, "message_id", id)
+	// Secrets (a station password) never reach the history or the log.
+	recordedPayload, recordedFrame := redacted(id, r.Action, payload, frame)
 
 	cmd := &store.Command{
 		ID:           id,
 		StationID:    r.StationID,
 		OCPPVersion:  v,
 		Action:       r.Action,
-		Payload:      string(payload),
+		Payload:      string(recordedPayload),
 		RequestedBy:  r.RequestedBy,
 		CoreID:       d.coreID,
 		ConnectionID: st.ConnectionID,
@@ -278,7 +280,7 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 	}
 	d.logMessage(store.StationMessage{
 		StationID: r.StationID, At: now, Direction: store.DirectionOut, MessageType: store.MessageCall,
-		MessageID: id, Action: r.Action, ConnectionID: st.ConnectionID, Frame: string(frame),
+		MessageID: id, Action: r.Action, ConnectionID: st.ConnectionID, Frame: string(recordedFrame),
 	})
 	log.Info("command sent", "requested_by", r.RequestedBy, "timeout", expires.Sub(now))
 

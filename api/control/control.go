@@ -43,6 +43,7 @@ type registry interface {
 	RenewLease(ctx context.Context, gatewayID string, until time.Time) error
 	ExpireLeases(ctx context.Context, now time.Time) ([]string, error)
 	Ping(ctx context.Context) error
+	PasswordUsed(ctx context.Context, id, usedHash string) (bool, error)
 }
 
 // defaultLeaseGrace is the grace after a database outage while no gateway
@@ -109,8 +110,10 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 		log.Error("admission: load station", "err", err)
 		return nil, status.Error(codes.Unavailable, "cannot check the station now")
 	}
+	var usedHash string
 	if st.PasswordHash != "" {
-		if reason, ok := s.authenticate(st, req); !ok {
+		var reason string
+		if usedHash, reason = s.authenticate(st, req); usedHash == "" {
 			log.Warn("refused station", "reason", reason)
 			return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNAUTHORIZED, Reason: reason}, nil
 		}
@@ -129,6 +132,14 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 	}
 	if prev.ConnectionID != "" && prev.ConnectionID != connID {
 		s.closeConnection(ctx, log, prev)
+	}
+	if st.PendingPasswordHash != "" || st.PreviousPasswordHash != "" {
+		// A password rotation is settled by the password the station uses.
+		if changed, err := s.store.PasswordUsed(ctx, id, usedHash); err != nil {
+			log.Error("admission: settle password rotation", "err", err)
+		} else if changed {
+			log.Info("password rotation settled by the station's connection")
+		}
 	}
 	log.Info("admitted station", "connection", connID, "subprotocol", req.GetSubprotocol())
 	return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_ACCEPTED, ConnectionId: connID}, nil
@@ -156,26 +167,35 @@ func (s *Service) closeConnection(ctx context.Context, log *slog.Logger, prev st
 }
 
 // authenticate checks HTTP Basic credentials (security profile 1/2): the
-// username must be the station id and the password must match its hash.
-func (s *Service) authenticate(st *store.Station, req *gatewayv1.AdmitConnectionRequest) (reason string, ok bool) {
+// username must be the station id and the password must match its hash,
+// or, while a password rotation runs, the pending or the previous one. It
+// returns the hash that matched, or why none did.
+func (s *Service) authenticate(st *store.Station, req *gatewayv1.AdmitConnectionRequest) (usedHash, reason string) {
 	if !req.GetHasBasicAuth() {
-		return "missing basic auth credentials", false
+		return "", "missing basic auth credentials"
 	}
 	if req.GetUsername() != st.ID {
-		return "basic auth username is not the station id", false
+		return "", "basic auth username is not the station id"
 	}
 	digest := sha256.Sum256([]byte(req.GetPassword()))
-	if s.cache.verified(st.ID, st.PasswordHash, digest) {
-		return "", true
-	}
-	if err := auth.VerifySecret(st.PasswordHash, req.GetPassword()); err != nil {
-		if errors.Is(err, auth.ErrMismatch) {
-			return "wrong password", false
+	reason = "wrong password"
+	for _, hash := range []string{st.PasswordHash, st.PendingPasswordHash, st.PreviousPasswordHash} {
+		if hash == "" {
+			continue
 		}
-		return fmt.Sprintf("stored password hash unusable: %v", err), false
+		if s.cache.verified(st.ID, hash, digest) {
+			return hash, ""
+		}
+		if err := auth.VerifySecret(hash, req.GetPassword()); err != nil {
+			if !errors.Is(err, auth.ErrMismatch) {
+				reason = fmt.Sprintf("stored password hash unusable: %v", err)
+			}
+			continue
+		}
+		s.cache.add(st.ID, hash, digest)
+		return hash, ""
 	}
-	s.cache.add(st.ID, st.PasswordHash, digest)
-	return "", true
+	return "", reason
 }
 
 // RenewLease extends the calling gateway's lease by its TTL.

@@ -213,3 +213,18 @@ func (r Rotator) logger() *slog.Logger {
 	}
 	return slog.Default().With("component", "credentials")
 }
+
+// CommandSender sends the password through the command table of the
+// station's version (command.PasswordChange).
+type CommandSender struct {
+	Commands *command.Sender
+}
+
+// SendPassword implements Sender.
+func (s CommandSender) SendPassword(ctx context.Context, stationID, password string) (Answer, error) {
+	r, err := command.Do[command.Reply](ctx, s.Commands, stationID, "csms:credentials", command.PasswordChange{Password: password})
+	if err != nil {
+		return Answer{}, err
+	}
+	return Answer{CommandID: r.CommandID, Status: r.Status, Reason: r.ReasonCode}, nil
+}

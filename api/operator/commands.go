@@ -92,6 +92,9 @@ func (s *CommandService) Call(ctx context.Context, req *chargeplanev1.CallReques
 		}
 		payload = b
 	}
+	if setsPassword(req.GetAction(), payload) {
+		return nil, invalid(errors.New(passwordThroughRotator))
+	}
 	res, err := s.calls.Call(ctx, command.Request{
 		StationID:   req.GetStationId(),
 		Action:      req.GetAction(),
@@ -217,4 +220,39 @@ func jsonStruct(b json.RawMessage) (*structpb.Struct, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// setsPassword reports whether a generic call would set the station's
+// Basic-auth password (1.6 ChangeConfiguration AuthorizationKey, 2.0.1
+// SetVariables SecurityCtrlr.BasicAuthPassword): that goes through
+// RotatePassword, which keeps the station admitted and the password out of
+// the command history.
+func setsPassword(action string, payload json.RawMessage) bool {
+	switch action {
+	case "ChangeConfiguration":
+		var p struct {
+			Key string `json:"key"`
+		}
+		return json.Unmarshal(payload, &p) == nil && p.Key == authorizationKey
+	case "SetVariables":
+		var p struct {
+			SetVariableData []struct {
+				Component struct {
+					Name string `json:"name"`
+				} `json:"component"`
+				Variable struct {
+					Name string `json:"name"`
+				} `json:"variable"`
+			} `json:"setVariableData"`
+		}
+		if json.Unmarshal(payload, &p) != nil {
+			return false
+		}
+		for _, d := range p.SetVariableData {
+			if d.Component.Name == securityCtrlr && d.Variable.Name == basicAuthPasswordVar {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/chargeplane/chargeplane/api/command"
+	"github.com/chargeplane/chargeplane/api/credentials"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
@@ -26,17 +27,62 @@ type DeviceModelStore interface {
 type ConfigurationService struct {
 	chargeplanev1.UnimplementedConfigurationServiceServer
 
-	cmds   commands
-	models DeviceModelStore
-	log    *slog.Logger
+	cmds    commands
+	models  DeviceModelStore
+	rotator PasswordRotator
+	log     *slog.Logger
 }
 
-// NewConfigurationService returns the configuration commands.
-func NewConfigurationService(cmds *command.Sender, models DeviceModelStore, logger *slog.Logger) *ConfigurationService {
+// PasswordRotator rotates a station's password (credentials.Rotator).
+type PasswordRotator interface {
+	Rotate(ctx context.Context, stationID, password string) (credentials.Result, error)
+}
+
+// NewConfigurationService returns the configuration commands; rotator
+// changes station passwords.
+func NewConfigurationService(cmds *command.Sender, models DeviceModelStore, rotator PasswordRotator, logger *slog.Logger) *ConfigurationService {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &ConfigurationService{cmds: commands{s: cmds, log: logger}, models: models, log: logger}
+	return &ConfigurationService{cmds: commands{s: cmds, log: logger}, models: models, rotator: rotator, log: logger}
+}
+
+// The station password, a configuration key in 1.6 and a variable in
+// 2.0.1: set only through a rotation, so that the CSMS keeps admitting the
+// station whatever it does with the new one.
+const (
+	authorizationKey       = "AuthorizationKey"
+	securityCtrlr          = "SecurityCtrlr"
+	basicAuthPasswordVar   = "BasicAuthPassword"
+	passwordThroughRotator = "the station password is changed through RotatePassword (POST /api/v1/stations/{id}/password/rotate)"
+)
+
+// RotatePassword gives the station a new Basic-auth password.
+func (s *ConfigurationService) RotatePassword(ctx context.Context, req *chargeplanev1.RotatePasswordRequest) (*chargeplanev1.RotatePasswordResponse, error) {
+	if req.GetPassword() != "" {
+		if err := credentials.CheckPassword(req.GetPassword()); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+	}
+	r, err := s.rotate(ctx, req.GetStationId(), req.GetPassword())
+	if err != nil {
+		return nil, err
+	}
+	return &chargeplanev1.RotatePasswordResponse{CommandId: r.CommandID, Status: r.Status, Rotation: r.Rotation, ReasonCode: r.Reason}, nil
+}
+
+func (s *ConfigurationService) rotate(ctx context.Context, stationID, password string) (credentials.Result, error) {
+	if err := ValidateStationID(stationID); err != nil {
+		return credentials.Result{}, invalid(err)
+	}
+	r, err := s.rotator.Rotate(ctx, stationID, password)
+	if err != nil {
+		if r.Rotation == credentials.Unconfirmed {
+			s.log.WarnContext(ctx, "password rotation unconfirmed", "station", stationID, "err", err)
+		}
+		return credentials.Result{}, s.cmds.status(ctx, stationID, err)
+	}
+	return r, nil
 }
 
 // GetConfiguration reads 1.6 configuration keys.
@@ -56,6 +102,17 @@ func (s *ConfigurationService) GetConfiguration(ctx context.Context, req *charge
 func (s *ConfigurationService) ChangeConfiguration(ctx context.Context, req *chargeplanev1.ChangeConfigurationRequest) (*chargeplanev1.ChangeConfigurationResponse, error) {
 	if req.GetKey() == "" {
 		return nil, status.Error(codes.InvalidArgument, "key is required")
+	}
+	if req.GetKey() == authorizationKey {
+		p, err := credentials.FromAuthorizationKey(req.GetValue())
+		if err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		r, err := s.rotate(ctx, req.GetStationId(), p)
+		if err != nil {
+			return nil, err
+		}
+		return &chargeplanev1.ChangeConfigurationResponse{CommandId: r.CommandID, Status: r.Status}, nil
 	}
 	r, err := do[command.Reply](ctx, s.cmds, req.GetStationId(), req)
 	if err != nil {
@@ -116,6 +173,12 @@ func (s *ConfigurationService) SetVariables(ctx context.Context, req *chargeplan
 		if err := checkVariable(val.GetComponent(), val.GetVariable(), i); err != nil {
 			return nil, err
 		}
+		if val.GetComponent().GetName() == securityCtrlr && val.GetVariable().GetName() == basicAuthPasswordVar {
+			if len(req.GetVariables()) > 1 {
+				return nil, status.Error(codes.InvalidArgument, "set BasicAuthPassword on its own: "+passwordThroughRotator)
+			}
+			return s.setPassword(ctx, req.GetStationId(), val)
+		}
 	}
 	r, err := do[command.VariablesReply](ctx, s.cmds, req.GetStationId(), req)
 	if err != nil {
@@ -130,6 +193,22 @@ func (s *ConfigurationService) SetVariables(ctx context.Context, req *chargeplan
 		})
 	}
 	return resp, nil
+}
+
+// setPassword is SetVariables of SecurityCtrlr.BasicAuthPassword, done as
+// a rotation with that password.
+func (s *ConfigurationService) setPassword(ctx context.Context, stationID string, val *chargeplanev1.VariableValue) (*chargeplanev1.SetVariablesResponse, error) {
+	if err := credentials.CheckPassword(val.GetAttributeValue()); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	r, err := s.rotate(ctx, stationID, val.GetAttributeValue())
+	if err != nil {
+		return nil, err
+	}
+	return &chargeplanev1.SetVariablesResponse{CommandId: r.CommandID, Results: []*chargeplanev1.SetVariableResult{{
+		Component: &chargeplanev1.ComponentRef{Name: securityCtrlr}, Variable: &chargeplanev1.VariableRef{Name: basicAuthPasswordVar},
+		AttributeType: cmp.Or(val.GetAttributeType(), "Actual"), AttributeStatus: r.Status, ReasonCode: r.Reason,
+	}}}, nil
 }
 
 func componentToProto(c command.Component) *chargeplanev1.ComponentRef {

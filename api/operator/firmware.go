@@ -55,7 +55,15 @@ func (s *FirmwareService) UpdateFirmware(ctx context.Context, req *chargeplanev1
 		checkTime("retrieve_time", req.GetRetrieveTime()), checkTime("install_time", req.GetInstallTime())); err != nil {
 		return nil, err
 	}
-	r, err := do[command.RequestReply](ctx, s.send, req.GetStationId(), req)
+	// A signed update is its own action in 1.6 (SignedUpdateFirmware).
+	var in any = req
+	if req.GetSigningCertificate() != "" || req.GetSignature() != "" {
+		if req.GetSigningCertificate() == "" || req.GetSignature() == "" {
+			return nil, status.Error(codes.InvalidArgument, "a signed update needs both signing_certificate and signature")
+		}
+		in = command.SignedFirmwareUpdate{UpdateFirmwareRequest: req}
+	}
+	r, err := do[command.RequestReply](ctx, s.send, req.GetStationId(), in)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +83,13 @@ func (s *FirmwareService) GetLog(ctx context.Context, req *chargeplanev1.GetLogR
 	if err := errors.Join(checkTime("oldest_time", req.GetOldestTime()), checkTime("latest_time", req.GetLatestTime())); err != nil {
 		return nil, err
 	}
-	r, err := do[command.RequestReply](ctx, s.send, req.GetStationId(), req)
+	// A log type or request id is the security whitepaper's GetLog in
+	// 1.6, whose plain form is GetDiagnostics.
+	var in any = req
+	if req.GetLogType() != "" || req.GetRequestId() != 0 {
+		in = command.LogUpload{GetLogRequest: req}
+	}
+	r, err := do[command.RequestReply](ctx, s.send, req.GetStationId(), in)
 	if err != nil {
 		return nil, err
 	}

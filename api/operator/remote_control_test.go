@@ -22,7 +22,7 @@ func i32(v int32) *int32 { return &v }
 // would panic).
 func TestRemoteControlRefusesBadRequests(t *testing.T) {
 	rc := operator.NewRemoteControlService(operator.RemoteControlDeps{Logger: quiet})
-	cfg := operator.NewConfigurationService(nil, nil, quiet)
+	cfg := operator.NewConfigurationService(nil, nil, nil, quiet)
 	ctx := context.Background()
 	for name, call := range map[string]func() error{
 		"start without token": func() error {

@@ -28,7 +28,9 @@ type CommandDeps struct {
 	LocalLists LocalListStore
 	// Profiles keeps the charging profiles stations accepted.
 	Profiles ProfileStore
-	Now      func() time.Time
+	// Inventory keeps the certificates stations report as installed.
+	Inventory InventoryStore
+	Now       func() time.Time
 }
 
 // ReservationStore creates reservations and records their answers.
@@ -73,7 +75,8 @@ func Commands(d CommandDeps) command.Table {
 		command.New(ocpp16.ActionDataTransfer, command.Op(dataTransfer, dataTransferred)),
 
 		command.New(ocpp16.ActionGetConfiguration, command.Op(getConfiguration, configurationGot)),
-		command.New(ocpp16.ActionChangeConfiguration, command.Op(changeConfiguration, configurationChanged)),
+		command.New(ocpp16.ActionChangeConfiguration, command.Op(changeConfiguration, configurationChanged),
+			command.Op(changePassword, configurationChanged)),
 
 		command.New(ocpp16.ActionUpdateFirmware, command.Op(c.updateFirmware, firmwareUpdating)),
 		command.New(ocpp16.ActionGetDiagnostics, command.Op(getDiagnostics, diagnosticsRequested)),
@@ -89,14 +92,15 @@ func Commands(d CommandDeps) command.Table {
 		command.WithEffect(ocpp16.ActionClearChargingProfile, c.clearProfilesAnswered, command.Op(clearChargingProfile, profilesCleared)),
 		command.New(ocpp16.ActionGetCompositeSchedule, command.Op(getCompositeSchedule, compositeSchedule)),
 
-		// Security extension (OCPP 1.6 security whitepaper): generic call only.
-		command.New[ocpp16.CertificateSignedRequest, ocpp16.CertificateSignedResponse](ocpp16.ActionCertificateSigned),
-		command.New[ocpp16.DeleteCertificateRequest, ocpp16.DeleteCertificateResponse](ocpp16.ActionDeleteCertificate),
-		command.New[ocpp16.ExtendedTriggerMessageRequest, ocpp16.ExtendedTriggerMessageResponse](ocpp16.ActionExtendedTriggerMessage),
-		command.New[ocpp16.GetInstalledCertificateIdsRequest, ocpp16.GetInstalledCertificateIdsResponse](ocpp16.ActionGetInstalledCertificateIds),
-		command.New[ocpp16.GetLogRequest, ocpp16.GetLogResponse](ocpp16.ActionGetLog),
-		command.New[ocpp16.InstallCertificateRequest, ocpp16.InstallCertificateResponse](ocpp16.ActionInstallCertificate),
-		command.New[ocpp16.SignedUpdateFirmwareRequest, ocpp16.SignedUpdateFirmwareResponse](ocpp16.ActionSignedUpdateFirmware),
+		// Security extension (OCPP 1.6 security whitepaper).
+		command.New(ocpp16.ActionCertificateSigned, command.Op(certificateSigned, certificateSignedAnswered)),
+		command.WithEffect(ocpp16.ActionInstallCertificate, c.certificateInstalled, command.Op(installCertificate, certificateInstallAnswered)),
+		command.WithEffect(ocpp16.ActionDeleteCertificate, c.certificateDeleted, command.Op(deleteCertificate, certificateDeleteAnswered)),
+		command.WithEffect(ocpp16.ActionGetInstalledCertificateIds, c.installedCertificateIds,
+			command.Op(getInstalledCertificateIds, installedCertificateIdsGot)),
+		command.New(ocpp16.ActionExtendedTriggerMessage, command.Op(renewCertificate, renewalTriggered)),
+		command.New(ocpp16.ActionSignedUpdateFirmware, command.Op(c.signedUpdateFirmware, signedFirmwareUpdating)),
+		command.New(ocpp16.ActionGetLog, command.Op(uploadLog, logUploading)),
 	)
 }
 

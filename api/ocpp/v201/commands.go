@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -30,7 +29,9 @@ type CommandDeps struct {
 	LocalLists LocalListStore
 	// Profiles keeps the charging profiles stations accepted.
 	Profiles ProfileStore
-	Now      func() time.Time
+	// Inventory keeps the certificates stations report as installed.
+	Inventory InventoryStore
+	Now       func() time.Time
 }
 
 // ReservationStore creates reservations and records their answers.
@@ -67,7 +68,8 @@ func Commands(d CommandDeps) command.Table {
 		command.New(ocpp201.ActionReset, command.Op(reset, resetDone)),
 		command.New(ocpp201.ActionChangeAvailability, command.Op(changeAvailability, availabilityChanged)),
 		command.New(ocpp201.ActionUnlockConnector, command.Op(unlockConnector, connectorUnlocked)),
-		command.New(ocpp201.ActionTriggerMessage, command.Op(triggerMessage, messageTriggered)),
+		command.New(ocpp201.ActionTriggerMessage, command.Op(triggerMessage, messageTriggered),
+			command.Op(renewCertificate, messageTriggered)),
 		command.New(ocpp201.ActionClearCache, command.Op(clearCache, cacheCleared)),
 		command.New(ocpp201.ActionDataTransfer, command.Op(dataTransfer, dataTransferred)),
 		command.New[ocpp201.GetTransactionStatusRequest, ocpp201.GetTransactionStatusResponse](ocpp201.ActionGetTransactionStatus),
@@ -75,14 +77,16 @@ func Commands(d CommandDeps) command.Table {
 
 		// Device model (B).
 		command.New(ocpp201.ActionGetVariables, command.Op(getVariables, variablesGot)),
-		command.New(ocpp201.ActionSetVariables, command.Op(setVariables, variablesSet)),
+		command.New(ocpp201.ActionSetVariables, command.Op(setVariables, variablesSet),
+			command.Op(changePassword, passwordChanged)),
 		command.New(ocpp201.ActionGetBaseReport, command.Op(getBaseReport, baseReportRequested)),
 		command.New[ocpp201.GetReportRequest, ocpp201.GetReportResponse](ocpp201.ActionGetReport),
 		command.New[ocpp201.SetNetworkProfileRequest, ocpp201.SetNetworkProfileResponse](ocpp201.ActionSetNetworkProfile),
 
 		// Firmware and logs (L, N).
-		command.New(ocpp201.ActionUpdateFirmware, command.Op(c.updateFirmware, firmwareUpdating)),
-		command.New(ocpp201.ActionGetLog, command.Op(getLog, logRequested)),
+		command.New(ocpp201.ActionUpdateFirmware, command.Op(c.updateFirmware, firmwareUpdating),
+			command.Op(c.signedUpdateFirmware, firmwareUpdating)),
+		command.New(ocpp201.ActionGetLog, command.Op(getLog, logRequested), command.Op(uploadLog, logRequested)),
 		command.New[ocpp201.PublishFirmwareRequest, ocpp201.PublishFirmwareResponse](ocpp201.ActionPublishFirmware),
 		command.New[ocpp201.UnpublishFirmwareRequest, ocpp201.UnpublishFirmwareResponse](ocpp201.ActionUnpublishFirmware),
 
@@ -113,10 +117,11 @@ func Commands(d CommandDeps) command.Table {
 		command.New[ocpp201.CustomerInformationRequest, ocpp201.CustomerInformationResponse](ocpp201.ActionCustomerInformation),
 
 		// Certificates (A, M).
-		command.New[ocpp201.CertificateSignedRequest, ocpp201.CertificateSignedResponse](ocpp201.ActionCertificateSigned),
-		command.New[ocpp201.InstallCertificateRequest, ocpp201.InstallCertificateResponse](ocpp201.ActionInstallCertificate),
-		command.New[ocpp201.DeleteCertificateRequest, ocpp201.DeleteCertificateResponse](ocpp201.ActionDeleteCertificate),
-		command.New[ocpp201.GetInstalledCertificateIdsRequest, ocpp201.GetInstalledCertificateIdsResponse](ocpp201.ActionGetInstalledCertificateIds),
+		command.New(ocpp201.ActionCertificateSigned, command.Op(certificateSigned, certificateSignedAnswered)),
+		command.WithEffect(ocpp201.ActionInstallCertificate, c.certificateInstalled, command.Op(installCertificate, certificateInstallAnswered)),
+		command.WithEffect(ocpp201.ActionDeleteCertificate, c.certificateDeleted, command.Op(deleteCertificate, certificateDeleteAnswered)),
+		command.WithEffect(ocpp201.ActionGetInstalledCertificateIds, c.installedCertificateIds,
+			command.Op(getInstalledCertificateIds, installedCertificateIdsGot)),
 	)
 }
 
@@ -130,18 +135,6 @@ func reply[S ~string](m command.Meta, s S, info *ocpp201.StatusInfo) command.Rep
 		r.ReasonCode, r.AdditionalInfo = info.ReasonCode, info.AdditionalInfo
 	}
 	return r
-}
-
-// newRequestID picks a requestId or remoteStartId: positive, and random so
-// that ids chosen by several core instances do not collide.
-func newRequestID() int { return 1 + rand.IntN(1<<31-2) }
-
-// requestID is the operator's id, or a new one.
-func requestID(id int32) int {
-	if id > 0 {
-		return int(id)
-	}
-	return newRequestID()
 }
 
 // evse is the EVSEType of an operator's evse_id/connector_id; a connector
@@ -163,7 +156,7 @@ func requestStart(_ context.Context, m command.Meta, in *chargeplanev1.RemoteSta
 		return nil, err
 	}
 	typ := cmp.Or(in.GetIdTokenType(), string(ocpp201.IdTokenEnumCentral))
-	req := &ocpp201.RequestStartTransactionRequest{EvseId: command.Int(in.EvseId), RemoteStartId: newRequestID(),
+	req := &ocpp201.RequestStartTransactionRequest{EvseId: command.Int(in.EvseId), RemoteStartId: command.NewRequestID(),
 		IdToken: ocpp201.IdToken{IdToken: in.GetIdToken(), Type: ocpp201.IdTokenEnum(typ)}}
 	if in.ChargingProfile != nil {
 		req.ChargingProfile = new(ocpp201.ChargingProfile)
@@ -352,7 +345,7 @@ func variableResult(c ocpp201.Component, v ocpp201.Variable, typ ocpp201.Attribu
 }
 
 func getBaseReport(_ context.Context, _ command.Meta, in *chargeplanev1.GetBaseReportRequest) (*ocpp201.GetBaseReportRequest, error) {
-	return &ocpp201.GetBaseReportRequest{RequestId: requestID(in.GetRequestId()),
+	return &ocpp201.GetBaseReportRequest{RequestId: command.RequestID(in.GetRequestId()),
 		ReportBase: ocpp201.ReportBaseEnum(cmp.Or(in.GetReportBase(), string(ocpp201.ReportBaseFullInventory)))}, nil
 }
 
@@ -368,7 +361,7 @@ func (c commands) updateFirmware(_ context.Context, _ command.Meta, in *chargepl
 	if retrieve.IsZero() {
 		retrieve = command.OCPPTime(c.Now())
 	}
-	return &ocpp201.UpdateFirmwareRequest{RequestId: requestID(in.GetRequestId()), Retries: command.Int(in.Retries),
+	return &ocpp201.UpdateFirmwareRequest{RequestId: command.RequestID(in.GetRequestId()), Retries: command.Int(in.Retries),
 		RetryInterval: command.Int(in.RetryInterval),
 		Firmware: ocpp201.Firmware{Location: in.GetLocation(), RetrieveDateTime: retrieve, InstallDateTime: command.Time(in.InstallTime),
 			SigningCertificate: in.GetSigningCertificate(), Signature: in.GetSignature()}}, nil
@@ -381,7 +374,7 @@ func firmwareUpdating(a answer[ocpp201.UpdateFirmwareRequest, ocpp201.UpdateFirm
 
 func getLog(_ context.Context, _ command.Meta, in *chargeplanev1.GetLogRequest) (*ocpp201.GetLogRequest, error) {
 	return &ocpp201.GetLogRequest{LogType: ocpp201.LogEnum(cmp.Or(in.GetLogType(), string(ocpp201.LogDiagnosticsLog))),
-		RequestId: requestID(in.GetRequestId()), Retries: command.Int(in.Retries), RetryInterval: command.Int(in.RetryInterval),
+		RequestId: command.RequestID(in.GetRequestId()), Retries: command.Int(in.Retries), RetryInterval: command.Int(in.RetryInterval),
 		Log: ocpp201.LogParameters{RemoteLocation: in.GetLocation(), OldestTimestamp: command.Time(in.OldestTime),
 			LatestTimestamp: command.Time(in.LatestTime)}}, nil
 }
@@ -606,7 +599,7 @@ func getChargingProfiles(_ context.Context, _ command.Meta, in *chargeplanev1.Ge
 	for _, src := range in.GetChargingLimitSources() {
 		crit.ChargingLimitSource = append(crit.ChargingLimitSource, ocpp201.ChargingLimitSourceEnum(src))
 	}
-	return &ocpp201.GetChargingProfilesRequest{RequestId: requestID(in.GetRequestId()), EvseId: command.Int(in.EvseId), ChargingProfile: crit}, nil
+	return &ocpp201.GetChargingProfilesRequest{RequestId: command.RequestID(in.GetRequestId()), EvseId: command.Int(in.EvseId), ChargingProfile: crit}, nil
 }
 
 // chargingProfilesRequested: the profiles arrive in ReportChargingProfiles,

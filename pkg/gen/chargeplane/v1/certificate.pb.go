@@ -130,11 +130,84 @@ func (x *GetCertificateAuthorityResponse) GetNotAfter() *timestamppb.Timestamp {
 	return nil
 }
 
+// CertificateHashData identifies a certificate as OCPP does: the hashes of
+// its issuer's name and public key, and its serial number.
+type CertificateHashData struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SHA256, SHA384 or SHA512.
+	HashAlgorithm string `protobuf:"bytes,1,opt,name=hash_algorithm,json=hashAlgorithm,proto3" json:"hash_algorithm,omitempty"`
+	// Lower-case hex.
+	IssuerNameHash string `protobuf:"bytes,2,opt,name=issuer_name_hash,json=issuerNameHash,proto3" json:"issuer_name_hash,omitempty"`
+	IssuerKeyHash  string `protobuf:"bytes,3,opt,name=issuer_key_hash,json=issuerKeyHash,proto3" json:"issuer_key_hash,omitempty"`
+	// Hex, without leading zeroes.
+	SerialNumber  string `protobuf:"bytes,4,opt,name=serial_number,json=serialNumber,proto3" json:"serial_number,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CertificateHashData) Reset() {
+	*x = CertificateHashData{}
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertificateHashData) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertificateHashData) ProtoMessage() {}
+
+func (x *CertificateHashData) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertificateHashData.ProtoReflect.Descriptor instead.
+func (*CertificateHashData) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CertificateHashData) GetHashAlgorithm() string {
+	if x != nil {
+		return x.HashAlgorithm
+	}
+	return ""
+}
+
+func (x *CertificateHashData) GetIssuerNameHash() string {
+	if x != nil {
+		return x.IssuerNameHash
+	}
+	return ""
+}
+
+func (x *CertificateHashData) GetIssuerKeyHash() string {
+	if x != nil {
+		return x.IssuerKeyHash
+	}
+	return ""
+}
+
+func (x *CertificateHashData) GetSerialNumber() string {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return ""
+}
+
 // IssuedCertificate is a certificate the CSMS's CA signed for a station.
 type IssuedCertificate struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	StationId string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
-	// Lower-case hex, as OCPP certificate hash data writes it.
+	// Hex, as in CertificateHashData.
 	SerialNumber string                 `protobuf:"bytes,2,opt,name=serial_number,json=serialNumber,proto3" json:"serial_number,omitempty"`
 	Subject      string                 `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
 	Issuer       string                 `protobuf:"bytes,4,opt,name=issuer,proto3" json:"issuer,omitempty"`
@@ -164,7 +237,7 @@ type IssuedCertificate struct {
 
 func (x *IssuedCertificate) Reset() {
 	*x = IssuedCertificate{}
-	mi := &file_chargeplane_v1_certificate_proto_msgTypes[2]
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -176,7 +249,7 @@ func (x *IssuedCertificate) String() string {
 func (*IssuedCertificate) ProtoMessage() {}
 
 func (x *IssuedCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_certificate_proto_msgTypes[2]
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -189,7 +262,7 @@ func (x *IssuedCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssuedCertificate.ProtoReflect.Descriptor instead.
 func (*IssuedCertificate) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{2}
+	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *IssuedCertificate) GetStationId() string {
@@ -309,7 +382,7 @@ type ListIssuedCertificatesRequest struct {
 
 func (x *ListIssuedCertificatesRequest) Reset() {
 	*x = ListIssuedCertificatesRequest{}
-	mi := &file_chargeplane_v1_certificate_proto_msgTypes[3]
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -321,7 +394,7 @@ func (x *ListIssuedCertificatesRequest) String() string {
 func (*ListIssuedCertificatesRequest) ProtoMessage() {}
 
 func (x *ListIssuedCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_certificate_proto_msgTypes[3]
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -334,7 +407,7 @@ func (x *ListIssuedCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIssuedCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListIssuedCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{3}
+	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListIssuedCertificatesRequest) GetStationId() string {
@@ -369,7 +442,7 @@ type ListIssuedCertificatesResponse struct {
 
 func (x *ListIssuedCertificatesResponse) Reset() {
 	*x = ListIssuedCertificatesResponse{}
-	mi := &file_chargeplane_v1_certificate_proto_msgTypes[4]
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -381,7 +454,7 @@ func (x *ListIssuedCertificatesResponse) String() string {
 func (*ListIssuedCertificatesResponse) ProtoMessage() {}
 
 func (x *ListIssuedCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_certificate_proto_msgTypes[4]
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -394,7 +467,7 @@ func (x *ListIssuedCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIssuedCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListIssuedCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{4}
+	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListIssuedCertificatesResponse) GetCertificates() []*IssuedCertificate {
@@ -418,6 +491,761 @@ func (x *ListIssuedCertificatesResponse) GetTotalSize() int64 {
 	return 0
 }
 
+// InstalledCertificate is one certificate the station holds.
+type InstalledCertificate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 2.0.1 GetCertificateIdUseEnumType (V2GRootCertificate,
+	// MORootCertificate, CSMSRootCertificate, V2GCertificateChain,
+	// ManufacturerRootCertificate); 1.6 CentralSystemRootCertificate or
+	// ManufacturerRootCertificate.
+	CertificateType string               `protobuf:"bytes,1,opt,name=certificate_type,json=certificateType,proto3" json:"certificate_type,omitempty"`
+	HashData        *CertificateHashData `protobuf:"bytes,2,opt,name=hash_data,json=hashData,proto3" json:"hash_data,omitempty"`
+	// 2.0.1 V2GCertificateChain: the chain's sub-CA certificates.
+	ChildCertificates []*CertificateHashData `protobuf:"bytes,3,rep,name=child_certificates,json=childCertificates,proto3" json:"child_certificates,omitempty"`
+	// When the station reported it.
+	ReportedAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=reported_at,json=reportedAt,proto3" json:"reported_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstalledCertificate) Reset() {
+	*x = InstalledCertificate{}
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstalledCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstalledCertificate) ProtoMessage() {}
+
+func (x *InstalledCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstalledCertificate.ProtoReflect.Descriptor instead.
+func (*InstalledCertificate) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *InstalledCertificate) GetCertificateType() string {
+	if x != nil {
+		return x.CertificateType
+	}
+	return ""
+}
+
+func (x *InstalledCertificate) GetHashData() *CertificateHashData {
+	if x != nil {
+		return x.HashData
+	}
+	return nil
+}
+
+func (x *InstalledCertificate) GetChildCertificates() []*CertificateHashData {
+	if x != nil {
+		return x.ChildCertificates
+	}
+	return nil
+}
+
+func (x *InstalledCertificate) GetReportedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReportedAt
+	}
+	return nil
+}
+
+type ListInstalledCertificatesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StationId     string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListInstalledCertificatesRequest) Reset() {
+	*x = ListInstalledCertificatesRequest{}
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListInstalledCertificatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListInstalledCertificatesRequest) ProtoMessage() {}
+
+func (x *ListInstalledCertificatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListInstalledCertificatesRequest.ProtoReflect.Descriptor instead.
+func (*ListInstalledCertificatesRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListInstalledCertificatesRequest) GetStationId() string {
+	if x != nil {
+		return x.StationId
+	}
+	return ""
+}
+
+type ListInstalledCertificatesResponse struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Certificates  []*InstalledCertificate `protobuf:"bytes,1,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListInstalledCertificatesResponse) Reset() {
+	*x = ListInstalledCertificatesResponse{}
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListInstalledCertificatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListInstalledCertificatesResponse) ProtoMessage() {}
+
+func (x *ListInstalledCertificatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListInstalledCertificatesResponse.ProtoReflect.Descriptor instead.
+func (*ListInstalledCertificatesResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListInstalledCertificatesResponse) GetCertificates() []*InstalledCertificate {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+type GetInstalledCertificateIdsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	StationId string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
+	// The types to list. 1.6 takes exactly one; 2.0.1 none (every type) or
+	// several.
+	CertificateTypes []string `protobuf:"bytes,2,rep,name=certificate_types,json=certificateTypes,proto3" json:"certificate_types,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *GetInstalledCertificateIdsRequest) Reset() {
+	*x = GetInstalledCertificateIdsRequest{}
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInstalledCertificateIdsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInstalledCertificateIdsRequest) ProtoMessage() {}
+
+func (x *GetInstalledCertificateIdsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInstalledCertificateIdsRequest.ProtoReflect.Descriptor instead.
+func (*GetInstalledCertificateIdsRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetInstalledCertificateIdsRequest) GetStationId() string {
+	if x != nil {
+		return x.StationId
+	}
+	return ""
+}
+
+func (x *GetInstalledCertificateIdsRequest) GetCertificateTypes() []string {
+	if x != nil {
+		return x.CertificateTypes
+	}
+	return nil
+}
+
+type GetInstalledCertificateIdsResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// Accepted or NotFound.
+	Status        string                  `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	Certificates  []*InstalledCertificate `protobuf:"bytes,3,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	ReasonCode    string                  `protobuf:"bytes,4,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInstalledCertificateIdsResponse) Reset() {
+	*x = GetInstalledCertificateIdsResponse{}
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInstalledCertificateIdsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInstalledCertificateIdsResponse) ProtoMessage() {}
+
+func (x *GetInstalledCertificateIdsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInstalledCertificateIdsResponse.ProtoReflect.Descriptor instead.
+func (*GetInstalledCertificateIdsResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetInstalledCertificateIdsResponse) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *GetInstalledCertificateIdsResponse) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *GetInstalledCertificateIdsResponse) GetCertificates() []*InstalledCertificate {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+func (x *GetInstalledCertificateIdsResponse) GetReasonCode() string {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return ""
+}
+
+type InstallCertificateRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	StationId string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
+	// 2.0.1 InstallCertificateUseEnumType (V2GRootCertificate,
+	// MORootCertificate, CSMSRootCertificate, ManufacturerRootCertificate);
+	// 1.6 CentralSystemRootCertificate or ManufacturerRootCertificate.
+	CertificateType string `protobuf:"bytes,2,opt,name=certificate_type,json=certificateType,proto3" json:"certificate_type,omitempty"`
+	// PEM of the certificate.
+	Certificate   string `protobuf:"bytes,3,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstallCertificateRequest) Reset() {
+	*x = InstallCertificateRequest{}
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstallCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstallCertificateRequest) ProtoMessage() {}
+
+func (x *InstallCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstallCertificateRequest.ProtoReflect.Descriptor instead.
+func (*InstallCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *InstallCertificateRequest) GetStationId() string {
+	if x != nil {
+		return x.StationId
+	}
+	return ""
+}
+
+func (x *InstallCertificateRequest) GetCertificateType() string {
+	if x != nil {
+		return x.CertificateType
+	}
+	return ""
+}
+
+func (x *InstallCertificateRequest) GetCertificate() string {
+	if x != nil {
+		return x.Certificate
+	}
+	return ""
+}
+
+type InstallCertificateResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// Accepted, Rejected or Failed.
+	Status        string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	ReasonCode    string `protobuf:"bytes,3,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstallCertificateResponse) Reset() {
+	*x = InstallCertificateResponse{}
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstallCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstallCertificateResponse) ProtoMessage() {}
+
+func (x *InstallCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstallCertificateResponse.ProtoReflect.Descriptor instead.
+func (*InstallCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *InstallCertificateResponse) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *InstallCertificateResponse) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *InstallCertificateResponse) GetReasonCode() string {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return ""
+}
+
+type DeleteCertificateRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	StationId string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
+	// The certificate to delete, as the inventory lists it; or give
+	// certificate instead.
+	HashData *CertificateHashData `protobuf:"bytes,2,opt,name=hash_data,json=hashData,proto3" json:"hash_data,omitempty"`
+	// PEM of a self-signed (root) certificate to delete: its hash data is
+	// computed with SHA256.
+	Certificate   string `protobuf:"bytes,3,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCertificateRequest) Reset() {
+	*x = DeleteCertificateRequest{}
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCertificateRequest) ProtoMessage() {}
+
+func (x *DeleteCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCertificateRequest.ProtoReflect.Descriptor instead.
+func (*DeleteCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DeleteCertificateRequest) GetStationId() string {
+	if x != nil {
+		return x.StationId
+	}
+	return ""
+}
+
+func (x *DeleteCertificateRequest) GetHashData() *CertificateHashData {
+	if x != nil {
+		return x.HashData
+	}
+	return nil
+}
+
+func (x *DeleteCertificateRequest) GetCertificate() string {
+	if x != nil {
+		return x.Certificate
+	}
+	return ""
+}
+
+type DeleteCertificateResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// Accepted, Failed or NotFound.
+	Status        string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	ReasonCode    string `protobuf:"bytes,3,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCertificateResponse) Reset() {
+	*x = DeleteCertificateResponse{}
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCertificateResponse) ProtoMessage() {}
+
+func (x *DeleteCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCertificateResponse.ProtoReflect.Descriptor instead.
+func (*DeleteCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DeleteCertificateResponse) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *DeleteCertificateResponse) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *DeleteCertificateResponse) GetReasonCode() string {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return ""
+}
+
+type RenewCertificateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StationId     string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewCertificateRequest) Reset() {
+	*x = RenewCertificateRequest{}
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewCertificateRequest) ProtoMessage() {}
+
+func (x *RenewCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewCertificateRequest.ProtoReflect.Descriptor instead.
+func (*RenewCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RenewCertificateRequest) GetStationId() string {
+	if x != nil {
+		return x.StationId
+	}
+	return ""
+}
+
+type RenewCertificateResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// The trigger's status: Accepted, Rejected or NotImplemented.
+	Status        string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	ReasonCode    string `protobuf:"bytes,3,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewCertificateResponse) Reset() {
+	*x = RenewCertificateResponse{}
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewCertificateResponse) ProtoMessage() {}
+
+func (x *RenewCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewCertificateResponse.ProtoReflect.Descriptor instead.
+func (*RenewCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RenewCertificateResponse) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *RenewCertificateResponse) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *RenewCertificateResponse) GetReasonCode() string {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return ""
+}
+
+type SendCertificateSignedRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	StationId string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
+	// PEM, leaf first, then its sub-CAs.
+	CertificateChain string `protobuf:"bytes,2,opt,name=certificate_chain,json=certificateChain,proto3" json:"certificate_chain,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SendCertificateSignedRequest) Reset() {
+	*x = SendCertificateSignedRequest{}
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendCertificateSignedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendCertificateSignedRequest) ProtoMessage() {}
+
+func (x *SendCertificateSignedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendCertificateSignedRequest.ProtoReflect.Descriptor instead.
+func (*SendCertificateSignedRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SendCertificateSignedRequest) GetStationId() string {
+	if x != nil {
+		return x.StationId
+	}
+	return ""
+}
+
+func (x *SendCertificateSignedRequest) GetCertificateChain() string {
+	if x != nil {
+		return x.CertificateChain
+	}
+	return ""
+}
+
+type SendCertificateSignedResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// Accepted or Rejected.
+	Status        string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	ReasonCode    string `protobuf:"bytes,3,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendCertificateSignedResponse) Reset() {
+	*x = SendCertificateSignedResponse{}
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendCertificateSignedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendCertificateSignedResponse) ProtoMessage() {}
+
+func (x *SendCertificateSignedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_certificate_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendCertificateSignedResponse.ProtoReflect.Descriptor instead.
+func (*SendCertificateSignedResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_certificate_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SendCertificateSignedResponse) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *SendCertificateSignedResponse) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *SendCertificateSignedResponse) GetReasonCode() string {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return ""
+}
+
 var File_chargeplane_v1_certificate_proto protoreflect.FileDescriptor
 
 const file_chargeplane_v1_certificate_proto_rawDesc = "" +
@@ -428,7 +1256,12 @@ const file_chargeplane_v1_certificate_proto_rawDesc = "" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12 \n" +
 	"\vcertificate\x18\x02 \x01(\tR\vcertificate\x12\x18\n" +
 	"\asubject\x18\x03 \x01(\tR\asubject\x127\n" +
-	"\tnot_after\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\"\x93\x05\n" +
+	"\tnot_after\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\"\xb3\x01\n" +
+	"\x13CertificateHashData\x12%\n" +
+	"\x0ehash_algorithm\x18\x01 \x01(\tR\rhashAlgorithm\x12(\n" +
+	"\x10issuer_name_hash\x18\x02 \x01(\tR\x0eissuerNameHash\x12&\n" +
+	"\x0fissuer_key_hash\x18\x03 \x01(\tR\rissuerKeyHash\x12#\n" +
+	"\rserial_number\x18\x04 \x01(\tR\fserialNumber\"\x93\x05\n" +
 	"\x11IssuedCertificate\x12\x1d\n" +
 	"\n" +
 	"station_id\x18\x01 \x01(\tR\tstationId\x12#\n" +
@@ -460,10 +1293,79 @@ const file_chargeplane_v1_certificate_proto_rawDesc = "" +
 	"\fcertificates\x18\x01 \x03(\v2!.chargeplane.v1.IssuedCertificateR\fcertificates\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
 	"\n" +
-	"total_size\x18\x03 \x01(\x03R\ttotalSize2\xed\x02\n" +
+	"total_size\x18\x03 \x01(\x03R\ttotalSize\"\x94\x02\n" +
+	"\x14InstalledCertificate\x12)\n" +
+	"\x10certificate_type\x18\x01 \x01(\tR\x0fcertificateType\x12@\n" +
+	"\thash_data\x18\x02 \x01(\v2#.chargeplane.v1.CertificateHashDataR\bhashData\x12R\n" +
+	"\x12child_certificates\x18\x03 \x03(\v2#.chargeplane.v1.CertificateHashDataR\x11childCertificates\x12;\n" +
+	"\vreported_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"reportedAt\"A\n" +
+	" ListInstalledCertificatesRequest\x12\x1d\n" +
+	"\n" +
+	"station_id\x18\x01 \x01(\tR\tstationId\"m\n" +
+	"!ListInstalledCertificatesResponse\x12H\n" +
+	"\fcertificates\x18\x01 \x03(\v2$.chargeplane.v1.InstalledCertificateR\fcertificates\"o\n" +
+	"!GetInstalledCertificateIdsRequest\x12\x1d\n" +
+	"\n" +
+	"station_id\x18\x01 \x01(\tR\tstationId\x12+\n" +
+	"\x11certificate_types\x18\x02 \x03(\tR\x10certificateTypes\"\xc6\x01\n" +
+	"\"GetInstalledCertificateIdsResponse\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12H\n" +
+	"\fcertificates\x18\x03 \x03(\v2$.chargeplane.v1.InstalledCertificateR\fcertificates\x12\x1f\n" +
+	"\vreason_code\x18\x04 \x01(\tR\n" +
+	"reasonCode\"\x87\x01\n" +
+	"\x19InstallCertificateRequest\x12\x1d\n" +
+	"\n" +
+	"station_id\x18\x01 \x01(\tR\tstationId\x12)\n" +
+	"\x10certificate_type\x18\x02 \x01(\tR\x0fcertificateType\x12 \n" +
+	"\vcertificate\x18\x03 \x01(\tR\vcertificate\"t\n" +
+	"\x1aInstallCertificateResponse\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x1f\n" +
+	"\vreason_code\x18\x03 \x01(\tR\n" +
+	"reasonCode\"\x9d\x01\n" +
+	"\x18DeleteCertificateRequest\x12\x1d\n" +
+	"\n" +
+	"station_id\x18\x01 \x01(\tR\tstationId\x12@\n" +
+	"\thash_data\x18\x02 \x01(\v2#.chargeplane.v1.CertificateHashDataR\bhashData\x12 \n" +
+	"\vcertificate\x18\x03 \x01(\tR\vcertificate\"s\n" +
+	"\x19DeleteCertificateResponse\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x1f\n" +
+	"\vreason_code\x18\x03 \x01(\tR\n" +
+	"reasonCode\"8\n" +
+	"\x17RenewCertificateRequest\x12\x1d\n" +
+	"\n" +
+	"station_id\x18\x01 \x01(\tR\tstationId\"r\n" +
+	"\x18RenewCertificateResponse\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x1f\n" +
+	"\vreason_code\x18\x03 \x01(\tR\n" +
+	"reasonCode\"j\n" +
+	"\x1cSendCertificateSignedRequest\x12\x1d\n" +
+	"\n" +
+	"station_id\x18\x01 \x01(\tR\tstationId\x12+\n" +
+	"\x11certificate_chain\x18\x02 \x01(\tR\x10certificateChain\"w\n" +
+	"\x1dSendCertificateSignedResponse\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x1f\n" +
+	"\vreason_code\x18\x03 \x01(\tR\n" +
+	"reasonCode2\xad\v\n" +
 	"\x12CertificateService\x12\xa1\x01\n" +
 	"\x17GetCertificateAuthority\x12..chargeplane.v1.GetCertificateAuthorityRequest\x1a/.chargeplane.v1.GetCertificateAuthorityResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/api/v1/certificate-authority\x12\xb2\x01\n" +
-	"\x16ListIssuedCertificates\x12-.chargeplane.v1.ListIssuedCertificatesRequest\x1a..chargeplane.v1.ListIssuedCertificatesResponse\"9\x82\xd3\xe4\x93\x023\x121/api/v1/stations/{station_id}/certificates/issuedBIZGgithub.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1;chargeplanev1b\x06proto3"
+	"\x16ListIssuedCertificates\x12-.chargeplane.v1.ListIssuedCertificatesRequest\x1a..chargeplane.v1.ListIssuedCertificatesResponse\"9\x82\xd3\xe4\x93\x023\x121/api/v1/stations/{station_id}/certificates/issued\x12\xbe\x01\n" +
+	"\x19ListInstalledCertificates\x120.chargeplane.v1.ListInstalledCertificatesRequest\x1a1.chargeplane.v1.ListInstalledCertificatesResponse\"<\x82\xd3\xe4\x93\x026\x124/api/v1/stations/{station_id}/certificates/installed\x12\xcc\x01\n" +
+	"\x1aGetInstalledCertificateIds\x121.chargeplane.v1.GetInstalledCertificateIdsRequest\x1a2.chargeplane.v1.GetInstalledCertificateIdsResponse\"G\x82\xd3\xe4\x93\x02A:\x01*\"</api/v1/stations/{station_id}/certificates/installed/refresh\x12\xaa\x01\n" +
+	"\x12InstallCertificate\x12).chargeplane.v1.InstallCertificateRequest\x1a*.chargeplane.v1.InstallCertificateResponse\"=\x82\xd3\xe4\x93\x027:\x01*\"2/api/v1/stations/{station_id}/certificates/install\x12\xa6\x01\n" +
+	"\x11DeleteCertificate\x12(.chargeplane.v1.DeleteCertificateRequest\x1a).chargeplane.v1.DeleteCertificateResponse\"<\x82\xd3\xe4\x93\x026:\x01*\"1/api/v1/stations/{station_id}/certificates/delete\x12\xa2\x01\n" +
+	"\x10RenewCertificate\x12'.chargeplane.v1.RenewCertificateRequest\x1a(.chargeplane.v1.RenewCertificateResponse\";\x82\xd3\xe4\x93\x025:\x01*\"0/api/v1/stations/{station_id}/certificates/renew\x12\xb2\x01\n" +
+	"\x15SendCertificateSigned\x12,.chargeplane.v1.SendCertificateSignedRequest\x1a-.chargeplane.v1.SendCertificateSignedResponse\"<\x82\xd3\xe4\x93\x026:\x01*\"1/api/v1/stations/{station_id}/certificates/signedBIZGgithub.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1;chargeplanev1b\x06proto3"
 
 var (
 	file_chargeplane_v1_certificate_proto_rawDescOnce sync.Once
@@ -477,31 +1379,63 @@ func file_chargeplane_v1_certificate_proto_rawDescGZIP() []byte {
 	return file_chargeplane_v1_certificate_proto_rawDescData
 }
 
-var file_chargeplane_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_chargeplane_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_chargeplane_v1_certificate_proto_goTypes = []any{
-	(*GetCertificateAuthorityRequest)(nil),  // 0: chargeplane.v1.GetCertificateAuthorityRequest
-	(*GetCertificateAuthorityResponse)(nil), // 1: chargeplane.v1.GetCertificateAuthorityResponse
-	(*IssuedCertificate)(nil),               // 2: chargeplane.v1.IssuedCertificate
-	(*ListIssuedCertificatesRequest)(nil),   // 3: chargeplane.v1.ListIssuedCertificatesRequest
-	(*ListIssuedCertificatesResponse)(nil),  // 4: chargeplane.v1.ListIssuedCertificatesResponse
-	(*timestamppb.Timestamp)(nil),           // 5: google.protobuf.Timestamp
+	(*GetCertificateAuthorityRequest)(nil),     // 0: chargeplane.v1.GetCertificateAuthorityRequest
+	(*GetCertificateAuthorityResponse)(nil),    // 1: chargeplane.v1.GetCertificateAuthorityResponse
+	(*CertificateHashData)(nil),                // 2: chargeplane.v1.CertificateHashData
+	(*IssuedCertificate)(nil),                  // 3: chargeplane.v1.IssuedCertificate
+	(*ListIssuedCertificatesRequest)(nil),      // 4: chargeplane.v1.ListIssuedCertificatesRequest
+	(*ListIssuedCertificatesResponse)(nil),     // 5: chargeplane.v1.ListIssuedCertificatesResponse
+	(*InstalledCertificate)(nil),               // 6: chargeplane.v1.InstalledCertificate
+	(*ListInstalledCertificatesRequest)(nil),   // 7: chargeplane.v1.ListInstalledCertificatesRequest
+	(*ListInstalledCertificatesResponse)(nil),  // 8: chargeplane.v1.ListInstalledCertificatesResponse
+	(*GetInstalledCertificateIdsRequest)(nil),  // 9: chargeplane.v1.GetInstalledCertificateIdsRequest
+	(*GetInstalledCertificateIdsResponse)(nil), // 10: chargeplane.v1.GetInstalledCertificateIdsResponse
+	(*InstallCertificateRequest)(nil),          // 11: chargeplane.v1.InstallCertificateRequest
+	(*InstallCertificateResponse)(nil),         // 12: chargeplane.v1.InstallCertificateResponse
+	(*DeleteCertificateRequest)(nil),           // 13: chargeplane.v1.DeleteCertificateRequest
+	(*DeleteCertificateResponse)(nil),          // 14: chargeplane.v1.DeleteCertificateResponse
+	(*RenewCertificateRequest)(nil),            // 15: chargeplane.v1.RenewCertificateRequest
+	(*RenewCertificateResponse)(nil),           // 16: chargeplane.v1.RenewCertificateResponse
+	(*SendCertificateSignedRequest)(nil),       // 17: chargeplane.v1.SendCertificateSignedRequest
+	(*SendCertificateSignedResponse)(nil),      // 18: chargeplane.v1.SendCertificateSignedResponse
+	(*timestamppb.Timestamp)(nil),              // 19: google.protobuf.Timestamp
 }
 var file_chargeplane_v1_certificate_proto_depIdxs = []int32{
-	5, // 0: chargeplane.v1.GetCertificateAuthorityResponse.not_after:type_name -> google.protobuf.Timestamp
-	5, // 1: chargeplane.v1.IssuedCertificate.not_before:type_name -> google.protobuf.Timestamp
-	5, // 2: chargeplane.v1.IssuedCertificate.not_after:type_name -> google.protobuf.Timestamp
-	5, // 3: chargeplane.v1.IssuedCertificate.created_at:type_name -> google.protobuf.Timestamp
-	5, // 4: chargeplane.v1.IssuedCertificate.next_attempt_at:type_name -> google.protobuf.Timestamp
-	2, // 5: chargeplane.v1.ListIssuedCertificatesResponse.certificates:type_name -> chargeplane.v1.IssuedCertificate
-	0, // 6: chargeplane.v1.CertificateService.GetCertificateAuthority:input_type -> chargeplane.v1.GetCertificateAuthorityRequest
-	3, // 7: chargeplane.v1.CertificateService.ListIssuedCertificates:input_type -> chargeplane.v1.ListIssuedCertificatesRequest
-	1, // 8: chargeplane.v1.CertificateService.GetCertificateAuthority:output_type -> chargeplane.v1.GetCertificateAuthorityResponse
-	4, // 9: chargeplane.v1.CertificateService.ListIssuedCertificates:output_type -> chargeplane.v1.ListIssuedCertificatesResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	19, // 0: chargeplane.v1.GetCertificateAuthorityResponse.not_after:type_name -> google.protobuf.Timestamp
+	19, // 1: chargeplane.v1.IssuedCertificate.not_before:type_name -> google.protobuf.Timestamp
+	19, // 2: chargeplane.v1.IssuedCertificate.not_after:type_name -> google.protobuf.Timestamp
+	19, // 3: chargeplane.v1.IssuedCertificate.created_at:type_name -> google.protobuf.Timestamp
+	19, // 4: chargeplane.v1.IssuedCertificate.next_attempt_at:type_name -> google.protobuf.Timestamp
+	3,  // 5: chargeplane.v1.ListIssuedCertificatesResponse.certificates:type_name -> chargeplane.v1.IssuedCertificate
+	2,  // 6: chargeplane.v1.InstalledCertificate.hash_data:type_name -> chargeplane.v1.CertificateHashData
+	2,  // 7: chargeplane.v1.InstalledCertificate.child_certificates:type_name -> chargeplane.v1.CertificateHashData
+	19, // 8: chargeplane.v1.InstalledCertificate.reported_at:type_name -> google.protobuf.Timestamp
+	6,  // 9: chargeplane.v1.ListInstalledCertificatesResponse.certificates:type_name -> chargeplane.v1.InstalledCertificate
+	6,  // 10: chargeplane.v1.GetInstalledCertificateIdsResponse.certificates:type_name -> chargeplane.v1.InstalledCertificate
+	2,  // 11: chargeplane.v1.DeleteCertificateRequest.hash_data:type_name -> chargeplane.v1.CertificateHashData
+	0,  // 12: chargeplane.v1.CertificateService.GetCertificateAuthority:input_type -> chargeplane.v1.GetCertificateAuthorityRequest
+	4,  // 13: chargeplane.v1.CertificateService.ListIssuedCertificates:input_type -> chargeplane.v1.ListIssuedCertificatesRequest
+	7,  // 14: chargeplane.v1.CertificateService.ListInstalledCertificates:input_type -> chargeplane.v1.ListInstalledCertificatesRequest
+	9,  // 15: chargeplane.v1.CertificateService.GetInstalledCertificateIds:input_type -> chargeplane.v1.GetInstalledCertificateIdsRequest
+	11, // 16: chargeplane.v1.CertificateService.InstallCertificate:input_type -> chargeplane.v1.InstallCertificateRequest
+	13, // 17: chargeplane.v1.CertificateService.DeleteCertificate:input_type -> chargeplane.v1.DeleteCertificateRequest
+	15, // 18: chargeplane.v1.CertificateService.RenewCertificate:input_type -> chargeplane.v1.RenewCertificateRequest
+	17, // 19: chargeplane.v1.CertificateService.SendCertificateSigned:input_type -> chargeplane.v1.SendCertificateSignedRequest
+	1,  // 20: chargeplane.v1.CertificateService.GetCertificateAuthority:output_type -> chargeplane.v1.GetCertificateAuthorityResponse
+	5,  // 21: chargeplane.v1.CertificateService.ListIssuedCertificates:output_type -> chargeplane.v1.ListIssuedCertificatesResponse
+	8,  // 22: chargeplane.v1.CertificateService.ListInstalledCertificates:output_type -> chargeplane.v1.ListInstalledCertificatesResponse
+	10, // 23: chargeplane.v1.CertificateService.GetInstalledCertificateIds:output_type -> chargeplane.v1.GetInstalledCertificateIdsResponse
+	12, // 24: chargeplane.v1.CertificateService.InstallCertificate:output_type -> chargeplane.v1.InstallCertificateResponse
+	14, // 25: chargeplane.v1.CertificateService.DeleteCertificate:output_type -> chargeplane.v1.DeleteCertificateResponse
+	16, // 26: chargeplane.v1.CertificateService.RenewCertificate:output_type -> chargeplane.v1.RenewCertificateResponse
+	18, // 27: chargeplane.v1.CertificateService.SendCertificateSigned:output_type -> chargeplane.v1.SendCertificateSignedResponse
+	20, // [20:28] is the sub-list for method output_type
+	12, // [12:20] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_chargeplane_v1_certificate_proto_init() }
@@ -515,7 +1449,7 @@ func file_chargeplane_v1_certificate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chargeplane_v1_certificate_proto_rawDesc), len(file_chargeplane_v1_certificate_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

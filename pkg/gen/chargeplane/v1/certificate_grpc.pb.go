@@ -19,17 +19,27 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CertificateService_GetCertificateAuthority_FullMethodName = "/chargeplane.v1.CertificateService/GetCertificateAuthority"
-	CertificateService_ListIssuedCertificates_FullMethodName  = "/chargeplane.v1.CertificateService/ListIssuedCertificates"
+	CertificateService_GetCertificateAuthority_FullMethodName    = "/chargeplane.v1.CertificateService/GetCertificateAuthority"
+	CertificateService_ListIssuedCertificates_FullMethodName     = "/chargeplane.v1.CertificateService/ListIssuedCertificates"
+	CertificateService_ListInstalledCertificates_FullMethodName  = "/chargeplane.v1.CertificateService/ListInstalledCertificates"
+	CertificateService_GetInstalledCertificateIds_FullMethodName = "/chargeplane.v1.CertificateService/GetInstalledCertificateIds"
+	CertificateService_InstallCertificate_FullMethodName         = "/chargeplane.v1.CertificateService/InstallCertificate"
+	CertificateService_DeleteCertificate_FullMethodName          = "/chargeplane.v1.CertificateService/DeleteCertificate"
+	CertificateService_RenewCertificate_FullMethodName           = "/chargeplane.v1.CertificateService/RenewCertificate"
+	CertificateService_SendCertificateSigned_FullMethodName      = "/chargeplane.v1.CertificateService/SendCertificateSigned"
 )
 
 // CertificateServiceClient is the client API for CertificateService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// CertificateService shows the certificates of stations that the CSMS's
-// certificate authority issued (stations ask with SignCertificate; the CSMS
-// answers with CertificateSigned).
+// CertificateService shows and manages the certificates of stations: those
+// the CSMS's certificate authority issued (stations ask with
+// SignCertificate; the CSMS answers with CertificateSigned), and those a
+// station reports as installed. Its commands are sent in the station's
+// protocol version (1.6 through the security whitepaper's messages) and
+// answered with the station's answer; see CommandService for the errors
+// every command may end with.
 type CertificateServiceClient interface {
 	// The CSMS certificate authority's certificate: what stations and TLS
 	// listeners trust for the certificates it issues.
@@ -37,6 +47,25 @@ type CertificateServiceClient interface {
 	// Certificates the CSMS issued to the station, newest first, each with
 	// the delivery of its CertificateSigned.
 	ListIssuedCertificates(ctx context.Context, in *ListIssuedCertificatesRequest, opts ...grpc.CallOption) (*ListIssuedCertificatesResponse, error)
+	// The station's certificate inventory: what its last
+	// GetInstalledCertificateIds answers said it holds, with the
+	// InstallCertificate and DeleteCertificate it accepted since.
+	ListInstalledCertificates(ctx context.Context, in *ListInstalledCertificatesRequest, opts ...grpc.CallOption) (*ListInstalledCertificatesResponse, error)
+	// OCPP GetInstalledCertificateIds; the answer becomes the inventory of
+	// the certificate types asked for.
+	GetInstalledCertificateIds(ctx context.Context, in *GetInstalledCertificateIdsRequest, opts ...grpc.CallOption) (*GetInstalledCertificateIdsResponse, error)
+	// OCPP InstallCertificate: a root certificate the station shall trust.
+	InstallCertificate(ctx context.Context, in *InstallCertificateRequest, opts ...grpc.CallOption) (*InstallCertificateResponse, error)
+	// OCPP DeleteCertificate.
+	DeleteCertificate(ctx context.Context, in *DeleteCertificateRequest, opts ...grpc.CallOption) (*DeleteCertificateResponse, error)
+	// Asks the station to renew its certificate now: 2.0.1 TriggerMessage
+	// SignChargingStationCertificate, 1.6 ExtendedTriggerMessage
+	// SignChargePointCertificate. The station's SignCertificate follows, and
+	// with it a new certificate (ListIssuedCertificates).
+	RenewCertificate(ctx context.Context, in *RenewCertificateRequest, opts ...grpc.CallOption) (*RenewCertificateResponse, error)
+	// OCPP CertificateSigned with a chain the operator gives, e.g. a
+	// certificate another CA signed for the station's key.
+	SendCertificateSigned(ctx context.Context, in *SendCertificateSignedRequest, opts ...grpc.CallOption) (*SendCertificateSignedResponse, error)
 }
 
 type certificateServiceClient struct {
@@ -67,13 +96,77 @@ func (c *certificateServiceClient) ListIssuedCertificates(ctx context.Context, i
 	return out, nil
 }
 
+func (c *certificateServiceClient) ListInstalledCertificates(ctx context.Context, in *ListInstalledCertificatesRequest, opts ...grpc.CallOption) (*ListInstalledCertificatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListInstalledCertificatesResponse)
+	err := c.cc.Invoke(ctx, CertificateService_ListInstalledCertificates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateServiceClient) GetInstalledCertificateIds(ctx context.Context, in *GetInstalledCertificateIdsRequest, opts ...grpc.CallOption) (*GetInstalledCertificateIdsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetInstalledCertificateIdsResponse)
+	err := c.cc.Invoke(ctx, CertificateService_GetInstalledCertificateIds_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateServiceClient) InstallCertificate(ctx context.Context, in *InstallCertificateRequest, opts ...grpc.CallOption) (*InstallCertificateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(InstallCertificateResponse)
+	err := c.cc.Invoke(ctx, CertificateService_InstallCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateServiceClient) DeleteCertificate(ctx context.Context, in *DeleteCertificateRequest, opts ...grpc.CallOption) (*DeleteCertificateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteCertificateResponse)
+	err := c.cc.Invoke(ctx, CertificateService_DeleteCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateServiceClient) RenewCertificate(ctx context.Context, in *RenewCertificateRequest, opts ...grpc.CallOption) (*RenewCertificateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RenewCertificateResponse)
+	err := c.cc.Invoke(ctx, CertificateService_RenewCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateServiceClient) SendCertificateSigned(ctx context.Context, in *SendCertificateSignedRequest, opts ...grpc.CallOption) (*SendCertificateSignedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SendCertificateSignedResponse)
+	err := c.cc.Invoke(ctx, CertificateService_SendCertificateSigned_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CertificateServiceServer is the server API for CertificateService service.
 // All implementations must embed UnimplementedCertificateServiceServer
 // for forward compatibility.
 //
-// CertificateService shows the certificates of stations that the CSMS's
-// certificate authority issued (stations ask with SignCertificate; the CSMS
-// answers with CertificateSigned).
+// CertificateService shows and manages the certificates of stations: those
+// the CSMS's certificate authority issued (stations ask with
+// SignCertificate; the CSMS answers with CertificateSigned), and those a
+// station reports as installed. Its commands are sent in the station's
+// protocol version (1.6 through the security whitepaper's messages) and
+// answered with the station's answer; see CommandService for the errors
+// every command may end with.
 type CertificateServiceServer interface {
 	// The CSMS certificate authority's certificate: what stations and TLS
 	// listeners trust for the certificates it issues.
@@ -81,6 +174,25 @@ type CertificateServiceServer interface {
 	// Certificates the CSMS issued to the station, newest first, each with
 	// the delivery of its CertificateSigned.
 	ListIssuedCertificates(context.Context, *ListIssuedCertificatesRequest) (*ListIssuedCertificatesResponse, error)
+	// The station's certificate inventory: what its last
+	// GetInstalledCertificateIds answers said it holds, with the
+	// InstallCertificate and DeleteCertificate it accepted since.
+	ListInstalledCertificates(context.Context, *ListInstalledCertificatesRequest) (*ListInstalledCertificatesResponse, error)
+	// OCPP GetInstalledCertificateIds; the answer becomes the inventory of
+	// the certificate types asked for.
+	GetInstalledCertificateIds(context.Context, *GetInstalledCertificateIdsRequest) (*GetInstalledCertificateIdsResponse, error)
+	// OCPP InstallCertificate: a root certificate the station shall trust.
+	InstallCertificate(context.Context, *InstallCertificateRequest) (*InstallCertificateResponse, error)
+	// OCPP DeleteCertificate.
+	DeleteCertificate(context.Context, *DeleteCertificateRequest) (*DeleteCertificateResponse, error)
+	// Asks the station to renew its certificate now: 2.0.1 TriggerMessage
+	// SignChargingStationCertificate, 1.6 ExtendedTriggerMessage
+	// SignChargePointCertificate. The station's SignCertificate follows, and
+	// with it a new certificate (ListIssuedCertificates).
+	RenewCertificate(context.Context, *RenewCertificateRequest) (*RenewCertificateResponse, error)
+	// OCPP CertificateSigned with a chain the operator gives, e.g. a
+	// certificate another CA signed for the station's key.
+	SendCertificateSigned(context.Context, *SendCertificateSignedRequest) (*SendCertificateSignedResponse, error)
 	mustEmbedUnimplementedCertificateServiceServer()
 }
 
@@ -96,6 +208,24 @@ func (UnimplementedCertificateServiceServer) GetCertificateAuthority(context.Con
 }
 func (UnimplementedCertificateServiceServer) ListIssuedCertificates(context.Context, *ListIssuedCertificatesRequest) (*ListIssuedCertificatesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListIssuedCertificates not implemented")
+}
+func (UnimplementedCertificateServiceServer) ListInstalledCertificates(context.Context, *ListInstalledCertificatesRequest) (*ListInstalledCertificatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListInstalledCertificates not implemented")
+}
+func (UnimplementedCertificateServiceServer) GetInstalledCertificateIds(context.Context, *GetInstalledCertificateIdsRequest) (*GetInstalledCertificateIdsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetInstalledCertificateIds not implemented")
+}
+func (UnimplementedCertificateServiceServer) InstallCertificate(context.Context, *InstallCertificateRequest) (*InstallCertificateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method InstallCertificate not implemented")
+}
+func (UnimplementedCertificateServiceServer) DeleteCertificate(context.Context, *DeleteCertificateRequest) (*DeleteCertificateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteCertificate not implemented")
+}
+func (UnimplementedCertificateServiceServer) RenewCertificate(context.Context, *RenewCertificateRequest) (*RenewCertificateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenewCertificate not implemented")
+}
+func (UnimplementedCertificateServiceServer) SendCertificateSigned(context.Context, *SendCertificateSignedRequest) (*SendCertificateSignedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SendCertificateSigned not implemented")
 }
 func (UnimplementedCertificateServiceServer) mustEmbedUnimplementedCertificateServiceServer() {}
 func (UnimplementedCertificateServiceServer) testEmbeddedByValue()                            {}
@@ -154,6 +284,114 @@ func _CertificateService_ListIssuedCertificates_Handler(srv interface{}, ctx con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CertificateService_ListInstalledCertificates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListInstalledCertificatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateServiceServer).ListInstalledCertificates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateService_ListInstalledCertificates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateServiceServer).ListInstalledCertificates(ctx, req.(*ListInstalledCertificatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateService_GetInstalledCertificateIds_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetInstalledCertificateIdsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateServiceServer).GetInstalledCertificateIds(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateService_GetInstalledCertificateIds_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateServiceServer).GetInstalledCertificateIds(ctx, req.(*GetInstalledCertificateIdsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateService_InstallCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(InstallCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateServiceServer).InstallCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateService_InstallCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateServiceServer).InstallCertificate(ctx, req.(*InstallCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateService_DeleteCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateServiceServer).DeleteCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateService_DeleteCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateServiceServer).DeleteCertificate(ctx, req.(*DeleteCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateService_RenewCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenewCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateServiceServer).RenewCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateService_RenewCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateServiceServer).RenewCertificate(ctx, req.(*RenewCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateService_SendCertificateSigned_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SendCertificateSignedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateServiceServer).SendCertificateSigned(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateService_SendCertificateSigned_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateServiceServer).SendCertificateSigned(ctx, req.(*SendCertificateSignedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CertificateService_ServiceDesc is the grpc.ServiceDesc for CertificateService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -168,6 +406,30 @@ var CertificateService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListIssuedCertificates",
 			Handler:    _CertificateService_ListIssuedCertificates_Handler,
+		},
+		{
+			MethodName: "ListInstalledCertificates",
+			Handler:    _CertificateService_ListInstalledCertificates_Handler,
+		},
+		{
+			MethodName: "GetInstalledCertificateIds",
+			Handler:    _CertificateService_GetInstalledCertificateIds_Handler,
+		},
+		{
+			MethodName: "InstallCertificate",
+			Handler:    _CertificateService_InstallCertificate_Handler,
+		},
+		{
+			MethodName: "DeleteCertificate",
+			Handler:    _CertificateService_DeleteCertificate_Handler,
+		},
+		{
+			MethodName: "RenewCertificate",
+			Handler:    _CertificateService_RenewCertificate_Handler,
+		},
+		{
+			MethodName: "SendCertificateSigned",
+			Handler:    _CertificateService_SendCertificateSigned_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

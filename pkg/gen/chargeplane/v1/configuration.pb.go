@@ -199,6 +199,136 @@ func (x *GetConfigurationResponse) GetUnknownKeys() []string {
 	return nil
 }
 
+type RotatePasswordRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	StationId string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
+	// The new password, 16 to 20 characters (what both versions accept);
+	// empty: the CSMS generates 20 random letters and digits.
+	Password      string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotatePasswordRequest) Reset() {
+	*x = RotatePasswordRequest{}
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotatePasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotatePasswordRequest) ProtoMessage() {}
+
+func (x *RotatePasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotatePasswordRequest.ProtoReflect.Descriptor instead.
+func (*RotatePasswordRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RotatePasswordRequest) GetStationId() string {
+	if x != nil {
+		return x.StationId
+	}
+	return ""
+}
+
+func (x *RotatePasswordRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+type RotatePasswordResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// The station's answer: 1.6 Accepted, Rejected, RebootRequired or
+	// NotSupported; 2.0.1 the attribute status (Accepted, Rejected,
+	// RebootRequired, ...).
+	Status string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	// switched: the station took the new password; the CSMS uses it, and the
+	// old one until the station connects with the new one.
+	// unchanged: the station refused it; the old password stays.
+	// unconfirmed: no answer came (timeout, connection lost); both stay
+	// valid until the station connects with one of them.
+	Rotation      string `protobuf:"bytes,3,opt,name=rotation,proto3" json:"rotation,omitempty"`
+	ReasonCode    string `protobuf:"bytes,4,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotatePasswordResponse) Reset() {
+	*x = RotatePasswordResponse{}
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotatePasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotatePasswordResponse) ProtoMessage() {}
+
+func (x *RotatePasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotatePasswordResponse.ProtoReflect.Descriptor instead.
+func (*RotatePasswordResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RotatePasswordResponse) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *RotatePasswordResponse) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *RotatePasswordResponse) GetRotation() string {
+	if x != nil {
+		return x.Rotation
+	}
+	return ""
+}
+
+func (x *RotatePasswordResponse) GetReasonCode() string {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return ""
+}
+
 type ChangeConfigurationRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	StationId     string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
@@ -210,7 +340,7 @@ type ChangeConfigurationRequest struct {
 
 func (x *ChangeConfigurationRequest) Reset() {
 	*x = ChangeConfigurationRequest{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[3]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -222,7 +352,7 @@ func (x *ChangeConfigurationRequest) String() string {
 func (*ChangeConfigurationRequest) ProtoMessage() {}
 
 func (x *ChangeConfigurationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[3]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -235,7 +365,7 @@ func (x *ChangeConfigurationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeConfigurationRequest.ProtoReflect.Descriptor instead.
 func (*ChangeConfigurationRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{3}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ChangeConfigurationRequest) GetStationId() string {
@@ -270,7 +400,7 @@ type ChangeConfigurationResponse struct {
 
 func (x *ChangeConfigurationResponse) Reset() {
 	*x = ChangeConfigurationResponse{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[4]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -282,7 +412,7 @@ func (x *ChangeConfigurationResponse) String() string {
 func (*ChangeConfigurationResponse) ProtoMessage() {}
 
 func (x *ChangeConfigurationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[4]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -295,7 +425,7 @@ func (x *ChangeConfigurationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeConfigurationResponse.ProtoReflect.Descriptor instead.
 func (*ChangeConfigurationResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{4}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ChangeConfigurationResponse) GetCommandId() string {
@@ -326,7 +456,7 @@ type ComponentRef struct {
 
 func (x *ComponentRef) Reset() {
 	*x = ComponentRef{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[5]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -338,7 +468,7 @@ func (x *ComponentRef) String() string {
 func (*ComponentRef) ProtoMessage() {}
 
 func (x *ComponentRef) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[5]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -351,7 +481,7 @@ func (x *ComponentRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComponentRef.ProtoReflect.Descriptor instead.
 func (*ComponentRef) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{5}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ComponentRef) GetName() string {
@@ -393,7 +523,7 @@ type VariableRef struct {
 
 func (x *VariableRef) Reset() {
 	*x = VariableRef{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[6]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -405,7 +535,7 @@ func (x *VariableRef) String() string {
 func (*VariableRef) ProtoMessage() {}
 
 func (x *VariableRef) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[6]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -418,7 +548,7 @@ func (x *VariableRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VariableRef.ProtoReflect.Descriptor instead.
 func (*VariableRef) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{6}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *VariableRef) GetName() string {
@@ -446,7 +576,7 @@ type GetVariablesRequest struct {
 
 func (x *GetVariablesRequest) Reset() {
 	*x = GetVariablesRequest{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[7]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -458,7 +588,7 @@ func (x *GetVariablesRequest) String() string {
 func (*GetVariablesRequest) ProtoMessage() {}
 
 func (x *GetVariablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[7]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -471,7 +601,7 @@ func (x *GetVariablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVariablesRequest.ProtoReflect.Descriptor instead.
 func (*GetVariablesRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{7}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetVariablesRequest) GetStationId() string {
@@ -501,7 +631,7 @@ type VariableSelector struct {
 
 func (x *VariableSelector) Reset() {
 	*x = VariableSelector{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[8]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -513,7 +643,7 @@ func (x *VariableSelector) String() string {
 func (*VariableSelector) ProtoMessage() {}
 
 func (x *VariableSelector) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[8]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -526,7 +656,7 @@ func (x *VariableSelector) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VariableSelector.ProtoReflect.Descriptor instead.
 func (*VariableSelector) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{8}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *VariableSelector) GetComponent() *ComponentRef {
@@ -560,7 +690,7 @@ type GetVariablesResponse struct {
 
 func (x *GetVariablesResponse) Reset() {
 	*x = GetVariablesResponse{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[9]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -572,7 +702,7 @@ func (x *GetVariablesResponse) String() string {
 func (*GetVariablesResponse) ProtoMessage() {}
 
 func (x *GetVariablesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[9]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -585,7 +715,7 @@ func (x *GetVariablesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVariablesResponse.ProtoReflect.Descriptor instead.
 func (*GetVariablesResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{9}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetVariablesResponse) GetCommandId() string {
@@ -621,7 +751,7 @@ type GetVariableResult struct {
 
 func (x *GetVariableResult) Reset() {
 	*x = GetVariableResult{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[10]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +763,7 @@ func (x *GetVariableResult) String() string {
 func (*GetVariableResult) ProtoMessage() {}
 
 func (x *GetVariableResult) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[10]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +776,7 @@ func (x *GetVariableResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVariableResult.ProtoReflect.Descriptor instead.
 func (*GetVariableResult) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{10}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetVariableResult) GetComponent() *ComponentRef {
@@ -709,7 +839,7 @@ type SetVariablesRequest struct {
 
 func (x *SetVariablesRequest) Reset() {
 	*x = SetVariablesRequest{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[11]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +851,7 @@ func (x *SetVariablesRequest) String() string {
 func (*SetVariablesRequest) ProtoMessage() {}
 
 func (x *SetVariablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[11]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +864,7 @@ func (x *SetVariablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetVariablesRequest.ProtoReflect.Descriptor instead.
 func (*SetVariablesRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{11}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SetVariablesRequest) GetStationId() string {
@@ -765,7 +895,7 @@ type VariableValue struct {
 
 func (x *VariableValue) Reset() {
 	*x = VariableValue{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[12]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -777,7 +907,7 @@ func (x *VariableValue) String() string {
 func (*VariableValue) ProtoMessage() {}
 
 func (x *VariableValue) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[12]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -790,7 +920,7 @@ func (x *VariableValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VariableValue.ProtoReflect.Descriptor instead.
 func (*VariableValue) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{12}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *VariableValue) GetComponent() *ComponentRef {
@@ -831,7 +961,7 @@ type SetVariablesResponse struct {
 
 func (x *SetVariablesResponse) Reset() {
 	*x = SetVariablesResponse{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[13]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -843,7 +973,7 @@ func (x *SetVariablesResponse) String() string {
 func (*SetVariablesResponse) ProtoMessage() {}
 
 func (x *SetVariablesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[13]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -856,7 +986,7 @@ func (x *SetVariablesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetVariablesResponse.ProtoReflect.Descriptor instead.
 func (*SetVariablesResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{13}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SetVariablesResponse) GetCommandId() string {
@@ -890,7 +1020,7 @@ type SetVariableResult struct {
 
 func (x *SetVariableResult) Reset() {
 	*x = SetVariableResult{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[14]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -902,7 +1032,7 @@ func (x *SetVariableResult) String() string {
 func (*SetVariableResult) ProtoMessage() {}
 
 func (x *SetVariableResult) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[14]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -915,7 +1045,7 @@ func (x *SetVariableResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetVariableResult.ProtoReflect.Descriptor instead.
 func (*SetVariableResult) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{14}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetVariableResult) GetComponent() *ComponentRef {
@@ -973,7 +1103,7 @@ type GetBaseReportRequest struct {
 
 func (x *GetBaseReportRequest) Reset() {
 	*x = GetBaseReportRequest{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[15]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -985,7 +1115,7 @@ func (x *GetBaseReportRequest) String() string {
 func (*GetBaseReportRequest) ProtoMessage() {}
 
 func (x *GetBaseReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[15]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -998,7 +1128,7 @@ func (x *GetBaseReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBaseReportRequest.ProtoReflect.Descriptor instead.
 func (*GetBaseReportRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{15}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetBaseReportRequest) GetStationId() string {
@@ -1037,7 +1167,7 @@ type GetBaseReportResponse struct {
 
 func (x *GetBaseReportResponse) Reset() {
 	*x = GetBaseReportResponse{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[16]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +1179,7 @@ func (x *GetBaseReportResponse) String() string {
 func (*GetBaseReportResponse) ProtoMessage() {}
 
 func (x *GetBaseReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[16]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +1192,7 @@ func (x *GetBaseReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBaseReportResponse.ProtoReflect.Descriptor instead.
 func (*GetBaseReportResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{16}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetBaseReportResponse) GetCommandId() string {
@@ -1109,7 +1239,7 @@ type GetDeviceModelRequest struct {
 
 func (x *GetDeviceModelRequest) Reset() {
 	*x = GetDeviceModelRequest{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[17]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1121,7 +1251,7 @@ func (x *GetDeviceModelRequest) String() string {
 func (*GetDeviceModelRequest) ProtoMessage() {}
 
 func (x *GetDeviceModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[17]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1134,7 +1264,7 @@ func (x *GetDeviceModelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeviceModelRequest.ProtoReflect.Descriptor instead.
 func (*GetDeviceModelRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{17}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetDeviceModelRequest) GetStationId() string {
@@ -1153,7 +1283,7 @@ type GetDeviceModelResponse struct {
 
 func (x *GetDeviceModelResponse) Reset() {
 	*x = GetDeviceModelResponse{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[18]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1295,7 @@ func (x *GetDeviceModelResponse) String() string {
 func (*GetDeviceModelResponse) ProtoMessage() {}
 
 func (x *GetDeviceModelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[18]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1308,7 @@ func (x *GetDeviceModelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeviceModelResponse.ProtoReflect.Descriptor instead.
 func (*GetDeviceModelResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{18}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetDeviceModelResponse) GetDeviceModel() *DeviceModel {
@@ -1209,7 +1339,7 @@ type DeviceModel struct {
 
 func (x *DeviceModel) Reset() {
 	*x = DeviceModel{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[19]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1351,7 @@ func (x *DeviceModel) String() string {
 func (*DeviceModel) ProtoMessage() {}
 
 func (x *DeviceModel) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[19]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1364,7 @@ func (x *DeviceModel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceModel.ProtoReflect.Descriptor instead.
 func (*DeviceModel) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{19}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeviceModel) GetStationId() string {
@@ -1294,7 +1424,7 @@ type DeviceComponent struct {
 
 func (x *DeviceComponent) Reset() {
 	*x = DeviceComponent{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[20]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1436,7 @@ func (x *DeviceComponent) String() string {
 func (*DeviceComponent) ProtoMessage() {}
 
 func (x *DeviceComponent) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[20]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1449,7 @@ func (x *DeviceComponent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceComponent.ProtoReflect.Descriptor instead.
 func (*DeviceComponent) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{20}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeviceComponent) GetName() string {
@@ -1371,7 +1501,7 @@ type DeviceVariable struct {
 
 func (x *DeviceVariable) Reset() {
 	*x = DeviceVariable{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[21]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1383,7 +1513,7 @@ func (x *DeviceVariable) String() string {
 func (*DeviceVariable) ProtoMessage() {}
 
 func (x *DeviceVariable) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[21]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1396,7 +1526,7 @@ func (x *DeviceVariable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceVariable.ProtoReflect.Descriptor instead.
 func (*DeviceVariable) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{21}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeviceVariable) GetName() string {
@@ -1445,7 +1575,7 @@ type DeviceVariableAttribute struct {
 
 func (x *DeviceVariableAttribute) Reset() {
 	*x = DeviceVariableAttribute{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[22]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1457,7 +1587,7 @@ func (x *DeviceVariableAttribute) String() string {
 func (*DeviceVariableAttribute) ProtoMessage() {}
 
 func (x *DeviceVariableAttribute) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[22]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1470,7 +1600,7 @@ func (x *DeviceVariableAttribute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceVariableAttribute.ProtoReflect.Descriptor instead.
 func (*DeviceVariableAttribute) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{22}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeviceVariableAttribute) GetType() string {
@@ -1525,7 +1655,7 @@ type DeviceVariableCharacteristics struct {
 
 func (x *DeviceVariableCharacteristics) Reset() {
 	*x = DeviceVariableCharacteristics{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[23]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1537,7 +1667,7 @@ func (x *DeviceVariableCharacteristics) String() string {
 func (*DeviceVariableCharacteristics) ProtoMessage() {}
 
 func (x *DeviceVariableCharacteristics) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[23]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1550,7 +1680,7 @@ func (x *DeviceVariableCharacteristics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceVariableCharacteristics.ProtoReflect.Descriptor instead.
 func (*DeviceVariableCharacteristics) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{23}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeviceVariableCharacteristics) GetUnit() string {
@@ -1613,7 +1743,18 @@ const file_chargeplane_v1_configuration_proto_rawDesc = "" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12O\n" +
 	"\x12configuration_keys\x18\x02 \x03(\v2 .chargeplane.v1.ConfigurationKeyR\x11configurationKeys\x12!\n" +
-	"\funknown_keys\x18\x03 \x03(\tR\vunknownKeys\"c\n" +
+	"\funknown_keys\x18\x03 \x03(\tR\vunknownKeys\"R\n" +
+	"\x15RotatePasswordRequest\x12\x1d\n" +
+	"\n" +
+	"station_id\x18\x01 \x01(\tR\tstationId\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\"\x8c\x01\n" +
+	"\x16RotatePasswordResponse\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x1a\n" +
+	"\brotation\x18\x03 \x01(\tR\brotation\x12\x1f\n" +
+	"\vreason_code\x18\x04 \x01(\tR\n" +
+	"reasonCode\"c\n" +
 	"\x1aChangeConfigurationRequest\x12\x1d\n" +
 	"\n" +
 	"station_id\x18\x01 \x01(\tR\tstationId\x12\x10\n" +
@@ -1747,13 +1888,14 @@ const file_chargeplane_v1_configuration_proto_rawDesc = "" +
 	"\n" +
 	"_min_limitB\f\n" +
 	"\n" +
-	"_max_limit2\xbe\a\n" +
+	"_max_limit2\xda\b\n" +
 	"\x14ConfigurationService\x12\x9a\x01\n" +
 	"\x10GetConfiguration\x12'.chargeplane.v1.GetConfigurationRequest\x1a(.chargeplane.v1.GetConfigurationResponse\"3\x82\xd3\xe4\x93\x02-\x12+/api/v1/stations/{station_id}/configuration\x12\xa6\x01\n" +
 	"\x13ChangeConfiguration\x12*.chargeplane.v1.ChangeConfigurationRequest\x1a+.chargeplane.v1.ChangeConfigurationResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/api/v1/stations/{station_id}/configuration\x12\x91\x01\n" +
 	"\fGetVariables\x12#.chargeplane.v1.GetVariablesRequest\x1a$.chargeplane.v1.GetVariablesResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/api/v1/stations/{station_id}/variables/get\x12\x91\x01\n" +
 	"\fSetVariables\x12#.chargeplane.v1.SetVariablesRequest\x1a$.chargeplane.v1.SetVariablesResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/api/v1/stations/{station_id}/variables/set\x12\x93\x01\n" +
-	"\rGetBaseReport\x12$.chargeplane.v1.GetBaseReportRequest\x1a%.chargeplane.v1.GetBaseReportResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/api/v1/stations/{station_id}/reports/base\x12\xa1\x01\n" +
+	"\rGetBaseReport\x12$.chargeplane.v1.GetBaseReportRequest\x1a%.chargeplane.v1.GetBaseReportResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/api/v1/stations/{station_id}/reports/base\x12\x99\x01\n" +
+	"\x0eRotatePassword\x12%.chargeplane.v1.RotatePasswordRequest\x1a&.chargeplane.v1.RotatePasswordResponse\"8\x82\xd3\xe4\x93\x022:\x01*\"-/api/v1/stations/{station_id}/password/rotate\x12\xa1\x01\n" +
 	"\x0eGetDeviceModel\x12%.chargeplane.v1.GetDeviceModelRequest\x1a&.chargeplane.v1.GetDeviceModelResponse\"@\x82\xd3\xe4\x93\x02:b\fdevice_model\x12*/api/v1/stations/{station_id}/device-modelBIZGgithub.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1;chargeplanev1b\x06proto3"
 
 var (
@@ -1768,69 +1910,73 @@ func file_chargeplane_v1_configuration_proto_rawDescGZIP() []byte {
 	return file_chargeplane_v1_configuration_proto_rawDescData
 }
 
-var file_chargeplane_v1_configuration_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_chargeplane_v1_configuration_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_chargeplane_v1_configuration_proto_goTypes = []any{
 	(*GetConfigurationRequest)(nil),       // 0: chargeplane.v1.GetConfigurationRequest
 	(*ConfigurationKey)(nil),              // 1: chargeplane.v1.ConfigurationKey
 	(*GetConfigurationResponse)(nil),      // 2: chargeplane.v1.GetConfigurationResponse
-	(*ChangeConfigurationRequest)(nil),    // 3: chargeplane.v1.ChangeConfigurationRequest
-	(*ChangeConfigurationResponse)(nil),   // 4: chargeplane.v1.ChangeConfigurationResponse
-	(*ComponentRef)(nil),                  // 5: chargeplane.v1.ComponentRef
-	(*VariableRef)(nil),                   // 6: chargeplane.v1.VariableRef
-	(*GetVariablesRequest)(nil),           // 7: chargeplane.v1.GetVariablesRequest
-	(*VariableSelector)(nil),              // 8: chargeplane.v1.VariableSelector
-	(*GetVariablesResponse)(nil),          // 9: chargeplane.v1.GetVariablesResponse
-	(*GetVariableResult)(nil),             // 10: chargeplane.v1.GetVariableResult
-	(*SetVariablesRequest)(nil),           // 11: chargeplane.v1.SetVariablesRequest
-	(*VariableValue)(nil),                 // 12: chargeplane.v1.VariableValue
-	(*SetVariablesResponse)(nil),          // 13: chargeplane.v1.SetVariablesResponse
-	(*SetVariableResult)(nil),             // 14: chargeplane.v1.SetVariableResult
-	(*GetBaseReportRequest)(nil),          // 15: chargeplane.v1.GetBaseReportRequest
-	(*GetBaseReportResponse)(nil),         // 16: chargeplane.v1.GetBaseReportResponse
-	(*GetDeviceModelRequest)(nil),         // 17: chargeplane.v1.GetDeviceModelRequest
-	(*GetDeviceModelResponse)(nil),        // 18: chargeplane.v1.GetDeviceModelResponse
-	(*DeviceModel)(nil),                   // 19: chargeplane.v1.DeviceModel
-	(*DeviceComponent)(nil),               // 20: chargeplane.v1.DeviceComponent
-	(*DeviceVariable)(nil),                // 21: chargeplane.v1.DeviceVariable
-	(*DeviceVariableAttribute)(nil),       // 22: chargeplane.v1.DeviceVariableAttribute
-	(*DeviceVariableCharacteristics)(nil), // 23: chargeplane.v1.DeviceVariableCharacteristics
-	(*timestamppb.Timestamp)(nil),         // 24: google.protobuf.Timestamp
+	(*RotatePasswordRequest)(nil),         // 3: chargeplane.v1.RotatePasswordRequest
+	(*RotatePasswordResponse)(nil),        // 4: chargeplane.v1.RotatePasswordResponse
+	(*ChangeConfigurationRequest)(nil),    // 5: chargeplane.v1.ChangeConfigurationRequest
+	(*ChangeConfigurationResponse)(nil),   // 6: chargeplane.v1.ChangeConfigurationResponse
+	(*ComponentRef)(nil),                  // 7: chargeplane.v1.ComponentRef
+	(*VariableRef)(nil),                   // 8: chargeplane.v1.VariableRef
+	(*GetVariablesRequest)(nil),           // 9: chargeplane.v1.GetVariablesRequest
+	(*VariableSelector)(nil),              // 10: chargeplane.v1.VariableSelector
+	(*GetVariablesResponse)(nil),          // 11: chargeplane.v1.GetVariablesResponse
+	(*GetVariableResult)(nil),             // 12: chargeplane.v1.GetVariableResult
+	(*SetVariablesRequest)(nil),           // 13: chargeplane.v1.SetVariablesRequest
+	(*VariableValue)(nil),                 // 14: chargeplane.v1.VariableValue
+	(*SetVariablesResponse)(nil),          // 15: chargeplane.v1.SetVariablesResponse
+	(*SetVariableResult)(nil),             // 16: chargeplane.v1.SetVariableResult
+	(*GetBaseReportRequest)(nil),          // 17: chargeplane.v1.GetBaseReportRequest
+	(*GetBaseReportResponse)(nil),         // 18: chargeplane.v1.GetBaseReportResponse
+	(*GetDeviceModelRequest)(nil),         // 19: chargeplane.v1.GetDeviceModelRequest
+	(*GetDeviceModelResponse)(nil),        // 20: chargeplane.v1.GetDeviceModelResponse
+	(*DeviceModel)(nil),                   // 21: chargeplane.v1.DeviceModel
+	(*DeviceComponent)(nil),               // 22: chargeplane.v1.DeviceComponent
+	(*DeviceVariable)(nil),                // 23: chargeplane.v1.DeviceVariable
+	(*DeviceVariableAttribute)(nil),       // 24: chargeplane.v1.DeviceVariableAttribute
+	(*DeviceVariableCharacteristics)(nil), // 25: chargeplane.v1.DeviceVariableCharacteristics
+	(*timestamppb.Timestamp)(nil),         // 26: google.protobuf.Timestamp
 }
 var file_chargeplane_v1_configuration_proto_depIdxs = []int32{
 	1,  // 0: chargeplane.v1.GetConfigurationResponse.configuration_keys:type_name -> chargeplane.v1.ConfigurationKey
-	8,  // 1: chargeplane.v1.GetVariablesRequest.variables:type_name -> chargeplane.v1.VariableSelector
-	5,  // 2: chargeplane.v1.VariableSelector.component:type_name -> chargeplane.v1.ComponentRef
-	6,  // 3: chargeplane.v1.VariableSelector.variable:type_name -> chargeplane.v1.VariableRef
-	10, // 4: chargeplane.v1.GetVariablesResponse.results:type_name -> chargeplane.v1.GetVariableResult
-	5,  // 5: chargeplane.v1.GetVariableResult.component:type_name -> chargeplane.v1.ComponentRef
-	6,  // 6: chargeplane.v1.GetVariableResult.variable:type_name -> chargeplane.v1.VariableRef
-	12, // 7: chargeplane.v1.SetVariablesRequest.variables:type_name -> chargeplane.v1.VariableValue
-	5,  // 8: chargeplane.v1.VariableValue.component:type_name -> chargeplane.v1.ComponentRef
-	6,  // 9: chargeplane.v1.VariableValue.variable:type_name -> chargeplane.v1.VariableRef
-	14, // 10: chargeplane.v1.SetVariablesResponse.results:type_name -> chargeplane.v1.SetVariableResult
-	5,  // 11: chargeplane.v1.SetVariableResult.component:type_name -> chargeplane.v1.ComponentRef
-	6,  // 12: chargeplane.v1.SetVariableResult.variable:type_name -> chargeplane.v1.VariableRef
-	19, // 13: chargeplane.v1.GetDeviceModelResponse.device_model:type_name -> chargeplane.v1.DeviceModel
-	24, // 14: chargeplane.v1.DeviceModel.generated_at:type_name -> google.protobuf.Timestamp
-	24, // 15: chargeplane.v1.DeviceModel.completed_at:type_name -> google.protobuf.Timestamp
-	20, // 16: chargeplane.v1.DeviceModel.components:type_name -> chargeplane.v1.DeviceComponent
-	21, // 17: chargeplane.v1.DeviceComponent.variables:type_name -> chargeplane.v1.DeviceVariable
-	22, // 18: chargeplane.v1.DeviceVariable.attributes:type_name -> chargeplane.v1.DeviceVariableAttribute
-	23, // 19: chargeplane.v1.DeviceVariable.characteristics:type_name -> chargeplane.v1.DeviceVariableCharacteristics
+	10, // 1: chargeplane.v1.GetVariablesRequest.variables:type_name -> chargeplane.v1.VariableSelector
+	7,  // 2: chargeplane.v1.VariableSelector.component:type_name -> chargeplane.v1.ComponentRef
+	8,  // 3: chargeplane.v1.VariableSelector.variable:type_name -> chargeplane.v1.VariableRef
+	12, // 4: chargeplane.v1.GetVariablesResponse.results:type_name -> chargeplane.v1.GetVariableResult
+	7,  // 5: chargeplane.v1.GetVariableResult.component:type_name -> chargeplane.v1.ComponentRef
+	8,  // 6: chargeplane.v1.GetVariableResult.variable:type_name -> chargeplane.v1.VariableRef
+	14, // 7: chargeplane.v1.SetVariablesRequest.variables:type_name -> chargeplane.v1.VariableValue
+	7,  // 8: chargeplane.v1.VariableValue.component:type_name -> chargeplane.v1.ComponentRef
+	8,  // 9: chargeplane.v1.VariableValue.variable:type_name -> chargeplane.v1.VariableRef
+	16, // 10: chargeplane.v1.SetVariablesResponse.results:type_name -> chargeplane.v1.SetVariableResult
+	7,  // 11: chargeplane.v1.SetVariableResult.component:type_name -> chargeplane.v1.ComponentRef
+	8,  // 12: chargeplane.v1.SetVariableResult.variable:type_name -> chargeplane.v1.VariableRef
+	21, // 13: chargeplane.v1.GetDeviceModelResponse.device_model:type_name -> chargeplane.v1.DeviceModel
+	26, // 14: chargeplane.v1.DeviceModel.generated_at:type_name -> google.protobuf.Timestamp
+	26, // 15: chargeplane.v1.DeviceModel.completed_at:type_name -> google.protobuf.Timestamp
+	22, // 16: chargeplane.v1.DeviceModel.components:type_name -> chargeplane.v1.DeviceComponent
+	23, // 17: chargeplane.v1.DeviceComponent.variables:type_name -> chargeplane.v1.DeviceVariable
+	24, // 18: chargeplane.v1.DeviceVariable.attributes:type_name -> chargeplane.v1.DeviceVariableAttribute
+	25, // 19: chargeplane.v1.DeviceVariable.characteristics:type_name -> chargeplane.v1.DeviceVariableCharacteristics
 	0,  // 20: chargeplane.v1.ConfigurationService.GetConfiguration:input_type -> chargeplane.v1.GetConfigurationRequest
-	3,  // 21: chargeplane.v1.ConfigurationService.ChangeConfiguration:input_type -> chargeplane.v1.ChangeConfigurationRequest
-	7,  // 22: chargeplane.v1.ConfigurationService.GetVariables:input_type -> chargeplane.v1.GetVariablesRequest
-	11, // 23: chargeplane.v1.ConfigurationService.SetVariables:input_type -> chargeplane.v1.SetVariablesRequest
-	15, // 24: chargeplane.v1.ConfigurationService.GetBaseReport:input_type -> chargeplane.v1.GetBaseReportRequest
-	17, // 25: chargeplane.v1.ConfigurationService.GetDeviceModel:input_type -> chargeplane.v1.GetDeviceModelRequest
-	2,  // 26: chargeplane.v1.ConfigurationService.GetConfiguration:output_type -> chargeplane.v1.GetConfigurationResponse
-	4,  // 27: chargeplane.v1.ConfigurationService.ChangeConfiguration:output_type -> chargeplane.v1.ChangeConfigurationResponse
-	9,  // 28: chargeplane.v1.ConfigurationService.GetVariables:output_type -> chargeplane.v1.GetVariablesResponse
-	13, // 29: chargeplane.v1.ConfigurationService.SetVariables:output_type -> chargeplane.v1.SetVariablesResponse
-	16, // 30: chargeplane.v1.ConfigurationService.GetBaseReport:output_type -> chargeplane.v1.GetBaseReportResponse
-	18, // 31: chargeplane.v1.ConfigurationService.GetDeviceModel:output_type -> chargeplane.v1.GetDeviceModelResponse
-	26, // [26:32] is the sub-list for method output_type
-	20, // [20:26] is the sub-list for method input_type
+	5,  // 21: chargeplane.v1.ConfigurationService.ChangeConfiguration:input_type -> chargeplane.v1.ChangeConfigurationRequest
+	9,  // 22: chargeplane.v1.ConfigurationService.GetVariables:input_type -> chargeplane.v1.GetVariablesRequest
+	13, // 23: chargeplane.v1.ConfigurationService.SetVariables:input_type -> chargeplane.v1.SetVariablesRequest
+	17, // 24: chargeplane.v1.ConfigurationService.GetBaseReport:input_type -> chargeplane.v1.GetBaseReportRequest
+	3,  // 25: chargeplane.v1.ConfigurationService.RotatePassword:input_type -> chargeplane.v1.RotatePasswordRequest
+	19, // 26: chargeplane.v1.ConfigurationService.GetDeviceModel:input_type -> chargeplane.v1.GetDeviceModelRequest
+	2,  // 27: chargeplane.v1.ConfigurationService.GetConfiguration:output_type -> chargeplane.v1.GetConfigurationResponse
+	6,  // 28: chargeplane.v1.ConfigurationService.ChangeConfiguration:output_type -> chargeplane.v1.ChangeConfigurationResponse
+	11, // 29: chargeplane.v1.ConfigurationService.GetVariables:output_type -> chargeplane.v1.GetVariablesResponse
+	15, // 30: chargeplane.v1.ConfigurationService.SetVariables:output_type -> chargeplane.v1.SetVariablesResponse
+	18, // 31: chargeplane.v1.ConfigurationService.GetBaseReport:output_type -> chargeplane.v1.GetBaseReportResponse
+	4,  // 32: chargeplane.v1.ConfigurationService.RotatePassword:output_type -> chargeplane.v1.RotatePasswordResponse
+	20, // 33: chargeplane.v1.ConfigurationService.GetDeviceModel:output_type -> chargeplane.v1.GetDeviceModelResponse
+	27, // [27:34] is the sub-list for method output_type
+	20, // [20:27] is the sub-list for method input_type
 	20, // [20:20] is the sub-list for extension type_name
 	20, // [20:20] is the sub-list for extension extendee
 	0,  // [0:20] is the sub-list for field type_name
@@ -1842,18 +1988,18 @@ func file_chargeplane_v1_configuration_proto_init() {
 		return
 	}
 	file_chargeplane_v1_configuration_proto_msgTypes[1].OneofWrappers = []any{}
-	file_chargeplane_v1_configuration_proto_msgTypes[5].OneofWrappers = []any{}
-	file_chargeplane_v1_configuration_proto_msgTypes[10].OneofWrappers = []any{}
-	file_chargeplane_v1_configuration_proto_msgTypes[20].OneofWrappers = []any{}
+	file_chargeplane_v1_configuration_proto_msgTypes[7].OneofWrappers = []any{}
+	file_chargeplane_v1_configuration_proto_msgTypes[12].OneofWrappers = []any{}
 	file_chargeplane_v1_configuration_proto_msgTypes[22].OneofWrappers = []any{}
-	file_chargeplane_v1_configuration_proto_msgTypes[23].OneofWrappers = []any{}
+	file_chargeplane_v1_configuration_proto_msgTypes[24].OneofWrappers = []any{}
+	file_chargeplane_v1_configuration_proto_msgTypes[25].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chargeplane_v1_configuration_proto_rawDesc), len(file_chargeplane_v1_configuration_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const (
 	ConfigurationService_GetVariables_FullMethodName        = "/chargeplane.v1.ConfigurationService/GetVariables"
 	ConfigurationService_SetVariables_FullMethodName        = "/chargeplane.v1.ConfigurationService/SetVariables"
 	ConfigurationService_GetBaseReport_FullMethodName       = "/chargeplane.v1.ConfigurationService/GetBaseReport"
+	ConfigurationService_RotatePassword_FullMethodName      = "/chargeplane.v1.ConfigurationService/RotatePassword"
 	ConfigurationService_GetDeviceModel_FullMethodName      = "/chargeplane.v1.ConfigurationService/GetDeviceModel"
 )
 
@@ -50,6 +51,15 @@ type ConfigurationServiceClient interface {
 	// 2.0.1 only: GetBaseReport. The station answers at once and then sends
 	// the report in NotifyReport parts; GetDeviceModel serves the result.
 	GetBaseReport(ctx context.Context, in *GetBaseReportRequest, opts ...grpc.CallOption) (*GetBaseReportResponse, error)
+	// Rotates the station's Basic-auth password (both versions): the CSMS
+	// generates a new one (or takes the one given), sends it (1.6
+	// ChangeConfiguration AuthorizationKey, hex-encoded as the security
+	// whitepaper says; 2.0.1 SetVariables SecurityCtrlr.BasicAuthPassword)
+	// and uses it once the station accepted it; the old one stays valid until
+	// the station connects with the new one. The password is never returned,
+	// logged or kept in the command history. ChangeConfiguration of
+	// AuthorizationKey and SetVariables of BasicAuthPassword come here too.
+	RotatePassword(ctx context.Context, in *RotatePasswordRequest, opts ...grpc.CallOption) (*RotatePasswordResponse, error)
 	// 2.0.1: the device model of the station's latest complete report. Reads
 	// the database only; NOT_FOUND until a report is complete.
 	GetDeviceModel(ctx context.Context, in *GetDeviceModelRequest, opts ...grpc.CallOption) (*GetDeviceModelResponse, error)
@@ -113,6 +123,16 @@ func (c *configurationServiceClient) GetBaseReport(ctx context.Context, in *GetB
 	return out, nil
 }
 
+func (c *configurationServiceClient) RotatePassword(ctx context.Context, in *RotatePasswordRequest, opts ...grpc.CallOption) (*RotatePasswordResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RotatePasswordResponse)
+	err := c.cc.Invoke(ctx, ConfigurationService_RotatePassword_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *configurationServiceClient) GetDeviceModel(ctx context.Context, in *GetDeviceModelRequest, opts ...grpc.CallOption) (*GetDeviceModelResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetDeviceModelResponse)
@@ -146,6 +166,15 @@ type ConfigurationServiceServer interface {
 	// 2.0.1 only: GetBaseReport. The station answers at once and then sends
 	// the report in NotifyReport parts; GetDeviceModel serves the result.
 	GetBaseReport(context.Context, *GetBaseReportRequest) (*GetBaseReportResponse, error)
+	// Rotates the station's Basic-auth password (both versions): the CSMS
+	// generates a new one (or takes the one given), sends it (1.6
+	// ChangeConfiguration AuthorizationKey, hex-encoded as the security
+	// whitepaper says; 2.0.1 SetVariables SecurityCtrlr.BasicAuthPassword)
+	// and uses it once the station accepted it; the old one stays valid until
+	// the station connects with the new one. The password is never returned,
+	// logged or kept in the command history. ChangeConfiguration of
+	// AuthorizationKey and SetVariables of BasicAuthPassword come here too.
+	RotatePassword(context.Context, *RotatePasswordRequest) (*RotatePasswordResponse, error)
 	// 2.0.1: the device model of the station's latest complete report. Reads
 	// the database only; NOT_FOUND until a report is complete.
 	GetDeviceModel(context.Context, *GetDeviceModelRequest) (*GetDeviceModelResponse, error)
@@ -173,6 +202,9 @@ func (UnimplementedConfigurationServiceServer) SetVariables(context.Context, *Se
 }
 func (UnimplementedConfigurationServiceServer) GetBaseReport(context.Context, *GetBaseReportRequest) (*GetBaseReportResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetBaseReport not implemented")
+}
+func (UnimplementedConfigurationServiceServer) RotatePassword(context.Context, *RotatePasswordRequest) (*RotatePasswordResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotatePassword not implemented")
 }
 func (UnimplementedConfigurationServiceServer) GetDeviceModel(context.Context, *GetDeviceModelRequest) (*GetDeviceModelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetDeviceModel not implemented")
@@ -288,6 +320,24 @@ func _ConfigurationService_GetBaseReport_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ConfigurationService_RotatePassword_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotatePasswordRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConfigurationServiceServer).RotatePassword(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ConfigurationService_RotatePassword_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConfigurationServiceServer).RotatePassword(ctx, req.(*RotatePasswordRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ConfigurationService_GetDeviceModel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetDeviceModelRequest)
 	if err := dec(in); err != nil {
@@ -332,6 +382,10 @@ var ConfigurationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetBaseReport",
 			Handler:    _ConfigurationService_GetBaseReport_Handler,
+		},
+		{
+			MethodName: "RotatePassword",
+			Handler:    _ConfigurationService_RotatePassword_Handler,
 		},
 		{
 			MethodName: "GetDeviceModel",
