@@ -195,7 +195,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		Store: a.store, Bus: a.bus, Schemas: schemas, Now: time.Now,
 		HeartbeatInterval: cfg.HeartbeatInterval, Logger: logger,
 		Meters: a.meters, Statuses: a.statuses, MessageLog: a.messages, LastSeen: a.lastSeen,
-		Certificates: a.certs, OCSP: ocspResponder,
+		Certificates: a.certs, OCSP: ocspResponder, AlertSeverity: &cfg.AlertSeverity,
 	})
 	a.control = control.New(control.Deps{Store: a.store, Bus: a.bus, Now: time.Now, Logger: logger})
 

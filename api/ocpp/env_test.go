@@ -80,8 +80,9 @@ func quietLogger() *slog.Logger {
 }
 
 // newHarness gives a router on a real store and a real in-process bus, with
-// one registered station and a gateway consumer collecting the replies.
-func newHarness(t *testing.T, db string) *harness {
+// one registered station and a gateway consumer collecting the replies;
+// opts complete the router's Deps.
+func newHarness(t *testing.T, db string, opts ...func(*Deps)) *harness {
 	t.Helper()
 	schemas, err := schema.Load()
 	if err != nil {
@@ -108,13 +109,17 @@ func newHarness(t *testing.T, db string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.router = NewRouter(Deps{
+	d := Deps{
 		Store: st, Bus: b, Schemas: schemas,
 		Now:               func() time.Time { return testNow },
 		HeartbeatInterval: 300 * time.Second,
 		Logger:            quietLogger(),
 		ValidateResponses: true,
-	})
+	}
+	for _, o := range opts {
+		o(&d)
+	}
+	h.router = NewRouter(d)
 	return h
 }
 

@@ -17,6 +17,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/chargeplane/chargeplane/api/certificates"
+	"github.com/chargeplane/chargeplane/api/datatransfer"
+	"github.com/chargeplane/chargeplane/api/monitoring"
 	"github.com/chargeplane/chargeplane/api/ocpp/route"
 	v16 "github.com/chargeplane/chargeplane/api/ocpp/v16"
 	v201 "github.com/chargeplane/chargeplane/api/ocpp/v201"
@@ -76,6 +78,14 @@ type Deps struct {
 	Certificates *certificates.Service
 	// OCSP answers 2.0.1 GetCertificateStatus; nil answers Failed.
 	OCSP *pki.OCSPResponder
+	// AlertSeverity: 2.0.1 events of a known severity ≤ it are alerts
+	// (nil = monitoring.DefaultAlertSeverity).
+	AlertSeverity *int
+	// Alerts receives the alerts as they are stored (nil = logged).
+	Alerts monitoring.Sink
+	// VendorExtensions answer incoming DataTransfer (both versions); nil
+	// answers every one UnknownVendorId. Every one is stored either way.
+	VendorExtensions *datatransfer.Registry
 }
 
 // MessageLog keeps raw frames for operators; Log must not block.
@@ -175,12 +185,23 @@ func NewRouter(d Deps) *Router {
 	if d.OCSP != nil {
 		ocsp = d.OCSP
 	}
+	alertLevel := monitoring.DefaultAlertSeverity
+	if d.AlertSeverity != nil {
+		alertLevel = *d.AlertSeverity
+	}
+	alerts := d.Alerts
+	if alerts == nil {
+		alerts = monitoring.LogSink{Logger: r.log}
+	}
+	transfers := datatransfer.Receiver{Registry: d.VendorExtensions, Store: d.Store}
 	r.tables = map[ocppj.Version]route.Table{
 		ocppj.V16: v16.Routes(v16.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
-			Sessions: d.Store, Meters: meters, Statuses: d.Statuses, Reports: d.Store, LastSeen: d.LastSeen, Certificates: signer, Logger: r.log}),
+			Sessions: d.Store, Meters: meters, Statuses: d.Statuses, Reports: d.Store, LastSeen: d.LastSeen, Certificates: signer,
+			DataTransfers: transfers, Logger: r.log}),
 		ocppj.V201: v201.Routes(v201.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
 			Sessions: d.Store, Meters: meters, Statuses: d.Statuses, Reports: d.Store, DeviceModels: d.Store, LastSeen: d.LastSeen,
-			Certificates: signer, OCSP: ocsp, Logger: r.log}),
+			Certificates: signer, OCSP: ocsp, AlertSeverity: alertLevel, Alerts: alerts, DataTransfers: transfers,
+			Logger: r.log}),
 	}
 	return r
 }

@@ -11,15 +11,42 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// ReportPart is one OCPP 2.0.1 NotifyReport message: part SeqNo of the
-// report the station sends for RequestID (GetBaseReport / GetReport).
+// Kinds of split report: the 2.0.1 notifications a station sends in
+// tbc/seqNo parts for one requestId.
+const (
+	ReportKindDeviceModel         = "NotifyReport"
+	ReportKindMonitoring          = "NotifyMonitoringReport"
+	ReportKindDisplayMessages     = "NotifyDisplayMessages"
+	ReportKindCustomerInformation = "NotifyCustomerInformation"
+)
+
+func validReportKind(k string) bool {
+	switch k {
+	case ReportKindDeviceModel, ReportKindMonitoring, ReportKindDisplayMessages, ReportKindCustomerInformation:
+		return true
+	}
+	return false
+}
+
+// ReportPart is one part of a 2.0.1 report split in tbc/seqNo messages
+// (NotifyReport, NotifyMonitoringReport, NotifyDisplayMessages,
+// NotifyCustomerInformation): part SeqNo of the report the station sends
+// for RequestID.
 type ReportPart struct {
-	StationID   string
-	RequestID   int
-	SeqNo       int
-	Tbc         bool // another part follows
+	StationID string
+	// Kind is one of the ReportKind constants ("" = ReportKindDeviceModel).
+	Kind      string
+	RequestID int
+	SeqNo     int
+	Tbc       bool // another part follows
+	// Append numbers the part after those stored (SeqNo is ignored):
+	// NotifyDisplayMessages carries no seqNo, and OCPP-J delivers one
+	// CALL of a station at a time, in order.
+	Append      bool
 	GeneratedAt time.Time
-	// Data is the part's reportData array as JSON; nil stands for [].
+	// Data is the part's entries as a JSON array (reportData, monitor,
+	// messageInfo; NotifyCustomerInformation's data string as a one-element
+	// array); nil stands for [].
 	Data json.RawMessage
 }
 
@@ -36,6 +63,7 @@ type ReportPartResult struct {
 // DeviceModelReport is a complete report as the station sent it.
 type DeviceModelReport struct {
 	StationID   string
+	Kind        string
 	RequestID   int
 	Parts       int
 	GeneratedAt time.Time // the first part's generatedAt
@@ -47,6 +75,7 @@ type DeviceModelReport struct {
 
 type reportPart struct {
 	StationID   string `gorm:"primaryKey"`
+	Kind        string `gorm:"primaryKey"`
 	RequestID   int    `gorm:"primaryKey"`
 	SeqNo       int    `gorm:"primaryKey"`
 	Tbc         bool
@@ -59,6 +88,7 @@ func (reportPart) TableName() string { return "report_parts" }
 
 type report struct {
 	StationID   string `gorm:"primaryKey"`
+	Kind        string `gorm:"primaryKey"`
 	RequestID   int    `gorm:"primaryKey"`
 	Parts       int
 	GeneratedAt time.Time
@@ -74,8 +104,14 @@ func (report) TableName() string { return "reports" }
 // station; ErrInvalid for a negative seqNo or a Data that is not a JSON
 // array.
 func (s *Store) RecordReportPart(ctx context.Context, p ReportPart) (ReportPartResult, error) {
-	op := fmt.Sprintf("store: record report %d part %d of %q", p.RequestID, p.SeqNo, p.StationID)
-	if p.SeqNo < 0 {
+	if p.Kind == "" {
+		p.Kind = ReportKindDeviceModel
+	}
+	op := fmt.Sprintf("store: record %s %d part %d of %q", p.Kind, p.RequestID, p.SeqNo, p.StationID)
+	if !validReportKind(p.Kind) {
+		return ReportPartResult{}, fmt.Errorf("%s: %w: unknown kind", op, ErrInvalid)
+	}
+	if p.SeqNo < 0 && !p.Append {
 		return ReportPartResult{}, fmt.Errorf("%s: %w: negative seqNo", op, ErrInvalid)
 	}
 	data := string(p.Data)
@@ -97,9 +133,17 @@ func (s *Store) RecordReportPart(ctx context.Context, p ReportPart) (ReportPartR
 		if err := tx.Clauses(lockRow).Select("id").Where("id = ?", p.StationID).Take(&st).Error; err != nil {
 			return err
 		}
+		if p.Append {
+			var n int64
+			if err := tx.Model(&reportPart{}).Where("station_id = ? AND kind = ? AND request_id = ?", p.StationID, p.Kind, p.RequestID).
+				Count(&n).Error; err != nil {
+				return err
+			}
+			p.SeqNo = int(n)
+		}
 		now := dbTime(s.now())
 		row := reportPart{
-			StationID: p.StationID, RequestID: p.RequestID, SeqNo: p.SeqNo, Tbc: p.Tbc,
+			StationID: p.StationID, Kind: p.Kind, RequestID: p.RequestID, SeqNo: p.SeqNo, Tbc: p.Tbc,
 			GeneratedAt: dbTime(p.GeneratedAt), ReportData: data, CreatedAt: now,
 		}
 		ins := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&row)
@@ -109,7 +153,7 @@ func (s *Store) RecordReportPart(ctx context.Context, p ReportPart) (ReportPartR
 		res.Duplicate = ins.RowsAffected == 0
 
 		var done int64
-		if err := tx.Model(&report{}).Where("station_id = ? AND request_id = ?", p.StationID, p.RequestID).Count(&done).Error; err != nil {
+		if err := tx.Model(&report{}).Where("station_id = ? AND kind = ? AND request_id = ?", p.StationID, p.Kind, p.RequestID).Count(&done).Error; err != nil {
 			return err
 		}
 		if done > 0 {
@@ -117,7 +161,7 @@ func (s *Store) RecordReportPart(ctx context.Context, p ReportPart) (ReportPartR
 			return nil
 		}
 		var last reportPart
-		err := tx.Where("station_id = ? AND request_id = ? AND tbc = ?", p.StationID, p.RequestID, false).
+		err := tx.Where("station_id = ? AND kind = ? AND request_id = ? AND tbc = ?", p.StationID, p.Kind, p.RequestID, false).
 			Order("seq_no").Take(&last).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return nil
@@ -126,7 +170,7 @@ func (s *Store) RecordReportPart(ctx context.Context, p ReportPart) (ReportPartR
 			return err
 		}
 		var have int64
-		if err := tx.Model(&reportPart{}).Where("station_id = ? AND request_id = ? AND seq_no <= ?", p.StationID, p.RequestID, last.SeqNo).
+		if err := tx.Model(&reportPart{}).Where("station_id = ? AND kind = ? AND request_id = ? AND seq_no <= ?", p.StationID, p.Kind, p.RequestID, last.SeqNo).
 			Count(&have).Error; err != nil {
 			return err
 		}
@@ -134,10 +178,10 @@ func (s *Store) RecordReportPart(ctx context.Context, p ReportPart) (ReportPartR
 			return nil
 		}
 		var first reportPart
-		if err := tx.Where("station_id = ? AND request_id = ? AND seq_no = 0", p.StationID, p.RequestID).Take(&first).Error; err != nil {
+		if err := tx.Where("station_id = ? AND kind = ? AND request_id = ? AND seq_no = 0", p.StationID, p.Kind, p.RequestID).Take(&first).Error; err != nil {
 			return err
 		}
-		rep := report{StationID: p.StationID, RequestID: p.RequestID, Parts: last.SeqNo + 1, GeneratedAt: first.GeneratedAt, CompletedAt: now}
+		rep := report{StationID: p.StationID, Kind: p.Kind, RequestID: p.RequestID, Parts: last.SeqNo + 1, GeneratedAt: first.GeneratedAt, CompletedAt: now}
 		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&rep).Error; err != nil {
 			return err
 		}
@@ -150,23 +194,45 @@ func (s *Store) RecordReportPart(ctx context.Context, p ReportPart) (ReportPartR
 	return res, nil
 }
 
-// LatestDeviceModel returns the station's most recently completed report
-// with all its entries. ErrNotFound when no report is complete (or the
-// station is unknown).
+// LatestDeviceModel returns the station's most recently completed
+// NotifyReport with all its entries. ErrNotFound when no report is
+// complete (or the station is unknown).
 func (s *Store) LatestDeviceModel(ctx context.Context, stationID string) (*DeviceModelReport, error) {
-	op := fmt.Sprintf("store: latest device model of %q", stationID)
-	db := s.db.WithContext(ctx)
+	return s.LatestReport(ctx, stationID, ReportKindDeviceModel)
+}
+
+// LatestReport returns the station's most recently completed report of
+// kind with all its entries. ErrNotFound when none is complete.
+func (s *Store) LatestReport(ctx context.Context, stationID, kind string) (*DeviceModelReport, error) {
+	op := fmt.Sprintf("store: latest %s of %q", kind, stationID)
 	var rep report
-	if err := db.Where("station_id = ?", stationID).Order("completed_at DESC, request_id DESC").Take(&rep).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("station_id = ? AND kind = ?", stationID, kind).
+		Order("completed_at DESC, request_id DESC").Take(&rep).Error; err != nil {
 		return nil, translate(op, err)
 	}
+	return s.assembleReport(ctx, op, rep)
+}
+
+// Report returns the completed report of kind the station sent for
+// requestID. ErrNotFound while parts are missing.
+func (s *Store) Report(ctx context.Context, stationID, kind string, requestID int) (*DeviceModelReport, error) {
+	op := fmt.Sprintf("store: %s %d of %q", kind, requestID, stationID)
+	var rep report
+	if err := s.db.WithContext(ctx).Where("station_id = ? AND kind = ? AND request_id = ?", stationID, kind, requestID).
+		Take(&rep).Error; err != nil {
+		return nil, translate(op, err)
+	}
+	return s.assembleReport(ctx, op, rep)
+}
+
+func (s *Store) assembleReport(ctx context.Context, op string, rep report) (*DeviceModelReport, error) {
 	var parts []reportPart
-	if err := db.Where("station_id = ? AND request_id = ? AND seq_no < ?", stationID, rep.RequestID, rep.Parts).
-		Order("seq_no").Find(&parts).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("station_id = ? AND kind = ? AND request_id = ? AND seq_no < ?",
+		rep.StationID, rep.Kind, rep.RequestID, rep.Parts).Order("seq_no").Find(&parts).Error; err != nil {
 		return nil, translate(op, err)
 	}
 	out := &DeviceModelReport{
-		StationID: stationID, RequestID: rep.RequestID, Parts: rep.Parts,
+		StationID: rep.StationID, Kind: rep.Kind, RequestID: rep.RequestID, Parts: rep.Parts,
 		GeneratedAt: rep.GeneratedAt, CompletedAt: rep.CompletedAt, Data: []json.RawMessage{},
 	}
 	for _, p := range parts {

@@ -14,6 +14,9 @@ const (
 	// StatusKindLog covers 1.6 DiagnosticsStatusNotification and
 	// LogStatusNotification: both report a log upload.
 	StatusKindLog = "log"
+	// StatusKindPublish is 2.0.1 PublishFirmwareStatusNotification: the
+	// station acting as a local controller publishes firmware (L03).
+	StatusKindPublish = "publish"
 )
 
 // StatusReportHistory is how many reports of each kind a station keeps.
@@ -21,12 +24,15 @@ const StatusReportHistory = 20
 
 // StatusReport is one firmware or log upload status a station reported.
 type StatusReport struct {
-	ID         int64 `gorm:"primaryKey"`
-	StationID  string
-	Kind       string
-	Action     string
-	Status     string
-	RequestID  *int
+	ID        int64 `gorm:"primaryKey"`
+	StationID string
+	Kind      string
+	Action    string
+	Status    string
+	RequestID *int
+	// Locations are where a published firmware can be downloaded (JSON
+	// array of URIs; publish reports with status Published only).
+	Locations  string
 	ReportedAt time.Time
 }
 
@@ -35,7 +41,7 @@ func (StatusReport) TableName() string { return "station_status_reports" }
 // RecordStatusReport stores r (ReportedAt zero means now) and forgets the
 // station's reports of that kind beyond the newest StatusReportHistory.
 func (s *Store) RecordStatusReport(ctx context.Context, r *StatusReport) error {
-	if r.Kind != StatusKindFirmware && r.Kind != StatusKindLog {
+	if r.Kind != StatusKindFirmware && r.Kind != StatusKindLog && r.Kind != StatusKindPublish {
 		return fmt.Errorf("store: record status report: %w: kind %q", ErrInvalid, r.Kind)
 	}
 	if r.ReportedAt.IsZero() {
@@ -57,7 +63,7 @@ func (s *Store) RecordStatusReport(ctx context.Context, r *StatusReport) error {
 }
 
 // ListStatusReports returns a station's reports, newest first; kind ""
-// means both kinds.
+// means every kind.
 func (s *Store) ListStatusReports(ctx context.Context, stationID, kind string) ([]StatusReport, error) {
 	q := s.db.WithContext(ctx).Where("station_id = ?", stationID)
 	if kind != "" {

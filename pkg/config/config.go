@@ -99,6 +99,10 @@ type Config struct {
 	CSMSOrganization    string
 	StationCertValidity time.Duration
 	OCSPResponderURL    string
+
+	// AlertSeverity: 2.0.1 station events whose monitor's severity is
+	// at most this are raised as alerts.
+	AlertSeverity int
 }
 
 // Load reads bin's settings from the process environment.

@@ -100,6 +100,11 @@ var settings = []Setting{
 		Help: "http(s) URL of the OCSP responder that answers 2.0.1 GetCertificateStatus; empty = answered Failed",
 		v:    text(func(c *Config) *string { return &c.OCSPResponderURL }, httpURL)},
 
+	// Station monitoring.
+	{Name: "ALERT_SEVERITY", Default: "4", Binaries: API,
+		Help: "2.0.1 station events from a monitor of this OCPP severity or worse (0 Danger … 4 Error … 9 Debug) are raised as alerts (logged, marked in the event list); -1 = none",
+		v:    integer(func(c *Config) *int { return &c.AlertSeverity }, between(-1, 9))},
+
 	// The bus.
 	{Name: "AMQP_URL", Default: "", Binaries: Both, Secret: true,
 		Help: "RabbitMQ URL, e.g. amqp://guest:guest@127.0.0.1:5672/; required by the gateway; empty on the api = in-process bus with the embedded gateway",

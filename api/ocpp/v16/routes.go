@@ -28,15 +28,16 @@ type Deps struct {
 	Reports StatusReportStore
 	// Certificates decides SignCertificate; nil rejects every CSR.
 	Certificates CSRSigner
-	Logger       *slog.Logger
+	// DataTransfers answers and records vendor data transfers.
+	DataTransfers DataTransferReceiver
+	Logger        *slog.Logger
 }
 
 // Routes is every charger-initiated action of OCPP 1.6 (core profile and
 // the security extension) and what answers it.
 //
 // Actions without behaviour yet get the most conservative conformant answer:
-// a vendor extension is never understood (UnknownVendorId); notifications
-// are acknowledged. Answering an error instead would make the charger
+// notifications are acknowledged. Answering an error instead would make the charger
 // retry forever.
 func Routes(d Deps) route.Table {
 	return route.NewTable(
@@ -48,8 +49,7 @@ func Routes(d Deps) route.Table {
 		route.New(ocpp16.ActionStartTransaction, StartTransaction{Store: d.Sessions, Logger: d.Logger}),
 		route.New(ocpp16.ActionStopTransaction, StopTransaction{Store: d.Sessions, Now: d.Now}),
 		route.New(ocpp16.ActionMeterValues, MeterValues{Store: d.Meters}),
-		route.New(ocpp16.ActionDataTransfer, route.Fixed[ocpp16.DataTransferRequest](
-			ocpp16.DataTransferResponse{Status: ocpp16.DataTransferStatusUnknownVendorId})),
+		route.New(ocpp16.ActionDataTransfer, DataTransfer{Receiver: d.DataTransfers}),
 		route.New(ocpp16.ActionDiagnosticsStatusNotification, DiagnosticsStatusNotification{Store: d.Reports, Now: d.Now}),
 		route.New(ocpp16.ActionFirmwareStatusNotification, FirmwareStatusNotification{Store: d.Reports, Now: d.Now}),
 

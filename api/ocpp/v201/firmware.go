@@ -2,6 +2,7 @@ package v201
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -85,4 +86,28 @@ func (h ReservationStatusUpdate) Handle(ctx context.Context, m route.Meta, req *
 		return nil, fmt.Errorf("update reservation %d: %w", req.ReservationId, err)
 	}
 	return &ocpp201.ReservationStatusUpdateResponse{}, nil
+}
+
+// PublishFirmwareStatusNotification records the progress of publishing
+// firmware on a local controller (L03) with, once Published, where it can
+// be downloaded.
+type PublishFirmwareStatusNotification struct {
+	Store ReportStore
+	Now   func() time.Time
+}
+
+func (h PublishFirmwareStatusNotification) Handle(ctx context.Context, m route.Meta, req *ocpp201.PublishFirmwareStatusNotificationRequest) (*ocpp201.PublishFirmwareStatusNotificationResponse, error) {
+	r := &store.StatusReport{StationID: m.StationID, Kind: store.StatusKindPublish, Action: ocpp201.ActionPublishFirmwareStatusNotification,
+		Status: string(req.Status), RequestID: req.RequestId, ReportedAt: reportedAt(m, h.Now)}
+	if len(req.Location) > 0 {
+		b, err := json.Marshal(req.Location)
+		if err != nil {
+			return nil, err
+		}
+		r.Locations = string(b)
+	}
+	if err := h.Store.RecordStatusReport(ctx, r); err != nil {
+		return nil, fmt.Errorf("record publish firmware status: %w", err)
+	}
+	return &ocpp201.PublishFirmwareStatusNotificationResponse{}, nil
 }

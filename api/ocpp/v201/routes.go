@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/chargeplane/chargeplane/api/certificates"
+	"github.com/chargeplane/chargeplane/api/monitoring"
 	"github.com/chargeplane/chargeplane/api/ocpp/route"
 	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
 )
@@ -28,8 +29,15 @@ type Deps struct {
 	// Reports keeps firmware and log statuses, reservation updates and
 	// reported charging profiles.
 	Reports ReportStore
-	// DeviceModels keeps NotifyReport parts (the device model).
-	DeviceModels DeviceModelRecorder
+	// DeviceModels keeps the split reports (device model, monitoring,
+	// display messages, customer information), monitors and events.
+	DeviceModels MonitorStore
+	// AlertSeverity: events of a known severity ≤ it are alerts.
+	AlertSeverity int
+	// Alerts receives the alerts; nil only stores them.
+	Alerts monitoring.Sink
+	// DataTransfers answers and records vendor data transfers.
+	DataTransfers DataTransferReceiver
 	// Certificates decides SignCertificate; nil rejects every CSR.
 	Certificates CSRSigner
 	// OCSP answers GetCertificateStatus; nil answers Failed.
@@ -40,10 +48,9 @@ type Deps struct {
 // Routes is every charger-initiated action of OCPP 2.0.1 and what answers it.
 //
 // Actions without behaviour yet get the most conservative conformant answer:
-// a vendor extension is never understood (UnknownVendorId), an ISO 15118
-// EV certificate is never obtained (Failed), charging needs are not taken
-// up (Rejected); notifications and reports are acknowledged. Answering an
-// error instead would make the station retry forever.
+// an ISO 15118 EV certificate is never obtained (Failed), charging needs
+// are not taken up (Rejected); notifications are acknowledged. Answering
+// an error instead would make the station retry forever.
 func Routes(d Deps) route.Table {
 	return route.NewTable(
 		route.New(ocpp201.ActionBootNotification, BootNotification{Store: d.Store, Now: d.Now, Interval: d.HeartbeatInterval}),
@@ -53,26 +60,21 @@ func Routes(d Deps) route.Table {
 		route.New(ocpp201.ActionAuthorize, Authorize{Store: d.Sessions, Now: d.Now}),
 		route.New(ocpp201.ActionMeterValues, MeterValues{Store: d.Meters}),
 
-		route.New(ocpp201.ActionDataTransfer, route.Fixed[ocpp201.DataTransferRequest](
-			ocpp201.DataTransferResponse{Status: ocpp201.DataTransferStatusUnknownVendorId})),
+		route.New(ocpp201.ActionDataTransfer, DataTransfer{Receiver: d.DataTransfers}),
 
 		// Device model and monitoring reports (B07, N).
 		route.New(ocpp201.ActionNotifyReport, NotifyReport{Store: d.DeviceModels}),
-		route.New(ocpp201.ActionNotifyEvent, route.Fixed[ocpp201.NotifyEventRequest](
-			ocpp201.NotifyEventResponse{})),
-		route.New(ocpp201.ActionNotifyMonitoringReport, route.Fixed[ocpp201.NotifyMonitoringReportRequest](
-			ocpp201.NotifyMonitoringReportResponse{})),
-		route.New(ocpp201.ActionNotifyCustomerInformation, route.Fixed[ocpp201.NotifyCustomerInformationRequest](
-			ocpp201.NotifyCustomerInformationResponse{})),
-		route.New(ocpp201.ActionNotifyDisplayMessages, route.Fixed[ocpp201.NotifyDisplayMessagesRequest](
-			ocpp201.NotifyDisplayMessagesResponse{})),
+		route.New(ocpp201.ActionNotifyEvent, NotifyEvent{Store: d.DeviceModels, AlertSeverity: d.AlertSeverity,
+			Alerts: d.Alerts, Now: d.Now, Logger: d.Logger}),
+		route.New(ocpp201.ActionNotifyMonitoringReport, NotifyMonitoringReport{Store: d.DeviceModels}),
+		route.New(ocpp201.ActionNotifyCustomerInformation, NotifyCustomerInformation{Store: d.DeviceModels}),
+		route.New(ocpp201.ActionNotifyDisplayMessages, NotifyDisplayMessages{Store: d.DeviceModels, Now: d.Now}),
 		route.New(ocpp201.ActionSecurityEventNotification, route.Fixed[ocpp201.SecurityEventNotificationRequest](
 			ocpp201.SecurityEventNotificationResponse{})),
 
 		// Firmware and logs (L, N).
 		route.New(ocpp201.ActionFirmwareStatusNotification, FirmwareStatusNotification{Store: d.Reports, Now: d.Now}),
-		route.New(ocpp201.ActionPublishFirmwareStatusNotification, route.Fixed[ocpp201.PublishFirmwareStatusNotificationRequest](
-			ocpp201.PublishFirmwareStatusNotificationResponse{})),
+		route.New(ocpp201.ActionPublishFirmwareStatusNotification, PublishFirmwareStatusNotification{Store: d.Reports, Now: d.Now}),
 		route.New(ocpp201.ActionLogStatusNotification, LogStatusNotification{Store: d.Reports, Now: d.Now}),
 
 		// Smart charging and reservations (K, H).
