@@ -129,6 +129,14 @@ var Policies = map[string]Policy{
 	v1.FirmwareService_GetLog_FullMethodName:            operate,
 	v1.FirmwareService_ListStatusReports_FullMethodName: read,
 
+	v1.MonitoringService_SetVariableMonitoring_FullMethodName:   operate,
+	v1.MonitoringService_ClearVariableMonitoring_FullMethodName: operate,
+	v1.MonitoringService_SetMonitoringBase_FullMethodName:       operate,
+	v1.MonitoringService_SetMonitoringLevel_FullMethodName:      operate,
+	v1.MonitoringService_GetMonitoringReport_FullMethodName:     operate,
+	v1.MonitoringService_ListMonitors_FullMethodName:            read,
+	v1.MonitoringService_ListStationEvents_FullMethodName:       read,
+
 	v1.ReservationService_ReserveNow_FullMethodName:        operate,
 	v1.ReservationService_CancelReservation_FullMethodName: operate,
 	v1.ReservationService_ListReservations_FullMethodName:  read,

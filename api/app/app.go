@@ -223,6 +223,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	rotator := credentials.Rotator{Store: a.store, Sender: credentials.CommandSender{Commands: cmds}, Logger: logger}
 	chargeplanev1.RegisterConfigurationServiceServer(a.grpcSrv, operator.NewConfigurationService(cmds, a.store, rotator, logger))
 	chargeplanev1.RegisterFirmwareServiceServer(a.grpcSrv, operator.NewFirmwareService(cmds, a.store, logger))
+	chargeplanev1.RegisterMonitoringServiceServer(a.grpcSrv, operator.NewMonitoringService(cmds, a.store, logger))
 	chargeplanev1.RegisterReservationServiceServer(a.grpcSrv, operator.NewReservationService(cmds, a.store, time.Now, logger))
 	chargeplanev1.RegisterLocalListServiceServer(a.grpcSrv, operator.NewLocalListService(cmds, a.store, logger))
 	chargeplanev1.RegisterSmartChargingServiceServer(a.grpcSrv, operator.NewSmartChargingService(cmds, a.store, logger))

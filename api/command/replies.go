@@ -139,3 +139,31 @@ type Variable struct {
 type RemoteStop struct {
 	Transaction *store.Transaction
 }
+
+// MonitorsReply is a 2.0.1 SetVariableMonitoring answer: per monitor
+// asked for, the station's status and, once accepted, the monitor as
+// stored (with the id the station gave it).
+type MonitorsReply struct {
+	CommandID string
+	Results   []MonitorResult
+}
+
+// MonitorResult is one monitor of a SetVariableMonitoring answer.
+type MonitorResult struct {
+	Monitor    store.Monitor
+	Status     string
+	ReasonCode string
+}
+
+// ClearMonitorsReply is a 2.0.1 ClearVariableMonitoring answer.
+type ClearMonitorsReply struct {
+	CommandID string
+	Results   []ClearMonitorResult
+}
+
+// ClearMonitorResult is one monitor id of a ClearVariableMonitoring answer.
+type ClearMonitorResult struct {
+	ID         int
+	Status     string
+	ReasonCode string
+}

@@ -120,6 +120,7 @@ func New(cfg Config) (*API, error) {
 		"api keys":       chargeplanev1.RegisterApiKeyServiceHandler,
 		"audit":          chargeplanev1.RegisterAuditServiceHandler,
 		"firmware":       chargeplanev1.RegisterFirmwareServiceHandler,
+		"monitoring":     chargeplanev1.RegisterMonitoringServiceHandler,
 		"reservations":   chargeplanev1.RegisterReservationServiceHandler,
 		"local list":     chargeplanev1.RegisterLocalListServiceHandler,
 		"smart charging": chargeplanev1.RegisterSmartChargingServiceHandler,

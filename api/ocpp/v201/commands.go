@@ -31,7 +31,9 @@ type CommandDeps struct {
 	Profiles ProfileStore
 	// Inventory keeps the certificates stations report as installed.
 	Inventory InventoryStore
-	Now       func() time.Time
+	// Monitors keeps the variable monitors stations accepted or cleared.
+	Monitors MonitorStoreWriter
+	Now      func() time.Time
 }
 
 // ReservationStore creates reservations and records their answers.
@@ -106,11 +108,11 @@ func Commands(d CommandDeps) command.Table {
 		command.New(ocpp201.ActionGetChargingProfiles, command.Op(getChargingProfiles, chargingProfilesRequested)),
 
 		// Monitoring (N), display messages (O), customer information (N).
-		command.New[ocpp201.SetVariableMonitoringRequest, ocpp201.SetVariableMonitoringResponse](ocpp201.ActionSetVariableMonitoring),
-		command.New[ocpp201.ClearVariableMonitoringRequest, ocpp201.ClearVariableMonitoringResponse](ocpp201.ActionClearVariableMonitoring),
-		command.New[ocpp201.SetMonitoringBaseRequest, ocpp201.SetMonitoringBaseResponse](ocpp201.ActionSetMonitoringBase),
-		command.New[ocpp201.SetMonitoringLevelRequest, ocpp201.SetMonitoringLevelResponse](ocpp201.ActionSetMonitoringLevel),
-		command.New[ocpp201.GetMonitoringReportRequest, ocpp201.GetMonitoringReportResponse](ocpp201.ActionGetMonitoringReport),
+		command.WithEffect(ocpp201.ActionSetVariableMonitoring, c.monitorsSet, command.Op(setVariableMonitoring, monitoringSet)),
+		command.WithEffect(ocpp201.ActionClearVariableMonitoring, c.monitorsCleared, command.Op(clearVariableMonitoring, monitoringCleared)),
+		command.New(ocpp201.ActionSetMonitoringBase, command.Op(setMonitoringBase, monitoringBaseSet)),
+		command.New(ocpp201.ActionSetMonitoringLevel, command.Op(setMonitoringLevel, monitoringLevelSet)),
+		command.New(ocpp201.ActionGetMonitoringReport, command.Op(getMonitoringReport, monitoringReportRequested)),
 		command.New[ocpp201.SetDisplayMessageRequest, ocpp201.SetDisplayMessageResponse](ocpp201.ActionSetDisplayMessage),
 		command.New[ocpp201.GetDisplayMessagesRequest, ocpp201.GetDisplayMessagesResponse](ocpp201.ActionGetDisplayMessages),
 		command.New[ocpp201.ClearDisplayMessageRequest, ocpp201.ClearDisplayMessageResponse](ocpp201.ActionClearDisplayMessage),
