@@ -11,7 +11,7 @@ TEST_TIMEOUT ?= 15m
 FUZZTIME     ?= 30s
 BUF          := bin/buf
 
-.PHONY: help run test test-race check-services generate check-generated lint fuzz build bench clean deploy-check chart
+.PHONY: screenshots help run test test-race check-services generate check-generated lint fuzz build bench clean deploy-check chart
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -100,6 +100,13 @@ lint: $(BUF) ## gofmt, go vet, buf lint
 
 fuzz: ## fuzz the OCPP-J frame parser for FUZZTIME (default 30s)
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./pkg/ocppj
+
+# The README's console screenshots come from the browser test itself
+# (e2e/console_test.go), so they show what the test saw.
+screenshots: check-services ## regenerate docs/img/overview.png and docs/img/station.png from the console's browser test (needs chromium)
+	@mkdir -p docs/img
+	CONSOLE_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run '^TestConsole$$/^embedded$$' ./e2e
+	rm -f docs/img/session.png
 
 build: ## static binaries bin/api and bin/gateway
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/api ./api

@@ -27,6 +27,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/auth"
 	"github.com/chargeplane/chargeplane/api/certificates"
 	"github.com/chargeplane/chargeplane/api/command"
+	"github.com/chargeplane/chargeplane/api/console"
 	"github.com/chargeplane/chargeplane/api/control"
 	"github.com/chargeplane/chargeplane/api/credentials"
 	"github.com/chargeplane/chargeplane/api/httpapi"
@@ -362,8 +363,13 @@ func (a *App) Start(ctx context.Context) (err error) {
 
 	a.serve("grpc", func() error { return a.grpcSrv.Serve(a.grpcLis) })
 
+	web, err := console.New()
+	if err != nil {
+		return err
+	}
 	if a.httpAPI, err = httpapi.New(httpapi.Config{
 		GRPCEndpoint: loopback(a.grpcLis.Addr()),
+		Console:      web,
 		ForwardKey:   a.forwardKey,
 		Ready:        a.ready,
 		OpenAPI:      a.OpenAPI,

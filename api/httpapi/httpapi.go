@@ -26,6 +26,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/access"
 	"github.com/chargeplane/chargeplane/api/command"
+	"github.com/chargeplane/chargeplane/api/console"
 	"github.com/chargeplane/chargeplane/api/operator"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 )
@@ -44,6 +45,9 @@ type Config struct {
 	OpenAPI []byte
 	// MaxBodyBytes bounds request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Console, when set, serves the operator web console at "/" and
+	// under console.Prefix; the REST API keeps /api/v1.
+	Console http.Handler
 	// ForwardKey, when set, is sent with every forwarded call beside the
 	// HTTP client's address, so that the core's guard can trust that
 	// address (access.ForwardedMetadata).
@@ -143,6 +147,10 @@ func New(cfg Config) (*API, error) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write(cfg.OpenAPI)
 		})
+	}
+	if cfg.Console != nil {
+		mux.Handle("GET /{$}", cfg.Console)
+		mux.Handle("GET "+console.Prefix, cfg.Console)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codes.NotFound, "not found")
