@@ -331,6 +331,25 @@ func testConsole(t *testing.T, sys *system, full bool) {
 	if got := b.eval(`[...document.querySelectorAll('#nav a')].map(a => a.textContent).join(',')`); strings.Contains(got, "Users") || strings.Contains(got, "Audit") {
 		t.Errorf("a viewer's menu offers the admin pages: %s", got)
 	}
+
+	// On a phone the pages fit the screen's width (wide tables scroll
+	// inside their own box) and the menu folds behind its button.
+	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	for _, page := range []string{"#/", "#/stations", "#/stations/" + c.id, fmt.Sprintf("#/sessions/%d", st.TransactionID)} {
+		b.open(page)
+		b.waitFor("the page on a phone", `document.querySelector('#main h1') !== null && !document.querySelector('#main .spinner')`)
+		if got := b.eval(`String(document.documentElement.scrollWidth) + ' > ' + String(window.innerWidth)`); func() bool {
+			var w, iw int
+			_, _ = fmt.Sscanf(got, "%d > %d", &w, &iw)
+			return w > iw
+		}() {
+			t.Errorf("%s on a phone is wider than the screen: %s", page, got)
+		}
+	}
+	if got := b.eval(`getComputedStyle(document.getElementById('nav')).display`); got != "none" {
+		t.Errorf("the phone menu is not folded: nav display %s", got)
+	}
+	b.screenshot("phone-session")
 }
 
 func status16(ctx context.Context, t *testing.T, c *chargepoint.Client, connector int, status string) {

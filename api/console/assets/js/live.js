@@ -13,6 +13,14 @@ let streaming = false;
 let lastEventId = '';
 const POLL_MS = 3000;
 const SAFETY_MS = 30000;
+// Events come in bursts (a boot is several); one re-read per burst.
+const DEBOUNCE_MS = 500;
+
+// setMode shows how the page is kept live (the browser tests read it).
+function setMode(streamingNow) {
+  streaming = streamingNow;
+  document.body.dataset.live = streamingNow ? 'stream' : 'poll';
+}
 
 export const stats = { events: 0, since: Date.now() };
 
@@ -30,7 +38,7 @@ function fire(w) {
   w.timer = setTimeout(() => {
     w.timer = null;
     if (watchers.has(w)) Promise.resolve(w.fn()).catch(() => {});
-  }, 250);
+  }, DEBOUNCE_MS);
 }
 
 function tick() {
@@ -58,15 +66,15 @@ async function connect() {
     if (!resp.ok || !(resp.headers.get('Content-Type') || '').startsWith('text/event-stream')) {
       // No stream on this server (or not for this caller): poll, and look again later.
       await resp.body?.cancel();
-      streaming = false;
+      setMode(false);
       setTimeout(connect, 60000);
       return;
     }
-    streaming = true;
+    setMode(true);
     tick();
     await read(resp.body);
   } catch { /* closed or unreachable: reconnect below */ }
-  streaming = false;
+  setMode(false);
   setTimeout(connect, 2000);
 }
 
@@ -102,6 +110,8 @@ function dispatch(block) {
   try { ev = data ? JSON.parse(data) : {}; } catch { ev = { data }; }
   if (typeof ev !== 'object' || ev === null) ev = { data: ev };
   ev.type = ev.type || type;
+  // The stream names the station "station"; pages match on stationId.
+  ev.stationId = ev.stationId || ev.station || '';
   stats.events++;
   for (const w of watchers) if (w.match(ev)) fire(w);
 }

@@ -1,7 +1,7 @@
 // How the console classifies a station at a glance.
 
 export function stationState(s) {
-  if (s.registrationStatus === 'Pending') return 'pending';
+  if (s.onboarding === 'pending' || s.registrationStatus === 'Pending') return 'pending';
   if (!s.connected) return 'offline';
   if (s.status === 'Faulted' || (s.connectors || []).some((c) => c.status === 'Faulted')) return 'faulted';
   return 'online';
