@@ -26,7 +26,7 @@ func TestStationCertificates(t *testing.T) {
 			ca := pkitest.NewRoot(t, "Sim CA", time.Time{}, time.Time{})
 			dir := t.TempDir()
 			csms := newFakeCSMS(t, v)
-			startStation(t, Config{URL: csms.url(), ID: "CP-7", Version: v, Connectors: 0,
+			startStation(t, Config{URLs: []string{csms.url()}, ID: "CP-7", Version: v, Connectors: 0,
 				CertDir: dir, Organization: "Sim CPO", SignCertificate: true})
 			ctx := testCtx(t)
 			s := csms.accept(ctx)

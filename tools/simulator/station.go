@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -19,7 +20,9 @@ import (
 
 // Config describes the simulated station.
 type Config struct {
-	URL        string // endpoint without the station id
+	// URLs are the CSMS endpoints without the station id, tried in turn:
+	// the station moves to the next one when a connection fails or drops.
+	URLs       []string
 	ID         string
 	Version    ocppj.Version
 	Password   string
@@ -42,6 +45,22 @@ type Config struct {
 	// SignCertificate asks for a certificate after the first boot when
 	// CertDir holds none.
 	SignCertificate bool
+
+	// Tag, when set, is plugged in and authorized on connector 1 after the
+	// first boot; it is also the tag of a "start" typed without one.
+	Tag string
+	// PowerKW is the charger's maximum power, BatteryKWh the capacity of
+	// the car that plugs in (0: a car that never fills up), EnergyKWh the
+	// energy after which a session stops (0: until full or told).
+	PowerKW, BatteryKWh, EnergyKWh float64
+	// MeterInterval is the time between meter values while charging.
+	MeterInterval time.Duration
+	// Faults are connectors reported Faulted (with their error code) at boot.
+	Faults map[int]string
+	// Commands are lines typed in (see command); nil when there are none.
+	Commands <-chan string
+	// Now is the clock; default time.Now.
+	Now func() time.Time
 }
 
 // errReset ends a session so that the station "reboots": reconnects at
@@ -57,7 +76,14 @@ type Station struct {
 
 	certs *certStore
 
+	// connectors is fixed at start; each one's fields are guarded by mu.
+	connectors []*connector
+
 	mu       sync.Mutex
+	urlIdx   int           // the entry of cfg.URLs in use
+	online   bool          // connected and booted
+	started  bool          // -tag's session was started
+	refusal  string        // why the CSMS last refused the connection
 	asked    bool          // SignCertificate sent for -sign-certificate
 	password string        // changed by AuthorizationKey / BasicAuthPassword
 	interval time.Duration // heartbeat interval in force
@@ -77,12 +103,28 @@ func newStation(cfg Config, logger *slog.Logger) *Station {
 	if cfg.Model == "" {
 		cfg.Model = "Simulator"
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MeterInterval <= 0 {
+		cfg.MeterInterval = 10 * time.Second
+	}
+	if cfg.PowerKW <= 0 {
+		cfg.PowerKW = 11
+	}
 	s := &Station{cfg: cfg, log: logger.With("station", cfg.ID), password: cfg.Password, interval: 5 * time.Minute,
 		certs: &certStore{id: cfg.ID, org: cfg.Organization, dir: cfg.CertDir}}
 	if cfg.Version == ocppj.V201 {
 		s.proto = v201Protocol{}
 	} else {
 		s.proto = v16Protocol{}
+	}
+	for n := 1; n <= cfg.Connectors; n++ {
+		c := &connector{n: n}
+		if code, ok := cfg.Faults[n]; ok {
+			c.state, c.fault = stateFaulted, code
+		}
+		s.connectors = append(s.connectors, c)
 	}
 	return s
 }
@@ -105,22 +147,54 @@ func (s *Station) Run(ctx context.Context) error {
 		}
 		// Jitter keeps a fleet that lost its gateway from reconnecting in step.
 		wait := time.Duration(float64(backoff) * (0.5 + rand.Float64()))
+		failed := s.url()
 		var he *chargepoint.HandshakeError
 		if errors.As(err, &he) {
-			s.log.Error("CSMS refused the connection", "http_status", he.StatusCode, "retry_in", wait)
+			why := s.refused(he.StatusCode)
+			s.mu.Lock()
+			s.refusal = why
+			s.mu.Unlock()
+			s.log.Error("CSMS refused the connection: "+why, "url", failed, "http_status", he.StatusCode, "retry_in", wait)
 		} else {
-			s.log.Warn("connection lost", "err", err, "retry_in", wait)
+			s.log.Warn("connection lost", "url", failed, "err", err, "retry_in", wait)
+		}
+		// The next attempt goes to the next gateway; only a whole round of
+		// failures slows the station down.
+		s.mu.Lock()
+		s.urlIdx = (s.urlIdx + 1) % len(s.cfg.URLs)
+		round := s.urlIdx == 0
+		s.mu.Unlock()
+		if !round && !connected {
+			continue
 		}
 		if !sleep(ctx, wait) {
 			s.log.Info("stopped")
 			return nil
 		}
-		backoff = min(backoff*2, s.cfg.MaxBackoff)
+		if round {
+			backoff = min(backoff*2, s.cfg.MaxBackoff)
+		}
 	}
 }
 
+// refused says why the CSMS answered the handshake with status, and what to do.
+func (s *Station) refused(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return fmt.Sprintf("wrong password for station %s: -password must be the one registered for it (or the one the CSMS set since)", s.cfg.ID)
+	case http.StatusNotFound:
+		return fmt.Sprintf("the CSMS does not know station %s: register it first (POST /api/v1/stations {\"id\":%q,...})", s.cfg.ID, s.cfg.ID)
+	case http.StatusServiceUnavailable:
+		return "the CSMS is unavailable (its core cannot be reached)"
+	}
+	return fmt.Sprintf("HTTP %d", status)
+}
+
 func (s *Station) url() string {
-	return strings.TrimSuffix(s.cfg.URL, "/") + "/" + url.PathEscape(s.cfg.ID)
+	s.mu.Lock()
+	base := s.cfg.URLs[s.urlIdx]
+	s.mu.Unlock()
+	return strings.TrimSuffix(base, "/") + "/" + url.PathEscape(s.cfg.ID)
 }
 
 // session is one connection's life. connected reports whether the
@@ -157,10 +231,16 @@ func (s *Station) session(ctx context.Context) (connected bool, err error) {
 		return false, err
 	}
 	defer func() {
+		s.mu.Lock()
+		s.online = false
+		s.mu.Unlock()
 		if cerr := c.Close(); cerr != nil {
 			s.log.Debug("close", "err", cerr)
 		}
 	}()
+	s.mu.Lock()
+	s.refusal = ""
+	s.mu.Unlock()
 	s.log.Info("connected", "url", s.url(), "version", c.Version().String(), "compressed", c.Compressed())
 
 	if err := s.boot(ctx, c); err != nil {
@@ -174,6 +254,20 @@ func (s *Station) session(ctx context.Context) (connected bool, err error) {
 			return true, err
 		}
 	}
+	s.mu.Lock()
+	s.online = true
+	autoStart := s.cfg.Tag != "" && !s.started && s.cfg.Connectors > 0
+	s.started = s.started || autoStart
+	s.mu.Unlock()
+	if autoStart {
+		if n := s.plugIn(1, &transaction{tag: s.cfg.Tag, tagType: "ISO14443"}); n != 0 {
+			if err := s.startCharging(n)(ctx, c); err != nil {
+				return true, err
+			}
+		}
+	}
+	meterTick := time.NewTicker(s.cfg.MeterInterval)
+	defer meterTick.Stop()
 	for {
 		timer := time.NewTimer(s.heartbeatInterval())
 		select {
@@ -188,12 +282,46 @@ func (s *Station) session(ctx context.Context) (connected bool, err error) {
 			if err := f(ctx, c); err != nil {
 				return true, err
 			}
+		case line := <-s.cfg.Commands:
+			timer.Stop()
+			f, err := s.command(line)
+			if err != nil {
+				s.log.Warn(err.Error())
+			}
+			if f != nil {
+				if err := f(ctx, c); err != nil {
+					return true, err
+				}
+			}
+		case <-meterTick.C:
+			timer.Stop()
+			if err := s.meter(ctx, c); err != nil {
+				return true, err
+			}
 		case <-timer.C:
 			if err := s.heartbeat(ctx, c); err != nil {
 				return true, err
 			}
 		}
 	}
+}
+
+// progress is what the -n progress line counts of one station.
+type progress struct {
+	online, charging bool
+	energyWh         float64 // delivered by the sessions going on and ended
+	refusal          string
+}
+
+func (s *Station) progress() progress {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := progress{online: s.online, refusal: s.refusal}
+	for _, c := range s.connectors {
+		p.energyWh += c.register
+		p.charging = p.charging || c.state == stateCharging
+	}
+	return p
 }
 
 // boot sends BootNotification until it is accepted, unless it already was:
@@ -243,16 +371,17 @@ func (s *Station) bootAnswered(status string, interval time.Duration) bool {
 	return true
 }
 
+// reportConnectors reports every connector as it is: a reconnection or a
+// reboot does not unplug a car.
 func (s *Station) reportConnectors(ctx context.Context, c *chargepoint.Client) error {
-	for n := 1; n <= s.cfg.Connectors; n++ {
-		if err := s.proto.status(ctx, c, n); err != nil {
-			if isCallError(err) {
-				s.log.Warn("StatusNotification refused", "connector", n, "err", err)
-				continue
-			}
-			return fmt.Errorf("StatusNotification: %w", err)
+	for _, conn := range s.connectors {
+		s.mu.Lock()
+		st, code := conn.state, conn.fault
+		s.mu.Unlock()
+		if err := s.sendStatus(ctx, c, conn.n, st, code); err != nil {
+			return err
 		}
-		s.log.Info("connector reported", "connector", n, "status", "Available")
+		s.log.Info("connector reported", "connector", conn.n, "status", st.String())
 	}
 	return nil
 }
@@ -325,7 +454,17 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // protocol is what differs between OCPP versions.
 type protocol interface {
 	boot(ctx context.Context, s *Station, c *chargepoint.Client) (status string, interval time.Duration, err error)
-	status(ctx context.Context, c *chargepoint.Client, connector int) error
+	status(ctx context.Context, c *chargepoint.Client, connector int, st connState, errorCode string) error
+	// defaultFault is the error code of a fault typed in without one;
+	// faultCode checks one typed in.
+	defaultFault() string
+	faultCode(code string) error
+	authorize(ctx context.Context, c *chargepoint.Client, tag string) (accepted bool, err error)
+	// startTx starts tx on connector n with the reading sm and records the
+	// transaction's id in tx; accepted is false when the CSMS refused the tag.
+	startTx(ctx context.Context, c *chargepoint.Client, n int, tx *transaction, sm sample) (accepted bool, err error)
+	meter(ctx context.Context, c *chargepoint.Client, n int, tx *transaction, sm sample) error
+	stopTx(ctx context.Context, c *chargepoint.Client, n int, tx *transaction, sm sample, why stopReason) error
 	heartbeat(ctx context.Context, c *chargepoint.Client) (time.Time, error)
 	// answer answers a CSMS CALL; later, if not nil, runs after the answer
 	// has been sent.

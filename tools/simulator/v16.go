@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -26,13 +27,82 @@ func (v16Protocol) boot(ctx context.Context, s *Station, c *chargepoint.Client) 
 	return string(resp.Status), time.Duration(resp.Interval * float64(time.Second)), err
 }
 
-func (v16Protocol) status(ctx context.Context, c *chargepoint.Client, connector int) error {
+func (v16Protocol) status(ctx context.Context, c *chargepoint.Client, connector int, st connState, code string) error {
+	status := map[connState]v16.ChargePointStatus{stateAvailable: v16.ChargePointStatusAvailable,
+		statePreparing: v16.ChargePointStatusPreparing, stateCharging: v16.ChargePointStatusCharging,
+		stateFaulted: v16.ChargePointStatusFaulted}[st]
+	errorCode := v16.ChargePointErrorCodeNoError
+	if st == stateFaulted {
+		errorCode = v16.ChargePointErrorCode(code)
+	}
 	return c.Call(ctx, "StatusNotification", v16.StatusNotificationRequest{
 		ConnectorId: connector,
-		ErrorCode:   v16.ChargePointErrorCodeNoError,
-		Status:      v16.ChargePointStatusAvailable,
+		ErrorCode:   errorCode,
+		Status:      status,
 		Timestamp:   time.Now().UTC(),
 	}, nil)
+}
+
+func (v16Protocol) defaultFault() string { return string(v16.ChargePointErrorCodeOtherError) }
+
+// faultCode checks an error code typed in: 1.6 knows a fixed list.
+func (v16Protocol) faultCode(code string) error {
+	switch v16.ChargePointErrorCode(code) {
+	case v16.ChargePointErrorCodeConnectorLockFailure, v16.ChargePointErrorCodeEVCommunicationError,
+		v16.ChargePointErrorCodeGroundFailure, v16.ChargePointErrorCodeHighTemperature,
+		v16.ChargePointErrorCodeInternalError, v16.ChargePointErrorCodeLocalListConflict,
+		v16.ChargePointErrorCodeOtherError, v16.ChargePointErrorCodeOverCurrentFailure,
+		v16.ChargePointErrorCodePowerMeterFailure, v16.ChargePointErrorCodePowerSwitchFailure,
+		v16.ChargePointErrorCodeReaderFailure, v16.ChargePointErrorCodeResetFailure,
+		v16.ChargePointErrorCodeUnderVoltage, v16.ChargePointErrorCodeOverVoltage, v16.ChargePointErrorCodeWeakSignal:
+		return nil
+	}
+	return fmt.Errorf("error code %q: want an OCPP 1.6 ChargePointErrorCode such as GroundFailure or OtherError", code)
+}
+
+func (v16Protocol) authorize(ctx context.Context, c *chargepoint.Client, tag string) (bool, error) {
+	var resp v16.AuthorizeResponse
+	if err := c.Call(ctx, "Authorize", v16.AuthorizeRequest{IdTag: tag}, &resp); err != nil {
+		return false, err
+	}
+	return resp.IdTagInfo.Status == v16.AuthorizationStatusAccepted, nil
+}
+
+func (v16Protocol) startTx(ctx context.Context, c *chargepoint.Client, n int, tx *transaction, sm sample) (bool, error) {
+	var resp v16.StartTransactionResponse
+	if err := c.Call(ctx, "StartTransaction", v16.StartTransactionRequest{
+		ConnectorId: n, IdTag: tx.tag, MeterStart: int(sm.register), Timestamp: sm.at.UTC(),
+	}, &resp); err != nil {
+		return false, err
+	}
+	tx.id16 = resp.TransactionId
+	return resp.IdTagInfo.Status == v16.AuthorizationStatusAccepted, nil
+}
+
+func (v16Protocol) meter(ctx context.Context, c *chargepoint.Client, n int, tx *transaction, sm sample) error {
+	id := tx.id16
+	return c.Call(ctx, "MeterValues", v16.MeterValuesRequest{ConnectorId: n, TransactionId: &id,
+		MeterValue: []v16.MeterValue{meterValue16(sm, v16.ReadingContextSamplePeriodic)}}, nil)
+}
+
+func (v16Protocol) stopTx(ctx context.Context, c *chargepoint.Client, _ int, tx *transaction, sm sample, why stopReason) error {
+	reason := map[stopReason]v16.Reason{stopLocal: v16.ReasonLocal, stopRemote: v16.ReasonRemote,
+		stopEnergy: v16.ReasonLocal, stopFull: v16.ReasonEVDisconnected, stopFault: v16.ReasonOther,
+		stopDeauthorized: v16.ReasonDeAuthorized}[why]
+	return c.Call(ctx, "StopTransaction", v16.StopTransactionRequest{
+		IdTag: tx.tag, MeterStop: int(sm.register), Timestamp: sm.at.UTC(), TransactionId: tx.id16, Reason: reason,
+		TransactionData: []v16.MeterValue{meterValue16(sm, v16.ReadingContextTransactionEnd)},
+	}, nil)
+}
+
+// meterValue16 is a reading as a 1.6 meter reports it: the register in Wh,
+// the power and the car's state of charge.
+func meterValue16(sm sample, rc v16.ReadingContext) v16.MeterValue {
+	return v16.MeterValue{Timestamp: sm.at.UTC(), SampledValue: []v16.SampledValue{
+		{Value: strconv.FormatInt(int64(sm.register), 10), Context: rc, Measurand: v16.MeasurandEnergyActiveImportRegister, Unit: v16.UnitOfMeasureWh},
+		{Value: strconv.FormatFloat(sm.power, 'f', 0, 64), Context: rc, Measurand: v16.MeasurandPowerActiveImport, Unit: v16.UnitOfMeasureW},
+		{Value: strconv.FormatFloat(sm.soc*100, 'f', 0, 64), Context: rc, Measurand: v16.MeasurandSoC, Unit: v16.UnitOfMeasurePercent, Location: v16.LocationEV},
+	}}
 }
 
 func (v16Protocol) heartbeat(ctx context.Context, c *chargepoint.Client) (time.Time, error) {
@@ -128,10 +198,31 @@ func (p v16Protocol) answer(s *Station, action string, payload json.RawMessage) 
 	case "ClearCache":
 		return v16.ClearCacheResponse{Status: "Accepted"}, nil, nil
 	case "RemoteStartTransaction":
-		// The simulator does not charge: refusing is the honest answer.
-		return v16.RemoteStartTransactionResponse{Status: "Rejected"}, nil, nil
+		var req v16.RemoteStartTransactionRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, nil, badPayload(ocppj.V16, err)
+		}
+		want := 0
+		if req.ConnectorId != nil {
+			if want = *req.ConnectorId; want < 1 {
+				return v16.RemoteStartTransactionResponse{Status: "Rejected"}, nil, nil
+			}
+		}
+		n := s.plugIn(want, &transaction{tag: req.IdTag, remote: true})
+		if n == 0 {
+			return v16.RemoteStartTransactionResponse{Status: "Rejected"}, nil, nil
+		}
+		return v16.RemoteStartTransactionResponse{Status: "Accepted"}, s.startCharging(n), nil
 	case "RemoteStopTransaction":
-		return v16.RemoteStopTransactionResponse{Status: "Rejected"}, nil, nil
+		var req v16.RemoteStopTransactionRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, nil, badPayload(ocppj.V16, err)
+		}
+		n := s.findTx(func(tx *transaction) bool { return tx.id16 == req.TransactionId })
+		if n == 0 {
+			return v16.RemoteStopTransactionResponse{Status: "Rejected"}, nil, nil
+		}
+		return v16.RemoteStopTransactionResponse{Status: "Accepted"}, s.stopCharging(n, stopRemote), nil
 	case "UnlockConnector":
 		return v16.UnlockConnectorResponse{Status: "NotSupported"}, nil, nil
 	case "DataTransfer":

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"strconv"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/chargeplane/chargeplane/api/pki"
 	"github.com/chargeplane/chargeplane/pkg/chargepoint"
@@ -28,14 +31,88 @@ func (v201Protocol) boot(ctx context.Context, s *Station, c *chargepoint.Client)
 	return string(resp.Status), time.Duration(resp.Interval) * time.Second, err
 }
 
-// status reports EVSE n's single connector.
-func (v201Protocol) status(ctx context.Context, c *chargepoint.Client, n int) error {
+// status reports EVSE n's single connector. 2.0.1 has no error code in
+// StatusNotification: the code typed in is only logged.
+func (v201Protocol) status(ctx context.Context, c *chargepoint.Client, n int, st connState, _ string) error {
+	status := map[connState]v201.ConnectorStatusEnum{stateAvailable: v201.ConnectorStatusAvailable,
+		statePreparing: v201.ConnectorStatusOccupied, stateCharging: v201.ConnectorStatusOccupied,
+		stateFaulted: v201.ConnectorStatusFaulted}[st]
 	return c.Call(ctx, "StatusNotification", v201.StatusNotificationRequest{
 		Timestamp:       time.Now().UTC(),
-		ConnectorStatus: v201.ConnectorStatusAvailable,
+		ConnectorStatus: status,
 		EvseId:          n,
 		ConnectorId:     1,
 	}, nil)
+}
+
+func (v201Protocol) defaultFault() string { return "Faulted" }
+
+func (v201Protocol) faultCode(string) error { return nil }
+
+func (v201Protocol) authorize(ctx context.Context, c *chargepoint.Client, tag string) (bool, error) {
+	var resp v201.AuthorizeResponse
+	if err := c.Call(ctx, "Authorize", v201.AuthorizeRequest{IdToken: v201.IdToken{IdToken: tag, Type: v201.IdTokenEnumISO14443}}, &resp); err != nil {
+		return false, err
+	}
+	return resp.IdTokenInfo.Status == v201.AuthorizationStatusAccepted, nil
+}
+
+func (v201Protocol) startTx(ctx context.Context, c *chargepoint.Client, n int, tx *transaction, sm sample) (bool, error) {
+	tx.uid = uuid.NewString()
+	trigger := v201.TriggerReasonAuthorized
+	var remoteStartID *int
+	if tx.remote {
+		trigger, remoteStartID = v201.TriggerReasonRemoteStart, &tx.remoteStartID
+	}
+	one := 1
+	var resp v201.TransactionEventResponse
+	if err := c.Call(ctx, "TransactionEvent", v201.TransactionEventRequest{
+		EventType: v201.TransactionEventStarted, Timestamp: sm.at.UTC(), TriggerReason: trigger, SeqNo: tx.seq,
+		TransactionInfo: v201.Transaction{TransactionId: tx.uid, ChargingState: v201.ChargingStateCharging, RemoteStartId: remoteStartID},
+		Evse:            &v201.EVSE{Id: n, ConnectorId: &one},
+		IdToken:         &v201.IdToken{IdToken: tx.tag, Type: v201.IdTokenEnum(tx.tagType)},
+		MeterValue:      []v201.MeterValue{meterValue201(sm, v201.ReadingContextTransactionBegin)},
+	}, &resp); err != nil {
+		return false, err
+	}
+	tx.seq++
+	return resp.IdTokenInfo == nil || resp.IdTokenInfo.Status == v201.AuthorizationStatusAccepted, nil
+}
+
+func (v201Protocol) meter(ctx context.Context, c *chargepoint.Client, _ int, tx *transaction, sm sample) error {
+	err := c.Call(ctx, "TransactionEvent", v201.TransactionEventRequest{
+		EventType: v201.TransactionEventUpdated, Timestamp: sm.at.UTC(), TriggerReason: v201.TriggerReasonMeterValuePeriodic, SeqNo: tx.seq,
+		TransactionInfo: v201.Transaction{TransactionId: tx.uid, ChargingState: v201.ChargingStateCharging},
+		MeterValue:      []v201.MeterValue{meterValue201(sm, v201.ReadingContextSamplePeriodic)},
+	}, &v201.TransactionEventResponse{})
+	tx.seq++
+	return err
+}
+
+func (v201Protocol) stopTx(ctx context.Context, c *chargepoint.Client, _ int, tx *transaction, sm sample, why stopReason) error {
+	reason := map[stopReason]v201.ReasonEnum{stopLocal: v201.ReasonLocal, stopRemote: v201.ReasonRemote,
+		stopEnergy: v201.ReasonEnergyLimitReached, stopFull: v201.ReasonStoppedByEV, stopFault: v201.ReasonOther,
+		stopDeauthorized: v201.ReasonDeAuthorized}[why]
+	trigger := map[stopReason]v201.TriggerReasonEnum{stopLocal: v201.TriggerReasonStopAuthorized, stopRemote: v201.TriggerReasonRemoteStop,
+		stopEnergy: v201.TriggerReasonEnergyLimitReached, stopFull: v201.TriggerReasonChargingStateChanged,
+		stopFault: v201.TriggerReasonAbnormalCondition, stopDeauthorized: v201.TriggerReasonDeauthorized}[why]
+	err := c.Call(ctx, "TransactionEvent", v201.TransactionEventRequest{
+		EventType: v201.TransactionEventEnded, Timestamp: sm.at.UTC(), TriggerReason: trigger, SeqNo: tx.seq,
+		TransactionInfo: v201.Transaction{TransactionId: tx.uid, ChargingState: v201.ChargingStateEVConnected, StoppedReason: reason},
+		MeterValue:      []v201.MeterValue{meterValue201(sm, v201.ReadingContextTransactionEnd)},
+	}, &v201.TransactionEventResponse{})
+	tx.seq++
+	return err
+}
+
+// meterValue201 is a reading as a 2.0.1 meter reports it: the register in
+// Wh, the power and the car's state of charge.
+func meterValue201(sm sample, rc v201.ReadingContextEnum) v201.MeterValue {
+	return v201.MeterValue{Timestamp: sm.at.UTC(), SampledValue: []v201.SampledValue{
+		{Value: math.Floor(sm.register), Context: rc, Measurand: v201.MeasurandEnergyActiveImportRegister, UnitOfMeasure: &v201.UnitOfMeasure{Unit: "Wh"}},
+		{Value: math.Round(sm.power), Context: rc, Measurand: v201.MeasurandPowerActiveImport, UnitOfMeasure: &v201.UnitOfMeasure{Unit: "W"}},
+		{Value: math.Round(sm.soc * 100), Context: rc, Measurand: v201.MeasurandSoC, Location: v201.LocationEV, UnitOfMeasure: &v201.UnitOfMeasure{Unit: "Percent"}},
+	}}
 }
 
 func (v201Protocol) heartbeat(ctx context.Context, c *chargepoint.Client) (time.Time, error) {
@@ -149,10 +226,31 @@ func (p v201Protocol) answer(s *Station, action string, payload json.RawMessage)
 	case "ClearCache":
 		return v201.ClearCacheResponse{Status: "Accepted"}, nil, nil
 	case "RequestStartTransaction":
-		// The simulator does not charge: refusing is the honest answer.
-		return v201.RequestStartTransactionResponse{Status: "Rejected"}, nil, nil
+		var req v201.RequestStartTransactionRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, nil, badPayload(ocppj.V201, err)
+		}
+		want := 0
+		if req.EvseId != nil {
+			if want = *req.EvseId; want < 1 {
+				return v201.RequestStartTransactionResponse{Status: "Rejected"}, nil, nil
+			}
+		}
+		n := s.plugIn(want, &transaction{tag: req.IdToken.IdToken, tagType: string(req.IdToken.Type), remote: true, remoteStartID: req.RemoteStartId})
+		if n == 0 {
+			return v201.RequestStartTransactionResponse{Status: "Rejected"}, nil, nil
+		}
+		return v201.RequestStartTransactionResponse{Status: "Accepted"}, s.startCharging(n), nil
 	case "RequestStopTransaction":
-		return v201.RequestStopTransactionResponse{Status: "Rejected"}, nil, nil
+		var req v201.RequestStopTransactionRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, nil, badPayload(ocppj.V201, err)
+		}
+		n := s.findTx(func(tx *transaction) bool { return tx.uid == req.TransactionId })
+		if n == 0 {
+			return v201.RequestStopTransactionResponse{Status: "Rejected"}, nil, nil
+		}
+		return v201.RequestStopTransactionResponse{Status: "Accepted"}, s.stopCharging(n, stopRemote), nil
 	case "DataTransfer":
 		return v201.DataTransferResponse{Status: "UnknownVendorId"}, nil, nil
 	}
