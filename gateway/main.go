@@ -89,7 +89,18 @@ func run(args []string, stdout io.Writer) error {
 	// The gateway's registry, served on METRICS_ADDR; its components
 	// register their collectors on it.
 	reg := metrics.NewRegistry()
-	gw := server.New(server.FromSettings(cfg, log), b, server.NewGRPCControl(cc))
+	gwCfg := server.FromSettings(cfg, log)
+	if cfg.OCPPTLSAddr != "" {
+		if gwCfg.TLS, err = server.NewTLS(server.TLSFiles{
+			CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile, ClientCAFile: cfg.TLSClientCAFile,
+		}, log); err != nil {
+			return err
+		}
+		hup, stopHUP := server.NotifyReload()
+		defer stopHUP()
+		go gwCfg.TLS.Watch(ctx, cfg.TLSReloadInterval, hup)
+	}
+	gw := server.New(gwCfg, b, server.NewGRPCControl(cc))
 	// The subscription must outlive the signal: replies to CALLs read during
 	// the drain still have to reach their chargers. Shutdown ends it.
 	if err := gw.Start(context.WithoutCancel(ctx)); err != nil {
@@ -100,21 +111,29 @@ func run(args []string, stdout io.Writer) error {
 	mux.Handle(server.PathPrefix, gw)
 	handleHealth(mux, gw.Draining, b)
 	srv := &http.Server{
-		Addr:              cfg.OCPPAddr,
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		// The gateway's own signal context must not cancel requests whose
 		// sockets Shutdown is draining gracefully.
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	ln, err := net.Listen("tcp", cfg.OCPPAddr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.OCPPAddr, err)
+	serveErr := make(chan error, 4)
+	// One server, two listeners: the plain one (OCPP_ADDR) and the TLS one
+	// (OCPP_TLS_ADDR), each off when its address is empty.
+	for _, l := range []struct{ setting, addr string }{{"OCPP_ADDR", cfg.OCPPAddr}, {"OCPP_TLS_ADDR", cfg.OCPPTLSAddr}} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			return fmt.Errorf("listen %s %s: %w", l.setting, l.addr, err)
+		}
+		if l.setting == "OCPP_TLS_ADDR" {
+			ln = gwCfg.TLS.Listener(ln)
+		}
+		log.Info("gateway listening", "setting", l.setting, "addr", ln.Addr().String(), "gateway", cfg.GatewayID, "core", cfg.CoreGRPCAddr)
+		go func() { serveErr <- srv.Serve(ln) }()
 	}
-	log.Info("gateway listening", "addr", ln.Addr().String(), "gateway", cfg.GatewayID, "core", cfg.CoreGRPCAddr)
-
-	serveErr := make(chan error, 3)
-	go func() { serveErr <- srv.Serve(ln) }()
 	for _, side := range []struct {
 		setting, addr string
 		handler       http.Handler

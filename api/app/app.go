@@ -7,6 +7,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/chargeplane/chargeplane/api/access"
+	"github.com/chargeplane/chargeplane/api/admission"
 	"github.com/chargeplane/chargeplane/api/auth"
 	"github.com/chargeplane/chargeplane/api/certificates"
 	"github.com/chargeplane/chargeplane/api/command"
@@ -100,7 +102,9 @@ type App struct {
 	// /metrics on METRICS_ADDR.
 	pprof, metricsL sideListener
 
-	grpcLis, httpLis, ocppLis net.Listener
+	grpcLis, httpLis, ocppLis, ocppTLSLis net.Listener
+	// tls serves OCPP_TLS_ADDR's certificate (embedded mode, when set).
+	tls *server.TLS
 
 	mu       sync.Mutex
 	started  bool
@@ -198,7 +202,10 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		Meters: a.meters, Statuses: a.statuses, MessageLog: a.messages, LastSeen: a.lastSeen,
 		Certificates: a.certs, OCSP: ocspResponder, AlertSeverity: &cfg.AlertSeverity,
 	})
-	a.control = control.New(control.Deps{Store: a.store, Bus: a.bus, Now: time.Now, Logger: logger})
+	// Refused admissions are logged as security events; stored security
+	// events (issue 10) plug in here.
+	a.control = control.New(control.Deps{Store: a.store, Bus: a.bus, Now: time.Now, Logger: logger,
+		Policy: admission.Policy{MinProfile: cfg.MinSecurityProfile, Organization: cfg.CSMSOrganization}})
 
 	a.creds = access.NewAuthenticator(access.AuthenticatorConfig{Tokens: a.tokens, Store: a.store, Logger: logger})
 	authSvc, err := operator.NewAuthService(a.store, a.tokens, a.creds, logger)
@@ -214,7 +221,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	chargeplanev1.RegisterUserServiceServer(a.grpcSrv, operator.NewUserService(a.store, a.creds, logger))
 	chargeplanev1.RegisterApiKeyServiceServer(a.grpcSrv, operator.NewAPIKeyService(a.store, a.creds, time.Now, logger))
 	chargeplanev1.RegisterAuditServiceServer(a.grpcSrv, operator.NewAuditService(a.store, logger))
-	chargeplanev1.RegisterStationServiceServer(a.grpcSrv, operator.NewStationService(a.store, logger))
+	chargeplanev1.RegisterStationServiceServer(a.grpcSrv, operator.NewStationService(a.store, logger).WithDisconnector(a.control))
 	chargeplanev1.RegisterIdTokenServiceServer(a.grpcSrv, operator.NewIDTokenService(a.store, logger))
 	chargeplanev1.RegisterTransactionServiceServer(a.grpcSrv, operator.NewTransactionService(a.store, logger))
 	chargeplanev1.RegisterCommandServiceServer(a.grpcSrv, operator.NewCommandService(cmds, a.store, logger))
@@ -242,6 +249,18 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	if cfg.Embedded() {
 		gw := server.FromSettings(cfg, logger)
 		gw.GatewayID = cfg.CoreID + "-gw"
+		if cfg.OCPPTLSAddr != "" {
+			files := server.TLSFiles{CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile, ClientCAFile: cfg.TLSClientCAFile}
+			if files.ClientCAFile == "" && ca != nil {
+				// Certificates the core signs work for profile 3 from the
+				// first run.
+				files.ExtraClientCAs = []*x509.Certificate{ca.Certificate()}
+			}
+			if a.tls, err = server.NewTLS(files, logger); err != nil {
+				return nil, fmt.Errorf("app: %w", err)
+			}
+			gw.TLS = a.tls
+		}
 		a.gateway = server.New(gw, a.bus, a.control)
 	}
 	return a, nil
@@ -320,9 +339,14 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if a.httpLis, err = lc.Listen(ctx, "tcp", a.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("app: listen HTTP_ADDR %s: %w", a.cfg.HTTPAddr, err)
 	}
-	if a.gateway != nil {
+	if a.gateway != nil && a.cfg.OCPPAddr != "" {
 		if a.ocppLis, err = lc.Listen(ctx, "tcp", a.cfg.OCPPAddr); err != nil {
 			return fmt.Errorf("app: listen OCPP_ADDR %s: %w", a.cfg.OCPPAddr, err)
+		}
+	}
+	if a.gateway != nil && a.tls != nil {
+		if a.ocppTLSLis, err = lc.Listen(ctx, "tcp", a.cfg.OCPPTLSAddr); err != nil {
+			return fmt.Errorf("app: listen OCPP_TLS_ADDR %s: %w", a.cfg.OCPPTLSAddr, err)
 		}
 	}
 
@@ -394,7 +418,20 @@ func (a *App) Start(ctx context.Context) (err error) {
 			// cancelled base context.
 			BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(runCtx) },
 		}
-		a.serve("ocpp", func() error { return a.ocppSrv.Serve(a.ocppLis) })
+		if a.ocppLis != nil {
+			a.serve("ocpp", func() error { return a.ocppSrv.Serve(a.ocppLis) })
+		}
+		if a.ocppTLSLis != nil {
+			tlsLis := a.tls.Listener(a.ocppTLSLis)
+			a.serve("ocpp-tls", func() error { return a.ocppSrv.Serve(tlsLis) })
+			hup, stopHUP := server.NotifyReload()
+			a.bg.Add(1)
+			go func() {
+				defer a.bg.Done()
+				defer stopHUP()
+				a.tls.Watch(runCtx, a.cfg.TLSReloadInterval, hup)
+			}()
+		}
 	}
 	if err := a.listenSide(ctx, &a.pprof, "PPROF_ADDR", a.cfg.PprofAddr, profiling.Handler()); err != nil {
 		return err
@@ -405,7 +442,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	http, grpcAddr, ocppAddr := a.addrsLocked()
-	a.log.Info("core started", "http", http, "grpc", grpcAddr, "ocpp", ocppAddr,
+	a.log.Info("core started", "http", http, "grpc", grpcAddr, "ocpp", ocppAddr, "ocpp_tls", a.tlsAddrLocked(),
 		"embedded", a.cfg.Embedded(), "database", dbKind(a.cfg))
 	return nil
 }
@@ -503,6 +540,29 @@ func (a *App) addrsLocked() (httpAddr, grpcAddr, ocppAddr string) {
 	return
 }
 
+// OCPPTLSAddr returns the address of the embedded gateway's TLS listener
+// (OCPP_TLS_ADDR); empty when off.
+func (a *App) OCPPTLSAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.tlsAddrLocked()
+}
+
+func (a *App) tlsAddrLocked() string {
+	if a.ocppTLSLis == nil {
+		return ""
+	}
+	return a.ocppTLSLis.Addr().String()
+}
+
+// ReloadTLS reads the TLS files again now (as SIGHUP does).
+func (a *App) ReloadTLS() (changed bool, err error) {
+	if a.tls == nil {
+		return false, errors.New("app: no TLS listener")
+	}
+	return a.tls.Reload()
+}
+
 // sideListener is an optional HTTP listener beside the APIs, off when its
 // address is empty.
 type sideListener struct {
@@ -589,8 +649,12 @@ func (a *App) Shutdown(ctx context.Context) error {
 		if err := a.ocppSrv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("ocpp listener: %w", err))
 		}
-	} else if a.ocppLis != nil {
-		a.ocppLis.Close()
+	} else {
+		for _, l := range []net.Listener{a.ocppLis, a.ocppTLSLis} {
+			if l != nil {
+				l.Close()
+			}
+		}
 	}
 	if a.gateway != nil && a.started {
 		if err := a.gateway.Shutdown(ctx); err != nil {

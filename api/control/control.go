@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/chargeplane/chargeplane/api/admission"
 	"github.com/chargeplane/chargeplane/api/auth"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/pkg/bus"
@@ -34,6 +36,11 @@ type Deps struct {
 	Logger *slog.Logger
 	// CacheSize bounds the verified-credentials cache (default 10000).
 	CacheSize int
+	// Policy is the core's side of admission (MIN_SECURITY_PROFILE,
+	// CSMS_ORGANIZATION).
+	Policy admission.Policy
+	// Events hears of every refused admission (default: logged only).
+	Events admission.SecurityEvents
 }
 
 // registry is what the service needs from the store.
@@ -54,11 +61,13 @@ const defaultLeaseGrace = 15 * time.Second
 type Service struct {
 	gatewayv1.UnimplementedGatewayControlServiceServer
 
-	store registry
-	bus   bus.Bus
-	now   func() time.Time
-	log   *slog.Logger
-	cache *credCache
+	store  registry
+	bus    bus.Bus
+	now    func() time.Time
+	log    *slog.Logger
+	cache  *credCache
+	policy admission.Policy
+	events admission.SecurityEvents
 
 	// While the database is down, live gateways cannot renew their leases
 	// either, so once it is back every lease may look expired. After a
@@ -83,7 +92,11 @@ func New(d Deps) *Service {
 	if d.CacheSize <= 0 {
 		d.CacheSize = 10000
 	}
-	s := &Service{bus: d.Bus, now: d.Now, log: d.Logger.With("component", "control"), cache: newCredCache(d.CacheSize)}
+	if d.Events == nil {
+		d.Events = admission.LogEvents{Log: d.Logger}
+	}
+	s := &Service{bus: d.Bus, now: d.Now, log: d.Logger.With("component", "control"), cache: newCredCache(d.CacheSize),
+		policy: d.Policy, events: d.Events}
 	if d.Store != nil {
 		s.store = d.Store
 	}
@@ -110,13 +123,22 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 		log.Error("admission: load station", "err", err)
 		return nil, status.Error(codes.Unavailable, "cannot check the station now")
 	}
+	attempt, cert := attemptOf(req)
+	res := admission.Decide(s.policy, admission.Station{ID: st.ID, Profile: st.SecurityProfile, HasPassword: st.PasswordHash != ""}, attempt, s.now())
 	var usedHash string
-	if st.PasswordHash != "" {
-		var reason string
-		if usedHash, reason = s.authenticate(st, req); usedHash == "" {
-			log.Warn("refused station", "reason", reason)
-			return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNAUTHORIZED, Reason: reason}, nil
+	if res.NeedPassword {
+		if usedHash = s.authenticate(st, req); usedHash == "" {
+			res.Failed, res.Reason = admission.CheckPassword, "wrong password"
 		}
+	}
+	if res.Failed != "" {
+		r := admission.Refusal{StationID: id, GatewayID: req.GetGatewayId(), RemoteAddr: req.GetRemoteAddr(), TLS: req.GetTls(),
+			Check: res.Failed, Reason: res.Reason, CertForwarded: req.GetClientCertificateForwarded(), At: s.now()}
+		if cert != nil {
+			r.CertSubject, r.CertIssuer = cert.Subject.String(), cert.Issuer.String()
+		}
+		s.events.AdmissionRefused(ctx, r)
+		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNAUTHORIZED, Reason: string(res.Failed) + ": " + res.Reason}, nil
 	}
 
 	connID := uuid.NewString()
@@ -166,36 +188,66 @@ func (s *Service) closeConnection(ctx context.Context, log *slog.Logger, prev st
 	log.Info("closing replaced connection", "old_gateway", prev.GatewayID, "old_connection", prev.ConnectionID)
 }
 
-// authenticate checks HTTP Basic credentials (security profile 1/2): the
-// username must be the station id and the password must match its hash,
-// or, while a password rotation runs, the pending or the previous one. It
-// returns the hash that matched, or why none did.
-func (s *Service) authenticate(st *store.Station, req *gatewayv1.AdmitConnectionRequest) (usedHash, reason string) {
-	if !req.GetHasBasicAuth() {
-		return "", "missing basic auth credentials"
+// attemptOf reads how the charger came from the gateway's request. The
+// gateway verified the certificate against its client CAs; an unreadable
+// DER counts as an unverified certificate.
+func attemptOf(req *gatewayv1.AdmitConnectionRequest) (admission.Attempt, *x509.Certificate) {
+	a := admission.Attempt{TLS: req.GetTls(), BasicAuth: req.GetHasBasicAuth(), Username: req.GetUsername(), CertError: req.GetClientCertificateError()}
+	if der := req.GetClientCertificate(); len(der) > 0 {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			a.CertError = "client certificate unreadable: " + err.Error()
+			return a, nil
+		}
+		a.Cert = c
 	}
-	if req.GetUsername() != st.ID {
-		return "", "basic auth username is not the station id"
-	}
+	return a, a.Cert
+}
+
+// authenticate checks the HTTP Basic password (security profiles 1 and 2;
+// admission.Decide has checked the username): it must match the station's
+// hash or, while a password rotation runs, the pending or the previous
+// one. It returns the hash that matched, or "".
+func (s *Service) authenticate(st *store.Station, req *gatewayv1.AdmitConnectionRequest) (usedHash string) {
 	digest := sha256.Sum256([]byte(req.GetPassword()))
-	reason = "wrong password"
 	for _, hash := range []string{st.PasswordHash, st.PendingPasswordHash, st.PreviousPasswordHash} {
 		if hash == "" {
 			continue
 		}
 		if s.cache.verified(st.ID, hash, digest) {
-			return hash, ""
+			return hash
 		}
 		if err := auth.VerifySecret(hash, req.GetPassword()); err != nil {
 			if !errors.Is(err, auth.ErrMismatch) {
-				reason = fmt.Sprintf("stored password hash unusable: %v", err)
+				s.log.Error("stored password hash unusable", "station", st.ID, "err", err)
 			}
 			continue
 		}
 		s.cache.add(st.ID, hash, digest)
-		return hash, ""
+		return hash
 	}
-	return "", reason
+	return ""
+}
+
+// CloseStationConnection asks st's gateway to close its current
+// connection (when its security profile was raised).
+func (s *Service) CloseStationConnection(ctx context.Context, st *store.Station, reason string) error {
+	if st.ConnectionID == "" {
+		return nil
+	}
+	env := &busv1.Envelope{
+		Kind:         busv1.Kind_KIND_CLOSE_CONNECTION,
+		StationId:    st.ID,
+		GatewayId:    st.GatewayID,
+		ConnectionId: st.ConnectionID,
+		ReceivedAt:   timestamppb.New(s.now()),
+		Reason:       reason,
+	}
+	if err := s.bus.PublishDownstream(ctx, env); err != nil {
+		return fmt.Errorf("control: close connection of %s: %w", st.ID, err)
+	}
+	s.log.Info("closing the station's connection", "station", st.ID, "connection", st.ConnectionID, "reason", reason)
+	return nil
 }
 
 // RenewLease extends the calling gateway's lease by its TTL.

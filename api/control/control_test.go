@@ -76,7 +76,7 @@ func (h *harness) addStation(t *testing.T, id, password string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st.PasswordHash = hash
+		st.PasswordHash, st.SecurityProfile = hash, 1
 	}
 	if err := h.store.CreateStation(context.Background(), st); err != nil {
 		t.Fatal(err)

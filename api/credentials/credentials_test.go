@@ -87,7 +87,7 @@ func TestRotate(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldHash, _ := auth.HashSecret("old-password-0123")
-	if err := st.CreateStation(ctx, &store.Station{ID: "CP-1", PasswordHash: oldHash}); err != nil {
+	if err := st.CreateStation(ctx, &store.Station{ID: "CP-1", PasswordHash: oldHash, SecurityProfile: 1}); err != nil {
 		t.Fatal(err)
 	}
 	matches := func(hash, p string) bool { return hash != "" && auth.VerifySecret(hash, p) == nil }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/chargeplane/chargeplane/api/admission"
 	"github.com/chargeplane/chargeplane/api/auth"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
@@ -47,12 +48,38 @@ type StationStore interface {
 	ActiveTransactions(ctx context.Context, stationID string) ([]store.Transaction, error)
 }
 
+// Disconnector closes a station's current connection (the core's control
+// plane asks its gateway).
+type Disconnector interface {
+	CloseStationConnection(ctx context.Context, st *store.Station, reason string) error
+}
+
 // StationService implements chargeplane.v1.StationService.
 type StationService struct {
 	chargeplanev1.UnimplementedStationServiceServer
 
 	stations StationStore
 	logger   *slog.Logger
+	conns    Disconnector
+}
+
+// WithDisconnector makes raising a station's security profile close its
+// current connection, which was admitted by the weaker check.
+func (s *StationService) WithDisconnector(d Disconnector) *StationService {
+	s.conns = d
+	return s
+}
+
+// validateProfile checks a station's security profile against whether it
+// has a password: profiles 1 and 2 are Basic auth.
+func validateProfile(profile int32, hasPassword bool) error {
+	if profile < admission.ProfileNone || profile > admission.MaxProfile {
+		return fmt.Errorf("security_profile must be between 0 and %d", admission.MaxProfile)
+	}
+	if (profile == admission.ProfileBasic || profile == admission.ProfileTLSBasic) && !hasPassword {
+		return fmt.Errorf("security_profile %d needs a password", profile)
+	}
+	return nil
 }
 
 // NewStationService returns the station management service.
@@ -130,6 +157,13 @@ func (s *StationService) CreateStation(ctx context.Context, req *chargeplanev1.C
 		}
 		st.PasswordHash = h
 	}
+	st.SecurityProfile = admission.DefaultProfile(st.PasswordHash != "")
+	if req.SecurityProfile != nil {
+		if err := validateProfile(req.GetSecurityProfile(), st.PasswordHash != ""); err != nil {
+			return nil, invalid(err)
+		}
+		st.SecurityProfile = int(req.GetSecurityProfile())
+	}
 	if err := s.stations.CreateStation(ctx, st); err != nil {
 		if errors.Is(err, store.ErrAlreadyExists) {
 			return nil, status.Errorf(codes.AlreadyExists, "station %q already exists", st.ID)
@@ -144,7 +178,7 @@ func (s *StationService) CreateStation(ctx context.Context, req *chargeplanev1.C
 	// Best effort: only the REST gateway reads it, and a failure to set a
 	// header must not undo a committed creation.
 	_ = grpc.SetHeader(ctx, metadata.Pairs(HTTPCodeHeader, "201"))
-	s.logger.InfoContext(ctx, "station created", "station", st.ID, "has_password", st.PasswordHash != "")
+	s.logger.InfoContext(ctx, "station created", "station", st.ID, "has_password", st.PasswordHash != "", "security_profile", st.SecurityProfile)
 	return &chargeplanev1.CreateStationResponse{Station: StationToProto(created)}, nil
 }
 
@@ -250,11 +284,46 @@ func (s *StationService) UpdateStation(ctx context.Context, req *chargeplanev1.U
 		}
 		patch.PasswordHash = &hash
 	}
+	var before *store.Station
+	if req.Password != nil || req.SecurityProfile != nil {
+		var err error
+		if before, err = s.stations.GetStation(ctx, req.GetId()); err != nil {
+			return nil, storeError(ctx, s.logger, err, notFoundMsg(req.GetId()))
+		}
+		hasPassword := before.PasswordHash != ""
+		if patch.PasswordHash != nil {
+			hasPassword = *patch.PasswordHash != ""
+		}
+		profile := int32(before.SecurityProfile)
+		switch {
+		case req.SecurityProfile != nil:
+			profile = req.GetSecurityProfile()
+		case hasPassword && profile == admission.ProfileNone:
+			// Giving a station a password means it is to be used.
+			profile = admission.ProfileBasic
+		case !hasPassword && profile == admission.ProfileBasic:
+			profile = admission.ProfileNone
+		}
+		if err := validateProfile(profile, hasPassword); err != nil {
+			return nil, invalid(err)
+		}
+		if p := int(profile); p != before.SecurityProfile {
+			patch.SecurityProfile = &p
+		}
+	}
 	st, err := s.stations.UpdateStation(ctx, req.GetId(), patch)
 	if err != nil {
 		return nil, storeError(ctx, s.logger, err, notFoundMsg(req.GetId()))
 	}
-	s.logger.InfoContext(ctx, "station updated", "station", st.ID, "name_changed", patch.Name != nil, "password_changed", patch.PasswordHash != nil)
+	s.logger.InfoContext(ctx, "station updated", "station", st.ID, "name_changed", patch.Name != nil, "password_changed", patch.PasswordHash != nil,
+		"security_profile", st.SecurityProfile)
+	if before != nil && st.SecurityProfile > before.SecurityProfile && s.conns != nil && before.ConnectionID != "" {
+		// The connection was admitted by the weaker check: the station
+		// must come back through the stronger one.
+		if err := s.conns.CloseStationConnection(ctx, before, "security profile raised"); err != nil {
+			s.logger.ErrorContext(ctx, "could not close the connection of a station whose security profile was raised", "station", st.ID, "err", err)
+		}
+	}
 	out, err := s.withActiveTransactions(ctx, st)
 	if err != nil {
 		return nil, err
@@ -333,6 +402,7 @@ func StationToProto(st *store.Station) *chargeplanev1.Station {
 		Connected:             st.Connected,
 		LastSeen:              tsp(st.LastSeen),
 		HasPassword:           st.PasswordHash != "",
+		SecurityProfile:       int32(st.SecurityProfile),
 		ChargeBoxSerialNumber: st.ChargeBoxSerialNumber,
 		Iccid:                 st.ICCID,
 		Imsi:                  st.IMSI,

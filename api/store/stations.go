@@ -96,6 +96,9 @@ func (s *Store) UpdateStation(ctx context.Context, id string, p StationPatch) (*
 		set["pending_password_hash"] = ""
 		set["previous_password_hash"] = ""
 	}
+	if p.SecurityProfile != nil {
+		set["security_profile"] = *p.SecurityProfile
+	}
 	if len(set) == 0 {
 		return s.GetStation(ctx, id)
 	}

@@ -60,6 +60,10 @@ type Station struct {
 	// replaced, valid until the station connects with the new one.
 	PendingPasswordHash  string
 	PreviousPasswordHash string
+	// SecurityProfile is the OCPP security profile admission checks
+	// (api/admission): 0 none, 1 Basic auth, 2 TLS + Basic auth, 3 client
+	// certificate.
+	SecurityProfile int
 
 	// Reported in BootNotification.
 	Vendor                string
@@ -120,8 +124,9 @@ type BootInfo struct {
 
 // StationPatch lists the fields UpdateStation changes; nil leaves a field alone.
 type StationPatch struct {
-	Name         *string
-	PasswordHash *string
+	Name            *string
+	PasswordHash    *string
+	SecurityProfile *int
 }
 
 // Page asks for a slice of a list ordered by id.

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net/netip"
 	"os"
 	"time"
 
@@ -34,6 +35,14 @@ type Config struct {
 	// MaxMessageBytes is the largest WebSocket message read from a charger;
 	// a bigger one closes the socket with 1009. Default 1 MiB.
 	MaxMessageBytes int64
+	// TLS verifies client certificates (its client CAs) for security
+	// profile 3, from the TLS listener and from trusted proxies; nil = no
+	// certificate is ever verified.
+	TLS *TLS
+	// TrustedProxies are the peers whose X-Forwarded-Client-Cert and
+	// X-Forwarded-Proto headers are believed; from anyone else they are
+	// ignored and logged.
+	TrustedProxies []netip.Prefix
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the wall clock stamped on envelopes and compared with a core
@@ -54,8 +63,12 @@ const (
 // FromSettings maps the settings both binaries read (pkg/config) to a
 // gateway Config. In the environment 0 turns PING_INTERVAL and DRAIN_WINDOW
 // off, where a zero Config field means the default: they become negative.
+// TRUSTED_PROXIES was validated when the settings were loaded; TLS is
+// left to the caller, which owns the files' reloading.
 func FromSettings(s config.Config, logger *slog.Logger) Config {
+	proxies, _ := config.ParsePrefixes(s.TrustedProxies)
 	return Config{
+		TrustedProxies:  proxies,
 		GatewayID:       s.GatewayID,
 		PingInterval:    offIfZero(s.PingInterval),
 		PingTimeout:     s.PingTimeout,

@@ -264,6 +264,11 @@ func (s *Server) serveStation(w http.ResponseWriter, r *http.Request, stationID 
 	if user, pass, ok := r.BasicAuth(); ok {
 		req.HasBasicAuth, req.Username, req.Password = true, user, pass
 	}
+	tr := s.transportOf(r)
+	tr.fill(req)
+	if len(tr.ignored) > 0 {
+		log.Warn("proxy headers from an untrusted address ignored", "headers", tr.ignored, "remote", r.RemoteAddr)
+	}
 	admitCtx, cancel := context.WithTimeout(r.Context(), admitTimeout)
 	resp, err := s.ctl.AdmitConnection(admitCtx, req)
 	cancel()
@@ -284,7 +289,7 @@ func (s *Server) serveStation(w http.ResponseWriter, r *http.Request, stationID 
 		http.Error(w, "unknown charging station", http.StatusNotFound)
 		return false
 	case gatewayv1.Decision_DECISION_UNAUTHORIZED:
-		log.Warn("station refused: bad credentials", "reason", resp.GetReason(), "remote", r.RemoteAddr)
+		log.Warn("station refused", append([]any{"reason", resp.GetReason(), "remote", r.RemoteAddr, "tls", tr.tls}, certSubject(tr.cert)...)...)
 		w.Header().Set("WWW-Authenticate", `Basic realm="chargeplane", charset="UTF-8"`)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return false

@@ -51,9 +51,17 @@ func (b Binary) String() string {
 // line of the table in settings.go. A binary's Load fills only the fields it
 // reads: the others keep their zero value.
 type Config struct {
-	HTTPAddr string
-	GRPCAddr string
-	OCPPAddr string
+	HTTPAddr    string
+	GRPCAddr    string
+	OCPPAddr    string
+	OCPPTLSAddr string
+
+	TLSCertFile        string
+	TLSKeyFile         string
+	TLSClientCAFile    string
+	TLSReloadInterval  time.Duration
+	TrustedProxies     string
+	MinSecurityProfile int
 
 	DatabaseURL string
 	DataDir     string
@@ -129,7 +137,7 @@ func load(bin Binary, lookup func(string) (string, bool)) (Config, error) {
 		raw, ok := lookup(s.Name)
 		// An empty value means the default, so that `NAME=` in a .env file
 		// or an unset compose interpolation behaves like no variable.
-		if !ok || raw == "" {
+		if !ok || (raw == "" && !s.EmptyOff) {
 			raw = s.Default
 		}
 		if err := s.v.set(&c, raw); err != nil {
@@ -180,6 +188,15 @@ func (c Config) crossCheck(bin Binary) error {
 	}
 	if bin&API != 0 && (c.CACertFile == "") != (c.CAKeyFile == "") {
 		errs = append(errs, errors.New("CA_CERT_FILE and CA_KEY_FILE go together: set both or neither"))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither"))
+	}
+	if c.OCPPTLSAddr != "" && c.TLSCertFile == "" {
+		errs = append(errs, errors.New("OCPP_TLS_ADDR needs TLS_CERT_FILE and TLS_KEY_FILE"))
+	}
+	if (bin&Gateway != 0 || (bin&API != 0 && c.Embedded())) && c.OCPPAddr == "" && c.OCPPTLSAddr == "" {
+		errs = append(errs, errors.New("OCPP_ADDR and OCPP_TLS_ADDR are both off: chargers could not connect"))
 	}
 	if bin&Gateway != 0 && c.AMQPURL == "" {
 		errs = append(errs, errors.New("AMQP_URL is required by the gateway (amqp://user:password@host:5672/)"))

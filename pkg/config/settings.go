@@ -15,7 +15,10 @@ type Setting struct {
 	Help     string
 	// Secret values never appear in an error message.
 	Secret bool
-	v      variable
+	// EmptyOff: a variable set to the empty string means "off" instead of
+	// the default (only an unset variable takes the default).
+	EmptyOff bool
+	v        variable
 }
 
 // fail names the variable and its bad value (unless secret) in err.
@@ -39,9 +42,12 @@ var settings = []Setting{
 	{Name: "GRPC_ADDR", Default: ":9090", Binaries: API,
 		Help: "gRPC: operator services and the gateways' control plane",
 		v:    text(func(c *Config) *string { return &c.GRPCAddr }, listenAddr)},
-	{Name: "OCPP_ADDR", Default: ":8887", Binaries: Both,
-		Help: "OCPP WebSocket listener (ws://host:8887/ocpp/{stationId}) and the gateway's /healthz, /readyz; the api uses it only in the embedded mode",
+	{Name: "OCPP_ADDR", Default: ":8887", Binaries: Both, EmptyOff: true,
+		Help: "plain OCPP WebSocket listener (ws://host:8887/ocpp/{stationId}) and the gateway's /healthz, /readyz; the api uses it only in the embedded mode; set to empty (OCPP_ADDR=) to turn it off",
 		v:    text(func(c *Config) *string { return &c.OCPPAddr }, listenAddr)},
+	{Name: "OCPP_TLS_ADDR", Default: "", Binaries: Both,
+		Help: "TLS OCPP WebSocket listener (wss://host:8443/ocpp/{stationId}), security profiles 2 and 3, e.g. :8443; needs TLS_CERT_FILE and TLS_KEY_FILE; empty = off",
+		v:    text(func(c *Config) *string { return &c.OCPPTLSAddr }, listenAddr)},
 	{Name: "METRICS_ADDR", Default: "", Binaries: Both,
 		Help: "Prometheus /metrics listener (e.g. :9464); no authentication, so bind it where only the scraper reaches; empty = off",
 		v:    text(func(c *Config) *string { return &c.MetricsAddr }, listenAddr)},
@@ -99,6 +105,26 @@ var settings = []Setting{
 	{Name: "OCSP_RESPONDER_URL", Default: "", Binaries: API, Secret: true,
 		Help: "http(s) URL of the OCSP responder that answers 2.0.1 GetCertificateStatus; empty = answered Failed",
 		v:    text(func(c *Config) *string { return &c.OCSPResponderURL }, httpURL)},
+
+	// The OCPP TLS listener and station admission (docs/security.md).
+	{Name: "TLS_CERT_FILE", Default: "", Binaries: Both,
+		Help: "PEM server certificate of OCPP_TLS_ADDR, leaf first then its chain (RSA or ECDSA); reloaded when the file changes or on SIGHUP",
+		v:    text(func(c *Config) *string { return &c.TLSCertFile })},
+	{Name: "TLS_KEY_FILE", Default: "", Binaries: Both, Secret: true,
+		Help: "PEM private key of TLS_CERT_FILE (keep it 0600)",
+		v:    text(func(c *Config) *string { return &c.TLSKeyFile })},
+	{Name: "TLS_CLIENT_CA_FILE", Default: "", Binaries: Both,
+		Help: "PEM bundle the chargers' client certificates must chain to (security profile 3); empty = none on a gateway, the CSMS CA (CA_CERT_FILE or the generated one) on the api's embedded gateway",
+		v:    text(func(c *Config) *string { return &c.TLSClientCAFile })},
+	{Name: "TLS_RELOAD_INTERVAL", Default: "10s", Binaries: Both,
+		Help: "how often the TLS certificate, key and client CA files are checked for changes (open connections stay); 0 = only on SIGHUP",
+		v:    duration(func(c *Config) *time.Duration { return &c.TLSReloadInterval }, notNegative)},
+	{Name: "TRUSTED_PROXIES", Default: "", Binaries: Both,
+		Help: "comma-separated addresses or CIDRs of TLS-terminating proxies whose X-Forwarded-Client-Cert and X-Forwarded-Proto headers are believed (docs/security.md); from anyone else they are ignored; empty = none",
+		v:    text(func(c *Config) *string { return &c.TrustedProxies }, prefixList)},
+	{Name: "MIN_SECURITY_PROFILE", Default: "0", Binaries: API,
+		Help: "lowest station security profile admitted (0 none, 1 Basic auth, 2 TLS + Basic auth, 3 client certificate); a station below it is refused",
+		v:    integer(func(c *Config) *int { return &c.MinSecurityProfile }, between(0, 3))},
 
 	// Station monitoring.
 	{Name: "ALERT_SEVERITY", Default: "4", Binaries: API,

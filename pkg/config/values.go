@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -217,4 +218,37 @@ func httpURL(s string) error {
 		return errors.New("want an http:// or https:// URL")
 	}
 	return nil
+}
+
+// prefixList accepts a comma-separated list of IP addresses and CIDRs.
+func prefixList(s string) error {
+	_, err := ParsePrefixes(s)
+	return err
+}
+
+// ParsePrefixes reads a comma-separated list of IP addresses (a host) and
+// CIDRs (a network), e.g. "10.0.0.5, 192.168.0.0/16".
+func ParsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if strings.Contains(item, "/") {
+			p, err := netip.ParsePrefix(item)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8)", item)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address or CIDR", item)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }

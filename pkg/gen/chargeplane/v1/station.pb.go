@@ -61,9 +61,12 @@ type Station struct {
 	FirmwareStatus *StatusReport `protobuf:"bytes,23,opt,name=firmware_status,json=firmwareStatus,proto3" json:"firmware_status,omitempty"`
 	// The newest log upload status (1.6 DiagnosticsStatusNotification or
 	// LogStatusNotification), unset if none was received.
-	LogStatus     *StatusReport `protobuf:"bytes,24,opt,name=log_status,json=logStatus,proto3" json:"log_status,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LogStatus *StatusReport `protobuf:"bytes,24,opt,name=log_status,json=logStatus,proto3" json:"log_status,omitempty"`
+	// OCPP security profile admission checks: 0 none (lab use), 1 Basic
+	// auth, 2 Basic auth over TLS only, 3 client certificate (docs/security.md).
+	SecurityProfile int32 `protobuf:"varint,25,opt,name=security_profile,json=securityProfile,proto3" json:"security_profile,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Station) Reset() {
@@ -264,6 +267,13 @@ func (x *Station) GetLogStatus() *StatusReport {
 	return nil
 }
 
+func (x *Station) GetSecurityProfile() int32 {
+	if x != nil {
+		return x.SecurityProfile
+	}
+	return 0
+}
+
 // Connector is one connector's last reported status. For OCPP 2.0.1 it is
 // keyed by (evse_id, connector_id); for 1.6 evse_id is 0.
 type Connector struct {
@@ -371,10 +381,13 @@ type CreateStationRequest struct {
 	// The OCPP identity the charger uses in its URL (≤ 48 chars, no ':').
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Basic-auth password (security profile 1); optional, never returned.
-	Password      string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
-	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Password string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	Name     string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// 0–3; default 1 when a password is given, 0 when none. Profiles 1 and 2
+	// need a password.
+	SecurityProfile *int32 `protobuf:"varint,4,opt,name=security_profile,json=securityProfile,proto3,oneof" json:"security_profile,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CreateStationRequest) Reset() {
@@ -426,6 +439,13 @@ func (x *CreateStationRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *CreateStationRequest) GetSecurityProfile() int32 {
+	if x != nil && x.SecurityProfile != nil {
+		return *x.SecurityProfile
+	}
+	return 0
 }
 
 type ListStationsRequest struct {
@@ -592,9 +612,12 @@ type UpdateStationRequest struct {
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Name  *string                `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
 	// A new password; an empty string removes the password.
-	Password      *string `protobuf:"bytes,3,opt,name=password,proto3,oneof" json:"password,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Password *string `protobuf:"bytes,3,opt,name=password,proto3,oneof" json:"password,omitempty"`
+	// 0–3. Raising it closes the station's current connection, so that the
+	// station comes back through the stronger check.
+	SecurityProfile *int32 `protobuf:"varint,4,opt,name=security_profile,json=securityProfile,proto3,oneof" json:"security_profile,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *UpdateStationRequest) Reset() {
@@ -646,6 +669,13 @@ func (x *UpdateStationRequest) GetPassword() string {
 		return *x.Password
 	}
 	return ""
+}
+
+func (x *UpdateStationRequest) GetSecurityProfile() int32 {
+	if x != nil && x.SecurityProfile != nil {
+		return *x.SecurityProfile
+	}
+	return 0
 }
 
 // The REST mapping returns the station itself (response_body).
@@ -865,7 +895,7 @@ var File_chargeplane_v1_station_proto protoreflect.FileDescriptor
 
 const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"\n" +
-	"\x1cchargeplane/v1/station.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1dchargeplane/v1/firmware.proto\x1a chargeplane/v1/transaction.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\b\n" +
+	"\x1cchargeplane/v1/station.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1dchargeplane/v1/firmware.proto\x1a chargeplane/v1/transaction.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\b\n" +
 	"\aStation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -897,7 +927,8 @@ const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"\x13active_transactions\x18\x16 \x03(\v2\".chargeplane.v1.TransactionSummaryR\x12activeTransactions\x12E\n" +
 	"\x0ffirmware_status\x18\x17 \x01(\v2\x1c.chargeplane.v1.StatusReportR\x0efirmwareStatus\x12;\n" +
 	"\n" +
-	"log_status\x18\x18 \x01(\v2\x1c.chargeplane.v1.StatusReportR\tlogStatus\"\x96\x02\n" +
+	"log_status\x18\x18 \x01(\v2\x1c.chargeplane.v1.StatusReportR\tlogStatus\x12)\n" +
+	"\x10security_profile\x18\x19 \x01(\x05R\x0fsecurityProfile\"\x96\x02\n" +
 	"\tConnector\x12\x17\n" +
 	"\aevse_id\x18\x01 \x01(\x05R\x06evseId\x12!\n" +
 	"\fconnector_id\x18\x02 \x01(\x05R\vconnectorId\x12\x16\n" +
@@ -908,11 +939,13 @@ const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x12\n" +
 	"\x04info\x18\x06 \x01(\tR\x04info\x12\x1b\n" +
 	"\tvendor_id\x18\a \x01(\tR\bvendorId\x12*\n" +
-	"\x11vendor_error_code\x18\b \x01(\tR\x0fvendorErrorCode\"[\n" +
+	"\x11vendor_error_code\x18\b \x01(\tR\x0fvendorErrorCode\"\xa0\x01\n" +
 	"\x14CreateStationRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\bpassword\x18\x02 \x01(\tB\x03\x80\x01\x01R\bpassword\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"Q\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12.\n" +
+	"\x10security_profile\x18\x04 \x01(\x05H\x00R\x0fsecurityProfile\x88\x01\x01B\x13\n" +
+	"\x11_security_profile\"Q\n" +
 	"\x13ListStationsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -923,13 +956,15 @@ const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"\n" +
 	"total_size\x18\x03 \x01(\x03R\ttotalSize\"#\n" +
 	"\x11GetStationRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"{\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xc0\x01\n" +
 	"\x14UpdateStationRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12$\n" +
-	"\bpassword\x18\x03 \x01(\tB\x03\x80\x01\x01H\x01R\bpassword\x88\x01\x01B\a\n" +
+	"\bpassword\x18\x03 \x01(\tB\x03\x80\x01\x01H\x01R\bpassword\x88\x01\x01\x12.\n" +
+	"\x10security_profile\x18\x04 \x01(\x05H\x02R\x0fsecurityProfile\x88\x01\x01B\a\n" +
 	"\x05_nameB\v\n" +
-	"\t_password\"J\n" +
+	"\t_passwordB\x13\n" +
+	"\x11_security_profile\"J\n" +
 	"\x15CreateStationResponse\x121\n" +
 	"\astation\x18\x01 \x01(\v2\x17.chargeplane.v1.StationR\astation\"G\n" +
 	"\x12GetStationResponse\x121\n" +
@@ -1015,6 +1050,7 @@ func file_chargeplane_v1_station_proto_init() {
 	}
 	file_chargeplane_v1_firmware_proto_init()
 	file_chargeplane_v1_transaction_proto_init()
+	file_chargeplane_v1_station_proto_msgTypes[2].OneofWrappers = []any{}
 	file_chargeplane_v1_station_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -84,12 +84,25 @@ type AdmitConnectionRequest struct {
 	// Subprotocol the gateway negotiated ("ocpp1.6", "ocpp2.0.1"); empty when none matched.
 	Subprotocol string `protobuf:"bytes,3,opt,name=subprotocol,proto3" json:"subprotocol,omitempty"`
 	// HTTP Basic-auth credentials, when the charger sent them.
-	HasBasicAuth  bool   `protobuf:"varint,4,opt,name=has_basic_auth,json=hasBasicAuth,proto3" json:"has_basic_auth,omitempty"`
-	Username      string `protobuf:"bytes,5,opt,name=username,proto3" json:"username,omitempty"`
-	Password      string `protobuf:"bytes,6,opt,name=password,proto3" json:"password,omitempty"`
-	RemoteAddr    string `protobuf:"bytes,7,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	HasBasicAuth bool   `protobuf:"varint,4,opt,name=has_basic_auth,json=hasBasicAuth,proto3" json:"has_basic_auth,omitempty"`
+	Username     string `protobuf:"bytes,5,opt,name=username,proto3" json:"username,omitempty"`
+	Password     string `protobuf:"bytes,6,opt,name=password,proto3" json:"password,omitempty"`
+	RemoteAddr   string `protobuf:"bytes,7,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	// The charger reached a TLS listener (or, through a trusted
+	// TLS-terminating proxy, a TLS port): security profiles 2 and 3.
+	Tls bool `protobuf:"varint,8,opt,name=tls,proto3" json:"tls,omitempty"`
+	// DER of the client certificate (leaf) the charger presented in the TLS
+	// handshake or, through a trusted proxy, in X-Forwarded-Client-Cert.
+	ClientCertificate []byte `protobuf:"bytes,9,opt,name=client_certificate,json=clientCertificate,proto3" json:"client_certificate,omitempty"`
+	// Empty when client_certificate chains to the gateway's client CAs
+	// (TLS_CLIENT_CA_FILE), is within its validity and allows client
+	// authentication; otherwise why it does not. Set alone when a forwarded
+	// certificate could not be read.
+	ClientCertificateError string `protobuf:"bytes,10,opt,name=client_certificate_error,json=clientCertificateError,proto3" json:"client_certificate_error,omitempty"`
+	// The certificate came from a trusted proxy's header, not the handshake.
+	ClientCertificateForwarded bool `protobuf:"varint,11,opt,name=client_certificate_forwarded,json=clientCertificateForwarded,proto3" json:"client_certificate_forwarded,omitempty"`
+	unknownFields              protoimpl.UnknownFields
+	sizeCache                  protoimpl.SizeCache
 }
 
 func (x *AdmitConnectionRequest) Reset() {
@@ -169,6 +182,34 @@ func (x *AdmitConnectionRequest) GetRemoteAddr() string {
 		return x.RemoteAddr
 	}
 	return ""
+}
+
+func (x *AdmitConnectionRequest) GetTls() bool {
+	if x != nil {
+		return x.Tls
+	}
+	return false
+}
+
+func (x *AdmitConnectionRequest) GetClientCertificate() []byte {
+	if x != nil {
+		return x.ClientCertificate
+	}
+	return nil
+}
+
+func (x *AdmitConnectionRequest) GetClientCertificateError() string {
+	if x != nil {
+		return x.ClientCertificateError
+	}
+	return ""
+}
+
+func (x *AdmitConnectionRequest) GetClientCertificateForwarded() bool {
+	if x != nil {
+		return x.ClientCertificateForwarded
+	}
+	return false
 }
 
 type AdmitConnectionResponse struct {
@@ -326,7 +367,7 @@ var File_chargeplane_gateway_v1_control_proto protoreflect.FileDescriptor
 
 const file_chargeplane_gateway_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"$chargeplane/gateway/v1/control.proto\x12\x16chargeplane.gateway.v1\"\xf7\x01\n" +
+	"$chargeplane/gateway/v1/control.proto\x12\x16chargeplane.gateway.v1\"\xb4\x03\n" +
 	"\x16AdmitConnectionRequest\x12\x1d\n" +
 	"\n" +
 	"gateway_id\x18\x01 \x01(\tR\tgatewayId\x12\x1d\n" +
@@ -337,7 +378,12 @@ const file_chargeplane_gateway_v1_control_proto_rawDesc = "" +
 	"\busername\x18\x05 \x01(\tR\busername\x12\x1a\n" +
 	"\bpassword\x18\x06 \x01(\tR\bpassword\x12\x1f\n" +
 	"\vremote_addr\x18\a \x01(\tR\n" +
-	"remoteAddr\"\x94\x01\n" +
+	"remoteAddr\x12\x10\n" +
+	"\x03tls\x18\b \x01(\bR\x03tls\x12-\n" +
+	"\x12client_certificate\x18\t \x01(\fR\x11clientCertificate\x128\n" +
+	"\x18client_certificate_error\x18\n" +
+	" \x01(\tR\x16clientCertificateError\x12@\n" +
+	"\x1cclient_certificate_forwarded\x18\v \x01(\bR\x1aclientCertificateForwarded\"\x94\x01\n" +
 	"\x17AdmitConnectionResponse\x12<\n" +
 	"\bdecision\x18\x01 \x01(\x0e2 .chargeplane.gateway.v1.DecisionR\bdecision\x12#\n" +
 	"\rconnection_id\x18\x02 \x01(\tR\fconnectionId\x12\x16\n" +
