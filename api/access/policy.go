@@ -149,6 +149,7 @@ var Policies = map[string]Policy{
 	v1.SmartChargingService_GetCompositeSchedule_FullMethodName: operate,
 	v1.SmartChargingService_GetChargingProfiles_FullMethodName:  operate,
 	v1.SmartChargingService_ListChargingProfiles_FullMethodName: read,
+	v1.SmartChargingService_GetChargingState_FullMethodName:     read,
 
 	// The CA certificate is public data, and so are issued certificates;
 	// viewers may read both.

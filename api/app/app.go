@@ -36,6 +36,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/ocpp"
 	"github.com/chargeplane/chargeplane/api/operator"
 	"github.com/chargeplane/chargeplane/api/pki"
+	"github.com/chargeplane/chargeplane/api/smartcharging"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/gateway/server"
 	"github.com/chargeplane/chargeplane/pkg/bus"
@@ -87,6 +88,8 @@ type App struct {
 	commands *command.Dispatcher
 	// certs signs station CSRs and delivers their certificates.
 	certs *certificates.Service
+	// charging answers EV charging needs with schedules.
+	charging *smartcharging.Service
 
 	grpcSrv *grpc.Server
 	health  *health.Server
@@ -196,11 +199,13 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		// An attempt's lease outlives the command it sends.
 		AttemptLease: cfg.CommandTimeout + time.Minute,
 	})
+	a.charging = smartcharging.New(smartcharging.Config{Store: a.store, Sender: smartcharging.CommandSender{Commands: cmds},
+		Logger: logger})
 	a.router = ocpp.NewRouter(ocpp.Deps{
 		Store: a.store, Bus: a.bus, Schemas: schemas, Now: time.Now,
 		HeartbeatInterval: cfg.HeartbeatInterval, Logger: logger,
 		Meters: a.meters, Statuses: a.statuses, MessageLog: a.messages, LastSeen: a.lastSeen,
-		Certificates: a.certs, OCSP: ocspResponder, AlertSeverity: &cfg.AlertSeverity,
+		Certificates: a.certs, OCSP: ocspResponder, AlertSeverity: &cfg.AlertSeverity, EVNeeds: a.charging,
 	})
 	// Refused admissions are logged as security events; stored security
 	// events (issue 10) plug in here.
@@ -361,6 +366,14 @@ func (a *App) Start(ctx context.Context) (err error) {
 	go func() {
 		defer a.bg.Done()
 		a.certs.Wait()
+	}()
+	// Before the first NotifyEVChargingNeeds can come in.
+	a.charging.Start(runCtx)
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		<-runCtx.Done()
+		a.charging.Wait()
 	}()
 	// Before anything can send a command: answers come back here.
 	if err := a.bus.ConsumeCore(runCtx, a.cfg.CoreID, a.commands.HandleReply); err != nil {

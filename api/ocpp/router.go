@@ -86,6 +86,9 @@ type Deps struct {
 	// VendorExtensions answer incoming DataTransfer (both versions); nil
 	// answers every one UnknownVendorId. Every one is stored either way.
 	VendorExtensions *datatransfer.Registry
+	// EVNeeds computes and sends schedules for 2.0.1 EV charging needs (a
+	// *smartcharging.Service); nil answers NotifyEVChargingNeeds Rejected.
+	EVNeeds v201.NeedsPlanner
 }
 
 // MessageLog keeps raw frames for operators; Log must not block.
@@ -201,7 +204,7 @@ func NewRouter(d Deps) *Router {
 		ocppj.V201: v201.Routes(v201.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
 			Sessions: d.Store, Meters: meters, Statuses: d.Statuses, Reports: d.Store, DeviceModels: d.Store, LastSeen: d.LastSeen,
 			Certificates: signer, OCSP: ocsp, AlertSeverity: alertLevel, Alerts: alerts, DataTransfers: transfers,
-			Logger: r.log}),
+			Charging: d.Store, Planner: d.EVNeeds, Logger: r.log}),
 	}
 	return r
 }

@@ -2,6 +2,7 @@ package operator
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"google.golang.org/grpc/codes"
@@ -17,6 +18,10 @@ import (
 type ChargingProfileStore interface {
 	GetStation(ctx context.Context, id string) (*store.Station, error)
 	ListChargingProfiles(ctx context.Context, stationID string, f store.ChargingProfileFilter) ([]store.ChargingProfile, error)
+	Report(ctx context.Context, stationID, kind string, requestID int) (*store.DeviceModelReport, error)
+	ListChargingLimits(ctx context.Context, stationID string) ([]store.ChargingLimit, error)
+	ListEVChargingNeeds(ctx context.Context, stationID string) ([]store.EVChargingNeeds, error)
+	ListEVChargingSchedules(ctx context.Context, stationID string) ([]store.EVChargingSchedule, error)
 }
 
 // SmartChargingService implements chargeplane.v1.SmartChargingService.
@@ -124,6 +129,66 @@ func (s *SmartChargingService) ListChargingProfiles(ctx context.Context, req *ch
 	out := &chargeplanev1.ListChargingProfilesResponse{ChargingProfiles: make([]*chargeplanev1.ChargingProfile, 0, len(rows))}
 	for i := range rows {
 		out.ChargingProfiles = append(out.ChargingProfiles, ChargingProfileToProto(&rows[i]))
+	}
+	if req.GetRequestId() != 0 {
+		_, err := s.store.Report(ctx, req.GetStationId(), store.ReportKindChargingProfiles, int(req.GetRequestId()))
+		switch {
+		case err == nil:
+			out.Complete = true
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, storeError(ctx, s.log, err, notFoundMsg(req.GetStationId()))
+		}
+	}
+	return out, nil
+}
+
+// GetChargingState returns what the station reported for smart charging.
+func (s *SmartChargingService) GetChargingState(ctx context.Context, req *chargeplanev1.GetChargingStateRequest) (*chargeplanev1.GetChargingStateResponse, error) {
+	id := req.GetStationId()
+	if err := ValidateStationID(id); err != nil {
+		return nil, invalid(err)
+	}
+	if _, err := s.store.GetStation(ctx, id); err != nil {
+		return nil, storeError(ctx, s.log, err, notFoundMsg(id))
+	}
+	limits, err := s.store.ListChargingLimits(ctx, id)
+	if err != nil {
+		return nil, storeError(ctx, s.log, err, notFoundMsg(id))
+	}
+	needs, err := s.store.ListEVChargingNeeds(ctx, id)
+	if err != nil {
+		return nil, storeError(ctx, s.log, err, notFoundMsg(id))
+	}
+	scheds, err := s.store.ListEVChargingSchedules(ctx, id)
+	if err != nil {
+		return nil, storeError(ctx, s.log, err, notFoundMsg(id))
+	}
+	out := &chargeplanev1.GetChargingStateResponse{}
+	for _, l := range limits {
+		lv := &structpb.ListValue{}
+		if lv.UnmarshalJSON([]byte(l.Schedules)) != nil {
+			lv = nil
+		}
+		out.ChargingLimits = append(out.ChargingLimits, &chargeplanev1.ChargingLimit{EvseId: int32(l.EVSEID), Source: l.Source,
+			GridCritical: l.GridCritical, ChargingSchedules: lv, ReportedAt: ts(l.ReportedAt)})
+	}
+	for _, n := range needs {
+		e := &chargeplanev1.EVChargingNeeds{EvseId: int32(n.EVSEID), ChargingNeeds: toStruct([]byte(n.Needs)),
+			ReceivedAt: ts(n.ReceivedAt), PlanStatus: n.PlanStatus, PlanDetail: n.PlanDetail, PlanCommandId: n.PlanCommandID,
+			PlannedAt: tsp(n.PlannedAt)}
+		if n.MaxScheduleTuples != nil {
+			v := int32(*n.MaxScheduleTuples)
+			e.MaxScheduleTuples = &v
+		}
+		if n.PlanProfileID != nil {
+			v := int32(*n.PlanProfileID)
+			e.PlanProfileId = &v
+		}
+		out.EvChargingNeeds = append(out.EvChargingNeeds, e)
+	}
+	for _, e := range scheds {
+		out.EvChargingSchedules = append(out.EvChargingSchedules, &chargeplanev1.EVChargingSchedule{EvseId: int32(e.EVSEID),
+			TimeBase: ts(e.TimeBase), ChargingSchedule: toStruct([]byte(e.Schedule)), ReceivedAt: ts(e.ReceivedAt)})
 	}
 	return out, nil
 }

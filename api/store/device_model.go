@@ -18,11 +18,16 @@ const (
 	ReportKindMonitoring          = "NotifyMonitoringReport"
 	ReportKindDisplayMessages     = "NotifyDisplayMessages"
 	ReportKindCustomerInformation = "NotifyCustomerInformation"
+	// ReportKindChargingProfiles: ReportChargingProfiles, numbered as they
+	// arrive (it has no seqNo); the profiles themselves are rows of
+	// charging_profiles, the report says when all have arrived.
+	ReportKindChargingProfiles = "ReportChargingProfiles"
 )
 
 func validReportKind(k string) bool {
 	switch k {
-	case ReportKindDeviceModel, ReportKindMonitoring, ReportKindDisplayMessages, ReportKindCustomerInformation:
+	case ReportKindDeviceModel, ReportKindMonitoring, ReportKindDisplayMessages, ReportKindCustomerInformation,
+		ReportKindChargingProfiles:
 		return true
 	}
 	return false

@@ -36,6 +36,10 @@ type Deps struct {
 	AlertSeverity int
 	// Alerts receives the alerts; nil only stores them.
 	Alerts monitoring.Sink
+	// Charging keeps reported limits and EV needs and schedules.
+	Charging ChargingStore
+	// Planner sends schedules for EV needs; nil answers them Rejected.
+	Planner NeedsPlanner
 	// DataTransfers answers and records vendor data transfers.
 	DataTransfers DataTransferReceiver
 	// Certificates decides SignCertificate; nil rejects every CSR.
@@ -48,8 +52,7 @@ type Deps struct {
 // Routes is every charger-initiated action of OCPP 2.0.1 and what answers it.
 //
 // Actions without behaviour yet get the most conservative conformant answer:
-// an ISO 15118 EV certificate is never obtained (Failed), charging needs
-// are not taken up (Rejected); notifications are acknowledged. Answering
+// an ISO 15118 EV certificate is never obtained (Failed). Answering
 // an error instead would make the station retry forever.
 func Routes(d Deps) route.Table {
 	return route.NewTable(
@@ -78,15 +81,11 @@ func Routes(d Deps) route.Table {
 		route.New(ocpp201.ActionLogStatusNotification, LogStatusNotification{Store: d.Reports, Now: d.Now}),
 
 		// Smart charging and reservations (K, H).
-		route.New(ocpp201.ActionNotifyChargingLimit, route.Fixed[ocpp201.NotifyChargingLimitRequest](
-			ocpp201.NotifyChargingLimitResponse{})),
-		route.New(ocpp201.ActionClearedChargingLimit, route.Fixed[ocpp201.ClearedChargingLimitRequest](
-			ocpp201.ClearedChargingLimitResponse{})),
-		route.New(ocpp201.ActionReportChargingProfiles, ReportChargingProfiles{Store: d.Reports}),
-		route.New(ocpp201.ActionNotifyEVChargingNeeds, route.Fixed[ocpp201.NotifyEVChargingNeedsRequest](
-			ocpp201.NotifyEVChargingNeedsResponse{Status: ocpp201.NotifyEVChargingNeedsStatusRejected})),
-		route.New(ocpp201.ActionNotifyEVChargingSchedule, route.Fixed[ocpp201.NotifyEVChargingScheduleRequest](
-			ocpp201.NotifyEVChargingScheduleResponse{Status: ocpp201.GenericStatusRejected})),
+		route.New(ocpp201.ActionNotifyChargingLimit, NotifyChargingLimit{Store: d.Charging, Now: d.Now}),
+		route.New(ocpp201.ActionClearedChargingLimit, ClearedChargingLimit{Store: d.Charging}),
+		route.New(ocpp201.ActionReportChargingProfiles, ReportChargingProfiles{Store: d.Reports, Reports: d.DeviceModels, Now: d.Now}),
+		route.New(ocpp201.ActionNotifyEVChargingNeeds, NotifyEVChargingNeeds{Store: d.Charging, Planner: d.Planner, Now: d.Now}),
+		route.New(ocpp201.ActionNotifyEVChargingSchedule, NotifyEVChargingSchedule{Store: d.Charging, Now: d.Now}),
 		route.New(ocpp201.ActionReservationStatusUpdate, ReservationStatusUpdate{Store: d.Reports, Logger: d.Logger}),
 
 		// Certificates (A, M).

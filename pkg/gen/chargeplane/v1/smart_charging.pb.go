@@ -24,6 +24,373 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type GetChargingStateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StationId     string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetChargingStateRequest) Reset() {
+	*x = GetChargingStateRequest{}
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetChargingStateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetChargingStateRequest) ProtoMessage() {}
+
+func (x *GetChargingStateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetChargingStateRequest.ProtoReflect.Descriptor instead.
+func (*GetChargingStateRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetChargingStateRequest) GetStationId() string {
+	if x != nil {
+		return x.StationId
+	}
+	return ""
+}
+
+type GetChargingStateResponse struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	ChargingLimits      []*ChargingLimit       `protobuf:"bytes,1,rep,name=charging_limits,json=chargingLimits,proto3" json:"charging_limits,omitempty"`
+	EvChargingNeeds     []*EVChargingNeeds     `protobuf:"bytes,2,rep,name=ev_charging_needs,json=evChargingNeeds,proto3" json:"ev_charging_needs,omitempty"`
+	EvChargingSchedules []*EVChargingSchedule  `protobuf:"bytes,3,rep,name=ev_charging_schedules,json=evChargingSchedules,proto3" json:"ev_charging_schedules,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *GetChargingStateResponse) Reset() {
+	*x = GetChargingStateResponse{}
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetChargingStateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetChargingStateResponse) ProtoMessage() {}
+
+func (x *GetChargingStateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetChargingStateResponse.ProtoReflect.Descriptor instead.
+func (*GetChargingStateResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetChargingStateResponse) GetChargingLimits() []*ChargingLimit {
+	if x != nil {
+		return x.ChargingLimits
+	}
+	return nil
+}
+
+func (x *GetChargingStateResponse) GetEvChargingNeeds() []*EVChargingNeeds {
+	if x != nil {
+		return x.EvChargingNeeds
+	}
+	return nil
+}
+
+func (x *GetChargingStateResponse) GetEvChargingSchedules() []*EVChargingSchedule {
+	if x != nil {
+		return x.EvChargingSchedules
+	}
+	return nil
+}
+
+// ChargingLimit is an external limit the station reported.
+type ChargingLimit struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0: the whole station.
+	EvseId int32 `protobuf:"varint,1,opt,name=evse_id,json=evseId,proto3" json:"evse_id,omitempty"`
+	// EMS, Other, SO, CSO.
+	Source       string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	GridCritical *bool  `protobuf:"varint,3,opt,name=grid_critical,json=gridCritical,proto3,oneof" json:"grid_critical,omitempty"`
+	// The chargingSchedule array as reported (may be empty).
+	ChargingSchedules *structpb.ListValue    `protobuf:"bytes,4,opt,name=charging_schedules,json=chargingSchedules,proto3" json:"charging_schedules,omitempty"`
+	ReportedAt        *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=reported_at,json=reportedAt,proto3" json:"reported_at,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ChargingLimit) Reset() {
+	*x = ChargingLimit{}
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChargingLimit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChargingLimit) ProtoMessage() {}
+
+func (x *ChargingLimit) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChargingLimit.ProtoReflect.Descriptor instead.
+func (*ChargingLimit) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ChargingLimit) GetEvseId() int32 {
+	if x != nil {
+		return x.EvseId
+	}
+	return 0
+}
+
+func (x *ChargingLimit) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *ChargingLimit) GetGridCritical() bool {
+	if x != nil && x.GridCritical != nil {
+		return *x.GridCritical
+	}
+	return false
+}
+
+func (x *ChargingLimit) GetChargingSchedules() *structpb.ListValue {
+	if x != nil {
+		return x.ChargingSchedules
+	}
+	return nil
+}
+
+func (x *ChargingLimit) GetReportedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReportedAt
+	}
+	return nil
+}
+
+// EVChargingNeeds is the latest needs of an EVSE's EV and what became of them.
+type EVChargingNeeds struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	EvseId int32                  `protobuf:"varint,1,opt,name=evse_id,json=evseId,proto3" json:"evse_id,omitempty"`
+	// The chargingNeeds object as reported.
+	ChargingNeeds     *structpb.Struct       `protobuf:"bytes,2,opt,name=charging_needs,json=chargingNeeds,proto3" json:"charging_needs,omitempty"`
+	MaxScheduleTuples *int32                 `protobuf:"varint,3,opt,name=max_schedule_tuples,json=maxScheduleTuples,proto3,oneof" json:"max_schedule_tuples,omitempty"`
+	ReceivedAt        *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	// "pending", "not_sent" (plan_detail says why), or the station's answer
+	// to the SetChargingProfile sent (Accepted, Rejected).
+	PlanStatus string `protobuf:"bytes,5,opt,name=plan_status,json=planStatus,proto3" json:"plan_status,omitempty"`
+	PlanDetail string `protobuf:"bytes,6,opt,name=plan_detail,json=planDetail,proto3" json:"plan_detail,omitempty"`
+	// The TxProfile sent, and its command.
+	PlanProfileId *int32                 `protobuf:"varint,7,opt,name=plan_profile_id,json=planProfileId,proto3,oneof" json:"plan_profile_id,omitempty"`
+	PlanCommandId string                 `protobuf:"bytes,8,opt,name=plan_command_id,json=planCommandId,proto3" json:"plan_command_id,omitempty"`
+	PlannedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=planned_at,json=plannedAt,proto3" json:"planned_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EVChargingNeeds) Reset() {
+	*x = EVChargingNeeds{}
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EVChargingNeeds) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EVChargingNeeds) ProtoMessage() {}
+
+func (x *EVChargingNeeds) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EVChargingNeeds.ProtoReflect.Descriptor instead.
+func (*EVChargingNeeds) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *EVChargingNeeds) GetEvseId() int32 {
+	if x != nil {
+		return x.EvseId
+	}
+	return 0
+}
+
+func (x *EVChargingNeeds) GetChargingNeeds() *structpb.Struct {
+	if x != nil {
+		return x.ChargingNeeds
+	}
+	return nil
+}
+
+func (x *EVChargingNeeds) GetMaxScheduleTuples() int32 {
+	if x != nil && x.MaxScheduleTuples != nil {
+		return *x.MaxScheduleTuples
+	}
+	return 0
+}
+
+func (x *EVChargingNeeds) GetReceivedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceivedAt
+	}
+	return nil
+}
+
+func (x *EVChargingNeeds) GetPlanStatus() string {
+	if x != nil {
+		return x.PlanStatus
+	}
+	return ""
+}
+
+func (x *EVChargingNeeds) GetPlanDetail() string {
+	if x != nil {
+		return x.PlanDetail
+	}
+	return ""
+}
+
+func (x *EVChargingNeeds) GetPlanProfileId() int32 {
+	if x != nil && x.PlanProfileId != nil {
+		return *x.PlanProfileId
+	}
+	return 0
+}
+
+func (x *EVChargingNeeds) GetPlanCommandId() string {
+	if x != nil {
+		return x.PlanCommandId
+	}
+	return ""
+}
+
+func (x *EVChargingNeeds) GetPlannedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PlannedAt
+	}
+	return nil
+}
+
+// EVChargingSchedule is the schedule an EV chose.
+type EVChargingSchedule struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	EvseId   int32                  `protobuf:"varint,1,opt,name=evse_id,json=evseId,proto3" json:"evse_id,omitempty"`
+	TimeBase *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time_base,json=timeBase,proto3" json:"time_base,omitempty"`
+	// The chargingSchedule object as reported.
+	ChargingSchedule *structpb.Struct       `protobuf:"bytes,3,opt,name=charging_schedule,json=chargingSchedule,proto3" json:"charging_schedule,omitempty"`
+	ReceivedAt       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *EVChargingSchedule) Reset() {
+	*x = EVChargingSchedule{}
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EVChargingSchedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EVChargingSchedule) ProtoMessage() {}
+
+func (x *EVChargingSchedule) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EVChargingSchedule.ProtoReflect.Descriptor instead.
+func (*EVChargingSchedule) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *EVChargingSchedule) GetEvseId() int32 {
+	if x != nil {
+		return x.EvseId
+	}
+	return 0
+}
+
+func (x *EVChargingSchedule) GetTimeBase() *timestamppb.Timestamp {
+	if x != nil {
+		return x.TimeBase
+	}
+	return nil
+}
+
+func (x *EVChargingSchedule) GetChargingSchedule() *structpb.Struct {
+	if x != nil {
+		return x.ChargingSchedule
+	}
+	return nil
+}
+
+func (x *EVChargingSchedule) GetReceivedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceivedAt
+	}
+	return nil
+}
+
 // ChargingProfile is a stored profile.
 type ChargingProfile struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -53,7 +420,7 @@ type ChargingProfile struct {
 
 func (x *ChargingProfile) Reset() {
 	*x = ChargingProfile{}
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[0]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -65,7 +432,7 @@ func (x *ChargingProfile) String() string {
 func (*ChargingProfile) ProtoMessage() {}
 
 func (x *ChargingProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[0]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -78,7 +445,7 @@ func (x *ChargingProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChargingProfile.ProtoReflect.Descriptor instead.
 func (*ChargingProfile) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{0}
+	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ChargingProfile) GetStationId() string {
@@ -192,7 +559,7 @@ type SetChargingProfileRequest struct {
 
 func (x *SetChargingProfileRequest) Reset() {
 	*x = SetChargingProfileRequest{}
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[1]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -204,7 +571,7 @@ func (x *SetChargingProfileRequest) String() string {
 func (*SetChargingProfileRequest) ProtoMessage() {}
 
 func (x *SetChargingProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[1]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -217,7 +584,7 @@ func (x *SetChargingProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetChargingProfileRequest.ProtoReflect.Descriptor instead.
 func (*SetChargingProfileRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{1}
+	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SetChargingProfileRequest) GetStationId() string {
@@ -255,7 +622,7 @@ type SetChargingProfileResponse struct {
 
 func (x *SetChargingProfileResponse) Reset() {
 	*x = SetChargingProfileResponse{}
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[2]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -267,7 +634,7 @@ func (x *SetChargingProfileResponse) String() string {
 func (*SetChargingProfileResponse) ProtoMessage() {}
 
 func (x *SetChargingProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[2]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -280,7 +647,7 @@ func (x *SetChargingProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetChargingProfileResponse.ProtoReflect.Descriptor instead.
 func (*SetChargingProfileResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{2}
+	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SetChargingProfileResponse) GetCommandId() string {
@@ -326,7 +693,7 @@ type ClearChargingProfileRequest struct {
 
 func (x *ClearChargingProfileRequest) Reset() {
 	*x = ClearChargingProfileRequest{}
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[3]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -338,7 +705,7 @@ func (x *ClearChargingProfileRequest) String() string {
 func (*ClearChargingProfileRequest) ProtoMessage() {}
 
 func (x *ClearChargingProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[3]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -351,7 +718,7 @@ func (x *ClearChargingProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearChargingProfileRequest.ProtoReflect.Descriptor instead.
 func (*ClearChargingProfileRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{3}
+	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ClearChargingProfileRequest) GetStationId() string {
@@ -403,7 +770,7 @@ type ClearChargingProfileResponse struct {
 
 func (x *ClearChargingProfileResponse) Reset() {
 	*x = ClearChargingProfileResponse{}
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[4]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -415,7 +782,7 @@ func (x *ClearChargingProfileResponse) String() string {
 func (*ClearChargingProfileResponse) ProtoMessage() {}
 
 func (x *ClearChargingProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[4]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -428,7 +795,7 @@ func (x *ClearChargingProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearChargingProfileResponse.ProtoReflect.Descriptor instead.
 func (*ClearChargingProfileResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{4}
+	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ClearChargingProfileResponse) GetCommandId() string {
@@ -474,7 +841,7 @@ type GetCompositeScheduleRequest struct {
 
 func (x *GetCompositeScheduleRequest) Reset() {
 	*x = GetCompositeScheduleRequest{}
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[5]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +853,7 @@ func (x *GetCompositeScheduleRequest) String() string {
 func (*GetCompositeScheduleRequest) ProtoMessage() {}
 
 func (x *GetCompositeScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[5]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +866,7 @@ func (x *GetCompositeScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCompositeScheduleRequest.ProtoReflect.Descriptor instead.
 func (*GetCompositeScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{5}
+	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetCompositeScheduleRequest) GetStationId() string {
@@ -545,7 +912,7 @@ type GetCompositeScheduleResponse struct {
 
 func (x *GetCompositeScheduleResponse) Reset() {
 	*x = GetCompositeScheduleResponse{}
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[6]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +924,7 @@ func (x *GetCompositeScheduleResponse) String() string {
 func (*GetCompositeScheduleResponse) ProtoMessage() {}
 
 func (x *GetCompositeScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[6]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +937,7 @@ func (x *GetCompositeScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCompositeScheduleResponse.ProtoReflect.Descriptor instead.
 func (*GetCompositeScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{6}
+	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetCompositeScheduleResponse) GetCommandId() string {
@@ -619,7 +986,7 @@ type GetChargingProfilesRequest struct {
 
 func (x *GetChargingProfilesRequest) Reset() {
 	*x = GetChargingProfilesRequest{}
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[7]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +998,7 @@ func (x *GetChargingProfilesRequest) String() string {
 func (*GetChargingProfilesRequest) ProtoMessage() {}
 
 func (x *GetChargingProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[7]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,7 +1011,7 @@ func (x *GetChargingProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChargingProfilesRequest.ProtoReflect.Descriptor instead.
 func (*GetChargingProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{7}
+	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetChargingProfilesRequest) GetStationId() string {
@@ -709,7 +1076,7 @@ type GetChargingProfilesResponse struct {
 
 func (x *GetChargingProfilesResponse) Reset() {
 	*x = GetChargingProfilesResponse{}
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[8]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +1088,7 @@ func (x *GetChargingProfilesResponse) String() string {
 func (*GetChargingProfilesResponse) ProtoMessage() {}
 
 func (x *GetChargingProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[8]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +1101,7 @@ func (x *GetChargingProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChargingProfilesResponse.ProtoReflect.Descriptor instead.
 func (*GetChargingProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{8}
+	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetChargingProfilesResponse) GetCommandId() string {
@@ -778,7 +1145,7 @@ type ListChargingProfilesRequest struct {
 
 func (x *ListChargingProfilesRequest) Reset() {
 	*x = ListChargingProfilesRequest{}
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[9]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -790,7 +1157,7 @@ func (x *ListChargingProfilesRequest) String() string {
 func (*ListChargingProfilesRequest) ProtoMessage() {}
 
 func (x *ListChargingProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[9]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -803,7 +1170,7 @@ func (x *ListChargingProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChargingProfilesRequest.ProtoReflect.Descriptor instead.
 func (*ListChargingProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{9}
+	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListChargingProfilesRequest) GetStationId() string {
@@ -830,13 +1197,16 @@ func (x *ListChargingProfilesRequest) GetRequestId() int32 {
 type ListChargingProfilesResponse struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	ChargingProfiles []*ChargingProfile     `protobuf:"bytes,1,rep,name=charging_profiles,json=chargingProfiles,proto3" json:"charging_profiles,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// With request_id: every ReportChargingProfiles of that request has
+	// arrived (the last one had no tbc).
+	Complete      bool `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListChargingProfilesResponse) Reset() {
 	*x = ListChargingProfilesResponse{}
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[10]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +1218,7 @@ func (x *ListChargingProfilesResponse) String() string {
 func (*ListChargingProfilesResponse) ProtoMessage() {}
 
 func (x *ListChargingProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[10]
+	mi := &file_chargeplane_v1_smart_charging_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +1231,7 @@ func (x *ListChargingProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChargingProfilesResponse.ProtoReflect.Descriptor instead.
 func (*ListChargingProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{10}
+	return file_chargeplane_v1_smart_charging_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListChargingProfilesResponse) GetChargingProfiles() []*ChargingProfile {
@@ -871,11 +1241,55 @@ func (x *ListChargingProfilesResponse) GetChargingProfiles() []*ChargingProfile 
 	return nil
 }
 
+func (x *ListChargingProfilesResponse) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
+}
+
 var File_chargeplane_v1_smart_charging_proto protoreflect.FileDescriptor
 
 const file_chargeplane_v1_smart_charging_proto_rawDesc = "" +
 	"\n" +
-	"#chargeplane/v1/smart_charging.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\x04\n" +
+	"#chargeplane/v1/smart_charging.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"8\n" +
+	"\x17GetChargingStateRequest\x12\x1d\n" +
+	"\n" +
+	"station_id\x18\x01 \x01(\tR\tstationId\"\x87\x02\n" +
+	"\x18GetChargingStateResponse\x12F\n" +
+	"\x0fcharging_limits\x18\x01 \x03(\v2\x1d.chargeplane.v1.ChargingLimitR\x0echargingLimits\x12K\n" +
+	"\x11ev_charging_needs\x18\x02 \x03(\v2\x1f.chargeplane.v1.EVChargingNeedsR\x0fevChargingNeeds\x12V\n" +
+	"\x15ev_charging_schedules\x18\x03 \x03(\v2\".chargeplane.v1.EVChargingScheduleR\x13evChargingSchedules\"\x84\x02\n" +
+	"\rChargingLimit\x12\x17\n" +
+	"\aevse_id\x18\x01 \x01(\x05R\x06evseId\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12(\n" +
+	"\rgrid_critical\x18\x03 \x01(\bH\x00R\fgridCritical\x88\x01\x01\x12I\n" +
+	"\x12charging_schedules\x18\x04 \x01(\v2\x1a.google.protobuf.ListValueR\x11chargingSchedules\x12;\n" +
+	"\vreported_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"reportedAtB\x10\n" +
+	"\x0e_grid_critical\"\xda\x03\n" +
+	"\x0fEVChargingNeeds\x12\x17\n" +
+	"\aevse_id\x18\x01 \x01(\x05R\x06evseId\x12>\n" +
+	"\x0echarging_needs\x18\x02 \x01(\v2\x17.google.protobuf.StructR\rchargingNeeds\x123\n" +
+	"\x13max_schedule_tuples\x18\x03 \x01(\x05H\x00R\x11maxScheduleTuples\x88\x01\x01\x12;\n" +
+	"\vreceived_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"receivedAt\x12\x1f\n" +
+	"\vplan_status\x18\x05 \x01(\tR\n" +
+	"planStatus\x12\x1f\n" +
+	"\vplan_detail\x18\x06 \x01(\tR\n" +
+	"planDetail\x12+\n" +
+	"\x0fplan_profile_id\x18\a \x01(\x05H\x01R\rplanProfileId\x88\x01\x01\x12&\n" +
+	"\x0fplan_command_id\x18\b \x01(\tR\rplanCommandId\x129\n" +
+	"\n" +
+	"planned_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tplannedAtB\x16\n" +
+	"\x14_max_schedule_tuplesB\x12\n" +
+	"\x10_plan_profile_id\"\xe9\x01\n" +
+	"\x12EVChargingSchedule\x12\x17\n" +
+	"\aevse_id\x18\x01 \x01(\x05R\x06evseId\x127\n" +
+	"\ttime_base\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\btimeBase\x12D\n" +
+	"\x11charging_schedule\x18\x03 \x01(\v2\x17.google.protobuf.StructR\x10chargingSchedule\x12;\n" +
+	"\vreceived_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"receivedAt\"\xa4\x04\n" +
 	"\x0fChargingProfile\x12\x1d\n" +
 	"\n" +
 	"station_id\x18\x01 \x01(\tR\tstationId\x12\x16\n" +
@@ -971,15 +1385,17 @@ const file_chargeplane_v1_smart_charging_proto_rawDesc = "" +
 	"station_id\x18\x01 \x01(\tR\tstationId\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\x05R\trequestId\"l\n" +
+	"request_id\x18\x03 \x01(\x05R\trequestId\"\x88\x01\n" +
 	"\x1cListChargingProfilesResponse\x12L\n" +
-	"\x11charging_profiles\x18\x01 \x03(\v2\x1f.chargeplane.v1.ChargingProfileR\x10chargingProfiles2\x85\a\n" +
+	"\x11charging_profiles\x18\x01 \x03(\v2\x1f.chargeplane.v1.ChargingProfileR\x10chargingProfiles\x12\x1a\n" +
+	"\bcomplete\x18\x02 \x01(\bR\bcomplete2\xa3\b\n" +
 	"\x14SmartChargingService\x12\xa7\x01\n" +
 	"\x12SetChargingProfile\x12).chargeplane.v1.SetChargingProfileRequest\x1a*.chargeplane.v1.SetChargingProfileResponse\":\x82\xd3\xe4\x93\x024:\x01*\"//api/v1/stations/{station_id}/charging-profiles\x12\xb3\x01\n" +
 	"\x14ClearChargingProfile\x12+.chargeplane.v1.ClearChargingProfileRequest\x1a,.chargeplane.v1.ClearChargingProfileResponse\"@\x82\xd3\xe4\x93\x02::\x01*\"5/api/v1/stations/{station_id}/charging-profiles/clear\x12\xab\x01\n" +
 	"\x14GetCompositeSchedule\x12+.chargeplane.v1.GetCompositeScheduleRequest\x1a,.chargeplane.v1.GetCompositeScheduleResponse\"8\x82\xd3\xe4\x93\x022\x120/api/v1/stations/{station_id}/composite-schedule\x12\xb1\x01\n" +
 	"\x13GetChargingProfiles\x12*.chargeplane.v1.GetChargingProfilesRequest\x1a+.chargeplane.v1.GetChargingProfilesResponse\"A\x82\xd3\xe4\x93\x02;:\x01*\"6/api/v1/stations/{station_id}/charging-profiles/report\x12\xaa\x01\n" +
-	"\x14ListChargingProfiles\x12+.chargeplane.v1.ListChargingProfilesRequest\x1a,.chargeplane.v1.ListChargingProfilesResponse\"7\x82\xd3\xe4\x93\x021\x12//api/v1/stations/{station_id}/charging-profilesBIZGgithub.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1;chargeplanev1b\x06proto3"
+	"\x14ListChargingProfiles\x12+.chargeplane.v1.ListChargingProfilesRequest\x1a,.chargeplane.v1.ListChargingProfilesResponse\"7\x82\xd3\xe4\x93\x021\x12//api/v1/stations/{station_id}/charging-profiles\x12\x9b\x01\n" +
+	"\x10GetChargingState\x12'.chargeplane.v1.GetChargingStateRequest\x1a(.chargeplane.v1.GetChargingStateResponse\"4\x82\xd3\xe4\x93\x02.\x12,/api/v1/stations/{station_id}/charging-stateBIZGgithub.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1;chargeplanev1b\x06proto3"
 
 var (
 	file_chargeplane_v1_smart_charging_proto_rawDescOnce sync.Once
@@ -993,45 +1409,64 @@ func file_chargeplane_v1_smart_charging_proto_rawDescGZIP() []byte {
 	return file_chargeplane_v1_smart_charging_proto_rawDescData
 }
 
-var file_chargeplane_v1_smart_charging_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_chargeplane_v1_smart_charging_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_chargeplane_v1_smart_charging_proto_goTypes = []any{
-	(*ChargingProfile)(nil),              // 0: chargeplane.v1.ChargingProfile
-	(*SetChargingProfileRequest)(nil),    // 1: chargeplane.v1.SetChargingProfileRequest
-	(*SetChargingProfileResponse)(nil),   // 2: chargeplane.v1.SetChargingProfileResponse
-	(*ClearChargingProfileRequest)(nil),  // 3: chargeplane.v1.ClearChargingProfileRequest
-	(*ClearChargingProfileResponse)(nil), // 4: chargeplane.v1.ClearChargingProfileResponse
-	(*GetCompositeScheduleRequest)(nil),  // 5: chargeplane.v1.GetCompositeScheduleRequest
-	(*GetCompositeScheduleResponse)(nil), // 6: chargeplane.v1.GetCompositeScheduleResponse
-	(*GetChargingProfilesRequest)(nil),   // 7: chargeplane.v1.GetChargingProfilesRequest
-	(*GetChargingProfilesResponse)(nil),  // 8: chargeplane.v1.GetChargingProfilesResponse
-	(*ListChargingProfilesRequest)(nil),  // 9: chargeplane.v1.ListChargingProfilesRequest
-	(*ListChargingProfilesResponse)(nil), // 10: chargeplane.v1.ListChargingProfilesResponse
-	(*structpb.Struct)(nil),              // 11: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),        // 12: google.protobuf.Timestamp
+	(*GetChargingStateRequest)(nil),      // 0: chargeplane.v1.GetChargingStateRequest
+	(*GetChargingStateResponse)(nil),     // 1: chargeplane.v1.GetChargingStateResponse
+	(*ChargingLimit)(nil),                // 2: chargeplane.v1.ChargingLimit
+	(*EVChargingNeeds)(nil),              // 3: chargeplane.v1.EVChargingNeeds
+	(*EVChargingSchedule)(nil),           // 4: chargeplane.v1.EVChargingSchedule
+	(*ChargingProfile)(nil),              // 5: chargeplane.v1.ChargingProfile
+	(*SetChargingProfileRequest)(nil),    // 6: chargeplane.v1.SetChargingProfileRequest
+	(*SetChargingProfileResponse)(nil),   // 7: chargeplane.v1.SetChargingProfileResponse
+	(*ClearChargingProfileRequest)(nil),  // 8: chargeplane.v1.ClearChargingProfileRequest
+	(*ClearChargingProfileResponse)(nil), // 9: chargeplane.v1.ClearChargingProfileResponse
+	(*GetCompositeScheduleRequest)(nil),  // 10: chargeplane.v1.GetCompositeScheduleRequest
+	(*GetCompositeScheduleResponse)(nil), // 11: chargeplane.v1.GetCompositeScheduleResponse
+	(*GetChargingProfilesRequest)(nil),   // 12: chargeplane.v1.GetChargingProfilesRequest
+	(*GetChargingProfilesResponse)(nil),  // 13: chargeplane.v1.GetChargingProfilesResponse
+	(*ListChargingProfilesRequest)(nil),  // 14: chargeplane.v1.ListChargingProfilesRequest
+	(*ListChargingProfilesResponse)(nil), // 15: chargeplane.v1.ListChargingProfilesResponse
+	(*structpb.ListValue)(nil),           // 16: google.protobuf.ListValue
+	(*timestamppb.Timestamp)(nil),        // 17: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),              // 18: google.protobuf.Struct
 }
 var file_chargeplane_v1_smart_charging_proto_depIdxs = []int32{
-	11, // 0: chargeplane.v1.ChargingProfile.profile:type_name -> google.protobuf.Struct
-	12, // 1: chargeplane.v1.ChargingProfile.created_at:type_name -> google.protobuf.Timestamp
-	12, // 2: chargeplane.v1.ChargingProfile.updated_at:type_name -> google.protobuf.Timestamp
-	11, // 3: chargeplane.v1.SetChargingProfileRequest.profile:type_name -> google.protobuf.Struct
-	0,  // 4: chargeplane.v1.SetChargingProfileResponse.charging_profile:type_name -> chargeplane.v1.ChargingProfile
-	11, // 5: chargeplane.v1.GetCompositeScheduleResponse.schedule:type_name -> google.protobuf.Struct
-	0,  // 6: chargeplane.v1.ListChargingProfilesResponse.charging_profiles:type_name -> chargeplane.v1.ChargingProfile
-	1,  // 7: chargeplane.v1.SmartChargingService.SetChargingProfile:input_type -> chargeplane.v1.SetChargingProfileRequest
-	3,  // 8: chargeplane.v1.SmartChargingService.ClearChargingProfile:input_type -> chargeplane.v1.ClearChargingProfileRequest
-	5,  // 9: chargeplane.v1.SmartChargingService.GetCompositeSchedule:input_type -> chargeplane.v1.GetCompositeScheduleRequest
-	7,  // 10: chargeplane.v1.SmartChargingService.GetChargingProfiles:input_type -> chargeplane.v1.GetChargingProfilesRequest
-	9,  // 11: chargeplane.v1.SmartChargingService.ListChargingProfiles:input_type -> chargeplane.v1.ListChargingProfilesRequest
-	2,  // 12: chargeplane.v1.SmartChargingService.SetChargingProfile:output_type -> chargeplane.v1.SetChargingProfileResponse
-	4,  // 13: chargeplane.v1.SmartChargingService.ClearChargingProfile:output_type -> chargeplane.v1.ClearChargingProfileResponse
-	6,  // 14: chargeplane.v1.SmartChargingService.GetCompositeSchedule:output_type -> chargeplane.v1.GetCompositeScheduleResponse
-	8,  // 15: chargeplane.v1.SmartChargingService.GetChargingProfiles:output_type -> chargeplane.v1.GetChargingProfilesResponse
-	10, // 16: chargeplane.v1.SmartChargingService.ListChargingProfiles:output_type -> chargeplane.v1.ListChargingProfilesResponse
-	12, // [12:17] is the sub-list for method output_type
-	7,  // [7:12] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	2,  // 0: chargeplane.v1.GetChargingStateResponse.charging_limits:type_name -> chargeplane.v1.ChargingLimit
+	3,  // 1: chargeplane.v1.GetChargingStateResponse.ev_charging_needs:type_name -> chargeplane.v1.EVChargingNeeds
+	4,  // 2: chargeplane.v1.GetChargingStateResponse.ev_charging_schedules:type_name -> chargeplane.v1.EVChargingSchedule
+	16, // 3: chargeplane.v1.ChargingLimit.charging_schedules:type_name -> google.protobuf.ListValue
+	17, // 4: chargeplane.v1.ChargingLimit.reported_at:type_name -> google.protobuf.Timestamp
+	18, // 5: chargeplane.v1.EVChargingNeeds.charging_needs:type_name -> google.protobuf.Struct
+	17, // 6: chargeplane.v1.EVChargingNeeds.received_at:type_name -> google.protobuf.Timestamp
+	17, // 7: chargeplane.v1.EVChargingNeeds.planned_at:type_name -> google.protobuf.Timestamp
+	17, // 8: chargeplane.v1.EVChargingSchedule.time_base:type_name -> google.protobuf.Timestamp
+	18, // 9: chargeplane.v1.EVChargingSchedule.charging_schedule:type_name -> google.protobuf.Struct
+	17, // 10: chargeplane.v1.EVChargingSchedule.received_at:type_name -> google.protobuf.Timestamp
+	18, // 11: chargeplane.v1.ChargingProfile.profile:type_name -> google.protobuf.Struct
+	17, // 12: chargeplane.v1.ChargingProfile.created_at:type_name -> google.protobuf.Timestamp
+	17, // 13: chargeplane.v1.ChargingProfile.updated_at:type_name -> google.protobuf.Timestamp
+	18, // 14: chargeplane.v1.SetChargingProfileRequest.profile:type_name -> google.protobuf.Struct
+	5,  // 15: chargeplane.v1.SetChargingProfileResponse.charging_profile:type_name -> chargeplane.v1.ChargingProfile
+	18, // 16: chargeplane.v1.GetCompositeScheduleResponse.schedule:type_name -> google.protobuf.Struct
+	5,  // 17: chargeplane.v1.ListChargingProfilesResponse.charging_profiles:type_name -> chargeplane.v1.ChargingProfile
+	6,  // 18: chargeplane.v1.SmartChargingService.SetChargingProfile:input_type -> chargeplane.v1.SetChargingProfileRequest
+	8,  // 19: chargeplane.v1.SmartChargingService.ClearChargingProfile:input_type -> chargeplane.v1.ClearChargingProfileRequest
+	10, // 20: chargeplane.v1.SmartChargingService.GetCompositeSchedule:input_type -> chargeplane.v1.GetCompositeScheduleRequest
+	12, // 21: chargeplane.v1.SmartChargingService.GetChargingProfiles:input_type -> chargeplane.v1.GetChargingProfilesRequest
+	14, // 22: chargeplane.v1.SmartChargingService.ListChargingProfiles:input_type -> chargeplane.v1.ListChargingProfilesRequest
+	0,  // 23: chargeplane.v1.SmartChargingService.GetChargingState:input_type -> chargeplane.v1.GetChargingStateRequest
+	7,  // 24: chargeplane.v1.SmartChargingService.SetChargingProfile:output_type -> chargeplane.v1.SetChargingProfileResponse
+	9,  // 25: chargeplane.v1.SmartChargingService.ClearChargingProfile:output_type -> chargeplane.v1.ClearChargingProfileResponse
+	11, // 26: chargeplane.v1.SmartChargingService.GetCompositeSchedule:output_type -> chargeplane.v1.GetCompositeScheduleResponse
+	13, // 27: chargeplane.v1.SmartChargingService.GetChargingProfiles:output_type -> chargeplane.v1.GetChargingProfilesResponse
+	15, // 28: chargeplane.v1.SmartChargingService.ListChargingProfiles:output_type -> chargeplane.v1.ListChargingProfilesResponse
+	1,  // 29: chargeplane.v1.SmartChargingService.GetChargingState:output_type -> chargeplane.v1.GetChargingStateResponse
+	24, // [24:30] is the sub-list for method output_type
+	18, // [18:24] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_chargeplane_v1_smart_charging_proto_init() }
@@ -1039,15 +1474,17 @@ func file_chargeplane_v1_smart_charging_proto_init() {
 	if File_chargeplane_v1_smart_charging_proto != nil {
 		return
 	}
+	file_chargeplane_v1_smart_charging_proto_msgTypes[2].OneofWrappers = []any{}
 	file_chargeplane_v1_smart_charging_proto_msgTypes[3].OneofWrappers = []any{}
-	file_chargeplane_v1_smart_charging_proto_msgTypes[7].OneofWrappers = []any{}
+	file_chargeplane_v1_smart_charging_proto_msgTypes[8].OneofWrappers = []any{}
+	file_chargeplane_v1_smart_charging_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chargeplane_v1_smart_charging_proto_rawDesc), len(file_chargeplane_v1_smart_charging_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -276,6 +276,45 @@ func local_request_SmartChargingService_ListChargingProfiles_0(ctx context.Conte
 	return msg, metadata, err
 }
 
+func request_SmartChargingService_GetChargingState_0(ctx context.Context, marshaler runtime.Marshaler, client SmartChargingServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetChargingStateRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["station_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "station_id")
+	}
+	protoReq.StationId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "station_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.GetChargingState(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_SmartChargingService_GetChargingState_0(ctx context.Context, marshaler runtime.Marshaler, server SmartChargingServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetChargingStateRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["station_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "station_id")
+	}
+	protoReq.StationId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "station_id", err)
+	}
+	msg, err := server.GetChargingState(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterSmartChargingServiceHandlerServer registers the http handlers for service SmartChargingService to "mux".
 // UnaryRPC     :call SmartChargingServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -381,6 +420,26 @@ func RegisterSmartChargingServiceHandlerServer(ctx context.Context, mux *runtime
 			return
 		}
 		forward_SmartChargingService_ListChargingProfiles_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_SmartChargingService_GetChargingState_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/chargeplane.v1.SmartChargingService/GetChargingState", runtime.WithHTTPPathPattern("/api/v1/stations/{station_id}/charging-state"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_SmartChargingService_GetChargingState_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SmartChargingService_GetChargingState_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -507,6 +566,23 @@ func RegisterSmartChargingServiceHandlerClient(ctx context.Context, mux *runtime
 		}
 		forward_SmartChargingService_ListChargingProfiles_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_SmartChargingService_GetChargingState_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/chargeplane.v1.SmartChargingService/GetChargingState", runtime.WithHTTPPathPattern("/api/v1/stations/{station_id}/charging-state"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_SmartChargingService_GetChargingState_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SmartChargingService_GetChargingState_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -516,6 +592,7 @@ var (
 	pattern_SmartChargingService_GetCompositeSchedule_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "composite-schedule"}, ""))
 	pattern_SmartChargingService_GetChargingProfiles_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4, 2, 5}, []string{"api", "v1", "stations", "station_id", "charging-profiles", "report"}, ""))
 	pattern_SmartChargingService_ListChargingProfiles_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "charging-profiles"}, ""))
+	pattern_SmartChargingService_GetChargingState_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "charging-state"}, ""))
 )
 
 var (
@@ -524,4 +601,5 @@ var (
 	forward_SmartChargingService_GetCompositeSchedule_0 = runtime.ForwardResponseMessage
 	forward_SmartChargingService_GetChargingProfiles_0  = runtime.ForwardResponseMessage
 	forward_SmartChargingService_ListChargingProfiles_0 = runtime.ForwardResponseMessage
+	forward_SmartChargingService_GetChargingState_0     = runtime.ForwardResponseMessage
 )

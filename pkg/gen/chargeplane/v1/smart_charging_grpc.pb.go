@@ -24,6 +24,7 @@ const (
 	SmartChargingService_GetCompositeSchedule_FullMethodName = "/chargeplane.v1.SmartChargingService/GetCompositeSchedule"
 	SmartChargingService_GetChargingProfiles_FullMethodName  = "/chargeplane.v1.SmartChargingService/GetChargingProfiles"
 	SmartChargingService_ListChargingProfiles_FullMethodName = "/chargeplane.v1.SmartChargingService/ListChargingProfiles"
+	SmartChargingService_GetChargingState_FullMethodName     = "/chargeplane.v1.SmartChargingService/GetChargingState"
 )
 
 // SmartChargingServiceClient is the client API for SmartChargingService service.
@@ -52,6 +53,12 @@ type SmartChargingServiceClient interface {
 	GetChargingProfiles(ctx context.Context, in *GetChargingProfilesRequest, opts ...grpc.CallOption) (*GetChargingProfilesResponse, error)
 	// The stored profiles of a station.
 	ListChargingProfiles(ctx context.Context, in *ListChargingProfilesRequest, opts ...grpc.CallOption) (*ListChargingProfilesResponse, error)
+	// What a 2.0.1 station reported for smart charging: its external limits
+	// (NotifyChargingLimit, until ClearedChargingLimit), its EVs' charging
+	// needs with the schedule the CSMS sent for them (NotifyEVChargingNeeds,
+	// answered with a TxProfile), and its EVs' own schedules
+	// (NotifyEVChargingSchedule).
+	GetChargingState(ctx context.Context, in *GetChargingStateRequest, opts ...grpc.CallOption) (*GetChargingStateResponse, error)
 }
 
 type smartChargingServiceClient struct {
@@ -112,6 +119,16 @@ func (c *smartChargingServiceClient) ListChargingProfiles(ctx context.Context, i
 	return out, nil
 }
 
+func (c *smartChargingServiceClient) GetChargingState(ctx context.Context, in *GetChargingStateRequest, opts ...grpc.CallOption) (*GetChargingStateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetChargingStateResponse)
+	err := c.cc.Invoke(ctx, SmartChargingService_GetChargingState_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SmartChargingServiceServer is the server API for SmartChargingService service.
 // All implementations must embed UnimplementedSmartChargingServiceServer
 // for forward compatibility.
@@ -138,6 +155,12 @@ type SmartChargingServiceServer interface {
 	GetChargingProfiles(context.Context, *GetChargingProfilesRequest) (*GetChargingProfilesResponse, error)
 	// The stored profiles of a station.
 	ListChargingProfiles(context.Context, *ListChargingProfilesRequest) (*ListChargingProfilesResponse, error)
+	// What a 2.0.1 station reported for smart charging: its external limits
+	// (NotifyChargingLimit, until ClearedChargingLimit), its EVs' charging
+	// needs with the schedule the CSMS sent for them (NotifyEVChargingNeeds,
+	// answered with a TxProfile), and its EVs' own schedules
+	// (NotifyEVChargingSchedule).
+	GetChargingState(context.Context, *GetChargingStateRequest) (*GetChargingStateResponse, error)
 	mustEmbedUnimplementedSmartChargingServiceServer()
 }
 
@@ -162,6 +185,9 @@ func (UnimplementedSmartChargingServiceServer) GetChargingProfiles(context.Conte
 }
 func (UnimplementedSmartChargingServiceServer) ListChargingProfiles(context.Context, *ListChargingProfilesRequest) (*ListChargingProfilesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListChargingProfiles not implemented")
+}
+func (UnimplementedSmartChargingServiceServer) GetChargingState(context.Context, *GetChargingStateRequest) (*GetChargingStateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetChargingState not implemented")
 }
 func (UnimplementedSmartChargingServiceServer) mustEmbedUnimplementedSmartChargingServiceServer() {}
 func (UnimplementedSmartChargingServiceServer) testEmbeddedByValue()                              {}
@@ -274,6 +300,24 @@ func _SmartChargingService_ListChargingProfiles_Handler(srv interface{}, ctx con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SmartChargingService_GetChargingState_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetChargingStateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SmartChargingServiceServer).GetChargingState(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SmartChargingService_GetChargingState_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SmartChargingServiceServer).GetChargingState(ctx, req.(*GetChargingStateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SmartChargingService_ServiceDesc is the grpc.ServiceDesc for SmartChargingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -300,6 +344,10 @@ var SmartChargingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListChargingProfiles",
 			Handler:    _SmartChargingService_ListChargingProfiles_Handler,
+		},
+		{
+			MethodName: "GetChargingState",
+			Handler:    _SmartChargingService_GetChargingState_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

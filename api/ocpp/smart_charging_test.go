@@ -1,0 +1,197 @@
+package ocpp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/chargeplane/chargeplane/api/command"
+	"github.com/chargeplane/chargeplane/api/smartcharging"
+	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
+	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
+)
+
+// TestSmartCharging201: reported limits are kept per EVSE and source until
+// cleared; an EV's charging needs are answered Accepted and, after the
+// answer, a TxProfile for the EVSE's transaction within the EV's maximum
+// and the limits on the station and that EVSE is sent (schema-checked)
+// and stored; the EV's own schedule is kept; ReportChargingProfiles parts
+// are reassembled.
+func TestSmartCharging201(t *testing.T) {
+	reg, err := schema.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			ctx := context.Background()
+			clock := func() time.Time { return testNow }
+			c := &stationCaller{t: t, v: ocppj.V201, schemas: reg, answers: map[string]string{"SetChargingProfile": `{"status":"Accepted"}`}}
+			var svc *smartcharging.Service
+			h := newHarness(t, db, func(d *Deps) {
+				svc = smartcharging.New(smartcharging.Config{Store: d.Store, Now: clock, Logger: quietLogger(),
+					Sender: smartcharging.CommandSender{Commands: command.NewSender(c, CommandTables(d.Store, clock), quietLogger())}})
+				d.EVNeeds = svc
+			})
+			runCtx, cancel := context.WithCancel(ctx)
+			svc.Start(runCtx)
+			t.Cleanup(func() { cancel(); svc.Wait() })
+			call := func(action, payload string, out any) {
+				t.Helper()
+				h.result(ocppj.V201, action, h.call(ocppj.V201, action, payload), out)
+			}
+
+			// Limits: EVSE 1 by the EMS (20 A, then 10 A), the station by
+			// the SO (16,560 W = 24 A on three phases), EVSE 2 (not ours).
+			call("NotifyChargingLimit", `{"evseId":1,"chargingLimit":{"chargingLimitSource":"EMS","isGridCritical":true},
+			  "chargingSchedule":[{"id":1,"startSchedule":"2025-03-04T05:05:00Z","chargingRateUnit":"A",
+			    "chargingSchedulePeriod":[{"startPeriod":0,"limit":20},{"startPeriod":600,"limit":10}]}]}`, nil)
+			call("NotifyChargingLimit", `{"chargingLimit":{"chargingLimitSource":"SO"},
+			  "chargingSchedule":[{"id":2,"chargingRateUnit":"W","chargingSchedulePeriod":[{"startPeriod":0,"limit":16560}]}]}`, nil)
+			call("NotifyChargingLimit", `{"evseId":2,"chargingLimit":{"chargingLimitSource":"EMS"},
+			  "chargingSchedule":[{"id":3,"chargingRateUnit":"A","chargingSchedulePeriod":[{"startPeriod":0,"limit":5}]}]}`, nil)
+			call("NotifyChargingLimit", `{"evseId":2,"chargingLimit":{"chargingLimitSource":"CSO"}}`, nil)
+			limits := func() string {
+				ls, err := h.store.ListChargingLimits(ctx, stationID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := ""
+				for _, l := range ls {
+					var sch []ocpp201.ChargingSchedule
+					if err := json.Unmarshal([]byte(l.Schedules), &sch); err != nil {
+						t.Fatal(err)
+					}
+					out += fmt.Sprintf("[%d %s critical=%v %v]", l.EVSEID, l.Source, l.GridCritical != nil && *l.GridCritical, periodsOf(sch...))
+				}
+				return out
+			}
+			if got := limits(); got != "[0 SO critical=false [0:16560/0]][1 EMS critical=true [0:20/0 600:10/0]][2 CSO critical=false []][2 EMS critical=false [0:5/0]]" {
+				t.Errorf("limits %s", got)
+			}
+
+			// Needs with no transaction on the EVSE: Accepted, nothing sent.
+			needs := `{"evseId":1,"maxScheduleTuples":4,"chargingNeeds":{"requestedEnergyTransfer":"AC_three_phase",
+			  "departureTime":"2025-03-04T05:36:07Z",
+			  "acChargingParameters":{"energyAmount":20000,"evMinCurrent":6,"evMaxCurrent":32,"evMaxVoltage":400}}}`
+			var resp ocpp201.NotifyEVChargingNeedsResponse
+			call("NotifyEVChargingNeeds", needs, &resp)
+			if resp.Status != ocpp201.NotifyEVChargingNeedsStatusAccepted {
+				t.Fatalf("NotifyEVChargingNeeds = %+v", resp)
+			}
+			planned := func(want string) store.EVChargingNeeds {
+				t.Helper()
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					n, err := h.store.GetEVChargingNeeds(ctx, stationID, 1)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if n.PlanStatus != store.PlanPending {
+						if n.PlanStatus != want {
+							t.Fatalf("needs planned %s (%s), want %s", n.PlanStatus, n.PlanDetail, want)
+						}
+						return *n
+					}
+					if time.Now().After(deadline) {
+						t.Fatal("needs still pending")
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			if n := planned(store.PlanNotSent); n.PlanDetail != "no transaction on EVSE 1" {
+				t.Errorf("needs without a transaction: %+v", n)
+			}
+
+			h.token(store.IDToken{Value: "APP-1"})
+			call("TransactionEvent", txEvent("Started", 0, "2025-03-04T05:00:00Z",
+				`,"evse":{"id":1,"connectorId":1},"idToken":{"idToken":"APP-1","type":"Central"}`), nil)
+			call("NotifyEVChargingNeeds", needs, &resp)
+			n := planned("Accepted")
+			if n.PlanProfileID == nil || n.PlanCommandID == "" || n.PlannedAt == nil || n.MaxScheduleTuples == nil || *n.MaxScheduleTuples != 4 {
+				t.Errorf("needs %+v", n)
+			}
+			var sent ocpp201.SetChargingProfileRequest
+			if err := json.Unmarshal(c.last(), &sent); err != nil {
+				t.Fatal(err)
+			}
+			p := sent.ChargingProfile
+			sch := p.ChargingSchedule[0]
+			// From 05:06:07: 20 A (EVSE 1, below the station's 24 A), at
+			// 05:15:00 (533 s on) 10 A, until departure 30 min later.
+			if sent.EvseId != 1 || p.Id != *n.PlanProfileID || p.ChargingProfilePurpose != ocpp201.ChargingProfilePurposeTxProfile ||
+				p.TransactionId != "TX-9" || p.ChargingProfileKind != ocpp201.ChargingProfileKindAbsolute || sch.ChargingRateUnit != "A" ||
+				!sch.StartSchedule.Equal(testNow.Truncate(time.Second)) || sch.Duration == nil || *sch.Duration != 1800 ||
+				fmt.Sprint(periodsOf(sch)) != "[0:20/3 533:10/3]" {
+				t.Errorf("sent %s", c.last())
+			}
+			ps, err := h.store.ListChargingProfiles(ctx, stationID, store.ChargingProfileFilter{Source: store.ProfileSourceSet})
+			if err != nil || len(ps) != 1 || ps[0].ProfileID != p.Id || ps[0].TransactionID != "TX-9" || ps[0].RequestedBy != smartcharging.RequestedBy {
+				t.Errorf("stored profiles %+v %v", ps, err)
+			}
+
+			// Cleared: the limit of that source on that EVSE goes.
+			call("ClearedChargingLimit", `{"chargingLimitSource":"EMS","evseId":1}`, nil)
+			call("ClearedChargingLimit", `{"chargingLimitSource":"SO"}`, nil)
+			if got := limits(); got != "[2 CSO critical=false []][2 EMS critical=false [0:5/0]]" {
+				t.Errorf("limits after clearing %s", got)
+			}
+
+			var sresp ocpp201.NotifyEVChargingScheduleResponse
+			call("NotifyEVChargingSchedule", `{"timeBase":"2025-03-04T05:06:00Z","evseId":1,"chargingSchedule":{"id":9,
+			  "chargingRateUnit":"A","chargingSchedulePeriod":[{"startPeriod":0,"limit":18}]}}`, &sresp)
+			es, err := h.store.ListEVChargingSchedules(ctx, stationID)
+			if sresp.Status != ocpp201.GenericStatusAccepted || err != nil || len(es) != 1 || es[0].EVSEID != 1 ||
+				!es[0].TimeBase.Equal(time.Date(2025, 3, 4, 5, 6, 0, 0, time.UTC)) {
+				t.Errorf("EV schedule %+v %v (%+v)", es, err, sresp)
+			}
+
+			// ReportChargingProfiles in two parts: complete with the second.
+			report := func(id int, tbc bool) string {
+				return fmt.Sprintf(`{"requestId":31,"chargingLimitSource":"CSO","evseId":1,"tbc":%v,"chargingProfile":[
+				  {"id":%d,"stackLevel":1,"chargingProfilePurpose":"TxDefaultProfile","chargingProfileKind":"Relative",
+				   "chargingSchedule":[{"id":1,"chargingRateUnit":"A","chargingSchedulePeriod":[{"startPeriod":0,"limit":16}]}]}]}`, tbc, id)
+			}
+			call("ReportChargingProfiles", report(1, true), nil)
+			if _, err := h.store.Report(ctx, stationID, store.ReportKindChargingProfiles, 31); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("report complete after its first part: %v", err)
+			}
+			call("ReportChargingProfiles", report(2, false), nil)
+			r, err := h.store.Report(ctx, stationID, store.ReportKindChargingProfiles, 31)
+			if err != nil || r.Parts != 2 {
+				t.Errorf("report after its last part: %+v %v", r, err)
+			}
+		})
+	}
+}
+
+// Without a planner the needs are kept and answered Rejected.
+func TestEVChargingNeedsWithoutPlanner(t *testing.T) {
+	h := newHarness(t, "sqlite")
+	var resp ocpp201.NotifyEVChargingNeedsResponse
+	h.result(ocppj.V201, "NotifyEVChargingNeeds", h.call(ocppj.V201, "NotifyEVChargingNeeds",
+		`{"evseId":2,"chargingNeeds":{"requestedEnergyTransfer":"DC","dcChargingParameters":{"evMaxCurrent":100,"evMaxVoltage":500}}}`), &resp)
+	n, err := h.store.GetEVChargingNeeds(context.Background(), stationID, 2)
+	if resp.Status != ocpp201.NotifyEVChargingNeedsStatusRejected || err != nil || n.PlanStatus != store.PlanPending {
+		t.Errorf("answer %+v, stored %+v %v", resp, n, err)
+	}
+}
+
+func periodsOf(ss ...ocpp201.ChargingSchedule) []string {
+	out := []string{}
+	for _, s := range ss {
+		for _, p := range s.ChargingSchedulePeriod {
+			ph := 0
+			if p.NumberPhases != nil {
+				ph = *p.NumberPhases
+			}
+			out = append(out, fmt.Sprintf("%d:%g/%d", p.StartPeriod, p.Limit, ph))
+		}
+	}
+	return out
+}

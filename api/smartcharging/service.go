@@ -1,0 +1,266 @@
+package smartcharging
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/chargeplane/chargeplane/api/command"
+	"github.com/chargeplane/chargeplane/api/store"
+	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
+	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
+)
+
+// Store is what the service reads and records.
+type Store interface {
+	GetEVChargingNeeds(ctx context.Context, stationID string, evseID int) (*store.EVChargingNeeds, error)
+	ListChargingLimits(ctx context.Context, stationID string) ([]store.ChargingLimit, error)
+	ActiveTransactions(ctx context.Context, stationID string) ([]store.Transaction, error)
+	FinishEVChargingNeeds(ctx context.Context, stationID string, evseID int, receivedAt time.Time, o store.PlanOutcome) (bool, error)
+}
+
+// Sender sends a profile with SetChargingProfile and returns the answer.
+type Sender interface {
+	SetChargingProfile(ctx context.Context, stationID string, evseID int, p ocpp201.ChargingProfile) (command.ProfileReply, error)
+}
+
+// RequestedBy names the service in the command history.
+const RequestedBy = "csms:smartcharging"
+
+// CommandSender sends through the command table, so the profile is stored
+// when accepted and the command is in the station's history.
+type CommandSender struct{ Commands *command.Sender }
+
+// SetChargingProfile implements Sender.
+func (s CommandSender) SetChargingProfile(ctx context.Context, stationID string, evseID int, p ocpp201.ChargingProfile) (command.ProfileReply, error) {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return command.ProfileReply{}, err
+	}
+	pb := &structpb.Struct{}
+	if err := pb.UnmarshalJSON(raw); err != nil {
+		return command.ProfileReply{}, err
+	}
+	return command.Do[command.ProfileReply](ctx, s.Commands, stationID, RequestedBy,
+		&chargeplanev1.SetChargingProfileRequest{StationId: stationID, EvseId: int32(evseID), Profile: pb})
+}
+
+// Config configures a Service.
+type Config struct {
+	Store  Store
+	Sender Sender
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Concurrency bounds the schedules being sent at once (default 8);
+	// needs arriving beyond it stay pending, logged.
+	Concurrency int
+}
+
+// Service answers EV charging needs with a schedule (K15): each Plan
+// computes one within the station's limits and sends it as the TxProfile
+// of the EVSE's transaction, off the station's message path.
+type Service struct {
+	cfg   Config
+	log   *slog.Logger
+	slots chan struct{}
+
+	mu      sync.Mutex
+	runCtx  context.Context
+	running sync.WaitGroup
+}
+
+// New returns a service; Plan does nothing until Start.
+func New(cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 8
+	}
+	return &Service{cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.Concurrency)}
+}
+
+// Start lets Plan send until ctx ends; Wait returns once the sends it
+// started have ended.
+func (s *Service) Start(ctx context.Context) {
+	s.mu.Lock()
+	s.runCtx = ctx
+	s.mu.Unlock()
+}
+
+// Wait waits for the sends under way.
+func (s *Service) Wait() { s.running.Wait() }
+
+// Plan computes and sends the schedule for the needs the EVSE's EV
+// reported at receivedAt, on its own goroutine. It never blocks.
+func (s *Service) Plan(stationID string, evseID int, receivedAt time.Time) {
+	log := s.log.With("station", stationID, "evse", evseID)
+	s.mu.Lock()
+	ctx := s.runCtx
+	if ctx == nil || ctx.Err() != nil {
+		s.mu.Unlock()
+		log.Warn("EV charging needs left pending: smart charging is not running")
+		return
+	}
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		s.mu.Unlock()
+		log.Warn("EV charging needs left pending: too many schedules being sent")
+		return
+	}
+	s.running.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.running.Done()
+		defer func() { <-s.slots }()
+		o := s.send(ctx, stationID, evseID, receivedAt)
+		o.At = s.cfg.Now()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := s.cfg.Store.FinishEVChargingNeeds(rctx, stationID, evseID, receivedAt, o); err != nil {
+			log.Error("could not record the schedule sent for EV charging needs", "err", err)
+			return
+		}
+		log.Info("EV charging needs answered", "status", o.Status, "detail", o.Detail, "command", o.CommandID)
+	}()
+}
+
+// send plans and sends; the outcome says what became of the needs.
+func (s *Service) send(ctx context.Context, stationID string, evseID int, receivedAt time.Time) store.PlanOutcome {
+	notSent := func(format string, a ...any) store.PlanOutcome {
+		return store.PlanOutcome{Status: store.PlanNotSent, Detail: fmt.Sprintf(format, a...)}
+	}
+	n, err := s.cfg.Store.GetEVChargingNeeds(ctx, stationID, evseID)
+	if err != nil {
+		return notSent("read the needs: %v", err)
+	}
+	if !n.ReceivedAt.Equal(receivedAt) {
+		return notSent("replaced by newer needs")
+	}
+	txs, err := s.cfg.Store.ActiveTransactions(ctx, stationID)
+	if err != nil {
+		return notSent("read the transactions: %v", err)
+	}
+	var tx *store.Transaction
+	for i := range txs {
+		if t := &txs[i]; t.EVSEID == evseID && t.OCPPVersion == ocppj.V201 {
+			tx = t // the latest started
+		}
+	}
+	if tx == nil {
+		return notSent("no transaction on EVSE %d", evseID)
+	}
+	limits, err := s.cfg.Store.ListChargingLimits(ctx, stationID)
+	if err != nil {
+		return notSent("read the limits: %v", err)
+	}
+	now := s.cfg.Now().UTC().Truncate(time.Second)
+	sch, err := Plan(now, needsOf(n), limitsOf(limits, evseID))
+	if err != nil {
+		return notSent("%v", err)
+	}
+	p := TxProfile(command.NewRequestID(), tx.TransactionUID, sch)
+	r, err := s.cfg.Sender.SetChargingProfile(ctx, stationID, evseID, p)
+	if err != nil {
+		return notSent("SetChargingProfile: %s", command.Describe(err))
+	}
+	id := p.Id
+	return store.PlanOutcome{Status: r.Status, Detail: r.ReasonCode, ProfileID: &id, CommandID: r.CommandID}
+}
+
+// TxProfile is the schedule as the TxProfile of a transaction.
+func TxProfile(id int, transactionID string, s Schedule) ocpp201.ChargingProfile {
+	cs := ocpp201.ChargingSchedule{Id: 1, StartSchedule: s.Start, ChargingRateUnit: ocpp201.ChargingRateUnitEnum(s.Unit)}
+	if s.Duration > 0 {
+		d := int(s.Duration / time.Second)
+		cs.Duration = &d
+	}
+	for _, p := range s.Periods {
+		sp := ocpp201.ChargingSchedulePeriod{StartPeriod: int(p.Start / time.Second), Limit: p.Limit}
+		if p.Phases > 0 {
+			ph := p.Phases
+			sp.NumberPhases = &ph
+		}
+		cs.ChargingSchedulePeriod = append(cs.ChargingSchedulePeriod, sp)
+	}
+	return ocpp201.ChargingProfile{Id: id, StackLevel: 0, ChargingProfilePurpose: ocpp201.ChargingProfilePurposeTxProfile,
+		ChargingProfileKind: ocpp201.ChargingProfileKindAbsolute, TransactionId: transactionID,
+		ChargingSchedule: []ocpp201.ChargingSchedule{cs}}
+}
+
+// needsOf reads stored needs; what does not decode counts as not said.
+func needsOf(n *store.EVChargingNeeds) Needs {
+	var cn ocpp201.ChargingNeeds
+	_ = json.Unmarshal([]byte(n.Needs), &cn)
+	out := Needs{Departure: cn.DepartureTime}
+	if n.MaxScheduleTuples != nil {
+		out.MaxPeriods = *n.MaxScheduleTuples
+	}
+	switch cn.RequestedEnergyTransfer {
+	case ocpp201.EnergyTransferModeDC:
+		out.DC = true
+	case ocpp201.EnergyTransferModeACSinglePhase:
+		out.Phases = 1
+	case ocpp201.EnergyTransferModeACTwoPhase:
+		out.Phases = 2
+	default:
+		out.Phases = 3
+	}
+	if ac := cn.AcChargingParameters; ac != nil && !out.DC {
+		out.MinCurrent, out.MaxCurrent = float64(ac.EvMinCurrent), float64(ac.EvMaxCurrent)
+	}
+	if dc := cn.DcChargingParameters; dc != nil && out.DC {
+		out.MaxCurrent, out.MaxVoltage = float64(dc.EvMaxCurrent), float64(dc.EvMaxVoltage)
+		if dc.EvMaxPower != nil {
+			out.MaxPower = float64(*dc.EvMaxPower)
+		}
+	}
+	return out
+}
+
+// limitsOf are the schedules of the limits on the station and on evseID;
+// a schedule without a start starts when it was reported.
+func limitsOf(ls []store.ChargingLimit, evseID int) []Schedule {
+	var out []Schedule
+	for _, l := range ls {
+		if l.EVSEID != 0 && l.EVSEID != evseID {
+			continue
+		}
+		var css []ocpp201.ChargingSchedule
+		if err := json.Unmarshal([]byte(l.Schedules), &css); err != nil {
+			continue
+		}
+		for _, cs := range css {
+			s := Schedule{Start: cs.StartSchedule, Unit: Unit(cs.ChargingRateUnit)}
+			if s.Start.IsZero() {
+				s.Start = l.ReportedAt
+			}
+			if cs.Duration != nil {
+				s.Duration = time.Duration(*cs.Duration) * time.Second
+			}
+			for _, p := range cs.ChargingSchedulePeriod {
+				s.Periods = append(s.Periods, Period{Start: time.Duration(p.StartPeriod) * time.Second, Limit: p.Limit,
+					Phases: deref(p.NumberPhases)})
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
