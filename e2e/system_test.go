@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,8 +22,10 @@ import (
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/gateway/server"
 	"github.com/chargeplane/chargeplane/internal/testenv"
+	"github.com/chargeplane/chargeplane/pkg/bus/instrumented"
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
 	"github.com/chargeplane/chargeplane/pkg/config"
+	"github.com/chargeplane/chargeplane/pkg/metrics"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 )
 
@@ -47,6 +50,9 @@ type system struct {
 	// extraGateway starts one more gateway for the calling test (scale-out
 	// only), so a test may stop it without disturbing the others.
 	extraGateway func(t *testing.T, tune func(*server.Config)) gatewayHandle
+	// metrics are the /metrics URLs of every process: the core's first,
+	// then each stand-alone gateway's.
+	metrics []string
 }
 
 // gateway returns the endpoint for the i-th charger: in scale-out, chargers
@@ -82,6 +88,7 @@ func coreEnv(t *testing.T) map[string]string {
 		"SHUTDOWN_TIMEOUT":     "10s",
 		"LEASE_SWEEP_INTERVAL": "1s",
 		"CORE_ID":              "e2e-core-" + uuid.NewString()[:8],
+		"METRICS_ADDR":         "127.0.0.1:0",
 	}
 }
 
@@ -96,7 +103,9 @@ func startEmbedded(t *testing.T, tune ...func(env map[string]string)) *system {
 		t.Fatalf("config: %v", err)
 	}
 	addrs := startCore(t, cfg)
-	return newSystem(t, "embedded", addrs.HTTP, []string{"ws://" + addrs.OCPP + "/ocpp/"})
+	sys := newSystem(t, "embedded", addrs.HTTP, []string{"ws://" + addrs.OCPP + "/ocpp/"})
+	sys.metrics = []string{addrs.metricsURL()}
+	return sys
 }
 
 func startScaleOut(t *testing.T, tune ...func(env map[string]string)) *system {
@@ -130,11 +139,14 @@ func startScaleOut(t *testing.T, tune ...func(env map[string]string)) *system {
 	t.Cleanup(func() { _ = conn.Close() })
 
 	var gws []string
+	urls := []string{addrs.metricsURL()}
 	for i := 1; i <= 2; i++ {
 		gw := startGateway(t, cfg, "e2e-gw"+strconv.Itoa(i)+"-"+uuid.NewString()[:8], conn, nil)
 		gws = append(gws, gw.url)
+		urls = append(urls, gw.metrics)
 	}
 	sys := newSystem(t, "scaleout", addrs.HTTP, gws)
+	sys.metrics = urls
 	sys.extraGateway = func(t *testing.T, tune func(*server.Config)) gatewayHandle {
 		return startGateway(t, cfg, "e2e-extra-"+uuid.NewString()[:8], conn, tune)
 	}
@@ -182,11 +194,15 @@ func startCore(t *testing.T, cfg config.Config) coreAddrs {
 	})
 	var ad coreAddrs
 	ad.HTTP, ad.GRPC, ad.OCPP = a.Addrs()
+	ad.Metrics = a.MetricsAddr()
 	return ad
 }
 
-// coreAddrs are where a started core listens (OCPP only in the embedded mode).
-type coreAddrs struct{ HTTP, GRPC, OCPP string }
+// coreAddrs are where a started core listens (OCPP only in the embedded
+// mode, metrics only with METRICS_ADDR).
+type coreAddrs struct{ HTTP, GRPC, OCPP, Metrics string }
+
+func (a coreAddrs) metricsURL() string { return "http://" + a.Metrics + metrics.Path }
 
 // startGateway runs a stand-alone gateway, as cmd/gateway would, on its own
 // RabbitMQ connection and HTTP listener.
@@ -218,10 +234,15 @@ func startGateway(t *testing.T, cfg config.Config, id string, conn *grpc.ClientC
 		MaxMessageBytes: 1 << 20,
 		Logger:          log,
 	}
+	// Counted as gateway/main.go counts, served on a listener of its own.
+	reg := metrics.NewRegistry()
+	gcfg.Metrics = metrics.NewGateway(reg, id)
 	if tune != nil {
 		tune(&gcfg)
 	}
-	srv := server.New(gcfg, b, server.NewGRPCControl(conn))
+	srv := server.New(gcfg, instrumented.Wrap(b, reg), server.NewGRPCControl(conn))
+	metricsSrv := httptest.NewServer(metrics.Handler(reg))
+	t.Cleanup(metricsSrv.Close)
 	// Start's context bounds the subscription and the lease for the
 	// gateway's whole life, not just the start-up: it ends at cleanup, after
 	// Shutdown has drained.
@@ -262,12 +283,13 @@ func startGateway(t *testing.T, cfg config.Config, id string, conn *grpc.ClientC
 		_ = closeBus()
 		cancelRun()
 	}
-	return gatewayHandle{url: "ws://" + ln.Addr().String() + "/ocpp/", stop: stop, kill: kill}
+	return gatewayHandle{url: "ws://" + ln.Addr().String() + "/ocpp/", metrics: metricsSrv.URL + metrics.Path, stop: stop, kill: kill}
 }
 
 // gatewayHandle is a stand-alone gateway started by a test.
 type gatewayHandle struct {
-	url string
+	url     string
+	metrics string // its /metrics URL
 	// stop drains it as a deployment would on SIGTERM; it also runs at cleanup.
 	stop func()
 	// kill makes it go silent, as if its process died.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/chargeplane/chargeplane/gateway/server"
+	"github.com/chargeplane/chargeplane/pkg/bus/instrumented"
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
 	"github.com/chargeplane/chargeplane/pkg/config"
 	"github.com/chargeplane/chargeplane/pkg/metrics"
@@ -100,7 +101,8 @@ func run(args []string, stdout io.Writer) error {
 		defer stopHUP()
 		go gwCfg.TLS.Watch(ctx, cfg.TLSReloadInterval, hup)
 	}
-	gw := server.New(gwCfg, b, server.NewGRPCControl(cc))
+	gwCfg.Metrics = metrics.NewGateway(reg, gwCfg.GatewayID)
+	gw := server.New(gwCfg, instrumented.Wrap(b, reg), server.NewGRPCControl(cc))
 	// The subscription must outlive the signal: replies to CALLs read during
 	// the drain still have to reach their chargers. Shutdown ends it.
 	if err := gw.Start(context.WithoutCancel(ctx)); err != nil {

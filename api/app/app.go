@@ -41,6 +41,7 @@ import (
 	"github.com/chargeplane/chargeplane/gateway/server"
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	"github.com/chargeplane/chargeplane/pkg/bus/inproc"
+	"github.com/chargeplane/chargeplane/pkg/bus/instrumented"
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
 	"github.com/chargeplane/chargeplane/pkg/config"
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
@@ -69,6 +70,7 @@ type App struct {
 
 	store    *store.Store
 	bus      bus.Bus
+	counted  *instrumented.Bus // bus, counting
 	router   *ocpp.Router
 	meters   *store.MeterBatcher  // group commit of MeterValues
 	statuses *store.StatusBatcher // group commit of StatusNotifications
@@ -173,13 +175,25 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		a.bus = rb
 	}
 
+	if err := a.store.Instrument(a.metrics); err != nil {
+		return nil, fmt.Errorf("app: instrument the store: %w", err)
+	}
+	if rb, ok := a.bus.(*rabbitmq.Bus); ok {
+		a.metrics.MustRegister(rb.Collectors()...)
+	}
+	// Everything publishes and consumes through the counting bus; a.bus
+	// stays the bare one for its health and lifecycle.
+	a.counted = instrumented.Wrap(a.bus, a.metrics)
+	counted := a.counted
+	core := metrics.NewCore(a.metrics)
+
 	a.meters = a.store.NewMeterBatcher(store.MeterBatcherConfig{Logger: logger})
 	a.statuses = a.store.NewStatusBatcher(store.BatcherConfig{Logger: logger})
 	a.lastSeen = a.store.NewLastSeenWriter(store.LastSeenWriterConfig{Logger: logger})
 	a.messages = a.store.NewMessageLogger(store.MessageLoggerConfig{Keep: cfg.MessageLogPerStation, Logger: logger})
 	a.commands = command.NewDispatcher(command.Deps{
-		Store: a.store, Bus: a.bus, Schemas: schemas, CoreID: cfg.CoreID,
-		Timeout: cfg.CommandTimeout, Logger: logger, Messages: a.messages,
+		Store: a.store, Bus: counted, Schemas: schemas, CoreID: cfg.CoreID,
+		Timeout: cfg.CommandTimeout, Logger: logger, Messages: a.messages, Metrics: core,
 	})
 	// Every command, typed or generic, goes through its version's table.
 	cmds := command.NewSender(a.commands, ocpp.CommandTables(a.store, time.Now), logger)
@@ -202,14 +216,14 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	a.charging = smartcharging.New(smartcharging.Config{Store: a.store, Sender: smartcharging.CommandSender{Commands: cmds},
 		Logger: logger})
 	a.router = ocpp.NewRouter(ocpp.Deps{
-		Store: a.store, Bus: a.bus, Schemas: schemas, Now: time.Now,
-		HeartbeatInterval: cfg.HeartbeatInterval, Logger: logger,
+		Store: a.store, Bus: counted, Schemas: schemas, Now: time.Now,
+		HeartbeatInterval: cfg.HeartbeatInterval, Logger: logger, Metrics: core,
 		Meters: a.meters, Statuses: a.statuses, MessageLog: a.messages, LastSeen: a.lastSeen,
 		Certificates: a.certs, OCSP: ocspResponder, AlertSeverity: &cfg.AlertSeverity, EVNeeds: a.charging,
 	})
 	// Refused admissions are logged as security events; stored security
 	// events (issue 10) plug in here.
-	a.control = control.New(control.Deps{Store: a.store, Bus: a.bus, Now: time.Now, Logger: logger,
+	a.control = control.New(control.Deps{Store: a.store, Bus: counted, Now: time.Now, Logger: logger, Metrics: core,
 		Policy: admission.Policy{MinProfile: cfg.MinSecurityProfile, Organization: cfg.CSMSOrganization}})
 
 	a.creds = access.NewAuthenticator(access.AuthenticatorConfig{Tokens: a.tokens, Store: a.store, Logger: logger})
@@ -266,7 +280,8 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 			}
 			gw.TLS = a.tls
 		}
-		a.gateway = server.New(gw, a.bus, a.control)
+		gw.Metrics = metrics.NewGateway(a.metrics, gw.GatewayID)
+		a.gateway = server.New(gw, counted, a.control)
 	}
 	return a, nil
 }
@@ -376,10 +391,10 @@ func (a *App) Start(ctx context.Context) (err error) {
 		a.charging.Wait()
 	}()
 	// Before anything can send a command: answers come back here.
-	if err := a.bus.ConsumeCore(runCtx, a.cfg.CoreID, a.commands.HandleReply); err != nil {
+	if err := a.counted.ConsumeCore(runCtx, a.cfg.CoreID, a.commands.HandleReply); err != nil {
 		return fmt.Errorf("app: consume core replies: %w", err)
 	}
-	if err := a.bus.ConsumeUpstream(runCtx, a.router.HandleUpstream); err != nil {
+	if err := a.counted.ConsumeUpstream(runCtx, a.router.HandleUpstream); err != nil {
 		return fmt.Errorf("app: consume upstream: %w", err)
 	}
 	a.bg.Add(1)

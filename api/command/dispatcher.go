@@ -15,6 +15,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
+	"github.com/chargeplane/chargeplane/pkg/metrics"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 	"github.com/chargeplane/chargeplane/pkg/outcome"
@@ -61,6 +62,8 @@ type Deps struct {
 	Logger  *slog.Logger
 	// Messages, when set, gets every CALL sent and every answer received.
 	Messages MessageLog
+	// Metrics counts commands by outcome (nil: not counted).
+	Metrics *metrics.Core
 }
 
 // Dispatcher sends commands and routes the answers to their waiting
@@ -75,6 +78,7 @@ type Dispatcher struct {
 	now     func() time.Time
 	log     *slog.Logger
 	msgs    MessageLog
+	metrics *metrics.Core
 
 	mu      sync.Mutex
 	waiters map[string]*waiter // by message id
@@ -107,6 +111,7 @@ func NewDispatcher(d Deps) *Dispatcher {
 		now:     d.Now,
 		log:     d.Logger.With("component", "command"),
 		msgs:    d.Messages,
+		metrics: d.Metrics,
 		waiters: make(map[string]*waiter),
 	}
 }
@@ -275,7 +280,7 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 		Frame:        frame,
 	}
 	if err := d.bus.PublishDownstream(ctx, env); err != nil {
-		d.finish(log, id, store.CommandOutcome{Status: outcome.Failed, ErrorDescription: "could not publish: " + err.Error()})
+		d.finish(log, id, w, store.CommandOutcome{Status: outcome.Failed, ErrorDescription: "could not publish: " + err.Error()})
 		return nil, fmt.Errorf("command: publish: %w", err)
 	}
 	d.logMessage(store.StationMessage{
@@ -291,10 +296,10 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 	case ans := <-w.ch:
 		return d.settle(log, id, w, ans)
 	case <-timer.C:
-		d.finish(log, id, store.CommandOutcome{Status: outcome.Timeout, ErrorDescription: "no answer in time"})
+		d.finish(log, id, w, store.CommandOutcome{Status: outcome.Timeout, ErrorDescription: "no answer in time"})
 		return nil, fmt.Errorf("%w: %s to %q", ErrTimeout, r.Action, r.StationID)
 	case <-ctx.Done():
-		d.finish(log, id, store.CommandOutcome{Status: outcome.Failed, ErrorDescription: "caller gave up: " + ctx.Err().Error()})
+		d.finish(log, id, w, store.CommandOutcome{Status: outcome.Failed, ErrorDescription: "caller gave up: " + ctx.Err().Error()})
 		return nil, fmt.Errorf("command: waiting for %s: %w", r.Action, ctx.Err())
 	}
 }
@@ -304,7 +309,7 @@ func (d *Dispatcher) settle(log *slog.Logger, id string, w *waiter, ans *busv1.E
 	if ans.GetKind() == busv1.Kind_KIND_CALL_FAILED {
 		reason := outcome.Reason(ans.GetReason())
 		st := reason.Status()
-		d.finish(log, id, store.CommandOutcome{Status: st, ErrorDescription: "gateway: " + string(reason)})
+		d.finish(log, id, w, store.CommandOutcome{Status: st, ErrorDescription: "gateway: " + string(reason)})
 		switch st {
 		case outcome.Timeout:
 			return nil, fmt.Errorf("%w (gateway: %s)", ErrTimeout, reason)
@@ -316,7 +321,7 @@ func (d *Dispatcher) settle(log *slog.Logger, id string, w *waiter, ans *busv1.E
 	f, err := ocppj.Parse(ans.GetFrame())
 	if err != nil {
 		// HandleReply only delivers parsed answers; keep the invariant loud.
-		d.finish(log, id, store.CommandOutcome{Status: outcome.Failed, ErrorDescription: "unreadable answer"})
+		d.finish(log, id, w, store.CommandOutcome{Status: outcome.Failed, ErrorDescription: "unreadable answer"})
 		return nil, fmt.Errorf("command: unreadable answer: %w", err)
 	}
 	switch f.Type {
@@ -329,26 +334,35 @@ func (d *Dispatcher) settle(log *slog.Logger, id string, w *waiter, ans *busv1.E
 			log.Warn("charger's answer violates the response schema; passed on", "err", err)
 		}
 		resp := string(payload)
-		d.finish(log, id, store.CommandOutcome{Status: outcome.Answered, Response: &resp})
+		d.finish(log, id, w, store.CommandOutcome{Status: outcome.Answered, Response: &resp})
 		return &Result{CommandID: id, Payload: payload}, nil
 	case ocppj.CallError:
-		d.finish(log, id, store.CommandOutcome{Status: outcome.ChargerError, ErrorCode: string(f.ErrorCode), ErrorDescription: f.ErrorDescription})
+		d.finish(log, id, w, store.CommandOutcome{Status: outcome.ChargerError, ErrorCode: string(f.ErrorCode), ErrorDescription: f.ErrorDescription})
 		details := f.ErrorDetails
 		if len(details) == 0 {
 			details = json.RawMessage("{}")
 		}
 		return nil, &ChargerError{Code: f.ErrorCode, Description: f.ErrorDescription, Details: details}
 	}
-	d.finish(log, id, store.CommandOutcome{Status: outcome.Failed, ErrorDescription: "unexpected answer"})
+	d.finish(log, id, w, store.CommandOutcome{Status: outcome.Failed, ErrorDescription: "unexpected answer"})
 	return nil, fmt.Errorf("command: unexpected answer of type %d", f.Type)
 }
 
 // finish records the outcome on a context of its own: the caller may have
 // gone, the record must still be written.
-func (d *Dispatcher) finish(log *slog.Logger, id string, o store.CommandOutcome) {
+func (d *Dispatcher) finish(log *slog.Logger, id string, w *waiter, o store.CommandOutcome) {
 	if o.At.IsZero() {
 		o.At = d.now()
 	}
+	d.metrics.Command(string(o.Status))
+	answer := string(o.Status)
+	switch o.Status {
+	case outcome.Answered:
+		answer = metrics.OutcomeResult
+	case outcome.ChargerError:
+		answer = o.ErrorCode
+	}
+	d.metrics.Message(w.version, w.action, metrics.CSMSToCharger, answer)
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
 	if _, err := d.store.FinishCommand(ctx, id, o); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
+	"github.com/chargeplane/chargeplane/pkg/metrics"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
@@ -34,6 +35,8 @@ type Deps struct {
 	Bus    bus.Bus
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Metrics counts stations of expired leases (nil: not counted).
+	Metrics *metrics.Core
 	// CacheSize bounds the verified-credentials cache (default 10000).
 	CacheSize int
 	// Policy is the core's side of admission (MIN_SECURITY_PROFILE,
@@ -61,13 +64,14 @@ const defaultLeaseGrace = 15 * time.Second
 type Service struct {
 	gatewayv1.UnimplementedGatewayControlServiceServer
 
-	store  registry
-	bus    bus.Bus
-	now    func() time.Time
-	log    *slog.Logger
-	cache  *credCache
-	policy admission.Policy
-	events admission.SecurityEvents
+	store   registry
+	bus     bus.Bus
+	now     func() time.Time
+	log     *slog.Logger
+	cache   *credCache
+	metrics *metrics.Core
+	policy  admission.Policy
+	events  admission.SecurityEvents
 
 	// While the database is down, live gateways cannot renew their leases
 	// either, so once it is back every lease may look expired. After a
@@ -96,7 +100,7 @@ func New(d Deps) *Service {
 		d.Events = admission.LogEvents{Log: d.Logger}
 	}
 	s := &Service{bus: d.Bus, now: d.Now, log: d.Logger.With("component", "control"), cache: newCredCache(d.CacheSize),
-		policy: d.Policy, events: d.Events}
+		policy: d.Policy, events: d.Events, metrics: d.Metrics}
 	if d.Store != nil {
 		s.store = d.Store
 	}
@@ -286,6 +290,7 @@ func (s *Service) SweepLeases(ctx context.Context) ([]string, error) {
 		s.storeFailed(ctx)
 		return nil, fmt.Errorf("control: expire leases: %w", err)
 	}
+	s.metrics.LeaseExpired(len(stations))
 	for _, id := range stations {
 		s.log.Warn("station disconnected: its gateway's lease expired", "station", id)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
+	"github.com/chargeplane/chargeplane/pkg/metrics"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
@@ -89,6 +90,8 @@ type Deps struct {
 	// EVNeeds computes and sends schedules for 2.0.1 EV charging needs (a
 	// *smartcharging.Service); nil answers NotifyEVChargingNeeds Rejected.
 	EVNeeds v201.NeedsPlanner
+	// Metrics counts messages and handler latency (nil: not counted).
+	Metrics *metrics.Core
 }
 
 // MessageLog keeps raw frames for operators; Log must not block.
@@ -133,6 +136,7 @@ type Router struct {
 	lastSeen   LastSeenRecorder // nil: through store, every touchEvery
 	standings  *standingCache
 	reads      standingReads // cache misses, read in groups
+	metrics    *metrics.Core
 }
 
 // NewRouter builds the router and its route tables.
@@ -162,6 +166,7 @@ func NewRouter(d Deps) *Router {
 		msgs:       d.MessageLog,
 		lastSeen:   d.LastSeen,
 		standings:  newStandingCache(d.StandingTTL, d.StandingCacheSize, d.Now),
+		metrics:    d.Metrics,
 	}
 	// A nil *store.Store must stay a nil interface so a missing store fails
 	// loudly at the first use rather than behind a non-nil interface.
@@ -282,7 +287,11 @@ func (r *Router) handleFrame(ctx context.Context, log *slog.Logger, env *busv1.E
 		if !answer {
 			return nil
 		}
-		return r.reply(ctx, env, pe.ID, nil, &callError{code: code, description: pe.Reason})
+		if err := r.reply(ctx, env, pe.ID, "", nil, &callError{code: code, description: pe.Reason}); err != nil {
+			return err
+		}
+		r.metrics.Message(v, metrics.Other, metrics.ChargerToCSMS, string(code))
+		return nil
 	}
 	if f.Type != ocppj.Call {
 		// Answers to the core's CALLs go to the core instance's reply
@@ -290,6 +299,8 @@ func (r *Router) handleFrame(ctx context.Context, log *slog.Logger, env *busv1.E
 		log.Warn("dropping non-CALL frame sent upstream", "type", int(f.Type), "message_id", f.ID)
 		return nil
 	}
+	// The real clock: Now may be a test's fixed one.
+	start := time.Now()
 	log = log.With("action", f.Action, "message_id", f.ID)
 	r.logMessage(env, store.DirectionIn, store.MessageCall, f.ID, f.Action, env.GetFrame())
 	var after route.FollowUps
@@ -297,11 +308,15 @@ func (r *Router) handleFrame(ctx context.Context, log *slog.Logger, env *busv1.E
 	if cerr != nil {
 		log.Info("answering CALL with an error", "code", string(cerr.code), "description", cerr.description)
 	}
-	if err := r.reply(ctx, env, f.ID, resp, cerr); err != nil {
+	if err := r.reply(ctx, env, f.ID, f.Action, resp, cerr); err != nil {
 		return err
 	}
+	r.metrics.Handled(v, f.Action, time.Since(start))
 	if cerr == nil {
+		r.metrics.Message(v, f.Action, metrics.ChargerToCSMS, metrics.OutcomeResult)
 		after.Run()
+	} else {
+		r.metrics.Message(v, f.Action, metrics.ChargerToCSMS, string(cerr.code))
 	}
 	return nil
 }
@@ -407,8 +422,9 @@ func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, en
 }
 
 // reply sends a CALLRESULT (resp) or CALLERROR (cerr) to the gateway that
-// holds the charger's connection.
-func (r *Router) reply(ctx context.Context, env *busv1.Envelope, id string, resp json.RawMessage, cerr *callError) error {
+// holds the charger's connection. It names the CALL's action when the
+// version defines it, for the gateway's latency metric.
+func (r *Router) reply(ctx context.Context, env *busv1.Envelope, id, action string, resp json.RawMessage, cerr *callError) error {
 	var frame []byte
 	var err error
 	if cerr != nil {
@@ -432,6 +448,9 @@ func (r *Router) reply(ctx context.Context, env *busv1.Envelope, id string, resp
 		Trace:        env.GetTrace(),
 		Frame:        frame,
 		MessageId:    id,
+	}
+	if v, _ := bus.VersionOf(env); ocppj.KnownAction(v, action) {
+		out.Action = action
 	}
 	if err := r.bus.PublishToGateway(ctx, env.GetGatewayId(), out); err != nil {
 		return fmt.Errorf("ocpp: reply to %s via gateway %s: %w", env.GetStationId(), env.GetGatewayId(), err)

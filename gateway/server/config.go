@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chargeplane/chargeplane/pkg/config"
+	"github.com/chargeplane/chargeplane/pkg/metrics"
 )
 
 // Config tunes a gateway. Zero values take the defaults below, so the
@@ -45,6 +46,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
+	// Metrics counts connections, admissions and answer latency (nil: not
+	// counted).
+	Metrics *metrics.Gateway
 	// Now is the wall clock stamped on envelopes and compared with a core
 	// CALL's ExpiresAt. Default time.Now.
 	Now func() time.Time

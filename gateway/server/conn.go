@@ -25,6 +25,10 @@ const (
 	// maxQueuedCalls bounds core→charger CALLs waiting behind the outstanding
 	// one; more are refused with KIND_CALL_FAILED "queue full".
 	maxQueuedCalls = 64
+	// maxTimedCalls bounds the charger CALLs timed for the latency metric
+	// at once. OCPP allows one; a charger that sends more without waiting
+	// gets the rest answered, just not timed.
+	maxTimedCalls = 8
 )
 
 // conn is one charger's socket. To keep an idle connection cheap it owns a
@@ -66,6 +70,10 @@ type conn struct {
 	outstanding *coreCall
 	callTimer   *time.Timer
 	pingTimer   *time.Timer
+
+	// timed holds when each charger CALL waiting for the core's answer was
+	// read, by message id.
+	timed map[string]time.Time
 }
 
 // coreCall is a core-initiated CALL queued on a connection.
@@ -193,10 +201,12 @@ func (c *conn) handleFrame(data []byte) {
 		env.MessageId = f.ID
 		env.Action = f.Action // the bus picks the message's durability by it
 		env.Frame = data
+		c.time(f.ID)
 		ctx, cancel := publishCtx()
 		err := c.s.bus.PublishUpstream(ctx, env)
 		cancel()
 		if err != nil {
+			c.untime(f.ID)
 			// The charger retries a CALL answered with an error; silence
 			// would leave it waiting for its own timeout.
 			c.log.Error("could not forward CALL", "action", f.Action, "message_id", f.ID, "err", err)
@@ -219,6 +229,50 @@ func (c *conn) handleFrame(data []byte) {
 		}
 	default:
 		c.log.Info("frame type not handled, dropped", "type", f.Type, "message_id", f.ID)
+	}
+}
+
+// time notes when the charger CALL id was read (the real clock: Now may be
+// a test's fixed one).
+func (c *conn) time(id string) {
+	if c.s.cfg.Metrics == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.timed == nil {
+		c.timed = make(map[string]time.Time)
+	}
+	now := time.Now()
+	if len(c.timed) >= maxTimedCalls {
+		// Answers that never came (a redelivery answered on another
+		// socket) must not stop the timing for good.
+		for k, at := range c.timed {
+			if now.Sub(at) > c.s.cfg.CallTimeout {
+				delete(c.timed, k)
+			}
+		}
+	}
+	if len(c.timed) < maxTimedCalls {
+		c.timed[id] = now
+	}
+}
+
+func (c *conn) untime(id string) {
+	c.mu.Lock()
+	delete(c.timed, id)
+	c.mu.Unlock()
+}
+
+// answered observes the round trip of the charger CALL id, whose answer
+// the core sent for action.
+func (c *conn) answered(id, action string) {
+	c.mu.Lock()
+	at, ok := c.timed[id]
+	delete(c.timed, id)
+	c.mu.Unlock()
+	if ok {
+		c.s.cfg.Metrics.Answered(c.version, action, time.Since(at))
 	}
 }
 

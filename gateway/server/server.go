@@ -28,6 +28,7 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
+	"github.com/chargeplane/chargeplane/pkg/metrics"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 	"github.com/chargeplane/chargeplane/pkg/outcome"
 )
@@ -236,6 +237,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
+		s.cfg.Metrics.Admission(metrics.AdmissionDraining)
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "gateway is shutting down", http.StatusServiceUnavailable)
 		return
@@ -274,6 +276,7 @@ func (s *Server) serveStation(w http.ResponseWriter, r *http.Request, stationID 
 	cancel()
 	if err != nil {
 		log.Error("admission failed", "err", err)
+		s.cfg.Metrics.Admission(metrics.AdmissionCoreError)
 		http.Error(w, "central system unavailable", http.StatusServiceUnavailable)
 		return false
 	}
@@ -281,20 +284,24 @@ func (s *Server) serveStation(w http.ResponseWriter, r *http.Request, stationID 
 	case gatewayv1.Decision_DECISION_ACCEPTED:
 		if resp.GetConnectionId() == "" {
 			log.Error("core accepted a connection without a connection id")
+			s.cfg.Metrics.Admission(metrics.AdmissionCoreError)
 			http.Error(w, "central system unavailable", http.StatusServiceUnavailable)
 			return false
 		}
 	case gatewayv1.Decision_DECISION_UNKNOWN_STATION:
 		log.Info("unknown station refused", "reason", resp.GetReason(), "remote", r.RemoteAddr)
+		s.cfg.Metrics.Admission(metrics.AdmissionUnknownStation)
 		http.Error(w, "unknown charging station", http.StatusNotFound)
 		return false
 	case gatewayv1.Decision_DECISION_UNAUTHORIZED:
 		log.Warn("station refused", append([]any{"reason", resp.GetReason(), "remote", r.RemoteAddr, "tls", tr.tls}, certSubject(tr.cert)...)...)
+		s.cfg.Metrics.Admission(metrics.AdmissionUnauthorized)
 		w.Header().Set("WWW-Authenticate", `Basic realm="chargeplane", charset="UTF-8"`)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return false
 	default:
 		log.Error("core gave no admission decision", "decision", resp.GetDecision(), "reason", resp.GetReason())
+		s.cfg.Metrics.Admission(metrics.AdmissionCoreError)
 		http.Error(w, "central system unavailable", http.StatusServiceUnavailable)
 		return false
 	}
@@ -316,6 +323,7 @@ func (s *Server) serveStation(w http.ResponseWriter, r *http.Request, stationID 
 	ws, err := websocket.Accept(smallBuffers{w}, r, opts)
 	if err != nil {
 		log.Warn("websocket handshake failed", "err", err)
+		s.cfg.Metrics.Admission(metrics.AdmissionHandshake)
 		s.publishDisconnected(log, stationID, connID, version, "handshake failed")
 		return false
 	}
@@ -323,11 +331,13 @@ func (s *Server) serveStation(w http.ResponseWriter, r *http.Request, stationID 
 	if version == 0 {
 		// OCPP-J: finish the handshake without a subprotocol, then close.
 		log.Warn("no supported OCPP subprotocol offered", "offered", r.Header.Values("Sec-WebSocket-Protocol"))
+		s.cfg.Metrics.Admission(metrics.AdmissionNoSubprotocol)
 		_ = ws.Close(websocket.StatusProtocolError, "no supported OCPP subprotocol")
 		s.publishDisconnected(log, stationID, connID, version, "no supported subprotocol")
 		return false
 	}
 	ws.SetReadLimit(s.cfg.MaxMessageBytes)
+	s.cfg.Metrics.Admission(metrics.AdmissionAccepted)
 
 	c := newConn(s, ws, stationID, connID, version, log)
 	// Not on net/http's goroutine: returning from ServeHTTP after the
@@ -350,6 +360,10 @@ func (s *Server) register(c *conn) (old *conn, ok bool) {
 	}
 	old = s.conns[c.station]
 	s.conns[c.station] = c
+	s.cfg.Metrics.Connected(c.version, 1)
+	if old != nil {
+		s.cfg.Metrics.Connected(old.version, -1)
+	}
 	return old, true
 }
 
@@ -358,6 +372,7 @@ func (s *Server) unregister(c *conn) {
 	s.mu.Lock()
 	if s.conns[c.station] == c {
 		delete(s.conns, c.station)
+		s.cfg.Metrics.Connected(c.version, -1)
 	}
 	s.mu.Unlock()
 }
@@ -403,6 +418,7 @@ func (s *Server) handleDownstream(_ context.Context, env *busv1.Envelope) error 
 				c.log.Info("reply for another connection dropped", "message_id", f.ID, "reply_connection", env.GetConnectionId())
 				return nil
 			}
+			c.answered(f.ID, env.GetAction())
 			c.send(env.GetFrame())
 		default:
 			s.log.Warn("frame of unexpected type from core dropped", "station", env.GetStationId(), "type", f.Type)

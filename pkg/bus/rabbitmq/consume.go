@@ -97,6 +97,7 @@ func (b *Bus) run(ctx context.Context, spec consumerSpec, h bus.Handler, sub *su
 			return
 		}
 		if yielded {
+			b.stats.handovers.Add(1)
 			log.Debug("handing the partition over to its owner")
 		} else {
 			log.Warn("consumer lost its channel; resubscribing")

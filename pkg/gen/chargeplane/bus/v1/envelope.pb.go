@@ -173,7 +173,9 @@ type Envelope struct {
 	// the documented values for KIND_CALL_FAILED.
 	Reason string `protobuf:"bytes,12,opt,name=reason,proto3" json:"reason,omitempty"`
 	// For a CALL frame: its action, as the gateway read it from the frame.
-	// The bus chooses the message's durability by it (bus.Durable).
+	// The bus chooses the message's durability by it (bus.Durable). On the
+	// core's reply to a charger CALL: that CALL's action when the version
+	// defines it, else empty (the gateway's latency metric is labelled by it).
 	Action        string `protobuf:"bytes,13,opt,name=action,proto3" json:"action,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
