@@ -5,22 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/chargeplane/chargeplane/api/app"
-	"github.com/chargeplane/chargeplane/internal/testenv"
-	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
 	"github.com/chargeplane/chargeplane/pkg/chargepoint"
-	"github.com/chargeplane/chargeplane/pkg/config"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
@@ -395,57 +386,8 @@ func testCommandNotConnected(t *testing.T, sys *system) {
 // its answer comes back to the instance whose caller waits.
 func testCommandsTwoCores(t *testing.T) {
 	t.Parallel()
-	env := coreEnv(t)
-	env["DATABASE_URL"] = testenv.PostgresURL(t)
-	env["AMQP_URL"] = testenv.AMQPURL(t)
-	env["AMQP_PREFIX"] = testenv.UniquePrefix(t)
-	env["DATA_DIR"] = t.TempDir()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := rabbitmq.DeleteTopology(ctx, rabbitmq.Config{URL: env["AMQP_URL"], Prefix: env["AMQP_PREFIX"]}); err != nil {
-			t.Errorf("delete RabbitMQ topology: %v", err)
-		}
-	})
-	cfg, err := config.LoadFrom(config.API, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	core1 := startCore(t, cfg)
-
-	// The second instance: same database and prefix, its own id, reply
-	// queue and listeners.
-	cfg2 := cfg
-	cfg2.CoreID = "e2e-core2-" + uuid.NewString()[:8]
-	cfg2.MigrateOnStart = false
-	a2, err := app.New(cfg2, testLogger(t).With("part", "core2"))
-	if err != nil {
-		t.Fatalf("second core: %v", err)
-	}
+	sys1, sys2, gws := startTwoCores(t, "e2e-cmdgw")
 	ctx := testCtx(t)
-	if err := a2.Start(ctx); err != nil {
-		t.Fatalf("second core start: %v", err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := a2.Shutdown(sctx); err != nil {
-			t.Errorf("second core shutdown: %v", err)
-		}
-	})
-	http2, _, _ := a2.Addrs()
-
-	conn, err := grpc.NewClient(core1.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	var gws []string
-	for i := 1; i <= 2; i++ {
-		gws = append(gws, startGateway(t, cfg, "e2e-cmdgw"+strconv.Itoa(i)+"-"+uuid.NewString()[:8], conn, nil).url)
-	}
-	sys1 := newSystem(t, "core1", core1.HTTP, gws)
-	sys2 := newSystem(t, "core2", http2, gws)
 
 	// One charger per gateway, one of each version.
 	var ids []string

@@ -314,3 +314,62 @@ func newSystem(t *testing.T, name, httpAddr string, gateways []string) *system {
 func newStationID(prefix string) string {
 	return prefix + "-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
 }
+
+// startTwoCores runs two core instances on one database and broker, and
+// two gateways (on the first core's control plane); it returns each
+// core's system (REST client) and the gateways' URLs.
+func startTwoCores(t *testing.T, gwPrefix string) (*system, *system, []string) {
+	t.Helper()
+	env := coreEnv(t)
+	env["DATABASE_URL"] = testenv.PostgresURL(t)
+	env["AMQP_URL"] = testenv.AMQPURL(t)
+	env["AMQP_PREFIX"] = testenv.UniquePrefix(t)
+	env["DATA_DIR"] = t.TempDir()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := rabbitmq.DeleteTopology(ctx, rabbitmq.Config{URL: env["AMQP_URL"], Prefix: env["AMQP_PREFIX"]}); err != nil {
+			t.Errorf("delete RabbitMQ topology: %v", err)
+		}
+	})
+	cfg, err := config.LoadFrom(config.API, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core1 := startCore(t, cfg)
+
+	// The second instance: same database and prefix, its own id, reply
+	// queue and listeners.
+	cfg2 := cfg
+	cfg2.CoreID = "e2e-core2-" + uuid.NewString()[:8]
+	cfg2.MigrateOnStart = false
+	a2, err := app.New(cfg2, testLogger(t).With("part", "core2"))
+	if err != nil {
+		t.Fatalf("second core: %v", err)
+	}
+	ctx := testCtx(t)
+	if err := a2.Start(ctx); err != nil {
+		t.Fatalf("second core start: %v", err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := a2.Shutdown(sctx); err != nil {
+			t.Errorf("second core shutdown: %v", err)
+		}
+	})
+	http2, _, _ := a2.Addrs()
+
+	conn, err := grpc.NewClient(core1.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	var gws []string
+	for i := 1; i <= 2; i++ {
+		gws = append(gws, startGateway(t, cfg, gwPrefix+strconv.Itoa(i)+"-"+uuid.NewString()[:8], conn, nil).url)
+	}
+	sys1 := newSystem(t, "core1", core1.HTTP, gws)
+	sys2 := newSystem(t, "core2", http2, gws)
+	return sys1, sys2, gws
+}

@@ -89,6 +89,9 @@ var Policies = map[string]Policy{
 
 	v1.AuditService_ListAuditRecords_FullMethodName: adminRead,
 
+	// A viewer may watch everything it may read.
+	v1.EventService_StreamEvents_FullMethodName: read,
+
 	v1.StationService_CreateStation_FullMethodName: operate,
 	v1.StationService_ListStations_FullMethodName:  read,
 	v1.StationService_GetStation_FullMethodName:    read,

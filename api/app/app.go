@@ -32,6 +32,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/console"
 	"github.com/chargeplane/chargeplane/api/control"
 	"github.com/chargeplane/chargeplane/api/credentials"
+	"github.com/chargeplane/chargeplane/api/event"
 	"github.com/chargeplane/chargeplane/api/httpapi"
 	"github.com/chargeplane/chargeplane/api/ocpp"
 	"github.com/chargeplane/chargeplane/api/operator"
@@ -88,6 +89,14 @@ type App struct {
 	// messages writes the per-station raw message log in the background.
 	messages *store.MessageLogger
 	commands *command.Dispatcher
+	// events stores and relays live events; hub hands every instance's
+	// events to this instance's subscribers. The recorder outlives the
+	// bus consumers (recStop after the bus closes) so that no handler's
+	// event is left unstored.
+	events  *event.Recorder
+	hub     *event.Hub
+	recStop context.CancelFunc
+	recDone chan struct{}
 	// certs signs station CSRs and delivers their certificates.
 	certs *certificates.Service
 	// charging answers EV charging needs with schedules.
@@ -191,9 +200,14 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	a.statuses = a.store.NewStatusBatcher(store.BatcherConfig{Logger: logger})
 	a.lastSeen = a.store.NewLastSeenWriter(store.LastSeenWriterConfig{Logger: logger})
 	a.messages = a.store.NewMessageLogger(store.MessageLoggerConfig{Keep: cfg.MessageLogPerStation, Logger: logger})
+	a.hub = event.NewHub(event.HubConfig{Log: a.store, Logger: logger})
+	a.events = event.NewRecorder(event.RecorderConfig{
+		Log: a.store, Relay: a.bus, Hub: a.hub, Retention: cfg.EventRetention, Logger: logger,
+		Enrich: event.StoreEnricher(a.store),
+	})
 	a.commands = command.NewDispatcher(command.Deps{
 		Store: a.store, Bus: counted, Schemas: schemas, CoreID: cfg.CoreID,
-		Timeout: cfg.CommandTimeout, Logger: logger, Messages: a.messages, Metrics: core,
+		Timeout: cfg.CommandTimeout, Logger: logger, Messages: a.messages, Metrics: core, Events: a.events,
 	})
 	// Every command, typed or generic, goes through its version's table.
 	cmds := command.NewSender(a.commands, ocpp.CommandTables(a.store, time.Now), logger)
@@ -219,7 +233,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		Store: a.store, Bus: counted, Schemas: schemas, Now: time.Now,
 		HeartbeatInterval: cfg.HeartbeatInterval, Logger: logger, Metrics: core,
 		Meters: a.meters, Statuses: a.statuses, MessageLog: a.messages, LastSeen: a.lastSeen,
-		Certificates: a.certs, OCSP: ocspResponder, AlertSeverity: &cfg.AlertSeverity, EVNeeds: a.charging,
+		Certificates: a.certs, OCSP: ocspResponder, AlertSeverity: &cfg.AlertSeverity, EVNeeds: a.charging, Events: a.events,
 	})
 	// Refused admissions are logged as security events; stored security
 	// events (issue 10) plug in here.
@@ -240,6 +254,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	chargeplanev1.RegisterUserServiceServer(a.grpcSrv, operator.NewUserService(a.store, a.creds, logger))
 	chargeplanev1.RegisterApiKeyServiceServer(a.grpcSrv, operator.NewAPIKeyService(a.store, a.creds, time.Now, logger))
 	chargeplanev1.RegisterAuditServiceServer(a.grpcSrv, operator.NewAuditService(a.store, logger))
+	chargeplanev1.RegisterEventServiceServer(a.grpcSrv, operator.NewEventService(a.hub, logger))
 	chargeplanev1.RegisterStationServiceServer(a.grpcSrv, operator.NewStationService(a.store, logger).WithDisconnector(a.control))
 	chargeplanev1.RegisterIdTokenServiceServer(a.grpcSrv, operator.NewIDTokenService(a.store, logger))
 	chargeplanev1.RegisterTransactionServiceServer(a.grpcSrv, operator.NewTransactionService(a.store, logger))
@@ -374,6 +389,26 @@ func (a *App) Start(ctx context.Context) (err error) {
 	// able to drain the gateway while the consumers still run.
 	runCtx, stop := context.WithCancel(context.Background())
 	a.stopRun = stop
+
+	// Events: the hub starts where the log ends, before anything can
+	// record one; the recorder runs until the bus has stopped (closeResources).
+	if err := a.hub.Start(ctx); err != nil {
+		return fmt.Errorf("app: read the event log: %w", err)
+	}
+	recCtx, recStop := context.WithCancel(context.Background())
+	a.recStop, a.recDone = recStop, make(chan struct{})
+	go func() {
+		defer close(a.recDone)
+		a.events.Run(recCtx)
+	}()
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		a.hub.Run(runCtx)
+	}()
+	if err := a.bus.ConsumeEvents(runCtx, a.cfg.CoreID, a.hub.HandleRelay); err != nil {
+		return fmt.Errorf("app: consume events: %w", err)
+	}
 
 	// Before the first SignCertificate can come in.
 	a.certs.Start(runCtx)
@@ -689,6 +724,10 @@ func (a *App) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("gateway drain: %w", err))
 		}
 	}
+	// Event streams never end on their own.
+	if a.hub != nil {
+		a.hub.Close()
+	}
 	if a.httpSrv != nil {
 		if err := a.httpSrv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http: %w", err))
@@ -746,6 +785,10 @@ func (a *App) closeResources() {
 		}
 	}
 	// After the bus (no handler is running any more), before the store.
+	if a.recStop != nil {
+		a.recStop()
+		<-a.recDone
+	}
 	if a.creds != nil {
 		a.creds.Flush(context.Background())
 	}

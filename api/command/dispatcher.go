@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/chargeplane/chargeplane/api/event"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
@@ -62,6 +63,8 @@ type Deps struct {
 	Logger  *slog.Logger
 	// Messages, when set, gets every CALL sent and every answer received.
 	Messages MessageLog
+	// Events, when set, gets command.sent and command.answered.
+	Events event.Publisher
 	// Metrics counts commands by outcome (nil: not counted).
 	Metrics *metrics.Core
 }
@@ -78,6 +81,7 @@ type Dispatcher struct {
 	now     func() time.Time
 	log     *slog.Logger
 	msgs    MessageLog
+	events  event.Publisher
 	metrics *metrics.Core
 
 	mu      sync.Mutex
@@ -85,6 +89,7 @@ type Dispatcher struct {
 }
 
 type waiter struct {
+	station string
 	action  string
 	version ocppj.Version
 	ch      chan *busv1.Envelope // buffered 1: HandleReply never blocks
@@ -111,6 +116,7 @@ func NewDispatcher(d Deps) *Dispatcher {
 		now:     d.Now,
 		log:     d.Logger.With("component", "command"),
 		msgs:    d.Messages,
+		events:  d.Events,
 		metrics: d.Metrics,
 		waiters: make(map[string]*waiter),
 	}
@@ -257,7 +263,7 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 
 	// Registered before publishing: the answer may come back before
 	// Publish returns.
-	w := &waiter{action: r.Action, version: v, ch: make(chan *busv1.Envelope, 1)}
+	w := &waiter{station: r.StationID, action: r.Action, version: v, ch: make(chan *busv1.Envelope, 1)}
 	d.mu.Lock()
 	d.waiters[id] = w
 	d.mu.Unlock()
@@ -288,6 +294,12 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 		MessageID: id, Action: r.Action, ConnectionID: st.ConnectionID, Frame: string(recordedFrame),
 	})
 	log.Info("command sent", "requested_by", r.RequestedBy, "timeout", expires.Sub(now))
+	if d.events != nil {
+		// The recorded (redacted) payload: no secret reaches an event.
+		d.events.Publish(event.New(event.CommandSent, now, r.StationID, CommandEventPayload{
+			CommandID: id, Action: r.Action, Request: json.RawMessage(recordedPayload), RequestedBy: r.RequestedBy,
+		}))
+	}
 
 	// The timer runs on the real clock: Now may be a test's fixed clock.
 	timer := time.NewTimer(expires.Sub(now))
@@ -302,6 +314,19 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 		d.finish(log, id, w, store.CommandOutcome{Status: outcome.Failed, ErrorDescription: "caller gave up: " + ctx.Err().Error()})
 		return nil, fmt.Errorf("command: waiting for %s: %w", r.Action, ctx.Err())
 	}
+}
+
+// CommandEventPayload is the payload of command.sent and command.answered.
+type CommandEventPayload struct {
+	CommandID   string          `json:"commandId"`
+	Action      string          `json:"action"`
+	Request     json.RawMessage `json:"request,omitempty"`
+	RequestedBy string          `json:"requestedBy,omitempty"`
+	// Status (command.answered): the outcome, as in the command history.
+	Status    string          `json:"status,omitempty"`
+	Response  json.RawMessage `json:"response,omitempty"`
+	ErrorCode string          `json:"errorCode,omitempty"`
+	Error     string          `json:"error,omitempty"`
 }
 
 // settle turns the envelope the gateway sent back into the outcome.
@@ -353,6 +378,13 @@ func (d *Dispatcher) settle(log *slog.Logger, id string, w *waiter, ans *busv1.E
 func (d *Dispatcher) finish(log *slog.Logger, id string, w *waiter, o store.CommandOutcome) {
 	if o.At.IsZero() {
 		o.At = d.now()
+	}
+	if d.events != nil {
+		p := CommandEventPayload{CommandID: id, Action: w.action, Status: string(o.Status), ErrorCode: o.ErrorCode, Error: o.ErrorDescription}
+		if o.Response != nil {
+			p.Response = json.RawMessage(*o.Response)
+		}
+		d.events.Publish(event.New(event.CommandAnswered, o.At, w.station, p))
 	}
 	d.metrics.Command(string(o.Status))
 	answer := string(o.Status)

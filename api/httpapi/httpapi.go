@@ -52,7 +52,10 @@ type Config struct {
 	// HTTP client's address, so that the core's guard can trust that
 	// address (access.ForwardedMetadata).
 	ForwardKey string
-	Logger     *slog.Logger
+	// EventHeartbeat is how often an idle event stream gets a heartbeat
+	// comment (DefaultEventHeartbeat when 0).
+	EventHeartbeat time.Duration
+	Logger         *slog.Logger
 }
 
 // API is the core's HTTP handler.
@@ -72,6 +75,9 @@ func New(cfg Config) (*API, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.EventHeartbeat <= 0 {
+		cfg.EventHeartbeat = DefaultEventHeartbeat
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -138,6 +144,7 @@ func New(cfg Config) (*API, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", a.limitBody(gw))
+	mux.HandleFunc("GET "+EventsPath, a.events)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

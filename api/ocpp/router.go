@@ -18,6 +18,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/certificates"
 	"github.com/chargeplane/chargeplane/api/datatransfer"
+	"github.com/chargeplane/chargeplane/api/event"
 	"github.com/chargeplane/chargeplane/api/monitoring"
 	"github.com/chargeplane/chargeplane/api/ocpp/route"
 	v16 "github.com/chargeplane/chargeplane/api/ocpp/v16"
@@ -84,6 +85,8 @@ type Deps struct {
 	AlertSeverity *int
 	// Alerts receives the alerts as they are stored (nil = logged).
 	Alerts monitoring.Sink
+	// Events receives the live events of what chargers do (nil: none).
+	Events EventSink
 	// VendorExtensions answer incoming DataTransfer (both versions); nil
 	// answers every one UnknownVendorId. Every one is stored either way.
 	VendorExtensions *datatransfer.Registry
@@ -92,6 +95,12 @@ type Deps struct {
 	EVNeeds v201.NeedsPlanner
 	// Metrics counts messages and handler latency (nil: not counted).
 	Metrics *metrics.Core
+}
+
+// EventSink takes live events (an *event.Recorder); neither method blocks.
+type EventSink interface {
+	event.Publisher
+	ObserveCall(c event.Call)
 }
 
 // MessageLog keeps raw frames for operators; Log must not block.
@@ -136,6 +145,7 @@ type Router struct {
 	lastSeen   LastSeenRecorder // nil: through store, every touchEvery
 	standings  *standingCache
 	reads      standingReads // cache misses, read in groups
+	events     EventSink
 	metrics    *metrics.Core
 }
 
@@ -166,6 +176,7 @@ func NewRouter(d Deps) *Router {
 		msgs:       d.MessageLog,
 		lastSeen:   d.LastSeen,
 		standings:  newStandingCache(d.StandingTTL, d.StandingCacheSize, d.Now),
+		events:     d.Events,
 		metrics:    d.Metrics,
 	}
 	// A nil *store.Store must stay a nil interface so a missing store fails
@@ -231,6 +242,9 @@ func (r *Router) HandleUpstream(ctx context.Context, env *busv1.Envelope) error 
 			return fmt.Errorf("ocpp: mark %s connected: %w", env.GetStationId(), err)
 		}
 		log.Debug("station connected", "applied", applied)
+		if applied {
+			r.publishConnection(event.StationConnected, env)
+		}
 		return nil
 	case busv1.Kind_KIND_DISCONNECTED:
 		applied, err := r.store.MarkDisconnected(ctx, r.connectionEvent(env))
@@ -239,11 +253,35 @@ func (r *Router) HandleUpstream(ctx context.Context, env *busv1.Envelope) error 
 		}
 		// Not applied: a newer connection already replaced this one.
 		log.Debug("station disconnected", "applied", applied, "reason", env.GetReason())
+		if applied {
+			r.publishConnection(event.StationDisconnected, env)
+		}
 		return nil
 	default:
 		log.Warn("dropping upstream envelope of unexpected kind", "kind", env.GetKind().String())
 		return nil
 	}
+}
+
+// ConnectionPayload is the payload of station.connected and
+// station.disconnected.
+type ConnectionPayload struct {
+	GatewayID    string `json:"gatewayId"`
+	ConnectionID string `json:"connectionId"`
+	OCPPVersion  string `json:"ocppVersion,omitempty"`
+	Reason       string `json:"reason,omitempty"`
+}
+
+func (r *Router) publishConnection(t event.Type, env *busv1.Envelope) {
+	if r.events == nil {
+		return
+	}
+	ce := r.connectionEvent(env)
+	p := ConnectionPayload{GatewayID: ce.GatewayID, ConnectionID: ce.ConnectionID, Reason: env.GetReason()}
+	if ce.OCPPVersion != 0 {
+		p.OCPPVersion = ce.OCPPVersion.String()
+	}
+	r.events.Publish(event.New(t, ce.At, ce.StationID, p))
 }
 
 func (r *Router) connectionEvent(env *busv1.Envelope) store.ConnectionEvent {
@@ -315,6 +353,13 @@ func (r *Router) handleFrame(ctx context.Context, log *slog.Logger, env *busv1.E
 	if cerr == nil {
 		r.metrics.Message(v, f.Action, metrics.ChargerToCSMS, metrics.OutcomeResult)
 		after.Run()
+		if r.events != nil {
+			at := r.now()
+			if env.GetReceivedAt() != nil {
+				at = env.GetReceivedAt().AsTime()
+			}
+			r.events.ObserveCall(event.Call{StationID: env.GetStationId(), Version: v, Action: f.Action, Request: f.Payload, Response: resp, At: at})
+		}
 	} else {
 		r.metrics.Message(v, f.Action, metrics.ChargerToCSMS, string(cerr.code))
 	}

@@ -13,6 +13,9 @@
 //     target of replies to that gateway's charger CALLs; gone with the gateway.
 //   - core queue: one per core instance, the charger answers to that
 //     instance's CALLs; gone with the instance.
+//   - events: core → every core instance (fanout): the live events each
+//     instance stored, so that a subscriber on any instance sees them all;
+//     each instance's events queue is gone with the instance.
 package bus
 
 import (
@@ -75,6 +78,14 @@ type Bus interface {
 	// ConsumeCore declares coreID's reply queue and starts delivering to h;
 	// returns once consuming has begun. The queue goes with the instance.
 	ConsumeCore(ctx context.Context, coreID string, h Handler) error
+
+	// PublishEvents sends a message to every core instance consuming
+	// events (transient: the events are already in the database).
+	PublishEvents(ctx context.Context, env *busv1.Envelope) error
+	// ConsumeEvents declares coreID's events queue, binds it to the events
+	// fanout and starts delivering to h; returns once consuming has begun.
+	// The queue goes with the instance.
+	ConsumeEvents(ctx context.Context, coreID string, h Handler) error
 
 	// Close stops all consumers and releases the connection.
 	Close() error

@@ -101,6 +101,7 @@ type Config struct {
 
 	CommandTimeout       time.Duration
 	MessageLogPerStation int
+	EventRetention       time.Duration
 
 	CACertFile          string
 	CAKeyFile           string

@@ -52,6 +52,7 @@ func Run(t *testing.T, partitions int, newBus func(t *testing.T) bus.Bus) {
 		{"RedeliveryOnError", testRedeliveryOnError},
 		{"OrderWithHandlerErrors", testOrderWithHandlerErrors},
 		{"FanoutReachesEveryGateway", testFanout},
+		{"EventsReachEveryCore", testEventsFanout},
 		{"DirectDeliveryReachesOnlyTarget", testDirect},
 		{"VanishedQueuesDropped", testVanished},
 		{"ConsumeReturnsOnceSubscribed", testSubscribed},
@@ -479,6 +480,49 @@ func testFanout(t *testing.T, b bus.Bus) {
 	must(t, b.PublishToCore(ctx, "core-a", marker), "PublishToCore")
 	if got := core.next(t, "the core marker"); seqOf(t, got) != 8 {
 		t.Fatalf("core queue received a downstream message: %v", got)
+	}
+}
+
+// Events reach every core consuming them exactly once, and neither
+// gateways nor reply queues.
+func testEventsFanout(t *testing.T, b bus.Bus) {
+	ctx := testContext(t)
+	cores := []string{"core-a", "core-b"}
+	sinks := make([]sink, len(cores))
+	for i, id := range cores {
+		sinks[i] = newSink()
+		must(t, b.ConsumeEvents(ctx, id, sinks[i].handle), "ConsumeEvents")
+	}
+	gw, replies := newSink(), newSink()
+	must(t, b.ConsumeGateway(ctx, "gw-a", gw.handle), "ConsumeGateway")
+	must(t, b.ConsumeCore(ctx, "core-a", replies.handle), "ConsumeCore")
+
+	want := envelope("", 7)
+	want.Kind = busv1.Kind_KIND_EVENTS
+	must(t, b.PublishEvents(ctx, want), "PublishEvents")
+	for _, seq := range []int{8, 9} {
+		next := envelope("", seq)
+		next.Kind = busv1.Kind_KIND_EVENTS
+		must(t, b.PublishEvents(ctx, next), "PublishEvents")
+	}
+	for i, s := range sinks {
+		if got := s.next(t, "the events at "+cores[i]); !proto.Equal(got, want) {
+			t.Fatalf("%s got %v, want %v", cores[i], got, want)
+		}
+		for _, seq := range []int{8, 9} {
+			if got := s.next(t, "the next events"); seqOf(t, got) != seq {
+				t.Fatalf("%s got events %d, want %d (in order, once)", cores[i], seqOf(t, got), seq)
+			}
+		}
+	}
+	marker := envelope("CP-1", 10)
+	must(t, b.PublishToGateway(ctx, "gw-a", marker), "PublishToGateway")
+	if got := gw.next(t, "the gateway marker"); seqOf(t, got) != 10 {
+		t.Fatalf("a gateway received events: %v", got)
+	}
+	must(t, b.PublishToCore(ctx, "core-a", marker), "PublishToCore")
+	if got := replies.next(t, "the reply marker"); seqOf(t, got) != 10 {
+		t.Fatalf("a reply queue received events: %v", got)
 	}
 }
 

@@ -59,6 +59,7 @@ type Bus struct {
 	parts    []*partition
 	gateways map[string]*direct
 	cores    map[string]*direct
+	events   map[string]*direct // core instances consuming the events fanout
 }
 
 var _ bus.Bus = (*Bus)(nil)
@@ -95,6 +96,7 @@ func New(cfg Config) *Bus {
 		parts:      make([]*partition, cfg.Partitions),
 		gateways:   make(map[string]*direct),
 		cores:      make(map[string]*direct),
+		events:     make(map[string]*direct),
 	}
 	for i := range b.parts {
 		b.parts[i] = newPartition()
@@ -342,6 +344,15 @@ func (b *Bus) PublishUpstream(ctx context.Context, env *busv1.Envelope) error {
 
 // PublishDownstream queues env for every gateway that is consuming.
 func (b *Bus) PublishDownstream(ctx context.Context, env *busv1.Envelope) error {
+	return b.fanout(ctx, b.gateways, env)
+}
+
+// PublishEvents queues env for every core instance consuming events.
+func (b *Bus) PublishEvents(ctx context.Context, env *busv1.Envelope) error {
+	return b.fanout(ctx, b.events, env)
+}
+
+func (b *Bus) fanout(ctx context.Context, m map[string]*direct, env *busv1.Envelope) error {
 	if err := checkEnvelope(env); err != nil {
 		return err
 	}
@@ -354,7 +365,7 @@ func (b *Bus) PublishDownstream(ctx context.Context, env *busv1.Envelope) error 
 	if b.closed {
 		return bus.ErrClosed
 	}
-	for _, d := range b.gateways {
+	for _, d := range m {
 		if d.ctx.Err() == nil {
 			d.q.push(snap)
 		}
@@ -444,6 +455,12 @@ func (b *Bus) ConsumeGateway(ctx context.Context, gatewayID string, h bus.Handle
 // is done; then the queue is dropped.
 func (b *Bus) ConsumeCore(ctx context.Context, coreID string, h bus.Handler) error {
 	return b.consumeDirect(ctx, func() map[string]*direct { return b.cores }, "core", coreID, h)
+}
+
+// ConsumeEvents creates coreID's events queue, fed by PublishEvents, and
+// delivers it to h until ctx is done; then the queue is dropped.
+func (b *Bus) ConsumeEvents(ctx context.Context, coreID string, h bus.Handler) error {
+	return b.consumeDirect(ctx, func() map[string]*direct { return b.events }, "events", coreID, h)
 }
 
 func (b *Bus) consumeDirect(ctx context.Context, table func() map[string]*direct, kind, id string, h bus.Handler) error {

@@ -383,6 +383,27 @@ func (b *Bus) ConsumeCore(ctx context.Context, coreID string, h bus.Handler) err
 	})
 }
 
+// ConsumeEvents declares coreID's exclusive events queue, binds it to the
+// events fanout and delivers it to h until ctx is done; then the queue is
+// deleted.
+func (b *Bus) ConsumeEvents(ctx context.Context, coreID string, h bus.Handler) error {
+	if coreID == "" {
+		return fmt.Errorf("%w: empty core id", bus.ErrInvalid)
+	}
+	q := eventsQueue(b.cfg.Prefix, coreID)
+	return b.consumeDirect(ctx, h, consumerSpec{
+		queue: q,
+		attrs: []any{"queue", q, "core", coreID},
+		owned: true,
+		declare: func(ch *amqp.Channel) error {
+			if _, err := ch.QueueDeclare(q, false, false, true, false, directQueueArgs); err != nil {
+				return err
+			}
+			return ch.QueueBind(q, "", eventsExchange(b.cfg.Prefix), false, nil)
+		},
+	})
+}
+
 // directQueueArgs: exclusive queues already die with their connection;
 // x-expires also removes one left unused by a consumer stuck elsewhere.
 var directQueueArgs = amqp.Table{"x-expires": int32(5 * 60 * 1000)}

@@ -174,6 +174,11 @@ func (b *Bus) PublishDownstream(ctx context.Context, env *busv1.Envelope) error 
 	return b.publish(ctx, downstreamExchange(b.cfg.Prefix), "", false, env)
 }
 
+// PublishEvents sends env to every core instance's events queue.
+func (b *Bus) PublishEvents(ctx context.Context, env *busv1.Envelope) error {
+	return b.publish(ctx, eventsExchange(b.cfg.Prefix), "", false, env)
+}
+
 // PublishToGateway sends env to gatewayID's queue through the default
 // exchange, in a micro-batch with the other envelopes for that gateway
 // (replies to its chargers); without that queue the broker drops it.

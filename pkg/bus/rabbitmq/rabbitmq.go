@@ -214,6 +214,8 @@ func upstreamQueue(prefix string, n int) string {
 }
 func gatewayQueue(prefix, id string) string { return prefix + ".gateway." + id }
 func coreQueue(prefix, id string) string    { return prefix + ".core." + id }
+func eventsExchange(prefix string) string   { return prefix + ".events" }
+func eventsQueue(prefix, id string) string  { return prefix + ".events." + id }
 
 // Bus is a bus.Bus on RabbitMQ. Create it with Dial; it is safe for
 // concurrent use.
@@ -355,6 +357,9 @@ func (b *Bus) declareTopology(conn *amqp.Connection) error {
 	}
 	if err := ch.ExchangeDeclare(downstreamExchange(p), amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("bus: declare %s: %w", downstreamExchange(p), err)
+	}
+	if err := ch.ExchangeDeclare(eventsExchange(p), amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("bus: declare %s: %w", eventsExchange(p), err)
 	}
 	if err := ch.ExchangeDeclare(membersExchange(p), amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("bus: declare %s: %w", membersExchange(p), err)
@@ -537,7 +542,7 @@ func DeleteTopology(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("bus: delete %s: %w", upstreamQueue(cfg.Prefix, n), err)
 		}
 	}
-	for _, x := range []string{upstreamExchange(cfg.Prefix), downstreamExchange(cfg.Prefix), membersExchange(cfg.Prefix)} {
+	for _, x := range []string{upstreamExchange(cfg.Prefix), downstreamExchange(cfg.Prefix), eventsExchange(cfg.Prefix), membersExchange(cfg.Prefix)} {
 		if err := ch.ExchangeDelete(x, false, false); err != nil {
 			errs = append(errs, fmt.Errorf("bus: delete %s: %w", x, err))
 		}

@@ -93,6 +93,9 @@ const (
 	// holds connection_id) or "queue full". Lets the waiting caller learn at
 	// once instead of by its own timeout.
 	Kind_KIND_CALL_FAILED Kind = 5
+	// Core → every core instance (the events fanout): live events (api/event)
+	// already stored, their JSON array in frame, in id order.
+	Kind_KIND_EVENTS Kind = 6
 )
 
 // Enum value maps for Kind.
@@ -104,6 +107,7 @@ var (
 		3: "KIND_DISCONNECTED",
 		4: "KIND_CLOSE_CONNECTION",
 		5: "KIND_CALL_FAILED",
+		6: "KIND_EVENTS",
 	}
 	Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED":      0,
@@ -112,6 +116,7 @@ var (
 		"KIND_DISCONNECTED":     3,
 		"KIND_CLOSE_CONNECTION": 4,
 		"KIND_CALL_FAILED":      5,
+		"KIND_EVENTS":           6,
 	}
 )
 
@@ -385,7 +390,7 @@ const file_chargeplane_bus_v1_envelope_proto_rawDesc = "" +
 	"\vOcppVersion\x12\x1c\n" +
 	"\x18OCPP_VERSION_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOCPP_VERSION_16\x10\x01\x12\x14\n" +
-	"\x10OCPP_VERSION_201\x10\x02*\x88\x01\n" +
+	"\x10OCPP_VERSION_201\x10\x02*\x99\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -393,7 +398,8 @@ const file_chargeplane_bus_v1_envelope_proto_rawDesc = "" +
 	"\x0eKIND_CONNECTED\x10\x02\x12\x15\n" +
 	"\x11KIND_DISCONNECTED\x10\x03\x12\x19\n" +
 	"\x15KIND_CLOSE_CONNECTION\x10\x04\x12\x14\n" +
-	"\x10KIND_CALL_FAILED\x10\x05BEZCgithub.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1;busv1b\x06proto3"
+	"\x10KIND_CALL_FAILED\x10\x05\x12\x0f\n" +
+	"\vKIND_EVENTS\x10\x06BEZCgithub.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1;busv1b\x06proto3"
 
 var (
 	file_chargeplane_bus_v1_envelope_proto_rawDescOnce sync.Once
