@@ -46,7 +46,10 @@ type system struct {
 	// gateways are the OCPP endpoints, "ws://host:port/ocpp/"; one in the
 	// embedded mode, two in scale-out.
 	gateways []string
-	schemas  *schema.Registry
+	// tlsGateways are the gateways' wss:// endpoints, same order, when the
+	// deployment was started with OCPP_TLS_ADDR.
+	tlsGateways []string
+	schemas     *schema.Registry
 	// extraGateway starts one more gateway for the calling test (scale-out
 	// only), so a test may stop it without disturbing the others.
 	extraGateway func(t *testing.T, tune func(*server.Config)) gatewayHandle
@@ -105,6 +108,9 @@ func startEmbedded(t *testing.T, tune ...func(env map[string]string)) *system {
 	addrs := startCore(t, cfg)
 	sys := newSystem(t, "embedded", addrs.HTTP, []string{"ws://" + addrs.OCPP + "/ocpp/"})
 	sys.metrics = []string{addrs.metricsURL()}
+	if addrs.TLS != "" {
+		sys.tlsGateways = []string{"wss://" + addrs.TLS + "/ocpp/"}
+	}
 	return sys
 }
 
@@ -138,14 +144,31 @@ func startScaleOut(t *testing.T, tune ...func(env map[string]string)) *system {
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 
-	var gws []string
+	var gws, tlsGWs []string
 	urls := []string{addrs.metricsURL()}
+	var gwTune func(*server.Config)
+	if cfg.OCPPTLSAddr != "" {
+		// The gateways read the same settings as the core.
+		tl, err := server.NewTLS(server.TLSFiles{CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile, ClientCAFile: cfg.TLSClientCAFile}, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		go tl.Watch(ctx, cfg.TLSReloadInterval, nil)
+		proxies, _ := config.ParsePrefixes(cfg.TrustedProxies)
+		gwTune = func(c *server.Config) { c.TLS, c.TrustedProxies = tl, proxies }
+	}
 	for i := 1; i <= 2; i++ {
-		gw := startGateway(t, cfg, "e2e-gw"+strconv.Itoa(i)+"-"+uuid.NewString()[:8], conn, nil)
+		gw := startGateway(t, cfg, "e2e-gw"+strconv.Itoa(i)+"-"+uuid.NewString()[:8], conn, gwTune)
 		gws = append(gws, gw.url)
 		urls = append(urls, gw.metrics)
+		if gw.tlsURL != "" {
+			tlsGWs = append(tlsGWs, gw.tlsURL)
+		}
 	}
 	sys := newSystem(t, "scaleout", addrs.HTTP, gws)
+	sys.tlsGateways = tlsGWs
 	sys.metrics = urls
 	sys.extraGateway = func(t *testing.T, tune func(*server.Config)) gatewayHandle {
 		return startGateway(t, cfg, "e2e-extra-"+uuid.NewString()[:8], conn, tune)
@@ -195,12 +218,13 @@ func startCore(t *testing.T, cfg config.Config) coreAddrs {
 	var ad coreAddrs
 	ad.HTTP, ad.GRPC, ad.OCPP = a.Addrs()
 	ad.Metrics = a.MetricsAddr()
+	ad.TLS = a.OCPPTLSAddr()
 	return ad
 }
 
 // coreAddrs are where a started core listens (OCPP only in the embedded
-// mode, metrics only with METRICS_ADDR).
-type coreAddrs struct{ HTTP, GRPC, OCPP, Metrics string }
+// mode, metrics only with METRICS_ADDR, TLS only with OCPP_TLS_ADDR).
+type coreAddrs struct{ HTTP, GRPC, OCPP, Metrics, TLS string }
 
 func (a coreAddrs) metricsURL() string { return "http://" + a.Metrics + metrics.Path }
 
@@ -257,8 +281,17 @@ func startGateway(t *testing.T, cfg config.Config, id string, conn *grpc.ClientC
 		t.Fatalf("listen: %v", err)
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- hs.Serve(ln) }()
+	var tlsURL string
+	if gcfg.TLS != nil {
+		tln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("listen: %v", err)
+		}
+		tlsURL = "wss://" + tln.Addr().String() + "/ocpp/"
+		go func() { served <- hs.Serve(gcfg.TLS.Listener(tln)) }()
+	}
 	stop := sync.OnceFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -270,8 +303,14 @@ func startGateway(t *testing.T, cfg config.Config, id string, conn *grpc.ClientC
 		if err := hs.Shutdown(ctx); err != nil {
 			t.Errorf("http Shutdown: %v", err)
 		}
-		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("http Serve: %v", err)
+		listeners := 1
+		if tlsURL != "" {
+			listeners = 2
+		}
+		for range listeners {
+			if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+				t.Errorf("http Serve: %v", err)
+			}
 		}
 	})
 	t.Cleanup(stop)
@@ -283,13 +322,14 @@ func startGateway(t *testing.T, cfg config.Config, id string, conn *grpc.ClientC
 		_ = closeBus()
 		cancelRun()
 	}
-	return gatewayHandle{url: "ws://" + ln.Addr().String() + "/ocpp/", metrics: metricsSrv.URL + metrics.Path, stop: stop, kill: kill}
+	return gatewayHandle{url: "ws://" + ln.Addr().String() + "/ocpp/", metrics: metricsSrv.URL + metrics.Path, tlsURL: tlsURL, stop: stop, kill: kill}
 }
 
 // gatewayHandle is a stand-alone gateway started by a test.
 type gatewayHandle struct {
 	url     string
 	metrics string // its /metrics URL
+	tlsURL  string // with a TLS listener only
 	// stop drains it as a deployment would on SIGTERM; it also runs at cleanup.
 	stop func()
 	// kill makes it go silent, as if its process died.
