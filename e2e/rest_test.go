@@ -128,6 +128,8 @@ type apiStation struct {
 	Connectors         []apiConnector `json:"connectors"`
 	HasPassword        bool           `json:"hasPassword"`
 	RegistrationStatus string         `json:"registrationStatus"`
+	Onboarding         string         `json:"onboarding"`
+	Blocked            bool           `json:"blocked"`
 }
 
 type apiConnector struct {

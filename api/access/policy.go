@@ -92,11 +92,15 @@ var Policies = map[string]Policy{
 	// A viewer may watch everything it may read.
 	v1.EventService_StreamEvents_FullMethodName: read,
 
-	v1.StationService_CreateStation_FullMethodName: operate,
-	v1.StationService_ListStations_FullMethodName:  read,
-	v1.StationService_GetStation_FullMethodName:    read,
-	v1.StationService_UpdateStation_FullMethodName: operate,
-	v1.StationService_DeleteStation_FullMethodName: operate,
+	v1.StationService_CreateStation_FullMethodName:  operate,
+	v1.StationService_ListStations_FullMethodName:   read,
+	v1.StationService_GetStation_FullMethodName:     read,
+	v1.StationService_UpdateStation_FullMethodName:  operate,
+	v1.StationService_DeleteStation_FullMethodName:  operate,
+	v1.StationService_AcceptStation_FullMethodName:  operate,
+	v1.StationService_RejectStation_FullMethodName:  operate,
+	v1.StationService_BlockStation_FullMethodName:   operate,
+	v1.StationService_UnblockStation_FullMethodName: operate,
 
 	v1.IdTokenService_CreateIdToken_FullMethodName: operate,
 	v1.IdTokenService_ListIdTokens_FullMethodName:  read,

@@ -35,6 +35,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/event"
 	"github.com/chargeplane/chargeplane/api/httpapi"
 	"github.com/chargeplane/chargeplane/api/ocpp"
+	"github.com/chargeplane/chargeplane/api/onboarding"
 	"github.com/chargeplane/chargeplane/api/operator"
 	"github.com/chargeplane/chargeplane/api/pki"
 	"github.com/chargeplane/chargeplane/api/smartcharging"
@@ -238,7 +239,9 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	// Refused admissions are logged as security events; stored security
 	// events (issue 10) plug in here.
 	a.control = control.New(control.Deps{Store: a.store, Bus: counted, Now: time.Now, Logger: logger, Metrics: core,
-		Policy: admission.Policy{MinProfile: cfg.MinSecurityProfile, Organization: cfg.CSMSOrganization}})
+		Policy:          admission.Policy{MinProfile: cfg.MinSecurityProfile, Organization: cfg.CSMSOrganization},
+		UnknownStations: onboarding.Mode(cfg.UnknownStations), PendingLimit: cfg.PendingStationsLimit,
+		ValidID: operator.ValidateStationID})
 
 	a.creds = access.NewAuthenticator(access.AuthenticatorConfig{Tokens: a.tokens, Store: a.store, Logger: logger})
 	authSvc, err := operator.NewAuthService(a.store, a.tokens, a.creds, logger)
@@ -255,7 +258,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	chargeplanev1.RegisterApiKeyServiceServer(a.grpcSrv, operator.NewAPIKeyService(a.store, a.creds, time.Now, logger))
 	chargeplanev1.RegisterAuditServiceServer(a.grpcSrv, operator.NewAuditService(a.store, logger))
 	chargeplanev1.RegisterEventServiceServer(a.grpcSrv, operator.NewEventService(a.hub, logger))
-	chargeplanev1.RegisterStationServiceServer(a.grpcSrv, operator.NewStationService(a.store, logger).WithDisconnector(a.control))
+	chargeplanev1.RegisterStationServiceServer(a.grpcSrv, operator.NewStationService(a.store, logger).WithDisconnector(a.control).WithCommands(cmds))
 	chargeplanev1.RegisterIdTokenServiceServer(a.grpcSrv, operator.NewIDTokenService(a.store, logger))
 	chargeplanev1.RegisterTransactionServiceServer(a.grpcSrv, operator.NewTransactionService(a.store, logger))
 	chargeplanev1.RegisterCommandServiceServer(a.grpcSrv, operator.NewCommandService(cmds, a.store, logger))

@@ -21,6 +21,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/admission"
 	"github.com/chargeplane/chargeplane/api/auth"
+	"github.com/chargeplane/chargeplane/api/onboarding"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
@@ -44,6 +45,16 @@ type Deps struct {
 	Policy admission.Policy
 	// Events hears of every refused admission (default: logged only).
 	Events admission.SecurityEvents
+	// UnknownStations is what happens to an id that is not registered
+	// (default onboarding.RejectUnknown).
+	UnknownStations onboarding.Mode
+	// PendingLimit bounds the pending stations PendingUnknown creates
+	// (default 1000).
+	PendingLimit int
+	// ValidID says why an unknown id may not become a pending station
+	// (required with PendingUnknown; the operator API's rule, so that an
+	// operator can name every station it creates).
+	ValidID func(id string) error
 }
 
 // registry is what the service needs from the store.
@@ -54,6 +65,7 @@ type registry interface {
 	ExpireLeases(ctx context.Context, now time.Time) ([]string, error)
 	Ping(ctx context.Context) error
 	PasswordUsed(ctx context.Context, id, usedHash string) (bool, error)
+	CreatePendingStation(ctx context.Context, id string, profile, limit int) (*store.Station, error)
 }
 
 // defaultLeaseGrace is the grace after a database outage while no gateway
@@ -72,6 +84,10 @@ type Service struct {
 	metrics *metrics.Core
 	policy  admission.Policy
 	events  admission.SecurityEvents
+
+	unknown      onboarding.Mode
+	pendingLimit int
+	validID      func(string) error
 
 	// While the database is down, live gateways cannot renew their leases
 	// either, so once it is back every lease may look expired. After a
@@ -99,8 +115,15 @@ func New(d Deps) *Service {
 	if d.Events == nil {
 		d.Events = admission.LogEvents{Log: d.Logger}
 	}
+	if d.UnknownStations == "" {
+		d.UnknownStations = onboarding.RejectUnknown
+	}
+	if d.PendingLimit <= 0 {
+		d.PendingLimit = 1000
+	}
 	s := &Service{bus: d.Bus, now: d.Now, log: d.Logger.With("component", "control"), cache: newCredCache(d.CacheSize),
-		policy: d.Policy, events: d.Events, metrics: d.Metrics}
+		policy: d.Policy, events: d.Events, metrics: d.Metrics,
+		unknown: d.UnknownStations, pendingLimit: d.PendingLimit, validID: d.ValidID}
 	if d.Store != nil {
 		s.store = d.Store
 	}
@@ -118,16 +141,21 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 	if id == "" {
 		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNKNOWN_STATION, Reason: "empty station id"}, nil
 	}
+	attempt, cert := attemptOf(req)
 	st, err := s.store.GetStation(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		log.Info("refused unknown station")
-		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNKNOWN_STATION, Reason: "unknown station"}, nil
+		if st, err = s.admitUnknown(ctx, log, id, attempt); st == nil && err == nil {
+			return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNKNOWN_STATION, Reason: "unknown station"}, nil
+		}
 	}
 	if err != nil {
 		log.Error("admission: load station", "err", err)
 		return nil, status.Error(codes.Unavailable, "cannot check the station now")
 	}
-	attempt, cert := attemptOf(req)
+	if why := onboarding.Refusal(onboarding.State(st.Onboarding), st.Blocked); why != "" {
+		log.Warn("refused station", "reason", why)
+		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNAUTHORIZED, Reason: why}, nil
+	}
 	res := admission.Decide(s.policy, admission.Station{ID: st.ID, Profile: st.SecurityProfile, HasPassword: st.PasswordHash != ""}, attempt, s.now())
 	var usedHash string
 	if res.NeedPassword {
@@ -169,6 +197,49 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 	}
 	log.Info("admitted station", "connection", connID, "subprotocol", req.GetSubprotocol())
 	return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_ACCEPTED, ConnectionId: connID}, nil
+}
+
+// admitUnknown creates the unknown station id as Pending when the core is
+// set to (UNKNOWN_STATIONS=pending), and returns it; nil (and no error)
+// when the id is refused. A pending station has no password: with a
+// verified client certificate it gets security profile 3 (the certificate
+// proves the id, checked as for any profile-3 station), otherwise profile
+// 0, and anyone may connect under its id until an operator accepts it
+// with a password (the BootNotification is all it may send meanwhile). A
+// connection that would not pass MIN_SECURITY_PROFILE creates nothing.
+func (s *Service) admitUnknown(ctx context.Context, log *slog.Logger, id string, a admission.Attempt) (*store.Station, error) {
+	if s.unknown != onboarding.PendingUnknown {
+		log.Info("refused unknown station")
+		return nil, nil
+	}
+	if s.validID == nil {
+		log.Error("refused unknown station: no id rule configured")
+		return nil, nil
+	}
+	if err := s.validID(id); err != nil {
+		log.Warn("refused unknown station", "reason", err.Error())
+		return nil, nil
+	}
+	profile := admission.ProfileNone
+	if a.TLS && a.Cert != nil && a.CertError == "" {
+		profile = admission.ProfileClientCert
+	}
+	if res := admission.Decide(s.policy, admission.Station{ID: id, Profile: profile}, a, s.now()); res.Failed != "" {
+		log.Warn("refused unknown station", "check", string(res.Failed), "reason", res.Reason)
+		return nil, nil
+	}
+	st, err := s.store.CreatePendingStation(ctx, id, profile, s.pendingLimit)
+	switch {
+	case errors.Is(err, store.ErrAlreadyExists): // another admission created it
+		return s.store.GetStation(ctx, id)
+	case errors.Is(err, store.ErrTooManyPending):
+		log.Warn("refused unknown station: too many stations are pending", "limit", s.pendingLimit)
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	log.Info("unknown station admitted as pending")
+	return st, nil
 }
 
 // closeConnection asks prev's gateway to close the socket a newer

@@ -404,6 +404,10 @@ func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, en
 		}
 		r.standings.put(env.GetStationId(), st)
 	}
+	if st.Blocked {
+		// Its connection is being closed; nothing it sends counts.
+		return nil, &callError{ocppj.CodeSecurityError, "station is blocked"}
+	}
 	if f.Action == "BootNotification" {
 		// The boot decides a new registration status: the next message
 		// must read it, whatever the handler's outcome.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/admission"
 	"github.com/chargeplane/chargeplane/api/auth"
+	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 )
@@ -42,7 +43,9 @@ const HTTPCodeHeader = "x-http-code"
 type StationStore interface {
 	CreateStation(ctx context.Context, st *store.Station) error
 	GetStation(ctx context.Context, id string) (*store.Station, error)
-	ListStations(ctx context.Context, p store.Page) ([]store.Station, int64, error)
+	ListStations(ctx context.Context, p store.Page, f store.StationFilter) ([]store.Station, int64, error)
+	SetOnboarding(ctx context.Context, id, to string, from []string, passwordHash *string, profile *int) (*store.Station, error)
+	SetBlocked(ctx context.Context, id string, blocked bool) (*store.Station, error)
 	UpdateStation(ctx context.Context, id string, p store.StationPatch) (*store.Station, error)
 	DeleteStation(ctx context.Context, id string) error
 	ActiveTransactions(ctx context.Context, stationID string) ([]store.Transaction, error)
@@ -60,11 +63,13 @@ type StationService struct {
 
 	stations StationStore
 	logger   *slog.Logger
-	conns    Disconnector
+	conns    Disconnector // nil: a change that should close a connection does not
+	cmds     commands     // nil sender: accepting a station triggers no boot
 }
 
 // WithDisconnector makes raising a station's security profile close its
-// current connection, which was admitted by the weaker check.
+// current connection, which was admitted by the weaker check, and blocking
+// a station close its connection.
 func (s *StationService) WithDisconnector(d Disconnector) *StationService {
 	s.conns = d
 	return s
@@ -80,6 +85,13 @@ func validateProfile(profile int32, hasPassword bool) error {
 		return fmt.Errorf("security_profile %d needs a password", profile)
 	}
 	return nil
+}
+
+// WithCommands makes accepting a connected station send it TriggerMessage
+// BootNotification, so that it need not wait for its retry interval.
+func (s *StationService) WithCommands(cmds *command.Sender) *StationService {
+	s.cmds = commands{s: cmds, log: s.logger}
+	return s
 }
 
 // NewStationService returns the station management service.
@@ -239,7 +251,11 @@ func (s *StationService) ListStations(ctx context.Context, req *chargeplanev1.Li
 	// query. The store caps a page at store.MaxPageLimit: a full page of that
 	// size may have a successor, so it gets a token (the next page is then
 	// possibly empty, which paging clients handle).
-	rows, total, err := s.stations.ListStations(ctx, store.Page{Limit: min(size+1, store.MaxPageLimit), AfterID: after})
+	filter, err := stationFilter(req.GetStatus())
+	if err != nil {
+		return nil, invalid(err)
+	}
+	rows, total, err := s.stations.ListStations(ctx, store.Page{Limit: min(size+1, store.MaxPageLimit), AfterID: after}, filter)
 	if err != nil {
 		return nil, storeError(ctx, s.logger, err, "")
 	}
@@ -409,6 +425,8 @@ func StationToProto(st *store.Station) *chargeplanev1.Station {
 		MeterType:             st.MeterType,
 		MeterSerialNumber:     st.MeterSerialNumber,
 		RegistrationStatus:    st.RegistrationStatus,
+		Onboarding:            onboardingText(st.Onboarding),
+		Blocked:               st.Blocked,
 		LastBoot:              tsp(st.LastBoot),
 		CreatedAt:             ts(st.CreatedAt),
 		UpdatedAt:             ts(st.UpdatedAt),

@@ -12,6 +12,9 @@ import (
 type Standing struct {
 	RegistrationStatus string
 	LastSeen           *time.Time
+	// Blocked by an operator: its connection is being closed, and nothing
+	// it sends meanwhile is processed.
+	Blocked bool
 }
 
 // GetStanding reads a station's Standing: two columns of one row, without
@@ -19,7 +22,7 @@ type Standing struct {
 // (ErrNotFound for an unknown station).
 func (s *Store) GetStanding(ctx context.Context, id string) (Standing, error) {
 	var st Standing
-	err := s.db.WithContext(ctx).Model(&Station{}).Select("registration_status", "last_seen").
+	err := s.db.WithContext(ctx).Model(&Station{}).Select("registration_status", "last_seen", "blocked").
 		Where("id = ?", id).Take(&st).Error
 	if err != nil {
 		return Standing{}, translate(fmt.Sprintf("store: get standing of %q", id), err)
@@ -43,7 +46,7 @@ func (s *Store) GetStandings(ctx context.Context, ids []string) (map[string]Stan
 		ID string
 		Standing
 	}
-	err := s.db.WithContext(ctx).Model(&Station{}).Select("id", "registration_status", "last_seen").
+	err := s.db.WithContext(ctx).Model(&Station{}).Select("id", "registration_status", "last_seen", "blocked").
 		Where("id IN ?", ids).Find(&rows).Error
 	if err != nil {
 		return nil, translate("store: get standings", err)
@@ -57,4 +60,15 @@ func (s *Store) GetStandings(ctx context.Context, ids []string) (map[string]Stan
 		out[r.ID] = st
 	}
 	return out, nil
+}
+
+// OnboardingOf reads the station's onboarding state (ErrNotFound for an
+// unknown station): a BootNotification is answered with it.
+func (s *Store) OnboardingOf(ctx context.Context, id string) (string, error) {
+	var state string
+	err := s.db.WithContext(ctx).Model(&Station{}).Select("onboarding").Where("id = ?", id).Take(&state).Error
+	if err != nil {
+		return "", translate(fmt.Sprintf("store: get onboarding of %q", id), err)
+	}
+	return state, nil
 }

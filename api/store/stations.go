@@ -24,6 +24,9 @@ func (s *Store) CreateStation(ctx context.Context, st *Station) error {
 	if st.Status == "" {
 		st.Status = StatusUnavailable
 	}
+	if st.Onboarding == "" {
+		st.Onboarding = OnboardingAccepted
+	}
 	now := dbTime(s.now())
 	if st.CreatedAt.IsZero() {
 		st.CreatedAt = now
@@ -54,10 +57,26 @@ func (s *Store) GetStation(ctx context.Context, id string) (*Station, error) {
 	return &st, nil
 }
 
-// ListStations returns one page of stations ordered by id, with their
-// connectors, and the total number of stations. Keyset paging: pass the last
-// id of a page as the next page's AfterID.
-func (s *Store) ListStations(ctx context.Context, p Page) ([]Station, int64, error) {
+// StationFilter narrows ListStations; its zero value lists every station.
+type StationFilter struct {
+	Onboarding string // only stations in this onboarding state
+	Blocked    *bool  // only blocked (true) or unblocked (false) stations
+}
+
+func (f StationFilter) apply(db *gorm.DB) *gorm.DB {
+	if f.Onboarding != "" {
+		db = db.Where("onboarding = ?", f.Onboarding)
+	}
+	if f.Blocked != nil {
+		db = db.Where("blocked = ?", *f.Blocked)
+	}
+	return db
+}
+
+// ListStations returns one page of the stations f selects ordered by id,
+// with their connectors, and how many f selects in all. Keyset paging: pass
+// the last id of a page as the next page's AfterID.
+func (s *Store) ListStations(ctx context.Context, p Page, f StationFilter) ([]Station, int64, error) {
 	limit := p.Limit
 	switch {
 	case limit <= 0:
@@ -67,10 +86,10 @@ func (s *Store) ListStations(ctx context.Context, p Page) ([]Station, int64, err
 	}
 	db := s.db.WithContext(ctx)
 	var total int64
-	if err := db.Model(&Station{}).Count(&total).Error; err != nil {
+	if err := f.apply(db.Model(&Station{})).Count(&total).Error; err != nil {
 		return nil, 0, translate("store: count stations", err)
 	}
-	q := preloadConnectors(db).Order("id").Limit(limit)
+	q := f.apply(preloadConnectors(db)).Order("id").Limit(limit)
 	if p.AfterID != "" {
 		q = q.Where("id > ?", p.AfterID)
 	}

@@ -29,6 +29,11 @@ import (
 var (
 	ErrNotFound      = errors.New("store: not found")
 	ErrAlreadyExists = errors.New("store: already exists")
+	// ErrTooManyPending: the bound on pending stations is reached.
+	ErrTooManyPending = errors.New("store: too many pending stations")
+	// ErrWrongState: a conditional change found the row in a state it may
+	// not be changed from.
+	ErrWrongState = errors.New("store: not in a state that allows this")
 )
 
 // User is an operator who logs in to the REST/gRPC API.
@@ -77,6 +82,11 @@ type Station struct {
 	MeterSerialNumber     string
 	RegistrationStatus    string
 	LastBoot              *time.Time
+
+	// Onboarding is the operator's decision (api/onboarding: Accepted,
+	// Pending, Rejected); Blocked refuses every connection while set.
+	Onboarding string
+	Blocked    bool
 
 	// Connection registry.
 	OCPPVersion  ocppj.Version `gorm:"column:ocpp_version"` // 0 until it first connects

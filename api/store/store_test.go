@@ -270,7 +270,7 @@ func TestListStationsPaging(t *testing.T) {
 		var got []string
 		after := ""
 		for range 10 {
-			page, total, err := s.ListStations(ctx, Page{Limit: 3, AfterID: after})
+			page, total, err := s.ListStations(ctx, Page{Limit: 3, AfterID: after}, StationFilter{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -301,7 +301,7 @@ func TestListStationsPaging(t *testing.T) {
 			t.Errorf("paged ids = %v, want %v", got, want)
 		}
 
-		all, _, err := s.ListStations(ctx, Page{})
+		all, _, err := s.ListStations(ctx, Page{}, StationFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -313,7 +313,7 @@ func TestListStationsPaging(t *testing.T) {
 
 func TestListStationsEmpty(t *testing.T) {
 	each(t, func(t *testing.T, s *Store, _ *clock) {
-		page, total, err := s.ListStations(context.Background(), Page{Limit: 5})
+		page, total, err := s.ListStations(context.Background(), Page{Limit: 5}, StationFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -100,6 +100,8 @@ type Config struct {
 	PprofAddr   string
 
 	CommandTimeout       time.Duration
+	UnknownStations      string
+	PendingStationsLimit int
 	MessageLogPerStation int
 	EventRetention       time.Duration
 

@@ -92,6 +92,13 @@ var settings = []Setting{
 		Help: "how often gateways whose lease expired are swept (their stations marked Unavailable)",
 		v:    duration(func(c *Config) *time.Duration { return &c.LeaseSweepInterval }, positive)},
 
+	{Name: "UNKNOWN_STATIONS", Default: "reject", Binaries: API,
+		Help: "what happens to a station id that is not registered: reject (HTTP 404 at the handshake) or pending (created as Pending, without a password, for an operator to accept or reject; docs/security.md)",
+		v:    text(func(c *Config) *string { return &c.UnknownStations }, oneOf("reject", "pending"))},
+	{Name: "PENDING_STATIONS_LIMIT", Default: "1000", Binaries: API,
+		Help: "with UNKNOWN_STATIONS=pending, unknown stations are refused (404) while this many are pending, so that made-up ids cannot fill the database",
+		v:    integer(func(c *Config) *int { return &c.PendingStationsLimit }, atLeast(1))},
+
 	// Certificates (docs/security.md).
 	{Name: "CA_CERT_FILE", Default: "", Binaries: API,
 		Help: "PEM of the CSMS CA that signs station certificates (an operator's sub-CA), optionally followed by its chain; set with CA_KEY_FILE. Both empty = a CA generated in DATA_DIR (ca.pem, ca-key.pem) when DATABASE_URL is empty; with DATABASE_URL every SignCertificate is then rejected (NoCAConfigured)",

@@ -65,8 +65,14 @@ type Station struct {
 	// OCPP security profile admission checks: 0 none (lab use), 1 Basic
 	// auth, 2 Basic auth over TLS only, 3 client certificate (docs/security.md).
 	SecurityProfile int32 `protobuf:"varint,25,opt,name=security_profile,json=securityProfile,proto3" json:"security_profile,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The operator's decision: "accepted", "pending" (an unknown station
+	// admitted while UNKNOWN_STATIONS=pending, waiting for an operator) or
+	// "rejected".
+	Onboarding string `protobuf:"bytes,26,opt,name=onboarding,proto3" json:"onboarding,omitempty"`
+	// Refused at every connection while set; see BlockStation.
+	Blocked       bool `protobuf:"varint,27,opt,name=blocked,proto3" json:"blocked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Station) Reset() {
@@ -274,6 +280,20 @@ func (x *Station) GetSecurityProfile() int32 {
 	return 0
 }
 
+func (x *Station) GetOnboarding() string {
+	if x != nil {
+		return x.Onboarding
+	}
+	return ""
+}
+
+func (x *Station) GetBlocked() bool {
+	if x != nil {
+		return x.Blocked
+	}
+	return false
+}
+
 // Connector is one connector's last reported status. For OCPP 2.0.1 it is
 // keyed by (evse_id, connector_id); for 1.6 evse_id is 0.
 type Connector struct {
@@ -453,7 +473,10 @@ type ListStationsRequest struct {
 	// At most this many stations (default 50, max 1000).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token of the previous page.
-	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only stations in this state: "pending", "accepted", "rejected" or
+	// "blocked"; empty = every station.
+	Status        string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -498,6 +521,13 @@ func (x *ListStationsRequest) GetPageSize() int32 {
 func (x *ListStationsRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListStationsRequest) GetStatus() string {
+	if x != nil {
+		return x.Status
 	}
 	return ""
 }
@@ -891,11 +921,388 @@ func (*DeleteStationResponse) Descriptor() ([]byte, []int) {
 	return file_chargeplane_v1_station_proto_rawDescGZIP(), []int{11}
 }
 
+type AcceptStationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Optional Basic-auth password the station must use from now on (it
+	// connected without one while pending); a station on security profile 0
+	// moves to profile 1. Never returned. Without it the
+	// station keeps connecting without a password: set one (here, or with
+	// the password rotation, which sends it to the station) before trusting
+	// it.
+	Password      string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptStationRequest) Reset() {
+	*x = AcceptStationRequest{}
+	mi := &file_chargeplane_v1_station_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptStationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptStationRequest) ProtoMessage() {}
+
+func (x *AcceptStationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_station_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptStationRequest.ProtoReflect.Descriptor instead.
+func (*AcceptStationRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_station_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AcceptStationRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AcceptStationRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+type AcceptStationResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Station *Station               `protobuf:"bytes,1,opt,name=station,proto3" json:"station,omitempty"`
+	// Whether the connected station agreed to send a BootNotification now
+	// (TriggerMessage answered Accepted); false when it is not connected, or
+	// refused: it is then accepted at its next BootNotification.
+	BootTriggered bool `protobuf:"varint,2,opt,name=boot_triggered,json=bootTriggered,proto3" json:"boot_triggered,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptStationResponse) Reset() {
+	*x = AcceptStationResponse{}
+	mi := &file_chargeplane_v1_station_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptStationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptStationResponse) ProtoMessage() {}
+
+func (x *AcceptStationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_station_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptStationResponse.ProtoReflect.Descriptor instead.
+func (*AcceptStationResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_station_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AcceptStationResponse) GetStation() *Station {
+	if x != nil {
+		return x.Station
+	}
+	return nil
+}
+
+func (x *AcceptStationResponse) GetBootTriggered() bool {
+	if x != nil {
+		return x.BootTriggered
+	}
+	return false
+}
+
+type RejectStationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RejectStationRequest) Reset() {
+	*x = RejectStationRequest{}
+	mi := &file_chargeplane_v1_station_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RejectStationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RejectStationRequest) ProtoMessage() {}
+
+func (x *RejectStationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_station_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RejectStationRequest.ProtoReflect.Descriptor instead.
+func (*RejectStationRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_station_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RejectStationRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RejectStationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Station       *Station               `protobuf:"bytes,1,opt,name=station,proto3" json:"station,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RejectStationResponse) Reset() {
+	*x = RejectStationResponse{}
+	mi := &file_chargeplane_v1_station_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RejectStationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RejectStationResponse) ProtoMessage() {}
+
+func (x *RejectStationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_station_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RejectStationResponse.ProtoReflect.Descriptor instead.
+func (*RejectStationResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_station_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RejectStationResponse) GetStation() *Station {
+	if x != nil {
+		return x.Station
+	}
+	return nil
+}
+
+type BlockStationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockStationRequest) Reset() {
+	*x = BlockStationRequest{}
+	mi := &file_chargeplane_v1_station_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockStationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockStationRequest) ProtoMessage() {}
+
+func (x *BlockStationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_station_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockStationRequest.ProtoReflect.Descriptor instead.
+func (*BlockStationRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_station_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *BlockStationRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type BlockStationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Station       *Station               `protobuf:"bytes,1,opt,name=station,proto3" json:"station,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockStationResponse) Reset() {
+	*x = BlockStationResponse{}
+	mi := &file_chargeplane_v1_station_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockStationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockStationResponse) ProtoMessage() {}
+
+func (x *BlockStationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_station_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockStationResponse.ProtoReflect.Descriptor instead.
+func (*BlockStationResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_station_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *BlockStationResponse) GetStation() *Station {
+	if x != nil {
+		return x.Station
+	}
+	return nil
+}
+
+type UnblockStationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnblockStationRequest) Reset() {
+	*x = UnblockStationRequest{}
+	mi := &file_chargeplane_v1_station_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnblockStationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnblockStationRequest) ProtoMessage() {}
+
+func (x *UnblockStationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_station_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnblockStationRequest.ProtoReflect.Descriptor instead.
+func (*UnblockStationRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_station_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *UnblockStationRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type UnblockStationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Station       *Station               `protobuf:"bytes,1,opt,name=station,proto3" json:"station,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnblockStationResponse) Reset() {
+	*x = UnblockStationResponse{}
+	mi := &file_chargeplane_v1_station_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnblockStationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnblockStationResponse) ProtoMessage() {}
+
+func (x *UnblockStationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_station_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnblockStationResponse.ProtoReflect.Descriptor instead.
+func (*UnblockStationResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_station_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *UnblockStationResponse) GetStation() *Station {
+	if x != nil {
+		return x.Station
+	}
+	return nil
+}
+
 var File_chargeplane_v1_station_proto protoreflect.FileDescriptor
 
 const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"\n" +
-	"\x1cchargeplane/v1/station.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1dchargeplane/v1/firmware.proto\x1a chargeplane/v1/transaction.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\b\n" +
+	"\x1cchargeplane/v1/station.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1dchargeplane/v1/firmware.proto\x1a chargeplane/v1/transaction.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\b\n" +
 	"\aStation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -928,7 +1335,11 @@ const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"\x0ffirmware_status\x18\x17 \x01(\v2\x1c.chargeplane.v1.StatusReportR\x0efirmwareStatus\x12;\n" +
 	"\n" +
 	"log_status\x18\x18 \x01(\v2\x1c.chargeplane.v1.StatusReportR\tlogStatus\x12)\n" +
-	"\x10security_profile\x18\x19 \x01(\x05R\x0fsecurityProfile\"\x96\x02\n" +
+	"\x10security_profile\x18\x19 \x01(\x05R\x0fsecurityProfile\x12\x1e\n" +
+	"\n" +
+	"onboarding\x18\x1a \x01(\tR\n" +
+	"onboarding\x12\x18\n" +
+	"\ablocked\x18\x1b \x01(\bR\ablocked\"\x96\x02\n" +
 	"\tConnector\x12\x17\n" +
 	"\aevse_id\x18\x01 \x01(\x05R\x06evseId\x12!\n" +
 	"\fconnector_id\x18\x02 \x01(\x05R\vconnectorId\x12\x16\n" +
@@ -945,11 +1356,12 @@ const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"\bpassword\x18\x02 \x01(\tB\x03\x80\x01\x01R\bpassword\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12.\n" +
 	"\x10security_profile\x18\x04 \x01(\x05H\x00R\x0fsecurityProfile\x88\x01\x01B\x13\n" +
-	"\x11_security_profile\"Q\n" +
+	"\x11_security_profile\"i\n" +
 	"\x13ListStationsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"\x92\x01\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\"\x92\x01\n" +
 	"\x14ListStationsResponse\x123\n" +
 	"\bstations\x18\x01 \x03(\v2\x17.chargeplane.v1.StationR\bstations\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
@@ -973,14 +1385,36 @@ const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"\astation\x18\x01 \x01(\v2\x17.chargeplane.v1.StationR\astation\"&\n" +
 	"\x14DeleteStationRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x17\n" +
-	"\x15DeleteStationResponse2\x8e\x05\n" +
+	"\x15DeleteStationResponse\"G\n" +
+	"\x14AcceptStationRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
+	"\bpassword\x18\x02 \x01(\tB\x03\x80\x01\x01R\bpassword\"q\n" +
+	"\x15AcceptStationResponse\x121\n" +
+	"\astation\x18\x01 \x01(\v2\x17.chargeplane.v1.StationR\astation\x12%\n" +
+	"\x0eboot_triggered\x18\x02 \x01(\bR\rbootTriggered\"&\n" +
+	"\x14RejectStationRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"J\n" +
+	"\x15RejectStationResponse\x121\n" +
+	"\astation\x18\x01 \x01(\v2\x17.chargeplane.v1.StationR\astation\"%\n" +
+	"\x13BlockStationRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"I\n" +
+	"\x14BlockStationResponse\x121\n" +
+	"\astation\x18\x01 \x01(\v2\x17.chargeplane.v1.StationR\astation\"'\n" +
+	"\x15UnblockStationRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"K\n" +
+	"\x16UnblockStationResponse\x121\n" +
+	"\astation\x18\x01 \x01(\v2\x17.chargeplane.v1.StationR\astation2\xc9\t\n" +
 	"\x0eStationService\x12\x82\x01\n" +
 	"\rCreateStation\x12$.chargeplane.v1.CreateStationRequest\x1a%.chargeplane.v1.CreateStationResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*b\astation\"\x10/api/v1/stations\x12s\n" +
 	"\fListStations\x12#.chargeplane.v1.ListStationsRequest\x1a$.chargeplane.v1.ListStationsResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/stations\x12{\n" +
 	"\n" +
 	"GetStation\x12!.chargeplane.v1.GetStationRequest\x1a\".chargeplane.v1.GetStationResponse\"&\x82\xd3\xe4\x93\x02 b\astation\x12\x15/api/v1/stations/{id}\x12\x87\x01\n" +
 	"\rUpdateStation\x12$.chargeplane.v1.UpdateStationRequest\x1a%.chargeplane.v1.UpdateStationResponse\")\x82\xd3\xe4\x93\x02#:\x01*b\astation2\x15/api/v1/stations/{id}\x12{\n" +
-	"\rDeleteStation\x12$.chargeplane.v1.DeleteStationRequest\x1a%.chargeplane.v1.DeleteStationResponse\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/api/v1/stations/{id}BIZGgithub.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1;chargeplanev1b\x06proto3"
+	"\rDeleteStation\x12$.chargeplane.v1.DeleteStationRequest\x1a%.chargeplane.v1.DeleteStationResponse\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/api/v1/stations/{id}\x12\x85\x01\n" +
+	"\rAcceptStation\x12$.chargeplane.v1.AcceptStationRequest\x1a%.chargeplane.v1.AcceptStationResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/api/v1/stations/{id}/accept\x12\x8e\x01\n" +
+	"\rRejectStation\x12$.chargeplane.v1.RejectStationRequest\x1a%.chargeplane.v1.RejectStationResponse\"0\x82\xd3\xe4\x93\x02*:\x01*b\astation\"\x1c/api/v1/stations/{id}/reject\x12\x8a\x01\n" +
+	"\fBlockStation\x12#.chargeplane.v1.BlockStationRequest\x1a$.chargeplane.v1.BlockStationResponse\"/\x82\xd3\xe4\x93\x02):\x01*b\astation\"\x1b/api/v1/stations/{id}/block\x12\x92\x01\n" +
+	"\x0eUnblockStation\x12%.chargeplane.v1.UnblockStationRequest\x1a&.chargeplane.v1.UnblockStationResponse\"1\x82\xd3\xe4\x93\x02+:\x01*b\astation\"\x1d/api/v1/stations/{id}/unblockBIZGgithub.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1;chargeplanev1b\x06proto3"
 
 var (
 	file_chargeplane_v1_station_proto_rawDescOnce sync.Once
@@ -994,53 +1428,73 @@ func file_chargeplane_v1_station_proto_rawDescGZIP() []byte {
 	return file_chargeplane_v1_station_proto_rawDescData
 }
 
-var file_chargeplane_v1_station_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_chargeplane_v1_station_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_chargeplane_v1_station_proto_goTypes = []any{
-	(*Station)(nil),               // 0: chargeplane.v1.Station
-	(*Connector)(nil),             // 1: chargeplane.v1.Connector
-	(*CreateStationRequest)(nil),  // 2: chargeplane.v1.CreateStationRequest
-	(*ListStationsRequest)(nil),   // 3: chargeplane.v1.ListStationsRequest
-	(*ListStationsResponse)(nil),  // 4: chargeplane.v1.ListStationsResponse
-	(*GetStationRequest)(nil),     // 5: chargeplane.v1.GetStationRequest
-	(*UpdateStationRequest)(nil),  // 6: chargeplane.v1.UpdateStationRequest
-	(*CreateStationResponse)(nil), // 7: chargeplane.v1.CreateStationResponse
-	(*GetStationResponse)(nil),    // 8: chargeplane.v1.GetStationResponse
-	(*UpdateStationResponse)(nil), // 9: chargeplane.v1.UpdateStationResponse
-	(*DeleteStationRequest)(nil),  // 10: chargeplane.v1.DeleteStationRequest
-	(*DeleteStationResponse)(nil), // 11: chargeplane.v1.DeleteStationResponse
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
-	(*TransactionSummary)(nil),    // 13: chargeplane.v1.TransactionSummary
-	(*StatusReport)(nil),          // 14: chargeplane.v1.StatusReport
+	(*Station)(nil),                // 0: chargeplane.v1.Station
+	(*Connector)(nil),              // 1: chargeplane.v1.Connector
+	(*CreateStationRequest)(nil),   // 2: chargeplane.v1.CreateStationRequest
+	(*ListStationsRequest)(nil),    // 3: chargeplane.v1.ListStationsRequest
+	(*ListStationsResponse)(nil),   // 4: chargeplane.v1.ListStationsResponse
+	(*GetStationRequest)(nil),      // 5: chargeplane.v1.GetStationRequest
+	(*UpdateStationRequest)(nil),   // 6: chargeplane.v1.UpdateStationRequest
+	(*CreateStationResponse)(nil),  // 7: chargeplane.v1.CreateStationResponse
+	(*GetStationResponse)(nil),     // 8: chargeplane.v1.GetStationResponse
+	(*UpdateStationResponse)(nil),  // 9: chargeplane.v1.UpdateStationResponse
+	(*DeleteStationRequest)(nil),   // 10: chargeplane.v1.DeleteStationRequest
+	(*DeleteStationResponse)(nil),  // 11: chargeplane.v1.DeleteStationResponse
+	(*AcceptStationRequest)(nil),   // 12: chargeplane.v1.AcceptStationRequest
+	(*AcceptStationResponse)(nil),  // 13: chargeplane.v1.AcceptStationResponse
+	(*RejectStationRequest)(nil),   // 14: chargeplane.v1.RejectStationRequest
+	(*RejectStationResponse)(nil),  // 15: chargeplane.v1.RejectStationResponse
+	(*BlockStationRequest)(nil),    // 16: chargeplane.v1.BlockStationRequest
+	(*BlockStationResponse)(nil),   // 17: chargeplane.v1.BlockStationResponse
+	(*UnblockStationRequest)(nil),  // 18: chargeplane.v1.UnblockStationRequest
+	(*UnblockStationResponse)(nil), // 19: chargeplane.v1.UnblockStationResponse
+	(*timestamppb.Timestamp)(nil),  // 20: google.protobuf.Timestamp
+	(*TransactionSummary)(nil),     // 21: chargeplane.v1.TransactionSummary
+	(*StatusReport)(nil),           // 22: chargeplane.v1.StatusReport
 }
 var file_chargeplane_v1_station_proto_depIdxs = []int32{
-	12, // 0: chargeplane.v1.Station.last_seen:type_name -> google.protobuf.Timestamp
+	20, // 0: chargeplane.v1.Station.last_seen:type_name -> google.protobuf.Timestamp
 	1,  // 1: chargeplane.v1.Station.connectors:type_name -> chargeplane.v1.Connector
-	12, // 2: chargeplane.v1.Station.last_boot:type_name -> google.protobuf.Timestamp
-	12, // 3: chargeplane.v1.Station.created_at:type_name -> google.protobuf.Timestamp
-	12, // 4: chargeplane.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
-	13, // 5: chargeplane.v1.Station.active_transactions:type_name -> chargeplane.v1.TransactionSummary
-	14, // 6: chargeplane.v1.Station.firmware_status:type_name -> chargeplane.v1.StatusReport
-	14, // 7: chargeplane.v1.Station.log_status:type_name -> chargeplane.v1.StatusReport
-	12, // 8: chargeplane.v1.Connector.updated_at:type_name -> google.protobuf.Timestamp
+	20, // 2: chargeplane.v1.Station.last_boot:type_name -> google.protobuf.Timestamp
+	20, // 3: chargeplane.v1.Station.created_at:type_name -> google.protobuf.Timestamp
+	20, // 4: chargeplane.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
+	21, // 5: chargeplane.v1.Station.active_transactions:type_name -> chargeplane.v1.TransactionSummary
+	22, // 6: chargeplane.v1.Station.firmware_status:type_name -> chargeplane.v1.StatusReport
+	22, // 7: chargeplane.v1.Station.log_status:type_name -> chargeplane.v1.StatusReport
+	20, // 8: chargeplane.v1.Connector.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 9: chargeplane.v1.ListStationsResponse.stations:type_name -> chargeplane.v1.Station
 	0,  // 10: chargeplane.v1.CreateStationResponse.station:type_name -> chargeplane.v1.Station
 	0,  // 11: chargeplane.v1.GetStationResponse.station:type_name -> chargeplane.v1.Station
 	0,  // 12: chargeplane.v1.UpdateStationResponse.station:type_name -> chargeplane.v1.Station
-	2,  // 13: chargeplane.v1.StationService.CreateStation:input_type -> chargeplane.v1.CreateStationRequest
-	3,  // 14: chargeplane.v1.StationService.ListStations:input_type -> chargeplane.v1.ListStationsRequest
-	5,  // 15: chargeplane.v1.StationService.GetStation:input_type -> chargeplane.v1.GetStationRequest
-	6,  // 16: chargeplane.v1.StationService.UpdateStation:input_type -> chargeplane.v1.UpdateStationRequest
-	10, // 17: chargeplane.v1.StationService.DeleteStation:input_type -> chargeplane.v1.DeleteStationRequest
-	7,  // 18: chargeplane.v1.StationService.CreateStation:output_type -> chargeplane.v1.CreateStationResponse
-	4,  // 19: chargeplane.v1.StationService.ListStations:output_type -> chargeplane.v1.ListStationsResponse
-	8,  // 20: chargeplane.v1.StationService.GetStation:output_type -> chargeplane.v1.GetStationResponse
-	9,  // 21: chargeplane.v1.StationService.UpdateStation:output_type -> chargeplane.v1.UpdateStationResponse
-	11, // 22: chargeplane.v1.StationService.DeleteStation:output_type -> chargeplane.v1.DeleteStationResponse
-	18, // [18:23] is the sub-list for method output_type
-	13, // [13:18] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	0,  // 13: chargeplane.v1.AcceptStationResponse.station:type_name -> chargeplane.v1.Station
+	0,  // 14: chargeplane.v1.RejectStationResponse.station:type_name -> chargeplane.v1.Station
+	0,  // 15: chargeplane.v1.BlockStationResponse.station:type_name -> chargeplane.v1.Station
+	0,  // 16: chargeplane.v1.UnblockStationResponse.station:type_name -> chargeplane.v1.Station
+	2,  // 17: chargeplane.v1.StationService.CreateStation:input_type -> chargeplane.v1.CreateStationRequest
+	3,  // 18: chargeplane.v1.StationService.ListStations:input_type -> chargeplane.v1.ListStationsRequest
+	5,  // 19: chargeplane.v1.StationService.GetStation:input_type -> chargeplane.v1.GetStationRequest
+	6,  // 20: chargeplane.v1.StationService.UpdateStation:input_type -> chargeplane.v1.UpdateStationRequest
+	10, // 21: chargeplane.v1.StationService.DeleteStation:input_type -> chargeplane.v1.DeleteStationRequest
+	12, // 22: chargeplane.v1.StationService.AcceptStation:input_type -> chargeplane.v1.AcceptStationRequest
+	14, // 23: chargeplane.v1.StationService.RejectStation:input_type -> chargeplane.v1.RejectStationRequest
+	16, // 24: chargeplane.v1.StationService.BlockStation:input_type -> chargeplane.v1.BlockStationRequest
+	18, // 25: chargeplane.v1.StationService.UnblockStation:input_type -> chargeplane.v1.UnblockStationRequest
+	7,  // 26: chargeplane.v1.StationService.CreateStation:output_type -> chargeplane.v1.CreateStationResponse
+	4,  // 27: chargeplane.v1.StationService.ListStations:output_type -> chargeplane.v1.ListStationsResponse
+	8,  // 28: chargeplane.v1.StationService.GetStation:output_type -> chargeplane.v1.GetStationResponse
+	9,  // 29: chargeplane.v1.StationService.UpdateStation:output_type -> chargeplane.v1.UpdateStationResponse
+	11, // 30: chargeplane.v1.StationService.DeleteStation:output_type -> chargeplane.v1.DeleteStationResponse
+	13, // 31: chargeplane.v1.StationService.AcceptStation:output_type -> chargeplane.v1.AcceptStationResponse
+	15, // 32: chargeplane.v1.StationService.RejectStation:output_type -> chargeplane.v1.RejectStationResponse
+	17, // 33: chargeplane.v1.StationService.BlockStation:output_type -> chargeplane.v1.BlockStationResponse
+	19, // 34: chargeplane.v1.StationService.UnblockStation:output_type -> chargeplane.v1.UnblockStationResponse
+	26, // [26:35] is the sub-list for method output_type
+	17, // [17:26] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_chargeplane_v1_station_proto_init() }
@@ -1058,7 +1512,7 @@ func file_chargeplane_v1_station_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chargeplane_v1_station_proto_rawDesc), len(file_chargeplane_v1_station_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,11 +19,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	StationService_CreateStation_FullMethodName = "/chargeplane.v1.StationService/CreateStation"
-	StationService_ListStations_FullMethodName  = "/chargeplane.v1.StationService/ListStations"
-	StationService_GetStation_FullMethodName    = "/chargeplane.v1.StationService/GetStation"
-	StationService_UpdateStation_FullMethodName = "/chargeplane.v1.StationService/UpdateStation"
-	StationService_DeleteStation_FullMethodName = "/chargeplane.v1.StationService/DeleteStation"
+	StationService_CreateStation_FullMethodName  = "/chargeplane.v1.StationService/CreateStation"
+	StationService_ListStations_FullMethodName   = "/chargeplane.v1.StationService/ListStations"
+	StationService_GetStation_FullMethodName     = "/chargeplane.v1.StationService/GetStation"
+	StationService_UpdateStation_FullMethodName  = "/chargeplane.v1.StationService/UpdateStation"
+	StationService_DeleteStation_FullMethodName  = "/chargeplane.v1.StationService/DeleteStation"
+	StationService_AcceptStation_FullMethodName  = "/chargeplane.v1.StationService/AcceptStation"
+	StationService_RejectStation_FullMethodName  = "/chargeplane.v1.StationService/RejectStation"
+	StationService_BlockStation_FullMethodName   = "/chargeplane.v1.StationService/BlockStation"
+	StationService_UnblockStation_FullMethodName = "/chargeplane.v1.StationService/UnblockStation"
 )
 
 // StationServiceClient is the client API for StationService service.
@@ -37,6 +41,20 @@ type StationServiceClient interface {
 	GetStation(ctx context.Context, in *GetStationRequest, opts ...grpc.CallOption) (*GetStationResponse, error)
 	UpdateStation(ctx context.Context, in *UpdateStationRequest, opts ...grpc.CallOption) (*UpdateStationResponse, error)
 	DeleteStation(ctx context.Context, in *DeleteStationRequest, opts ...grpc.CallOption) (*DeleteStationResponse, error)
+	// AcceptStation accepts a pending (or rejected) station: its next
+	// BootNotification is answered Accepted, and if it is connected the core
+	// asks it for one now (TriggerMessage BootNotification).
+	AcceptStation(ctx context.Context, in *AcceptStationRequest, opts ...grpc.CallOption) (*AcceptStationResponse, error)
+	// RejectStation rejects a pending station: the BootNotification of its
+	// open connection is answered Rejected, and new connections are refused
+	// at the handshake (HTTP 401). A station once accepted is blocked
+	// instead (FailedPrecondition).
+	RejectStation(ctx context.Context, in *RejectStationRequest, opts ...grpc.CallOption) (*RejectStationResponse, error)
+	// BlockStation refuses every connection of the station (HTTP 401 at the
+	// handshake) and closes the open one; its history is kept.
+	BlockStation(ctx context.Context, in *BlockStationRequest, opts ...grpc.CallOption) (*BlockStationResponse, error)
+	// UnblockStation lets a blocked station connect again.
+	UnblockStation(ctx context.Context, in *UnblockStationRequest, opts ...grpc.CallOption) (*UnblockStationResponse, error)
 }
 
 type stationServiceClient struct {
@@ -97,6 +115,46 @@ func (c *stationServiceClient) DeleteStation(ctx context.Context, in *DeleteStat
 	return out, nil
 }
 
+func (c *stationServiceClient) AcceptStation(ctx context.Context, in *AcceptStationRequest, opts ...grpc.CallOption) (*AcceptStationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AcceptStationResponse)
+	err := c.cc.Invoke(ctx, StationService_AcceptStation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *stationServiceClient) RejectStation(ctx context.Context, in *RejectStationRequest, opts ...grpc.CallOption) (*RejectStationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RejectStationResponse)
+	err := c.cc.Invoke(ctx, StationService_RejectStation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *stationServiceClient) BlockStation(ctx context.Context, in *BlockStationRequest, opts ...grpc.CallOption) (*BlockStationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BlockStationResponse)
+	err := c.cc.Invoke(ctx, StationService_BlockStation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *stationServiceClient) UnblockStation(ctx context.Context, in *UnblockStationRequest, opts ...grpc.CallOption) (*UnblockStationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnblockStationResponse)
+	err := c.cc.Invoke(ctx, StationService_UnblockStation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // StationServiceServer is the server API for StationService service.
 // All implementations must embed UnimplementedStationServiceServer
 // for forward compatibility.
@@ -108,6 +166,20 @@ type StationServiceServer interface {
 	GetStation(context.Context, *GetStationRequest) (*GetStationResponse, error)
 	UpdateStation(context.Context, *UpdateStationRequest) (*UpdateStationResponse, error)
 	DeleteStation(context.Context, *DeleteStationRequest) (*DeleteStationResponse, error)
+	// AcceptStation accepts a pending (or rejected) station: its next
+	// BootNotification is answered Accepted, and if it is connected the core
+	// asks it for one now (TriggerMessage BootNotification).
+	AcceptStation(context.Context, *AcceptStationRequest) (*AcceptStationResponse, error)
+	// RejectStation rejects a pending station: the BootNotification of its
+	// open connection is answered Rejected, and new connections are refused
+	// at the handshake (HTTP 401). A station once accepted is blocked
+	// instead (FailedPrecondition).
+	RejectStation(context.Context, *RejectStationRequest) (*RejectStationResponse, error)
+	// BlockStation refuses every connection of the station (HTTP 401 at the
+	// handshake) and closes the open one; its history is kept.
+	BlockStation(context.Context, *BlockStationRequest) (*BlockStationResponse, error)
+	// UnblockStation lets a blocked station connect again.
+	UnblockStation(context.Context, *UnblockStationRequest) (*UnblockStationResponse, error)
 	mustEmbedUnimplementedStationServiceServer()
 }
 
@@ -132,6 +204,18 @@ func (UnimplementedStationServiceServer) UpdateStation(context.Context, *UpdateS
 }
 func (UnimplementedStationServiceServer) DeleteStation(context.Context, *DeleteStationRequest) (*DeleteStationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteStation not implemented")
+}
+func (UnimplementedStationServiceServer) AcceptStation(context.Context, *AcceptStationRequest) (*AcceptStationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AcceptStation not implemented")
+}
+func (UnimplementedStationServiceServer) RejectStation(context.Context, *RejectStationRequest) (*RejectStationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RejectStation not implemented")
+}
+func (UnimplementedStationServiceServer) BlockStation(context.Context, *BlockStationRequest) (*BlockStationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BlockStation not implemented")
+}
+func (UnimplementedStationServiceServer) UnblockStation(context.Context, *UnblockStationRequest) (*UnblockStationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnblockStation not implemented")
 }
 func (UnimplementedStationServiceServer) mustEmbedUnimplementedStationServiceServer() {}
 func (UnimplementedStationServiceServer) testEmbeddedByValue()                        {}
@@ -244,6 +328,78 @@ func _StationService_DeleteStation_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _StationService_AcceptStation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AcceptStationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StationServiceServer).AcceptStation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: StationService_AcceptStation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StationServiceServer).AcceptStation(ctx, req.(*AcceptStationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _StationService_RejectStation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RejectStationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StationServiceServer).RejectStation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: StationService_RejectStation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StationServiceServer).RejectStation(ctx, req.(*RejectStationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _StationService_BlockStation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BlockStationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StationServiceServer).BlockStation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: StationService_BlockStation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StationServiceServer).BlockStation(ctx, req.(*BlockStationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _StationService_UnblockStation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnblockStationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StationServiceServer).UnblockStation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: StationService_UnblockStation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StationServiceServer).UnblockStation(ctx, req.(*UnblockStationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // StationService_ServiceDesc is the grpc.ServiceDesc for StationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -270,6 +426,22 @@ var StationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteStation",
 			Handler:    _StationService_DeleteStation_Handler,
+		},
+		{
+			MethodName: "AcceptStation",
+			Handler:    _StationService_AcceptStation_Handler,
+		},
+		{
+			MethodName: "RejectStation",
+			Handler:    _StationService_RejectStation_Handler,
+		},
+		{
+			MethodName: "BlockStation",
+			Handler:    _StationService_BlockStation_Handler,
+		},
+		{
+			MethodName: "UnblockStation",
+			Handler:    _StationService_UnblockStation_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
