@@ -258,6 +258,8 @@ func ctlCases(v ocppVersion) []ctlCase {
 			map[string]any{"results": []any{map[string]any{"attributeStatus": "RebootRequired", "attributeType": "Target",
 				"component": map[string]any{"name": "EVSE", "instance": "", "evseId": 1}, "variable": map[string]any{"name": "AvailabilityState", "instance": ""},
 				"reasonCode": "", "additionalInfo": ""}}}},
+		{"GetTransactionStatusAny", "GET", "/transaction-status", nil, "GetTransactionStatus",
+			map[string]any{}, map[string]any{"messagesInQueue": true}, map[string]any{"messagesInQueue": true}},
 		{"GetBaseReport", "POST", "/reports/base", map[string]any{"reportBase": "ConfigurationInventory", "requestId": 77}, "GetBaseReport",
 			map[string]any{"reportBase": "ConfigurationInventory", "requestId": 77},
 			map[string]any{"status": "EmptyResultSet"}, map[string]any{"status": "EmptyResultSet", "requestId": 77}},
@@ -483,6 +485,29 @@ func testCtlRemoteStartStop201(t *testing.T, sys *system) {
 	}
 	if again.Transaction == nil || again.Transaction.ID != got.Transaction.ID {
 		t.Errorf("remote start naming an existing transaction = %s, want transaction %s", raw, got.Transaction.ID)
+	}
+
+	// The transaction's status and running cost name it by the station's id.
+	c.answerWith(func(string, json.RawMessage) (any, error) {
+		return map[string]any{"messagesInQueue": false, "ongoingIndicator": true}, nil
+	})
+	code, st := ctlREST(ctx, t, sys, "GET", fmt.Sprintf("/api/v1/stations/%s/transaction-status?transactionId=%s", c.id, got.Transaction.ID), nil)
+	if rc := c.next(ctx, t); rc.action != "GetTransactionStatus" || !ctlSameJSON(t, rc.payload, map[string]any{"transactionId": txID}) {
+		t.Errorf("charger received %s %s", rc.action, rc.payload)
+	}
+	if code != http.StatusOK || st["ongoing"] != true || st["messagesInQueue"] != false {
+		t.Errorf("transaction status: %d %v", code, st)
+	}
+	c.answerWith(func(string, json.RawMessage) (any, error) { return map[string]any{}, nil })
+	code, cu := ctlREST(ctx, t, sys, "POST", "/api/v1/stations/"+c.id+"/cost-updated", map[string]any{"transactionId": got.Transaction.ID, "totalCost": 4.25})
+	if rc := c.next(ctx, t); rc.action != "CostUpdated" || !ctlSameJSON(t, rc.payload, map[string]any{"transactionId": txID, "totalCost": 4.25}) {
+		t.Errorf("charger received %s %s", rc.action, rc.payload)
+	}
+	if id, _ := cu["commandId"].(string); code != http.StatusOK || id == "" {
+		t.Errorf("cost updated: %d %v", code, cu)
+	}
+	if code, bad := ctlREST(ctx, t, sys, "POST", "/api/v1/stations/"+c.id+"/cost-updated", map[string]any{"transactionId": got.Transaction.ID, "totalCost": -1}); code != http.StatusBadRequest {
+		t.Errorf("negative cost: %d %v", code, bad)
 	}
 
 	// Remote stop sends the station's own transaction id.

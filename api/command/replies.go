@@ -140,6 +140,27 @@ type RemoteStop struct {
 	Transaction *store.Transaction
 }
 
+// TransactionStatus asks about a transaction looked up by the caller (nil:
+// about any).
+type TransactionStatus struct {
+	Transaction *store.Transaction
+}
+
+// TransactionStatusReply is the answer to GetTransactionStatus.
+type TransactionStatusReply struct {
+	CommandID       string
+	MessagesInQueue bool
+	// Ongoing is unset when no transaction was asked about.
+	Ongoing *bool
+}
+
+// CostUpdate is a transaction's running cost, the transaction looked up
+// by the caller.
+type CostUpdate struct {
+	Transaction *store.Transaction
+	TotalCost   float64
+}
+
 // MonitorsReply is a 2.0.1 SetVariableMonitoring answer: per monitor
 // asked for, the station's status and, once accepted, the monitor as
 // stored (with the id the station gave it).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -158,24 +159,68 @@ func (s *RemoteControlService) awaitTransaction(ctx context.Context, wait time.D
 // RemoteStop asks the station to stop one of its transactions, named by
 // the CSMS's id.
 func (s *RemoteControlService) RemoteStop(ctx context.Context, req *chargeplanev1.RemoteStopRequest) (*chargeplanev1.RemoteStopResponse, error) {
-	if req.GetTransactionId() <= 0 {
-		return nil, status.Error(codes.InvalidArgument, "transaction_id must be a positive transaction id")
-	}
-	if err := ValidateStationID(req.GetStationId()); err != nil {
-		return nil, invalid(err)
-	}
-	t, err := s.txs.GetTransaction(ctx, req.GetTransactionId())
-	if err == nil && t.StationID != req.GetStationId() {
-		err = store.ErrNotFound
-	}
+	t, err := s.transaction(ctx, req.GetStationId(), req.GetTransactionId())
 	if err != nil {
-		return nil, storeError(ctx, s.log, err, fmt.Sprintf("transaction %d of station %q not found", req.GetTransactionId(), req.GetStationId()))
+		return nil, err
 	}
 	r, err := do[command.Reply](ctx, s.cmds, req.GetStationId(), command.RemoteStop{Transaction: t})
 	if err != nil {
 		return nil, err
 	}
 	return &chargeplanev1.RemoteStopResponse{CommandId: r.CommandID, Status: r.Status, ReasonCode: r.ReasonCode, AdditionalInfo: r.AdditionalInfo}, nil
+}
+
+// transaction looks up a transaction of the station.
+func (s *RemoteControlService) transaction(ctx context.Context, stationID string, id int64) (*store.Transaction, error) {
+	if id <= 0 {
+		return nil, status.Error(codes.InvalidArgument, "transaction_id must be a positive transaction id")
+	}
+	if err := ValidateStationID(stationID); err != nil {
+		return nil, invalid(err)
+	}
+	t, err := s.txs.GetTransaction(ctx, id)
+	if err == nil && t.StationID != stationID {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return nil, storeError(ctx, s.log, err, fmt.Sprintf("transaction %d of station %q not found", id, stationID))
+	}
+	return t, nil
+}
+
+// GetTransactionStatus asks a 2.0.1 station whether it still has messages
+// of a transaction (or of any) to deliver.
+func (s *RemoteControlService) GetTransactionStatus(ctx context.Context, req *chargeplanev1.GetTransactionStatusRequest) (*chargeplanev1.GetTransactionStatusResponse, error) {
+	var in command.TransactionStatus
+	if req.TransactionId != nil {
+		t, err := s.transaction(ctx, req.GetStationId(), req.GetTransactionId())
+		if err != nil {
+			return nil, err
+		}
+		in.Transaction = t
+	}
+	r, err := do[command.TransactionStatusReply](ctx, s.cmds, req.GetStationId(), in)
+	if err != nil {
+		return nil, err
+	}
+	return &chargeplanev1.GetTransactionStatusResponse{CommandId: r.CommandID, MessagesInQueue: r.MessagesInQueue, Ongoing: r.Ongoing}, nil
+}
+
+// CostUpdated sends a 2.0.1 station a transaction's running cost.
+func (s *RemoteControlService) CostUpdated(ctx context.Context, req *chargeplanev1.CostUpdatedRequest) (*chargeplanev1.CostUpdatedResponse, error) {
+	c := req.GetTotalCost()
+	if c < 0 || math.IsNaN(c) || math.IsInf(c, 0) {
+		return nil, status.Error(codes.InvalidArgument, "total_cost must be a non-negative number")
+	}
+	t, err := s.transaction(ctx, req.GetStationId(), req.GetTransactionId())
+	if err != nil {
+		return nil, err
+	}
+	r, err := do[command.Reply](ctx, s.cmds, req.GetStationId(), command.CostUpdate{Transaction: t, TotalCost: c})
+	if err != nil {
+		return nil, err
+	}
+	return &chargeplanev1.CostUpdatedResponse{CommandId: r.CommandID}, nil
 }
 
 // Reset restarts the station (or, in 2.0.1, one EVSE).

@@ -74,8 +74,8 @@ func Commands(d CommandDeps) command.Table {
 			command.Op(renewCertificate, messageTriggered)),
 		command.New(ocpp201.ActionClearCache, command.Op(clearCache, cacheCleared)),
 		command.New(ocpp201.ActionDataTransfer, command.Op(dataTransfer, dataTransferred)),
-		command.New[ocpp201.GetTransactionStatusRequest, ocpp201.GetTransactionStatusResponse](ocpp201.ActionGetTransactionStatus),
-		command.New[ocpp201.CostUpdatedRequest, ocpp201.CostUpdatedResponse](ocpp201.ActionCostUpdated),
+		command.New(ocpp201.ActionGetTransactionStatus, command.Op(getTransactionStatus, transactionStatus)),
+		command.New(ocpp201.ActionCostUpdated, command.Op(costUpdated, costUpdateAnswered)),
 
 		// Device model (B).
 		command.New(ocpp201.ActionGetVariables, command.Op(getVariables, variablesGot)),
@@ -178,11 +178,11 @@ func startRequested(a answer[ocpp201.RequestStartTransactionRequest, ocpp201.Req
 }
 
 func requestStop(_ context.Context, m command.Meta, in command.RemoteStop) (*ocpp201.RequestStopTransactionRequest, error) {
-	t := in.Transaction
-	if t.OCPPVersion != m.Version {
-		return nil, command.Invalid("transaction %d was recorded under OCPP %s; the station now speaks OCPP %s", t.ID, t.OCPPVersion, m.Version)
+	uid, err := transactionUID(m, in.Transaction)
+	if err != nil {
+		return nil, err
 	}
-	return &ocpp201.RequestStopTransactionRequest{TransactionId: t.TransactionUID}, nil
+	return &ocpp201.RequestStopTransactionRequest{TransactionId: uid}, nil
 }
 
 func stopRequested(a answer[ocpp201.RequestStopTransactionRequest, ocpp201.RequestStopTransactionResponse], _ command.None) (command.Reply, error) {
@@ -266,6 +266,42 @@ func dataTransferred(a answer[ocpp201.DataTransferRequest, ocpp201.DataTransferR
 		out.Data = d
 	}
 	return out, nil
+}
+
+// transactionUID is the station's id of a transaction the caller looked up.
+func transactionUID(m command.Meta, t *store.Transaction) (string, error) {
+	if t.OCPPVersion != m.Version {
+		return "", command.Invalid("transaction %d was recorded under OCPP %s; the station now speaks OCPP %s", t.ID, t.OCPPVersion, m.Version)
+	}
+	return t.TransactionUID, nil
+}
+
+func getTransactionStatus(_ context.Context, m command.Meta, in command.TransactionStatus) (*ocpp201.GetTransactionStatusRequest, error) {
+	req := &ocpp201.GetTransactionStatusRequest{}
+	if in.Transaction != nil {
+		var err error
+		if req.TransactionId, err = transactionUID(m, in.Transaction); err != nil {
+			return nil, err
+		}
+	}
+	return req, nil
+}
+
+func transactionStatus(a answer[ocpp201.GetTransactionStatusRequest, ocpp201.GetTransactionStatusResponse], _ command.None) (command.TransactionStatusReply, error) {
+	return command.TransactionStatusReply{CommandID: a.CommandID, MessagesInQueue: a.Response.MessagesInQueue,
+		Ongoing: a.Response.OngoingIndicator}, nil
+}
+
+func costUpdated(_ context.Context, m command.Meta, in command.CostUpdate) (*ocpp201.CostUpdatedRequest, error) {
+	uid, err := transactionUID(m, in.Transaction)
+	if err != nil {
+		return nil, err
+	}
+	return &ocpp201.CostUpdatedRequest{TransactionId: uid, TotalCost: in.TotalCost}, nil
+}
+
+func costUpdateAnswered(a answer[ocpp201.CostUpdatedRequest, ocpp201.CostUpdatedResponse], _ command.None) (command.Reply, error) {
+	return command.Reply{CommandID: a.CommandID}, nil
 }
 
 // Device model.

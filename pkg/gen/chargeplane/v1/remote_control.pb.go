@@ -1156,6 +1156,228 @@ func (x *DataTransferResponse) GetAdditionalInfo() string {
 	return ""
 }
 
+type GetTransactionStatusRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	StationId string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
+	// The CSMS's id of the transaction (as in /transactions); unset: ask
+	// about messages of any transaction.
+	TransactionId *int64 `protobuf:"varint,2,opt,name=transaction_id,json=transactionId,proto3,oneof" json:"transaction_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTransactionStatusRequest) Reset() {
+	*x = GetTransactionStatusRequest{}
+	mi := &file_chargeplane_v1_remote_control_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTransactionStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTransactionStatusRequest) ProtoMessage() {}
+
+func (x *GetTransactionStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_remote_control_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTransactionStatusRequest.ProtoReflect.Descriptor instead.
+func (*GetTransactionStatusRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_remote_control_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetTransactionStatusRequest) GetStationId() string {
+	if x != nil {
+		return x.StationId
+	}
+	return ""
+}
+
+func (x *GetTransactionStatusRequest) GetTransactionId() int64 {
+	if x != nil && x.TransactionId != nil {
+		return *x.TransactionId
+	}
+	return 0
+}
+
+type GetTransactionStatusResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// The station has messages of the transaction (or of any) queued.
+	MessagesInQueue bool `protobuf:"varint,2,opt,name=messages_in_queue,json=messagesInQueue,proto3" json:"messages_in_queue,omitempty"`
+	// The transaction is still going on; unset when none was asked about.
+	Ongoing       *bool `protobuf:"varint,3,opt,name=ongoing,proto3,oneof" json:"ongoing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTransactionStatusResponse) Reset() {
+	*x = GetTransactionStatusResponse{}
+	mi := &file_chargeplane_v1_remote_control_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTransactionStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTransactionStatusResponse) ProtoMessage() {}
+
+func (x *GetTransactionStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_remote_control_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTransactionStatusResponse.ProtoReflect.Descriptor instead.
+func (*GetTransactionStatusResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_remote_control_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetTransactionStatusResponse) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *GetTransactionStatusResponse) GetMessagesInQueue() bool {
+	if x != nil {
+		return x.MessagesInQueue
+	}
+	return false
+}
+
+func (x *GetTransactionStatusResponse) GetOngoing() bool {
+	if x != nil && x.Ongoing != nil {
+		return *x.Ongoing
+	}
+	return false
+}
+
+type CostUpdatedRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	StationId string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
+	// The CSMS's id of the transaction (as in /transactions).
+	TransactionId int64 `protobuf:"varint,2,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
+	// The cost so far, in the currency the station is configured for.
+	TotalCost     float64 `protobuf:"fixed64,3,opt,name=total_cost,json=totalCost,proto3" json:"total_cost,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CostUpdatedRequest) Reset() {
+	*x = CostUpdatedRequest{}
+	mi := &file_chargeplane_v1_remote_control_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CostUpdatedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CostUpdatedRequest) ProtoMessage() {}
+
+func (x *CostUpdatedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_remote_control_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CostUpdatedRequest.ProtoReflect.Descriptor instead.
+func (*CostUpdatedRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_remote_control_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CostUpdatedRequest) GetStationId() string {
+	if x != nil {
+		return x.StationId
+	}
+	return ""
+}
+
+func (x *CostUpdatedRequest) GetTransactionId() int64 {
+	if x != nil {
+		return x.TransactionId
+	}
+	return 0
+}
+
+func (x *CostUpdatedRequest) GetTotalCost() float64 {
+	if x != nil {
+		return x.TotalCost
+	}
+	return 0
+}
+
+type CostUpdatedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CommandId     string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CostUpdatedResponse) Reset() {
+	*x = CostUpdatedResponse{}
+	mi := &file_chargeplane_v1_remote_control_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CostUpdatedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CostUpdatedResponse) ProtoMessage() {}
+
+func (x *CostUpdatedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_remote_control_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CostUpdatedResponse.ProtoReflect.Descriptor instead.
+func (*CostUpdatedResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_remote_control_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CostUpdatedResponse) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
 var File_chargeplane_v1_remote_control_proto protoreflect.FileDescriptor
 
 const file_chargeplane_v1_remote_control_proto_rawDesc = "" +
@@ -1278,7 +1500,28 @@ const file_chargeplane_v1_remote_control_proto_rawDesc = "" +
 	"\x04data\x18\x03 \x01(\v2\x16.google.protobuf.ValueR\x04data\x12\x1f\n" +
 	"\vreason_code\x18\x04 \x01(\tR\n" +
 	"reasonCode\x12'\n" +
-	"\x0fadditional_info\x18\x05 \x01(\tR\x0eadditionalInfo2\xb0\t\n" +
+	"\x0fadditional_info\x18\x05 \x01(\tR\x0eadditionalInfo\"{\n" +
+	"\x1bGetTransactionStatusRequest\x12\x1d\n" +
+	"\n" +
+	"station_id\x18\x01 \x01(\tR\tstationId\x12*\n" +
+	"\x0etransaction_id\x18\x02 \x01(\x03H\x00R\rtransactionId\x88\x01\x01B\x11\n" +
+	"\x0f_transaction_id\"\x94\x01\n" +
+	"\x1cGetTransactionStatusResponse\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12*\n" +
+	"\x11messages_in_queue\x18\x02 \x01(\bR\x0fmessagesInQueue\x12\x1d\n" +
+	"\aongoing\x18\x03 \x01(\bH\x00R\aongoing\x88\x01\x01B\n" +
+	"\n" +
+	"\b_ongoing\"y\n" +
+	"\x12CostUpdatedRequest\x12\x1d\n" +
+	"\n" +
+	"station_id\x18\x01 \x01(\tR\tstationId\x12%\n" +
+	"\x0etransaction_id\x18\x02 \x01(\x03R\rtransactionId\x12\x1d\n" +
+	"\n" +
+	"total_cost\x18\x03 \x01(\x01R\ttotalCost\"4\n" +
+	"\x13CostUpdatedResponse\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId2\xee\v\n" +
 	"\x14RemoteControlService\x12\x8d\x01\n" +
 	"\vRemoteStart\x12\".chargeplane.v1.RemoteStartRequest\x1a#.chargeplane.v1.RemoteStartResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/api/v1/stations/{station_id}/remote-start\x12\x89\x01\n" +
 	"\n" +
@@ -1288,7 +1531,9 @@ const file_chargeplane_v1_remote_control_proto_rawDesc = "" +
 	"\x0fUnlockConnector\x12&.chargeplane.v1.UnlockConnectorRequest\x1a'.chargeplane.v1.UnlockConnectorResponse\"9\x82\xd3\xe4\x93\x023:\x01*\"./api/v1/stations/{station_id}/unlock-connector\x12\x99\x01\n" +
 	"\x0eTriggerMessage\x12%.chargeplane.v1.TriggerMessageRequest\x1a&.chargeplane.v1.TriggerMessageResponse\"8\x82\xd3\xe4\x93\x022:\x01*\"-/api/v1/stations/{station_id}/trigger-message\x12\x89\x01\n" +
 	"\n" +
-	"ClearCache\x12!.chargeplane.v1.ClearCacheRequest\x1a\".chargeplane.v1.ClearCacheResponse\"4\x82\xd3\xe4\x93\x02.:\x01*\")/api/v1/stations/{station_id}/clear-cache\x12\x91\x01\n" +
+	"ClearCache\x12!.chargeplane.v1.ClearCacheRequest\x1a\".chargeplane.v1.ClearCacheResponse\"4\x82\xd3\xe4\x93\x02.:\x01*\")/api/v1/stations/{station_id}/clear-cache\x12\xab\x01\n" +
+	"\x14GetTransactionStatus\x12+.chargeplane.v1.GetTransactionStatusRequest\x1a,.chargeplane.v1.GetTransactionStatusResponse\"8\x82\xd3\xe4\x93\x022\x120/api/v1/stations/{station_id}/transaction-status\x12\x8d\x01\n" +
+	"\vCostUpdated\x12\".chargeplane.v1.CostUpdatedRequest\x1a#.chargeplane.v1.CostUpdatedResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/api/v1/stations/{station_id}/cost-updated\x12\x91\x01\n" +
 	"\fDataTransfer\x12#.chargeplane.v1.DataTransferRequest\x1a$.chargeplane.v1.DataTransferResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/api/v1/stations/{station_id}/data-transferBIZGgithub.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1;chargeplanev1b\x06proto3"
 
 var (
@@ -1303,33 +1548,37 @@ func file_chargeplane_v1_remote_control_proto_rawDescGZIP() []byte {
 	return file_chargeplane_v1_remote_control_proto_rawDescData
 }
 
-var file_chargeplane_v1_remote_control_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_chargeplane_v1_remote_control_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_chargeplane_v1_remote_control_proto_goTypes = []any{
-	(*RemoteStartRequest)(nil),         // 0: chargeplane.v1.RemoteStartRequest
-	(*RemoteStartResponse)(nil),        // 1: chargeplane.v1.RemoteStartResponse
-	(*RemoteStopRequest)(nil),          // 2: chargeplane.v1.RemoteStopRequest
-	(*RemoteStopResponse)(nil),         // 3: chargeplane.v1.RemoteStopResponse
-	(*ResetRequest)(nil),               // 4: chargeplane.v1.ResetRequest
-	(*ResetResponse)(nil),              // 5: chargeplane.v1.ResetResponse
-	(*ChangeAvailabilityRequest)(nil),  // 6: chargeplane.v1.ChangeAvailabilityRequest
-	(*ChangeAvailabilityResponse)(nil), // 7: chargeplane.v1.ChangeAvailabilityResponse
-	(*UnlockConnectorRequest)(nil),     // 8: chargeplane.v1.UnlockConnectorRequest
-	(*UnlockConnectorResponse)(nil),    // 9: chargeplane.v1.UnlockConnectorResponse
-	(*TriggerMessageRequest)(nil),      // 10: chargeplane.v1.TriggerMessageRequest
-	(*TriggerMessageResponse)(nil),     // 11: chargeplane.v1.TriggerMessageResponse
-	(*ClearCacheRequest)(nil),          // 12: chargeplane.v1.ClearCacheRequest
-	(*ClearCacheResponse)(nil),         // 13: chargeplane.v1.ClearCacheResponse
-	(*DataTransferRequest)(nil),        // 14: chargeplane.v1.DataTransferRequest
-	(*DataTransferResponse)(nil),       // 15: chargeplane.v1.DataTransferResponse
-	(*structpb.Struct)(nil),            // 16: google.protobuf.Struct
-	(*Transaction)(nil),                // 17: chargeplane.v1.Transaction
-	(*structpb.Value)(nil),             // 18: google.protobuf.Value
+	(*RemoteStartRequest)(nil),           // 0: chargeplane.v1.RemoteStartRequest
+	(*RemoteStartResponse)(nil),          // 1: chargeplane.v1.RemoteStartResponse
+	(*RemoteStopRequest)(nil),            // 2: chargeplane.v1.RemoteStopRequest
+	(*RemoteStopResponse)(nil),           // 3: chargeplane.v1.RemoteStopResponse
+	(*ResetRequest)(nil),                 // 4: chargeplane.v1.ResetRequest
+	(*ResetResponse)(nil),                // 5: chargeplane.v1.ResetResponse
+	(*ChangeAvailabilityRequest)(nil),    // 6: chargeplane.v1.ChangeAvailabilityRequest
+	(*ChangeAvailabilityResponse)(nil),   // 7: chargeplane.v1.ChangeAvailabilityResponse
+	(*UnlockConnectorRequest)(nil),       // 8: chargeplane.v1.UnlockConnectorRequest
+	(*UnlockConnectorResponse)(nil),      // 9: chargeplane.v1.UnlockConnectorResponse
+	(*TriggerMessageRequest)(nil),        // 10: chargeplane.v1.TriggerMessageRequest
+	(*TriggerMessageResponse)(nil),       // 11: chargeplane.v1.TriggerMessageResponse
+	(*ClearCacheRequest)(nil),            // 12: chargeplane.v1.ClearCacheRequest
+	(*ClearCacheResponse)(nil),           // 13: chargeplane.v1.ClearCacheResponse
+	(*DataTransferRequest)(nil),          // 14: chargeplane.v1.DataTransferRequest
+	(*DataTransferResponse)(nil),         // 15: chargeplane.v1.DataTransferResponse
+	(*GetTransactionStatusRequest)(nil),  // 16: chargeplane.v1.GetTransactionStatusRequest
+	(*GetTransactionStatusResponse)(nil), // 17: chargeplane.v1.GetTransactionStatusResponse
+	(*CostUpdatedRequest)(nil),           // 18: chargeplane.v1.CostUpdatedRequest
+	(*CostUpdatedResponse)(nil),          // 19: chargeplane.v1.CostUpdatedResponse
+	(*structpb.Struct)(nil),              // 20: google.protobuf.Struct
+	(*Transaction)(nil),                  // 21: chargeplane.v1.Transaction
+	(*structpb.Value)(nil),               // 22: google.protobuf.Value
 }
 var file_chargeplane_v1_remote_control_proto_depIdxs = []int32{
-	16, // 0: chargeplane.v1.RemoteStartRequest.charging_profile:type_name -> google.protobuf.Struct
-	17, // 1: chargeplane.v1.RemoteStartResponse.transaction:type_name -> chargeplane.v1.Transaction
-	18, // 2: chargeplane.v1.DataTransferRequest.data:type_name -> google.protobuf.Value
-	18, // 3: chargeplane.v1.DataTransferResponse.data:type_name -> google.protobuf.Value
+	20, // 0: chargeplane.v1.RemoteStartRequest.charging_profile:type_name -> google.protobuf.Struct
+	21, // 1: chargeplane.v1.RemoteStartResponse.transaction:type_name -> chargeplane.v1.Transaction
+	22, // 2: chargeplane.v1.DataTransferRequest.data:type_name -> google.protobuf.Value
+	22, // 3: chargeplane.v1.DataTransferResponse.data:type_name -> google.protobuf.Value
 	0,  // 4: chargeplane.v1.RemoteControlService.RemoteStart:input_type -> chargeplane.v1.RemoteStartRequest
 	2,  // 5: chargeplane.v1.RemoteControlService.RemoteStop:input_type -> chargeplane.v1.RemoteStopRequest
 	4,  // 6: chargeplane.v1.RemoteControlService.Reset:input_type -> chargeplane.v1.ResetRequest
@@ -1337,17 +1586,21 @@ var file_chargeplane_v1_remote_control_proto_depIdxs = []int32{
 	8,  // 8: chargeplane.v1.RemoteControlService.UnlockConnector:input_type -> chargeplane.v1.UnlockConnectorRequest
 	10, // 9: chargeplane.v1.RemoteControlService.TriggerMessage:input_type -> chargeplane.v1.TriggerMessageRequest
 	12, // 10: chargeplane.v1.RemoteControlService.ClearCache:input_type -> chargeplane.v1.ClearCacheRequest
-	14, // 11: chargeplane.v1.RemoteControlService.DataTransfer:input_type -> chargeplane.v1.DataTransferRequest
-	1,  // 12: chargeplane.v1.RemoteControlService.RemoteStart:output_type -> chargeplane.v1.RemoteStartResponse
-	3,  // 13: chargeplane.v1.RemoteControlService.RemoteStop:output_type -> chargeplane.v1.RemoteStopResponse
-	5,  // 14: chargeplane.v1.RemoteControlService.Reset:output_type -> chargeplane.v1.ResetResponse
-	7,  // 15: chargeplane.v1.RemoteControlService.ChangeAvailability:output_type -> chargeplane.v1.ChangeAvailabilityResponse
-	9,  // 16: chargeplane.v1.RemoteControlService.UnlockConnector:output_type -> chargeplane.v1.UnlockConnectorResponse
-	11, // 17: chargeplane.v1.RemoteControlService.TriggerMessage:output_type -> chargeplane.v1.TriggerMessageResponse
-	13, // 18: chargeplane.v1.RemoteControlService.ClearCache:output_type -> chargeplane.v1.ClearCacheResponse
-	15, // 19: chargeplane.v1.RemoteControlService.DataTransfer:output_type -> chargeplane.v1.DataTransferResponse
-	12, // [12:20] is the sub-list for method output_type
-	4,  // [4:12] is the sub-list for method input_type
+	16, // 11: chargeplane.v1.RemoteControlService.GetTransactionStatus:input_type -> chargeplane.v1.GetTransactionStatusRequest
+	18, // 12: chargeplane.v1.RemoteControlService.CostUpdated:input_type -> chargeplane.v1.CostUpdatedRequest
+	14, // 13: chargeplane.v1.RemoteControlService.DataTransfer:input_type -> chargeplane.v1.DataTransferRequest
+	1,  // 14: chargeplane.v1.RemoteControlService.RemoteStart:output_type -> chargeplane.v1.RemoteStartResponse
+	3,  // 15: chargeplane.v1.RemoteControlService.RemoteStop:output_type -> chargeplane.v1.RemoteStopResponse
+	5,  // 16: chargeplane.v1.RemoteControlService.Reset:output_type -> chargeplane.v1.ResetResponse
+	7,  // 17: chargeplane.v1.RemoteControlService.ChangeAvailability:output_type -> chargeplane.v1.ChangeAvailabilityResponse
+	9,  // 18: chargeplane.v1.RemoteControlService.UnlockConnector:output_type -> chargeplane.v1.UnlockConnectorResponse
+	11, // 19: chargeplane.v1.RemoteControlService.TriggerMessage:output_type -> chargeplane.v1.TriggerMessageResponse
+	13, // 20: chargeplane.v1.RemoteControlService.ClearCache:output_type -> chargeplane.v1.ClearCacheResponse
+	17, // 21: chargeplane.v1.RemoteControlService.GetTransactionStatus:output_type -> chargeplane.v1.GetTransactionStatusResponse
+	19, // 22: chargeplane.v1.RemoteControlService.CostUpdated:output_type -> chargeplane.v1.CostUpdatedResponse
+	15, // 23: chargeplane.v1.RemoteControlService.DataTransfer:output_type -> chargeplane.v1.DataTransferResponse
+	14, // [14:24] is the sub-list for method output_type
+	4,  // [4:14] is the sub-list for method input_type
 	4,  // [4:4] is the sub-list for extension type_name
 	4,  // [4:4] is the sub-list for extension extendee
 	0,  // [0:4] is the sub-list for field type_name
@@ -1364,13 +1617,15 @@ func file_chargeplane_v1_remote_control_proto_init() {
 	file_chargeplane_v1_remote_control_proto_msgTypes[6].OneofWrappers = []any{}
 	file_chargeplane_v1_remote_control_proto_msgTypes[8].OneofWrappers = []any{}
 	file_chargeplane_v1_remote_control_proto_msgTypes[10].OneofWrappers = []any{}
+	file_chargeplane_v1_remote_control_proto_msgTypes[16].OneofWrappers = []any{}
+	file_chargeplane_v1_remote_control_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chargeplane_v1_remote_control_proto_rawDesc), len(file_chargeplane_v1_remote_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -350,6 +350,104 @@ func local_request_RemoteControlService_ClearCache_0(ctx context.Context, marsha
 	return msg, metadata, err
 }
 
+var filter_RemoteControlService_GetTransactionStatus_0 = &utilities.DoubleArray{Encoding: map[string]int{"station_id": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
+
+func request_RemoteControlService_GetTransactionStatus_0(ctx context.Context, marshaler runtime.Marshaler, client RemoteControlServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetTransactionStatusRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["station_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "station_id")
+	}
+	protoReq.StationId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "station_id", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_RemoteControlService_GetTransactionStatus_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.GetTransactionStatus(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_RemoteControlService_GetTransactionStatus_0(ctx context.Context, marshaler runtime.Marshaler, server RemoteControlServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetTransactionStatusRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["station_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "station_id")
+	}
+	protoReq.StationId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "station_id", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_RemoteControlService_GetTransactionStatus_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.GetTransactionStatus(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_RemoteControlService_CostUpdated_0(ctx context.Context, marshaler runtime.Marshaler, client RemoteControlServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq CostUpdatedRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["station_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "station_id")
+	}
+	protoReq.StationId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "station_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.CostUpdated(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_RemoteControlService_CostUpdated_0(ctx context.Context, marshaler runtime.Marshaler, server RemoteControlServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq CostUpdatedRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["station_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "station_id")
+	}
+	protoReq.StationId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "station_id", err)
+	}
+	msg, err := server.CostUpdated(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_RemoteControlService_DataTransfer_0(ctx context.Context, marshaler runtime.Marshaler, client RemoteControlServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq DataTransferRequest
@@ -541,6 +639,46 @@ func RegisterRemoteControlServiceHandlerServer(ctx context.Context, mux *runtime
 		}
 		forward_RemoteControlService_ClearCache_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_RemoteControlService_GetTransactionStatus_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/chargeplane.v1.RemoteControlService/GetTransactionStatus", runtime.WithHTTPPathPattern("/api/v1/stations/{station_id}/transaction-status"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_RemoteControlService_GetTransactionStatus_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_RemoteControlService_GetTransactionStatus_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_RemoteControlService_CostUpdated_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/chargeplane.v1.RemoteControlService/CostUpdated", runtime.WithHTTPPathPattern("/api/v1/stations/{station_id}/cost-updated"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_RemoteControlService_CostUpdated_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_RemoteControlService_CostUpdated_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_RemoteControlService_DataTransfer_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -720,6 +858,40 @@ func RegisterRemoteControlServiceHandlerClient(ctx context.Context, mux *runtime
 		}
 		forward_RemoteControlService_ClearCache_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_RemoteControlService_GetTransactionStatus_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/chargeplane.v1.RemoteControlService/GetTransactionStatus", runtime.WithHTTPPathPattern("/api/v1/stations/{station_id}/transaction-status"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_RemoteControlService_GetTransactionStatus_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_RemoteControlService_GetTransactionStatus_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_RemoteControlService_CostUpdated_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/chargeplane.v1.RemoteControlService/CostUpdated", runtime.WithHTTPPathPattern("/api/v1/stations/{station_id}/cost-updated"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_RemoteControlService_CostUpdated_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_RemoteControlService_CostUpdated_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_RemoteControlService_DataTransfer_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -741,23 +913,27 @@ func RegisterRemoteControlServiceHandlerClient(ctx context.Context, mux *runtime
 }
 
 var (
-	pattern_RemoteControlService_RemoteStart_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "remote-start"}, ""))
-	pattern_RemoteControlService_RemoteStop_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "remote-stop"}, ""))
-	pattern_RemoteControlService_Reset_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "reset"}, ""))
-	pattern_RemoteControlService_ChangeAvailability_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "change-availability"}, ""))
-	pattern_RemoteControlService_UnlockConnector_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "unlock-connector"}, ""))
-	pattern_RemoteControlService_TriggerMessage_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "trigger-message"}, ""))
-	pattern_RemoteControlService_ClearCache_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "clear-cache"}, ""))
-	pattern_RemoteControlService_DataTransfer_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "data-transfer"}, ""))
+	pattern_RemoteControlService_RemoteStart_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "remote-start"}, ""))
+	pattern_RemoteControlService_RemoteStop_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "remote-stop"}, ""))
+	pattern_RemoteControlService_Reset_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "reset"}, ""))
+	pattern_RemoteControlService_ChangeAvailability_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "change-availability"}, ""))
+	pattern_RemoteControlService_UnlockConnector_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "unlock-connector"}, ""))
+	pattern_RemoteControlService_TriggerMessage_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "trigger-message"}, ""))
+	pattern_RemoteControlService_ClearCache_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "clear-cache"}, ""))
+	pattern_RemoteControlService_GetTransactionStatus_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "transaction-status"}, ""))
+	pattern_RemoteControlService_CostUpdated_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "cost-updated"}, ""))
+	pattern_RemoteControlService_DataTransfer_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "data-transfer"}, ""))
 )
 
 var (
-	forward_RemoteControlService_RemoteStart_0        = runtime.ForwardResponseMessage
-	forward_RemoteControlService_RemoteStop_0         = runtime.ForwardResponseMessage
-	forward_RemoteControlService_Reset_0              = runtime.ForwardResponseMessage
-	forward_RemoteControlService_ChangeAvailability_0 = runtime.ForwardResponseMessage
-	forward_RemoteControlService_UnlockConnector_0    = runtime.ForwardResponseMessage
-	forward_RemoteControlService_TriggerMessage_0     = runtime.ForwardResponseMessage
-	forward_RemoteControlService_ClearCache_0         = runtime.ForwardResponseMessage
-	forward_RemoteControlService_DataTransfer_0       = runtime.ForwardResponseMessage
+	forward_RemoteControlService_RemoteStart_0          = runtime.ForwardResponseMessage
+	forward_RemoteControlService_RemoteStop_0           = runtime.ForwardResponseMessage
+	forward_RemoteControlService_Reset_0                = runtime.ForwardResponseMessage
+	forward_RemoteControlService_ChangeAvailability_0   = runtime.ForwardResponseMessage
+	forward_RemoteControlService_UnlockConnector_0      = runtime.ForwardResponseMessage
+	forward_RemoteControlService_TriggerMessage_0       = runtime.ForwardResponseMessage
+	forward_RemoteControlService_ClearCache_0           = runtime.ForwardResponseMessage
+	forward_RemoteControlService_GetTransactionStatus_0 = runtime.ForwardResponseMessage
+	forward_RemoteControlService_CostUpdated_0          = runtime.ForwardResponseMessage
+	forward_RemoteControlService_DataTransfer_0         = runtime.ForwardResponseMessage
 )

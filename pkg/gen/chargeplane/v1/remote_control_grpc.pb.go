@@ -19,14 +19,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RemoteControlService_RemoteStart_FullMethodName        = "/chargeplane.v1.RemoteControlService/RemoteStart"
-	RemoteControlService_RemoteStop_FullMethodName         = "/chargeplane.v1.RemoteControlService/RemoteStop"
-	RemoteControlService_Reset_FullMethodName              = "/chargeplane.v1.RemoteControlService/Reset"
-	RemoteControlService_ChangeAvailability_FullMethodName = "/chargeplane.v1.RemoteControlService/ChangeAvailability"
-	RemoteControlService_UnlockConnector_FullMethodName    = "/chargeplane.v1.RemoteControlService/UnlockConnector"
-	RemoteControlService_TriggerMessage_FullMethodName     = "/chargeplane.v1.RemoteControlService/TriggerMessage"
-	RemoteControlService_ClearCache_FullMethodName         = "/chargeplane.v1.RemoteControlService/ClearCache"
-	RemoteControlService_DataTransfer_FullMethodName       = "/chargeplane.v1.RemoteControlService/DataTransfer"
+	RemoteControlService_RemoteStart_FullMethodName          = "/chargeplane.v1.RemoteControlService/RemoteStart"
+	RemoteControlService_RemoteStop_FullMethodName           = "/chargeplane.v1.RemoteControlService/RemoteStop"
+	RemoteControlService_Reset_FullMethodName                = "/chargeplane.v1.RemoteControlService/Reset"
+	RemoteControlService_ChangeAvailability_FullMethodName   = "/chargeplane.v1.RemoteControlService/ChangeAvailability"
+	RemoteControlService_UnlockConnector_FullMethodName      = "/chargeplane.v1.RemoteControlService/UnlockConnector"
+	RemoteControlService_TriggerMessage_FullMethodName       = "/chargeplane.v1.RemoteControlService/TriggerMessage"
+	RemoteControlService_ClearCache_FullMethodName           = "/chargeplane.v1.RemoteControlService/ClearCache"
+	RemoteControlService_GetTransactionStatus_FullMethodName = "/chargeplane.v1.RemoteControlService/GetTransactionStatus"
+	RemoteControlService_CostUpdated_FullMethodName          = "/chargeplane.v1.RemoteControlService/CostUpdated"
+	RemoteControlService_DataTransfer_FullMethodName         = "/chargeplane.v1.RemoteControlService/DataTransfer"
 )
 
 // RemoteControlServiceClient is the client API for RemoteControlService service.
@@ -61,6 +63,13 @@ type RemoteControlServiceClient interface {
 	// ClearCache: empties the station's authorization cache.
 	ClearCache(ctx context.Context, in *ClearCacheRequest, opts ...grpc.CallOption) (*ClearCacheResponse, error)
 	// DataTransfer: a vendor-specific message.
+	// OCPP 2.0.1 GetTransactionStatus (E14): whether the station still has
+	// messages of the transaction (or, without one, of any) to deliver, and
+	// whether the transaction is still going on.
+	GetTransactionStatus(ctx context.Context, in *GetTransactionStatusRequest, opts ...grpc.CallOption) (*GetTransactionStatusResponse, error)
+	// OCPP 2.0.1 CostUpdated (I03): the running cost of a transaction, for the
+	// station to show the driver.
+	CostUpdated(ctx context.Context, in *CostUpdatedRequest, opts ...grpc.CallOption) (*CostUpdatedResponse, error)
 	DataTransfer(ctx context.Context, in *DataTransferRequest, opts ...grpc.CallOption) (*DataTransferResponse, error)
 }
 
@@ -142,6 +151,26 @@ func (c *remoteControlServiceClient) ClearCache(ctx context.Context, in *ClearCa
 	return out, nil
 }
 
+func (c *remoteControlServiceClient) GetTransactionStatus(ctx context.Context, in *GetTransactionStatusRequest, opts ...grpc.CallOption) (*GetTransactionStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTransactionStatusResponse)
+	err := c.cc.Invoke(ctx, RemoteControlService_GetTransactionStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *remoteControlServiceClient) CostUpdated(ctx context.Context, in *CostUpdatedRequest, opts ...grpc.CallOption) (*CostUpdatedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CostUpdatedResponse)
+	err := c.cc.Invoke(ctx, RemoteControlService_CostUpdated_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *remoteControlServiceClient) DataTransfer(ctx context.Context, in *DataTransferRequest, opts ...grpc.CallOption) (*DataTransferResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DataTransferResponse)
@@ -184,6 +213,13 @@ type RemoteControlServiceServer interface {
 	// ClearCache: empties the station's authorization cache.
 	ClearCache(context.Context, *ClearCacheRequest) (*ClearCacheResponse, error)
 	// DataTransfer: a vendor-specific message.
+	// OCPP 2.0.1 GetTransactionStatus (E14): whether the station still has
+	// messages of the transaction (or, without one, of any) to deliver, and
+	// whether the transaction is still going on.
+	GetTransactionStatus(context.Context, *GetTransactionStatusRequest) (*GetTransactionStatusResponse, error)
+	// OCPP 2.0.1 CostUpdated (I03): the running cost of a transaction, for the
+	// station to show the driver.
+	CostUpdated(context.Context, *CostUpdatedRequest) (*CostUpdatedResponse, error)
 	DataTransfer(context.Context, *DataTransferRequest) (*DataTransferResponse, error)
 	mustEmbedUnimplementedRemoteControlServiceServer()
 }
@@ -215,6 +251,12 @@ func (UnimplementedRemoteControlServiceServer) TriggerMessage(context.Context, *
 }
 func (UnimplementedRemoteControlServiceServer) ClearCache(context.Context, *ClearCacheRequest) (*ClearCacheResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ClearCache not implemented")
+}
+func (UnimplementedRemoteControlServiceServer) GetTransactionStatus(context.Context, *GetTransactionStatusRequest) (*GetTransactionStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTransactionStatus not implemented")
+}
+func (UnimplementedRemoteControlServiceServer) CostUpdated(context.Context, *CostUpdatedRequest) (*CostUpdatedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CostUpdated not implemented")
 }
 func (UnimplementedRemoteControlServiceServer) DataTransfer(context.Context, *DataTransferRequest) (*DataTransferResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DataTransfer not implemented")
@@ -366,6 +408,42 @@ func _RemoteControlService_ClearCache_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RemoteControlService_GetTransactionStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTransactionStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RemoteControlServiceServer).GetTransactionStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RemoteControlService_GetTransactionStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RemoteControlServiceServer).GetTransactionStatus(ctx, req.(*GetTransactionStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RemoteControlService_CostUpdated_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CostUpdatedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RemoteControlServiceServer).CostUpdated(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RemoteControlService_CostUpdated_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RemoteControlServiceServer).CostUpdated(ctx, req.(*CostUpdatedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _RemoteControlService_DataTransfer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DataTransferRequest)
 	if err := dec(in); err != nil {
@@ -418,6 +496,14 @@ var RemoteControlService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ClearCache",
 			Handler:    _RemoteControlService_ClearCache_Handler,
+		},
+		{
+			MethodName: "GetTransactionStatus",
+			Handler:    _RemoteControlService_GetTransactionStatus_Handler,
+		},
+		{
+			MethodName: "CostUpdated",
+			Handler:    _RemoteControlService_CostUpdated_Handler,
 		},
 		{
 			MethodName: "DataTransfer",
