@@ -287,6 +287,45 @@ func testConsole(t *testing.T, sys *system, full bool) {
 	}
 	b.screenshot("session")
 
+	// Every other page and station tab renders without an error.
+	c.answerWith(func(action string, _ json.RawMessage) (any, error) {
+		if action == "GetConfiguration" {
+			return map[string]any{"configurationKey": []any{map[string]any{"key": "HeartbeatInterval", "readonly": false, "value": "42"}}}, nil
+		}
+		return nil, &chargepoint.CallError{Code: "NotSupported", Description: action}
+	})
+	for _, tab := range []string{"sessions", "configuration", "messages", "history", "security", "certificates"} {
+		b.open("#/stations/" + c.id + "?tab=" + tab)
+		b.waitFor("the "+tab+" tab", `document.getElementById('tab-panel') && document.getElementById('tab-panel').children.length > 0 && !document.querySelector('#tab-panel .spinner')`)
+		switch tab {
+		case "configuration":
+			b.waitFor("the charger's configuration keys", `document.getElementById('tab-panel').textContent.includes('HeartbeatInterval')`)
+		case "messages":
+			b.waitFor("the StartTransaction in the message log", `document.getElementById('tab-panel').textContent.includes('StartTransaction')`)
+		}
+		if e := b.eval(`(document.querySelector('#main .error') || {}).textContent || ''`); e != "" {
+			t.Errorf("station tab %s shows an error: %s", tab, e)
+		}
+	}
+	for _, page := range []string{"#/id-tokens", "#/pending", "#/users", "#/api-keys", "#/audit", "#/sessions"} {
+		b.open(page)
+		b.waitFor(page, `document.querySelector('#main h1') !== null && !document.querySelector('#main .spinner')`)
+		if e := b.eval(`(document.querySelector('#main .error') || {}).textContent || ''`); e != "" {
+			t.Errorf("%s shows an error: %s", page, e)
+		}
+	}
+	// Create, then block an ID token from its page.
+	value := "TOK" + strings.ToUpper(uuid.NewString()[:8])
+	b.open("#/id-tokens")
+	b.do(chromedp.WaitVisible(chromedp.CSS(`details.add summary`)),
+		chromedp.Click(chromedp.CSS(`details.add summary`)),
+		chromedp.SetValue(chromedp.CSS(`form[data-command="create-token"] input[name="value"]`), value),
+		chromedp.Click(chromedp.CSS(`form[data-command="create-token"] button[type="submit"]`)))
+	tokRow := fmt.Sprintf(`document.querySelector('tr[data-token=%s]')`, js(value))
+	b.waitFor("the new token", tokRow+` !== null`)
+	b.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-token=%s] button`, js(value)))))
+	b.waitFor("the token blocked", tokRow+` && `+tokRow+`.textContent.includes('Blocked')`)
+
 	// A command to a station that is not connected: the page says so.
 	off := dialCtlCharger(ctx, t, sys, v16, "consoleoff")
 	_ = off.Close()

@@ -78,7 +78,15 @@ export function formFor(spec, run, opts = {}) {
       const timer = setInterval(() => { waiting.textContent = `${opts.waiting || 'Waiting for the answer…'} ${Math.round((Date.now() - started) / 1000)} s`; }, 1000);
       try {
         const answer = await run(body);
-        replace(out, showAnswer(answer));
+        if (opts.closeOnSuccess) {
+          // A creation form: the new row shows in the list behind it.
+          replace(out);
+          form.reset();
+          const d = form.closest('details');
+          if (d) { d.open = false; d.querySelector('summary')?.focus(); }
+          return;
+        }
+        replace(out, showAnswer(answer, opts.answeredBy));
       } catch (err) {
         replace(out, h('div', { class: 'error', role: 'alert' }, err.message));
       } finally {
@@ -102,11 +110,13 @@ export function formFor(spec, run, opts = {}) {
   return form;
 }
 
-export function showAnswer(answer) {
+// showAnswer shows a command's answer: its status first (by whom: the
+// charger, for station commands), then the rest of it.
+export function showAnswer(answer, by = 'Answer:') {
   if (answer === null || answer === undefined) return h('div', { class: 'ok-text' }, 'Done.');
   const parts = [];
   if (typeof answer.status === 'string' && answer.status) {
-    parts.push(h('p', null, 'Charger answered ', badge(answer.status), answer.reasonCode ? ` ${answer.reasonCode}` : '', answer.additionalInfo ? ` — ${answer.additionalInfo}` : ''));
+    parts.push(h('p', null, `${by} `, badge(answer.status), answer.reasonCode ? ` ${answer.reasonCode}` : '', answer.additionalInfo ? ` — ${answer.additionalInfo}` : ''));
   }
   const rest = { ...answer };
   for (const k of ['status', 'reasonCode', 'additionalInfo', 'commandId']) delete rest[k];

@@ -46,7 +46,7 @@ export const users = {
           { name: 'role', label: 'Role', type: 'select', options: roles, default: 'viewer', required: true },
           { name: 'password', label: 'Password (12+ characters)', type: 'password', required: true },
         ],
-      }, async (body) => { const u = await post('/users', body); await load(); toast(`${u.email} added.`); return { status: 'Accepted', email: u.email, role: u.role }; }))),
+      }, async (body) => { const u = await post('/users', body); await load(); toast(`${u.email} added.`); return u; }, { closeOnSuccess: true }))),
     list);
     try { await load(); } catch (e) { replace(list, errorBox(e)); }
   },
@@ -73,7 +73,7 @@ export const apiKeys = {
           { name: 'role', label: 'Role', type: 'select', options: roles, default: 'viewer', required: true },
           { name: 'expiresAt', label: 'Expires', type: 'datetime' },
         ],
-      }, async (body) => { const r = await post('/api-keys', body); await load(); return { status: 'Accepted', secret: r.secret }; }))),
+      }, async (body) => { const r = await post('/api-keys', body); await load(); return { secret: r.secret }; }, { answeredBy: 'Created:' }))),
     list);
     try { await load(); } catch (e) { replace(list, errorBox(e)); }
   },

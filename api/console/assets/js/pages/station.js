@@ -171,7 +171,7 @@ export default {
             return h('section', { class: 'cmd-group' }, h('h2', null, g.title),
               h('div', { class: 'cmd-grid' }, cmds.map((c) => {
                 const cmd = { ...c, fields: c.fields.filter(fits) };
-                return h('div', { class: 'card' }, formFor(cmd, (body) => runCommand(id, cmd, body), { waiting: 'Waiting for the charger…' }));
+                return h('div', { class: 'card' }, formFor(cmd, (body) => runCommand(id, cmd, body), { waiting: 'Waiting for the charger…', answeredBy: 'The charger answered' }));
               })));
           }),
           h('section', { class: 'cmd-group' }, h('h2', null, 'Any action'),
@@ -179,7 +179,7 @@ export default {
               id: 'call', title: 'Send any OCPP action', submit: 'Send',
               description: 'Checked against the official schema of the station\'s version before it is sent.',
               fields: [{ name: 'action', label: 'Action', required: true }, { name: 'payload', label: 'Payload (JSON)', type: 'json', default: {} }],
-            }, (body) => post(`/stations/${enc(id)}/call`, body), { waiting: 'Waiting for the charger…' }))));
+            }, (body) => post(`/stations/${enc(id)}/call`, body), { waiting: 'Waiting for the charger…', answeredBy: 'The charger answered' }))));
       },
 
       async sessions(p) {

@@ -79,7 +79,7 @@ export default {
       toast(`Station ${s.id} registered.`);
       await load();
       return s;
-    }) : null;
+    }, { closeOnSuccess: true }) : null;
 
     replace(root,
       h('div', { class: 'page-head' }, h('h1', null, 'Stations'),

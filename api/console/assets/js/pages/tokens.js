@@ -63,7 +63,7 @@ export default {
       toast(`Token ${t.value} added.`);
       await load();
       return t;
-    })) : null;
+    }, { closeOnSuccess: true })) : null;
 
     replace(root, h('div', { class: 'page-head' }, h('h1', null, 'ID tokens'), create), h('div', { class: 'filters' }, search, status), list);
     try { await load(); } catch (e) { replace(list, errorBox(e)); }
