@@ -122,9 +122,16 @@ func (b *browser) do(steps ...chromedp.Action[chromedp.Void]) {
 // itself: nothing here reloads it).
 func (b *browser) waitFor(what, expr string) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
+	b.waitWithin(40*time.Second, what, expr)
+}
+
+// waitWithin is waitFor with a bound: the live updates must come from the
+// event stream, well before the page's 30 s safety re-read.
+func (b *browser) waitWithin(d time.Duration, what, expr string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, d+5*time.Second)
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(40*time.Second))); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(d))); err != nil {
 		text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.getElementById('main').innerText.slice(0, 2000)`))
 		b.t.Fatalf("browser: waiting for %s: %v\npage:\n%s", what, err, text)
 	}
@@ -198,8 +205,10 @@ func testConsole(t *testing.T, sys *system, full bool) {
 	b.signIn(operatorEmail, operatorPassword)
 
 	// A charger connecting appears on the stations page without a reload,
-	// and its connector's status changes live.
+	// and its connector's status changes live: the page follows the event
+	// stream (GET /api/v1/events), not a timer.
 	b.open("#/stations")
+	b.waitFor("the event stream", `document.body.dataset.live === 'stream'`)
 	b.waitFor("the stations page", `document.getElementById('station-count') && document.getElementById('station-count').textContent !== ''`)
 	c := dialCtlCharger(ctx, t, sys, v16, "console")
 	row := fmt.Sprintf(`document.querySelector('tr[data-station=%s]')`, js(c.id))
@@ -207,9 +216,9 @@ func testConsole(t *testing.T, sys *system, full bool) {
 		return fmt.Sprintf(`%s && %s.querySelector('.chip[data-connector="1"]') && %s.querySelector('.chip[data-connector="1"]').dataset.status === %s`, row, row, row, js(status))
 	}
 	status16(ctx, t, c.Client, 1, "Available")
-	b.waitFor("the new charger with connector 1 Available", chip("Available"))
+	b.waitWithin(10*time.Second, "the new charger with connector 1 Available", chip("Available"))
 	status16(ctx, t, c.Client, 1, "Preparing")
-	b.waitFor("connector 1 Preparing", chip("Preparing"))
+	b.waitWithin(10*time.Second, "connector 1 Preparing", chip("Preparing"))
 
 	if !full {
 		return
