@@ -72,7 +72,7 @@ $(BUF): tools/buf/go.mod tools/buf/go.sum
 	$(GO) build -C tools/buf -o ../../bin/buf github.com/bufbuild/buf/cmd/buf
 
 # pkg/gen holds generated code (plus pkg/gen/openapi/embed.go, which exposes
-# the OpenAPI file to go:embed): generated files are removed first so that a
+# the OpenAPI file to go:embed, and internal/created, which documents 201s): generated files are removed first so that a
 # removed .proto leaves no stale file behind.
 # The OCPP message types (pkg/ocpp/v16, pkg/ocpp/v201) are generated from the
 # official schemas by msggen (go generate), .env.example from the settings
@@ -83,7 +83,7 @@ generate: $(BUF) ## regenerate pkg/gen from proto/, the OCPP message types from 
 	find pkg/gen -type f \( -name '*.pb.go' -o -name '*.pb.gw.go' -o -name '*.swagger.json' \) -delete
 	$(BUF) generate
 	$(BUF) lint
-	$(GO) generate ./pkg/ocpp/... ./pkg/config
+	$(GO) generate ./pkg/ocpp/... ./pkg/config ./pkg/gen/openapi
 
 check-generated: generate ## fail if the committed generated code differs from what proto/ and the schemas generate
 	@git diff --exit-code --stat -- $(GENERATED) || { echo "generated code is stale: run make generate and commit the result"; exit 1; }

@@ -1,7 +1,9 @@
 // Package openapi exposes the OpenAPI document that buf generates beside
-// this file (the only hand-written file under pkg/gen: go:embed cannot reach
-// into another directory).
+// this file (with internal/created, the only hand-written files under
+// pkg/gen: go:embed cannot reach into another directory).
 package openapi
+
+//go:generate go run ./internal/created chargeplane.swagger.json
 
 import _ "embed"
 

@@ -7,6 +7,7 @@
 package chargeplanev1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -513,7 +514,7 @@ var File_chargeplane_v1_api_key_proto protoreflect.FileDescriptor
 
 const file_chargeplane_v1_api_key_proto_rawDesc = "" +
 	"\n" +
-	"\x1cchargeplane/v1/api_key.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x02\n" +
+	"\x1cchargeplane/v1/api_key.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xe4\x02\n" +
 	"\x06ApiKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -547,9 +548,12 @@ const file_chargeplane_v1_api_key_proto_rawDesc = "" +
 	"\x13RevokeApiKeyRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"G\n" +
 	"\x14RevokeApiKeyResponse\x12/\n" +
-	"\aapi_key\x18\x01 \x01(\v2\x16.chargeplane.v1.ApiKeyR\x06apiKey2\x81\x04\n" +
-	"\rApiKeyService\x12v\n" +
-	"\fCreateApiKey\x12#.chargeplane.v1.CreateApiKeyRequest\x1a$.chargeplane.v1.CreateApiKeyResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/api/v1/api-keys\x12p\n" +
+	"\aapi_key\x18\x01 \x01(\v2\x16.chargeplane.v1.ApiKeyR\x06apiKey2\x98\x04\n" +
+	"\rApiKeyService\x12\x8c\x01\n" +
+	"\fCreateApiKey\x12#.chargeplane.v1.CreateApiKeyRequest\x1a$.chargeplane.v1.CreateApiKeyResponse\"1\x92A\x13J\x11\n" +
+	"\x03201\x12\n" +
+	"\n" +
+	"\bCreated.\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/api/v1/api-keys\x12p\n" +
 	"\vListApiKeys\x12\".chargeplane.v1.ListApiKeysRequest\x1a#.chargeplane.v1.ListApiKeysResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/api-keys\x12x\n" +
 	"\tGetApiKey\x12 .chargeplane.v1.GetApiKeyRequest\x1a!.chargeplane.v1.GetApiKeyResponse\"&\x82\xd3\xe4\x93\x02 b\aapi_key\x12\x15/api/v1/api-keys/{id}\x12\x8b\x01\n" +
 	"\fRevokeApiKey\x12#.chargeplane.v1.RevokeApiKeyRequest\x1a$.chargeplane.v1.RevokeApiKeyResponse\"0\x82\xd3\xe4\x93\x02*:\x01*b\aapi_key\"\x1c/api/v1/api-keys/{id}/revokeBIZGgithub.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1;chargeplanev1b\x06proto3"

@@ -7,6 +7,7 @@
 package chargeplanev1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -369,10 +370,10 @@ var File_chargeplane_v1_auth_proto protoreflect.FileDescriptor
 
 const file_chargeplane_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x19chargeplane/v1/auth.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"E\n" +
+	"\x19chargeplane/v1/auth.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x8c\x01\n" +
 	"\fLoginRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1f\n" +
-	"\bpassword\x18\x02 \x01(\tB\x03\x80\x01\x01R\bpassword\"\xa0\x01\n" +
+	"\bpassword\x18\x02 \x01(\tB\x03\x80\x01\x01R\bpassword:E\x92AB2@{\"email\":\"admin@example.com\",\"password\":\"correct horse battery\"}\"\xa0\x01\n" +
 	"\rLoginResponse\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12\x1d\n" +
 	"\n" +
@@ -394,9 +395,13 @@ const file_chargeplane_v1_auth_proto_rawDesc = "" +
 	"\n" +
 	"token_type\x18\x02 \x01(\tR\ttokenType\x129\n" +
 	"\n" +
-	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt2\xe1\x02\n" +
-	"\vAuthService\x12c\n" +
-	"\x05Login\x12\x1c.chargeplane.v1.LoginRequest\x1a\x1d.chargeplane.v1.LoginResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/api/v1/auth/login\x12i\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt2\xf4\x03\n" +
+	"\vAuthService\x12\xf5\x01\n" +
+	"\x05Login\x12\x1c.chargeplane.v1.LoginRequest\x1a\x1d.chargeplane.v1.LoginResponse\"\xae\x01\x92A\x8d\x01J<\n" +
+	"\x03401\x125\n" +
+	"3Wrong email or password (the same answer for both).JK\n" +
+	"\x03429\x12D\n" +
+	"BToo many attempts for this account or address: wait and try again.b\x00\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/api/v1/auth/login\x12i\n" +
 	"\tGetCaller\x12 .chargeplane.v1.GetCallerRequest\x1a!.chargeplane.v1.GetCallerResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/api/v1/auth/me\x12\x81\x01\n" +
 	"\x0eChangePassword\x12%.chargeplane.v1.ChangePasswordRequest\x1a&.chargeplane.v1.ChangePasswordResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/api/v1/auth/passwordBIZGgithub.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1;chargeplanev1b\x06proto3"
 

@@ -7,6 +7,7 @@
 package chargeplanev1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -746,7 +747,7 @@ var File_chargeplane_v1_id_token_proto protoreflect.FileDescriptor
 
 const file_chargeplane_v1_id_token_proto_rawDesc = "" +
 	"\n" +
-	"\x1dchargeplane/v1/id_token.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x03\n" +
+	"\x1dchargeplane/v1/id_token.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x80\x03\n" +
 	"\aIdToken\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x12\n" +
@@ -807,9 +808,12 @@ const file_chargeplane_v1_id_token_proto_rawDesc = "" +
 	"\bid_token\x18\x01 \x01(\v2\x17.chargeplane.v1.IdTokenR\aidToken\"&\n" +
 	"\x14DeleteIdTokenRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x17\n" +
-	"\x15DeleteIdTokenResponse2\x96\x05\n" +
-	"\x0eIdTokenService\x12\x84\x01\n" +
-	"\rCreateIdToken\x12$.chargeplane.v1.CreateIdTokenRequest\x1a%.chargeplane.v1.CreateIdTokenResponse\"&\x82\xd3\xe4\x93\x02 :\x01*b\bid_token\"\x11/api/v1/id-tokens\x12t\n" +
+	"\x15DeleteIdTokenResponse2\xac\x05\n" +
+	"\x0eIdTokenService\x12\x9a\x01\n" +
+	"\rCreateIdToken\x12$.chargeplane.v1.CreateIdTokenRequest\x1a%.chargeplane.v1.CreateIdTokenResponse\"<\x92A\x13J\x11\n" +
+	"\x03201\x12\n" +
+	"\n" +
+	"\bCreated.\x82\xd3\xe4\x93\x02 :\x01*b\bid_token\"\x11/api/v1/id-tokens\x12t\n" +
 	"\fListIdTokens\x12#.chargeplane.v1.ListIdTokensRequest\x1a$.chargeplane.v1.ListIdTokensResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/api/v1/id-tokens\x12}\n" +
 	"\n" +
 	"GetIdToken\x12!.chargeplane.v1.GetIdTokenRequest\x1a\".chargeplane.v1.GetIdTokenResponse\"(\x82\xd3\xe4\x93\x02\"b\bid_token\x12\x16/api/v1/id-tokens/{id}\x12\x89\x01\n" +

@@ -7,6 +7,7 @@
 package chargeplanev1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1302,7 +1303,7 @@ var File_chargeplane_v1_station_proto protoreflect.FileDescriptor
 
 const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"\n" +
-	"\x1cchargeplane/v1/station.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1dchargeplane/v1/firmware.proto\x1a chargeplane/v1/transaction.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\b\n" +
+	"\x1cchargeplane/v1/station.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1dchargeplane/v1/firmware.proto\x1a chargeplane/v1/transaction.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xeb\b\n" +
 	"\aStation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -1350,12 +1351,12 @@ const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x12\n" +
 	"\x04info\x18\x06 \x01(\tR\x04info\x12\x1b\n" +
 	"\tvendor_id\x18\a \x01(\tR\bvendorId\x12*\n" +
-	"\x11vendor_error_code\x18\b \x01(\tR\x0fvendorErrorCode\"\xa0\x01\n" +
+	"\x11vendor_error_code\x18\b \x01(\tR\x0fvendorErrorCode\"\xe7\x01\n" +
 	"\x14CreateStationRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\bpassword\x18\x02 \x01(\tB\x03\x80\x01\x01R\bpassword\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12.\n" +
-	"\x10security_profile\x18\x04 \x01(\x05H\x00R\x0fsecurityProfile\x88\x01\x01B\x13\n" +
+	"\x10security_profile\x18\x04 \x01(\x05H\x00R\x0fsecurityProfile\x88\x01\x01:E\x92AB2@{\"id\":\"CP-1\",\"password\":\"0123456789abcdef\",\"name\":\"Lab charger\"}B\x13\n" +
 	"\x11_security_profile\"i\n" +
 	"\x13ListStationsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -1403,9 +1404,12 @@ const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"\x15UnblockStationRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"K\n" +
 	"\x16UnblockStationResponse\x121\n" +
-	"\astation\x18\x01 \x01(\v2\x17.chargeplane.v1.StationR\astation2\xc9\t\n" +
-	"\x0eStationService\x12\x82\x01\n" +
-	"\rCreateStation\x12$.chargeplane.v1.CreateStationRequest\x1a%.chargeplane.v1.CreateStationResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*b\astation\"\x10/api/v1/stations\x12s\n" +
+	"\astation\x18\x01 \x01(\v2\x17.chargeplane.v1.StationR\astation2\xdf\t\n" +
+	"\x0eStationService\x12\x98\x01\n" +
+	"\rCreateStation\x12$.chargeplane.v1.CreateStationRequest\x1a%.chargeplane.v1.CreateStationResponse\":\x92A\x13J\x11\n" +
+	"\x03201\x12\n" +
+	"\n" +
+	"\bCreated.\x82\xd3\xe4\x93\x02\x1e:\x01*b\astation\"\x10/api/v1/stations\x12s\n" +
 	"\fListStations\x12#.chargeplane.v1.ListStationsRequest\x1a$.chargeplane.v1.ListStationsResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/stations\x12{\n" +
 	"\n" +
 	"GetStation\x12!.chargeplane.v1.GetStationRequest\x1a\".chargeplane.v1.GetStationResponse\"&\x82\xd3\xe4\x93\x02 b\astation\x12\x15/api/v1/stations/{id}\x12\x87\x01\n" +

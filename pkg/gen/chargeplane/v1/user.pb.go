@@ -7,6 +7,7 @@
 package chargeplanev1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -844,7 +845,7 @@ var File_chargeplane_v1_user_proto protoreflect.FileDescriptor
 
 const file_chargeplane_v1_user_proto_rawDesc = "" +
 	"\n" +
-	"\x19chargeplane/v1/user.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x02\n" +
+	"\x19chargeplane/v1/user.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xcb\x02\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x1d\n" +
@@ -905,10 +906,13 @@ const file_chargeplane_v1_user_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\bpassword\x18\x02 \x01(\tB\x03\x80\x01\x01R\bpassword\"A\n" +
 	"\x15ResetPasswordResponse\x12(\n" +
-	"\x04user\x18\x01 \x01(\v2\x14.chargeplane.v1.UserR\x04user2\xed\x06\n" +
-	"\vUserService\x12s\n" +
+	"\x04user\x18\x01 \x01(\v2\x14.chargeplane.v1.UserR\x04user2\x84\a\n" +
+	"\vUserService\x12\x89\x01\n" +
 	"\n" +
-	"CreateUser\x12!.chargeplane.v1.CreateUserRequest\x1a\".chargeplane.v1.CreateUserResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*b\x04user\"\r/api/v1/users\x12g\n" +
+	"CreateUser\x12!.chargeplane.v1.CreateUserRequest\x1a\".chargeplane.v1.CreateUserResponse\"4\x92A\x13J\x11\n" +
+	"\x03201\x12\n" +
+	"\n" +
+	"\bCreated.\x82\xd3\xe4\x93\x02\x18:\x01*b\x04user\"\r/api/v1/users\x12g\n" +
 	"\tListUsers\x12 .chargeplane.v1.ListUsersRequest\x1a!.chargeplane.v1.ListUsersResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/api/v1/users\x12l\n" +
 	"\aGetUser\x12\x1e.chargeplane.v1.GetUserRequest\x1a\x1f.chargeplane.v1.GetUserResponse\" \x82\xd3\xe4\x93\x02\x1ab\x04user\x12\x12/api/v1/users/{id}\x12x\n" +
 	"\n" +
