@@ -17,6 +17,7 @@ package chargepoint
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -91,8 +92,12 @@ type Options struct {
 	// Compress offers permessage-deflate (RFC 7692), which 2.0.1 requires a
 	// CSMS to support. Without context takeover, to keep per-client memory small.
 	Compress bool
-	// HTTPClient makes the handshake request, e.g. with TLS settings for
-	// security profiles 2 and 3. Default http.DefaultClient.
+	// TLS configures wss:// handshakes: the roots that the CSMS's server
+	// certificate must chain to (nil: the system's) and, for security
+	// profile 3, the client certificate. Ignored when HTTPClient is set.
+	TLS *tls.Config
+	// HTTPClient makes the handshake request. Default http.DefaultClient,
+	// or one with TLS.
 	HTTPClient *http.Client
 	// Header holds extra handshake headers.
 	Header http.Header
@@ -232,8 +237,17 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 	if opts.Compress {
 		mode = websocket.CompressionNoContextTakeover
 	}
+	client := opts.HTTPClient
+	if client == nil && opts.TLS != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = opts.TLS
+		// The connection is the WebSocket's or, when refused, closed: a
+		// transport made for one dial must not keep an idle one behind.
+		t.DisableKeepAlives = true
+		client = &http.Client{Transport: t}
+	}
 	conn, resp, err := websocket.Dial(ctx, rawURL, &websocket.DialOptions{
-		HTTPClient:      opts.HTTPClient,
+		HTTPClient:      client,
 		HTTPHeader:      header,
 		Subprotocols:    protos,
 		CompressionMode: mode,

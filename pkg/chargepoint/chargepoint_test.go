@@ -2,6 +2,9 @@ package chargepoint_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/chargeplane/chargeplane/api/pki/pkitest"
 	"github.com/chargeplane/chargeplane/pkg/chargepoint"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
@@ -570,5 +574,61 @@ func TestReplyAfterRunsOnceTheAnswerIsSent(t *testing.T) {
 	<-afterDone
 	if frames[0].Type != ocppj.CallResult || frames[0].ID != "t" || frames[1].Type != ocppj.Call || frames[1].Action != "Heartbeat" {
 		t.Errorf("frames = %+v, want the answer then the Heartbeat", frames)
+	}
+}
+
+// TestDialOverTLS connects over real wss with the roots and the client
+// certificate of Options.TLS, as security profiles 2 and 3 do.
+func TestDialOverTLS(t *testing.T) {
+	ca := pkitest.NewRoot(t, "Test CSMS CA", time.Time{}, time.Time{})
+	clientCAs := x509.NewCertPool()
+	clientCAs.AddCert(ca.Cert)
+	peer := make(chan string, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cn := "(none)"
+		if len(r.TLS.PeerCertificates) > 0 {
+			cn = r.TLS.PeerCertificates[0].Subject.CommonName
+		}
+		peer <- cn
+		conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"ocpp2.0.1"}})
+		if err != nil {
+			return
+		}
+		defer conn.CloseNow()
+		_, _, _ = conn.Read(r.Context()) // until the client closes
+	}))
+	srv.TLS = &tls.Config{
+		Certificates: []tls.Certificate{ca.ServerLeaf(t, pkitest.Key(t, "p256"), "127.0.0.1")},
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    clientCAs,
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	u := "wss" + strings.TrimPrefix(srv.URL, "https") + "/ocpp/CP-1"
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+
+	key := pkitest.Key(t, "p256")
+	leaf := ca.Leaf(t, pkix.Name{CommonName: "CP-1"}, key.Public(), time.Time{})
+	c := dial(t, u, chargepoint.Options{TLS: &tls.Config{
+		RootCAs:      roots,
+		Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.Raw}, PrivateKey: key}},
+	}})
+	if got := <-peer; got != "CP-1" {
+		t.Errorf("server saw client certificate %q, want CP-1", got)
+	}
+	_ = c.Close()
+
+	c = dial(t, u, chargepoint.Options{TLS: &tls.Config{RootCAs: roots}})
+	if got := <-peer; got != "(none)" {
+		t.Errorf("without a certificate the server saw %q", got)
+	}
+	_ = c.Close()
+
+	// The system's roots do not know the test CA: the handshake must fail.
+	if _, err := chargepoint.Dial(testCtx(t), u, chargepoint.Options{TLS: &tls.Config{}}); err == nil {
+		t.Fatal("Dial trusted a server certificate of an unknown CA")
+	} else if !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("Dial error = %v, want a certificate error", err)
 	}
 }

@@ -6,6 +6,9 @@
 //
 //	go run ./tools/simulator -url ws://localhost:8887/ocpp -id CP-1 -version 1.6 -password 0123456789abcdef
 //
+// Over wss:// (security profiles 2 and 3), -ca names the roots to trust and
+// -cert/-key the client certificate (or -cert-dir the one the CSMS signed).
+//
 // Lines typed on stdin drive it: start [tag] [connector], stop [connector],
 // fault [connector] [errorCode], clear [connector], status; "@CP-2 stop"
 // speaks to one station of -n.
@@ -64,7 +67,11 @@ func run(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	stations, inputs := fleet(cfg, opts.n, logger)
+	stations, inputs, err := fleet(cfg, opts.n, logger)
+	if err != nil {
+		fmt.Fprintln(stderr, "simulator:", err)
+		return 2
+	}
 	go readCommands(os.Stdin, stations, inputs, logger)
 	if opts.n > 1 {
 		go showProgress(ctx, out, stations, isTerminal(stderr))
@@ -84,7 +91,7 @@ func run(args []string, stderr io.Writer) int {
 }
 
 // fleet makes n stations of cfg: cfg.ID itself, or ID-1 … ID-n.
-func fleet(cfg Config, n int, logger *slog.Logger) ([]*Station, []chan string) {
+func fleet(cfg Config, n int, logger *slog.Logger) ([]*Station, []chan string, error) {
 	var (
 		stations []*Station
 		inputs   []chan string
@@ -96,10 +103,14 @@ func fleet(cfg Config, n int, logger *slog.Logger) ([]*Station, []chan string) {
 		}
 		in := make(chan string, 16)
 		c.Commands = in
-		stations = append(stations, newStation(c, logger))
+		st, err := newStation(c, logger)
+		if err != nil {
+			return nil, nil, err
+		}
+		stations = append(stations, st)
 		inputs = append(inputs, in)
 	}
-	return stations, inputs
+	return stations, inputs, nil
 }
 
 // readCommands hands each line typed in to every station, or to the one a
@@ -166,6 +177,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, options, error) {
 	fs.StringVar(&cfg.CertDir, "cert-dir", "", "directory receiving the key and certificate the CSMS signs (<id>.key.pem, <id>.pem: the client certificate of security profile 3); empty = memory only")
 	fs.StringVar(&cfg.Organization, "organization", "", "subject O of the station's CSRs (the CSMS's CSMS_ORGANIZATION)")
 	fs.BoolVar(&cfg.SignCertificate, "sign-certificate", false, "after booting, ask the CSMS to sign a certificate (SignCertificate) unless -cert-dir holds one")
+	fs.StringVar(&cfg.CAFile, "ca", "", "PEM bundle the CSMS's server certificate must chain to on wss:// URLs (e.g. the CSMS CA, DATA_DIR/ca.pem); empty = the system's roots")
+	fs.StringVar(&cfg.CertFile, "cert", "", "client certificate (PEM chain, leaf first) shown on wss:// URLs: security profile 3; empty = the one -cert-dir holds, if any")
+	fs.StringVar(&cfg.KeyFile, "key", "", "key of -cert (PEM)")
 	fs.BoolVar(&opts.verbose, "v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, options{}, err
@@ -183,6 +197,12 @@ func parseFlags(args []string, stderr io.Writer) (Config, options, error) {
 	}
 	if len(cfg.URLs) == 0 {
 		return Config{}, options{}, errors.New("-url must name at least one endpoint")
+	}
+	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
+		return Config{}, options{}, errors.New("-cert and -key go together")
+	}
+	if cfg.CertFile != "" && opts.n > 1 {
+		return Config{}, options{}, errors.New("-cert is one station's certificate: with -n, give each station its own in -cert-dir (<id>.pem, <id>.key.pem)")
 	}
 	if opts.n < 1 || opts.n > 100000 {
 		return Config{}, options{}, errors.New("-n must be between 1 and 100000")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,6 +46,13 @@ type Config struct {
 	// SignCertificate asks for a certificate after the first boot when
 	// CertDir holds none.
 	SignCertificate bool
+	// CAFile is the PEM bundle the CSMS's server certificate must chain to
+	// on wss:// URLs (empty: the system's roots).
+	CAFile string
+	// CertFile and KeyFile are the client certificate (chain, leaf first)
+	// and key shown on wss:// URLs (security profile 3). Empty: the
+	// certificate in CertDir, if the CSMS signed one.
+	CertFile, KeyFile string
 
 	// Tag, when set, is plugged in and authorized on connector 1 after the
 	// first boot; it is also the tag of a "start" typed without one.
@@ -75,6 +83,7 @@ type Station struct {
 	proto protocol
 
 	certs *certStore
+	tls   *tls.Config // nil: default TLS settings
 
 	// connectors is fixed at start; each one's fields are guarded by mu.
 	connectors []*connector
@@ -90,7 +99,7 @@ type Station struct {
 	booted   bool          // BootNotification accepted since the last (re)boot
 }
 
-func newStation(cfg Config, logger *slog.Logger) *Station {
+func newStation(cfg Config, logger *slog.Logger) (*Station, error) {
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = time.Second
 	}
@@ -112,8 +121,12 @@ func newStation(cfg Config, logger *slog.Logger) *Station {
 	if cfg.PowerKW <= 0 {
 		cfg.PowerKW = 11
 	}
+	tc, err := tlsConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	s := &Station{cfg: cfg, log: logger.With("station", cfg.ID), password: cfg.Password, interval: 5 * time.Minute,
-		certs: &certStore{id: cfg.ID, org: cfg.Organization, dir: cfg.CertDir}}
+		certs: &certStore{id: cfg.ID, org: cfg.Organization, dir: cfg.CertDir}, tls: tc}
 	if cfg.Version == ocppj.V201 {
 		s.proto = v201Protocol{}
 	} else {
@@ -126,7 +139,7 @@ func newStation(cfg Config, logger *slog.Logger) *Station {
 		}
 		s.connectors = append(s.connectors, c)
 	}
-	return s
+	return s, nil
 }
 
 // Run keeps the station connected until ctx ends, then returns nil.
@@ -148,14 +161,21 @@ func (s *Station) Run(ctx context.Context) error {
 		// Jitter keeps a fleet that lost its gateway from reconnecting in step.
 		wait := time.Duration(float64(backoff) * (0.5 + rand.Float64()))
 		failed := s.url()
-		var he *chargepoint.HandshakeError
-		if errors.As(err, &he) {
+		var (
+			he  *chargepoint.HandshakeError
+			cve *tls.CertificateVerificationError
+		)
+		switch {
+		case errors.As(err, &cve):
+			s.log.Error("the CSMS's server certificate is not trusted: -ca must name the CA it chains to, and the -url host must be one it is for",
+				"url", failed, "err", cve.Err, "retry_in", wait)
+		case errors.As(err, &he):
 			why := s.refused(he.StatusCode)
 			s.mu.Lock()
 			s.refusal = why
 			s.mu.Unlock()
 			s.log.Error("CSMS refused the connection: "+why, "url", failed, "http_status", he.StatusCode, "retry_in", wait)
-		} else {
+		default:
 			s.log.Warn("connection lost", "url", failed, "err", err, "retry_in", wait)
 		}
 		// The next attempt goes to the next gateway; only a whole round of
@@ -181,7 +201,8 @@ func (s *Station) Run(ctx context.Context) error {
 func (s *Station) refused(status int) string {
 	switch status {
 	case http.StatusUnauthorized:
-		return fmt.Sprintf("wrong password for station %s: -password must be the one registered for it (or the one the CSMS set since)", s.cfg.ID)
+		return fmt.Sprintf("wrong password for station %s: -password must be the one registered for it (or the one the CSMS set since); "+
+			"security profile 2 also needs a wss:// -url, profile 3 a wss:// -url and a client certificate for CN %s that the CSMS trusts (-cert/-key or -cert-dir)", s.cfg.ID, s.cfg.ID)
 	case http.StatusNotFound:
 		return fmt.Sprintf("the CSMS does not know station %s: register it first (POST /api/v1/stations {\"id\":%q,...})", s.cfg.ID, s.cfg.ID)
 	case http.StatusServiceUnavailable:
@@ -211,6 +232,7 @@ func (s *Station) session(ctx context.Context) (connected bool, err error) {
 		Password:     password,
 		Schemas:      s.cfg.Schemas,
 		Compress:     s.cfg.Compress,
+		TLS:          s.tls,
 		Logger:       s.log,
 		OnCall: func(ctx context.Context, action string, payload json.RawMessage) (any, error) {
 			s.log.Info("CSMS call", "action", action, "payload", string(payload))

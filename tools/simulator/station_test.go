@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -51,12 +52,26 @@ type session struct {
 }
 
 func newFakeCSMS(t *testing.T, v ocppj.Version) *fakeCSMS {
+	f := unstartedFakeCSMS(t, v)
+	f.srv.Start()
+	return f
+}
+
+// newTLSFakeCSMS serves wss:// with config.
+func newTLSFakeCSMS(t *testing.T, v ocppj.Version, config *tls.Config) *fakeCSMS {
+	f := unstartedFakeCSMS(t, v)
+	f.srv.TLS = config
+	f.srv.StartTLS()
+	return f
+}
+
+func unstartedFakeCSMS(t *testing.T, v ocppj.Version) *fakeCSMS {
 	reg, err := schema.Load()
 	if err != nil {
 		t.Fatalf("schema.Load: %v", err)
 	}
 	f := &fakeCSMS{t: t, v: v, reg: reg, conns: make(chan *session), closing: make(chan struct{})}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.wg.Add(1)
 		defer f.wg.Done()
 		conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{v.Subprotocol()}})
@@ -210,9 +225,13 @@ func startStationLogging(t *testing.T, cfg Config, logs io.Writer) (cancel func(
 	if logs != nil {
 		logger = slog.New(slog.NewTextHandler(logs, nil))
 	}
+	st, err := newStation(cfg, logger)
+	if err != nil {
+		t.Fatalf("newStation: %v", err)
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- newStation(cfg, logger).Run(ctx) }()
+	go func() { errc <- st.Run(ctx) }()
 	stopped := false
 	cancel = func() {
 		if stopped {

@@ -8,10 +8,13 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -121,6 +124,59 @@ func (c CA) Leaf(t testing.TB, subject pkix.Name, pub crypto.PublicKey, notAfter
 		t.Fatalf("pkitest: create leaf: %v", err)
 	}
 	return parse(t, der)
+}
+
+// ServerLeaf makes a TLS server certificate for key, for hosts (IP
+// addresses or DNS names), signed by c, valid from an hour ago for a day.
+func (c CA) ServerLeaf(t testing.TB, key crypto.Signer, hosts ...string) tls.Certificate {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(t),
+		Subject:      pkix.Name{CommonName: hosts[0]},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.Cert, key.Public(), c.Key)
+	if err != nil {
+		t.Fatalf("pkitest: create server certificate: %v", err)
+	}
+	leaf := parse(t, der)
+	return tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
+}
+
+// WritePEM writes a certificate (leaf first) or a key to path in PEM, as
+// the files a TLS listener or a charger is given.
+func WritePEM(t testing.TB, path string, v any) {
+	t.Helper()
+	var out []byte
+	switch v := v.(type) {
+	case *x509.Certificate:
+		out = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: v.Raw})
+	case tls.Certificate:
+		for _, der := range v.Certificate {
+			out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+		}
+	case crypto.Signer:
+		der, err := x509.MarshalPKCS8PrivateKey(v)
+		if err != nil {
+			t.Fatalf("pkitest: marshal key: %v", err)
+		}
+		out = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	default:
+		t.Fatalf("pkitest: cannot write %T", v)
+	}
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatalf("pkitest: %v", err)
+	}
 }
 
 func caTemplate(cn string, notBefore, notAfter time.Time) *x509.Certificate {
