@@ -183,7 +183,7 @@ func js(s string) string {
 func TestConsole(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			sys := m.start(t)
+			sys := m.start(t, func(env map[string]string) { env["UNKNOWN_STATIONS"] = "pending" })
 			testConsole(t, sys, m.name == "embedded")
 		})
 	}
@@ -350,6 +350,24 @@ func testConsole(t *testing.T, sys *system, full bool) {
 		chromedp.Click(chromedp.CSS(`form[data-command="clear-cache"] button[type="submit"]`)))
 	b.waitFor("the not-connected error", `document.querySelector('[data-result="clear-cache"] .error') && document.querySelector('[data-result="clear-cache"] .error').textContent.includes('not connected')`)
 	off.none(t)
+
+	// An unknown station waits as Pending until it is accepted in the
+	// console; it is then asked to boot again and boots Accepted.
+	newcomer := newStationID("consolenew")
+	nc := mustDialOnboarding(ctx, t, sys, 0, newcomer, v16, "")
+	bootAs(ctx, t, nc.Client, v16, "SN-"+newcomer, "Pending")
+	b.open("#/pending")
+	pendingRow := fmt.Sprintf(`tr[data-station=%s]`, js(newcomer))
+	b.waitFor("the pending station", fmt.Sprintf(`document.querySelector(%s) !== null`, js(pendingRow)))
+	b.screenshot("pending")
+	b.do(chromedp.Click(chromedp.CSS(pendingRow + ` button[data-action="accept"]`)))
+	select {
+	case <-nc.triggered:
+	case <-ctx.Done():
+		t.Fatal("the accepted station was not asked to boot again")
+	}
+	bootAs(ctx, t, nc.Client, v16, "SN-"+newcomer, "Accepted")
+	b.waitFor("the accepted station gone from the list", fmt.Sprintf(`document.querySelector(%s) === null`, js(pendingRow)))
 
 	// A viewer is offered no command at all.
 	code, _, body, err := sys.rest.do(ctx, http.MethodPost, "/api/v1/users", map[string]any{
