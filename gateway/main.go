@@ -25,6 +25,7 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/config"
 	"github.com/chargeplane/chargeplane/pkg/metrics"
 	"github.com/chargeplane/chargeplane/pkg/profiling"
+	"github.com/chargeplane/chargeplane/pkg/tracing"
 )
 
 func main() {
@@ -63,6 +64,17 @@ func run(args []string, stdout io.Writer) error {
 	}
 	log := cfg.NewLogger(os.Stderr)
 	slog.SetDefault(log)
+	stopTracing, err := tracing.Setup(context.Background(), "chargeplane-gateway")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(ctx); err != nil {
+			log.Warn("flushing traces", "err", err)
+		}
+	}()
 	if cfg.GatewayID == "" {
 		cfg.GatewayID = server.DefaultGatewayID()
 	}

@@ -15,14 +15,18 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/stats"
 
 	"github.com/chargeplane/chargeplane/api/access"
 	"github.com/chargeplane/chargeplane/api/admission"
@@ -252,7 +256,12 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 	guard := access.NewGuard(access.GuardConfig{Credentials: a.creds, ForwardKey: a.forwardKey, Audit: a.store, Logger: logger})
-	a.grpcSrv = grpc.NewServer(access.ServerOptions(guard, logger)...)
+	a.grpcSrv = grpc.NewServer(append(access.ServerOptions(guard, logger),
+		// Operator calls start (or, from REST, continue) a trace; the
+		// gateways' admissions and lease renewals would only be noise.
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithFilter(func(info *stats.RPCTagInfo) bool {
+			return !strings.HasPrefix(info.FullMethodName, "/"+gatewayv1.GatewayControlService_ServiceDesc.ServiceName+"/")
+		}))))...)
 	chargeplanev1.RegisterAuthServiceServer(a.grpcSrv, authSvc)
 	chargeplanev1.RegisterUserServiceServer(a.grpcSrv, operator.NewUserService(a.store, a.creds, logger))
 	chargeplanev1.RegisterApiKeyServiceServer(a.grpcSrv, operator.NewAPIKeyService(a.store, a.creds, time.Now, logger))
@@ -467,7 +476,10 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}); err != nil {
 		return err
 	}
-	a.httpSrv = &http.Server{Handler: a.httpAPI, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	rest := otelhttp.NewHandler(a.httpAPI, "rest", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+		return "HTTP " + r.Method // paths hold station ids: not for span names
+	}))
+	a.httpSrv = &http.Server{Handler: rest, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	a.serve("http", func() error { return a.httpSrv.Serve(a.httpLis) })
 
 	if a.gateway != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/auth"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/pkg/config"
+	"github.com/chargeplane/chargeplane/pkg/tracing"
 )
 
 // Options are the process's surroundings, replaceable in tests.
@@ -118,6 +119,17 @@ func serve(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	stopTracing, err := tracing.Setup(ctx, "chargeplane-api")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(ctx); err != nil {
+			logger.Warn("flushing traces", "err", err)
+		}
+	}()
 	slog.SetDefault(logger)
 	signals := opts.Signals
 	if signals == nil {

@@ -14,6 +14,9 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/chargeplane/chargeplane/api/certificates"
@@ -30,6 +33,7 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/metrics"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
+	"github.com/chargeplane/chargeplane/pkg/tracing"
 )
 
 // Deps are the router's collaborators.
@@ -339,12 +343,19 @@ func (r *Router) handleFrame(ctx context.Context, log *slog.Logger, env *busv1.E
 	}
 	// The real clock: Now may be a test's fixed one.
 	start := time.Now()
+	ctx, span := tracing.Tracer().Start(ctx, "ocpp handle "+metrics.ActionLabel(v, f.Action), trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("ocpp.action", truncate(f.Action, 64)), attribute.String("ocpp.message_id", f.ID),
+			attribute.String("ocpp.station_id", env.GetStationId()), attribute.String("ocpp.version", v.String()))
+	}
 	log = log.With("action", f.Action, "message_id", f.ID)
 	r.logMessage(env, store.DirectionIn, store.MessageCall, f.ID, f.Action, env.GetFrame())
 	var after route.FollowUps
 	resp, cerr := r.call(ctx, log, v, env, f, &after)
 	if cerr != nil {
-		log.Info("answering CALL with an error", "code", string(cerr.code), "description", cerr.description)
+		log.InfoContext(ctx, "answering CALL with an error", "code", string(cerr.code), "description", cerr.description)
+		span.SetStatus(codes.Error, string(cerr.code))
 	}
 	if err := r.reply(ctx, env, f.ID, f.Action, resp, cerr); err != nil {
 		return err
@@ -383,7 +394,7 @@ func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, en
 		case errors.Is(err, schema.ErrUnknownAction):
 			return nil, &callError{ocppj.CodeNotImplemented, fmt.Sprintf("unknown action %q in OCPP %s", f.Action, v)}
 		default:
-			log.Error("schema validation failed", "err", err)
+			log.ErrorContext(ctx, "schema validation failed", "err", err)
 			return nil, &callError{ocppj.CodeInternalError, "validation failed"}
 		}
 	}
@@ -399,7 +410,7 @@ func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, en
 			// Deleted while connected: it may no longer talk to us.
 			return nil, &callError{ocppj.CodeSecurityError, "station is not registered"}
 		case err != nil:
-			log.Error("load station", "err", err)
+			log.ErrorContext(ctx, "load station", "err", err)
 			return nil, &callError{ocppj.CodeInternalError, "temporary failure, retry later"}
 		}
 		r.standings.put(env.GetStationId(), st)
@@ -423,13 +434,13 @@ func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, en
 		// Coalesced in memory, written in batches: cheap enough for every
 		// message.
 		if err := r.lastSeen.TouchLastSeen(ctx, env.GetStationId(), now); err != nil {
-			log.Warn("touch last seen", "err", err)
+			log.WarnContext(ctx, "touch last seen", "err", err)
 		}
 	case st.LastSeen == nil || now.Sub(*st.LastSeen) >= r.touchEvery:
 		// Liveness is a side effect: failing to record it must not fail
 		// the message itself.
 		if err := r.store.TouchLastSeen(ctx, env.GetStationId(), now); err != nil {
-			log.Warn("touch last seen", "err", err)
+			log.WarnContext(ctx, "touch last seen", "err", err)
 		} else {
 			r.standings.touched(env.GetStationId(), now)
 		}
@@ -453,17 +464,17 @@ func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, en
 		}
 		// The charger retries an InternalError; a fake success would lose
 		// what it told us.
-		log.Error("handler failed", "err", err)
+		log.ErrorContext(ctx, "handler failed", "err", err)
 		return nil, &callError{ocppj.CodeInternalError, "temporary failure, retry later"}
 	}
 	payload, err := json.Marshal(resp)
 	if err != nil {
-		log.Error("encode response", "err", err)
+		log.ErrorContext(ctx, "encode response", "err", err)
 		return nil, &callError{ocppj.CodeInternalError, "could not encode the response"}
 	}
 	if r.validate {
 		if err := r.schemas.ValidateResponse(v, f.Action, payload); err != nil {
-			log.Error("response violates its schema", "err", err, "payload", string(payload))
+			log.ErrorContext(ctx, "response violates its schema", "err", err, "payload", string(payload))
 			return nil, &callError{ocppj.CodeInternalError, "could not build a valid response"}
 		}
 	}

@@ -5,12 +5,21 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"gorm.io/gorm"
+
+	"github.com/chargeplane/chargeplane/pkg/tracing"
 )
 
 // Instrument times every statement the store runs, by gorm operation
 // (create, query, update, delete, row, raw) and outcome (ok, not_found,
-// error), on reg as chargeplane_db_query_duration_seconds.
+// error), on reg as chargeplane_db_query_duration_seconds; and, when the
+// statement's context is inside a recorded span, traces it as a child span
+// carrying the SQL text with its placeholders (never the bound values, which
+// may be secrets' hashes). Statements outside a span (background sweeps,
+// batch writers) start no trace of their own.
 func (s *Store) Instrument(reg prometheus.Registerer) error {
 	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "chargeplane_db_query_duration_seconds",
@@ -20,7 +29,14 @@ func (s *Store) Instrument(reg prometheus.Registerer) error {
 	if err := reg.Register(h); err != nil {
 		return err
 	}
-	const started = "chargeplane:started"
+	const (
+		started = "chargeplane:started"
+		spanKey = "chargeplane:span"
+	)
+	system := s.db.Dialector.Name() // "postgres" or "sqlite"
+	if system == "postgres" {
+		system = "postgresql" // the OpenTelemetry name
+	}
 	type register func(name string, fn func(*gorm.DB)) error
 	cb := s.db.Callback()
 	for _, op := range []struct {
@@ -35,7 +51,14 @@ func (s *Store) Instrument(reg prometheus.Registerer) error {
 		{"raw", cb.Raw().Before("gorm:raw").Register, cb.Raw().After("gorm:raw").Register},
 	} {
 		name := op.name
-		before := func(db *gorm.DB) { db.InstanceSet(started, time.Now()) }
+		before := func(db *gorm.DB) {
+			db.InstanceSet(started, time.Now())
+			if ctx := db.Statement.Context; ctx != nil && trace.SpanFromContext(ctx).IsRecording() {
+				_, span := tracing.Tracer().Start(ctx, "db "+name, trace.WithSpanKind(trace.SpanKindClient),
+					trace.WithAttributes(attribute.String("db.system.name", system), attribute.String("db.operation.name", name)))
+				db.InstanceSet(spanKey, span)
+			}
+		}
 		after := func(db *gorm.DB) {
 			v, ok := db.InstanceGet(started)
 			if !ok {
@@ -49,6 +72,19 @@ func (s *Store) Instrument(reg prometheus.Registerer) error {
 				outcome = "error"
 			}
 			h.WithLabelValues(name, outcome).Observe(time.Since(v.(time.Time)).Seconds())
+			if sp, ok := db.InstanceGet(spanKey); ok {
+				span := sp.(trace.Span)
+				sql := db.Statement.SQL.String()
+				if len(sql) > 1000 {
+					sql = sql[:1000]
+				}
+				span.SetAttributes(attribute.String("db.query.text", sql))
+				if outcome == "error" {
+					// Not the message: a constraint error quotes the values.
+					span.SetStatus(codes.Error, "statement failed")
+				}
+				span.End()
+			}
 		}
 		if err := op.before("chargeplane:time_"+name, before); err != nil {
 			return err

@@ -9,12 +9,17 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
+	"github.com/chargeplane/chargeplane/pkg/metrics"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 	"github.com/chargeplane/chargeplane/pkg/outcome"
+	"github.com/chargeplane/chargeplane/pkg/tracing"
 )
 
 const (
@@ -26,8 +31,8 @@ const (
 	// one; more are refused with KIND_CALL_FAILED "queue full".
 	maxQueuedCalls = 64
 	// maxTimedCalls bounds the charger CALLs timed for the latency metric
-	// at once. OCPP allows one; a charger that sends more without waiting
-	// gets the rest answered, just not timed.
+	// and traced at once. OCPP allows one; a charger that sends more without
+	// waiting gets the rest answered, just not timed.
 	maxTimedCalls = 8
 )
 
@@ -63,8 +68,8 @@ type conn struct {
 	// so the final Wait in run never races an Add.
 	wg sync.WaitGroup
 
-	out     [][]byte // frames waiting for the writer
-	writing bool     // a writer goroutine is draining out
+	out     []outFrame // frames waiting for the writer
+	writing bool       // a writer goroutine is draining out
 
 	queue       []*coreCall // core CALLs waiting for the outstanding one
 	outstanding *coreCall
@@ -72,8 +77,31 @@ type conn struct {
 	pingTimer   *time.Timer
 
 	// timed holds when each charger CALL waiting for the core's answer was
-	// read, by message id.
-	timed map[string]time.Time
+	// read, and its span, by message id.
+	timed map[string]timedCall
+}
+
+// timedCall is a charger CALL waiting for the core's answer.
+type timedCall struct {
+	at   time.Time
+	span trace.Span // "ocpp receive", ended once the answer is written
+}
+
+// outFrame is a frame for the socket and the spans that end once it is
+// written (or dropped).
+type outFrame struct {
+	data  []byte
+	spans []trace.Span
+}
+
+// endSpans ends the spans of frames that will never be written.
+func endSpans(frames []outFrame) {
+	for _, f := range frames {
+		for _, sp := range f.spans {
+			sp.SetStatus(codes.Error, "not written")
+			sp.End()
+		}
+	}
 }
 
 // coreCall is a core-initiated CALL queued on a connection.
@@ -81,7 +109,8 @@ type coreCall struct {
 	id      string
 	frame   []byte
 	replyTo string
-	expires time.Time // zero: CallTimeout after sending
+	expires time.Time  // zero: CallTimeout after sending
+	span    trace.Span // "ocpp call", from the core's publish to the charger's answer
 }
 
 func newConn(s *Server, ws *websocket.Conn, station, id string, v ocppj.Version, log *slog.Logger) *conn {
@@ -141,6 +170,7 @@ func (c *conn) run() {
 		unanswered = append([]*coreCall{c.outstanding}, unanswered...)
 		c.outstanding = nil
 	}
+	endSpans(c.out)
 	c.out, c.queue = nil, nil
 	if c.callTimer != nil {
 		c.callTimer.Stop()
@@ -201,15 +231,27 @@ func (c *conn) handleFrame(data []byte) {
 		env.MessageId = f.ID
 		env.Action = f.Action // the bus picks the message's durability by it
 		env.Frame = data
-		c.time(f.ID)
-		ctx, cancel := publishCtx()
+		// The root of the CALL's trace, ended when its answer is written.
+		ctx, span := tracing.Tracer().Start(context.Background(), "ocpp receive "+metrics.ActionLabel(c.version, f.Action), trace.WithSpanKind(trace.SpanKindServer))
+		if span.IsRecording() {
+			span.SetAttributes(attribute.String("ocpp.action", truncate(f.Action, 64)), attribute.String("ocpp.message_id", f.ID),
+				attribute.String("ocpp.station_id", c.station), attribute.String("ocpp.version", c.version.String()),
+				attribute.String("gateway.id", c.s.cfg.GatewayID))
+		}
+		if !c.time(f.ID, span) {
+			span.End() // not kept: ends now, without the answer
+		}
+		ctx, cancel := publishCtxFrom(ctx)
 		err := c.s.bus.PublishUpstream(ctx, env)
 		cancel()
 		if err != nil {
-			c.untime(f.ID)
+			if sp := c.untime(f.ID); sp != nil {
+				sp.SetStatus(codes.Error, "not forwarded")
+				sp.End()
+			}
 			// The charger retries a CALL answered with an error; silence
 			// would leave it waiting for its own timeout.
-			c.log.Error("could not forward CALL", "action", f.Action, "message_id", f.ID, "err", err)
+			c.log.ErrorContext(ctx, "could not forward CALL", "action", f.Action, "message_id", f.ID, "err", err)
 			c.sendError(f.ID, ocppj.CodeInternalError, "central system temporarily unavailable; retry later")
 		}
 	case ocppj.CallResult, ocppj.CallError:
@@ -221,59 +263,84 @@ func (c *conn) handleFrame(data []byte) {
 		env := c.envelope(busv1.Kind_KIND_FRAME, at)
 		env.MessageId = f.ID
 		env.Frame = data
-		ctx, cancel := publishCtx()
+		ctx, cancel := publishCtxFrom(trace.ContextWithSpan(context.Background(), cc.span))
 		err := c.s.bus.PublishToCore(ctx, cc.replyTo, env)
 		cancel()
 		if err != nil {
-			c.log.Error("could not forward answer to core", "message_id", f.ID, "core", cc.replyTo, "err", err)
+			c.log.ErrorContext(ctx, "could not forward answer to core", "message_id", f.ID, "core", cc.replyTo, "err", err)
+			cc.span.SetStatus(codes.Error, "answer not forwarded")
+		} else if f.Type == ocppj.CallError {
+			cc.span.SetStatus(codes.Error, "CALLERROR")
 		}
+		cc.span.End()
 	default:
 		c.log.Info("frame type not handled, dropped", "type", f.Type, "message_id", f.ID)
 	}
 }
 
-// time notes when the charger CALL id was read (the real clock: Now may be
-// a test's fixed one).
-func (c *conn) time(id string) {
-	if c.s.cfg.Metrics == nil {
-		return
+// time keeps when the charger CALL id was read (the real clock: Now may be
+// a test's fixed one) and its span, for the latency metric and the trace.
+// It reports whether it kept them.
+func (c *conn) time(id string, span trace.Span) bool {
+	if c.s.cfg.Metrics == nil && !span.IsRecording() {
+		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.timed == nil {
-		c.timed = make(map[string]time.Time)
+		c.timed = make(map[string]timedCall)
 	}
 	now := time.Now()
 	if len(c.timed) >= maxTimedCalls {
 		// Answers that never came (a redelivery answered on another
 		// socket) must not stop the timing for good.
-		for k, at := range c.timed {
-			if now.Sub(at) > c.s.cfg.CallTimeout {
+		for k, tc := range c.timed {
+			if now.Sub(tc.at) > c.s.cfg.CallTimeout {
+				tc.span.SetStatus(codes.Error, "no answer")
+				tc.span.End()
 				delete(c.timed, k)
 			}
 		}
 	}
-	if len(c.timed) < maxTimedCalls {
-		c.timed[id] = now
+	if len(c.timed) >= maxTimedCalls {
+		return false
 	}
+	c.timed[id] = timedCall{at: now, span: span}
+	return true
 }
 
-func (c *conn) untime(id string) {
+// untime forgets the charger CALL id and returns its span, if kept.
+func (c *conn) untime(id string) trace.Span {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	tc, ok := c.timed[id]
+	if !ok {
+		return nil
+	}
 	delete(c.timed, id)
-	c.mu.Unlock()
+	return tc.span
 }
 
-// answered observes the round trip of the charger CALL id, whose answer
-// the core sent for action.
-func (c *conn) answered(id, action string) {
+// answered queues the core's answer frame to the charger CALL id, whose
+// action the core names, observes the round trip and traces the send as a
+// child of the answer's trace context in ctx.
+func (c *conn) answered(ctx context.Context, id, action string, frame []byte) {
 	c.mu.Lock()
-	at, ok := c.timed[id]
+	tc, ok := c.timed[id]
 	delete(c.timed, id)
 	c.mu.Unlock()
+	if ok && c.s.cfg.Metrics != nil {
+		c.s.cfg.Metrics.Answered(c.version, action, time.Since(tc.at))
+	}
+	_, span := tracing.Tracer().Start(ctx, "ocpp send", trace.WithSpanKind(trace.SpanKindProducer))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("ocpp.message_id", id), attribute.String("ocpp.station_id", c.station))
+	}
 	if ok {
-		c.s.cfg.Metrics.Answered(c.version, action, time.Since(at))
+		c.send(frame, span, tc.span)
+		return
 	}
+	c.send(frame, span)
 }
 
 func (c *conn) sendError(id string, code ocppj.ErrorCode, desc string) {
@@ -312,14 +379,16 @@ func (c *conn) goLocked(f func()) bool {
 }
 
 // send queues a frame for the socket; it never blocks on the network.
-func (c *conn) send(frame []byte) {
+// spans end once the frame is written or dropped.
+func (c *conn) send(frame []byte, spans ...trace.Span) {
 	c.mu.Lock()
-	c.sendLocked(frame)
+	c.sendLocked(frame, spans...)
 	c.mu.Unlock()
 }
 
-func (c *conn) sendLocked(frame []byte) {
+func (c *conn) sendLocked(frame []byte, spans ...trace.Span) {
 	if c.dead {
+		endSpans([]outFrame{{spans: spans}})
 		return
 	}
 	if len(c.out) >= maxOutbound {
@@ -327,11 +396,13 @@ func (c *conn) sendLocked(frame []byte) {
 			c.reason = "station not reading"
 		}
 		c.log.Warn("station is not reading its socket; closing")
+		endSpans(c.out)
+		endSpans([]outFrame{{spans: spans}})
 		c.out = nil
 		c.cancelRead()
 		return
 	}
-	c.out = append(c.out, frame)
+	c.out = append(c.out, outFrame{data: frame, spans: spans})
 	if !c.writing {
 		c.writing = c.goLocked(c.writeOut)
 	}
@@ -344,26 +415,32 @@ func (c *conn) writeOut() {
 		c.mu.Lock()
 		if c.dead || len(c.out) == 0 {
 			c.writing = false
+			endSpans(c.out)
 			c.out = nil
 			c.mu.Unlock()
 			return
 		}
 		frame := c.out[0]
-		c.out[0] = nil
+		c.out[0] = outFrame{}
 		c.out = c.out[1:]
 		c.mu.Unlock()
 
 		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-		err := c.ws.Write(ctx, websocket.MessageText, frame)
+		err := c.ws.Write(ctx, websocket.MessageText, frame.data)
 		cancel()
 		if err != nil {
+			endSpans([]outFrame{frame})
 			c.log.Info("write failed; closing", "err", err)
 			c.abort("write failed")
 			c.mu.Lock()
 			c.writing = false
+			endSpans(c.out)
 			c.out = nil
 			c.mu.Unlock()
 			return
+		}
+		for _, sp := range frame.spans {
+			sp.End()
 		}
 	}
 }
@@ -436,8 +513,13 @@ func (c *conn) pingTick() {
 
 // enqueueCall queues a core-initiated CALL; OCPP allows one outstanding
 // CALL per direction, so it is sent once the previous one is settled.
-func (c *conn) enqueueCall(id string, env *busv1.Envelope) {
-	cc := &coreCall{id: id, frame: env.GetFrame(), replyTo: env.GetReplyTo()}
+func (c *conn) enqueueCall(ctx context.Context, id, action string, env *busv1.Envelope) {
+	_, span := tracing.Tracer().Start(ctx, "ocpp call "+metrics.ActionLabel(c.version, action), trace.WithSpanKind(trace.SpanKindClient))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("ocpp.action", truncate(action, 64)), attribute.String("ocpp.message_id", id),
+			attribute.String("ocpp.station_id", c.station), attribute.String("gateway.id", c.s.cfg.GatewayID))
+	}
+	cc := &coreCall{id: id, frame: env.GetFrame(), replyTo: env.GetReplyTo(), span: span}
 	if env.GetExpiresAt() != nil {
 		cc.expires = env.GetExpiresAt().AsTime()
 	}
@@ -526,6 +608,8 @@ func (c *conn) takeOutstanding(id string) *coreCall {
 // Never call it with c.mu held: it publishes.
 func (c *conn) failCalls(calls []*coreCall, reason outcome.Reason) {
 	for _, cc := range calls {
-		c.s.publishCallFailed(c.log, c.station, c.id, c.version, cc.id, cc.replyTo, reason)
+		cc.span.SetStatus(codes.Error, string(reason))
+		c.s.publishCallFailed(trace.ContextWithSpan(context.Background(), cc.span), c.log, c.station, c.id, c.version, cc.id, cc.replyTo, reason)
+		cc.span.End()
 	}
 }

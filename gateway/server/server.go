@@ -387,13 +387,13 @@ func (s *Server) lookup(station string) *conn {
 // core-initiated CALLs (fanout to every gateway) and close requests. It
 // never returns an error: a message for a connection that is not here is
 // not ours, and redelivering it would not change that.
-func (s *Server) handleDownstream(_ context.Context, env *busv1.Envelope) error {
+func (s *Server) handleDownstream(ctx context.Context, env *busv1.Envelope) error {
 	switch env.GetKind() {
 	case busv1.Kind_KIND_FRAME:
 		c := s.lookup(env.GetStationId())
 		if c == nil {
 			if f, err := ocppj.Parse(env.GetFrame()); err == nil && f.Type == ocppj.Call {
-				s.refuseCall(env, f.ID)
+				s.refuseCall(ctx, env, f.ID)
 			}
 			return nil
 		}
@@ -407,10 +407,10 @@ func (s *Server) handleDownstream(_ context.Context, env *busv1.Envelope) error 
 			// The core names the connection it believes current; when it
 			// does and that is not ours, another gateway holds the station.
 			if id := env.GetConnectionId(); id != "" && id != c.id {
-				s.refuseCall(env, f.ID)
+				s.refuseCall(ctx, env, f.ID)
 				return nil
 			}
-			c.enqueueCall(f.ID, env)
+			c.enqueueCall(ctx, f.ID, f.Action, env)
 		case ocppj.CallResult, ocppj.CallError:
 			if env.GetConnectionId() != c.id {
 				// The answer belongs to a CALL read on an older socket; the
@@ -418,8 +418,7 @@ func (s *Server) handleDownstream(_ context.Context, env *busv1.Envelope) error 
 				c.log.Info("reply for another connection dropped", "message_id", f.ID, "reply_connection", env.GetConnectionId())
 				return nil
 			}
-			c.answered(f.ID, env.GetAction())
-			c.send(env.GetFrame())
+			c.answered(ctx, f.ID, env.GetAction(), env.GetFrame())
 		default:
 			s.log.Warn("frame of unexpected type from core dropped", "station", env.GetStationId(), "type", f.Type)
 		}
@@ -444,18 +443,18 @@ func (s *Server) handleDownstream(_ context.Context, env *busv1.Envelope) error 
 // hold. Every gateway sees every CALL (fanout), so only the gateway the core
 // believes holds the connection answers: the socket is gone, and without
 // this the caller would wait for its timeout.
-func (s *Server) refuseCall(env *busv1.Envelope, id string) {
+func (s *Server) refuseCall(ctx context.Context, env *busv1.Envelope, id string) {
 	if env.GetGatewayId() != s.cfg.GatewayID || env.GetReplyTo() == "" {
 		return
 	}
 	v, _ := bus.VersionOf(env)
-	s.publishCallFailed(s.log.With("station", env.GetStationId()), env.GetStationId(), env.GetConnectionId(), v, id, env.GetReplyTo(), outcome.ConnectionClosed)
+	s.publishCallFailed(ctx, s.log.With("station", env.GetStationId()), env.GetStationId(), env.GetConnectionId(), v, id, env.GetReplyTo(), outcome.ConnectionClosed)
 }
 
 // publishCallFailed tells core instance replyTo that its CALL id will get
 // no answer. Best effort: if it is lost, the caller's own timeout still
 // ends the wait.
-func (s *Server) publishCallFailed(log *slog.Logger, station, connID string, v ocppj.Version, id, replyTo string, reason outcome.Reason) {
+func (s *Server) publishCallFailed(ctx context.Context, log *slog.Logger, station, connID string, v ocppj.Version, id, replyTo string, reason outcome.Reason) {
 	if replyTo == "" {
 		return
 	}
@@ -469,7 +468,7 @@ func (s *Server) publishCallFailed(log *slog.Logger, station, connID string, v o
 		MessageId:    id,
 		Reason:       string(reason),
 	}
-	ctx, cancel := publishCtx()
+	ctx, cancel := publishCtxFrom(ctx)
 	defer cancel()
 	if err := s.bus.PublishToCore(ctx, replyTo, env); err != nil {
 		log.Warn("could not report a failed core CALL", "message_id", id, "reason", reason, "core", replyTo, "err", err)
@@ -482,7 +481,13 @@ func (s *Server) publishCallFailed(log *slog.Logger, station, connID string, v o
 // and Shutdown's context: a message read from a charger is either handed to
 // the broker or answered with an error, never abandoned.
 func publishCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), publishTimeout)
+	return publishCtxFrom(context.Background())
+}
+
+// publishCtxFrom is publishCtx keeping parent's values (its span) but not
+// its deadline or cancellation.
+func publishCtxFrom(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(parent), publishTimeout)
 }
 
 func (s *Server) publishDisconnected(log *slog.Logger, station, connID string, v ocppj.Version, reason string) {

@@ -17,6 +17,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/chargeplane/chargeplane/pkg/tracing"
 )
 
 // ErrInvalid wraps every configuration error, so callers can tell a bad
@@ -229,8 +231,10 @@ func (c Config) NewLogger(w io.Writer) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if strings.EqualFold(c.LogFormat, "json") {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	// Lines logged with a context inside a span carry its trace id.
+	return slog.New(tracing.LogHandler(h))
 }
