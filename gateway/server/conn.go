@@ -171,7 +171,11 @@ func (c *conn) run() {
 		c.outstanding = nil
 	}
 	endSpans(c.out)
-	c.out, c.queue = nil, nil
+	for _, tc := range c.timed {
+		tc.span.SetStatus(codes.Error, "connection closed before the answer")
+		tc.span.End()
+	}
+	c.out, c.queue, c.timed = nil, nil, nil
 	if c.callTimer != nil {
 		c.callTimer.Stop()
 	}
