@@ -39,7 +39,7 @@ func TestDashboardsAndAlertsUseRegisteredMetrics(t *testing.T) {
 
 	root := filepath.Join("..", "..", "deploy")
 	var exprs []string
-	rules, err := os.ReadFile(filepath.Join(root, "prometheus", "rules", "chargeplane.yml"))
+	rules, err := os.ReadFile(filepath.Join(root, "helm", "chargeplane", "rules", "chargeplane.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,11 +25,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"regexp"
 	"slices"
 	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/promql/parser"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
@@ -44,6 +48,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
 )
 
 // Object is one rendered manifest, decoded.
@@ -136,6 +141,10 @@ func Check(objs []Object) []error {
 			c.hpa(v)
 		case *monitoringv1.ServiceMonitor:
 			c.serviceMonitor(v)
+		case *monitoringv1.PrometheusRule:
+			for _, err := range Rules(v.Spec) {
+				c.fail("%v", err)
+			}
 		case *corev1.Secret, *corev1.ServiceAccount, *corev1.ConfigMap:
 		default:
 			c.fail("%s: no check for this kind; add one", o.Kind())
@@ -468,4 +477,24 @@ func (c *checker) serviceMonitor(m *monitoringv1.ServiceMonitor) {
 	if len(m.Spec.Endpoints) == 0 {
 		c.fail("no endpoints")
 	}
+}
+
+// Rules parses a PrometheusRule's groups as Prometheus itself would load
+// them (rulefmt: known fields only, valid names, templates and PromQL), so
+// a rule the operator would accept but Prometheus would reject fails here.
+func Rules(spec monitoringv1.PrometheusRuleSpec) []error {
+	b, err := yaml.Marshal(spec)
+	if err != nil {
+		return []error{err}
+	}
+	return ParseRules(b)
+}
+
+// ParseRules parses a Prometheus rules file.
+func ParseRules(b []byte) []error {
+	groups, errs := rulefmt.Parse(b, false, model.LegacyValidation, parser.NewParser(parser.Options{}), slog.New(slog.DiscardHandler))
+	if len(errs) == 0 && (groups == nil || len(groups.Groups) == 0) {
+		errs = append(errs, errors.New("no rule groups"))
+	}
+	return errs
 }
