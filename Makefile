@@ -104,9 +104,9 @@ fuzz: ## fuzz the OCPP-J frame parser for FUZZTIME (default 30s)
 # The README's console screenshots come from the browser test itself
 # (e2e/console_test.go), so they show what the test saw.
 screenshots: check-services ## regenerate docs/img/overview.png and docs/img/station.png from the console's browser test (needs chromium)
-	@mkdir -p docs/img
-	CONSOLE_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run '^TestConsole$$/^embedded$$' ./e2e
-	rm -f docs/img/session.png
+	@mkdir -p docs/img bin/screenshots
+	CONSOLE_SCREENSHOTS=$(CURDIR)/bin/screenshots $(GO) test -count=1 -run '^TestConsole$$/^embedded$$' ./e2e
+	cp bin/screenshots/overview.png bin/screenshots/station.png docs/img/
 
 build: ## static binaries bin/api and bin/gateway
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/api ./api
