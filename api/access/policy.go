@@ -173,6 +173,9 @@ var Policies = map[string]Policy{
 	v1.CertificateService_SendCertificateSigned_FullMethodName:      operate,
 	// Changing a station's password is an operator's job, like setting it.
 	v1.ConfigurationService_RotatePassword_FullMethodName: operate,
+
+	v1.SecurityEventService_ListStationSecurityEvents_FullMethodName: read,
+	v1.SecurityEventService_ListSecurityEvents_FullMethodName:        read,
 }
 
 // Lookup returns the policy of a full gRPC method name ("/pkg.Service/Method").

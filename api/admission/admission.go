@@ -57,6 +57,8 @@ const (
 	CheckCertCommonName   Check = "client_certificate_cn"
 	CheckCertOrganization Check = "client_certificate_organization"
 	CheckUnknownProfile   Check = "unknown_profile"
+	// CheckUnknownStation: no station has the id (HTTP 404).
+	CheckUnknownStation Check = "unknown_station"
 )
 
 // Policy is the core's side of admission.
@@ -179,7 +181,10 @@ type Refusal struct {
 	CertIssuer  string
 	// CertForwarded: the certificate came through a trusted proxy.
 	CertForwarded bool
-	At            time.Time
+	// Unregistered: StationID names no station (CheckUnknownStation); the
+	// id is only what the caller claimed.
+	Unregistered bool
+	At           time.Time
 }
 
 // SecurityEvents records refused admissions for the station's security

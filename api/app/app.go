@@ -42,6 +42,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/onboarding"
 	"github.com/chargeplane/chargeplane/api/operator"
 	"github.com/chargeplane/chargeplane/api/pki"
+	"github.com/chargeplane/chargeplane/api/securityevent"
 	"github.com/chargeplane/chargeplane/api/smartcharging"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/gateway/server"
@@ -216,6 +217,8 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	})
 	// Every command, typed or generic, goes through its version's table.
 	cmds := command.NewSender(a.commands, ocpp.CommandTables(a.store, time.Now), logger)
+	// Kept apart from the raw message log, never trimmed with it.
+	securityEvents := securityevent.StoreRecorder{Store: a.store, Now: time.Now}
 	ca, noCA, err := certificateAuthority(cfg, logger)
 	if err != nil {
 		return nil, err
@@ -228,7 +231,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	}
 	a.certs = certificates.New(certificates.Config{
 		CA: ca, NoCA: noCA, Policy: pki.CSRPolicy{Organization: cfg.CSMSOrganization},
-		Store: a.store, Sender: certificates.CommandSender{Commands: cmds}, Logger: logger,
+		Store: a.store, Sender: certificates.CommandSender{Commands: cmds}, Events: securityEvents, Logger: logger,
 		// An attempt's lease outlives the command it sends.
 		AttemptLease: cfg.CommandTimeout + time.Minute,
 	})
@@ -239,13 +242,12 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		HeartbeatInterval: cfg.HeartbeatInterval, Logger: logger, Metrics: core,
 		Meters: a.meters, Statuses: a.statuses, MessageLog: a.messages, LastSeen: a.lastSeen,
 		Certificates: a.certs, OCSP: ocspResponder, AlertSeverity: &cfg.AlertSeverity, EVNeeds: a.charging, Events: a.events,
+		SecurityEvents: securityEvents,
 	})
-	// Refused admissions are logged as security events; stored security
-	// events (issue 10) plug in here.
 	a.control = control.New(control.Deps{Store: a.store, Bus: counted, Now: time.Now, Logger: logger, Metrics: core,
 		Policy:          admission.Policy{MinProfile: cfg.MinSecurityProfile, Organization: cfg.CSMSOrganization},
 		UnknownStations: onboarding.Mode(cfg.UnknownStations), PendingLimit: cfg.PendingStationsLimit,
-		ValidID: operator.ValidateStationID})
+		ValidID: operator.ValidateStationID, Events: securityevent.Admissions{Recorder: securityEvents, Logger: logger}})
 
 	a.creds = access.NewAuthenticator(access.AuthenticatorConfig{Tokens: a.tokens, Store: a.store, Logger: logger})
 	authSvc, err := operator.NewAuthService(a.store, a.tokens, a.creds, logger)
@@ -282,6 +284,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	chargeplanev1.RegisterLocalListServiceServer(a.grpcSrv, operator.NewLocalListService(cmds, a.store, logger))
 	chargeplanev1.RegisterSmartChargingServiceServer(a.grpcSrv, operator.NewSmartChargingService(cmds, a.store, logger))
 	chargeplanev1.RegisterCertificateServiceServer(a.grpcSrv, operator.NewCertificateService(cmds, ca, a.store, logger))
+	chargeplanev1.RegisterSecurityEventServiceServer(a.grpcSrv, operator.NewSecurityEventService(a.store, logger))
 	gatewayv1.RegisterGatewayControlServiceServer(a.grpcSrv, a.control)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/pki"
+	"github.com/chargeplane/chargeplane/api/securityevent"
 	"github.com/chargeplane/chargeplane/api/store"
 )
 
@@ -87,11 +88,6 @@ type Answer struct {
 	Reason    string // 2.0.1 statusInfo reasonCode, if any
 }
 
-// SecurityEvents records the CSMS's own security events of a station.
-type SecurityEvents interface {
-	RecordSecurityEvent(ctx context.Context, stationID, eventType, techInfo string, at time.Time) error
-}
-
 // Config are the service's collaborators and settings.
 type Config struct {
 	// CA signs certificates; nil rejects every CSR with NoCA as reason.
@@ -104,7 +100,7 @@ type Config struct {
 	Sender Sender
 	// Events, when set, receives rejected CSRs, refused deliveries and
 	// expiry warnings (they are logged in any case).
-	Events SecurityEvents
+	Events securityevent.Recorder
 	Now    func() time.Time
 	Logger *slog.Logger
 
@@ -262,7 +258,8 @@ func (s *Service) event(ctx context.Context, stationID, typ, techInfo string) {
 	if s.cfg.Events == nil {
 		return
 	}
-	if err := s.cfg.Events.RecordSecurityEvent(ctx, stationID, typ, techInfo, s.cfg.Now()); err != nil {
+	e := store.SecurityEvent{StationID: stationID, Source: store.SecuritySourceCSMS, Type: typ, TechInfo: techInfo, OccurredAt: s.cfg.Now()}
+	if err := s.cfg.Events.RecordSecurityEvent(ctx, e); err != nil {
 		s.log.Error("could not record a security event", "station", stationID, "type", typ, "err", err)
 	}
 }

@@ -63,10 +63,10 @@ type events struct {
 	got []event
 }
 
-func (e *events) RecordSecurityEvent(_ context.Context, stationID, typ, info string, _ time.Time) error {
+func (e *events) RecordSecurityEvent(_ context.Context, ev store.SecurityEvent) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.got = append(e.got, event{stationID, typ, info})
+	e.got = append(e.got, event{ev.StationID, ev.Type, ev.TechInfo})
 	return nil
 }
 

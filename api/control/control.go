@@ -139,13 +139,13 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 		return nil, status.Error(codes.InvalidArgument, "gateway_id is required")
 	}
 	if id == "" {
-		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNKNOWN_STATION, Reason: "empty station id"}, nil
+		return s.unknownStation(ctx, req, "empty station id"), nil
 	}
 	attempt, cert := attemptOf(req)
 	st, err := s.store.GetStation(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		if st, err = s.admitUnknown(ctx, log, id, attempt); st == nil && err == nil {
-			return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNKNOWN_STATION, Reason: "unknown station"}, nil
+			return s.unknownStation(ctx, req, "unknown station"), nil
 		}
 	}
 	if err != nil {
@@ -240,6 +240,15 @@ func (s *Service) admitUnknown(ctx context.Context, log *slog.Logger, id string,
 	}
 	log.Info("unknown station admitted as pending")
 	return st, nil
+}
+
+// unknownStation refuses an id no station has (HTTP 404) and reports it
+// like any refused admission.
+func (s *Service) unknownStation(ctx context.Context, req *gatewayv1.AdmitConnectionRequest, reason string) *gatewayv1.AdmitConnectionResponse {
+	s.events.AdmissionRefused(ctx, admission.Refusal{StationID: req.GetStationId(), GatewayID: req.GetGatewayId(),
+		RemoteAddr: req.GetRemoteAddr(), TLS: req.GetTls(), Check: admission.CheckUnknownStation, Reason: reason,
+		Unregistered: true, At: s.now()})
+	return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNKNOWN_STATION, Reason: reason}
 }
 
 // closeConnection asks prev's gateway to close the socket a newer

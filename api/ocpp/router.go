@@ -27,6 +27,7 @@ import (
 	v16 "github.com/chargeplane/chargeplane/api/ocpp/v16"
 	v201 "github.com/chargeplane/chargeplane/api/ocpp/v201"
 	"github.com/chargeplane/chargeplane/api/pki"
+	"github.com/chargeplane/chargeplane/api/securityevent"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
@@ -84,6 +85,9 @@ type Deps struct {
 	Certificates *certificates.Service
 	// OCSP answers 2.0.1 GetCertificateStatus; nil answers Failed.
 	OCSP *pki.OCSPResponder
+	// SecurityEvents keeps the stations' SecurityEventNotifications; nil
+	// stores them in Store.
+	SecurityEvents securityevent.Recorder
 	// AlertSeverity: 2.0.1 events of a known severity ≤ it are alerts
 	// (nil = monitoring.DefaultAlertSeverity).
 	AlertSeverity *int
@@ -216,14 +220,18 @@ func NewRouter(d Deps) *Router {
 	if alerts == nil {
 		alerts = monitoring.LogSink{Logger: r.log}
 	}
+	events := d.SecurityEvents
+	if events == nil {
+		events = securityevent.StoreRecorder{Store: d.Store, Now: d.Now}
+	}
 	transfers := datatransfer.Receiver{Registry: d.VendorExtensions, Store: d.Store}
 	r.tables = map[ocppj.Version]route.Table{
 		ocppj.V16: v16.Routes(v16.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
 			Sessions: d.Store, Meters: meters, Statuses: d.Statuses, Reports: d.Store, LastSeen: d.LastSeen, Certificates: signer,
-			DataTransfers: transfers, Logger: r.log}),
+			DataTransfers: transfers, SecurityEvents: events, Logger: r.log}),
 		ocppj.V201: v201.Routes(v201.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
 			Sessions: d.Store, Meters: meters, Statuses: d.Statuses, Reports: d.Store, DeviceModels: d.Store, LastSeen: d.LastSeen,
-			Certificates: signer, OCSP: ocsp, AlertSeverity: alertLevel, Alerts: alerts, DataTransfers: transfers,
+			Certificates: signer, OCSP: ocsp, AlertSeverity: alertLevel, Alerts: alerts, DataTransfers: transfers, SecurityEvents: events,
 			Charging: d.Store, Planner: d.EVNeeds, Logger: r.log}),
 	}
 	return r

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/chargeplane/chargeplane/api/ocpp/route"
+	"github.com/chargeplane/chargeplane/api/securityevent"
 	ocpp16 "github.com/chargeplane/chargeplane/pkg/ocpp/v16"
 )
 
@@ -28,6 +29,8 @@ type Deps struct {
 	Reports StatusReportStore
 	// Certificates decides SignCertificate; nil rejects every CSR.
 	Certificates CSRSigner
+	// SecurityEvents keeps SecurityEventNotifications.
+	SecurityEvents securityevent.Recorder
 	// DataTransfers answers and records vendor data transfers.
 	DataTransfers DataTransferReceiver
 	Logger        *slog.Logger
@@ -54,8 +57,7 @@ func Routes(d Deps) route.Table {
 		route.New(ocpp16.ActionFirmwareStatusNotification, FirmwareStatusNotification{Store: d.Reports, Now: d.Now}),
 
 		// Security extension (OCPP 1.6 security whitepaper).
-		route.New(ocpp16.ActionSecurityEventNotification, route.Fixed[ocpp16.SecurityEventNotificationRequest](
-			ocpp16.SecurityEventNotificationResponse{})),
+		route.New(ocpp16.ActionSecurityEventNotification, SecurityEventNotification{Events: d.SecurityEvents}),
 		route.New(ocpp16.ActionSignCertificate, d.signCertificate()),
 		route.New(ocpp16.ActionLogStatusNotification, LogStatusNotification{Store: d.Reports, Now: d.Now}),
 		route.New(ocpp16.ActionSignedFirmwareStatusNotification, SignedFirmwareStatusNotification{Store: d.Reports, Now: d.Now}),

@@ -8,6 +8,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/certificates"
 	"github.com/chargeplane/chargeplane/api/monitoring"
 	"github.com/chargeplane/chargeplane/api/ocpp/route"
+	"github.com/chargeplane/chargeplane/api/securityevent"
 	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
 )
 
@@ -44,6 +45,8 @@ type Deps struct {
 	DataTransfers DataTransferReceiver
 	// Certificates decides SignCertificate; nil rejects every CSR.
 	Certificates CSRSigner
+	// SecurityEvents keeps SecurityEventNotifications.
+	SecurityEvents securityevent.Recorder
 	// OCSP answers GetCertificateStatus; nil answers Failed.
 	OCSP   OCSPQuerier
 	Logger *slog.Logger
@@ -72,8 +75,7 @@ func Routes(d Deps) route.Table {
 		route.New(ocpp201.ActionNotifyMonitoringReport, NotifyMonitoringReport{Store: d.DeviceModels}),
 		route.New(ocpp201.ActionNotifyCustomerInformation, NotifyCustomerInformation{Store: d.DeviceModels}),
 		route.New(ocpp201.ActionNotifyDisplayMessages, NotifyDisplayMessages{Store: d.DeviceModels, Now: d.Now}),
-		route.New(ocpp201.ActionSecurityEventNotification, route.Fixed[ocpp201.SecurityEventNotificationRequest](
-			ocpp201.SecurityEventNotificationResponse{})),
+		route.New(ocpp201.ActionSecurityEventNotification, SecurityEventNotification{Events: d.SecurityEvents}),
 
 		// Firmware and logs (L, N).
 		route.New(ocpp201.ActionFirmwareStatusNotification, FirmwareStatusNotification{Store: d.Reports, Now: d.Now}),
