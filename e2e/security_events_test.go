@@ -87,7 +87,7 @@ func testSecurityEvents(t *testing.T, sys *system, v ocppVersion) {
 		}
 	}
 	// A CSR for another station's id is rejected and recorded.
-	_, csr := newCSR(t, "ecdsa", "someone-else", e2eOrganization)
+	_, csr := newCSR(t, "p256", "someone-else", e2eOrganization)
 	req := map[string]any{"csr": csr}
 	if v.name == "2.0.1" {
 		req["certificateType"] = "ChargingStationCertificate"
