@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMakeRun is the README's first step: `make run` says that it is
+// building, serves, and a Ctrl-C (SIGINT to the terminal's process group)
+// stops it cleanly: exit 0, and no "make: *** … Error" on the way out.
+func TestMakeRun(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := l.Addr().String()
+	l.Close()
+
+	cmd := exec.Command("make", "--no-print-directory", "run", "RUN_BIN="+filepath.Join(t.TempDir(), "api"))
+	cmd.Dir = ".." // the repository root
+	cmd.Env = append(withoutMake(os.Environ()),
+		"DATA_DIR="+t.TempDir(), "DATABASE_URL=", "AMQP_URL=", "LOG_LEVEL=info",
+		"HTTP_ADDR="+httpAddr, "GRPC_ADDR=127.0.0.1:0", "OCPP_ADDR=127.0.0.1:0")
+	// Its own process group, like a terminal's foreground job.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+
+	// A cold build on a busy machine can take minutes.
+	deadline := time.Now().Add(5 * time.Minute)
+	for ready := false; !ready; {
+		select {
+		case err := <-done:
+			t.Fatalf("make run ended before serving: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("make run not ready after 5 minutes\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		}
+		if resp, err := http.Get("http://" + httpAddr + "/readyz"); err == nil {
+			resp.Body.Close()
+			ready = resp.StatusCode == http.StatusOK
+		}
+	}
+
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		// make waits for the api, then re-raises the SIGINT on itself,
+		// silently, so that the shell knows the job was interrupted.
+		if err != nil && cmd.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
+			t.Errorf("make run after Ctrl-C: %v (want exit 0 or the SIGINT)", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("make run still running a minute after Ctrl-C")
+	}
+	if !strings.Contains(stdout.String(), "building") {
+		t.Errorf("make run did not say it was building; stdout:\n%s", stdout.String())
+	}
+	// make would report an api that exited non-zero (go run did: "make:
+	// *** [Makefile:20: run] Error 1"); cli.Execute prints "error:".
+	if s := stderr.String(); strings.Contains(s, "make: ***") || strings.Contains(s, "error:") ||
+		!strings.Contains(s, "shutting down") {
+		t.Errorf("want a clean shutdown after Ctrl-C; stderr:\n%s", s)
+	}
+}
+
+// withoutMake drops the variables of an enclosing make (make test), whose
+// jobserver and level would otherwise leak into this one.
+func withoutMake(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "MAKEFLAGS", "MFLAGS", "MAKELEVEL":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
