@@ -3,7 +3,12 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
+	"time"
+
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 func TestOnboarding(t *testing.T) {
@@ -102,4 +107,62 @@ func ids(ss []Station) []string {
 		out[i] = ss[i].ID
 	}
 	return out
+}
+
+// Issue 16: a station whose OCPP version changes keeps only the connectors
+// its current version reports; a reconnect on the same version keeps them.
+func TestVersionChangeDropsOldConnectors(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *clock) {
+		ctx := context.Background()
+		mustCreateStation(t, s, "CP1")
+		connect := func(conn string, v ocppj.Version) {
+			t.Helper()
+			ev := ConnectionEvent{StationID: "CP1", GatewayID: "g1", ConnectionID: conn, OCPPVersion: v, At: clk.Add(time.Second)}
+			if _, err := s.RecordAdmission(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := s.MarkConnected(ctx, ev); err != nil || !ok {
+				t.Fatalf("mark %s connected: %v %v", conn, ok, err)
+			}
+		}
+		report := func(evse, connector int) {
+			t.Helper()
+			if err := s.UpsertConnector(ctx, Connector{StationID: "CP1", EVSEID: evse, ConnectorID: connector, Status: "Available", UpdatedAt: clk.Add(time.Second)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		connectors := func() []string {
+			t.Helper()
+			var out []string
+			for _, c := range mustGet(t, s, "CP1").Connectors {
+				out = append(out, fmt.Sprintf("%d/%d", c.EVSEID, c.ConnectorID))
+			}
+			return out
+		}
+
+		connect("c1", ocppj.V16)
+		report(0, 1)
+		report(0, 2)
+		connect("c2", ocppj.V16) // a reconnect, same version
+		if got := connectors(); !slices.Equal(got, []string{"0/1", "0/2"}) {
+			t.Fatalf("after a reconnect on the same version: %v", got)
+		}
+		connect("c3", ocppj.V201) // replaced by a 2.0.1 charger
+		if got := connectors(); len(got) != 0 {
+			t.Fatalf("after switching to 2.0.1 the 1.6 connectors remain: %v", got)
+		}
+		report(1, 1)
+		connect("c4", ocppj.V16) // and back: the two fight over the id
+		if got := connectors(); len(got) != 0 {
+			t.Fatalf("after switching back to 1.6 the 2.0.1 connectors remain: %v", got)
+		}
+		report(0, 1)
+		// A stale event of an old connection changes nothing.
+		if ok, err := s.MarkConnected(ctx, ConnectionEvent{StationID: "CP1", ConnectionID: "c3", OCPPVersion: ocppj.V201}); err != nil || ok {
+			t.Fatalf("stale connected event applied: %v %v", ok, err)
+		}
+		if got := connectors(); !slices.Equal(got, []string{"0/1"}) {
+			t.Fatalf("connectors = %v, want the 1.6 one", got)
+		}
+	})
 }

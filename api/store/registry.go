@@ -73,7 +73,12 @@ func (s *Store) RecordAdmission(ctx context.Context, ev ConnectionEvent) (previo
 }
 
 // MarkConnected records that ev's socket is open, if ev is still the
-// station's current connection; it reports whether it applied.
+// station's current connection; it reports whether it applied. When the
+// station now speaks another OCPP version than before (a 1.6 charger
+// replaced by a 2.0.1 one under the same id), the connectors the old
+// version reported are removed: the station's connectors are those its
+// current version reports (1.6 numbers them without EVSEs, 2.0.1 within
+// EVSEs, so they cannot be carried over).
 func (s *Store) MarkConnected(ctx context.Context, ev ConnectionEvent) (bool, error) {
 	at := eventTime(ev.At, dbTime(s.now()))
 	if ev.ConnectionID == "" {
@@ -89,13 +94,34 @@ func (s *Store) MarkConnected(ctx context.Context, ev ConnectionEvent) (bool, er
 	if ev.GatewayID != "" {
 		set["gateway_id"] = ev.GatewayID
 	}
-	res := s.db.WithContext(ctx).Model(&Station{}).
-		Where("id = ? AND connection_id = ?", ev.StationID, ev.ConnectionID).
-		Updates(set)
-	if res.Error != nil {
-		return false, translate(fmt.Sprintf("store: mark %q connected", ev.StationID), res.Error)
+	applied := false
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var cur Station
+		err := tx.Clauses(lockStation).Select("id", "ocpp_version").
+			Where("id = ? AND connection_id = ?", ev.StationID, ev.ConnectionID).Take(&cur).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil // replaced, or deleted
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.Model(&Station{}).Where("id = ?", ev.StationID).Updates(set).Error; err != nil {
+			return err
+		}
+		applied = true
+		if cur.OCPPVersion == 0 || ev.OCPPVersion == 0 || cur.OCPPVersion == ev.OCPPVersion {
+			return nil
+		}
+		if err := tx.Where("station_id = ?", ev.StationID).Delete(&Connector{}).Error; err != nil {
+			return err
+		}
+		// The whole-station status of the old version orders nothing now.
+		return tx.Model(&Station{}).Where("id = ?", ev.StationID).UpdateColumn("status_reported_at", nil).Error
+	})
+	if err != nil {
+		return false, translate(fmt.Sprintf("store: mark %q connected", ev.StationID), err)
 	}
-	return res.RowsAffected > 0, nil
+	return applied, nil
 }
 
 // MarkDisconnected records that ev's socket closed, if ev is still the
