@@ -49,6 +49,7 @@ func TestSystem(t *testing.T) {
 			if sys.extraGateway != nil {
 				t.Run("GatewayDrain", func(t *testing.T) { testGatewayDrain(t, sys) })
 				t.Run("GatewayLeaseExpiry", func(t *testing.T) { testGatewayLeaseExpiry(t, sys) })
+				t.Run("CommandToDeadGateway", func(t *testing.T) { testCommandToDeadGateway(t, sys) })
 				t.Run("DeadSocket", func(t *testing.T) { testDeadSocket(t, sys) })
 			}
 		})

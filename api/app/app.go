@@ -460,6 +460,13 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
+		// As often as leases are swept: a command to a station whose
+		// gateway died answers 409 one sweep after the lease expired.
+		a.commands.RunConnectionCheck(runCtx, a.cfg.LeaseSweepInterval)
+	}()
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
 		a.creds.Run(runCtx)
 	}()
 

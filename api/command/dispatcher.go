@@ -46,6 +46,7 @@ type Store interface {
 	CreateCommand(ctx context.Context, c *store.Command) error
 	FinishCommand(ctx context.Context, id string, o store.CommandOutcome) (bool, error)
 	FailStaleCommands(ctx context.Context, olderThan time.Time, reason string) (int64, error)
+	CurrentConnections(ctx context.Context, ids []string) (map[string]string, error)
 }
 
 // Deps are the dispatcher's collaborators.
@@ -90,6 +91,7 @@ type Dispatcher struct {
 
 type waiter struct {
 	station string
+	conn    string // the connection the CALL was sent on
 	action  string
 	version ocppj.Version
 	ch      chan *busv1.Envelope // buffered 1: HandleReply never blocks
@@ -263,7 +265,7 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 
 	// Registered before publishing: the answer may come back before
 	// Publish returns.
-	w := &waiter{station: r.StationID, action: r.Action, version: v, ch: make(chan *busv1.Envelope, 1)}
+	w := &waiter{station: r.StationID, conn: st.ConnectionID, action: r.Action, version: v, ch: make(chan *busv1.Envelope, 1)}
 	d.mu.Lock()
 	d.waiters[id] = w
 	d.mu.Unlock()
@@ -313,6 +315,66 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 	case <-ctx.Done():
 		d.finish(log, id, w, store.CommandOutcome{Status: outcome.Failed, ErrorDescription: "caller gave up: " + ctx.Err().Error()})
 		return nil, fmt.Errorf("command: waiting for %s: %w", r.Action, ctx.Err())
+	}
+}
+
+// CheckConnections answers every waiting command whose connection is no
+// longer its station's current one with ErrNotConnected, at once rather
+// than at its timeout: the gateway that held it may have died without a
+// word (its lease expired, on this core instance or another), and the
+// station may have reconnected elsewhere. One query for all the waiting
+// stations.
+func (d *Dispatcher) CheckConnections(ctx context.Context) error {
+	d.mu.Lock()
+	stations := make(map[string]struct{}, len(d.waiters))
+	for _, w := range d.waiters {
+		stations[w.station] = struct{}{}
+	}
+	d.mu.Unlock()
+	if len(stations) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(stations))
+	for id := range stations {
+		ids = append(ids, id)
+	}
+	current, err := d.store.CurrentConnections(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("command: check connections: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, w := range d.waiters {
+		if conn, ok := current[w.station]; ok && conn == w.conn {
+			continue
+		}
+		gone := &busv1.Envelope{Kind: busv1.Kind_KIND_CALL_FAILED, StationId: w.station, MessageId: id,
+			Reason: string(outcome.ConnectionClosed)}
+		select {
+		case w.ch <- gone:
+			d.log.Info("command's connection is gone: answered not connected", "station", w.station, "message_id", id)
+		default: // an answer got there first
+		}
+	}
+	return nil
+}
+
+// RunConnectionCheck calls CheckConnections every interval until ctx ends.
+func (d *Dispatcher) RunConnectionCheck(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = 2 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := d.CheckConnections(ctx); err != nil && ctx.Err() == nil {
+				d.log.Warn("connection check failed", "err", err)
+			}
+		}
 	}
 }
 

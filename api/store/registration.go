@@ -72,3 +72,36 @@ func (s *Store) OnboardingOf(ctx context.Context, id string) (string, error) {
 	}
 	return state, nil
 }
+
+// CurrentConnections returns, for each of ids that exists, the id of its
+// current connection, empty while it is not connected. The command
+// dispatcher checks with it that the connections its commands wait on are
+// still there.
+func (s *Store) CurrentConnections(ctx context.Context, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	for start := 0; start < len(ids); start += maxIDsPerQuery {
+		var rows []struct {
+			ID           string
+			ConnectionID string
+			Connected    bool
+		}
+		chunk := ids[start:min(start+maxIDsPerQuery, len(ids))]
+		err := s.db.WithContext(ctx).Model(&Station{}).Select("id", "connection_id", "connected").
+			Where("id IN ?", chunk).Find(&rows).Error
+		if err != nil {
+			return nil, translate("store: current connections", err)
+		}
+		for _, r := range rows {
+			if r.Connected {
+				out[r.ID] = r.ConnectionID
+			} else {
+				out[r.ID] = ""
+			}
+		}
+	}
+	return out, nil
+}
+
+// maxIDsPerQuery keeps an IN list under both databases' bound-parameter
+// limits.
+const maxIDsPerQuery = 1000
