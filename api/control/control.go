@@ -85,6 +85,7 @@ type Service struct {
 	policy  admission.Policy
 	events  admission.SecurityEvents
 
+	flaps        *flapGuard
 	unknown      onboarding.Mode
 	pendingLimit int
 	validID      func(string) error
@@ -123,7 +124,7 @@ func New(d Deps) *Service {
 	}
 	s := &Service{bus: d.Bus, now: d.Now, log: d.Logger.With("component", "control"), cache: newCredCache(d.CacheSize),
 		policy: d.Policy, events: d.Events, metrics: d.Metrics,
-		unknown: d.UnknownStations, pendingLimit: d.PendingLimit, validID: d.ValidID}
+		unknown: d.UnknownStations, pendingLimit: d.PendingLimit, validID: d.ValidID, flaps: newFlapGuard()}
 	if d.Store != nil {
 		s.store = d.Store
 	}
@@ -140,6 +141,10 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 	}
 	if id == "" {
 		return s.unknownStation(ctx, req, "empty station id"), nil
+	}
+	if until, ok := s.flaps.refusedUntil(id, s.now()); ok {
+		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_TRY_LATER, Reason: "station id is flapping between clients",
+			RetryAfterSeconds: int32(until.Sub(s.now()).Round(time.Second) / time.Second)}, nil
 	}
 	attempt, cert := attemptOf(req)
 	st, err := s.store.GetStation(ctx, id)
@@ -186,6 +191,13 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 	}
 	if prev.ConnectionID != "" && prev.ConnectionID != connID {
 		s.closeConnection(ctx, log, prev)
+		if s.flaps.replaced(id, s.now()) {
+			log.Warn("station id flapping between clients: refusing its admissions for a while",
+				"replacements", FlapLimit+1, "window", FlapWindow, "backoff", FlapBackoff)
+			s.events.AdmissionRefused(ctx, admission.Refusal{StationID: id, GatewayID: req.GetGatewayId(), RemoteAddr: req.GetRemoteAddr(),
+				TLS: req.GetTls(), Check: CheckFlapping, At: s.now(),
+				Reason: fmt.Sprintf("replaced more than %d times within %v: admissions refused for %v", FlapLimit, FlapWindow, FlapBackoff)})
+		}
 	}
 	if st.PendingPasswordHash != "" || st.PreviousPasswordHash != "" {
 		// A password rotation is settled by the password the station uses.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"go.opentelemetry.io/otel/attribute"
@@ -194,8 +195,9 @@ func (c *conn) run() {
 
 func (c *conn) readLoop() {
 	defer c.cancelRead()
+	violated := false
 	for {
-		_, data, err := c.ws.Read(c.readCtx)
+		typ, data, err := c.ws.Read(c.readCtx)
 		if err != nil {
 			switch {
 			case errors.Is(err, websocket.ErrMessageTooBig):
@@ -207,7 +209,21 @@ func (c *conn) readLoop() {
 			}
 			return
 		}
+		if violated {
+			// Closing: what it sends until its close frame is not
+			// processed, but is read so that the handshake completes.
+			continue
+		}
 		c.touch()
+		if typ == websocket.MessageText && !utf8.Valid(data) {
+			// RFC 6455 section 8.1: fail the connection with 1007. The
+			// payload is not logged: it is not text.
+			violated = true
+			c.log.Warn("text frame is not valid UTF-8: closing with 1007", "bytes", len(data))
+			c.s.cfg.Metrics.Violation(metrics.ViolationInvalidUTF8)
+			c.closeWith(websocket.StatusInvalidFramePayloadData, "text frame is not valid UTF-8")
+			continue
+		}
 		c.handleFrame(data)
 	}
 }

@@ -37,6 +37,9 @@ var fixedNow = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // fakeCore plays the core's admission judgement: the test double of the
 // core's control plane.
+// tryLaterStation is told to come back in 42 s (a flapping id).
+const tryLaterStation = "FLAPPING"
+
 type fakeCore struct {
 	mu       sync.Mutex
 	stations map[string]string // station id → password ("" = none required)
@@ -52,6 +55,9 @@ func (f *fakeCore) AdmitConnection(_ context.Context, req *gatewayv1.AdmitConnec
 	f.admits = append(f.admits, req)
 	if f.fail != nil {
 		return nil, f.fail
+	}
+	if req.GetStationId() == tryLaterStation {
+		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_TRY_LATER, RetryAfterSeconds: 42}, nil
 	}
 	pw, ok := f.stations[req.GetStationId()]
 	if !ok {

@@ -16,6 +16,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -298,6 +299,12 @@ func (s *Server) serveStation(w http.ResponseWriter, r *http.Request, stationID 
 		s.cfg.Metrics.Admission(metrics.AdmissionUnauthorized)
 		w.Header().Set("WWW-Authenticate", `Basic realm="chargeplane", charset="UTF-8"`)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return false
+	case gatewayv1.Decision_DECISION_TRY_LATER:
+		log.Warn("station told to come back later", "reason", resp.GetReason(), "remote", r.RemoteAddr)
+		s.cfg.Metrics.Admission(metrics.AdmissionTryLater)
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(resp.GetRetryAfterSeconds(), 1))))
+		http.Error(w, "try again later", http.StatusServiceUnavailable)
 		return false
 	default:
 		log.Error("core gave no admission decision", "decision", resp.GetDecision(), "reason", resp.GetReason())

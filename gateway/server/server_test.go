@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chargeplane/chargeplane/gateway/server"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
+	"github.com/chargeplane/chargeplane/pkg/metrics"
 )
 
 func TestRefusedBeforeUpgrade(t *testing.T) {
@@ -664,5 +666,68 @@ func TestShutdownDeadlineDropsUnresponsiveSockets(t *testing.T) {
 	}
 	if d := h.disconnected(env.GetConnectionId()); d.GetReason() != "gateway shutting down" {
 		t.Errorf("reason %q", d.GetReason())
+	}
+}
+
+// RFC 6455 section 8.1: a text frame that is not valid UTF-8 fails the
+// connection with 1007; nothing of it is forwarded, and it is counted.
+func TestInvalidUTF8TextFrameClosesWith1007(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := newHarness(t, server.Config{Metrics: metrics.NewGateway(reg, "gw-utf8")})
+	c, con := h.connect("CP1")
+	write(t, c, "[2,\"m1\",\"Heartbeat\",{\"x\":\"\xff\xfe\"}]")
+	if code := readClose(t, c); code != websocket.StatusInvalidFramePayloadData {
+		t.Errorf("close code %v, want 1007", code)
+	}
+	// The disconnection is the next upstream envelope: the frame itself
+	// was never published.
+	if env := h.nextUp(); env.GetKind() != busv1.Kind_KIND_DISCONNECTED || env.GetConnectionId() != con.GetConnectionId() {
+		t.Errorf("next upstream envelope = %v, want the DISCONNECTED of %s", env, con.GetConnectionId())
+	}
+	if got := counterValue(t, reg, "chargeplane_gateway_protocol_violations_total", "violation", "invalid_utf8"); got != 1 {
+		t.Errorf("invalid_utf8 violations = %v, want 1", got)
+	}
+
+	// Valid UTF-8 beyond ASCII is fine.
+	c2, _ := h.connect("CP2")
+	write(t, c2, `[2,"m2","DataTransfer",{"vendorId":"Bäckerei-Ω"}]`)
+	if env := h.nextUp(); env.GetMessageId() != "m2" {
+		t.Fatalf("valid UTF-8 frame not forwarded: %v", env)
+	}
+}
+
+func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("%s{%s=%q} not registered", name, label, value)
+	return 0
+}
+
+// A flapping station id is told to come back later: 503 with Retry-After,
+// before any upgrade.
+func TestTryLaterIs503WithRetryAfter(t *testing.T) {
+	h := newHarness(t, server.Config{})
+	c, resp, err := h.dial("FLAPPING", dialOpts{subprotocols: []string{"ocpp1.6"}})
+	if err == nil {
+		_ = c.CloseNow()
+		t.Fatal("upgrade succeeded, want HTTP 503")
+	}
+	if resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "42" {
+		t.Fatalf("got %v / %v, want HTTP 503 with Retry-After 42", resp, err)
 	}
 }

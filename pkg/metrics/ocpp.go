@@ -34,13 +34,23 @@ type Gateway struct {
 	connections *prometheus.GaugeVec
 	admissions  *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
+	violations  *prometheus.CounterVec
 }
+
+// Protocol violations the gateway closes a socket for
+// (chargeplane_gateway_protocol_violations_total{violation}).
+const (
+	// ViolationInvalidUTF8: a text frame that is not valid UTF-8, closed
+	// with 1007 (RFC 6455 section 8.1).
+	ViolationInvalidUTF8 = "invalid_utf8"
+)
 
 // Admission outcomes (chargeplane_gateway_admissions_total{outcome}).
 const (
 	AdmissionAccepted       = "accepted"
 	AdmissionUnknownStation = "unknown_station"
 	AdmissionUnauthorized   = "unauthorized"
+	AdmissionTryLater       = "try_later"
 	AdmissionCoreError      = "core_unavailable"
 	AdmissionDraining       = "draining"
 	AdmissionNoSubprotocol  = "no_subprotocol"
@@ -57,15 +67,20 @@ func NewGateway(reg prometheus.Registerer, gatewayID string) *Gateway {
 		}, []string{"ocpp_version"}),
 		admissions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chargeplane_gateway_admissions_total", ConstLabels: gw,
-			Help: "WebSocket connection attempts by outcome (accepted, unknown_station, unauthorized, core_unavailable, draining, no_subprotocol, handshake_failed).",
+			Help: "WebSocket connection attempts by outcome (accepted, unknown_station, unauthorized, try_later, core_unavailable, draining, no_subprotocol, handshake_failed).",
 		}, []string{"outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "chargeplane_ocpp_call_duration_seconds", ConstLabels: gw,
 			Help:    "Charger CALLs from the gateway reading the frame to the gateway handing the core's answer to the socket, by action.",
 			Buckets: latencyBuckets,
 		}, []string{"ocpp_version", "action"}),
+		violations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chargeplane_gateway_protocol_violations_total", ConstLabels: gw,
+			Help: "Sockets closed because the charger broke the WebSocket protocol, by violation (invalid_utf8).",
+		}, []string{"violation"}),
 	}
-	reg.MustRegister(g.connections, g.admissions, g.latency)
+	reg.MustRegister(g.connections, g.admissions, g.latency, g.violations)
+	g.violations.WithLabelValues(ViolationInvalidUTF8)
 	for _, v := range []ocppj.Version{ocppj.V16, ocppj.V201} {
 		g.connections.WithLabelValues(v.String())
 	}
@@ -86,6 +101,14 @@ func (g *Gateway) Admission(outcome string) {
 		return
 	}
 	g.admissions.WithLabelValues(outcome).Inc()
+}
+
+// Violation counts a socket closed for a protocol violation.
+func (g *Gateway) Violation(violation string) {
+	if g == nil {
+		return
+	}
+	g.violations.WithLabelValues(violation).Inc()
 }
 
 // Answered observes a charger CALL's round trip through the core. action

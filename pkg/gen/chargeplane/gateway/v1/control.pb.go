@@ -31,6 +31,9 @@ const (
 	Decision_DECISION_UNKNOWN_STATION Decision = 2
 	// Missing or wrong credentials: HTTP 401.
 	Decision_DECISION_UNAUTHORIZED Decision = 3
+	// Not now (the id is flapping between clients): HTTP 503 with
+	// Retry-After retry_after_seconds.
+	Decision_DECISION_TRY_LATER Decision = 4
 )
 
 // Enum value maps for Decision.
@@ -40,12 +43,14 @@ var (
 		1: "DECISION_ACCEPTED",
 		2: "DECISION_UNKNOWN_STATION",
 		3: "DECISION_UNAUTHORIZED",
+		4: "DECISION_TRY_LATER",
 	}
 	Decision_value = map[string]int32{
 		"DECISION_UNSPECIFIED":     0,
 		"DECISION_ACCEPTED":        1,
 		"DECISION_UNKNOWN_STATION": 2,
 		"DECISION_UNAUTHORIZED":    3,
+		"DECISION_TRY_LATER":       4,
 	}
 )
 
@@ -218,9 +223,11 @@ type AdmitConnectionResponse struct {
 	// Fresh id of the connection, set when accepted.
 	ConnectionId string `protobuf:"bytes,2,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
 	// Human-readable reason, for logs.
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// With DECISION_TRY_LATER: when to come back.
+	RetryAfterSeconds int32 `protobuf:"varint,4,opt,name=retry_after_seconds,json=retryAfterSeconds,proto3" json:"retry_after_seconds,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *AdmitConnectionResponse) Reset() {
@@ -272,6 +279,13 @@ func (x *AdmitConnectionResponse) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *AdmitConnectionResponse) GetRetryAfterSeconds() int32 {
+	if x != nil {
+		return x.RetryAfterSeconds
+	}
+	return 0
 }
 
 type RenewLeaseRequest struct {
@@ -383,22 +397,24 @@ const file_chargeplane_gateway_v1_control_proto_rawDesc = "" +
 	"\x12client_certificate\x18\t \x01(\fR\x11clientCertificate\x128\n" +
 	"\x18client_certificate_error\x18\n" +
 	" \x01(\tR\x16clientCertificateError\x12@\n" +
-	"\x1cclient_certificate_forwarded\x18\v \x01(\bR\x1aclientCertificateForwarded\"\x94\x01\n" +
+	"\x1cclient_certificate_forwarded\x18\v \x01(\bR\x1aclientCertificateForwarded\"\xc4\x01\n" +
 	"\x17AdmitConnectionResponse\x12<\n" +
 	"\bdecision\x18\x01 \x01(\x0e2 .chargeplane.gateway.v1.DecisionR\bdecision\x12#\n" +
 	"\rconnection_id\x18\x02 \x01(\tR\fconnectionId\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"S\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12.\n" +
+	"\x13retry_after_seconds\x18\x04 \x01(\x05R\x11retryAfterSeconds\"S\n" +
 	"\x11RenewLeaseRequest\x12\x1d\n" +
 	"\n" +
 	"gateway_id\x18\x01 \x01(\tR\tgatewayId\x12\x1f\n" +
 	"\vttl_seconds\x18\x02 \x01(\x05R\n" +
 	"ttlSeconds\"\x14\n" +
-	"\x12RenewLeaseResponse*t\n" +
+	"\x12RenewLeaseResponse*\x8c\x01\n" +
 	"\bDecision\x12\x18\n" +
 	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11DECISION_ACCEPTED\x10\x01\x12\x1c\n" +
 	"\x18DECISION_UNKNOWN_STATION\x10\x02\x12\x19\n" +
-	"\x15DECISION_UNAUTHORIZED\x10\x032\xf0\x01\n" +
+	"\x15DECISION_UNAUTHORIZED\x10\x03\x12\x16\n" +
+	"\x12DECISION_TRY_LATER\x10\x042\xf0\x01\n" +
 	"\x15GatewayControlService\x12r\n" +
 	"\x0fAdmitConnection\x12..chargeplane.gateway.v1.AdmitConnectionRequest\x1a/.chargeplane.gateway.v1.AdmitConnectionResponse\x12c\n" +
 	"\n" +
