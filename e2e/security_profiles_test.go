@@ -226,31 +226,85 @@ func TestSecurityProfiles(t *testing.T) {
 				}
 			}
 
-			t.Run("raising the profile closes the weaker connection", func(t *testing.T) {
-				id := newStationID("raise")
-				sys.createSecureStation(ctx, t, id, pw, 1)
-				c, err := chargepoint.Dial(ctx, sys.gateways[0]+id, chargepoint.Options{
-					Subprotocols: []string{"ocpp2.0.1"}, Username: id, Password: pw, Schemas: sys.schemas,
-				})
-				if err != nil {
-					t.Fatal(err)
+			t.Run("raising the profile closes only a weaker connection", func(t *testing.T) {
+				// connect dials as a charger that uses TLS, its password and
+				// its certificate as asked.
+				connect := func(id string, tlsListener bool, cert *tls.Certificate) *chargepoint.Client {
+					t.Helper()
+					base, opts := sys.gateways[0], chargepoint.Options{Subprotocols: []string{"ocpp2.0.1"}, Username: id, Password: pw, Schemas: sys.schemas}
+					if tlsListener {
+						base, opts.TLS = sys.tlsGateways[0], &tls.Config{RootCAs: p.roots, MinVersion: tls.VersionTLS12}
+						if cert != nil {
+							opts.TLS.Certificates = []tls.Certificate{*cert}
+						}
+					}
+					c, err := chargepoint.Dial(ctx, base+id, opts)
+					if err != nil {
+						t.Fatalf("%s: %v", id, err)
+					}
+					t.Cleanup(func() { _ = c.Close() })
+					heartbeat(ctx, t, c)
+					return c
 				}
-				defer c.Close()
-				heartbeat(ctx, t, c)
-				code, _, body, err := sys.rest.do(ctx, http.MethodPatch, "/api/v1/stations/"+url.PathEscape(id), map[string]any{"securityProfile": 2}, true)
-				if err != nil || code != http.StatusOK {
-					t.Fatalf("raise: %d %s %v", code, body, err)
+				raise := func(id string, profile int) {
+					t.Helper()
+					code, _, body, err := sys.rest.do(ctx, http.MethodPatch, "/api/v1/stations/"+url.PathEscape(id), map[string]any{"securityProfile": profile}, true)
+					if err != nil || code != http.StatusOK {
+						t.Fatalf("raise %s to %d: %d %s %v", id, profile, code, body, err)
+					}
 				}
-				select {
-				case <-c.Done():
-				case <-ctx.Done():
-					t.Fatal("the plain connection stayed open after the profile was raised to 2")
+				closed := func(c *chargepoint.Client, what string) {
+					t.Helper()
+					select {
+					case <-c.Done():
+					case <-ctx.Done():
+						t.Fatalf("%s stayed open after the profile was raised", what)
+					}
 				}
-				if got := secDialStatus(ctx, t, p, sys.gateways[0]+id, secDial{user: id, pass: pw}); got != 401 {
-					t.Fatalf("plain reconnect after the raise: HTTP %d, want 401", got)
+
+				// Strong enough already: a profile-1 station over TLS raised
+				// to 2, a profile-2 station that also showed its certificate
+				// raised to 3.
+				tls1, cert2 := newStationID("raise-tls1"), newStationID("raise-cert2")
+				sys.createSecureStation(ctx, t, tls1, pw, 1)
+				sys.createSecureStation(ctx, t, cert2, pw, 2)
+				keptTLS := connect(tls1, true, nil)
+				keptCert := connect(cert2, true, p.clientCert(t, p.ca, cert2, cpoOrg, time.Time{}))
+				raise(tls1, 2)
+				raise(cert2, 3)
+
+				// Weaker: plain raised to 2, TLS + password raised to 3. Their
+				// closes are asked for after the two above were decided.
+				plain1, pw2 := newStationID("raise-plain1"), newStationID("raise-pw2")
+				sys.createSecureStation(ctx, t, plain1, pw, 1)
+				sys.createSecureStation(ctx, t, pw2, pw, 2)
+				weakPlain := connect(plain1, false, nil)
+				weakPW := connect(pw2, true, nil)
+				raise(plain1, 2)
+				raise(pw2, 3)
+				closed(weakPlain, "the plain connection of a station raised to 2")
+				closed(weakPW, "the password-only connection of a station raised to 3")
+
+				for c, what := range map[*chargepoint.Client]string{keptTLS: "TLS connection raised to 2", keptCert: "certificate connection raised to 3"} {
+					select {
+					case <-c.Done():
+						t.Errorf("the %s was closed", what)
+					default:
+						heartbeat(ctx, t, c)
+					}
 				}
-				if got := secDialStatus(ctx, t, p, sys.tlsGateways[0]+id, secDial{user: id, pass: pw}); got != 101 {
-					t.Fatalf("TLS reconnect after the raise: HTTP %d, want 101", got)
+
+				if got := secDialStatus(ctx, t, p, sys.gateways[0]+plain1, secDial{user: plain1, pass: pw}); got != 401 {
+					t.Errorf("plain reconnect after the raise to 2: HTTP %d, want 401", got)
+				}
+				if got := secDialStatus(ctx, t, p, sys.tlsGateways[0]+plain1, secDial{user: plain1, pass: pw}); got != 101 {
+					t.Errorf("TLS reconnect after the raise to 2: HTTP %d, want 101", got)
+				}
+				if got := secDialStatus(ctx, t, p, sys.tlsGateways[0]+pw2, secDial{user: pw2, pass: pw}); got != 401 {
+					t.Errorf("password-only reconnect after the raise to 3: HTTP %d, want 401", got)
+				}
+				if got := secDialStatus(ctx, t, p, sys.tlsGateways[0]+pw2, secDial{cert: p.clientCert(t, p.ca, pw2, cpoOrg, time.Time{})}); got != 101 {
+					t.Errorf("certificate reconnect after the raise to 3: HTTP %d, want 101", got)
 				}
 			})
 

@@ -129,6 +129,22 @@ func Decide(p Policy, st Station, a Attempt, now time.Time) Result {
 	}
 }
 
+// Strength is the highest security profile whose check an admitted
+// attempt passed, whatever the station's profile was: raising the
+// station's profile up to it needs no new connection. passwordOK says the
+// attempt's Basic-auth password was verified.
+func Strength(p Policy, st Station, a Attempt, passwordOK bool, now time.Time) int {
+	switch {
+	case clientCert(p, st, a, now).Admit:
+		return ProfileClientCert
+	case passwordOK && a.TLS:
+		return ProfileTLSBasic
+	case passwordOK:
+		return ProfileBasic
+	}
+	return ProfileNone
+}
+
 func basic(st Station, a Attempt) Result {
 	switch {
 	case !st.HasPassword:

@@ -110,3 +110,39 @@ func TestDefaultProfile(t *testing.T) {
 		t.Fatal("default profile: 1 with a password, 0 without")
 	}
 }
+
+// Strength is what a connection proved, not the station's profile: a
+// profile-1 station that came over TLS already meets profile 2, one that
+// also showed its certificate meets 3.
+func TestStrength(t *testing.T) {
+	now := time.Now()
+	ca := pkitest.NewRoot(t, "CSMS CA", time.Time{}, time.Time{})
+	key := pkitest.Key(t, "p256")
+	good := ca.Leaf(t, pkix.Name{CommonName: "CS1", Organization: []string{"CPO"}}, key.Public(), time.Time{})
+	other := ca.Leaf(t, pkix.Name{CommonName: "CS2", Organization: []string{"CPO"}}, key.Public(), time.Time{})
+	pol := admission.Policy{Organization: "CPO"}
+	for _, tc := range []struct {
+		name       string
+		profile    int
+		a          admission.Attempt
+		passwordOK bool
+		want       int
+	}{
+		{"no credentials", 0, admission.Attempt{TLS: true}, false, 0},
+		{"password not checked (profile 0)", 0, admission.Attempt{BasicAuth: true, Username: "CS1"}, false, 0},
+		{"password, plain", 1, admission.Attempt{BasicAuth: true, Username: "CS1"}, true, 1},
+		{"password, TLS", 1, admission.Attempt{TLS: true, BasicAuth: true, Username: "CS1"}, true, 2},
+		{"password and the right certificate", 2, admission.Attempt{TLS: true, BasicAuth: true, Username: "CS1", Cert: good}, true, 3},
+		{"password and another station's certificate", 2, admission.Attempt{TLS: true, BasicAuth: true, Username: "CS1", Cert: other}, true, 2},
+		{"password and an untrusted certificate", 2, admission.Attempt{TLS: true, BasicAuth: true, Username: "CS1", Cert: good, CertError: "unknown authority"}, true, 2},
+		{"certificate, plain (untrusted forwarder)", 1, admission.Attempt{Cert: good, BasicAuth: true, Username: "CS1"}, true, 1},
+		{"certificate", 3, admission.Attempt{TLS: true, Cert: good}, false, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := admission.Station{ID: "CS1", Profile: tc.profile, HasPassword: tc.passwordOK}
+			if got := admission.Strength(pol, st, tc.a, tc.passwordOK, now); got != tc.want {
+				t.Fatalf("Strength = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}

@@ -161,7 +161,8 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 		log.Warn("refused station", "reason", why)
 		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNAUTHORIZED, Reason: why}, nil
 	}
-	res := admission.Decide(s.policy, admission.Station{ID: st.ID, Profile: st.SecurityProfile, HasPassword: st.PasswordHash != ""}, attempt, s.now())
+	ast := admission.Station{ID: st.ID, Profile: st.SecurityProfile, HasPassword: st.PasswordHash != ""}
+	res := admission.Decide(s.policy, ast, attempt, s.now())
 	var usedHash string
 	if res.NeedPassword {
 		if usedHash = s.authenticate(st, req); usedHash == "" {
@@ -180,10 +181,15 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 
 	connID := uuid.NewString()
 	v, _ := ocppj.ParseSubprotocol(req.GetSubprotocol())
-	ev := store.ConnectionEvent{StationID: id, GatewayID: req.GetGatewayId(), ConnectionID: connID, OCPPVersion: v, At: s.now()}
+	proved := admission.Strength(s.policy, ast, attempt, usedHash != "", s.now())
+	ev := store.ConnectionEvent{StationID: id, GatewayID: req.GetGatewayId(), ConnectionID: connID, OCPPVersion: v, At: s.now(), Profile: proved}
 	prev, err := s.store.RecordAdmission(ctx, ev)
 	if errors.Is(err, store.ErrNotFound) { // deleted meanwhile
 		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNKNOWN_STATION, Reason: "unknown station"}, nil
+	}
+	if errors.Is(err, store.ErrWrongState) { // profile raised meanwhile: the attempt is now too weak
+		log.Warn("refused station: its security profile was raised during admission", "proved_profile", proved, "err", err)
+		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNAUTHORIZED, Reason: "security profile raised during admission"}, nil
 	}
 	if err != nil {
 		log.Error("admission: record connection", "err", err)
@@ -207,7 +213,7 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 			log.Info("password rotation settled by the station's connection")
 		}
 	}
-	log.Info("admitted station", "connection", connID, "subprotocol", req.GetSubprotocol())
+	log.Info("admitted station", "connection", connID, "subprotocol", req.GetSubprotocol(), "security_profile", st.SecurityProfile, "proved_profile", proved)
 	return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_ACCEPTED, ConnectionId: connID}, nil
 }
 
@@ -326,7 +332,8 @@ func (s *Service) authenticate(st *store.Station, req *gatewayv1.AdmitConnection
 }
 
 // CloseStationConnection asks st's gateway to close its current
-// connection (when its security profile was raised).
+// connection (when its security profile was raised above what the
+// connection proved, or it was blocked).
 func (s *Service) CloseStationConnection(ctx context.Context, st *store.Station, reason string) error {
 	if st.ConnectionID == "" {
 		return nil

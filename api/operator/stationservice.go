@@ -333,11 +333,18 @@ func (s *StationService) UpdateStation(ctx context.Context, req *chargeplanev1.U
 	}
 	s.logger.InfoContext(ctx, "station updated", "station", st.ID, "name_changed", patch.Name != nil, "password_changed", patch.PasswordHash != nil,
 		"security_profile", st.SecurityProfile)
-	if before != nil && st.SecurityProfile > before.SecurityProfile && s.conns != nil && before.ConnectionID != "" {
-		// The connection was admitted by the weaker check: the station
-		// must come back through the stronger one.
-		if err := s.conns.CloseStationConnection(ctx, before, "security profile raised"); err != nil {
-			s.logger.ErrorContext(ctx, "could not close the connection of a station whose security profile was raised", "station", st.ID, "err", err)
+	// st is read after the raise: a connection recorded before it is seen
+	// here, one recorded after it is refused by the store (RecordAdmission).
+	if before != nil && st.SecurityProfile > before.SecurityProfile && s.conns != nil && st.ConnectionID != "" {
+		if st.ConnectionProfile < st.SecurityProfile {
+			// The connection was admitted by a weaker path: the station
+			// must come back through the stronger check.
+			if err := s.conns.CloseStationConnection(ctx, st, "security profile raised"); err != nil {
+				s.logger.ErrorContext(ctx, "could not close the connection of a station whose security profile was raised", "station", st.ID, "err", err)
+			}
+		} else {
+			s.logger.InfoContext(ctx, "connection kept: it already proved the raised security profile", "station", st.ID,
+				"connection", st.ConnectionID, "proved_profile", st.ConnectionProfile)
 		}
 	}
 	out, err := s.withActiveTransactions(ctx, st)

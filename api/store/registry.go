@@ -28,7 +28,8 @@ var lockStation = clause.Locking{Strength: "NO KEY UPDATE"}
 // have that connection closed. Replacing a live connection marks the station
 // disconnected until MarkConnected confirms the new one, so a new socket
 // that never completes cannot leave the station looking connected.
-// ErrNotFound for an unknown station.
+// ErrNotFound for an unknown station; ErrWrongState when the station's
+// security profile is above ev.Profile (raised after admission decided).
 func (s *Store) RecordAdmission(ctx context.Context, ev ConnectionEvent) (previous ConnectionEvent, err error) {
 	op := fmt.Sprintf("store: record admission of %q", ev.StationID)
 	if ev.ConnectionID == "" {
@@ -39,15 +40,21 @@ func (s *Store) RecordAdmission(ctx context.Context, ev ConnectionEvent) (previo
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var cur Station
 		err := tx.Clauses(lockStation).
-			Select("id", "connection_id", "gateway_id", "ocpp_version", "connected").
+			Select("id", "connection_id", "gateway_id", "ocpp_version", "connected", "security_profile").
 			Where("id = ?", ev.StationID).Take(&cur).Error
 		if err != nil {
 			return err
 		}
+		if cur.SecurityProfile > ev.Profile {
+			// Raised since the admission was decided: the operator's
+			// close could not see this connection, so it must not start.
+			return fmt.Errorf("security profile %d is above the %d the connection proved: %w", cur.SecurityProfile, ev.Profile, ErrWrongState)
+		}
 		set := map[string]any{
-			"connection_id": ev.ConnectionID,
-			"gateway_id":    ev.GatewayID,
-			"updated_at":    now,
+			"connection_id":      ev.ConnectionID,
+			"gateway_id":         ev.GatewayID,
+			"connection_profile": ev.Profile,
+			"updated_at":         now,
 		}
 		if cur.ConnectionID != "" && cur.ConnectionID != ev.ConnectionID {
 			previous = ConnectionEvent{

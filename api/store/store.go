@@ -94,7 +94,10 @@ type Station struct {
 	Connected    bool
 	ConnectionID string // the admitted connection; empty once it is gone
 	GatewayID    string
-	LastSeen     *time.Time
+	// ConnectionProfile is the security profile the connection proved at
+	// admission (api/admission.Strength).
+	ConnectionProfile int
+	LastSeen          *time.Time
 	// StatusReportedAt is the charger's timestamp of the last whole-station
 	// status (1.6 connector 0); it orders those reports.
 	StatusReportedAt *time.Time
@@ -155,6 +158,8 @@ type ConnectionEvent struct {
 	StationID, GatewayID, ConnectionID string
 	OCPPVersion                        ocppj.Version
 	At                                 time.Time
+	// Profile is the security profile the connection proved (admission only).
+	Profile int
 }
 
 // Config picks the database.

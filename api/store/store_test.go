@@ -331,13 +331,13 @@ func TestConnectionFencing(t *testing.T) {
 			t.Errorf("admit unknown station: err = %v, want ErrNotFound", err)
 		}
 
-		c1 := ConnectionEvent{StationID: "CP1", GatewayID: "g1", ConnectionID: "c1", OCPPVersion: ocppj.V16, At: clk.Add(time.Second)}
+		c1 := ConnectionEvent{StationID: "CP1", GatewayID: "g1", ConnectionID: "c1", OCPPVersion: ocppj.V16, At: clk.Add(time.Second), Profile: 2}
 		prev, err := s.RecordAdmission(ctx, c1)
 		if err != nil || prev != (ConnectionEvent{}) {
 			t.Fatalf("first admission: prev %+v err %v", prev, err)
 		}
 		st := mustGet(t, s, "CP1")
-		if st.ConnectionID != "c1" || st.GatewayID != "g1" || st.Connected {
+		if st.ConnectionID != "c1" || st.GatewayID != "g1" || st.ConnectionProfile != 2 || st.Connected {
 			t.Errorf("admitted, not yet connected: %+v", st)
 		}
 		if ok, err := s.MarkConnected(ctx, c1); err != nil || !ok {
@@ -349,6 +349,22 @@ func TestConnectionFencing(t *testing.T) {
 		}
 		if err := s.UpsertConnector(ctx, Connector{StationID: "CP1", EVSEID: 0, ConnectorID: 1, Status: "Charging", UpdatedAt: c1.At}); err != nil {
 			t.Fatal(err)
+		}
+		// A connection weaker than the station's profile is never recorded
+		// (the profile was raised after its admission was decided).
+		p := 3
+		if _, err := s.UpdateStation(ctx, "CP1", StationPatch{SecurityProfile: &p}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RecordAdmission(ctx, ConnectionEvent{StationID: "CP1", GatewayID: "g1", ConnectionID: "weak", Profile: 2}); !errors.Is(err, ErrWrongState) {
+			t.Errorf("recording a profile-2 connection of a profile-3 station: err = %v, want ErrWrongState", err)
+		}
+		p = 0
+		if _, err := s.UpdateStation(ctx, "CP1", StationPatch{SecurityProfile: &p}); err != nil {
+			t.Fatal(err)
+		}
+		if st := mustGet(t, s, "CP1"); st.ConnectionID != "c1" {
+			t.Errorf("the refused connection replaced c1: %+v", st)
 		}
 		// Re-admitting the same connection is not a replacement.
 		if prev, err := s.RecordAdmission(ctx, c1); err != nil || prev != (ConnectionEvent{}) {
@@ -365,6 +381,9 @@ func TestConnectionFencing(t *testing.T) {
 			t.Errorf("previous = %+v, want c1 on g1", prev)
 		}
 		st = mustGet(t, s, "CP1")
+		if st.ConnectionProfile != 0 {
+			t.Errorf("c2 proved profile 0, the station reads %d", st.ConnectionProfile)
+		}
 		if st.Connected || st.Status != StatusUnavailable || st.Connectors[0].Status != StatusUnavailable {
 			t.Errorf("replaced live connection must read disconnected until c2 connects: %+v", st)
 		}
