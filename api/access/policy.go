@@ -108,6 +108,10 @@ var Policies = map[string]Policy{
 	v1.IdTokenService_UpdateIdToken_FullMethodName: operate,
 	v1.IdTokenService_DeleteIdToken_FullMethodName: operate,
 
+	v1.TariffService_PutTariff_FullMethodName:    operate,
+	v1.TariffService_ListTariffs_FullMethodName:  read,
+	v1.TariffService_DeleteTariff_FullMethodName: operate,
+
 	v1.TransactionService_ListTransactions_FullMethodName: read,
 	v1.TransactionService_GetTransaction_FullMethodName:   read,
 

@@ -136,6 +136,7 @@ func New(cfg Config) (*API, error) {
 		"reservations":    chargeplanev1.RegisterReservationServiceHandler,
 		"local list":      chargeplanev1.RegisterLocalListServiceHandler,
 		"smart charging":  chargeplanev1.RegisterSmartChargingServiceHandler,
+		"tariffs":         chargeplanev1.RegisterTariffServiceHandler,
 		"certificates":    chargeplanev1.RegisterCertificateServiceHandler,
 		"security events": chargeplanev1.RegisterSecurityEventServiceHandler,
 	} {

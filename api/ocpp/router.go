@@ -29,6 +29,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/pki"
 	"github.com/chargeplane/chargeplane/api/securityevent"
 	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/api/tariff"
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
 	"github.com/chargeplane/chargeplane/pkg/metrics"
@@ -225,14 +226,16 @@ func NewRouter(d Deps) *Router {
 		events = securityevent.StoreRecorder{Store: d.Store, Now: d.Now}
 	}
 	transfers := datatransfer.Receiver{Registry: d.VendorExtensions, Store: d.Store}
+	// Every transaction is priced by its station's tariffs, if any.
+	costs := tariff.Coster{Store: d.Store, Now: d.Now}
 	r.tables = map[ocppj.Version]route.Table{
 		ocppj.V16: v16.Routes(v16.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
 			Sessions: d.Store, Meters: meters, Statuses: d.Statuses, Reports: d.Store, LastSeen: d.LastSeen, Certificates: signer,
-			DataTransfers: transfers, SecurityEvents: events, Logger: r.log}),
+			DataTransfers: transfers, SecurityEvents: events, Costs: costs, Logger: r.log}),
 		ocppj.V201: v201.Routes(v201.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
 			Sessions: d.Store, Meters: meters, Statuses: d.Statuses, Reports: d.Store, DeviceModels: d.Store, LastSeen: d.LastSeen,
 			Certificates: signer, OCSP: ocsp, AlertSeverity: alertLevel, Alerts: alerts, DataTransfers: transfers, SecurityEvents: events,
-			Charging: d.Store, Planner: d.EVNeeds, Logger: r.log}),
+			Charging: d.Store, Planner: d.EVNeeds, Costs: costs, Logger: r.log}),
 	}
 	return r
 }

@@ -132,6 +132,8 @@ func TransactionToProto(t *store.Transaction) *chargeplanev1.Transaction {
 		CreatedAt:      ts(t.CreatedAt),
 		UpdatedAt:      ts(t.UpdatedAt),
 		MeterValues:    make([]*chargeplanev1.MeterValue, 0, len(t.MeterValues)),
+		Cost:           t.Cost,
+		CostCurrency:   t.CostCurrency,
 	}
 	for i := range t.MeterValues {
 		out.MeterValues = append(out.MeterValues, MeterValueToProto(&t.MeterValues[i]))

@@ -85,8 +85,12 @@ type Transaction struct {
 	// RemoteStartID is the 2.0.1 remoteStartId of the RequestStartTransaction
 	// that started it, when the station reported one.
 	RemoteStartID *int `gorm:"column:remote_start_id"`
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// Cost is the final cost by the tariff that applied (api/tariff), in
+	// CostCurrency; nil while active or without a tariff.
+	Cost         *float64
+	CostCurrency string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 
 	// MeterValues is filled by GetTransaction, ordered by time.
 	MeterValues []MeterValue `gorm:"-"`

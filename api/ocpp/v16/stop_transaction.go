@@ -2,11 +2,13 @@ package v16
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/chargeplane/chargeplane/api/ocpp/route"
 	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/api/tariff"
 	ocpp16 "github.com/chargeplane/chargeplane/pkg/ocpp/v16"
 )
 
@@ -20,10 +22,17 @@ type StopTransaction struct {
 		Authorizer
 	}
 	Now func() time.Time
+	// Costs keeps the final cost by the station's tariff; nil keeps none.
+	Costs Coster
+}
+
+// Coster prices transactions (api/tariff.Coster).
+type Coster interface {
+	Settle(ctx context.Context, t *store.Transaction) (tariff.Price, error)
 }
 
 func (h StopTransaction) Handle(ctx context.Context, m route.Meta, req *ocpp16.StopTransactionRequest) (*ocpp16.StopTransactionResponse, error) {
-	_, err := h.Store.StopTransaction16(ctx, store.StopTransaction16{
+	res, err := h.Store.StopTransaction16(ctx, store.StopTransaction16{
 		StationID:     m.StationID,
 		TransactionID: int64(req.TransactionId),
 		IDTag:         req.IdTag,
@@ -34,6 +43,11 @@ func (h StopTransaction) Handle(ctx context.Context, m route.Meta, req *ocpp16.S
 	})
 	if err != nil {
 		return nil, fmt.Errorf("stop transaction %d: %w", req.TransactionId, err)
+	}
+	if t := res.Transaction; h.Costs != nil && t != nil && t.Status == store.TxEnded {
+		if _, err := h.Costs.Settle(ctx, t); err != nil && !errors.Is(err, tariff.ErrNoTariff) {
+			return nil, fmt.Errorf("cost of transaction %d: %w", t.ID, err)
+		}
 	}
 	resp := &ocpp16.StopTransactionResponse{}
 	if req.IdTag != "" {

@@ -37,6 +37,8 @@ type Deps struct {
 	AlertSeverity int
 	// Alerts receives the alerts; nil only stores them.
 	Alerts monitoring.Sink
+	// Costs prices transactions by tariff; nil prices none.
+	Costs Coster
 	// Charging keeps reported limits and EV needs and schedules.
 	Charging ChargingStore
 	// Planner sends schedules for EV needs; nil answers them Rejected.
@@ -62,7 +64,7 @@ func Routes(d Deps) route.Table {
 		route.New(ocpp201.ActionBootNotification, BootNotification{Store: d.Store, Now: d.Now, Interval: d.HeartbeatInterval}),
 		route.New(ocpp201.ActionHeartbeat, Heartbeat{Store: d.lastSeen(), Now: d.Now}),
 		route.New(ocpp201.ActionStatusNotification, StatusNotification{Store: cmp.Or[ConnectorStore](d.Statuses, d.Store)}),
-		route.New(ocpp201.ActionTransactionEvent, TransactionEvent{Store: d.Sessions}),
+		route.New(ocpp201.ActionTransactionEvent, TransactionEvent{Store: d.Sessions, Costs: d.Costs}),
 		route.New(ocpp201.ActionAuthorize, Authorize{Store: d.Sessions, Now: d.Now}),
 		route.New(ocpp201.ActionMeterValues, MeterValues{Store: d.Meters}),
 

@@ -2,10 +2,12 @@ package v201
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/chargeplane/chargeplane/api/ocpp/route"
 	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/api/tariff"
 	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
 )
 
@@ -13,8 +15,19 @@ import (
 // E07, offline backlogs): a retry (same transactionId and seqNo) changes
 // nothing and is answered as before. When the event carries an idToken the
 // answer says whether it is authorised (E01.FR.09).
+//
+// With a tariff on the EVSE or station, the answer carries the cost so
+// far (I02), and an ended transaction keeps its final cost.
 type TransactionEvent struct {
 	Store TransactionEventRecorder
+	// Costs prices transactions; nil prices none.
+	Costs Coster
+}
+
+// Coster prices transactions (api/tariff.Coster).
+type Coster interface {
+	Cost(ctx context.Context, t *store.Transaction) (tariff.Price, error)
+	Settle(ctx context.Context, t *store.Transaction) (tariff.Price, error)
 }
 
 func (h TransactionEvent) Handle(ctx context.Context, m route.Meta, req *ocpp201.TransactionEventRequest) (*ocpp201.TransactionEventResponse, error) {
@@ -49,6 +62,19 @@ func (h TransactionEvent) Handle(ctx context.Context, m route.Meta, req *ocpp201
 	if req.IdToken != nil && res.Authorization != nil {
 		info := idTokenInfo(*res.Authorization)
 		resp.IdTokenInfo = &info
+	}
+	if t := res.Transaction; h.Costs != nil && t != nil {
+		price := h.Costs.Cost
+		if t.Status == store.TxEnded {
+			price = h.Costs.Settle
+		}
+		p, err := price(ctx, t)
+		switch {
+		case err == nil:
+			resp.TotalCost = &p.Amount
+		case !errors.Is(err, tariff.ErrNoTariff):
+			return nil, fmt.Errorf("cost of transaction %s: %w", t.TransactionUID, err)
+		}
 	}
 	return resp, nil
 }

@@ -70,9 +70,13 @@ type Transaction struct {
 	// never received): started_at is then the earliest event.
 	StartReceived bool `protobuf:"varint,20,opt,name=start_received,json=startReceived,proto3" json:"start_received,omitempty"`
 	// Only GetTransaction fills this, oldest first.
-	MeterValues   []*MeterValue          `protobuf:"bytes,21,rep,name=meter_values,json=meterValues,proto3" json:"meter_values,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	MeterValues []*MeterValue          `protobuf:"bytes,21,rep,name=meter_values,json=meterValues,proto3" json:"meter_values,omitempty"`
+	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt   *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// The final cost by the tariff of its EVSE or station (TariffService),
+	// in cost_currency; unset while active or without a tariff.
+	Cost          *float64 `protobuf:"fixed64,24,opt,name=cost,proto3,oneof" json:"cost,omitempty"`
+	CostCurrency  string   `protobuf:"bytes,25,opt,name=cost_currency,json=costCurrency,proto3" json:"cost_currency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -266,6 +270,20 @@ func (x *Transaction) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Transaction) GetCost() float64 {
+	if x != nil && x.Cost != nil {
+		return *x.Cost
+	}
+	return 0
+}
+
+func (x *Transaction) GetCostCurrency() string {
+	if x != nil {
+		return x.CostCurrency
+	}
+	return ""
 }
 
 // MeterValue is one sampled value as the charger reported it, with OCPP's
@@ -765,7 +783,7 @@ var File_chargeplane_v1_transaction_proto protoreflect.FileDescriptor
 
 const file_chargeplane_v1_transaction_proto_rawDesc = "" +
 	"\n" +
-	" chargeplane/v1/transaction.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\a\n" +
+	" chargeplane/v1/transaction.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf4\a\n" +
 	"\vTransaction\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12'\n" +
 	"\x0ftransaction_uid\x18\x02 \x01(\tR\x0etransactionUid\x12\x1d\n" +
@@ -797,11 +815,14 @@ const file_chargeplane_v1_transaction_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAtB\x11\n" +
+	"updated_at\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x17\n" +
+	"\x04cost\x18\x18 \x01(\x01H\x03R\x04cost\x88\x01\x01\x12#\n" +
+	"\rcost_currency\x18\x19 \x01(\tR\fcostCurrencyB\x11\n" +
 	"\x0f_meter_start_whB\x10\n" +
 	"\x0e_meter_stop_whB\f\n" +
 	"\n" +
-	"_energy_wh\"\xfb\x02\n" +
+	"_energy_whB\a\n" +
+	"\x05_cost\"\xfb\x02\n" +
 	"\n" +
 	"MeterValue\x128\n" +
 	"\ttimestamp\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12\x14\n" +
