@@ -47,7 +47,14 @@ func TestTrace(t *testing.T) {
 					return false, "no ended gateway receive span for " + id
 				}
 				got = inTrace(rec.Ended(), root.SpanContext().TraceID())
-				return find(got, "ocpp send", id) != nil, describe(got)
+				// The core ends its handle and reply spans after the reply is
+				// on the bus, so the gateway can write the answer first: wait
+				// for every hop to have ended, not just the last one.
+				ended := map[string]bool{}
+				for _, s := range got {
+					ended[s.Name()] = true
+				}
+				return ended["ocpp send"] && ended["ocpp handle BootNotification"] && ended["bus publish gateway"], describe(got)
 			})
 			receive := find(got, "ocpp receive BootNotification", id)
 			if receive.Parent().IsValid() {
