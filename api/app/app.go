@@ -532,15 +532,10 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	http, grpcAddr, ocppAddr := a.addrsLocked()
 	a.log.Info("core started", "http", http, "grpc", grpcAddr, "ocpp", ocppAddr, "ocpp_tls", a.tlsAddrLocked(),
-		"embedded", a.cfg.Embedded(), "database", dbKind(a.cfg))
+		"embedded", a.cfg.Embedded(),
+		// The same words `api user create` prints, to compare the two.
+		"database", store.Config{DatabaseURL: a.cfg.DatabaseURL, DataDir: a.cfg.DataDir}.Describe())
 	return nil
-}
-
-func dbKind(cfg config.Config) string {
-	if cfg.DatabaseURL == "" {
-		return "sqlite"
-	}
-	return "postgres"
 }
 
 // serve runs a server loop; an unexpected end is reported on Done.

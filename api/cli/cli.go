@@ -5,10 +5,14 @@ package cli
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/mail"
 	"os"
 	"os/signal"
@@ -167,14 +171,115 @@ func serve(ctx context.Context, opts *Options) error {
 	return runErr
 }
 
-func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*store.Store, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	st, err := store.Open(ctx, store.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: logger})
-	if err != nil {
-		return nil, err
+func storeConfig(cfg config.Config, logger *slog.Logger) store.Config {
+	return store.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: logger}
+}
+
+// openDatabase opens the database the settings select for a command
+// (migrate, user create), having said which on stderr: a command run with
+// other settings than the server's (another DATA_DIR or DATABASE_URL, or
+// another working directory for the relative default ./data) writes where
+// the server never looks, and the mistake would otherwise show only at
+// login. Its errors, and the name it returns for the caller's, say which
+// database too.
+//
+// forServer refuses a database without a schema while an api answers on
+// HTTP_ADDR: a serving api has migrated its database, so an empty one is
+// not its (checked before a missing SQLite file is created). migrateSchema
+// brings the schema up to date; without it an old schema is an error.
+func openDatabase(ctx context.Context, opts *Options, cfg config.Config, logger *slog.Logger, forServer, migrateSchema bool) (*store.Store, string, error) {
+	sc := storeConfig(cfg, logger)
+	where := sc.Describe()
+	fmt.Fprintln(opts.Stderr, "database:", where)
+	missing := false
+	if path := sc.SQLitePath(); path != "" {
+		_, err := os.Stat(path)
+		missing = errors.Is(err, fs.ErrNotExist)
 	}
-	return st, nil
+	if missing && forServer {
+		if err := refuseEmpty(ctx, cfg, where); err != nil {
+			return nil, where, err
+		}
+	}
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	st, err := store.Open(openCtx, sc)
+	cancel()
+	if err != nil {
+		return nil, where, fmt.Errorf("%s: %w", where, err)
+	}
+	if err := prepare(ctx, opts, cfg, st, where, missing, forServer, migrateSchema); err != nil {
+		_ = st.Close()
+		return nil, where, err
+	}
+	return st, where, nil
+}
+
+func prepare(ctx context.Context, opts *Options, cfg config.Config, st *store.Store, where string, missing, forServer, migrateSchema bool) error {
+	current, newest, err := st.SchemaVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	if current == 0 && !missing && forServer {
+		if err := refuseEmpty(ctx, cfg, where); err != nil {
+			return err
+		}
+	}
+	if current >= newest {
+		return nil
+	}
+	if !migrateSchema {
+		return fmt.Errorf("%s: its schema is at version %d and this build needs %d (MIGRATE_ON_START=false): "+
+			"run `api migrate` with the same DATA_DIR or DATABASE_URL first", where, current, newest)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	if current == 0 && forServer {
+		// A fresh install may create its first user before the first serve.
+		fmt.Fprintln(opts.Stderr, "note: the database was empty and now has the schema; start the server with the same DATA_DIR or DATABASE_URL")
+	}
+	return nil
+}
+
+// refuseEmpty fails when an api answers on cfg's HTTP_ADDR: the empty
+// database where cannot be the one it serves.
+func refuseEmpty(ctx context.Context, cfg config.Config, where string) error {
+	if url, ok := serving(ctx, cfg.HTTPAddr); ok {
+		return fmt.Errorf("%s has no schema, so it is not the database of the api answering at %s: "+
+			"run this command with the server's DATA_DIR (or DATABASE_URL), from the directory the server was started in if DATA_DIR is relative", where, url)
+	}
+	return nil
+}
+
+// serving reports whether a Chargeplane api answers /healthz on addr (a
+// listen address: no host or a wildcard one means this machine).
+func serving(ctx context.Context, addr string) (string, bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", false
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	url := "http://" + net.JoinHostPort(host, port)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/healthz", nil)
+	if err != nil {
+		return "", false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", false
+	}
+	defer resp.Body.Close()
+	var health struct {
+		Status string `json:"status"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1024)).Decode(&health) != nil || health.Status != "ok" {
+		return "", false
+	}
+	return url, true
 }
 
 func migrate(ctx context.Context, opts *Options) error {
@@ -182,14 +287,11 @@ func migrate(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, logger)
+	st, _, err := openDatabase(ctx, opts, cfg, logger, false, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return err
-	}
 	logger.Info("database migrated")
 	return nil
 }
@@ -245,17 +347,11 @@ func createUser(ctx context.Context, opts *Options, f userFlags) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, logger)
+	st, where, err := openDatabase(ctx, opts, cfg, logger, true, cfg.MigrateOnStart)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if cfg.MigrateOnStart {
-		// A fresh install can create its first user before the first serve.
-		if err := st.Migrate(ctx); err != nil {
-			return err
-		}
-	}
 	hash, err := auth.HashSecret(password)
 	if err != nil {
 		return err
@@ -265,7 +361,7 @@ func createUser(ctx context.Context, opts *Options, f userFlags) error {
 		if errors.Is(err, store.ErrAlreadyExists) {
 			return fmt.Errorf("a user with email %s already exists", strings.ToLower(email))
 		}
-		return err
+		return fmt.Errorf("%s: %w", where, err)
 	}
 	logger.Info("user created", "user", u.ID, "email", u.Email, "role", u.Role)
 	fmt.Fprintf(opts.Stdout, "created %s %s (%s)\n", u.Role, u.Email, u.ID)

@@ -3,9 +3,13 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"errors"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -45,9 +49,12 @@ func execute(t *testing.T, environ map[string]string, stdin string, args ...stri
 }
 
 func TestUserCreate(t *testing.T) {
-	env := map[string]string{"DATA_DIR": t.TempDir(), "LOG_LEVEL": "error"}
+	// No server on HTTP_ADDR: a fresh install creates its first user before
+	// the first serve.
+	env := map[string]string{"DATA_DIR": t.TempDir(), "HTTP_ADDR": freeAddr(t), "LOG_LEVEL": "error"}
 	r := execute(t, env, "", "user", "create", "-m", "Ops@Example.com", "-p", "long enough, surely", "-f", "Ada", "-l", "Lovelace")
-	if r.code != 0 || !strings.Contains(r.stdout, "ops@example.com") {
+	if r.code != 0 || !strings.Contains(r.stdout, "ops@example.com") ||
+		!strings.Contains(r.stderr, "database: sqlite "+filepath.Join(env["DATA_DIR"], store.SQLiteFile)+"\n") || !strings.Contains(r.stderr, "was empty") {
 		t.Fatalf("create: %+v", r)
 	}
 	r = execute(t, env, "", "user", "create", "--email", "ops@example.com", "--password", "another one of those", "--first-name", "A", "--last-name", "B")
@@ -121,27 +128,33 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// TestServeStopsOnSignal runs the default command (serve) and sends it
-// SIGTERM: it must shut down gracefully and exit 0.
-func TestServeStopsOnSignal(t *testing.T) {
-	httpAddr := freeAddr(t)
-	env := map[string]string{
-		"DATA_DIR": t.TempDir(), "LOG_LEVEL": "error",
-		"HTTP_ADDR": httpAddr, "GRPC_ADDR": "127.0.0.1:0", "OCPP_ADDR": "127.0.0.1:0",
-	}
+// startServe runs the default command (serve) with env until it answers
+// /readyz on env's HTTP_ADDR; stop sends it SIGTERM and waits for its exit.
+func startServe(t *testing.T, env map[string]string) (stop func() (code int, stderr string)) {
+	t.Helper()
 	sigs := make(chan os.Signal, 1)
 	done := make(chan int, 1)
 	var stderr bytes.Buffer
 	go func() {
 		done <- cli.Execute(context.Background(), nil, cli.Options{Environ: env, Signals: sigs, Stdout: &bytes.Buffer{}, Stderr: &stderr})
 	}()
+	stop = func() (int, string) {
+		sigs <- syscall.SIGTERM
+		select {
+		case code := <-done:
+			return code, stderr.String()
+		case <-time.After(15 * time.Second):
+			t.Fatal("serve did not stop after SIGTERM")
+			return 0, ""
+		}
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		resp, err := http.Get("http://" + env["HTTP_ADDR"] + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				break
+				return stop
 			}
 		}
 		select {
@@ -150,21 +163,129 @@ func TestServeStopsOnSignal(t *testing.T) {
 		default:
 		}
 		if time.Now().After(deadline) {
+			stop()
 			t.Fatal("core never became ready")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	sigs <- syscall.SIGTERM
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit code %d after SIGTERM: %s", code, stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop after SIGTERM")
+}
+
+// TestServeStopsOnSignal runs the default command (serve) and sends it
+// SIGTERM: it must shut down gracefully and exit 0.
+func TestServeStopsOnSignal(t *testing.T) {
+	httpAddr := freeAddr(t)
+	stop := startServe(t, map[string]string{
+		"DATA_DIR": t.TempDir(), "LOG_LEVEL": "error",
+		"HTTP_ADDR": httpAddr, "GRPC_ADDR": "127.0.0.1:0", "OCPP_ADDR": "127.0.0.1:0",
+	})
+	if code, stderr := stop(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM: %s", code, stderr)
 	}
 	if _, err := http.Get("http://" + httpAddr + "/healthz"); err == nil {
 		t.Error("still serving after exit")
+	}
+}
+
+// TestUserCreateAgainstAnotherDatabase: user create says which database it
+// opened, and refuses an empty one while a server answers on HTTP_ADDR
+// (that server cannot be using it), instead of creating a user the server
+// never sees.
+func TestUserCreateAgainstAnotherDatabase(t *testing.T) {
+	serverDir, otherDir := t.TempDir(), t.TempDir()
+	httpAddr := freeAddr(t)
+	stop := startServe(t, map[string]string{
+		"DATA_DIR": serverDir, "LOG_LEVEL": "error",
+		"HTTP_ADDR": httpAddr, "GRPC_ADDR": "127.0.0.1:0", "OCPP_ADDR": "127.0.0.1:0",
+	})
+	defer func() {
+		if code, stderr := stop(); code != 0 {
+			t.Errorf("serve: exit %d: %s", code, stderr)
+		}
+	}()
+	create := []string{"user", "create", "-m", "ada@example.com", "-p", "correct horse battery", "-f", "Ada", "-l", "Admin"}
+
+	r := execute(t, map[string]string{"DATA_DIR": otherDir, "HTTP_ADDR": httpAddr, "LOG_LEVEL": "error"}, "", create...)
+	otherDB := filepath.Join(otherDir, store.SQLiteFile)
+	if r.code != 1 || !strings.Contains(r.stderr, "database: sqlite "+otherDB+"\n") ||
+		!strings.Contains(r.stderr, "not the database of the api answering at http://"+httpAddr) || !strings.Contains(r.stderr, "DATA_DIR") {
+		t.Errorf("another DATA_DIR: %+v", r)
+	}
+	if _, err := os.Stat(otherDB); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the refused database was created: %v", err)
+	}
+
+	// A database that exists but has no schema is refused the same way
+	// (as an empty PostgreSQL database would be).
+	st, err := store.Open(context.Background(), store.Config{DataDir: otherDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	r = execute(t, map[string]string{"DATA_DIR": otherDir, "HTTP_ADDR": httpAddr, "LOG_LEVEL": "error"}, "", create...)
+	if r.code != 1 || !strings.Contains(r.stderr, "not the database of the api") {
+		t.Errorf("empty database: %+v", r)
+	}
+
+	r = execute(t, map[string]string{"DATA_DIR": serverDir, "HTTP_ADDR": httpAddr, "LOG_LEVEL": "error"}, "", create...)
+	if r.code != 0 || !strings.Contains(r.stderr, "database: sqlite "+filepath.Join(serverDir, store.SQLiteFile)+"\n") {
+		t.Fatalf("the server's DATA_DIR: %+v", r)
+	}
+	// The user is the server's: it can log in.
+	resp, err := http.Post("http://"+httpAddr+"/api/v1/auth/login", "application/json",
+		strings.NewReader(`{"email":"ada@example.com","password":"correct horse battery"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("login as the created user: %s", resp.Status)
+	}
+}
+
+// TestUserCreateNeedsSchema: with MIGRATE_ON_START=false, a database whose
+// schema is missing is a clear error naming it and the fix, not "no such
+// table: users".
+func TestUserCreateNeedsSchema(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"DATA_DIR": dir, "HTTP_ADDR": freeAddr(t), "LOG_LEVEL": "error", "MIGRATE_ON_START": "false"}
+	r := execute(t, env, "", "user", "create", "-m", "ada@example.com", "-p", "correct horse battery")
+	if r.code != 1 || !strings.Contains(r.stderr, "sqlite "+filepath.Join(dir, store.SQLiteFile)+": its schema is at version 0") ||
+		!strings.Contains(r.stderr, "api migrate") {
+		t.Errorf("no schema: %+v", r)
+	}
+	if r := execute(t, env, "", "migrate"); r.code != 0 || !strings.Contains(r.stderr, "database: sqlite "+filepath.Join(dir, store.SQLiteFile)) {
+		t.Fatalf("migrate: %+v", r)
+	}
+	if r := execute(t, env, "", "user", "create", "-m", "ada@example.com", "-p", "correct horse battery"); r.code != 0 {
+		t.Errorf("after migrate: %+v", r)
+	}
+}
+
+// TestUserCreateLockedDatabase: a SQLite file another process holds the
+// write lock of (past the busy timeout) fails naming the file.
+func TestUserCreateLockedDatabase(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"DATA_DIR": dir, "HTTP_ADDR": freeAddr(t), "LOG_LEVEL": "error"}
+	if r := execute(t, env, "", "migrate"); r.code != 0 {
+		t.Fatalf("migrate: %+v", r)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, store.SQLiteFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = conn.ExecContext(context.Background(), "ROLLBACK") }()
+	r := execute(t, env, "", "user", "create", "-m", "ada@example.com", "-p", "correct horse battery")
+	if r.code != 1 || !strings.Contains(r.stderr, "error: sqlite "+filepath.Join(dir, store.SQLiteFile)+": ") || !strings.Contains(r.stderr, "locked") {
+		t.Errorf("locked: %+v", r)
 	}
 }
 

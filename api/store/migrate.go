@@ -79,3 +79,33 @@ func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
 	}
 	return v, nil
 }
+
+// SchemaVersions reports the newest migration applied to the database, 0
+// when it has no schema yet, and the newest this build knows. Unlike
+// SchemaVersion it writes nothing (goose creates its table when asked), so
+// that a command can look at a database before deciding to migrate it.
+func (s *Store) SchemaVersions(ctx context.Context) (current, newest int64, err error) {
+	p, err := s.migrationProvider()
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: schema versions: %w", err)
+	}
+	sources := p.ListSources()
+	newest = sources[len(sources)-1].Version
+	// Not gorm's Migrator().HasTable: it reads a failed query as "no table".
+	q := `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?`
+	if s.dialect == dialectSQLite {
+		q = `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`
+	}
+	var tables int64
+	if err := s.db.WithContext(ctx).Raw(q, migrationTable).Scan(&tables).Error; err != nil {
+		return 0, newest, fmt.Errorf("store: schema versions: %w", err)
+	}
+	if tables == 0 {
+		return 0, newest, nil
+	}
+	current, _, err = p.GetVersions(ctx)
+	if err != nil {
+		return 0, newest, fmt.Errorf("store: schema versions: %w", err)
+	}
+	return current, newest, nil
+}

@@ -12,13 +12,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -236,6 +239,37 @@ const slowQuery = 500 * time.Millisecond
 // SQLiteFile is the database file name inside Config.DataDir.
 const SQLiteFile = "chargeplane.db"
 
+// SQLitePath is the SQLite file Config selects; empty with a DatabaseURL.
+func (c Config) SQLitePath() string {
+	if c.DatabaseURL != "" {
+		return ""
+	}
+	dir := c.DataDir
+	if dir == "" {
+		dir = "."
+	}
+	return filepath.Join(dir, SQLiteFile)
+}
+
+// Describe names the database Config selects, for people comparing two
+// processes' settings (the api's start-up log and its commands print it):
+// the SQLite file's absolute path, or PostgreSQL's user, host, port and
+// database. Never the password.
+func (c Config) Describe() string {
+	if path := c.SQLitePath(); path != "" {
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
+		return "sqlite " + path
+	}
+	pc, err := pgconn.ParseConfig(c.DatabaseURL)
+	if err != nil {
+		// The error may quote the URL, password included.
+		return "postgres (DATABASE_URL does not parse)"
+	}
+	return fmt.Sprintf("postgres %s@%s/%s", pc.User, net.JoinHostPort(pc.Host, strconv.Itoa(int(pc.Port))), pc.Database)
+}
+
 // Open connects to the database Config names and checks it answers. It does
 // not migrate: call Migrate.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
@@ -266,14 +300,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	maxOpen := cfg.MaxOpenConns
 	if cfg.DatabaseURL == "" {
 		s.dialect = dialectSQLite
-		dir := cfg.DataDir
-		if dir == "" {
-			dir = "."
-		}
-		if err := os.MkdirAll(dir, 0o750); err != nil {
+		path := cfg.SQLitePath()
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return nil, fmt.Errorf("store: create data dir: %w", err)
 		}
-		dialector = sqlite.Open(sqliteDSN(filepath.Join(dir, SQLiteFile)))
+		dialector = sqlite.Open(sqliteDSN(path))
 		// No gorm PrepareStmt: its statement cache starts a goroutine that
 		// is never stopped (gorm v1.31 internal/lru), one leak per Open.
 		if maxOpen == 0 {

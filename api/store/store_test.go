@@ -53,6 +53,16 @@ func each(t *testing.T, fn func(t *testing.T, s *Store, clk *clock)) {
 
 func openStore(t *testing.T, name string, clk *clock) *Store {
 	t.Helper()
+	s := openUnmigrated(t, name, clk)
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate %s: %v", name, err)
+	}
+	return s
+}
+
+// openUnmigrated opens a fresh, empty database.
+func openUnmigrated(t *testing.T, name string, clk *clock) *Store {
+	t.Helper()
 	cfg := Config{Now: clk.Now, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
 	if name == "postgres" {
 		cfg.DatabaseURL = testenv.PostgresURL(t)
@@ -69,9 +79,6 @@ func openStore(t *testing.T, name string, clk *clock) *Store {
 			t.Errorf("close: %v", err)
 		}
 	})
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatalf("migrate %s: %v", name, err)
-	}
 	return s
 }
 
@@ -141,6 +148,54 @@ func TestMigrateIdempotent(t *testing.T) {
 			t.Errorf("ping: %v", err)
 		}
 	})
+}
+
+// SchemaVersions looks at an empty database without writing to it, so that
+// a command can refuse a database before touching it.
+func TestSchemaVersions(t *testing.T) {
+	want := int64(len(migrationNames(t, "migrations/postgres")))
+	for _, name := range []string{"postgres", "sqlite"} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openUnmigrated(t, name, &clock{t: t0})
+			for range 2 {
+				current, newest, err := s.SchemaVersions(ctx)
+				if err != nil || current != 0 || newest != want {
+					t.Fatalf("empty: %d %d %v, want 0 %d", current, newest, err, want)
+				}
+				if s.db.Migrator().HasTable(migrationTable) {
+					t.Fatal("looking created the migration table")
+				}
+			}
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if current, newest, err := s.SchemaVersions(ctx); err != nil || current != want || newest != want {
+				t.Errorf("migrated: %d %d %v, want %d %d", current, newest, err, want, want)
+			}
+		})
+	}
+}
+
+// Describe never shows the password, whatever the URL's form.
+func TestDescribe(t *testing.T) {
+	abs, err := filepath.Abs(filepath.Join("data", SQLiteFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{DataDir: "data"}, "sqlite " + abs},
+		{Config{DatabaseURL: "postgres://alice:hunter2@db.example:6543/cp?sslmode=disable"}, "postgres alice@db.example:6543/cp"},
+		{Config{DatabaseURL: "host=db.example user=alice password=hunter2 dbname=cp"}, "postgres alice@db.example:5432/cp"},
+		{Config{DatabaseURL: "postgres://alice:hunter2@[db.example/cp"}, "postgres (DATABASE_URL does not parse)"},
+	} {
+		if got := c.cfg.Describe(); got != c.want || strings.Contains(got, "hunter2") {
+			t.Errorf("%s: %q, want %q", c.cfg.DatabaseURL, got, c.want)
+		}
+	}
 }
 
 func TestUsers(t *testing.T) {
