@@ -22,16 +22,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/chargeplane/chargeplane/pkg/bus"
 	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/chargeplane/chargeplane/pkg/bus"
+	"github.com/chargeplane/chargeplane/tools/internal/proc"
 )
 
 type options struct {
@@ -133,8 +134,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	res := &Results{Started: time.Now().UTC(), Command: "make bench (go run ./tools/bench " + strings.Join(args, " ") + ")", Machine: machine()}
-	res.Machine.Print(stdout)
+	res := &Results{Started: time.Now().UTC(), Command: "make bench (go run ./tools/bench " + strings.Join(args, " ") + ")", Machine: proc.ReadMachine()}
+	fmt.Fprintln(stdout, res.Machine)
 	b := &bench{o: o, res: res, out: stdout, log: stderr}
 	failed := false
 	if err := b.physical(ctx); err != nil {
@@ -161,7 +162,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	res.Tables = buildTables(res)
 	fmt.Fprintln(stdout, "\n\n######## Results ########")
-	res.Machine.Print(stdout)
+	fmt.Fprintln(stdout, res.Machine)
 	for i := range res.Tables {
 		res.Tables[i].Render(stdout)
 	}
@@ -198,56 +199,11 @@ func raiseFDLimit() error {
 type Results struct {
 	Started  time.Time    `json:"started"`
 	Command  string       `json:"command"`
-	Machine  Machine      `json:"machine"`
+	Machine  proc.Machine `json:"machine"`
 	Physical []RawResult  `json:"physical"`
 	Modes    []ModeResult `json:"modes"`
 	GoBench  string       `json:"goBenchmarks,omitempty"`
 	Tables   []Table      `json:"tables"`
-}
-
-// Machine describes where the figures were taken.
-type Machine struct {
-	CPUs     int    `json:"cpus"`
-	CPUModel string `json:"cpuModel"`
-	MemMiB   int64  `json:"memMiB"`
-	Kernel   string `json:"kernel"`
-	Go       string `json:"go"`
-	NoFile   uint64 `json:"openFilesLimit"`
-}
-
-func machine() Machine {
-	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.Lines(string(b)) {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPUModel = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		var kb int64
-		for line := range strings.Lines(string(b)) {
-			if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
-				m.MemMiB = kb / 1024
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	var l syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil {
-		m.NoFile = l.Cur
-	}
-	return m
-}
-
-// Print writes the machine line.
-func (m Machine) Print(w io.Writer) {
-	fmt.Fprintf(w, "machine: %d CPUs (%s), %d MiB RAM, Linux %s, %s, open files limit %d\n",
-		m.CPUs, m.CPUModel, m.MemMiB, m.Kernel, m.Go, m.NoFile)
 }
 
 func writeJSON(path string, v any) error {

@@ -6,172 +6,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/chargeplane/chargeplane/pkg/config"
+	"github.com/chargeplane/chargeplane/tools/internal/proc"
 )
-
-func childEnv(set map[string]string) []string {
-	// A child gets exactly the settings the orchestrator sets, never stray
-	// ones from the caller's shell.
-	drop := map[string]bool{}
-	for _, s := range config.Settings() {
-		drop[s.Name] = true
-	}
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !drop[k] {
-			env = append(env, kv)
-		}
-	}
-	for k, v := range set {
-		env = append(env, k+"="+v)
-	}
-	return env
-}
-
-// proc is a child process of the benchmark (api, gateway), its output kept
-// in a log file for when something goes wrong.
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-	err     error
-}
-
-func startProc(name, bin string, args []string, env map[string]string, logDir string) (*proc, error) {
-	logPath := filepath.Join(logDir, name+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = childEnv(env)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-// stop asks the process to shut down (SIGTERM) and kills it after grace.
-func (p *proc) stop(grace time.Duration) error {
-	select {
-	case <-p.done:
-		return fmt.Errorf("%s had already exited: %v (see %s)", p.name, p.err, p.logPath)
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("%s ignored SIGTERM for %s and was killed", p.name, grace)
-	}
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// runCmd runs a short command to completion (api user create).
-func runCmd(ctx context.Context, bin string, args []string, env map[string]string) error {
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = childEnv(env)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
-// waitHTTP polls url until it answers 200, the process dies or ctx ends.
-func waitHTTP(ctx context.Context, p *proc, url string, limit time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if p.exited() {
-			return fmt.Errorf("%s exited before %s answered: %v (see %s)", p.name, url, p.err, p.logPath)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %s did not answer 200 within %s (see %s)", p.name, url, limit, p.logPath)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// freeAddr returns a loopback address with a port nobody listens on now.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func readRSS(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	return ParseVmRSS(b)
-}
-
-func readCPUTicks(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	return ParseCPUTicks(b)
-}
 
 // quiesce waits until none of the processes used more than 5% of a CPU
 // over a second (a backlog of disconnections from the previous scenario
 // must not be charged to the next), at most limit.
 func quiesce(ctx context.Context, limit time.Duration, pids ...int) {
 	deadline := time.Now().Add(limit)
-	const ticksPerSecond = 100 // USER_HZ on Linux
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		before := make([]int64, len(pids))
 		for i, pid := range pids {
-			before[i], _ = readCPUTicks(pid)
+			before[i], _ = proc.CPUTicks(pid)
 		}
 		select {
 		case <-ctx.Done():
@@ -180,8 +33,8 @@ func quiesce(ctx context.Context, limit time.Duration, pids ...int) {
 		}
 		busy := false
 		for i, pid := range pids {
-			after, err := readCPUTicks(pid)
-			if err == nil && after-before[i] > ticksPerSecond/20 {
+			after, err := proc.CPUTicks(pid)
+			if err == nil && after-before[i] > proc.TicksPerSecond/20 {
 				busy = true
 			}
 		}

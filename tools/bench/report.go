@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -138,50 +135,6 @@ func Verdict(ok bool) string {
 		return "ok"
 	}
 	return "MISS"
-}
-
-// ParseVmRSS returns the resident set size in bytes from the contents of
-// /proc/<pid>/status ("VmRSS:    123456 kB").
-func ParseVmRSS(status []byte) (int64, error) {
-	sc := bufio.NewScanner(bytes.NewReader(status))
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("VmRSS line %q: want \"<n> kB\"", sc.Text())
-		}
-		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil || kb < 0 {
-			return 0, fmt.Errorf("VmRSS line %q: bad number", sc.Text())
-		}
-		return kb * 1024, nil
-	}
-	return 0, errors.New("no VmRSS line (a kernel thread, or the process has exited)")
-}
-
-// ParseCPUTicks returns utime+stime (clock ticks) from /proc/<pid>/stat.
-// The command name may hold spaces and parentheses, so fields are counted
-// from the last ')'.
-func ParseCPUTicks(stat []byte) (int64, error) {
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, errors.New("stat: no command name")
-	}
-	f := strings.Fields(string(stat[i+1:]))
-	// After the name: state(0) ppid(1) ... utime is field 14 of the whole
-	// line, i.e. index 11 here, stime index 12.
-	if len(f) < 13 {
-		return 0, errors.New("stat: too few fields")
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("stat: %w", err)
-	}
-	return u + s, nil
 }
 
 // Progress is one of the load generator's once-a-second lines:

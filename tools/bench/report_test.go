@@ -8,31 +8,6 @@ import (
 	"time"
 )
 
-func TestParseVmRSS(t *testing.T) {
-	status := "Name:\tgateway\nVmPeak:\t  900000 kB\nVmRSS:\t  123456 kB\nRssAnon:\t 100 kB\n"
-	got, err := ParseVmRSS([]byte(status))
-	if err != nil || got != 123456*1024 {
-		t.Fatalf("ParseVmRSS = %d, %v; want %d", got, err, 123456*1024)
-	}
-	for _, bad := range []string{"Name:\tkthreadd\n", "VmRSS:\t12 MB\n", "VmRSS:\tlots kB\n", "VmRSS:\t-5 kB\n", ""} {
-		if _, err := ParseVmRSS([]byte(bad)); err == nil {
-			t.Errorf("ParseVmRSS(%q) accepted", bad)
-		}
-	}
-}
-
-func TestParseCPUTicks(t *testing.T) {
-	// The name holds a space and a parenthesis, as a hostile one could.
-	stat := "4242 (my (api) x) S 1 4242 4242 0 -1 4194560 500 0 0 0 1500 250 0 0 20 0 12 0 100 0 0\n"
-	got, err := ParseCPUTicks([]byte(stat))
-	if err != nil || got != 1750 {
-		t.Fatalf("ParseCPUTicks = %d, %v; want 1750", got, err)
-	}
-	if _, err := ParseCPUTicks([]byte("4242 (x) S 1 2")); err == nil {
-		t.Error("short stat accepted")
-	}
-}
-
 func TestParseProgress(t *testing.T) {
 	line := "   12s connected 100/250  round trips/s 8123  total 90000  errors 3  CSMS calls 7"
 	p, ok := ParseProgress(line)

@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/chargeplane/chargeplane/tools/internal/proc"
 )
 
 // Targets, printed beside the figures: issue 6 (idle capacity) and issue 11
@@ -241,21 +240,21 @@ func (b *bench) mode(ctx context.Context, mode string) (mr ModeResult) {
 // loadMeasured is load plus the CPU time api, gateway and broker spent per
 // round trip during the run.
 func (b *bench) loadMeasured(ctx context.Context, sys *system, name string, args []string) (RunResult, error) {
-	pids := map[string]int{"api": sys.api.pid()}
+	pids := map[string]int{"api": sys.api.Pid()}
 	if sys.gateway != nil {
-		pids["gateway"] = sys.gateway.pid()
-		if pid := brokerPID(); pid > 0 {
+		pids["gateway"] = sys.gateway.Pid()
+		if pid := proc.BrokerPID(); pid > 0 {
 			pids["broker"] = pid
 		}
 	}
 	before := map[string]int64{}
 	for k, pid := range pids {
-		before[k], _ = readCPUTicks(pid)
+		before[k], _ = proc.CPUTicks(pid)
 	}
 	rr, err := b.load(ctx, name, args, nil)
 	trips := float64(rr.Summary.RoundTrips)
 	for k, pid := range pids {
-		after, cerr := readCPUTicks(pid)
+		after, cerr := proc.CPUTicks(pid)
 		if cerr != nil || trips == 0 {
 			continue
 		}
@@ -323,19 +322,6 @@ func (b *bench) remote(ctx context.Context, sys *system, mr *ModeResult) error {
 	return nil
 }
 
-// brokerPID is the local RabbitMQ node's process (beam.smp), 0 if none.
-func brokerPID() int {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, p := range stats {
-		b, err := os.ReadFile(p)
-		if err == nil && strings.Contains(string(b), "(beam.smp)") {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-			return pid
-		}
-	}
-	return 0
-}
-
 // load runs the load generator; stopWhen, if set, ends the run early once
 // it returns true for a progress line.
 func (b *bench) load(ctx context.Context, name string, args []string, stopWhen func(Progress) bool) (RunResult, error) {
@@ -350,7 +336,7 @@ func (b *bench) load(ctx context.Context, name string, args []string, stopWhen f
 		}
 	}
 	err := lr.run(ctx, filepath.Join(b.o.binDir, "loadgen"), filepath.Join(b.o.outDir, name+".json"), interrupt)
-	rr := RunResult{Name: name, Summary: lr.Summary, LoadAvg: loadAvg()}
+	rr := RunResult{Name: name, Summary: lr.Summary, LoadAvg: proc.LoadAvg()}
 	rr.Steady, _ = SteadyRate(lr.Progress)
 	if at, n, ok := ConnectPhase(lr.Progress); ok {
 		rr.ConnectAt, rr.Connected = at.Seconds(), n
@@ -363,7 +349,7 @@ func (b *bench) load(ctx context.Context, name string, args []string, stopWhen f
 func (b *bench) idle(ctx context.Context, sys *system, mr *ModeResult) (*IdleResult, error) {
 	n := b.o.idleN
 	res := &IdleResult{Target: n}
-	before, err := readRSS(sys.gatewayPID())
+	before, err := proc.RSS(sys.gatewayPID())
 	if err != nil {
 		return nil, err
 	}
@@ -410,9 +396,9 @@ func (b *bench) idle(ctx context.Context, sys *system, mr *ModeResult) (*IdleRes
 				fmt.Fprintln(b.log, "bench: heap profile:", err)
 			}
 		}
-		res.RSSAfter, _ = readRSS(sys.gatewayPID())
+		res.RSSAfter, _ = proc.RSS(sys.gatewayPID())
 		if pid := lr.pid.Load(); pid > 0 {
-			res.LoadgenRSS, _ = readRSS(int(pid))
+			res.LoadgenRSS, _ = proc.RSS(int(pid))
 		}
 		close(interrupt)
 	}()
@@ -477,16 +463,4 @@ func pprofTop(ctx context.Context, path string, extra ...string) string {
 		return fmt.Sprintf("go tool pprof: %v: %s", err, out)
 	}
 	return string(out)
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }

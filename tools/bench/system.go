@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
+	"github.com/chargeplane/chargeplane/tools/internal/proc"
 )
 
 const (
@@ -31,8 +32,8 @@ const (
 type system struct {
 	mode     string // embedded or scale-out
 	db       string // sqlite or postgresql
-	api      *proc
-	gateway  *proc // nil in the embedded mode: the api holds the sockets
+	api      *proc.Proc
+	gateway  *proc.Proc // nil in the embedded mode: the api holds the sockets
 	rest     string
 	ocppURL  string
 	apiPprof string
@@ -49,11 +50,11 @@ type system struct {
 // both environments (the remote scenario points them at latency proxies).
 func (s *system) restart(ctx context.Context, set map[string]string) error {
 	if s.gateway != nil {
-		if err := s.gateway.stop(60 * time.Second); err != nil {
+		if err := s.gateway.Stop(60 * time.Second); err != nil {
 			return err
 		}
 	}
-	if err := s.api.stop(60 * time.Second); err != nil {
+	if err := s.api.Stop(60 * time.Second); err != nil {
 		return err
 	}
 	s.restarts++
@@ -68,51 +69,51 @@ func (s *system) restart(ctx context.Context, set map[string]string) error {
 		// meanwhile, must not mark the new one's stations disconnected.
 		s.gwEnv["GATEWAY_ID"] = "bench-gw-" + randomHex(3)
 	}
-	p, err := startProc(fmt.Sprintf("%s-api-%d", s.mode, s.restarts), filepath.Join(s.binDir, "api"), []string{"serve"}, s.apiEnv, s.logDir)
+	p, err := proc.Start(fmt.Sprintf("%s-api-%d", s.mode, s.restarts), filepath.Join(s.binDir, "api"), []string{"serve"}, s.apiEnv, s.logDir)
 	if err != nil {
 		return err
 	}
 	s.api = p
-	if err := waitHTTP(ctx, s.api, s.rest+"/readyz", 60*time.Second); err != nil {
+	if err := proc.WaitHTTP(ctx, s.api, s.rest+"/readyz", 60*time.Second); err != nil {
 		return err
 	}
 	if s.gateway == nil {
 		return nil
 	}
-	if s.gateway, err = startProc(fmt.Sprintf("%s-gateway-%d", s.mode, s.restarts), filepath.Join(s.binDir, "gateway"), nil, s.gwEnv, s.logDir); err != nil {
+	if s.gateway, err = proc.Start(fmt.Sprintf("%s-gateway-%d", s.mode, s.restarts), filepath.Join(s.binDir, "gateway"), nil, s.gwEnv, s.logDir); err != nil {
 		return err
 	}
-	return waitHTTP(ctx, s.gateway, "http://"+s.gwEnv["OCPP_ADDR"]+"/healthz", 60*time.Second)
+	return proc.WaitHTTP(ctx, s.gateway, "http://"+s.gwEnv["OCPP_ADDR"]+"/healthz", 60*time.Second)
 }
 
 // restartAPI stops the api and starts it again on the same state, so that
 // a measurement starts from a fresh process (registering thousands of
 // stations through REST leaves a heap the idle RSS figure must not count).
 func (s *system) restartAPI(ctx context.Context) error {
-	if err := s.api.stop(60 * time.Second); err != nil {
+	if err := s.api.Stop(60 * time.Second); err != nil {
 		return err
 	}
-	p, err := startProc(s.mode+"-api-restarted", filepath.Join(s.binDir, "api"), []string{"serve"}, s.apiEnv, s.logDir)
+	p, err := proc.Start(s.mode+"-api-restarted", filepath.Join(s.binDir, "api"), []string{"serve"}, s.apiEnv, s.logDir)
 	if err != nil {
 		return err
 	}
 	s.api = p
-	return waitHTTP(ctx, s.api, s.rest+"/readyz", 60*time.Second)
+	return proc.WaitHTTP(ctx, s.api, s.rest+"/readyz", 60*time.Second)
 }
 
 // gatewayPID is the process holding the chargers' sockets.
 func (s *system) gatewayPID() int {
 	if s.gateway != nil {
-		return s.gateway.pid()
+		return s.gateway.Pid()
 	}
-	return s.api.pid()
+	return s.api.Pid()
 }
 
 func (s *system) pids() []int {
 	if s.gateway != nil {
-		return []int{s.api.pid(), s.gateway.pid()}
+		return []int{s.api.Pid(), s.gateway.Pid()}
 	}
-	return []int{s.api.pid()}
+	return []int{s.api.Pid()}
 }
 
 // stop shuts the processes down, then deletes what the run created
@@ -120,12 +121,12 @@ func (s *system) pids() []int {
 func (s *system) stop(ctx context.Context) error {
 	var errs []error
 	if s.gateway != nil {
-		if err := s.gateway.stop(60 * time.Second); err != nil {
+		if err := s.gateway.Stop(60 * time.Second); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if s.api != nil {
-		if err := s.api.stop(60 * time.Second); err != nil {
+		if err := s.api.Stop(60 * time.Second); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -156,11 +157,9 @@ func startSystem(ctx context.Context, o *options, mode, workDir string) (_ *syst
 		return nil, err
 	}
 	s.cleanup = append(s.cleanup, func(context.Context) error { return os.RemoveAll(dataDir) })
-	addrs := make([]string, 5)
-	for i := range addrs {
-		if addrs[i], err = freeAddr(); err != nil {
-			return nil, err
-		}
+	addrs, err := proc.FreeAddrs(5)
+	if err != nil {
+		return nil, err
 	}
 	httpAddr, grpcAddr, ocppAddr, apiPprof, gwPprof := addrs[0], addrs[1], addrs[2], addrs[3], addrs[4]
 	env := map[string]string{
@@ -190,16 +189,16 @@ func startSystem(ctx context.Context, o *options, mode, workDir string) (_ *syst
 		env["AUTH_SECRET"] = randomHex(32)
 	}
 
-	if err := runCmd(ctx, filepath.Join(o.binDir, "api"), []string{"user", "create", "-m", operatorEmail, "-p", operatorPassword, "-f", "Bench", "-l", "Runner"}, env); err != nil {
+	if err := proc.Run(ctx, filepath.Join(o.binDir, "api"), []string{"user", "create", "-m", operatorEmail, "-p", operatorPassword, "-f", "Bench", "-l", "Runner"}, env); err != nil {
 		return nil, err
 	}
 	s.apiEnv = env
-	if s.api, err = startProc(mode+"-api", filepath.Join(o.binDir, "api"), []string{"serve"}, env, o.outDir); err != nil {
+	if s.api, err = proc.Start(mode+"-api", filepath.Join(o.binDir, "api"), []string{"serve"}, env, o.outDir); err != nil {
 		return nil, err
 	}
 	s.rest = "http://" + httpAddr
 	s.apiPprof = apiPprof
-	if err := waitHTTP(ctx, s.api, s.rest+"/readyz", 60*time.Second); err != nil {
+	if err := proc.WaitHTTP(ctx, s.api, s.rest+"/readyz", 60*time.Second); err != nil {
 		return nil, err
 	}
 	s.ocppURL = "ws://" + ocppAddr + "/ocpp"
@@ -210,11 +209,11 @@ func startSystem(ctx context.Context, o *options, mode, workDir string) (_ *syst
 			"LOG_LEVEL": "warn", "DRAIN_WINDOW": "0",
 		}
 		s.gwEnv = genv
-		if s.gateway, err = startProc(mode+"-gateway", filepath.Join(o.binDir, "gateway"), nil, genv, o.outDir); err != nil {
+		if s.gateway, err = proc.Start(mode+"-gateway", filepath.Join(o.binDir, "gateway"), nil, genv, o.outDir); err != nil {
 			return nil, err
 		}
 		s.gwPprof = gwPprof
-		if err := waitHTTP(ctx, s.gateway, "http://"+ocppAddr+"/healthz", 60*time.Second); err != nil {
+		if err := proc.WaitHTTP(ctx, s.gateway, "http://"+ocppAddr+"/healthz", 60*time.Second); err != nil {
 			return nil, err
 		}
 	} else {

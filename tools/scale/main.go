@@ -33,10 +33,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -50,7 +48,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
-	"github.com/chargeplane/chargeplane/pkg/config"
+	"github.com/chargeplane/chargeplane/tools/internal/proc"
 )
 
 type options struct {
@@ -170,8 +168,8 @@ type runner struct {
 
 	dbURL, prefix string
 	coreGRPC      string
-	cores         []*proc
-	gws           []*proc
+	cores         []*proc.Proc
+	gws           []*proc.Proc
 	gwURLs        []string
 	lgs           []*loadgen
 
@@ -192,7 +190,7 @@ func randomHex(n int) string {
 
 func (r *runner) run(ctx context.Context) error {
 	o := r.o
-	r.res.Machine = machine()
+	r.res.Machine = proc.ReadMachine().String()
 	nLoadgens := (o.chargers + o.perLoadgen - 1) / o.perLoadgen
 	r.res.Plan = Plan{Chargers: o.chargers, Gateways: o.gateways, Cores: o.cores, Loadgens: nLoadgens,
 		TxFraction: o.txFraction, Heartbeat: o.heartbeat.String(), TxEvery: o.txStep.String()}
@@ -258,9 +256,9 @@ func (r *runner) run(ctx context.Context) error {
 	// 3. A gateway killed.
 	if o.kill {
 		victim := r.gws[0]
-		r.say("kill -9 %s (pid %d)", victim.name, victim.pid())
+		r.say("kill -9 %s (pid %d)", victim.Name, victim.Pid())
 		r.res.Timeline.Kill = time.Now()
-		_ = victim.cmd.Process.Signal(syscall.SIGKILL)
+		_ = victim.Cmd.Process.Signal(syscall.SIGKILL)
 		online, drained := r.waitRecovery(ctx, held)
 		r.res.Timeline.Online, r.res.Timeline.Drained = online, drained
 		if !online.IsZero() {
@@ -312,8 +310,8 @@ func (r *runner) waitStorm(ctx context.Context, t0 time.Time) (int, string) {
 			if p.connected < lg.n || p.total < uint64(2*lg.n) {
 				booted = false
 			}
-			if lg.exited() && crashed == "" {
-				crashed = lg.name + " exited: " + lg.tail()
+			if lg.Exited() && crashed == "" {
+				crashed = lg.Name + " exited: " + lg.Tail()
 			}
 		}
 		if connected > best {
@@ -338,15 +336,15 @@ func (r *runner) waitStorm(ctx context.Context, t0 time.Time) (int, string) {
 // diagnose names the resource that ran out, from what the machine shows.
 func (r *runner) diagnose() string {
 	var notes []string
-	if avail, total := memAvailable(); total > 0 && avail < total/20 {
+	if avail, total := proc.Memory(); total > 0 && avail < total/20 {
 		notes = append(notes, fmt.Sprintf("memory: %d of %d MiB available", avail>>20, total>>20))
 	}
 	for _, p := range r.allProcs() {
-		if n, limit := fdUse(p.pid()); limit > 0 && n > limit*9/10 {
-			notes = append(notes, fmt.Sprintf("open files: %s uses %d of %d", p.name, n, limit))
+		if n, limit := fdUse(p.Pid()); limit > 0 && n > limit*9/10 {
+			notes = append(notes, fmt.Sprintf("open files: %s uses %d of %d", p.Name, n, limit))
 		}
-		if p.exited() {
-			notes = append(notes, p.name+" exited: "+p.tail())
+		if p.Exited() {
+			notes = append(notes, p.Name+" exited: "+p.Tail())
 		}
 	}
 	errs := map[string]uint64{}
@@ -358,7 +356,7 @@ func (r *runner) diagnose() string {
 	if len(errs) > 0 {
 		notes = append(notes, "load generator errors so far: "+fmt.Sprint(errs))
 	}
-	if load := loadAvg(); load != "" {
+	if load := proc.LoadAvg(); load != "" {
 		notes = append(notes, "load average "+load)
 	}
 	if len(notes) == 0 {
@@ -413,10 +411,10 @@ func (r *runner) waitQuiet(ctx context.Context, limit time.Duration) {
 	}
 }
 
-func (r *runner) allProcs() []*proc {
-	ps := append(append([]*proc{}, r.cores...), r.gws...)
+func (r *runner) allProcs() []*proc.Proc {
+	ps := append(append([]*proc.Proc{}, r.cores...), r.gws...)
 	for _, lg := range r.lgs {
-		ps = append(ps, lg.proc)
+		ps = append(ps, lg.Proc)
 	}
 	return ps
 }
@@ -425,8 +423,8 @@ func (r *runner) stopAll() {
 	for _, lg := range r.lgs {
 		lg.interrupt()
 	}
-	for _, p := range append(append([]*proc{}, r.gws...), r.cores...) {
-		_ = p.stop(60 * time.Second)
+	for _, p := range append(append([]*proc.Proc{}, r.gws...), r.cores...) {
+		_ = p.Stop(60 * time.Second)
 	}
 }
 
@@ -460,7 +458,7 @@ func (r *runner) setupDatabase(ctx context.Context, nLoadgens int) error {
 	du := *u
 	du.Path = "/" + name
 	r.dbURL = du.String()
-	if err := runCmd(ctx, filepath.Join(r.o.bin, "api"), []string{"migrate"}, map[string]string{"DATABASE_URL": r.dbURL}); err != nil {
+	if err := proc.Run(ctx, filepath.Join(r.o.bin, "api"), []string{"migrate"}, map[string]string{"DATABASE_URL": r.dbURL}); err != nil {
 		return err
 	}
 	db, err := pgx.Connect(ctx, r.dbURL)
@@ -495,7 +493,7 @@ func (r *runner) startCores(ctx context.Context) error {
 	var grpcAddrs []string
 	secret := randomHex(32)
 	for i := range r.o.cores {
-		addrs, err := freeAddrs(2)
+		addrs, err := proc.FreeAddrs(2)
 		if err != nil {
 			return err
 		}
@@ -505,12 +503,12 @@ func (r *runner) startCores(ctx context.Context) error {
 			"LOG_LEVEL": "warn", "MIGRATE_ON_START": "false", "HEARTBEAT_INTERVAL": fmt.Sprint(int(r.o.heartbeat.Seconds())),
 			"BUS_PARTITIONS": fmt.Sprint(bus.DefaultPartitions), "LEASE_SWEEP_INTERVAL": "1s",
 		}
-		p, err := startProc(fmt.Sprintf("core%d", i+1), filepath.Join(r.o.bin, "api"), []string{"serve"}, env, r.o.out)
+		p, err := proc.Start(fmt.Sprintf("core%d", i+1), filepath.Join(r.o.bin, "api"), []string{"serve"}, env, r.o.out)
 		if err != nil {
 			return err
 		}
 		r.cores = append(r.cores, p)
-		if err := waitHTTP(ctx, p, "http://"+addrs[0]+"/readyz", 60*time.Second); err != nil {
+		if err := proc.WaitHTTP(ctx, p, "http://"+addrs[0]+"/readyz", 60*time.Second); err != nil {
 			return err
 		}
 		grpcAddrs = append(grpcAddrs, addrs[1])
@@ -521,7 +519,7 @@ func (r *runner) startCores(ctx context.Context) error {
 
 func (r *runner) startGateways(ctx context.Context) error {
 	for i := range r.o.gateways {
-		addrs, err := freeAddrs(1)
+		addrs, err := proc.FreeAddrs(1)
 		if err != nil {
 			return err
 		}
@@ -530,12 +528,12 @@ func (r *runner) startGateways(ctx context.Context) error {
 			"BUS_PARTITIONS": fmt.Sprint(bus.DefaultPartitions), "GATEWAY_ID": fmt.Sprintf("scale-gw-%d", i+1),
 			"LOG_LEVEL": "warn", "DRAIN_WINDOW": "0", "LEASE_TTL": "10",
 		}
-		p, err := startProc(fmt.Sprintf("gw%d", i+1), filepath.Join(r.o.bin, "gateway"), nil, env, r.o.out)
+		p, err := proc.Start(fmt.Sprintf("gw%d", i+1), filepath.Join(r.o.bin, "gateway"), nil, env, r.o.out)
 		if err != nil {
 			return err
 		}
 		r.gws = append(r.gws, p)
-		if err := waitHTTP(ctx, p, "http://"+addrs[0]+"/healthz", 60*time.Second); err != nil {
+		if err := proc.WaitHTTP(ctx, p, "http://"+addrs[0]+"/healthz", 60*time.Second); err != nil {
 			return err
 		}
 		r.gwURLs = append(r.gwURLs, "ws://"+addrs[0]+"/ocpp")
@@ -550,7 +548,7 @@ func (r *runner) sample(ctx context.Context) {
 	if err == nil {
 		defer closeCh()
 	}
-	broker := brokerPID()
+	broker := proc.BrokerPID()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -563,23 +561,23 @@ func (r *runner) sample(ctx context.Context) {
 		var batch []sample
 		procs := r.allProcs()
 		for _, p := range procs {
-			if p.exited() {
+			if p.Exited() {
 				continue
 			}
-			s := sample{at: now, name: p.name, kind: p.kind()}
-			s.ticks, _ = readCPUTicks(p.pid())
-			s.rss, _ = readRSS(p.pid())
+			s := sample{at: now, name: p.Name, kind: kind(p)}
+			s.ticks, _ = proc.CPUTicks(p.Pid())
+			s.rss, _ = proc.RSS(p.Pid())
 			batch = append(batch, s)
 		}
 		if broker > 0 {
 			s := sample{at: now, name: "rabbitmq", kind: "broker"}
-			s.ticks, _ = readCPUTicks(broker)
-			s.rss, _ = readRSS(broker)
+			s.ticks, _ = proc.CPUTicks(broker)
+			s.rss, _ = proc.RSS(broker)
 			batch = append(batch, s)
 		}
-		for _, pid := range postgresPIDs() {
+		for _, pid := range proc.Named("postgres") {
 			s := sample{at: now, name: "postgres", kind: "database"}
-			s.ticks, _ = readCPUTicks(pid)
+			s.ticks, _ = proc.CPUTicks(pid)
 			batch = append(batch, s)
 		}
 		var d depth
@@ -646,7 +644,7 @@ type depth struct {
 
 // loadgen is one load-generator process and its live progress.
 type loadgen struct {
-	*proc
+	*proc.Proc
 	n        int
 	jsonPath string
 	mu       sync.Mutex
@@ -667,11 +665,11 @@ func startLoadgen(r *runner, p, n int, backstop time.Duration) (*loadgen, error)
 		"-version", "mixed", "-scenario", "scale", "-tx-fraction", fmt.Sprint(r.o.txFraction), "-tx-every", r.o.txStep.String(),
 		"-heartbeat-every", r.o.heartbeat.String(), "-id-tag", idTag, "-connect-rate", fmt.Sprint(rate),
 		"-duration", backstop.String(), "-call-timeout", "60s", "-workers", "256", "-json", lg.jsonPath}
-	pr, stdout, err := startPiped(fmt.Sprintf("loadgen%d", p+1), filepath.Join(r.o.bin, "loadgen"), args, r.o.out)
+	pr, stdout, err := proc.StartPiped(fmt.Sprintf("loadgen%d", p+1), filepath.Join(r.o.bin, "loadgen"), args, nil, r.o.out)
 	if err != nil {
 		return nil, err
 	}
-	lg.proc = pr
+	lg.Proc = pr
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -704,25 +702,25 @@ func (lg *loadgen) latest() progress {
 }
 
 func (lg *loadgen) interrupt() {
-	if lg.proc != nil && !lg.exited() {
-		_ = lg.cmd.Process.Signal(os.Interrupt)
+	if lg.Proc != nil && !lg.Exited() {
+		_ = lg.Cmd.Process.Signal(os.Interrupt)
 	}
 }
 
 func (lg *loadgen) wait() error {
 	select {
-	case <-lg.done:
+	case <-lg.Done():
 	case <-time.After(2 * time.Minute):
-		_ = lg.cmd.Process.Kill()
-		<-lg.done
+		_ = lg.Cmd.Process.Kill()
+		<-lg.Done()
 	}
 	b, err := os.ReadFile(lg.jsonPath)
 	if err != nil {
-		return fmt.Errorf("%s wrote no summary (%w): %s", lg.name, err, lg.tail())
+		return fmt.Errorf("%s wrote no summary (%w): %s", lg.Name, err, lg.Tail())
 	}
 	var s loadSummary
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("%s summary: %w", lg.name, err)
+		return fmt.Errorf("%s summary: %w", lg.Name, err)
 	}
 	lg.summary = &s
 	return nil
@@ -790,7 +788,7 @@ func (r *runner) checkDatabase(ctx context.Context) Check {
 	unacked := map[string]int{}
 	for _, lg := range r.lgs {
 		if lg.summary == nil {
-			c.Error = lg.name + " has no summary: its sessions are not checked"
+			c.Error = lg.Name + " has no summary: its sessions are not checked"
 			continue
 		}
 		for _, s := range lg.summary.Sessions {
@@ -840,151 +838,13 @@ type Check struct {
 	Error     string `json:"error,omitempty"`
 }
 
-// proc is a child process, its output kept in a log file.
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-	err     error
-}
-
-// childEnv is the caller's environment without any setting of api and
-// gateway, plus set: a child gets exactly the settings given here.
-func childEnv(set map[string]string) []string {
-	drop := map[string]bool{}
-	for _, s := range config.Settings() {
-		drop[s.Name] = true
-	}
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !drop[k] {
-			env = append(env, kv)
-		}
-	}
-	for k, v := range set {
-		env = append(env, k+"="+v)
-	}
-	return env
-}
-
-func startProc(name, bin string, args []string, env map[string]string, logDir string) (*proc, error) {
-	f, err := os.Create(filepath.Join(logDir, name+".log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = childEnv(env)
-	cmd.Stdout, cmd.Stderr = f, f
-	return launch(name, cmd, f)
-}
-
-// startPiped starts a process whose stdout the caller reads (stderr to the log).
-func startPiped(name, bin string, args []string, logDir string) (*proc, io.Reader, error) {
-	f, err := os.Create(filepath.Join(logDir, name+".log"))
-	if err != nil {
-		return nil, nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = childEnv(nil)
-	cmd.Stderr = f
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	p, err := launch(name, cmd, f)
-	return p, out, err
-}
-
-func launch(name string, cmd *exec.Cmd, log *os.File) (*proc, error) {
-	if err := cmd.Start(); err != nil {
-		log.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, logPath: log.Name(), done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		log.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) kind() string {
+// kind is what a process of the run is, from its name.
+func kind(p *proc.Proc) string {
 	switch {
-	case strings.HasPrefix(p.name, "core"):
+	case strings.HasPrefix(p.Name, "core"):
 		return "core"
-	case strings.HasPrefix(p.name, "gw"):
+	case strings.HasPrefix(p.Name, "gw"):
 		return "gateway"
 	}
 	return "loadgen"
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// tail is the end of the process's log, for error messages.
-func (p *proc) tail() string {
-	b, _ := os.ReadFile(p.logPath)
-	if len(b) > 400 {
-		b = b[len(b)-400:]
-	}
-	return strings.TrimSpace(string(b)) + " (" + p.logPath + ")"
-}
-
-func (p *proc) stop(grace time.Duration) error {
-	if p.exited() {
-		return nil
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("%s ignored SIGTERM for %s and was killed", p.name, grace)
-	}
-}
-
-func runCmd(ctx context.Context, bin string, args []string, env map[string]string) error {
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = childEnv(env)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
-func waitHTTP(ctx context.Context, p *proc, u string, limit time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if p.exited() {
-			return fmt.Errorf("%s exited before %s answered: %v (%s)", p.name, u, p.err, p.tail())
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %s did not answer 200 within %s (%s)", p.name, u, limit, p.logPath)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

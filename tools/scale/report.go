@@ -5,15 +5,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 )
@@ -428,39 +425,6 @@ func chart(res *Results) string {
 	return sb.String()
 }
 
-func machine() string {
-	model := ""
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.Lines(string(b)) {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	_, total := memAvailable()
-	var l syscall.Rlimit
-	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l)
-	return fmt.Sprintf("machine: %d CPUs (%s), %d MiB RAM, %s, open files limit %d", runtime.NumCPU(), model, total>>20, runtime.Version(), l.Cur)
-}
-
-func memAvailable() (avail, total int64) {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0, 0
-	}
-	for line := range strings.Lines(string(b)) {
-		var kb int64
-		if _, err := fmt.Sscanf(line, "MemAvailable: %d kB", &kb); err == nil {
-			avail = kb << 10
-		}
-		if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
-			total = kb << 10
-		}
-	}
-	return avail, total
-}
-
 // fdUse is a process's open files and its soft limit.
 func fdUse(pid int) (n, limit int) {
 	fds, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
@@ -479,96 +443,4 @@ func fdUse(pid int) (n, limit int) {
 		}
 	}
 	return len(fds), limit
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func readStat(pid int) []string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return nil
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 > len(s) {
-		return nil
-	}
-	return strings.Fields(s[i+2:])
-}
-
-// readCPUTicks is utime + stime of a process, in clock ticks (1/100 s).
-func readCPUTicks(pid int) (int64, error) {
-	f := readStat(pid)
-	if len(f) < 13 {
-		return 0, fmt.Errorf("no /proc/%d/stat", pid)
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + s, nil
-}
-
-func readRSS(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		var kb int64
-		if _, err := fmt.Sscanf(line, "VmRSS: %d kB", &kb); err == nil {
-			return kb << 10, nil
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for %d", pid)
-}
-
-// processesNamed are the pids whose command is comm.
-func processesNamed(comm string) []int {
-	entries, _ := filepath.Glob("/proc/[0-9]*/comm")
-	var out []int
-	for _, e := range entries {
-		b, err := os.ReadFile(e)
-		if err == nil && strings.TrimSpace(string(b)) == comm {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(e)))
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
-func brokerPID() int {
-	if p := processesNamed("beam.smp"); len(p) > 0 {
-		return p[0]
-	}
-	return 0
-}
-
-func postgresPIDs() []int { return processesNamed("postgres") }
-
-func freeAddrs(n int) ([]string, error) {
-	var out []string
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().String())
-	}
-	return out, nil
 }
