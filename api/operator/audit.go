@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strconv"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -37,13 +36,9 @@ const auditCursor = "aud1:"
 
 // ListAuditRecords pages through the trail, newest first.
 func (s *AuditService) ListAuditRecords(ctx context.Context, req *chargeplanev1.ListAuditRecordsRequest) (*chargeplanev1.ListAuditRecordsResponse, error) {
-	size, err := pageSize(req.GetPageSize())
+	page, err := readNewestPage(req, auditCursor)
 	if err != nil {
-		return nil, invalid(err)
-	}
-	before, err := decodeSeqCursor(auditCursor, req.GetPageToken())
-	if err != nil {
-		return nil, invalid(err)
+		return nil, err
 	}
 	f := store.AuditFilter{Actor: req.GetActor(), StationID: req.GetStationId()}
 	if req.GetStationId() != "" {
@@ -63,15 +58,12 @@ func (s *AuditService) ListAuditRecords(ctx context.Context, req *chargeplanev1.
 		}
 		f.Until = req.GetUntil().AsTime()
 	}
-	rows, err := s.store.ListAudit(ctx, f, store.SeqPage{Limit: size + 1, Before: before})
+	rows, err := s.store.ListAudit(ctx, f, page.seq())
 	if err != nil {
 		return nil, storeError(ctx, s.log, err, "")
 	}
 	out := &chargeplanev1.ListAuditRecordsResponse{}
-	if len(rows) > size {
-		rows = rows[:size]
-		out.NextPageToken = encodeCursor(auditCursor, strconv.FormatInt(rows[len(rows)-1].Seq, 10))
-	}
+	rows, out.NextPageToken = cutNewest(page, rows, func(r *audit.Record) int64 { return r.Seq })
 	for i := range rows {
 		out.Records = append(out.Records, auditToProto(&rows[i]))
 	}

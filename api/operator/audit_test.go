@@ -2,6 +2,7 @@ package operator_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/audit"
 	"github.com/chargeplane/chargeplane/api/auth"
+	"github.com/chargeplane/chargeplane/api/operator"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 )
@@ -115,6 +117,32 @@ func TestAuditTrail(t *testing.T) {
 		again, _ := h.audit.ListAuditRecords(admin, &chargeplanev1.ListAuditRecordsRequest{})
 		if len(again.GetRecords()) != len(want) {
 			t.Errorf("an unauthenticated call was recorded: %v", again.GetRecords())
+		}
+	})
+}
+
+// A page of the largest size still says another follows: the store reads
+// at most store.MaxPageLimit rows, so the extra row that tells is not there
+// (every newest-first list pages through newestPage; the trail stands for
+// them).
+func TestAuditFullPage(t *testing.T) {
+	stores(t, func(t *testing.T, st *store.Store) {
+		h := serve(t, st)
+		admin := h.as(t, "root", auth.RoleAdmin)
+		ctx := context.Background()
+		for i := range operator.MaxPageSize + 1 {
+			r := &audit.Record{At: time.Now(), Actor: "ops@example.com", Method: "StationService/UpdateStation", TargetID: fmt.Sprint(i), Outcome: audit.OutcomeOK}
+			if err := st.InsertAudit(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		first, err := h.audit.ListAuditRecords(admin, &chargeplanev1.ListAuditRecordsRequest{PageSize: operator.MaxPageSize})
+		if err != nil || len(first.GetRecords()) != operator.MaxPageSize || first.GetNextPageToken() == "" {
+			t.Fatalf("first page: %d records, token %q, %v", len(first.GetRecords()), first.GetNextPageToken(), err)
+		}
+		rest, err := h.audit.ListAuditRecords(admin, &chargeplanev1.ListAuditRecordsRequest{PageSize: operator.MaxPageSize, PageToken: first.GetNextPageToken()})
+		if err != nil || len(rest.GetRecords()) != 1 || rest.GetRecords()[0].GetTargetId() != "0" || rest.GetNextPageToken() != "" {
+			t.Fatalf("second page: %v, token %q, %v", rest.GetRecords(), rest.GetNextPageToken(), err)
 		}
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"strconv"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -60,26 +59,19 @@ func (s *CertificateService) ListIssuedCertificates(ctx context.Context, req *ch
 	if err := ValidateStationID(req.GetStationId()); err != nil {
 		return nil, invalid(err)
 	}
-	size, err := pageSize(req.GetPageSize())
+	page, err := readNewestPage(req, issuedCursor)
 	if err != nil {
-		return nil, invalid(err)
-	}
-	before, err := decodeSeqCursor(issuedCursor, req.GetPageToken())
-	if err != nil {
-		return nil, invalid(err)
+		return nil, err
 	}
 	if _, err := s.store.GetStation(ctx, req.GetStationId()); err != nil {
 		return nil, storeError(ctx, s.log, err, notFoundMsg(req.GetStationId()))
 	}
-	rows, total, err := s.store.ListIssuedCertificates(ctx, req.GetStationId(), store.SeqPage{Limit: size + 1, Before: before})
+	rows, total, err := s.store.ListIssuedCertificates(ctx, req.GetStationId(), page.seq())
 	if err != nil {
 		return nil, storeError(ctx, s.log, err, notFoundMsg(req.GetStationId()))
 	}
 	out := &chargeplanev1.ListIssuedCertificatesResponse{TotalSize: total}
-	if len(rows) > size {
-		rows = rows[:size]
-		out.NextPageToken = encodeCursor(issuedCursor, strconv.FormatInt(rows[len(rows)-1].ID, 10))
-	}
+	rows, out.NextPageToken = cutNewest(page, rows, func(c *store.IssuedCertificate) int64 { return c.ID })
 	for i := range rows {
 		out.Certificates = append(out.Certificates, issuedToProto(&rows[i]))
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -125,19 +124,16 @@ func (s *CommandService) commandError(ctx context.Context, err error) error {
 // ListCommands returns the station's commands with their outcomes, newest
 // first.
 func (s *CommandService) ListCommands(ctx context.Context, req *chargeplanev1.ListCommandsRequest) (*chargeplanev1.ListCommandsResponse, error) {
-	size, before, err := s.listArgs(ctx, req.GetStationId(), req.GetPageSize(), commandCursor, req.GetPageToken())
+	page, err := s.listArgs(ctx, req.GetStationId(), req, commandCursor)
 	if err != nil {
 		return nil, err
 	}
-	rows, total, err := s.store.ListCommands(ctx, req.GetStationId(), store.SeqPage{Limit: size + 1, Before: before})
+	rows, total, err := s.store.ListCommands(ctx, req.GetStationId(), page.seq())
 	if err != nil {
 		return nil, storeError(ctx, s.logger, err, notFoundMsg(req.GetStationId()))
 	}
 	resp := &chargeplanev1.ListCommandsResponse{TotalSize: total}
-	if len(rows) > size {
-		rows = rows[:size]
-		resp.NextPageToken = encodeCursor(commandCursor, strconv.FormatInt(rows[len(rows)-1].Seq, 10))
-	}
+	rows, resp.NextPageToken = cutNewest(page, rows, func(c *store.Command) int64 { return c.Seq })
 	for i := range rows {
 		resp.Commands = append(resp.Commands, CommandToProto(&rows[i]))
 	}
@@ -146,19 +142,16 @@ func (s *CommandService) ListCommands(ctx context.Context, req *chargeplanev1.Li
 
 // ListMessages returns the station's recent raw OCPP messages, newest first.
 func (s *CommandService) ListMessages(ctx context.Context, req *chargeplanev1.ListMessagesRequest) (*chargeplanev1.ListMessagesResponse, error) {
-	size, before, err := s.listArgs(ctx, req.GetStationId(), req.GetPageSize(), messageCursor, req.GetPageToken())
+	page, err := s.listArgs(ctx, req.GetStationId(), req, messageCursor)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.store.ListMessages(ctx, req.GetStationId(), store.SeqPage{Limit: size + 1, Before: before})
+	rows, err := s.store.ListMessages(ctx, req.GetStationId(), page.seq())
 	if err != nil {
 		return nil, storeError(ctx, s.logger, err, notFoundMsg(req.GetStationId()))
 	}
 	resp := &chargeplanev1.ListMessagesResponse{}
-	if len(rows) > size {
-		rows = rows[:size]
-		resp.NextPageToken = encodeCursor(messageCursor, strconv.FormatInt(rows[len(rows)-1].ID, 10))
-	}
+	rows, resp.NextPageToken = cutNewest(page, rows, func(m *store.StationMessage) int64 { return m.ID })
 	for _, m := range rows {
 		resp.Messages = append(resp.Messages, &chargeplanev1.Message{
 			Id: m.ID, At: timestamppb.New(m.At), Direction: m.Direction, MessageType: m.MessageType,
@@ -170,26 +163,18 @@ func (s *CommandService) ListMessages(ctx context.Context, req *chargeplanev1.Li
 
 // listArgs validates a history request; an unknown station is NotFound
 // rather than an empty list, so a typo does not look like a quiet charger.
-func (s *CommandService) listArgs(ctx context.Context, stationID string, pageSizeReq int32, kind, token string) (size int, before int64, err error) {
+func (s *CommandService) listArgs(ctx context.Context, stationID string, req pagedRequest, kind string) (newestPage, error) {
 	if err := ValidateStationID(stationID); err != nil {
-		return 0, 0, invalid(err)
+		return newestPage{}, invalid(err)
 	}
-	if size, err = pageSize(pageSizeReq); err != nil {
-		return 0, 0, invalid(err)
-	}
-	cur, err := decodeCursor(kind, token)
+	page, err := readNewestPage(req, kind)
 	if err != nil {
-		return 0, 0, invalid(err)
-	}
-	if cur != "" {
-		if before, err = strconv.ParseInt(cur, 10, 64); err != nil || before <= 0 {
-			return 0, 0, invalid(errors.New("invalid page_token"))
-		}
+		return newestPage{}, err
 	}
 	if _, err := s.store.GetStation(ctx, stationID); err != nil {
-		return 0, 0, storeError(ctx, s.logger, err, notFoundMsg(stationID))
+		return newestPage{}, storeError(ctx, s.logger, err, notFoundMsg(stationID))
 	}
-	return size, before, nil
+	return page, nil
 }
 
 // CommandToProto converts a recorded command.

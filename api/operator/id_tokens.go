@@ -2,12 +2,10 @@ package operator
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -315,60 +313,9 @@ func cmpOrStr(s, def string) string {
 	return s
 }
 
-// pageSize applies the API's paging defaults and bounds.
-func pageSize(req int32) (int, error) {
-	switch {
-	case req < 0:
-		return 0, errors.New("page_size must not be negative")
-	case req == 0:
-		return DefaultPageSize, nil
-	case req > MaxPageSize:
-		return MaxPageSize, nil
-	}
-	return int(req), nil
-}
-
-// hasMore tells from a page fetched with one extra row whether another
-// page follows. The store caps a page at store.MaxPageLimit: a full page of
-// that size may have a successor, so it gets a token (the next page is then
-// possibly empty, which paging clients handle).
-func hasMore(got, size int) bool {
-	return got > size || (got == size && size >= store.MaxPageLimit)
-}
-
 // Page-token kinds: a token of one listing is refused by another.
 const (
 	idTokenCursor     = "idt1:"
 	transactionCursor = "tx1:"
 )
 
-func encodeCursor(kind, last string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(kind + last))
-}
-
-// decodeCursor returns the keyset cursor in tok ("" for the first page).
-func decodeCursor(kind, tok string) (string, error) {
-	if tok == "" {
-		return "", nil
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	last, ok := strings.CutPrefix(string(raw), kind)
-	if err != nil || !ok || last == "" || len(last) > 64 {
-		return "", errors.New("invalid page_token")
-	}
-	return last, nil
-}
-
-// decodeSeqCursor reads a cursor holding the last seq (or id) of the
-// previous page of a newest-first list; 0 starts at the newest.
-func decodeSeqCursor(kind, tok string) (int64, error) {
-	cur, err := decodeCursor(kind, tok)
-	if err != nil || cur == "" {
-		return 0, err
-	}
-	before, err := strconv.ParseInt(cur, 10, 64)
-	if err != nil || before <= 0 {
-		return 0, errors.New("invalid page_token")
-	}
-	return before, nil
-}

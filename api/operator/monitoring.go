@@ -155,9 +155,9 @@ func (s *MonitoringService) ListMonitors(ctx context.Context, req *chargeplanev1
 // ListStationEvents returns the station's events newest first, one page
 // at a time.
 func (s *MonitoringService) ListStationEvents(ctx context.Context, req *chargeplanev1.ListStationEventsRequest) (*chargeplanev1.ListStationEventsResponse, error) {
-	size, err := pageSize(req.GetPageSize())
+	page, err := readNewestPage(req, eventCursor)
 	if err != nil {
-		return nil, invalid(err)
+		return nil, err
 	}
 	f := store.EventFilter{StationID: req.GetStationId(), ComponentName: req.GetComponent(), VariableName: req.GetVariable(),
 		Trigger: req.GetTrigger(), AlertsOnly: req.GetAlertsOnly()}
@@ -185,27 +185,15 @@ func (s *MonitoringService) ListStationEvents(ctx context.Context, req *chargepl
 		}
 		f.To = req.To.AsTime()
 	}
-	after, err := decodeCursor(eventCursor, req.GetPageToken())
-	if err == nil && after != "" {
-		if n, perr := strconv.ParseInt(after, 10, 64); perr != nil || n <= 0 {
-			err = errors.New("invalid page_token")
-		}
-	}
-	if err != nil {
-		return nil, invalid(err)
-	}
 	if err := s.station(ctx, f.StationID); err != nil {
 		return nil, err
 	}
-	rows, total, err := s.store.ListEvents(ctx, f, store.Page{Limit: min(size+1, store.MaxPageLimit), AfterID: after})
+	rows, total, err := s.store.ListEvents(ctx, f, page.byID())
 	if err != nil {
 		return nil, storeError(ctx, s.log, err, "")
 	}
 	resp := &chargeplanev1.ListStationEventsResponse{Total: total}
-	if hasMore(len(rows), size) {
-		rows = rows[:size]
-		resp.NextPageToken = encodeCursor(eventCursor, strconv.FormatInt(rows[len(rows)-1].ID, 10))
-	}
+	rows, resp.NextPageToken = cutNewest(page, rows, func(e *store.StationEvent) int64 { return e.ID })
 	resp.Events = make([]*chargeplanev1.StationEvent, 0, len(rows))
 	for i := range rows {
 		resp.Events = append(resp.Events, StationEventToProto(&rows[i]))

@@ -2,11 +2,8 @@ package operator
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -116,29 +113,14 @@ func (s *ReservationService) ListReservations(ctx context.Context, req *chargepl
 	if err := ValidateStationID(req.GetStationId()); err != nil {
 		return nil, invalid(err)
 	}
-	size := int(req.GetPageSize())
-	switch {
-	case size < 0:
-		return nil, status.Error(codes.InvalidArgument, "page_size must not be negative")
-	case size == 0:
-		size = DefaultPageSize
-	case size > MaxPageSize:
-		size = MaxPageSize
-	}
-	var before int64
-	if tok := req.GetPageToken(); tok != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(tok)
-		if err == nil && strings.HasPrefix(string(raw), reservationCursor) {
-			before, err = strconv.ParseInt(strings.TrimPrefix(string(raw), reservationCursor), 10, 64)
-		}
-		if err != nil || before <= 0 {
-			return nil, status.Error(codes.InvalidArgument, "invalid page_token")
-		}
+	page, err := readNewestPage(req, reservationCursor)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := s.store.GetStation(ctx, req.GetStationId()); err != nil {
 		return nil, storeError(ctx, s.log, err, notFoundMsg(req.GetStationId()))
 	}
-	f := store.ReservationFilter{BeforeID: before, Limit: min(size+1, store.MaxPageLimit)}
+	f := store.ReservationFilter{BeforeID: page.before, Limit: page.limit()}
 	if req.GetActiveOnly() {
 		now := s.now()
 		f.ActiveAt = &now
@@ -148,10 +130,7 @@ func (s *ReservationService) ListReservations(ctx context.Context, req *chargepl
 		return nil, storeError(ctx, s.log, err, notFoundMsg(req.GetStationId()))
 	}
 	out := &chargeplanev1.ListReservationsResponse{}
-	if len(rows) > size {
-		rows = rows[:size]
-		out.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(reservationCursor + strconv.FormatInt(rows[len(rows)-1].ID, 10)))
-	}
+	rows, out.NextPageToken = cutNewest(page, rows, func(r *store.Reservation) int64 { return r.ID })
 	out.Reservations = make([]*chargeplanev1.Reservation, 0, len(rows))
 	for i := range rows {
 		out.Reservations = append(out.Reservations, s.toProto(&rows[i]))

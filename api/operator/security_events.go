@@ -2,9 +2,7 @@ package operator
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"strconv"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -40,8 +38,7 @@ const securityEventCursor = "se1:"
 
 // securityEventQuery is what both listings accept.
 type securityEventQuery interface {
-	GetPageSize() int32
-	GetPageToken() string
+	pagedRequest
 	GetSource() string
 	GetType() string
 	GetFrom() *timestamppb.Timestamp
@@ -69,9 +66,9 @@ func (s *SecurityEventService) ListSecurityEvents(ctx context.Context, req *char
 }
 
 func (s *SecurityEventService) list(ctx context.Context, f store.SecurityEventFilter, req securityEventQuery) (*chargeplanev1.ListSecurityEventsResponse, error) {
-	size, err := pageSize(req.GetPageSize())
+	page, err := readNewestPage(req, securityEventCursor)
 	if err != nil {
-		return nil, invalid(err)
+		return nil, err
 	}
 	f.Source, f.Type = req.GetSource(), req.GetType()
 	switch f.Source {
@@ -94,24 +91,12 @@ func (s *SecurityEventService) list(ctx context.Context, f store.SecurityEventFi
 		}
 		f.To = to.AsTime()
 	}
-	after, err := decodeCursor(securityEventCursor, req.GetPageToken())
-	if err == nil && after != "" {
-		if n, perr := strconv.ParseInt(after, 10, 64); perr != nil || n <= 0 {
-			err = errors.New("invalid page_token")
-		}
-	}
-	if err != nil {
-		return nil, invalid(err)
-	}
-	rows, total, err := s.store.ListSecurityEvents(ctx, f, store.Page{Limit: min(size+1, store.MaxPageLimit), AfterID: after})
+	rows, total, err := s.store.ListSecurityEvents(ctx, f, page.byID())
 	if err != nil {
 		return nil, storeError(ctx, s.log, err, "")
 	}
 	resp := &chargeplanev1.ListSecurityEventsResponse{Total: total}
-	if hasMore(len(rows), size) {
-		rows = rows[:size]
-		resp.NextPageToken = encodeCursor(securityEventCursor, strconv.FormatInt(rows[len(rows)-1].ID, 10))
-	}
+	rows, resp.NextPageToken = cutNewest(page, rows, func(e *store.SecurityEvent) int64 { return e.ID })
 	resp.Events = make([]*chargeplanev1.SecurityEvent, 0, len(rows))
 	for i := range rows {
 		resp.Events = append(resp.Events, SecurityEventToProto(&rows[i]))
