@@ -122,9 +122,8 @@ func TestAuditTrail(t *testing.T) {
 }
 
 // A page of the largest size still says another follows: the store reads
-// at most store.MaxPageLimit rows, so the extra row that tells is not there
-// (every newest-first list pages through newestPage; the trail stands for
-// them).
+// at most store.MaxPageLimit rows, so the extra row that would tell is not
+// there (every list pages through listPage; the trail stands for them).
 func TestAuditFullPage(t *testing.T) {
 	stores(t, func(t *testing.T, st *store.Store) {
 		h := serve(t, st)

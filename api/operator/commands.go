@@ -163,16 +163,16 @@ func (s *CommandService) ListMessages(ctx context.Context, req *chargeplanev1.Li
 
 // listArgs validates a history request; an unknown station is NotFound
 // rather than an empty list, so a typo does not look like a quiet charger.
-func (s *CommandService) listArgs(ctx context.Context, stationID string, req pagedRequest, kind string) (newestPage, error) {
+func (s *CommandService) listArgs(ctx context.Context, stationID string, req pagedRequest, kind string) (listPage, error) {
 	if err := ValidateStationID(stationID); err != nil {
-		return newestPage{}, invalid(err)
+		return listPage{}, invalid(err)
 	}
 	page, err := readNewestPage(req, kind)
 	if err != nil {
-		return newestPage{}, err
+		return listPage{}, err
 	}
 	if _, err := s.store.GetStation(ctx, stationID); err != nil {
-		return newestPage{}, storeError(ctx, s.logger, err, notFoundMsg(stationID))
+		return listPage{}, storeError(ctx, s.logger, err, notFoundMsg(stationID))
 	}
 	return page, nil
 }

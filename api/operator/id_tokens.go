@@ -174,9 +174,9 @@ func (s *IDTokenService) GetIdToken(ctx context.Context, req *chargeplanev1.GetI
 
 // ListIdTokens returns tokens ordered by id, one page at a time.
 func (s *IDTokenService) ListIdTokens(ctx context.Context, req *chargeplanev1.ListIdTokensRequest) (*chargeplanev1.ListIdTokensResponse, error) {
-	size, err := pageSize(req.GetPageSize())
+	page, err := readPage(req, idTokenCursor, nil)
 	if err != nil {
-		return nil, invalid(err)
+		return nil, err
 	}
 	f := store.IDTokenFilter{Status: req.GetStatus(), Type: req.GetType(), ValuePrefix: req.GetValuePrefix()}
 	if f.Status != "" {
@@ -192,19 +192,12 @@ func (s *IDTokenService) ListIdTokens(ctx context.Context, req *chargeplanev1.Li
 	if len(f.ValuePrefix) > MaxIDTokenLen {
 		return nil, status.Errorf(codes.InvalidArgument, "value_prefix is longer than %d characters", MaxIDTokenLen)
 	}
-	after, err := decodeCursor(idTokenCursor, req.GetPageToken())
-	if err != nil {
-		return nil, invalid(err)
-	}
-	rows, total, err := s.tokens.ListIDTokens(ctx, f, store.Page{Limit: min(size+1, store.MaxPageLimit), AfterID: after})
+	rows, total, err := s.tokens.ListIDTokens(ctx, f, page.byID())
 	if err != nil {
 		return nil, storeError(ctx, s.logger, err, "")
 	}
 	resp := &chargeplanev1.ListIdTokensResponse{TotalSize: total}
-	if hasMore(len(rows), size) {
-		rows = rows[:size]
-		resp.NextPageToken = encodeCursor(idTokenCursor, rows[len(rows)-1].ID)
-	}
+	rows, resp.NextPageToken = cutPage(page, rows, func(t *store.IDToken) string { return t.ID })
 	resp.IdTokens = make([]*chargeplanev1.IdToken, 0, len(rows))
 	for i := range rows {
 		resp.IdTokens = append(resp.IdTokens, IDTokenToProto(&rows[i]))
@@ -318,4 +311,3 @@ const (
 	idTokenCursor     = "idt1:"
 	transactionCursor = "tx1:"
 )
-

@@ -47,70 +47,77 @@ func decodeCursor(kind, tok string) (string, error) {
 	return last, nil
 }
 
-// decodeSeqCursor reads a cursor holding the last seq (or id) of the
-// previous page of a newest-first list; 0 starts at the newest.
-func decodeSeqCursor(kind, tok string) (int64, error) {
-	cur, err := decodeCursor(kind, tok)
-	if err != nil || cur == "" {
-		return 0, err
-	}
-	before, err := strconv.ParseInt(cur, 10, 64)
-	if err != nil || before <= 0 {
-		return 0, errors.New("invalid page_token")
-	}
-	return before, nil
-}
-
 // pagedRequest is what every paged list request carries.
 type pagedRequest interface {
 	GetPageSize() int32
 	GetPageToken() string
 }
 
-// newestPage is the page a request asks of a list read newest first by an
-// int64 key (an id or a seq): the rows below before (0: from the newest).
-type newestPage struct {
+// listPage is the page a list request asks for: up to size rows following
+// the row whose key is cursor ("" for the first page), in the list's order
+// (by id, or newest first by an id or a seq).
+type listPage struct {
 	kind   string // tells the lists' tokens apart
 	size   int
-	before int64
+	cursor string
 }
 
-// readNewestPage checks the request's page size and token.
-func readNewestPage(req pagedRequest, kind string) (newestPage, error) {
+// readPage checks the request's page size and token; valid, if set, checks
+// the key a token holds.
+func readPage(req pagedRequest, kind string, valid func(string) error) (listPage, error) {
 	size, err := pageSize(req.GetPageSize())
 	if err != nil {
-		return newestPage{}, invalid(err)
+		return listPage{}, invalid(err)
 	}
-	before, err := decodeSeqCursor(kind, req.GetPageToken())
+	cursor, err := decodeCursor(kind, req.GetPageToken())
+	if err == nil && cursor != "" && valid != nil && valid(cursor) != nil {
+		err = errors.New("invalid page_token")
+	}
 	if err != nil {
-		return newestPage{}, invalid(err)
+		return listPage{}, invalid(err)
 	}
-	return newestPage{kind: kind, size: size, before: before}, nil
+	return listPage{kind: kind, size: size, cursor: cursor}, nil
+}
+
+// readNewestPage is readPage for a list newest first by an int64 key.
+func readNewestPage(req pagedRequest, kind string) (listPage, error) {
+	return readPage(req, kind, func(cursor string) error {
+		if n, err := strconv.ParseInt(cursor, 10, 64); err != nil || n <= 0 {
+			return errors.New("not a positive integer")
+		}
+		return nil
+	})
 }
 
 // limit is how many rows to read: one more than the page, to see whether
 // another follows (within the store's bound, see hasMore).
-func (p newestPage) limit() int { return min(p.size+1, store.MaxPageLimit) }
+func (p listPage) limit() int { return min(p.size+1, store.MaxPageLimit) }
 
-// seq is the store's page to read.
-func (p newestPage) seq() store.SeqPage { return store.SeqPage{Limit: p.limit(), Before: p.before} }
+// byID is the store's page to read from a list by id (newest first or
+// not, as the store orders it).
+func (p listPage) byID() store.Page { return store.Page{Limit: p.limit(), AfterID: p.cursor} }
 
-// byID is seq for the store's lists by id, which read AfterID as the last
-// id already shown.
-func (p newestPage) byID() store.Page {
-	out := store.Page{Limit: p.limit()}
-	if p.before > 0 {
-		out.AfterID = strconv.FormatInt(p.before, 10)
-	}
-	return out
+// before is the seq or id a newest-first page reads below (0: from the
+// newest); readNewestPage checked it.
+func (p listPage) before() int64 {
+	n, _ := strconv.ParseInt(p.cursor, 10, 64)
+	return n
 }
 
-// cutNewest cuts rows read with p to the page and returns the next page's
-// token ("" after the last); key is a row's id or seq.
-func cutNewest[T any](p newestPage, rows []T, key func(*T) int64) ([]T, string) {
+// seq is the store's page to read from a list newest first by seq.
+func (p listPage) seq() store.SeqPage { return store.SeqPage{Limit: p.limit(), Before: p.before()} }
+
+// cutPage cuts rows read with p to the page and returns the next page's
+// token ("" after the last); key is a row's key.
+func cutPage[T any](p listPage, rows []T, key func(*T) string) ([]T, string) {
 	if !hasMore(len(rows), p.size) {
 		return rows, ""
 	}
 	rows = rows[:p.size]
-	return rows, encodeCursor(p.kind, strconv.FormatInt(key(&rows[len(rows)-1]), 10))
+	return rows, encodeCursor(p.kind, key(&rows[len(rows)-1]))
+}
+
+// cutNewest is cutPage for an int64 key.
+func cutNewest[T any](p listPage, rows []T, key func(*T) int64) ([]T, string) {
+	return cutPage(p, rows, func(r *T) string { return strconv.FormatInt(key(r), 10) })
 }

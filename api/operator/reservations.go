@@ -120,7 +120,7 @@ func (s *ReservationService) ListReservations(ctx context.Context, req *chargepl
 	if _, err := s.store.GetStation(ctx, req.GetStationId()); err != nil {
 		return nil, storeError(ctx, s.log, err, notFoundMsg(req.GetStationId()))
 	}
-	f := store.ReservationFilter{BeforeID: page.before, Limit: page.limit()}
+	f := store.ReservationFilter{BeforeID: page.before(), Limit: page.limit()}
 	if req.GetActiveOnly() {
 		now := s.now()
 		f.ActiveAt = &now

@@ -2,11 +2,9 @@ package operator
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -210,60 +208,26 @@ func (s *StationService) GetStation(ctx context.Context, req *chargeplanev1.GetS
 	return &chargeplanev1.GetStationResponse{Station: out}, nil
 }
 
-// pageTokenPrefix versions the opaque token so its format can change.
+// pageTokenPrefix is the page token kind of the stations' and the users'
+// lists (the first lists, hence the plain name).
 const pageTokenPrefix = "v1:"
-
-func encodePageToken(lastID string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + lastID))
-}
-
-func decodePageToken(tok string) (string, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || !strings.HasPrefix(string(raw), pageTokenPrefix) {
-		return "", fmt.Errorf("invalid page_token")
-	}
-	id := strings.TrimPrefix(string(raw), pageTokenPrefix)
-	if ValidateStationID(id) != nil {
-		return "", fmt.Errorf("invalid page_token")
-	}
-	return id, nil
-}
 
 // ListStations returns stations ordered by id, one page at a time.
 func (s *StationService) ListStations(ctx context.Context, req *chargeplanev1.ListStationsRequest) (*chargeplanev1.ListStationsResponse, error) {
-	size := int(req.GetPageSize())
-	switch {
-	case size < 0:
-		return nil, status.Error(codes.InvalidArgument, "page_size must not be negative")
-	case size == 0:
-		size = DefaultPageSize
-	case size > MaxPageSize:
-		size = MaxPageSize
+	page, err := readPage(req, pageTokenPrefix, ValidateStationID)
+	if err != nil {
+		return nil, err
 	}
-	var after string
-	if req.GetPageToken() != "" {
-		var err error
-		if after, err = decodePageToken(req.GetPageToken()); err != nil {
-			return nil, invalid(err)
-		}
-	}
-	// One extra row tells whether another page exists without a second
-	// query. The store caps a page at store.MaxPageLimit: a full page of that
-	// size may have a successor, so it gets a token (the next page is then
-	// possibly empty, which paging clients handle).
 	filter, err := stationFilter(req.GetStatus())
 	if err != nil {
 		return nil, invalid(err)
 	}
-	rows, total, err := s.stations.ListStations(ctx, store.Page{Limit: min(size+1, store.MaxPageLimit), AfterID: after}, filter)
+	rows, total, err := s.stations.ListStations(ctx, page.byID(), filter)
 	if err != nil {
 		return nil, storeError(ctx, s.logger, err, "")
 	}
 	resp := &chargeplanev1.ListStationsResponse{TotalSize: total}
-	if len(rows) > size || (len(rows) == size && size >= store.MaxPageLimit) {
-		rows = rows[:size]
-		resp.NextPageToken = encodePageToken(rows[len(rows)-1].ID)
-	}
+	rows, resp.NextPageToken = cutPage(page, rows, func(st *store.Station) string { return st.ID })
 	resp.Stations = make([]*chargeplanev1.Station, 0, len(rows))
 	for i := range rows {
 		resp.Stations = append(resp.Stations, StationToProto(&rows[i]))

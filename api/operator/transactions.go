@@ -2,10 +2,8 @@ package operator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -50,9 +48,9 @@ func (s *TransactionService) GetTransaction(ctx context.Context, req *chargeplan
 
 // ListTransactions returns transactions newest first, one page at a time.
 func (s *TransactionService) ListTransactions(ctx context.Context, req *chargeplanev1.ListTransactionsRequest) (*chargeplanev1.ListTransactionsResponse, error) {
-	size, err := pageSize(req.GetPageSize())
+	page, err := readNewestPage(req, transactionCursor)
 	if err != nil {
-		return nil, invalid(err)
+		return nil, err
 	}
 	f := store.TransactionFilter{StationID: req.GetStationId(), IDToken: req.GetIdToken(), Active: req.Active}
 	if f.StationID != "" {
@@ -80,24 +78,12 @@ func (s *TransactionService) ListTransactions(ctx context.Context, req *chargepl
 	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
 		return nil, status.Error(codes.InvalidArgument, "started_after must be before started_before")
 	}
-	after, err := decodeCursor(transactionCursor, req.GetPageToken())
-	if err == nil && after != "" {
-		if n, perr := strconv.ParseInt(after, 10, 64); perr != nil || n <= 0 {
-			err = errors.New("invalid page_token")
-		}
-	}
-	if err != nil {
-		return nil, invalid(err)
-	}
-	rows, total, err := s.txs.ListTransactions(ctx, f, store.Page{Limit: min(size+1, store.MaxPageLimit), AfterID: after})
+	rows, total, err := s.txs.ListTransactions(ctx, f, page.byID())
 	if err != nil {
 		return nil, storeError(ctx, s.logger, err, "")
 	}
 	resp := &chargeplanev1.ListTransactionsResponse{TotalSize: total}
-	if hasMore(len(rows), size) {
-		rows = rows[:size]
-		resp.NextPageToken = encodeCursor(transactionCursor, strconv.FormatInt(rows[len(rows)-1].ID, 10))
-	}
+	rows, resp.NextPageToken = cutNewest(page, rows, func(t *store.Transaction) int64 { return t.ID })
 	resp.Transactions = make([]*chargeplanev1.Transaction, 0, len(rows))
 	for i := range rows {
 		resp.Transactions = append(resp.Transactions, TransactionToProto(&rows[i]))

@@ -115,19 +115,18 @@ func (s *UserService) CreateUser(ctx context.Context, req *chargeplanev1.CreateU
 
 // ListUsers returns users ordered by id, one page at a time.
 func (s *UserService) ListUsers(ctx context.Context, req *chargeplanev1.ListUsersRequest) (*chargeplanev1.ListUsersResponse, error) {
-	size, after, err := pageRequest(req.GetPageSize(), req.GetPageToken())
+	// Ids are UUIDs: a token holding anything a station id may not hold is
+	// not one of this list's.
+	page, err := readPage(req, pageTokenPrefix, ValidateStationID)
 	if err != nil {
 		return nil, err
 	}
-	rows, total, err := s.users.ListUsers(ctx, store.Page{Limit: min(size+1, store.MaxPageLimit), AfterID: after})
+	rows, total, err := s.users.ListUsers(ctx, page.byID())
 	if err != nil {
 		return nil, storeError(ctx, s.logger, err, "")
 	}
 	resp := &chargeplanev1.ListUsersResponse{TotalSize: total}
-	if len(rows) > size {
-		rows = rows[:size]
-		resp.NextPageToken = encodePageToken(rows[len(rows)-1].ID)
-	}
+	rows, resp.NextPageToken = cutPage(page, rows, func(u *store.User) string { return u.ID })
 	resp.Users = make([]*chargeplanev1.User, 0, len(rows))
 	for i := range rows {
 		resp.Users = append(resp.Users, UserToProto(&rows[i]))
@@ -243,23 +242,4 @@ func UserToProto(u *store.User) *chargeplanev1.User {
 		CreatedAt:  ts(u.CreatedAt),
 		UpdatedAt:  ts(u.UpdatedAt),
 	}
-}
-
-// pageRequest reads a page size and token (ids ordered byte-wise).
-func pageRequest(pageSize int32, token string) (size int, after string, err error) {
-	size = int(pageSize)
-	switch {
-	case size < 0:
-		return 0, "", status.Error(codes.InvalidArgument, "page_size must not be negative")
-	case size == 0:
-		size = DefaultPageSize
-	case size > MaxPageSize:
-		size = MaxPageSize
-	}
-	if token != "" {
-		if after, err = decodePageToken(token); err != nil {
-			return 0, "", invalid(err)
-		}
-	}
-	return size, after, nil
 }
