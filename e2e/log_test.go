@@ -19,7 +19,9 @@ func testLogger(t testing.TB) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	w := &logSink{}
+	sinks.add(t, w)
 	t.Cleanup(func() {
+		sinks.remove(t)
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if t.Failed() || os.Getenv("E2E_LOG") == "1" {
@@ -44,4 +46,39 @@ func (w *logSink) Write(p []byte) (int, error) {
 		w.buf.Write(p)
 	}
 	return len(p), nil
+}
+
+// sinks are the logs testLogger keeps for each test, for tests that check
+// what the system logged (secrets must never be).
+var sinks = &sinkIndex{m: map[testing.TB][]*logSink{}}
+
+type sinkIndex struct {
+	mu sync.Mutex
+	m  map[testing.TB][]*logSink
+}
+
+func (x *sinkIndex) add(t testing.TB, w *logSink) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.m[t] = append(x.m[t], w)
+}
+
+func (x *sinkIndex) remove(t testing.TB) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	delete(x.m, t)
+}
+
+// systemLog is everything the system logged so far through the loggers
+// testLogger made for t.
+func systemLog(t testing.TB) string {
+	sinks.mu.Lock()
+	defer sinks.mu.Unlock()
+	var b bytes.Buffer
+	for _, w := range sinks.m[t] {
+		w.mu.Lock()
+		b.Write(w.buf.Bytes())
+		w.mu.Unlock()
+	}
+	return b.String()
 }

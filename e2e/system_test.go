@@ -357,14 +357,18 @@ func newStationID(prefix string) string {
 
 // startTwoCores runs two core instances on one database and broker, and
 // two gateways (on the first core's control plane); it returns each
-// core's system (REST client) and the gateways' URLs.
-func startTwoCores(t *testing.T, gwPrefix string) (*system, *system, []string) {
+// core's system (REST client) and the gateways' URLs. tune, when given,
+// changes both cores' environment first.
+func startTwoCores(t *testing.T, gwPrefix string, tune ...func(env map[string]string)) (*system, *system, []string) {
 	t.Helper()
 	env := coreEnv(t)
 	env["DATABASE_URL"] = testenv.PostgresURL(t)
 	env["AMQP_URL"] = testenv.AMQPURL(t)
 	env["AMQP_PREFIX"] = testenv.UniquePrefix(t)
 	env["DATA_DIR"] = t.TempDir()
+	for _, f := range tune {
+		f(env)
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()

@@ -89,6 +89,14 @@ var Policies = map[string]Policy{
 
 	v1.AuditService_ListAuditRecords_FullMethodName: adminRead,
 
+	// Webhooks send every event (and hold secrets): admins only, like keys.
+	v1.WebhookService_CreateWebhook_FullMethodName:         administer,
+	v1.WebhookService_ListWebhooks_FullMethodName:          adminRead,
+	v1.WebhookService_GetWebhook_FullMethodName:            adminRead,
+	v1.WebhookService_UpdateWebhook_FullMethodName:         administer,
+	v1.WebhookService_DeleteWebhook_FullMethodName:         administer,
+	v1.WebhookService_ListWebhookDeliveries_FullMethodName: adminRead,
+
 	// A viewer may watch everything it may read.
 	v1.EventService_StreamEvents_FullMethodName: read,
 

@@ -45,6 +45,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/securityevent"
 	"github.com/chargeplane/chargeplane/api/smartcharging"
 	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/api/webhook"
 	"github.com/chargeplane/chargeplane/gateway/server"
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	"github.com/chargeplane/chargeplane/pkg/bus/inproc"
@@ -107,6 +108,8 @@ type App struct {
 	certs *certificates.Service
 	// charging answers EV charging needs with schedules.
 	charging *smartcharging.Service
+	// webhooks delivers the events to the webhooks this instance holds.
+	webhooks *webhook.Dispatcher
 
 	grpcSrv *grpc.Server
 	health  *health.Server
@@ -286,6 +289,20 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	chargeplanev1.RegisterTariffServiceServer(a.grpcSrv, operator.NewTariffService(a.store, logger))
 	chargeplanev1.RegisterCertificateServiceServer(a.grpcSrv, operator.NewCertificateService(cmds, ca, a.store, logger))
 	chargeplanev1.RegisterSecurityEventServiceServer(a.grpcSrv, operator.NewSecurityEventService(a.store, logger))
+	// Webhook secrets are sealed under a key derived from AUTH_SECRET,
+	// which every instance shares and the database does not hold.
+	sealer, err := webhook.NewSealer(secret)
+	if err != nil {
+		return nil, err
+	}
+	if a.webhooks, err = webhook.New(webhook.Config{
+		Store: a.store, Sealer: sealer, Owner: cfg.CoreID, Hub: a.hub,
+		Timeout: cfg.WebhookTimeout, RetryFor: cfg.WebhookRetryFor, AllowPrivate: cfg.WebhookAllowPrivate,
+		Retention: cfg.EventRetention, Metrics: webhook.NewMetrics(a.metrics), Logger: logger,
+	}); err != nil {
+		return nil, err
+	}
+	chargeplanev1.RegisterWebhookServiceServer(a.grpcSrv, operator.NewWebhookService(a.store, sealer, cfg.WebhookAllowPrivate, a.webhooks.Kick, logger))
 	gatewayv1.RegisterGatewayControlServiceServer(a.grpcSrv, a.control)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
@@ -425,6 +442,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err := a.bus.ConsumeEvents(runCtx, a.cfg.CoreID, a.hub.HandleRelay); err != nil {
 		return fmt.Errorf("app: consume events: %w", err)
 	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		a.webhooks.Run(runCtx)
+	}()
 
 	// Before the first SignCertificate can come in.
 	a.certs.Start(runCtx)

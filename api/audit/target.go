@@ -14,6 +14,7 @@ var targetTypes = map[string]string{
 	"IdTokenService": "id_token",
 	"UserService":    "user",
 	"ApiKeyService":  "api_key",
+	"WebhookService": "webhook",
 	"AuthService":    "user",
 }
 

@@ -139,6 +139,7 @@ func New(cfg Config) (*API, error) {
 		"tariffs":         chargeplanev1.RegisterTariffServiceHandler,
 		"certificates":    chargeplanev1.RegisterCertificateServiceHandler,
 		"security events": chargeplanev1.RegisterSecurityEventServiceHandler,
+		"webhooks":        chargeplanev1.RegisterWebhookServiceHandler,
 	} {
 		if err := register(ctx, gw, conn); err != nil {
 			conn.Close()

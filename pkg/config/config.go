@@ -107,6 +107,10 @@ type Config struct {
 	MessageLogPerStation int
 	EventRetention       time.Duration
 
+	WebhookTimeout      time.Duration
+	WebhookRetryFor     time.Duration
+	WebhookAllowPrivate bool
+
 	CACertFile          string
 	CAKeyFile           string
 	CSMSOrganization    string
@@ -193,6 +197,11 @@ func (c Config) crossCheck(bin Binary) error {
 	}
 	if bin&API != 0 && (c.CACertFile == "") != (c.CAKeyFile == "") {
 		errs = append(errs, errors.New("CA_CERT_FILE and CA_KEY_FILE go together: set both or neither"))
+	}
+	if bin&API != 0 && c.WebhookRetryFor > c.EventRetention {
+		// An event is read from the log for each retry: past the
+		// retention it is gone.
+		errs = append(errs, fmt.Errorf("WEBHOOK_RETRY_FOR (%s) must not exceed EVENT_RETENTION (%s)", c.WebhookRetryFor, c.EventRetention))
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither"))

@@ -1,0 +1,423 @@
+package webhook
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/goleak"
+
+	"github.com/chargeplane/chargeplane/api/event"
+	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/internal/testenv"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var testSealer, _ = NewSealer([]byte("dispatcher test auth secret 0123456789"))
+
+// eachStore runs fn against a migrated SQLite file and a fresh PostgreSQL
+// database.
+func eachStore(t *testing.T, fn func(t *testing.T, st *store.Store)) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			fn(t, openStore(t, db))
+		})
+	}
+}
+
+func openStore(t *testing.T, db string) *store.Store {
+	t.Helper()
+	cfg := store.Config{DataDir: t.TempDir()}
+	if db == "postgres" {
+		cfg = store.Config{DatabaseURL: testenv.PostgresURL(t)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := store.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// receiver is a webhook endpoint: it checks every delivery's signature
+// (computed here as docs/integrations.md tells receivers to), answers 500
+// to the first `fail` requests, and keeps the events it accepted.
+type receiver struct {
+	t      *testing.T
+	srv    *httptest.Server
+	secret string
+
+	mu       sync.Mutex
+	fail     int
+	requests int
+	got      []event.Event
+}
+
+func newReceiver(t *testing.T, secret string, fail int) *receiver {
+	r := &receiver{t: t, secret: secret, fail: fail}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.requests++
+	ts := req.Header.Get(HeaderTimestamp)
+	mac := hmac.New(sha256.New, []byte(r.secret))
+	mac.Write([]byte(ts + "." + string(body)))
+	if want := "sha256=" + hex.EncodeToString(mac.Sum(nil)); req.Header.Get(HeaderSignature) != want || req.Method != http.MethodPost ||
+		req.Header.Get("Content-Type") != "application/json" {
+		r.t.Errorf("delivery %s %s: signature %q, want %q", req.Method, body, req.Header.Get(HeaderSignature), want)
+	}
+	if n, err := strconv.ParseInt(ts, 10, 64); err != nil || time.Since(time.Unix(n, 0)).Abs() > time.Minute {
+		r.t.Errorf("delivery timestamp %q is not now", ts)
+	}
+	if r.fail > 0 {
+		r.fail--
+		http.Error(w, "busy\nretry later", http.StatusInternalServerError)
+		return
+	}
+	var e event.Event
+	if err := json.Unmarshal(body, &e); err != nil {
+		r.t.Errorf("delivery body %s: %v", body, err)
+	}
+	if req.Header.Get(HeaderEventID) != strconv.FormatInt(e.ID, 10) || req.Header.Get(HeaderEvent) != string(e.Type) {
+		r.t.Errorf("headers %v disagree with the event %s", req.Header, body)
+	}
+	r.got = append(r.got, e)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (r *receiver) setFail(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fail = n
+}
+
+func (r *receiver) snapshot() (got []event.Event, requests int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]event.Event(nil), r.got...), r.requests
+}
+
+// waitFor waits until the receiver accepted n events and checks they are
+// the ones wanted, in order, each once.
+func (r *receiver) waitFor(t *testing.T, want []int64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, _ := r.snapshot()
+		if len(got) >= len(want) || time.Now().After(deadline) {
+			ids := make([]int64, len(got))
+			for i, e := range got {
+				ids[i] = e.ID
+			}
+			if !equal(ids, want) {
+				t.Fatalf("received events %v, want %v (in order, each once)", ids, want)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func equal(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// appendEvents stores events of the given types now and returns their ids.
+func appendEvents(t *testing.T, st *store.Store, at time.Time, types ...event.Type) []int64 {
+	t.Helper()
+	evs := make([]event.Event, len(types))
+	for i, typ := range types {
+		evs[i] = event.New(typ, at, "CP-1", map[string]any{"n": i})
+	}
+	if err := st.AppendEvents(context.Background(), evs, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]int64, len(evs))
+	for i, e := range evs {
+		ids[i] = e.ID
+	}
+	return ids
+}
+
+func createWebhook(t *testing.T, st *store.Store, url, secret string, types ...event.Type) *store.Webhook {
+	t.Helper()
+	w := &store.Webhook{ID: uuid.NewString(), URL: url, EventTypes: JoinTypes(types), Enabled: true}
+	var err error
+	if w.SealedSecret, err = testSealer.Seal(w.ID, secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateWebhook(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// running is a started Dispatcher.
+type running struct {
+	d    *Dispatcher
+	stop func()
+}
+
+func startDispatcher(t *testing.T, st *store.Store, owner string, tune func(*Config)) running {
+	t.Helper()
+	cfg := Config{Store: st, Sealer: testSealer, Owner: owner, Timeout: 2 * time.Second, AllowPrivate: true,
+		Poll: 50 * time.Millisecond}
+	if tune != nil {
+		tune(&cfg)
+	}
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	return running{d: d, stop: stop}
+}
+
+func getWebhook(t *testing.T, st *store.Store, id string) *store.Webhook {
+	t.Helper()
+	w, err := st.GetWebhook(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// Only the webhook's types go out, signed, in order; a 500 is retried
+// with back-off until the endpoint takes it, and the log and status say
+// what happened.
+func TestDeliverySignedRetriedInOrder(t *testing.T) {
+	eachStore(t, func(t *testing.T, st *store.Store) {
+		before := appendEvents(t, st, time.Now(), event.StationStatus) // before the webhook: not for it
+		secret := "receiver-secret-0123456789"
+		rc := newReceiver(t, secret, 2)
+		w := createWebhook(t, st, rc.srv.URL+"/hook?tenant=1", secret, event.StationStatus, event.TransactionEnded)
+		if w.EventCursor != before[0] {
+			t.Fatalf("a new webhook starts at the end of the log: cursor %d, want %d", w.EventCursor, before[0])
+		}
+		m := NewMetrics(prometheus.NewRegistry())
+		startDispatcher(t, st, "core-a", func(c *Config) { c.Metrics = m })
+
+		ids := appendEvents(t, st, time.Now(), event.StationBooted, event.StationStatus, event.StationStatus,
+			event.CommandSent, event.TransactionEnded, event.StationBooted)
+		want := []int64{ids[1], ids[2], ids[4]}
+		rc.waitFor(t, want)
+		if _, requests := rc.snapshot(); requests != 5 {
+			t.Fatalf("%d requests, want 5 (2 answered 500, then 3 delivered)", requests)
+		}
+
+		var got *store.Webhook
+		eventually(t, "the last event's delivery recorded", func() bool {
+			got = getWebhook(t, st, w.ID)
+			return got.EventCursor >= ids[4]
+		})
+		if got.LastSuccessAt == nil || got.FailingSince != nil || got.Attempts != 0 || got.NextAttemptAt != nil ||
+			!strings.HasPrefix(got.LastError, "HTTP 500: busy retry later") || got.LastErrorAt == nil {
+			t.Fatalf("status after recovery: %+v", got.WebhookState)
+		}
+		log, err := st.ListWebhookDeliveries(context.Background(), w.ID, store.SeqPage{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var outcomes []string
+		for i := len(log) - 1; i >= 0; i-- {
+			r := log[i]
+			outcomes = append(outcomes, r.Outcome+"#"+strconv.Itoa(r.Attempt)+"/"+strconv.Itoa(r.HTTPStatus))
+		}
+		if strings.Join(outcomes, " ") != "failed#1/500 failed#2/500 delivered#3/204 delivered#1/204 delivered#1/204" {
+			t.Fatalf("delivery log %v", outcomes)
+		}
+		if n := value(t, m.deliveries.WithLabelValues(resultDelivered)).GetCounter().GetValue(); n != 3 {
+			t.Errorf("delivered counter %v", n)
+		}
+		if n := value(t, m.deliveries.WithLabelValues(resultHTTPError)).GetCounter().GetValue(); n != 2 {
+			t.Errorf("http_error counter %v", n)
+		}
+		if n := value(t, m.duration).GetHistogram().GetSampleCount(); n != 5 {
+			t.Errorf("duration histogram counted %d attempts, want 5", n)
+		}
+	})
+}
+
+func value(t *testing.T, m prometheus.Metric) *dto.Metric {
+	t.Helper()
+	var out dto.Metric
+	if err := m.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not in time", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Without WEBHOOK_ALLOW_PRIVATE, a webhook whose host resolves to the
+// core's own machine is refused when connecting: the endpoint never
+// sees a request, and the webhook says why.
+func TestDeliveryRefusesPrivateAddresses(t *testing.T) {
+	st := openStore(t, "sqlite")
+	rc := newReceiver(t, "receiver-secret-0123456789", 0)
+	port := rc.srv.Listener.Addr().String()[strings.LastIndex(rc.srv.Listener.Addr().String(), ":"):]
+	w := createWebhook(t, st, "http://localhost"+port+"/hook", "receiver-secret-0123456789")
+	m := NewMetrics(prometheus.NewRegistry())
+	startDispatcher(t, st, "core-a", func(c *Config) { c.AllowPrivate = false; c.Metrics = m })
+	appendEvents(t, st, time.Now(), event.StationBooted)
+	var got *store.Webhook
+	eventually(t, "a refused attempt recorded", func() bool {
+		got = getWebhook(t, st, w.ID)
+		return got.Attempts > 0
+	})
+	if !strings.Contains(got.LastError, "address refused") || !strings.Contains(got.LastError, "loopback") || got.FailingSince == nil {
+		t.Fatalf("status: %+v", got.WebhookState)
+	}
+	if _, requests := rc.snapshot(); requests != 0 {
+		t.Fatalf("the endpoint got %d requests", requests)
+	}
+	if n := value(t, m.deliveries.WithLabelValues(resultRefused)).GetCounter().GetValue(); n < 1 {
+		t.Errorf("refused counter %v", n)
+	}
+}
+
+// Two core instances deliver one webhook: one holds it and each event
+// goes out once; when it stops, the other takes over where it stood.
+func TestTwoDispatchersDeliverOnce(t *testing.T) {
+	st := openStore(t, "postgres")
+	secret := "receiver-secret-0123456789"
+	rc := newReceiver(t, secret, 0)
+	w := createWebhook(t, st, rc.srv.URL, secret)
+	a := startDispatcher(t, st, "core-a", nil)
+	b := startDispatcher(t, st, "core-b", nil)
+	var want []int64
+	for range 5 {
+		want = append(want, appendEvents(t, st, time.Now(), event.StationStatus, event.StationBooted)...)
+		time.Sleep(30 * time.Millisecond)
+	}
+	rc.waitFor(t, want)
+	holders := len(a.d.Delivering()) + len(b.d.Delivering())
+	if holders != 1 {
+		t.Fatalf("%d instances deliver the webhook, want 1", holders)
+	}
+	holder, other := a, b
+	if len(b.d.Delivering()) == 1 {
+		holder, other = b, a
+	}
+	holder.stop()
+	want = append(want, appendEvents(t, st, time.Now(), event.StationStatus, event.StationStatus)...)
+	rc.waitFor(t, want)
+	if got := other.d.Delivering(); len(got) != 1 || got[0] != w.ID {
+		t.Fatalf("the other instance delivers %v", got)
+	}
+}
+
+// A restart resumes where delivery stood: the events that were failing
+// when the core stopped and those stored while it was down go out once
+// each, in order, after it comes back.
+func TestDeliveryResumesAfterRestart(t *testing.T) {
+	eachStore(t, func(t *testing.T, st *store.Store) {
+		secret := "receiver-secret-0123456789"
+		rc := newReceiver(t, secret, 0)
+		w := createWebhook(t, st, rc.srv.URL, secret)
+		first := startDispatcher(t, st, "core-1", nil)
+		want := appendEvents(t, st, time.Now(), event.StationConnected, event.StationBooted)
+		rc.waitFor(t, want)
+
+		rc.setFail(1000)
+		want = append(want, appendEvents(t, st, time.Now(), event.StationStatus, event.StationStatus)...)
+		eventually(t, "a failed attempt", func() bool { return getWebhook(t, st, w.ID).Attempts > 0 })
+		first.stop()
+		if got := getWebhook(t, st, w.ID); got.LeaseOwner != "" {
+			t.Fatalf("a stopped instance kept the lease: %q", got.LeaseOwner)
+		}
+		want = append(want, appendEvents(t, st, time.Now(), event.StationDisconnected)...)
+		rc.setFail(0)
+		startDispatcher(t, st, "core-2", nil)
+		want = append(want, appendEvents(t, st, time.Now(), event.StationConnected)...)
+		rc.waitFor(t, want)
+	})
+}
+
+// Events older than the retry window are given up without an attempt,
+// counted, and delivery goes on with the next.
+func TestExpiredEventsGivenUp(t *testing.T) {
+	st := openStore(t, "sqlite")
+	secret := "receiver-secret-0123456789"
+	rc := newReceiver(t, secret, 0)
+	w := createWebhook(t, st, rc.srv.URL, secret)
+	old := appendEvents(t, st, time.Now().Add(-2*time.Hour), event.StationStatus, event.StationStatus)
+	fresh := appendEvents(t, st, time.Now(), event.StationBooted)
+	startDispatcher(t, st, "core-a", func(c *Config) { c.RetryFor = time.Hour })
+	rc.waitFor(t, fresh)
+	got := getWebhook(t, st, w.ID)
+	if got.Expired != 2 || !strings.Contains(got.LastError, "2 event(s) up to id "+strconv.FormatInt(old[1], 10)) {
+		t.Fatalf("status: %+v", got.WebhookState)
+	}
+}
+
+// A webhook disabled or deleted is no longer delivered.
+func TestDisabledWebhookStops(t *testing.T) {
+	st := openStore(t, "sqlite")
+	secret := "receiver-secret-0123456789"
+	rc := newReceiver(t, secret, 0)
+	w := createWebhook(t, st, rc.srv.URL, secret)
+	r := startDispatcher(t, st, "core-a", nil)
+	rc.waitFor(t, appendEvents(t, st, time.Now(), event.StationBooted))
+	off := false
+	if _, err := st.UpdateWebhook(context.Background(), w.ID, store.WebhookPatch{Enabled: &off}); err != nil {
+		t.Fatal(err)
+	}
+	r.d.Kick()
+	eventually(t, "the dispatcher lets go", func() bool { return len(r.d.Delivering()) == 0 })
+	appendEvents(t, st, time.Now(), event.StationStatus)
+	time.Sleep(200 * time.Millisecond)
+	if got, _ := rc.snapshot(); len(got) != 1 {
+		t.Fatalf("a disabled webhook received %d events", len(got))
+	}
+}
