@@ -165,6 +165,16 @@ func testOnboardAccept(t *testing.T, sys *system, v ocppVersion) {
 	c := mustDialOnboarding(ctx, t, sys, v.index, id, v, "")
 	bootAs(ctx, t, c.Client, v, serial, "Pending")
 	wantSecurityError(ctx, t, c.Client)
+	if v.name == "2.0.1" {
+		// The CSMS may read a Pending station's device model (B02:
+		// GetBaseReport): its NotifyReport is taken.
+		report := map[string]any{"requestId": 1, "generatedAt": time.Now().UTC().Format(time.RFC3339), "seqNo": 0,
+			"reportData": []map[string]any{{"component": map[string]any{"name": "SecurityCtrlr"},
+				"variable": map[string]any{"name": "SecurityProfile"}, "variableAttribute": []map[string]any{{"value": "1"}}}}}
+		if err := call(ctx, c.Client, "NotifyReport", report, &struct{}{}); err != nil {
+			t.Fatalf("NotifyReport of a pending station: %v", err)
+		}
+	}
 
 	st := sys.rest.getStation(ctx, t, id)
 	if st.Onboarding != "pending" || st.HasPassword || st.SerialNumber != serial || st.Vendor != vendor || st.RegistrationStatus != "Pending" {

@@ -26,6 +26,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/ocpp/route"
 	v16 "github.com/chargeplane/chargeplane/api/ocpp/v16"
 	v201 "github.com/chargeplane/chargeplane/api/ocpp/v201"
+	"github.com/chargeplane/chargeplane/api/onboarding"
 	"github.com/chargeplane/chargeplane/api/pki"
 	"github.com/chargeplane/chargeplane/api/securityevent"
 	"github.com/chargeplane/chargeplane/api/store"
@@ -435,8 +436,7 @@ func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, en
 		// must read it, whatever the handler's outcome.
 		defer r.standings.forget(env.GetStationId())
 	}
-	// B02.FR.09, B03.FR.07: a Pending or Rejected station may only boot.
-	if f.Action != "BootNotification" && (st.RegistrationStatus == "Pending" || st.RegistrationStatus == "Rejected") {
+	if !onboarding.Processes(st.RegistrationStatus, f.Action) {
 		return nil, &callError{ocppj.CodeSecurityError, "station is not accepted: send BootNotification"}
 	}
 	now := r.now()

@@ -19,7 +19,7 @@ const (
 	// Pending: an unknown station that connected while UNKNOWN_STATIONS
 	// was pending. It may connect (without a password) and boot; its
 	// BootNotification is answered Pending and nothing else it sends is
-	// processed.
+	// processed but the answers to what the CSMS asked (Processes).
 	Pending State = "Pending"
 	// Rejected: an operator refused it. The BootNotification of a
 	// connection still open is answered Rejected; any new connection is
@@ -78,3 +78,24 @@ func AcceptableFrom() []State { return []State{Pending, Rejected, Accepted} }
 // A station once accepted is not rejected (it has a history the operator
 // wants to keep): block it instead.
 func RejectableFrom() []State { return []State{Pending, Rejected} }
+
+// pendingAnswers are the charger messages that only answer a request of
+// the CSMS, which the CSMS may make of a Pending station to read it
+// before accepting it (OCPP 2.0.1 B02: GetBaseReport and GetReport, whose
+// results come as NotifyReport).
+var pendingAnswers = map[string]bool{"NotifyReport": true}
+
+// Processes reports whether the CSMS processes a charger's CALL of action
+// from a station whose last BootNotification was answered registration.
+// A Pending or Rejected station may only boot (2.0.1 B02.FR.09,
+// B03.FR.07; anything else is answered SecurityError), except that a
+// Pending one's answers to the CSMS's own requests are taken.
+func Processes(registration, action string) bool {
+	switch State(registration) {
+	case Pending:
+		return action == "BootNotification" || pendingAnswers[action]
+	case Rejected:
+		return action == "BootNotification"
+	}
+	return true
+}

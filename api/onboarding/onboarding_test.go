@@ -57,3 +57,27 @@ func TestTransitions(t *testing.T) {
 		t.Error("a pending station cannot be rejected")
 	}
 }
+
+// A Pending station may boot and answer what the CSMS asked it
+// (NotifyReport after GetBaseReport); nothing else. A Rejected one may
+// only boot.
+func TestProcesses(t *testing.T) {
+	for _, c := range []struct {
+		registration, action string
+		want                 bool
+	}{
+		{"Pending", "BootNotification", true},
+		{"Pending", "NotifyReport", true},
+		{"Pending", "StatusNotification", false},
+		{"Pending", "TransactionEvent", false},
+		{"Pending", "Authorize", false},
+		{"Rejected", "BootNotification", true},
+		{"Rejected", "NotifyReport", false},
+		{"Accepted", "TransactionEvent", true},
+		{"", "Heartbeat", true},
+	} {
+		if got := Processes(c.registration, c.action); got != c.want {
+			t.Errorf("Processes(%q, %q) = %v, want %v", c.registration, c.action, got, c.want)
+		}
+	}
+}
