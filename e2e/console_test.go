@@ -220,6 +220,19 @@ func testConsole(t *testing.T, sys *system, full bool) {
 	status16(ctx, t, c.Client, 1, "Preparing")
 	b.waitWithin(10*time.Second, "connector 1 Preparing", chip("Preparing"))
 
+	// The filters are the server's (ListStations state, ocppVersion, search).
+	filtered := func(state, count string) string {
+		return fmt.Sprintf(`document.getElementById('station-search').value === %s && document.getElementById('station-state').value === %s && document.getElementById('station-count').textContent.startsWith(%s)`,
+			js(c.id), js(state), js(count))
+	}
+	b.open("#/stations?state=online&version=1.6&q=" + c.id)
+	b.waitFor("the charger found online", filtered("online", "1 of ")+" && "+row)
+	b.open("#/stations?state=offline&q=" + c.id)
+	b.waitFor("no offline charger by that id", filtered("offline", "0 of ")+" && !"+row)
+	// The overview counts on the server too.
+	b.open("")
+	b.waitFor("the overview counting the charger online", `document.querySelector('#count-online .stat-value') && Number(document.querySelector('#count-online .stat-value').textContent) >= 1`)
+
 	if !full {
 		return
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/chargeplane/chargeplane/internal/testenv"
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 func TestMain(m *testing.M) {
@@ -326,6 +327,85 @@ func TestStations(t *testing.T) {
 		wantCode(t, err, codes.NotFound)
 		_, err = svc.GetStation(ctx, &chargeplanev1.GetStationRequest{Id: "CP-001"})
 		wantCode(t, err, codes.NotFound)
+	})
+}
+
+// The stations list filters by the console's live state, by OCPP version
+// and by text on the server, so that neither the console nor a script has
+// to page through every station to find or count some.
+func TestListStationsFilters(t *testing.T) {
+	stores(t, func(t *testing.T, st *store.Store) {
+		h := serve(t, st)
+		ctx := h.authed(t)
+		bg := context.Background()
+		now := time.Now()
+		connect := func(id string, v ocppj.Version, boot store.BootInfo, connectors ...string) {
+			t.Helper()
+			ev := store.ConnectionEvent{StationID: id, GatewayID: "gw", ConnectionID: "conn-" + id, OCPPVersion: v, At: now}
+			if _, err := st.RecordAdmission(bg, ev); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := st.MarkConnected(bg, ev); err != nil || !ok {
+				t.Fatalf("connect %s: %v %v", id, ok, err)
+			}
+			if err := st.RecordBoot(bg, id, boot, now); err != nil {
+				t.Fatal(err)
+			}
+			for i, status := range connectors {
+				c := store.Connector{StationID: id, ConnectorID: i + 1, Status: status, UpdatedAt: now, ReportedAt: now}
+				if err := st.UpsertConnector(bg, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for _, id := range []string{"on", "faulty", "off", "boot-pending"} {
+			if _, err := h.stations.CreateStation(ctx, &chargeplanev1.CreateStationRequest{Id: id}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := st.CreatePendingStation(bg, "unknown", 0, 10); err != nil {
+			t.Fatal(err)
+		}
+		accepted := store.BootInfo{RegistrationStatus: "Accepted"}
+		connect("on", ocppj.V16, store.BootInfo{Vendor: "Acme_Corp", Model: "Wall", RegistrationStatus: "Accepted"}, "Available", "Charging")
+		connect("faulty", ocppj.V201, accepted, "Available", "Faulted")
+		connect("boot-pending", ocppj.V16, store.BootInfo{RegistrationStatus: "Pending"})
+		connect("unknown", ocppj.V201, accepted)
+
+		for name, c := range map[string]struct {
+			req  *chargeplanev1.ListStationsRequest
+			want string
+		}{
+			"online":             {&chargeplanev1.ListStationsRequest{State: "online"}, "on"},
+			"faulted":            {&chargeplanev1.ListStationsRequest{State: "faulted"}, "faulty"},
+			"offline":            {&chargeplanev1.ListStationsRequest{State: "offline"}, "off"},
+			"pending either way": {&chargeplanev1.ListStationsRequest{State: "pending"}, "boot-pending,unknown"},
+			"2.0.1":              {&chargeplanev1.ListStationsRequest{OcppVersion: "2.0.1"}, "faulty,unknown"},
+			"vendor, any case":   {&chargeplanev1.ListStationsRequest{Search: " acme_c "}, "on"},
+			"id":                 {&chargeplanev1.ListStationsRequest{Search: "FAUL"}, "faulty"},
+			"wildcards are text": {&chargeplanev1.ListStationsRequest{Search: "%"}, ""},
+			"underscore is text": {&chargeplanev1.ListStationsRequest{Search: "e_c"}, "on"},
+			"combined":           {&chargeplanev1.ListStationsRequest{State: "online", OcppVersion: "2.0.1"}, ""},
+			"with onboarding":    {&chargeplanev1.ListStationsRequest{Status: "pending", State: "pending"}, "unknown"},
+		} {
+			resp, err := h.stations.ListStations(ctx, c.req)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			var ids []string
+			for _, s := range resp.GetStations() {
+				ids = append(ids, s.GetId())
+			}
+			if got := strings.Join(ids, ","); got != c.want || resp.GetTotalSize() != int64(len(ids)) {
+				t.Errorf("%s: %q (total %d), want %q", name, got, resp.GetTotalSize(), c.want)
+			}
+		}
+		for _, req := range []*chargeplanev1.ListStationsRequest{
+			{State: "asleep"}, {OcppVersion: "1.5"}, {Search: strings.Repeat("x", 65)},
+		} {
+			_, err := h.stations.ListStations(ctx, req)
+			wantCode(t, err, codes.InvalidArgument)
+		}
 	})
 }
 

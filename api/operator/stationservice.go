@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 // Limits from OCPP: the identity is at most 48 characters and never holds
@@ -212,13 +214,48 @@ func (s *StationService) GetStation(ctx context.Context, req *chargeplanev1.GetS
 // lists (the first lists, hence the plain name).
 const pageTokenPrefix = "v1:"
 
+// listStationsFilter reads ListStations' filters.
+func listStationsFilter(req *chargeplanev1.ListStationsRequest) (store.StationFilter, error) {
+	f, err := stationFilter(req.GetStatus())
+	if err != nil {
+		return f, err
+	}
+	yes, no := true, false
+	// The console's classification (stations-model.js): pending first,
+	// then offline, then faulted; online is what is left.
+	switch req.GetState() {
+	case "":
+	case "pending":
+		f.Pending = &yes
+	case "offline":
+		f.Pending, f.Connected = &no, &no
+	case "faulted":
+		f.Pending, f.Connected, f.Faulted = &no, &yes, &yes
+	case "online":
+		f.Pending, f.Connected, f.Faulted = &no, &yes, &no
+	default:
+		return f, errors.New("state must be online, offline, faulted or pending")
+	}
+	if v := req.GetOcppVersion(); v != "" {
+		var ok bool
+		if f.OCPPVersion, ok = ocppj.ParseVersion(v); !ok {
+			return f, errors.New("ocpp_version must be 1.6 or 2.0.1")
+		}
+	}
+	f.Search = strings.TrimSpace(req.GetSearch())
+	if utf8.RuneCountInString(f.Search) > 64 {
+		return f, errors.New("search is longer than 64 characters")
+	}
+	return f, nil
+}
+
 // ListStations returns stations ordered by id, one page at a time.
 func (s *StationService) ListStations(ctx context.Context, req *chargeplanev1.ListStationsRequest) (*chargeplanev1.ListStationsResponse, error) {
 	page, err := readPage(req, pageTokenPrefix, ValidateStationID)
 	if err != nil {
 		return nil, err
 	}
-	filter, err := stationFilter(req.GetStatus())
+	filter, err := listStationsFilter(req)
 	if err != nil {
 		return nil, invalid(err)
 	}

@@ -205,10 +205,12 @@ func (s *Store) ListIDTokens(ctx context.Context, f IDTokenFilter, p Page) ([]ID
 	return tokens, total, nil
 }
 
-func likePrefix(p string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return r.Replace(p) + "%"
-}
+func likePrefix(p string) string { return likeEscape(p) + "%" }
+
+// likeEscape makes a text match itself in a LIKE pattern (ESCAPE '\').
+func likeEscape(s string) string { return likeEscaper.Replace(s) }
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 func pageLimit(p Page) int {
 	switch {

@@ -3,9 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 // StatusUnavailable is the status of a station or connector nobody can use:
@@ -13,6 +16,7 @@ import (
 const (
 	StatusAvailable   = "Available"
 	StatusUnavailable = "Unavailable"
+	StatusFaulted     = "Faulted"
 )
 
 // CreateStation inserts st (its Connectors are ignored: they come from the
@@ -61,6 +65,19 @@ func (s *Store) GetStation(ctx context.Context, id string) (*Station, error) {
 type StationFilter struct {
 	Onboarding string // only stations in this onboarding state
 	Blocked    *bool  // only blocked (true) or unblocked (false) stations
+	// Pending: only stations (not) waiting for acceptance, by the operator
+	// (onboarding Pending) or by their BootNotification's answer.
+	Pending *bool
+	// Connected: only stations (not) connected now.
+	Connected *bool
+	// Faulted: only stations that do (not) report Faulted, for themselves
+	// or for a connector.
+	Faulted *bool
+	// OCPPVersion: only stations that last connected with it (0: any).
+	OCPPVersion ocppj.Version
+	// Search: only stations whose id, name, vendor, model or serial number
+	// contains it, ignoring case.
+	Search string
 }
 
 func (f StationFilter) apply(db *gorm.DB) *gorm.DB {
@@ -69,6 +86,26 @@ func (f StationFilter) apply(db *gorm.DB) *gorm.DB {
 	}
 	if f.Blocked != nil {
 		db = db.Where("blocked = ?", *f.Blocked)
+	}
+	if f.Pending != nil {
+		// The BootNotification answer's Pending, as stored (both versions
+		// spell it so).
+		db = db.Where("(onboarding = ? OR registration_status = ?) = ?", OnboardingPending, "Pending", *f.Pending)
+	}
+	if f.Connected != nil {
+		db = db.Where("connected = ?", *f.Connected)
+	}
+	if f.Faulted != nil {
+		db = db.Where("(status = ? OR EXISTS (SELECT 1 FROM connectors c WHERE c.station_id = stations.id AND c.status = ?)) = ?",
+			StatusFaulted, StatusFaulted, *f.Faulted)
+	}
+	if f.OCPPVersion != 0 {
+		db = db.Where("ocpp_version = ?", f.OCPPVersion)
+	}
+	if f.Search != "" {
+		like := "%" + likeEscape(strings.ToLower(f.Search)) + "%"
+		db = db.Where(`(LOWER(id) LIKE ? ESCAPE '\' OR LOWER(name) LIKE ? ESCAPE '\' OR LOWER(vendor) LIKE ? ESCAPE '\'
+			OR LOWER(model) LIKE ? ESCAPE '\' OR LOWER(serial_number) LIKE ? ESCAPE '\')`, like, like, like, like, like)
 	}
 	return db
 }

@@ -477,7 +477,19 @@ type ListStationsRequest struct {
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only stations in this state: "pending", "accepted", "rejected" or
 	// "blocked"; empty = every station.
-	Status        string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	Status string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	// Only stations in this live state, as the console shows them: "online"
+	// (connected, nothing faulted), "offline", "faulted" (connected, the
+	// station or a connector Faulted) or "pending" (waiting for acceptance,
+	// by the operator or by its boot answer; pending counts before the
+	// others); empty = every station.
+	State string `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	// Only stations that last connected with this OCPP version: "1.6" or
+	// "2.0.1".
+	OcppVersion string `protobuf:"bytes,5,opt,name=ocpp_version,json=ocppVersion,proto3" json:"ocpp_version,omitempty"`
+	// Only stations whose id, name, vendor, model or serial number contains
+	// this text, ignoring case (at most 64 characters).
+	Search        string `protobuf:"bytes,6,opt,name=search,proto3" json:"search,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -529,6 +541,27 @@ func (x *ListStationsRequest) GetPageToken() string {
 func (x *ListStationsRequest) GetStatus() string {
 	if x != nil {
 		return x.Status
+	}
+	return ""
+}
+
+func (x *ListStationsRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ListStationsRequest) GetOcppVersion() string {
+	if x != nil {
+		return x.OcppVersion
+	}
+	return ""
+}
+
+func (x *ListStationsRequest) GetSearch() string {
+	if x != nil {
+		return x.Search
 	}
 	return ""
 }
@@ -1357,12 +1390,15 @@ const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"\bpassword\x18\x02 \x01(\tB\x03\x80\x01\x01R\bpassword\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12.\n" +
 	"\x10security_profile\x18\x04 \x01(\x05H\x00R\x0fsecurityProfile\x88\x01\x01:E\x92AB2@{\"id\":\"CP-1\",\"password\":\"0123456789abcdef\",\"name\":\"Lab charger\"}B\x13\n" +
-	"\x11_security_profile\"i\n" +
+	"\x11_security_profile\"\xba\x01\n" +
 	"\x13ListStationsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x16\n" +
-	"\x06status\x18\x03 \x01(\tR\x06status\"\x92\x01\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x12!\n" +
+	"\focpp_version\x18\x05 \x01(\tR\vocppVersion\x12\x16\n" +
+	"\x06search\x18\x06 \x01(\tR\x06search\"\x92\x01\n" +
 	"\x14ListStationsResponse\x123\n" +
 	"\bstations\x18\x01 \x03(\v2\x17.chargeplane.v1.StationR\bstations\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +

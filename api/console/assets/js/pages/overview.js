@@ -18,19 +18,21 @@ export default {
     async function load() {
       const midnight = new Date();
       midnight.setHours(0, 0, 0, 0);
-      const [stations, active, today] = await Promise.all([
-        all('/stations', 'stations'),
+      // The server counts each state (a fleet is too large to fetch
+      // whole); the stations needing attention are the first of theirs.
+      const states = ['online', 'offline', 'faulted', 'pending'];
+      const [pages, active, today] = await Promise.all([
+        Promise.all(states.map((state) => get('/stations' + query({ state, pageSize: ['faulted', 'pending'].includes(state) ? 10 : 1 })))),
         get('/transactions' + query({ active: true, pageSize: 50 })),
         all('/transactions', 'transactions', { startedAfter: midnight.toISOString() }),
       ]);
-      const counts = { online: 0, offline: 0, faulted: 0, pending: 0 };
-      for (const s of stations) counts[stationState(s)]++;
+      const counts = Object.fromEntries(states.map((k, i) => [k, Number(pages[i].totalSize) || 0]));
       const energy = today.reduce((sum, t) => sum + (t.energyWh || 0), 0);
       const now = Date.now();
       const rate = isStreaming() ? (stats.events - lastEvents) / Math.max(1, (now - lastAt) / 1000) : null;
       lastEvents = stats.events;
       lastAt = now;
-      const attention = stations.filter((s) => ['faulted', 'pending'].includes(stationState(s))).slice(0, 10);
+      const attention = [...pages[2].stations, ...pages[3].stations].slice(0, 10);
       replace(body,
         h('section', { class: 'stats', 'aria-label': 'Stations' },
           ['online', 'offline', 'faulted', 'pending'].map((k) =>

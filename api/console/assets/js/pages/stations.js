@@ -1,5 +1,5 @@
 import { h, replace, badge, time, ago, table, errorBox, empty, spinner, toast } from '../dom.js';
-import { all, post, can } from '../api.js';
+import { all, get, post, can, query } from '../api.js';
 import { watch } from '../live.js';
 import { stationState, stateLabel, stateKind, connectorLabel } from '../stations-model.js';
 import { formFor } from '../forms.js';
@@ -19,6 +19,7 @@ export default {
   async render(root, _params, q) {
     const filters = { q: q.get('q') || '', state: q.get('state') || '', version: q.get('version') || '' };
     let stations = [];
+    let total = 0;
     const list = h('div', { id: 'station-list', 'aria-live': 'polite' }, spinner());
     const count = h('p', { class: 'muted', id: 'station-count' });
 
@@ -36,19 +37,17 @@ export default {
       filters.version = version.value;
       const qs = new URLSearchParams(Object.entries(filters).filter(([, v]) => v)).toString();
       history.replaceState(null, '', `#/stations${qs ? '?' + qs : ''}`);
-      draw();
+      load().catch((e) => replace(list, errorBox(e)));
     };
-    search.addEventListener('input', apply);
+    // The server filters: wait for a pause in the typing.
+    let typing;
+    search.addEventListener('input', () => { clearTimeout(typing); typing = setTimeout(apply, 250); });
     state.addEventListener('change', apply);
     version.addEventListener('change', apply);
 
     function draw() {
-      const needle = filters.q.toLowerCase();
-      const shown = stations.filter((s) =>
-        (!filters.state || stationState(s) === filters.state) &&
-        (!filters.version || s.ocppVersion === filters.version) &&
-        (!needle || [s.id, s.name, s.vendor, s.model, s.serialNumber].some((f) => (f || '').toLowerCase().includes(needle))));
-      count.textContent = `${shown.length} of ${stations.length} stations`;
+      const shown = stations;
+      count.textContent = `${shown.length} of ${total} stations`;
       replace(list, shown.length ? table(['Station', 'State', 'OCPP', 'Connectors', 'Vendor / model', 'Last seen'], shown.map((s) => {
         const st = stationState(s);
         return h('tr', { dataset: { station: s.id } },
@@ -58,12 +57,21 @@ export default {
           h('td', null, connectorChips(s)),
           h('td', null, [s.vendor, s.model].filter(Boolean).join(' ') || '—'),
           h('td', { title: s.lastSeen || '' }, s.lastSeen ? ago(s.lastSeen) : '—'));
-      }), { caption: 'Stations' }) : empty(stations.length ? 'No station matches these filters.' : 'No station registered yet.'));
+      }), { caption: 'Stations' }) : empty(total ? 'No station matches these filters.' : 'No station registered yet.'));
     }
 
+    // The server filters and orders by id; the unfiltered count comes from
+    // a one-row page. A slower answer to older filters is dropped.
+    let loads = 0;
     async function load() {
-      stations = await all('/stations', 'stations');
-      stations.sort((a, b) => a.id.localeCompare(b.id));
+      const n = ++loads;
+      const [rows, every] = await Promise.all([
+        all('/stations', 'stations', { state: filters.state, ocppVersion: filters.version, search: filters.q }),
+        get('/stations' + query({ pageSize: 1 })),
+      ]);
+      if (n !== loads) return;
+      stations = rows;
+      total = Number(every.totalSize) || 0;
       draw();
     }
 
