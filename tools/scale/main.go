@@ -33,6 +33,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -64,6 +65,7 @@ type options struct {
 	amqpURL, pgAdmin  string
 	kill              bool
 	timeout           time.Duration
+	pprof             time.Duration
 }
 
 func main() {
@@ -104,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.pgAdmin, "pg", envOr("postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "SCALE_DATABASE_URL", "TEST_DATABASE_URL"),
 		"PostgreSQL role that may CREATE DATABASE")
 	fs.DurationVar(&o.timeout, "timeout", 45*time.Minute, "give up after this long")
+	fs.DurationVar(&o.pprof, "pprof", 0, "take a CPU profile of core1 this long from 10 s into the storm (core1-storm.cpu.pprof in -out); 0 = none")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -168,6 +171,7 @@ type runner struct {
 
 	dbURL, prefix string
 	coreGRPC      string
+	corePprof     string // core1's pprof address (-pprof)
 	cores         []*proc.Proc
 	gws           []*proc.Proc
 	gwURLs        []string
@@ -230,12 +234,19 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	t0 := time.Now()
 	r.res.Timeline.Start = t0
+	xacts0, xactsErr := r.dbTransactions(ctx)
+	if o.pprof > 0 {
+		go r.profileCore(ctx, 10*time.Second, o.pprof)
+	}
 
 	// 1. The storm.
 	r.say("storm: %d chargers connecting at up to %.0f/s", o.chargers, o.connectRate)
 	held, reason := r.waitStorm(ctx, t0)
 	r.res.Timeline.StormEnd = time.Now()
 	r.res.Held = held
+	if xacts1, err := r.dbTransactions(ctx); err == nil && xactsErr == nil {
+		r.res.StormCost.DBTransactions = xacts1 - xacts0
+	}
 	if held < o.chargers {
 		r.res.StoppedBecause = reason
 		r.say("storm: held %d of %d chargers: %s", held, o.chargers, reason)
@@ -284,6 +295,59 @@ func (r *runner) run(ctx context.Context) error {
 	r.waitQuiet(ctx, time.Minute)
 	r.res.Check = r.checkDatabase(ctx)
 	return nil
+}
+
+// dbTransactions is the number of transactions the run's database has
+// committed or rolled back: every statement outside an explicit
+// transaction counts as one, so the difference over the storm divided by
+// the chargers admitted is a load-independent cost per charger.
+// PostgreSQL publishes these counters within a second or so.
+func (r *runner) dbTransactions(ctx context.Context) (int64, error) {
+	db, err := pgx.Connect(ctx, r.dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close(context.Background())
+	if err := sleepCtx(ctx, 1500*time.Millisecond); err != nil { // let the backends flush their counters
+		return 0, err
+	}
+	var n int64
+	err = db.QueryRow(ctx, `SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()`).Scan(&n)
+	return n, err
+}
+
+// profileCore saves a CPU profile of core1 taken from after into the storm.
+func (r *runner) profileCore(ctx context.Context, after, length time.Duration) {
+	if err := sleepCtx(ctx, after); err != nil {
+		return
+	}
+	path := filepath.Join(r.o.out, "core1-storm.cpu.pprof")
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.corePprof, int(length.Seconds()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err == nil {
+		err = saveBody(req, path)
+	}
+	if err != nil {
+		fmt.Fprintln(r.log, "scale: CPU profile of core1:", err)
+		return
+	}
+	r.say("CPU profile of core1 written to %s", path)
+}
+
+func saveBody(req *http.Request, path string) error {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d", req.URL, resp.StatusCode)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -502,6 +566,13 @@ func (r *runner) startCores(ctx context.Context) error {
 			"AMQP_PREFIX": r.prefix, "CORE_ID": fmt.Sprintf("scale-core-%d", i+1), "AUTH_SECRET": secret,
 			"LOG_LEVEL": "warn", "MIGRATE_ON_START": "false", "HEARTBEAT_INTERVAL": fmt.Sprint(int(r.o.heartbeat.Seconds())),
 			"BUS_PARTITIONS": fmt.Sprint(bus.DefaultPartitions), "LEASE_SWEEP_INTERVAL": "1s",
+		}
+		if i == 0 && r.o.pprof > 0 {
+			pp, err := proc.FreeAddrs(1)
+			if err != nil {
+				return err
+			}
+			env["PPROF_ADDR"], r.corePprof = pp[0], pp[0]
 		}
 		p, err := proc.Start(fmt.Sprintf("core%d", i+1), filepath.Join(r.o.bin, "api"), []string{"serve"}, env, r.o.out)
 		if err != nil {

@@ -28,6 +28,7 @@ type Results struct {
 	StormSeconds   float64      `json:"allOnlineAfterSeconds"`
 	AdmissionsPeak float64      `json:"admissionsPerSecondPeak"`
 	AdmissionsAvg  float64      `json:"admissionsPerSecondAverage"`
+	StormCost      StormCost    `json:"stormCost"`
 	Steady         Phase        `json:"steady"`
 	Kill           *KillResult  `json:"kill,omitempty"`
 	Processes      []ProcResult `json:"processes"`
@@ -59,6 +60,21 @@ type Phase struct {
 	ByAction  map[string]float64 `json:"perSecondByAction"`
 	P50, P99  float64            // ms
 	Max       float64
+}
+
+// StormCost is what the connect-and-boot storm cost per operation:
+// unlike rates, it holds on a machine shared with other work.
+type StormCost struct {
+	// CPUSeconds is the CPU time each kind of process (core, gateway,
+	// loadgen, broker, database) used during the storm.
+	CPUSeconds map[string]float64 `json:"cpuSeconds"`
+	// DBTransactions is the database's transaction count over the storm
+	// (each statement outside a transaction is one).
+	DBTransactions int64 `json:"dbTransactions"`
+	// Operations is the work done meanwhile: the chargers admitted and the
+	// charger messages answered (how far the chargers got within the storm
+	// depends on the machine's other load; the cost of each step does not).
+	Operations int64 `json:"operations"`
 }
 
 type KillResult struct {
@@ -197,15 +213,22 @@ func (r *runner) report() {
 				peak = max(peak, float64(p.Connected-prev))
 			}
 			prev = p.Connected
+			if !tl.StormEnd.IsZero() && float64(s) <= tl.StormEnd.Sub(tl.Start).Seconds() {
+				res.StormCost.Operations += int64(p.Trips)
+			}
 			res.Storm = append(res.Storm, p)
 		}
 		res.AdmissionsPeak = peak
 		if !tl.StormEnd.IsZero() {
+			res.StormCost.Operations += int64(res.Held)
 			res.StormSeconds = tl.StormEnd.Sub(tl.Start).Seconds()
 			if res.StormSeconds > 0 {
 				res.AdmissionsAvg = float64(res.Held) / res.StormSeconds
 			}
 		}
+	}
+	if !tl.StormEnd.IsZero() {
+		res.StormCost.CPUSeconds = cpuByKind(samples, tl.Start, tl.StormEnd)
 	}
 	if !tl.SteadyEnd.IsZero() {
 		res.Steady = r.phase(m, tl.StormEnd, tl.SteadyEnd)
@@ -237,6 +260,43 @@ func (r *runner) report() {
 		fmt.Fprintln(r.log, "scale:", err)
 	}
 	fmt.Fprintf(r.out, "\nresults: %s\nchart:   %s\nlogs:    %s\n", jsonPath, svgPath, r.o.out)
+}
+
+// cpuByKind is the CPU seconds each kind of process used within [from, to]
+// (for PostgreSQL, whose connections come and go, a lower bound).
+func cpuByKind(samples []sample, from, to time.Time) map[string]float64 {
+	first, last := map[string]sample{}, map[string]sample{}
+	pgTicks := map[time.Time]int64{}
+	for _, s := range samples {
+		if s.at.Before(from) || s.at.After(to) {
+			continue
+		}
+		if s.kind == "database" {
+			pgTicks[s.at] += s.ticks
+			continue
+		}
+		if _, ok := first[s.name]; !ok {
+			first[s.name] = s
+		}
+		last[s.name] = s
+	}
+	out := map[string]float64{}
+	for name, f := range first {
+		out[f.kind] += float64(last[name].ticks-f.ticks) / 100
+	}
+	var t0, t1 time.Time
+	for t := range pgTicks {
+		if t0.IsZero() || t.Before(t0) {
+			t0 = t
+		}
+		if t.After(t1) {
+			t1 = t
+		}
+	}
+	if !t0.IsZero() {
+		out["database"] = float64(pgTicks[t1]-pgTicks[t0]) / 100
+	}
+	return out
 }
 
 // processStats averages each process's CPU and RSS over [from, to].
@@ -316,7 +376,20 @@ func (r *runner) printTables(w io.Writer) {
 	fmt.Fprintln(tw, "chargers online\tall online after s\tadmissions/s avg\tadmissions/s peak\t")
 	fmt.Fprintf(tw, "%d / %d\t%.1f\t%.0f\t%.0f\t\n", res.Held, res.Plan.Chargers, res.StormSeconds, res.AdmissionsAvg, res.AdmissionsPeak)
 	tw.Flush()
-
+	if c := res.StormCost; c.Operations > 0 && len(c.CPUSeconds) > 0 {
+		fmt.Fprintf(w, "cost per operation (an admission or a charger message answered; %d in the storm), which holds on a busy machine:\n", c.Operations)
+		var kinds []string
+		for k := range c.CPUSeconds {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		fmt.Fprintln(tw, "process kind\tCPU s during storm\tCPU ms per operation\t")
+		for _, k := range kinds {
+			fmt.Fprintf(tw, "%s\t%.1f\t%.3f\t\n", k, c.CPUSeconds[k], c.CPUSeconds[k]*1000/float64(c.Operations))
+		}
+		tw.Flush()
+		fmt.Fprintf(w, "database transactions per operation: %.2f\n", float64(c.DBTransactions)/float64(c.Operations))
+	}
 	fmt.Fprintln(w, "\n== 2. Steady state ==")
 	st := res.Steady
 	fmt.Fprintln(tw, "seconds\tround trips/s\tp50 ms\tp99 ms\tmax ms\t")
