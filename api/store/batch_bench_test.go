@@ -152,3 +152,53 @@ func BenchmarkStatuses(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSharedTokenStarts starts sessions of 64 stations at once with
+// one id token without a limit (a fleet card; the scale run's chargers all
+// use one), on PostgreSQL: with the token's row locked by every start they
+// ran one at a time, each holding a database connection while it waited.
+//
+//	go test ./api/store -run '^$' -bench SharedTokenStarts -benchtime 2000x -count 3
+func BenchmarkSharedTokenStarts(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, Config{DatabaseURL: testenv.PostgresURL(b), MaxOpenConns: 64, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.CreateIDToken(ctx, &IDToken{Value: "FLEET"}); err != nil {
+		b.Fatal(err)
+	}
+	const senders = 64
+	for i := range senders {
+		if err := s.CreateStation(ctx, &Station{ID: fmt.Sprintf("CP%d", i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for w := range senders {
+		wg.Go(func() {
+			for {
+				n := next.Add(1)
+				if n > int64(b.N) {
+					return
+				}
+				_, err := s.StartTransaction16(ctx, StartTransaction16{StationID: fmt.Sprintf("CP%d", w), ConnectorID: 1, IDTag: "FLEET",
+					MeterStartWh: int(n), Timestamp: t0.Add(time.Duration(n) * time.Millisecond)})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "starts/s")
+}

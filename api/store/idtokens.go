@@ -320,8 +320,18 @@ type txRef struct{ stationID, uid string }
 
 // authorize computes the effective status, not counting exclude among the
 // active transactions (the transaction being started or updated).
+//
+// lock serialises the caller's transaction with the other starts of the
+// token, but only when the token has a limit to protect: locking every
+// token made all the sessions of a shared token (a fleet card) wait on
+// one row, each holding a database connection meanwhile. A start that read
+// the token unlimited just before an operator set a limit counts as
+// started before the limit, as if it had committed first.
 func authorize(db *gorm.DB, value string, at time.Time, exclude txRef, lock bool) (Authorization, error) {
-	t, err := idTokenByValue(db, value, lock)
+	t, err := idTokenByValue(db, value, false)
+	if err == nil && lock && t.MaxActiveTransactions != nil {
+		t, err = idTokenByValue(db, value, true)
+	}
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return Authorization{Status: AuthUnknown}, nil
 	}

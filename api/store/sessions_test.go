@@ -175,6 +175,54 @@ func energy(t *testing.T, tx *Transaction) float64 {
 	return *tx.EnergyWh
 }
 
+// A token without a limit is not locked by the starts that use it: the
+// sessions of a shared token (a fleet card) must not queue on its row. A
+// limited token still is, so that two stations cannot both take its last
+// slot. Row locks are PostgreSQL's; SQLite serialises every write anyway.
+func TestStartLocksOnlyLimitedTokens(t *testing.T) {
+	s := openStore(t, "postgres", &clock{t: t0})
+	ctx := context.Background()
+	mustCreateStation(t, s, "CP1")
+	mustToken(t, s, &IDToken{Value: "FLEET"})
+	mustToken(t, s, &IDToken{Value: "LIMITED", MaxActiveTransactions: ptr(1)})
+	holdLock := func(value string) func() {
+		t.Helper()
+		tx := s.db.Begin()
+		var id string
+		if err := tx.Raw("SELECT id FROM id_tokens WHERE value = ? FOR UPDATE", value).Scan(&id).Error; err != nil || id == "" {
+			t.Fatalf("lock %s: %q %v", value, id, err)
+		}
+		return func() { tx.Rollback() }
+	}
+
+	release := holdLock("FLEET")
+	// Bounded only so that a regression fails instead of hanging.
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	res, err := s.StartTransaction16(wctx, StartTransaction16{StationID: "CP1", ConnectorID: 1, IDTag: "FLEET", MeterStartWh: 1, Timestamp: t0})
+	if err != nil || res.Authorization.Status != IDTokenAccepted {
+		t.Fatalf("start with an unlimited token whose row is locked = %+v, %v", res, err)
+	}
+	ev, err := s.RecordTransactionEvent(wctx, TransactionEvent{StationID: "CP1", TransactionUID: "T1", SeqNo: 0, EventType: EventStarted, Timestamp: t0, IDToken: "FLEET"})
+	cancel()
+	release()
+	if err != nil || ev.Authorization == nil || ev.Authorization.Status != IDTokenAccepted {
+		t.Fatalf("2.0.1 start with an unlimited token whose row is locked = %+v, %v", ev, err)
+	}
+
+	release = holdLock("LIMITED")
+	wctx, cancel = context.WithTimeout(ctx, time.Second)
+	_, err = s.StartTransaction16(wctx, StartTransaction16{StationID: "CP1", ConnectorID: 2, IDTag: "LIMITED", MeterStartWh: 1, Timestamp: t0})
+	cancel()
+	release()
+	if err == nil {
+		t.Fatal("a start of a limited token went ahead while another transaction held the token")
+	}
+	res, err = s.StartTransaction16(ctx, StartTransaction16{StationID: "CP1", ConnectorID: 2, IDTag: "LIMITED", MeterStartWh: 1, Timestamp: t0})
+	if err != nil || res.Authorization.Status != IDTokenAccepted {
+		t.Fatalf("start of the limited token once free = %+v, %v", res, err)
+	}
+}
+
 func TestTransactions16(t *testing.T) {
 	each(t, func(t *testing.T, s *Store, clk *clock) {
 		ctx := context.Background()
