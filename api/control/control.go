@@ -59,7 +59,7 @@ type Deps struct {
 
 // registry is what the service needs from the store.
 type registry interface {
-	GetStation(ctx context.Context, id string) (*store.Station, error)
+	GetStationForAdmission(ctx context.Context, id string) (*store.Station, error)
 	RecordAdmission(ctx context.Context, ev store.ConnectionEvent) (store.ConnectionEvent, error)
 	RenewLease(ctx context.Context, gatewayID string, until time.Time) error
 	ExpireLeases(ctx context.Context, now time.Time) ([]string, error)
@@ -147,7 +147,7 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 			RetryAfterSeconds: int32(until.Sub(s.now()).Round(time.Second) / time.Second)}, nil
 	}
 	attempt, cert := attemptOf(req)
-	st, err := s.store.GetStation(ctx, id)
+	st, err := s.store.GetStationForAdmission(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		if st, err = s.admitUnknown(ctx, log, id, attempt); st == nil && err == nil {
 			return s.unknownStation(ctx, req, "unknown station"), nil
@@ -249,7 +249,7 @@ func (s *Service) admitUnknown(ctx context.Context, log *slog.Logger, id string,
 	st, err := s.store.CreatePendingStation(ctx, id, profile, s.pendingLimit)
 	switch {
 	case errors.Is(err, store.ErrAlreadyExists): // another admission created it
-		return s.store.GetStation(ctx, id)
+		return s.store.GetStationForAdmission(ctx, id)
 	case errors.Is(err, store.ErrTooManyPending):
 		log.Warn("refused unknown station: too many stations are pending", "limit", s.pendingLimit)
 		return nil, nil

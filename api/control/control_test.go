@@ -45,7 +45,7 @@ type harness struct {
 
 func logger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func newHarness(t *testing.T, db string) *harness {
+func newHarness(t testing.TB, db string) *harness {
 	t.Helper()
 	c := &clock{t: t0}
 	cfg := store.Config{Logger: logger(), Now: c.Now}
@@ -68,7 +68,7 @@ func newHarness(t *testing.T, db string) *harness {
 	return &harness{store: st, bus: b, clock: c, svc: New(Deps{Store: st, Bus: b, Now: c.Now, Logger: logger()})}
 }
 
-func (h *harness) addStation(t *testing.T, id, password string) {
+func (h *harness) addStation(t testing.TB, id, password string) {
 	t.Helper()
 	st := &store.Station{ID: id}
 	if password != "" {

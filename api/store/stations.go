@@ -61,6 +61,21 @@ func (s *Store) GetStation(ctx context.Context, id string) (*Station, error) {
 	return &st, nil
 }
 
+// GetStationForAdmission returns only what admitting a connection reads of
+// the station (api/control): its id, onboarding state, block, security
+// profile and password hashes. Not its connectors: GetStation's second
+// query, run for every connection attempt of a reconnect storm, for rows
+// admission never looks at.
+func (s *Store) GetStationForAdmission(ctx context.Context, id string) (*Station, error) {
+	var st Station
+	err := s.db.WithContext(ctx).Select("id", "onboarding", "blocked", "security_profile",
+		"password_hash", "pending_password_hash", "previous_password_hash").Where("id = ?", id).Take(&st).Error
+	if err != nil {
+		return nil, translate(fmt.Sprintf("store: get station %q for admission", id), err)
+	}
+	return &st, nil
+}
+
 // StationFilter narrows ListStations; its zero value lists every station.
 type StationFilter struct {
 	Onboarding string // only stations in this onboarding state

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -300,6 +301,31 @@ func TestStationCRUD(t *testing.T) {
 		mustCreateStation(t, s, "CP1")
 		if st := mustGet(t, s, "CP1"); len(st.Connectors) != 0 {
 			t.Errorf("recreated station has connectors %+v", st.Connectors)
+		}
+	})
+}
+
+func TestGetStationForAdmission(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *clock) {
+		ctx := context.Background()
+		if err := s.CreateStation(ctx, &Station{ID: "CP1", Name: "one", PasswordHash: "ph", PendingPasswordHash: "pend",
+			PreviousPasswordHash: "prev", SecurityProfile: 2, Onboarding: "Pending", Blocked: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UpsertConnector(ctx, Connector{StationID: "CP1", EVSEID: 1, ConnectorID: 1, Status: "Available", UpdatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.GetStationForAdmission(ctx, "CP1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := Station{ID: "CP1", PasswordHash: "ph", PendingPasswordHash: "pend", PreviousPasswordHash: "prev",
+			SecurityProfile: 2, Onboarding: "Pending", Blocked: true}
+		if !reflect.DeepEqual(*st, want) {
+			t.Errorf("station for admission = %+v, want %+v (and nothing else)", *st, want)
+		}
+		if _, err := s.GetStationForAdmission(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("missing station: err = %v, want ErrNotFound", err)
 		}
 	})
 }
