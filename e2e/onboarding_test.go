@@ -285,6 +285,20 @@ func testOnboardReject(t *testing.T, sys *system, v ocppVersion) {
 	if got := sys.rest.stationsWithStatus(ctx, t, "pending"); contains(got, id) {
 		t.Fatalf("a refused reconnect made the rejected station pending again")
 	}
+	wantRefusalRecorded(ctx, t, sys, id, "station_rejected")
+}
+
+// wantRefusalRecorded checks that the station's refused connection is in
+// its security events, with the check it failed.
+func wantRefusalRecorded(ctx context.Context, t *testing.T, sys *system, id, check string) {
+	t.Helper()
+	got := listSecurityEvents(ctx, t, sys, "/api/v1/stations/"+id+"/security-events", url.Values{"type": {"AdmissionRefused"}})
+	for _, e := range got.Events {
+		if e.Source == "csms" && strings.HasPrefix(e.TechInfo, check+":") && e.RemoteAddr != "" {
+			return
+		}
+	}
+	t.Fatalf("no AdmissionRefused %s event for %s: %+v", check, id, got.Events)
 }
 
 func testOnboardBlock(t *testing.T, sys *system, v ocppVersion) {
@@ -304,6 +318,7 @@ func testOnboardBlock(t *testing.T, sys *system, v ocppVersion) {
 		t.Fatal("the blocked station's connection was not closed")
 	}
 	wantRefused(ctx, t, sys, v.index+1, id, v, "", http.StatusUnauthorized)
+	wantRefusalRecorded(ctx, t, sys, id, "station_blocked")
 	st := sys.rest.getStation(ctx, t, id)
 	if !st.Blocked || st.SerialNumber != "SN-"+id || st.Onboarding != "accepted" {
 		t.Fatalf("blocked station (history kept) = %+v", st)

@@ -59,6 +59,10 @@ const (
 	CheckUnknownProfile   Check = "unknown_profile"
 	// CheckUnknownStation: no station has the id (HTTP 404).
 	CheckUnknownStation Check = "unknown_station"
+	// CheckBlocked and CheckRejected: an operator blocked or rejected the
+	// station (api/onboarding); checked before any credential.
+	CheckBlocked  Check = "station_blocked"
+	CheckRejected Check = "station_rejected"
 )
 
 // Policy is the core's side of admission.

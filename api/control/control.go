@@ -158,7 +158,14 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 		return nil, status.Error(codes.Unavailable, "cannot check the station now")
 	}
 	if why := onboarding.Refusal(onboarding.State(st.Onboarding), st.Blocked); why != "" {
-		log.Warn("refused station", "reason", why)
+		// A blocked or rejected station still trying is worth the
+		// operator's attention: a security event, like any refusal.
+		check := admission.CheckRejected
+		if st.Blocked {
+			check = admission.CheckBlocked
+		}
+		s.events.AdmissionRefused(ctx, admission.Refusal{StationID: id, GatewayID: req.GetGatewayId(), RemoteAddr: req.GetRemoteAddr(),
+			TLS: req.GetTls(), Check: check, Reason: why, At: s.now()})
 		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNAUTHORIZED, Reason: why}, nil
 	}
 	ast := admission.Station{ID: st.ID, Profile: st.SecurityProfile, HasPassword: st.PasswordHash != ""}
