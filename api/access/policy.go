@@ -158,6 +158,11 @@ var Policies = map[string]Policy{
 	v1.MonitoringService_ListMonitors_FullMethodName:            read,
 	v1.MonitoringService_ListStationEvents_FullMethodName:       read,
 
+	v1.DisplayMessageService_SetDisplayMessage_FullMethodName:   operate,
+	v1.DisplayMessageService_GetDisplayMessages_FullMethodName:  operate,
+	v1.DisplayMessageService_ClearDisplayMessage_FullMethodName: operate,
+	v1.DisplayMessageService_ListDisplayMessages_FullMethodName: read,
+
 	v1.ReservationService_ReserveNow_FullMethodName:        operate,
 	v1.ReservationService_CancelReservation_FullMethodName: operate,
 	v1.ReservationService_ListReservations_FullMethodName:  read,

@@ -36,6 +36,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/console"
 	"github.com/chargeplane/chargeplane/api/control"
 	"github.com/chargeplane/chargeplane/api/credentials"
+	"github.com/chargeplane/chargeplane/api/displaymessage"
 	"github.com/chargeplane/chargeplane/api/event"
 	"github.com/chargeplane/chargeplane/api/httpapi"
 	"github.com/chargeplane/chargeplane/api/ocpp"
@@ -283,6 +284,8 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	chargeplanev1.RegisterConfigurationServiceServer(a.grpcSrv, operator.NewConfigurationService(cmds, a.store, rotator, logger))
 	chargeplanev1.RegisterFirmwareServiceServer(a.grpcSrv, operator.NewFirmwareService(cmds, a.store, logger))
 	chargeplanev1.RegisterMonitoringServiceServer(a.grpcSrv, operator.NewMonitoringService(cmds, a.store, logger))
+	chargeplanev1.RegisterDisplayMessageServiceServer(a.grpcSrv, operator.NewDisplayMessageService(cmds, a.store,
+		displaymessage.Messages{Store: a.store, Now: time.Now}, logger))
 	chargeplanev1.RegisterReservationServiceServer(a.grpcSrv, operator.NewReservationService(cmds, a.store, time.Now, logger))
 	chargeplanev1.RegisterLocalListServiceServer(a.grpcSrv, operator.NewLocalListService(cmds, a.store, logger))
 	chargeplanev1.RegisterSmartChargingServiceServer(a.grpcSrv, operator.NewSmartChargingService(cmds, a.store, logger))

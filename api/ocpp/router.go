@@ -21,6 +21,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/certificates"
 	"github.com/chargeplane/chargeplane/api/datatransfer"
+	"github.com/chargeplane/chargeplane/api/displaymessage"
 	"github.com/chargeplane/chargeplane/api/event"
 	"github.com/chargeplane/chargeplane/api/monitoring"
 	"github.com/chargeplane/chargeplane/api/ocpp/route"
@@ -236,7 +237,8 @@ func NewRouter(d Deps) *Router {
 		ocppj.V201: v201.Routes(v201.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
 			Sessions: d.Store, Meters: meters, Statuses: d.Statuses, Reports: d.Store, DeviceModels: d.Store, LastSeen: d.LastSeen,
 			Certificates: signer, OCSP: ocsp, AlertSeverity: alertLevel, Alerts: alerts, DataTransfers: transfers, SecurityEvents: events,
-			Charging: d.Store, Planner: d.EVNeeds, Costs: costs, Logger: r.log}),
+			Charging: d.Store, Planner: d.EVNeeds, Costs: costs, DisplayMessages: displaymessage.Messages{Store: d.Store, Now: d.Now},
+			Logger: r.log}),
 	}
 	return r
 }

@@ -33,7 +33,9 @@ type CommandDeps struct {
 	Inventory InventoryStore
 	// Monitors keeps the variable monitors stations accepted or cleared.
 	Monitors MonitorStoreWriter
-	Now      func() time.Time
+	// DisplayMessages keeps the messages stations show.
+	DisplayMessages DisplayMessageKeeper
+	Now             func() time.Time
 }
 
 // ReservationStore creates reservations and records their answers.
@@ -113,9 +115,9 @@ func Commands(d CommandDeps) command.Table {
 		command.New(ocpp201.ActionSetMonitoringBase, command.Op(setMonitoringBase, monitoringBaseSet)),
 		command.New(ocpp201.ActionSetMonitoringLevel, command.Op(setMonitoringLevel, monitoringLevelSet)),
 		command.New(ocpp201.ActionGetMonitoringReport, command.Op(getMonitoringReport, monitoringReportRequested)),
-		command.New[ocpp201.SetDisplayMessageRequest, ocpp201.SetDisplayMessageResponse](ocpp201.ActionSetDisplayMessage),
-		command.New[ocpp201.GetDisplayMessagesRequest, ocpp201.GetDisplayMessagesResponse](ocpp201.ActionGetDisplayMessages),
-		command.New[ocpp201.ClearDisplayMessageRequest, ocpp201.ClearDisplayMessageResponse](ocpp201.ActionClearDisplayMessage),
+		command.WithEffect(ocpp201.ActionSetDisplayMessage, c.displayMessageSet, command.Op(setDisplayMessage, displayMessageAnswered)),
+		command.WithEffect(ocpp201.ActionGetDisplayMessages, c.displayMessagesQueried, command.Op(getDisplayMessages, displayMessagesRequested)),
+		command.WithEffect(ocpp201.ActionClearDisplayMessage, c.displayMessageCleared, command.Op(clearDisplayMessage, displayMessageClearAnswered)),
 		command.New[ocpp201.CustomerInformationRequest, ocpp201.CustomerInformationResponse](ocpp201.ActionCustomerInformation),
 
 		// Certificates (A, M).

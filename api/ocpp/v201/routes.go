@@ -33,6 +33,8 @@ type Deps struct {
 	// DeviceModels keeps the split reports (device model, monitoring,
 	// display messages, customer information), monitors and events.
 	DeviceModels MonitorStore
+	// DisplayMessages applies complete display message reports.
+	DisplayMessages DisplayMessageReports
 	// AlertSeverity: events of a known severity ≤ it are alerts.
 	AlertSeverity int
 	// Alerts receives the alerts; nil only stores them.
@@ -76,7 +78,7 @@ func Routes(d Deps) route.Table {
 			Alerts: d.Alerts, Now: d.Now, Logger: d.Logger}),
 		route.New(ocpp201.ActionNotifyMonitoringReport, NotifyMonitoringReport{Store: d.DeviceModels}),
 		route.New(ocpp201.ActionNotifyCustomerInformation, NotifyCustomerInformation{Store: d.DeviceModels}),
-		route.New(ocpp201.ActionNotifyDisplayMessages, NotifyDisplayMessages{Store: d.DeviceModels, Now: d.Now}),
+		route.New(ocpp201.ActionNotifyDisplayMessages, NotifyDisplayMessages{Store: d.DeviceModels, Messages: d.DisplayMessages, Now: d.Now}),
 		route.New(ocpp201.ActionSecurityEventNotification, SecurityEventNotification{Events: d.SecurityEvents}),
 
 		// Firmware and logs (L, N).
