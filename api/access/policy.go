@@ -46,6 +46,9 @@ var (
 	administer = Policy{Role: auth.RoleAdmin, Mutates: true}
 	// adminRead: only admins may read it (users, keys, the audit trail).
 	adminRead = Policy{Role: auth.RoleAdmin}
+	// operatorRead: only operators may read it (a customer's personal
+	// data, which viewers have no business seeing); it changes nothing.
+	operatorRead = Policy{Role: auth.RoleOperator}
 	// self: a change to the caller's own account.
 	self = Policy{Role: auth.RoleViewer, Mutates: true, Self: true}
 	// public: no credential at all.
@@ -162,6 +165,12 @@ var Policies = map[string]Policy{
 	v1.DisplayMessageService_GetDisplayMessages_FullMethodName:  operate,
 	v1.DisplayMessageService_ClearDisplayMessage_FullMethodName: operate,
 	v1.DisplayMessageService_ListDisplayMessages_FullMethodName: read,
+
+	// A customer's data is personal: reading what a request returned
+	// takes the same role as asking for it.
+	v1.CustomerInformationService_CustomerInformation_FullMethodName:     operate,
+	v1.CustomerInformationService_GetCustomerInformation_FullMethodName:  operatorRead,
+	v1.CustomerInformationService_ListCustomerInformation_FullMethodName: operatorRead,
 
 	v1.ReservationService_ReserveNow_FullMethodName:        operate,
 	v1.ReservationService_CancelReservation_FullMethodName: operate,

@@ -36,6 +36,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/console"
 	"github.com/chargeplane/chargeplane/api/control"
 	"github.com/chargeplane/chargeplane/api/credentials"
+	"github.com/chargeplane/chargeplane/api/customerinfo"
 	"github.com/chargeplane/chargeplane/api/displaymessage"
 	"github.com/chargeplane/chargeplane/api/event"
 	"github.com/chargeplane/chargeplane/api/httpapi"
@@ -286,6 +287,8 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	chargeplanev1.RegisterMonitoringServiceServer(a.grpcSrv, operator.NewMonitoringService(cmds, a.store, logger))
 	chargeplanev1.RegisterDisplayMessageServiceServer(a.grpcSrv, operator.NewDisplayMessageService(cmds, a.store,
 		displaymessage.Messages{Store: a.store, Now: time.Now}, logger))
+	chargeplanev1.RegisterCustomerInformationServiceServer(a.grpcSrv, operator.NewCustomerInformationService(cmds, a.store,
+		customerinfo.Requests{Store: a.store}, logger))
 	chargeplanev1.RegisterReservationServiceServer(a.grpcSrv, operator.NewReservationService(cmds, a.store, time.Now, logger))
 	chargeplanev1.RegisterLocalListServiceServer(a.grpcSrv, operator.NewLocalListService(cmds, a.store, logger))
 	chargeplanev1.RegisterSmartChargingServiceServer(a.grpcSrv, operator.NewSmartChargingService(cmds, a.store, logger))

@@ -188,3 +188,12 @@ type ClearMonitorResult struct {
 	Status     string
 	ReasonCode string
 }
+
+// CustomerInfoReply is the answer to CustomerInformation with the request
+// as recorded since and, when asked, the CSMS's own data about the
+// customer (exported before any erasure; nil when not asked).
+type CustomerInfoReply struct {
+	Reply
+	Request  *store.CustomerRequest
+	CSMSData json.RawMessage
+}

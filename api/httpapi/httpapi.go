@@ -128,19 +128,20 @@ func New(cfg Config) (*API, error) {
 		return nil, fmt.Errorf("httpapi: register configuration: %w", err)
 	}
 	for name, register := range map[string]func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
-		"users":            chargeplanev1.RegisterUserServiceHandler,
-		"api keys":         chargeplanev1.RegisterApiKeyServiceHandler,
-		"audit":            chargeplanev1.RegisterAuditServiceHandler,
-		"firmware":         chargeplanev1.RegisterFirmwareServiceHandler,
-		"monitoring":       chargeplanev1.RegisterMonitoringServiceHandler,
-		"display messages": chargeplanev1.RegisterDisplayMessageServiceHandler,
-		"reservations":     chargeplanev1.RegisterReservationServiceHandler,
-		"local list":       chargeplanev1.RegisterLocalListServiceHandler,
-		"smart charging":   chargeplanev1.RegisterSmartChargingServiceHandler,
-		"tariffs":          chargeplanev1.RegisterTariffServiceHandler,
-		"certificates":     chargeplanev1.RegisterCertificateServiceHandler,
-		"security events":  chargeplanev1.RegisterSecurityEventServiceHandler,
-		"webhooks":         chargeplanev1.RegisterWebhookServiceHandler,
+		"users":                chargeplanev1.RegisterUserServiceHandler,
+		"api keys":             chargeplanev1.RegisterApiKeyServiceHandler,
+		"audit":                chargeplanev1.RegisterAuditServiceHandler,
+		"firmware":             chargeplanev1.RegisterFirmwareServiceHandler,
+		"monitoring":           chargeplanev1.RegisterMonitoringServiceHandler,
+		"display messages":     chargeplanev1.RegisterDisplayMessageServiceHandler,
+		"customer information": chargeplanev1.RegisterCustomerInformationServiceHandler,
+		"reservations":         chargeplanev1.RegisterReservationServiceHandler,
+		"local list":           chargeplanev1.RegisterLocalListServiceHandler,
+		"smart charging":       chargeplanev1.RegisterSmartChargingServiceHandler,
+		"tariffs":              chargeplanev1.RegisterTariffServiceHandler,
+		"certificates":         chargeplanev1.RegisterCertificateServiceHandler,
+		"security events":      chargeplanev1.RegisterSecurityEventServiceHandler,
+		"webhooks":             chargeplanev1.RegisterWebhookServiceHandler,
 	} {
 		if err := register(ctx, gw, conn); err != nil {
 			conn.Close()

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/chargeplane/chargeplane/api/command"
+	"github.com/chargeplane/chargeplane/api/customerinfo"
 	"github.com/chargeplane/chargeplane/api/locallist"
 	"github.com/chargeplane/chargeplane/api/reservation"
 	"github.com/chargeplane/chargeplane/api/store"
@@ -35,7 +36,9 @@ type CommandDeps struct {
 	Monitors MonitorStoreWriter
 	// DisplayMessages keeps the messages stations show.
 	DisplayMessages DisplayMessageKeeper
-	Now             func() time.Time
+	// Customers carries out customer information requests.
+	Customers CustomerRequests
+	Now       func() time.Time
 }
 
 // ReservationStore creates reservations and records their answers.
@@ -118,7 +121,9 @@ func Commands(d CommandDeps) command.Table {
 		command.WithEffect(ocpp201.ActionSetDisplayMessage, c.displayMessageSet, command.Op(setDisplayMessage, displayMessageAnswered)),
 		command.WithEffect(ocpp201.ActionGetDisplayMessages, c.displayMessagesQueried, command.Op(getDisplayMessages, displayMessagesRequested)),
 		command.WithEffect(ocpp201.ActionClearDisplayMessage, c.displayMessageCleared, command.Op(clearDisplayMessage, displayMessageClearAnswered)),
-		command.New[ocpp201.CustomerInformationRequest, ocpp201.CustomerInformationResponse](ocpp201.ActionCustomerInformation),
+		command.WithEffect(ocpp201.ActionCustomerInformation, c.customerInformationAnswered,
+			command.Op(c.customerInformation, customerInformationSent),
+			command.OnNoAnswer[ocpp201.CustomerInformationRequest, ocpp201.CustomerInformationResponse, *customerinfo.Outcome](c.customerInformationUnanswered)),
 
 		// Certificates (A, M).
 		command.New(ocpp201.ActionCertificateSigned, command.Op(certificateSigned, certificateSignedAnswered)),
