@@ -421,3 +421,27 @@ func TestDisabledWebhookStops(t *testing.T) {
 		t.Fatalf("a disabled webhook received %d events", len(got))
 	}
 }
+
+// A hanging endpoint holds up only its own webhook: another webhook's
+// events all arrive while the hanging one's first attempt is still open.
+func TestSlowEndpointHoldsUpOnlyItsWebhook(t *testing.T) {
+	st := openStore(t, "sqlite")
+	hung := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hung:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(hung) })
+	secret := "receiver-secret-0123456789"
+	rc := newReceiver(t, secret, 0)
+	stuck := createWebhook(t, st, slow.URL, secret)
+	createWebhook(t, st, rc.srv.URL, secret)
+	startDispatcher(t, st, "core-a", func(c *Config) { c.Timeout = time.Minute })
+	rc.waitFor(t, appendEvents(t, st, time.Now(), event.StationBooted, event.StationStatus, event.StationStatus))
+	if got := getWebhook(t, st, stuck.ID); got.EventCursor != stuck.EventCursor || got.Attempts != 0 {
+		t.Fatalf("the hanging webhook's first attempt ended already: %+v", got.WebhookState)
+	}
+}
