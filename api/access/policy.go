@@ -166,6 +166,8 @@ var Policies = map[string]Policy{
 	v1.DisplayMessageService_ClearDisplayMessage_FullMethodName: operate,
 	v1.DisplayMessageService_ListDisplayMessages_FullMethodName: read,
 
+	v1.DataTransferService_ListDataTransfers_FullMethodName: read,
+
 	// A customer's data is personal: reading what a request returned
 	// takes the same role as asking for it.
 	v1.CustomerInformationService_CustomerInformation_FullMethodName:     operate,

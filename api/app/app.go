@@ -37,6 +37,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/control"
 	"github.com/chargeplane/chargeplane/api/credentials"
 	"github.com/chargeplane/chargeplane/api/customerinfo"
+	"github.com/chargeplane/chargeplane/api/datatransfer"
 	"github.com/chargeplane/chargeplane/api/displaymessage"
 	"github.com/chargeplane/chargeplane/api/event"
 	"github.com/chargeplane/chargeplane/api/httpapi"
@@ -242,12 +243,18 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	})
 	a.charging = smartcharging.New(smartcharging.Config{Store: a.store, Sender: smartcharging.CommandSender{Commands: cmds},
 		Logger: logger})
+	// DATA_TRANSFER_VENDORS was validated when the settings were loaded.
+	vendors, _ := config.ParseVendorMessages(cfg.DataTransferVendors)
+	extensions := datatransfer.NewRegistry()
+	for _, v := range vendors {
+		extensions.Accept(v.VendorID, v.MessageID)
+	}
 	a.router = ocpp.NewRouter(ocpp.Deps{
 		Store: a.store, Bus: counted, Schemas: schemas, Now: time.Now,
 		HeartbeatInterval: cfg.HeartbeatInterval, Logger: logger, Metrics: core,
 		Meters: a.meters, Statuses: a.statuses, MessageLog: a.messages, LastSeen: a.lastSeen,
 		Certificates: a.certs, OCSP: ocspResponder, AlertSeverity: &cfg.AlertSeverity, EVNeeds: a.charging, Events: a.events,
-		SecurityEvents: securityEvents,
+		SecurityEvents: securityEvents, VendorExtensions: extensions,
 	})
 	a.control = control.New(control.Deps{Store: a.store, Bus: counted, Now: time.Now, Logger: logger, Metrics: core,
 		Policy:          admission.Policy{MinProfile: cfg.MinSecurityProfile, Organization: cfg.CSMSOrganization},
@@ -295,6 +302,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	chargeplanev1.RegisterTariffServiceServer(a.grpcSrv, operator.NewTariffService(a.store, logger))
 	chargeplanev1.RegisterCertificateServiceServer(a.grpcSrv, operator.NewCertificateService(cmds, ca, a.store, logger))
 	chargeplanev1.RegisterSecurityEventServiceServer(a.grpcSrv, operator.NewSecurityEventService(a.store, logger))
+	chargeplanev1.RegisterDataTransferServiceServer(a.grpcSrv, operator.NewDataTransferService(a.store, logger))
 	// Webhook secrets are sealed under a key derived from AUTH_SECRET,
 	// which every instance shares and the database does not hold.
 	sealer, err := webhook.NewSealer(secret)

@@ -72,6 +72,17 @@ func (r *Registry) Register(vendorID, messageID string, h Handler) {
 	r.vendors[vendorID] = true
 }
 
+// Accept makes the registry answer a vendor's message (messageID "":
+// every message of the vendor) Accepted, without data: the CSMS knows it
+// and keeps it for whoever reads the stored messages or the event stream
+// (DATA_TRANSFER_VENDORS). A pair a handler claims already keeps it.
+func (r *Registry) Accept(vendorID, messageID string) {
+	if _, ok := r.handlers[key{vendorID, messageID}]; ok {
+		return
+	}
+	r.Register(vendorID, messageID, func(context.Context, Message) (Answer, error) { return Answer{Status: Accepted}, nil })
+}
+
 // Recorder stores incoming data transfers; *store.Store has it.
 type Recorder interface {
 	RecordDataTransfer(ctx context.Context, d *store.DataTransfer) error

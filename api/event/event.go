@@ -1,7 +1,8 @@
 // Package event is the one model of what operators and integrations care
 // about (a station connected, booted, changed a connector's status; a
 // transaction started, progressed, ended; a command sent and answered; a
-// security event; a station waiting to be accepted), and the machinery
+// security event; a station waiting to be accepted; a vendor's data
+// transfer), and the machinery
 // that records those events, carries them between core instances and hands
 // them to subscribers (the SSE stream, the gRPC stream, webhooks).
 //
@@ -32,13 +33,14 @@ const (
 	CommandSent         Type = "command.sent"
 	CommandAnswered     Type = "command.answered"
 	SecurityEvent       Type = "security.event"
+	DataTransfer        Type = "station.data_transfer"
 )
 
 // Types lists every type, in documentation order.
 var Types = []Type{
 	StationConnected, StationDisconnected, StationBooted, StationStatus, StationPending,
 	TransactionStarted, TransactionUpdated, TransactionEnded,
-	CommandSent, CommandAnswered, SecurityEvent,
+	CommandSent, CommandAnswered, SecurityEvent, DataTransfer,
 }
 
 // Known reports whether t is one of Types.

@@ -54,6 +54,15 @@ type (
 		// EnergyWh (transaction.ended): the session's energy as stored.
 		EnergyWh *float64 `json:"energyWh,omitempty"`
 	}
+	// DataTransferPayload: station.data_transfer, a station's DataTransfer
+	// with the status it was answered (the data as sent: a string in
+	// 1.6, any JSON in 2.0.1).
+	DataTransferPayload struct {
+		VendorID  string          `json:"vendorId"`
+		MessageID string          `json:"messageId,omitempty"`
+		Data      json.RawMessage `json:"data,omitempty"`
+		Status    string          `json:"status"`
+	}
 	// SecurityPayload: security.event.
 	SecurityPayload struct {
 		// "station": the station reported it; "core": the core saw it.
@@ -105,6 +114,16 @@ func FromCall(c Call) []Event {
 			out = append(out, ev(StationPending, p))
 		}
 		return out
+	case "DataTransfer":
+		var req DataTransferPayload
+		var resp struct {
+			Status string `json:"status"`
+		}
+		if json.Unmarshal(c.Request, &req) != nil || json.Unmarshal(c.Response, &resp) != nil {
+			return nil
+		}
+		req.Status = resp.Status
+		return []Event{ev(DataTransfer, req)}
 	case "StatusNotification":
 		var req struct {
 			ConnectorID     int    `json:"connectorId"`

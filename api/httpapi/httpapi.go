@@ -135,6 +135,7 @@ func New(cfg Config) (*API, error) {
 		"monitoring":           chargeplanev1.RegisterMonitoringServiceHandler,
 		"display messages":     chargeplanev1.RegisterDisplayMessageServiceHandler,
 		"customer information": chargeplanev1.RegisterCustomerInformationServiceHandler,
+		"data transfers":       chargeplanev1.RegisterDataTransferServiceHandler,
 		"reservations":         chargeplanev1.RegisterReservationServiceHandler,
 		"local list":           chargeplanev1.RegisterLocalListServiceHandler,
 		"smart charging":       chargeplanev1.RegisterSmartChargingServiceHandler,

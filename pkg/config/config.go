@@ -120,6 +120,9 @@ type Config struct {
 	// AlertSeverity: 2.0.1 station events whose monitor's severity is
 	// at most this are raised as alerts.
 	AlertSeverity int
+	// DataTransferVendors lists the DataTransfer messages the CSMS knows
+	// (ParseVendorMessages).
+	DataTransferVendors string
 }
 
 // Load reads bin's settings from the process environment.

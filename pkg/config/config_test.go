@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,19 +89,20 @@ func TestInvalid(t *testing.T) {
 	// Each message names the variable and its bad value, so the operator
 	// knows what to fix without reading the code.
 	for environ, want := range map[[2]string]string{
-		{"AUTH_TOKEN_TTL", "soon"}:       `AUTH_TOKEN_TTL="soon": want seconds (300) or Go syntax (90s, 5m, 12h)`,
-		{"HEARTBEAT_INTERVAL", "-5"}:     `HEARTBEAT_INTERVAL="-5": must be positive`,
-		{"HEARTBEAT_INTERVAL", "1500ms"}: `HEARTBEAT_INTERVAL="1500ms": must be whole seconds`,
-		{"BUS_PARTITIONS", "0"}:          `BUS_PARTITIONS="0": must be between 1 and 1024`,
-		{"BUS_PARTITIONS", "many"}:       `BUS_PARTITIONS="many": want a whole number`,
-		{"LOG_LEVEL", "loud"}:            `LOG_LEVEL="loud": must be debug, info, warn or error`,
-		{"LOG_FORMAT", "xml"}:            `LOG_FORMAT="xml": must be text or json`,
-		{"MIGRATE_ON_START", "perhaps"}:  `MIGRATE_ON_START="perhaps": want true or false`,
-		{"PING_TIMEOUT", "0"}:            `PING_TIMEOUT="0": must be positive`,
-		{"MAX_MESSAGE_BYTES", "100"}:     `MAX_MESSAGE_BYTES="100": must be at least 1024`,
-		{"MESSAGE_LOG_PER_STATION", "0"}: `MESSAGE_LOG_PER_STATION="0": must be at least 1`,
-		{"HTTP_ADDR", "8080"}:            `HTTP_ADDR="8080": want host:port`,
-		{"GRPC_ADDR", ":http"}:           `GRPC_ADDR=":http": want a numeric port`,
+		{"AUTH_TOKEN_TTL", "soon"}:             `AUTH_TOKEN_TTL="soon": want seconds (300) or Go syntax (90s, 5m, 12h)`,
+		{"HEARTBEAT_INTERVAL", "-5"}:           `HEARTBEAT_INTERVAL="-5": must be positive`,
+		{"HEARTBEAT_INTERVAL", "1500ms"}:       `HEARTBEAT_INTERVAL="1500ms": must be whole seconds`,
+		{"BUS_PARTITIONS", "0"}:                `BUS_PARTITIONS="0": must be between 1 and 1024`,
+		{"BUS_PARTITIONS", "many"}:             `BUS_PARTITIONS="many": want a whole number`,
+		{"LOG_LEVEL", "loud"}:                  `LOG_LEVEL="loud": must be debug, info, warn or error`,
+		{"LOG_FORMAT", "xml"}:                  `LOG_FORMAT="xml": must be text or json`,
+		{"MIGRATE_ON_START", "perhaps"}:        `MIGRATE_ON_START="perhaps": want true or false`,
+		{"PING_TIMEOUT", "0"}:                  `PING_TIMEOUT="0": must be positive`,
+		{"MAX_MESSAGE_BYTES", "100"}:           `MAX_MESSAGE_BYTES="100": must be at least 1024`,
+		{"MESSAGE_LOG_PER_STATION", "0"}:       `MESSAGE_LOG_PER_STATION="0": must be at least 1`,
+		{"HTTP_ADDR", "8080"}:                  `HTTP_ADDR="8080": want host:port`,
+		{"GRPC_ADDR", ":http"}:                 `GRPC_ADDR=":http": want a numeric port`,
+		{"DATA_TRANSFER_VENDORS", "com.acme/"}: `DATA_TRANSFER_VENDORS="com.acme/": "com.acme/" is not vendorId or vendorId/messageId`,
 	} {
 		t.Run(environ[0]+"="+environ[1], func(t *testing.T) {
 			_, err := LoadFrom(API, map[string]string{environ[0]: environ[1]})
@@ -292,5 +294,21 @@ func TestPprofAddrLoopbackOnly(t *testing.T) {
 		if !ok && !errors.Is(err, ErrInvalid) {
 			t.Errorf("PPROF_ADDR=%q: err %v, want ErrInvalid", addr, err)
 		}
+	}
+}
+
+func TestParseVendorMessages(t *testing.T) {
+	got, err := ParseVendorMessages(" com.acme/Ping, org.example ,com.acme/Ping,, com.acme / Status ")
+	want := []VendorMessage{{"com.acme", "Ping"}, {"org.example", ""}, {"com.acme", "Status"}}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("ParseVendorMessages = %v %v, want %v", got, err, want)
+	}
+	for _, bad := range []string{"/Ping", "com.acme/", strings.Repeat("v", 256), "v/" + strings.Repeat("m", 51)} {
+		if _, err := ParseVendorMessages(bad); err == nil {
+			t.Errorf("ParseVendorMessages(%q) succeeded", bad)
+		}
+	}
+	if c, err := LoadFrom(API, map[string]string{"DATA_TRANSFER_VENDORS": "com.acme/Ping"}); err != nil || c.DataTransferVendors != "com.acme/Ping" {
+		t.Errorf("DATA_TRANSFER_VENDORS: %q %v", c.DataTransferVendors, err)
 	}
 }

@@ -150,6 +150,11 @@ var settings = []Setting{
 		Help: "2.0.1 station events from a monitor of this OCPP severity or worse (0 Danger … 4 Error … 9 Debug) are raised as alerts (logged, marked in the event list); -1 = none",
 		v:    integer(func(c *Config) *int { return &c.AlertSeverity }, between(-1, 9))},
 
+	// Vendor extensions.
+	{Name: "DATA_TRANSFER_VENDORS", Default: "", Binaries: API,
+		Help: "DataTransfer messages stations send that the CSMS knows, comma-separated vendorId/messageId, or vendorId alone for all its messages (e.g. com.acme/Ping,org.example): answered Accepted; an unknown messageId of a listed vendor UnknownMessageId, any other vendor UnknownVendorId; every one is stored (GET /api/v1/stations/{id}/data-transfers)",
+		v:    text(func(c *Config) *string { return &c.DataTransferVendors }, vendorList)},
+
 	// The bus.
 	{Name: "AMQP_URL", Default: "", Binaries: Both, Secret: true,
 		Help: "RabbitMQ URL, e.g. amqp://guest:guest@127.0.0.1:5672/; required by the gateway; empty on the api = in-process bus with the embedded gateway",

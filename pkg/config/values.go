@@ -252,3 +252,40 @@ func ParsePrefixes(s string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+// VendorMessage is a DataTransfer vendorId and messageId; an empty
+// MessageID stands for every message of the vendor.
+type VendorMessage struct{ VendorID, MessageID string }
+
+// ParseVendorMessages reads a comma-separated list of vendorId/messageId
+// and vendorId entries (e.g. "com.acme/Ping, org.example"), in order,
+// without repeats. OCPP bounds vendorId to 255 and messageId to 50
+// characters.
+func ParseVendorMessages(s string) ([]VendorMessage, error) {
+	var out []VendorMessage
+	seen := map[VendorMessage]bool{}
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		vendor, message, hasMessage := strings.Cut(item, "/")
+		vm := VendorMessage{strings.TrimSpace(vendor), strings.TrimSpace(message)}
+		switch {
+		case vm.VendorID == "" || (hasMessage && vm.MessageID == ""):
+			return nil, fmt.Errorf("%q is not vendorId or vendorId/messageId", item)
+		case len(vm.VendorID) > 255 || len(vm.MessageID) > 50:
+			return nil, fmt.Errorf("%q: vendorId is at most 255 characters, messageId at most 50", item)
+		}
+		if !seen[vm] {
+			seen[vm] = true
+			out = append(out, vm)
+		}
+	}
+	return out, nil
+}
+
+func vendorList(s string) error {
+	_, err := ParseVendorMessages(s)
+	return err
+}
