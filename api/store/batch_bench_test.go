@@ -202,3 +202,39 @@ func BenchmarkSharedTokenStarts(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "starts/s")
 }
+
+// BenchmarkLastSeenFlush writes the last-seen times of 1,000 stations per
+// flush on PostgreSQL (a storm's second of messages), reporting the time
+// the flush holds those station rows.
+//
+//	go test ./api/store -run '^$' -bench LastSeenFlush -benchtime 20x -count 3
+func BenchmarkLastSeenFlush(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, Config{DatabaseURL: testenv.PostgresURL(b), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	const stations = 1000
+	for i := range stations {
+		if err := s.CreateStation(ctx, &Station{ID: fmt.Sprintf("CP%d", i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	w := s.NewLastSeenWriter(LastSeenWriterConfig{Interval: time.Hour})
+	defer w.Close()
+	b.ResetTimer()
+	for n := range b.N {
+		b.StopTimer()
+		for i := range stations {
+			_ = w.TouchLastSeen(ctx, fmt.Sprintf("CP%d", i), t0.Add(time.Duration(n)*time.Second))
+		}
+		b.StartTimer()
+		if err := w.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,8 +23,9 @@ type LastSeenWriterConfig struct {
 
 // LastSeenWriter records when stations were last heard from off the reply
 // path: TouchLastSeen only keeps the latest time per station in memory, and
-// a background loop writes all pending stations every Interval in one
-// transaction, so a Heartbeat costs no commit of its own.
+// a background loop writes all pending stations every Interval (on
+// PostgreSQL one statement per 1,000 stations), so a Heartbeat costs no
+// commit of its own.
 //
 // last_seen is liveness information, not charger data: a crash loses at
 // most one Interval of it (the next message of each station restores it),
@@ -81,13 +83,16 @@ func (w *LastSeenWriter) TouchLastSeen(ctx context.Context, stationID string, at
 	return nil
 }
 
-// Flush writes what is pending now.
-func (w *LastSeenWriter) Flush(ctx context.Context) error {
+// Flush writes what is pending now (on PostgreSQL, a station whose row
+// another transaction holds stays pending for the next flush).
+func (w *LastSeenWriter) Flush(ctx context.Context) error { return w.flush(ctx, false) }
+
+func (w *LastSeenWriter) flush(ctx context.Context, final bool) error {
 	w.mu.Lock()
 	batch := w.pending
 	w.pending = map[string]time.Time{}
 	w.mu.Unlock()
-	return w.write(ctx, batch)
+	return w.write(ctx, batch, final)
 }
 
 // Close writes what is pending and stops the writer.
@@ -110,22 +115,22 @@ func (w *LastSeenWriter) loop() {
 		select {
 		case <-t.C:
 		case <-w.stop:
-			w.flushLogged()
+			w.flushLogged(true)
 			return
 		}
-		w.flushLogged()
+		w.flushLogged(false)
 	}
 }
 
-func (w *LastSeenWriter) flushLogged() {
+func (w *LastSeenWriter) flushLogged(final bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.FlushTimeout)
 	defer cancel()
-	if err := w.Flush(ctx); err != nil {
+	if err := w.flush(ctx, final); err != nil {
 		w.log.Warn("last seen times not written", "err", err)
 	}
 }
 
-func (w *LastSeenWriter) write(ctx context.Context, batch map[string]time.Time) error {
+func (w *LastSeenWriter) write(ctx context.Context, batch map[string]time.Time, final bool) error {
 	if len(batch) == 0 {
 		return nil
 	}
@@ -135,28 +140,79 @@ func (w *LastSeenWriter) write(ctx context.Context, batch map[string]time.Time) 
 	}
 	// A fixed order keeps concurrent writers on PostgreSQL deadlock-free.
 	sort.Strings(ids)
-	err := w.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		for _, id := range ids {
-			at := dbTime(batch[id])
-			err := tx.Model(&Station{}).Where("id = ?", id).UpdateColumn("last_seen",
-				gorm.Expr("CASE WHEN last_seen IS NULL OR last_seen < ? THEN ? ELSE last_seen END", at, at)).Error
-			if err != nil {
-				return err
+	var err error
+	if w.s.dialect == dialectPostgres {
+		err = w.writePostgres(ctx, ids, batch, final)
+	} else {
+		err = w.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			for _, id := range ids {
+				at := dbTime(batch[id])
+				err := tx.Model(&Station{}).Where("id = ?", id).UpdateColumn("last_seen",
+					gorm.Expr("CASE WHEN last_seen IS NULL OR last_seen < ? THEN ? ELSE last_seen END", at, at)).Error
+				if err != nil {
+					return err
+				}
 			}
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	if err != nil {
-		// Liveness only: put the times back so the next flush retries them,
-		// unless a newer time arrived meanwhile.
-		w.mu.Lock()
-		for id, at := range batch {
+		// Liveness only: put the times back so the next flush retries them.
+		w.putBack(batch, ids)
+		return translate("store: write last seen", err)
+	}
+	return nil
+}
+
+// putBack returns ids' times to pending for the next flush, unless a newer
+// time arrived meanwhile.
+func (w *LastSeenWriter) putBack(batch map[string]time.Time, ids []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range ids {
+		if at := batch[id]; !at.IsZero() {
 			if prev, ok := w.pending[id]; !ok || at.After(prev) {
 				w.pending[id] = at
 			}
 		}
-		w.mu.Unlock()
-		return translate("store: write last seen", err)
 	}
+}
+
+// writePostgres writes ids' times with one statement per 1,000 stations
+// rather than one per station inside a transaction, which held every
+// station row of the batch locked for as many round trips, so that
+// admissions, connections and boots of those stations queued behind it
+// in a storm. A row another transaction holds right now is skipped, not
+// waited for (SKIP LOCKED: the flush never waits and so never joins a
+// lock cycle), and retried at the next flush; the final flush (Close)
+// waits for them instead, in id order.
+func (w *LastSeenWriter) writePostgres(ctx context.Context, ids []string, batch map[string]time.Time, final bool) error {
+	skip := " SKIP LOCKED"
+	if final {
+		skip = ""
+	}
+	var skipped []string
+	for start := 0; start < len(ids); start += maxIDsPerQuery {
+		chunk := ids[start:min(start+maxIDsPerQuery, len(ids))]
+		values := make([]string, len(chunk))
+		args := make([]any, 0, 2*len(chunk))
+		for i, id := range chunk {
+			values[i] = "(?, CAST(? AS TIMESTAMPTZ))"
+			args = append(args, id, dbTime(batch[id]))
+		}
+		// The rows locked are those updated; the ones selected after
+		// are the stations that exist but were locked by someone else.
+		q := `WITH v (id, at) AS (VALUES ` + strings.Join(values, ", ") + `),
+			locked AS (SELECT s.id FROM stations s JOIN v ON s.id = v.id ORDER BY s.id FOR NO KEY UPDATE OF s` + skip + `),
+			upd AS (UPDATE stations s SET last_seen = CASE WHEN s.last_seen IS NULL OR s.last_seen < v.at THEN v.at ELSE s.last_seen END
+				FROM v, locked WHERE s.id = v.id AND s.id = locked.id RETURNING s.id)
+			SELECT v.id FROM v JOIN stations s ON s.id = v.id WHERE v.id NOT IN (SELECT id FROM upd)`
+		var left []string
+		if err := w.s.db.WithContext(ctx).Raw(q, args...).Scan(&left).Error; err != nil {
+			return err
+		}
+		skipped = append(skipped, left...)
+	}
+	w.putBack(batch, skipped)
 	return nil
 }

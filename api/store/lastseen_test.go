@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"maps"
 	"testing"
 	"time"
 )
@@ -86,4 +87,53 @@ func TestLastSeenWriter(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// On PostgreSQL a flush does not wait for a station row another
+// transaction holds (an admission, a connection, a boot of that station):
+// it writes the others and keeps that one for the next flush. An unknown
+// station is not kept.
+func TestLastSeenWriterSkipsLockedRows(t *testing.T) {
+	s := openStore(t, "postgres", &clock{t: t0})
+	ctx := context.Background()
+	mustCreateStation(t, s, "CP1")
+	mustCreateStation(t, s, "CP2")
+	w := s.NewLastSeenWriter(LastSeenWriterConfig{Interval: time.Hour})
+	defer w.Close()
+	at := t0.Add(time.Minute)
+	for _, id := range []string{"CP1", "CP2", "ghost"} {
+		if err := w.TouchLastSeen(ctx, id, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx := s.db.Begin()
+	if err := tx.Exec("UPDATE stations SET name = 'busy' WHERE id = 'CP1'").Error; err != nil {
+		t.Fatal(err)
+	}
+	// Bounded only so that a regression fails instead of hanging.
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err := w.Flush(fctx)
+	cancel()
+	tx.Rollback()
+	if err != nil {
+		t.Fatalf("flush with a locked row: %v", err)
+	}
+	if st := mustGet(t, s, "CP2"); st.LastSeen == nil || !st.LastSeen.Equal(at) {
+		t.Errorf("CP2 last seen = %v, want %v", st.LastSeen, at)
+	}
+	if st := mustGet(t, s, "CP1"); st.LastSeen != nil {
+		t.Errorf("CP1 written through another transaction's lock: %v", st.LastSeen)
+	}
+	w.mu.Lock()
+	pending := maps.Clone(w.pending)
+	w.mu.Unlock()
+	if len(pending) != 1 || !pending["CP1"].Equal(at) {
+		t.Fatalf("pending after the flush = %v, want only CP1 (the locked row)", pending)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := mustGet(t, s, "CP1"); st.LastSeen == nil || !st.LastSeen.Equal(at) {
+		t.Errorf("CP1 last seen after the lock = %v, want %v", st.LastSeen, at)
+	}
 }
