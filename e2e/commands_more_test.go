@@ -326,6 +326,91 @@ func testFirmwareCommands(t *testing.T, sys *system, v ocppVersion) {
 	if len(reports) != 2 || field(reports[0], "status") != "Installed" || field(reports[1], "status") != "Downloading" {
 		t.Errorf("firmware history = %v", hist)
 	}
+	testPublishFirmware(ctx, t, sys, c)
+	testNetworkProfile(ctx, t, sys, c)
+}
+
+// testPublishFirmware: a 2.0.1 local controller is told to publish
+// firmware and to stop; what it reports shows on the station. A 1.6
+// station has no such command: 400, nothing sent.
+func testPublishFirmware(ctx context.Context, t *testing.T, sys *system, c *opsCharger) {
+	const md5 = "9e107d9d372bb6826bd81d3542a419d6"
+	body := map[string]any{"location": "https://fw.example/lc.bin", "checksum": md5, "retries": 1}
+	if c.v.name == "1.6" {
+		if code, out := c.api(ctx, t, sys, http.MethodPost, "/firmware/publish", body); code != http.StatusBadRequest {
+			t.Errorf("1.6 PublishFirmware: %d %v, want 400", code, out)
+		}
+		c.nothingSent(t)
+		return
+	}
+	c.answer("PublishFirmware", map[string]any{"status": "Accepted"})
+	resp := c.apiOK(ctx, t, sys, http.MethodPost, "/firmware/publish", body)
+	got := c.next(ctx, t, "PublishFirmware")
+	wantFields(t, "PublishFirmware", got, map[string]any{"location": "https://fw.example/lc.bin", "checksum": md5, "retries": 1})
+	if resp["status"] != "Accepted" || num(resp["requestId"]) <= 0 || num(resp["requestId"]) != num(got["requestId"]) {
+		t.Errorf("PublishFirmware sent %v answered %v", got, resp)
+	}
+	for _, p := range []map[string]any{{"status": "Downloading", "requestId": int(num(got["requestId"]))},
+		{"status": "Published", "requestId": int(num(got["requestId"])), "location": []string{"http://lc.local/fw.bin"}}} {
+		if err := call(ctx, c.Client, "PublishFirmwareStatusNotification", p, &struct{}{}); err != nil {
+			t.Fatalf("PublishFirmwareStatusNotification: %v", err)
+		}
+	}
+	st := c.apiOK(ctx, t, sys, http.MethodGet, "", nil)
+	if field(st, "publishStatus", "status") != "Published" || fmt.Sprint(field(st, "publishStatus", "locations")) != "[http://lc.local/fw.bin]" ||
+		num(field(st, "publishStatus", "requestId")) != num(got["requestId"]) {
+		t.Errorf("station publishStatus = %v", st["publishStatus"])
+	}
+	hist := c.apiOK(ctx, t, sys, http.MethodGet, "/status-reports?kind=publish", nil)
+	if reports, _ := hist["reports"].([]any); len(reports) != 2 || field(reports[1], "status") != "Downloading" {
+		t.Errorf("publish history = %v", hist)
+	}
+
+	c.answer("UnpublishFirmware", map[string]any{"status": "Unpublished"})
+	resp = c.apiOK(ctx, t, sys, http.MethodPost, "/firmware/unpublish", map[string]any{"checksum": md5})
+	got = c.next(ctx, t, "UnpublishFirmware")
+	if got["checksum"] != md5 || resp["status"] != "Unpublished" || resp["commandId"] == "" {
+		t.Errorf("UnpublishFirmware sent %v answered %v", got, resp)
+	}
+}
+
+// testNetworkProfile: SetNetworkProfile (2.0.1) goes out as asked (the
+// e2e stations are lab stations of profile 0, which OCPP cannot send, so
+// the profile is given); the accepted profile is listed without its VPN
+// password, which neither the command history nor the message log shows
+// either.
+func testNetworkProfile(ctx context.Context, t *testing.T, sys *system, c *opsCharger) {
+	const secret = "vpn-password-e2e-0042"
+	body := map[string]any{"configurationSlot": 1, "csmsUrl": "wss://csms.example/ocpp", "securityProfile": 2,
+		"vpn": map[string]any{"server": "vpn.example", "user": "cs", "password": secret, "key": "k", "type": "IKEv2"}}
+	if c.v.name == "1.6" {
+		if code, out := c.api(ctx, t, sys, http.MethodPost, "/network-profiles", body); code != http.StatusBadRequest {
+			t.Errorf("1.6 SetNetworkProfile: %d %v, want 400", code, out)
+		}
+		c.nothingSent(t)
+		return
+	}
+	c.answer("SetNetworkProfile", map[string]any{"status": "Accepted"})
+	resp := c.apiOK(ctx, t, sys, http.MethodPost, "/network-profiles", body)
+	got := c.next(ctx, t, "SetNetworkProfile")
+	if num(got["configurationSlot"]) != 1 || field(got, "connectionData", "ocppCsmsUrl") != "wss://csms.example/ocpp" ||
+		num(field(got, "connectionData", "securityProfile")) != 2 || field(got, "connectionData", "vpn", "password") != secret {
+		t.Errorf("SetNetworkProfile sent %v", got)
+	}
+	if resp["status"] != "Accepted" || field(resp, "profile", "csmsUrl") != "wss://csms.example/ocpp" {
+		t.Errorf("SetNetworkProfile answered %v", resp)
+	}
+	list := c.apiOK(ctx, t, sys, http.MethodGet, "/network-profiles", nil)
+	profiles, _ := list["profiles"].([]any)
+	if len(profiles) != 1 || num(field(profiles[0], "configurationSlot")) != 1 || field(profiles[0], "connectionData", "vpn", "server") != "vpn.example" {
+		t.Errorf("network profiles = %v", list)
+	}
+	for _, path := range []string{"/network-profiles", "/commands?pageSize=100", "/messages?pageSize=100"} {
+		_, _, raw, _ := sys.rest.do(ctx, http.MethodGet, "/api/v1/stations/"+c.id+path, nil, true)
+		if strings.Contains(string(raw), secret) || !strings.Contains(string(raw), "redacted") {
+			t.Errorf("%s: the VPN password is not redacted: %s", path, raw)
+		}
+	}
 }
 
 func testReservations(t *testing.T, sys *system, v ocppVersion) {

@@ -148,9 +148,13 @@ var Policies = map[string]Policy{
 	v1.ConfigurationService_SetVariables_FullMethodName:        operate,
 	v1.ConfigurationService_GetBaseReport_FullMethodName:       operate,
 	v1.ConfigurationService_GetDeviceModel_FullMethodName:      read,
+	v1.ConfigurationService_SetNetworkProfile_FullMethodName:   operate,
+	v1.ConfigurationService_ListNetworkProfiles_FullMethodName: read,
 
 	v1.FirmwareService_UpdateFirmware_FullMethodName:    operate,
 	v1.FirmwareService_GetLog_FullMethodName:            operate,
+	v1.FirmwareService_PublishFirmware_FullMethodName:   operate,
+	v1.FirmwareService_UnpublishFirmware_FullMethodName: operate,
 	v1.FirmwareService_ListStatusReports_FullMethodName: read,
 
 	v1.MonitoringService_SetVariableMonitoring_FullMethodName:   operate,

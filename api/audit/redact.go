@@ -93,6 +93,9 @@ func redactMessage(m protoreflect.Message) {
 				return true
 			})
 		case fd.Message() != nil && !fd.IsList() && !fd.IsMap():
+			if fd.Message().FullName() == structFullName {
+				redactConnectionObject(string(fd.Name()), v.Message().Interface().(*structpb.Struct))
+			}
 			redactMessage(v.Message())
 		}
 		return true
@@ -147,6 +150,10 @@ func messageString(m protoreflect.Message, path string) (string, bool) {
 	return "", false
 }
 
+// connectionSecrets are the secrets of a 2.0.1 network connection
+// profile's VPN and APN whose names do not say so (their passwords do).
+var connectionSecrets = map[string]string{"vpn": "key", "apn": "simpin"}
+
 func redactStruct(s *structpb.Struct) {
 	if s == nil {
 		return
@@ -157,7 +164,22 @@ func redactStruct(s *structpb.Struct) {
 			s.Fields[k] = structpb.NewStringValue(Redacted)
 			continue
 		}
+		redactConnectionObject(k, v.GetStructValue())
 		redactValue(v)
+	}
+}
+
+// redactConnectionObject redacts the secret of s if name says it is a
+// network connection profile's VPN or APN.
+func redactConnectionObject(name string, s *structpb.Struct) {
+	secret := connectionSecrets[norm(name)]
+	if secret == "" || s == nil {
+		return
+	}
+	for k := range s.GetFields() {
+		if norm(k) == secret {
+			s.Fields[k] = structpb.NewStringValue(Redacted)
+		}
 	}
 }
 

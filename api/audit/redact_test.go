@@ -44,6 +44,11 @@ func TestRequestWithoutSecrets(t *testing.T) {
 			}})}, []string{"SecurityCtrlr"}},
 		{"generic secret-named key", &chargeplanev1.CallRequest{StationId: "CP-1", Action: "SetNetworkProfile",
 			Payload: mustStruct(t, map[string]any{"connectionData": map[string]any{"apn": map[string]any{"apnPassword": secret}, "vpn": map[string]any{"password": secret}}})}, []string{"apnPassword"}},
+		{"generic VPN key and SIM PIN", &chargeplanev1.CallRequest{StationId: "CP-1", Action: "SetNetworkProfile",
+			Payload: mustStruct(t, map[string]any{"connectionData": map[string]any{"apn": map[string]any{"apn": "internet", "simPin": secret},
+				"vpn": map[string]any{"server": "vpn.example", "key": secret}}})}, []string{"vpn.example", "internet"}},
+		{"typed SetNetworkProfile", &chargeplanev1.SetNetworkProfileRequest{StationId: "CP-1", CsmsUrl: "wss://csms.example/ocpp",
+			Vpn: mustStruct(t, map[string]any{"server": "vpn.example", "key": secret, "password": secret})}, []string{"wss://csms.example/ocpp"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

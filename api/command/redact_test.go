@@ -15,6 +15,14 @@ func TestRedact(t *testing.T) {
 		{"SetVariables", `{"setVariableData":[{"component":{"name":"OCPPCommCtrlr"},"variable":{"name":"HeartbeatInterval"},"attributeValue":"60"},` +
 			`{"component":{"name":"SecurityCtrlr"},"variable":{"name":"BasicAuthPassword"},"attributeValue":"s3cret-password-42"}]}`, "s3cret-password-42"},
 		{"SetVariables", `{"setVariableData":[{"component":{"name":"OCPPCommCtrlr"},"variable":{"name":"HeartbeatInterval"},"attributeValue":"60"}]}`, ""},
+		{"SetNetworkProfile", `{"configurationSlot":1,"connectionData":{"ocppVersion":"OCPP20","ocppTransport":"JSON",` +
+			`"ocppCsmsUrl":"wss://csms.example/ocpp","messageTimeout":30,"securityProfile":2,"ocppInterface":"Wireless0",` +
+			`"vpn":{"server":"vpn.example","user":"u","key":"shared-key-999","type":"IPSec","password":"vpn-pass-1234"}}}`, "vpn-pass-1234"},
+		{"SetNetworkProfile", `{"configurationSlot":1,"connectionData":{"ocppVersion":"OCPP20","ocppTransport":"JSON",` +
+			`"ocppCsmsUrl":"wss://csms.example/ocpp","messageTimeout":30,"securityProfile":2,"ocppInterface":"Wireless0",` +
+			`"apn":{"apn":"internet","apnPassword":"apn-pass-5678","apnAuthentication":"AUTO"}}}`, "apn-pass-5678"},
+		{"SetNetworkProfile", `{"configurationSlot":1,"connectionData":{"ocppVersion":"OCPP20","ocppTransport":"JSON",` +
+			`"ocppCsmsUrl":"wss://csms.example/ocpp","messageTimeout":30,"securityProfile":2,"ocppInterface":"Wired0"}}`, ""},
 		{"Reset", `{"type":"Soft"}`, ""},
 		{"SetVariables", `not json`, ""},
 	} {
@@ -32,6 +40,12 @@ func TestRedact(t *testing.T) {
 		}
 		if !strings.HasPrefix(string(frame), `[2,"m1","`+tc.action+`",`) {
 			t.Errorf("frame %s", frame)
+		}
+		if strings.Contains(string(payload), "shared-key-999") {
+			t.Errorf("%s: kept the VPN key: %s", tc.action, payload)
+		}
+		if tc.action == "SetNetworkProfile" && !strings.Contains(string(payload), `"ocppCsmsUrl":"wss://csms.example/ocpp"`) {
+			t.Errorf("the rest of the profile lost: %s", payload)
 		}
 		if tc.action == "SetVariables" && !strings.Contains(string(payload), `"attributeValue":"60"`) {
 			t.Errorf("other variables lost: %s", payload)

@@ -75,6 +75,13 @@ type ProfileReply struct {
 	Profile *store.ChargingProfile
 }
 
+// NetworkProfileReply is the answer to a 2.0.1 SetNetworkProfile with the
+// profile as kept once accepted (nil otherwise).
+type NetworkProfileReply struct {
+	Reply
+	Profile *store.NetworkProfile
+}
+
 // ClearProfilesReply is the answer to ClearChargingProfile with how many
 // stored profiles it removed.
 type ClearProfilesReply struct {

@@ -22,6 +22,7 @@ func CommandTables(st *store.Store, now func() time.Time) map[ocppj.Version]comm
 	return map[ocppj.Version]command.Table{
 		ocppj.V16: v16.Commands(v16.CommandDeps{Tokens: st, Reservations: st, LocalLists: st, Profiles: st, Inventory: st, Now: now}),
 		ocppj.V201: v201.Commands(v201.CommandDeps{Tokens: st, Reservations: st, LocalLists: st, Profiles: st, Inventory: st, Monitors: st,
-			DisplayMessages: displaymessage.Messages{Store: st, Now: now}, Customers: customerinfo.Requests{Store: st}, Now: now}),
+			DisplayMessages: displaymessage.Messages{Store: st, Now: now}, Customers: customerinfo.Requests{Store: st},
+			NetworkProfiles: st, Now: now}),
 	}
 }

@@ -164,6 +164,11 @@ func TestPublishFirmwareStatusNotification(t *testing.T) {
 				r.Locations != `["http://lc.local/fw.bin","ftp://lc.local/fw.bin"]` {
 				t.Errorf("report = %+v", r)
 			}
+			// The newest is the station's publish status.
+			if l, err := h.store.LatestStatusReports(context.Background(), stationID); err != nil || l.Publish == nil ||
+				l.Publish.ID != rs[0].ID || l.Firmware != nil {
+				t.Errorf("latest = %+v %v", l, err)
+			}
 		})
 	}
 }

@@ -22,7 +22,8 @@ func TestStatusReportHandlers(t *testing.T) {
 			h.result(ocppj.V16, "LogStatusNotification", h.call(ocppj.V16, "LogStatusNotification", `{"status":"Uploaded","requestId":4}`), nil)
 			h.result(ocppj.V201, "FirmwareStatusNotification", h.call(ocppj.V201, "FirmwareStatusNotification", `{"status":"Installed","requestId":12}`), nil)
 
-			fw, lg, err := h.store.LatestStatusReports(ctx, stationID)
+			latest, err := h.store.LatestStatusReports(ctx, stationID)
+			fw, lg := latest.Firmware, latest.Log
 			if err != nil || fw == nil || lg == nil {
 				t.Fatalf("latest = %v %v %v", fw, lg, err)
 			}
@@ -38,8 +39,8 @@ func TestStatusReportHandlers(t *testing.T) {
 			}
 
 			h.result(ocppj.V201, "LogStatusNotification", h.call(ocppj.V201, "LogStatusNotification", `{"status":"BadMessage","requestId":5}`), nil)
-			if _, lg, _ := h.store.LatestStatusReports(ctx, stationID); lg == nil || lg.Status != "BadMessage" {
-				t.Errorf("2.0.1 log = %+v", lg)
+			if l, _ := h.store.LatestStatusReports(ctx, stationID); l.Log == nil || l.Log.Status != "BadMessage" {
+				t.Errorf("2.0.1 log = %+v", l.Log)
 			}
 		})
 	}

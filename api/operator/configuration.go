@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/credentials"
@@ -18,9 +20,12 @@ import (
 	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
 )
 
-// DeviceModelStore serves the stored 2.0.1 device model reports.
+// DeviceModelStore serves the stored 2.0.1 device model reports and
+// network profiles.
 type DeviceModelStore interface {
+	GetStation(ctx context.Context, id string) (*store.Station, error)
 	LatestDeviceModel(ctx context.Context, stationID string) (*store.DeviceModelReport, error)
+	ListNetworkProfiles(ctx context.Context, stationID string) ([]store.NetworkProfile, error)
 }
 
 // ConfigurationService implements chargeplanev1.ConfigurationService.
@@ -366,4 +371,97 @@ func DeviceModelToProto(r *store.DeviceModelReport) (*chargeplanev1.DeviceModel,
 		out.Components = append(out.Components, c)
 	}
 	return out, nil
+}
+
+// SetNetworkProfile stores a connection profile in one of a 2.0.1
+// station's slots. The security profile is settled here, against the one
+// the CSMS admits the station with: a profile the CSMS would refuse locks
+// the station out once it switches to it.
+func (s *ConfigurationService) SetNetworkProfile(ctx context.Context, req *chargeplanev1.SetNetworkProfileRequest) (*chargeplanev1.SetNetworkProfileResponse, error) {
+	if err := ValidateStationID(req.GetStationId()); err != nil {
+		return nil, invalid(err)
+	}
+	if req.GetConfigurationSlot() < 0 {
+		return nil, status.Error(codes.InvalidArgument, "configuration_slot must not be negative")
+	}
+	if err := checkCSMSURL(req.GetCsmsUrl()); err != nil {
+		return nil, err
+	}
+	if req.GetMessageTimeout() < 0 {
+		return nil, status.Error(codes.InvalidArgument, "message_timeout must not be negative")
+	}
+	st, err := s.models.GetStation(ctx, req.GetStationId())
+	if err != nil {
+		return nil, storeError(ctx, s.log, err, notFoundMsg(req.GetStationId()))
+	}
+	in := proto.Clone(req).(*chargeplanev1.SetNetworkProfileRequest)
+	profile := int32(st.SecurityProfile)
+	if req.SecurityProfile != nil {
+		profile = req.GetSecurityProfile()
+	}
+	switch {
+	case req.SecurityProfile != nil && (profile < 1 || profile > 3):
+		return nil, status.Errorf(codes.InvalidArgument, "security_profile %d: OCPP 2.0.1 profiles are 1, 2 and 3", profile)
+	case profile < int32(st.SecurityProfile):
+		return nil, status.Errorf(codes.InvalidArgument, "security_profile %d is below the %d the CSMS admits station %q with: it could not connect with it",
+			profile, st.SecurityProfile, st.ID)
+	case profile == 0:
+		// A lab station admitted without any check: OCPP has no profile 0.
+		return nil, status.Errorf(codes.InvalidArgument, "station %q has security profile 0, which OCPP cannot send: give security_profile", st.ID)
+	}
+	in.SecurityProfile = &profile
+	r, err := do[command.NetworkProfileReply](ctx, s.cmds, req.GetStationId(), in)
+	if err != nil {
+		return nil, err
+	}
+	out := &chargeplanev1.SetNetworkProfileResponse{CommandId: r.CommandID, Status: r.Status, ReasonCode: r.ReasonCode}
+	if r.Profile != nil {
+		if out.Profile, err = NetworkProfileToProto(r.Profile); err != nil {
+			return nil, status.Error(codes.Internal, "internal error")
+		}
+	}
+	return out, nil
+}
+
+// checkCSMSURL refuses a URL a station could not connect to.
+func checkCSMSURL(raw string) error {
+	u, err := url.Parse(raw)
+	if raw == "" || err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" || len(raw) > 512 {
+		return status.Error(codes.InvalidArgument, "csms_url must be a ws:// or wss:// URL of at most 512 characters")
+	}
+	return nil
+}
+
+// ListNetworkProfiles returns the profiles the station accepted.
+func (s *ConfigurationService) ListNetworkProfiles(ctx context.Context, req *chargeplanev1.ListNetworkProfilesRequest) (*chargeplanev1.ListNetworkProfilesResponse, error) {
+	if err := ValidateStationID(req.GetStationId()); err != nil {
+		return nil, invalid(err)
+	}
+	if _, err := s.models.GetStation(ctx, req.GetStationId()); err != nil {
+		return nil, storeError(ctx, s.log, err, notFoundMsg(req.GetStationId()))
+	}
+	rows, err := s.models.ListNetworkProfiles(ctx, req.GetStationId())
+	if err != nil {
+		return nil, storeError(ctx, s.log, err, notFoundMsg(req.GetStationId()))
+	}
+	out := &chargeplanev1.ListNetworkProfilesResponse{Profiles: make([]*chargeplanev1.NetworkProfile, 0, len(rows))}
+	for i := range rows {
+		p, err := NetworkProfileToProto(&rows[i])
+		if err != nil {
+			s.log.ErrorContext(ctx, "stored network profile unreadable", "station", req.GetStationId(), "err", err)
+			return nil, status.Error(codes.Internal, "internal error")
+		}
+		out.Profiles = append(out.Profiles, p)
+	}
+	return out, nil
+}
+
+// NetworkProfileToProto converts a stored network profile.
+func NetworkProfileToProto(p *store.NetworkProfile) (*chargeplanev1.NetworkProfile, error) {
+	data, err := jsonStruct(json.RawMessage(p.ConnectionData))
+	if err != nil {
+		return nil, fmt.Errorf("network profile %s/%d: %w", p.StationID, p.Slot, err)
+	}
+	return &chargeplanev1.NetworkProfile{ConfigurationSlot: int32(p.Slot), CsmsUrl: p.CSMSURL, SecurityProfile: int32(p.SecurityProfile),
+		ConnectionData: data, RequestedBy: p.RequestedBy, CommandId: p.CommandID, AcceptedAt: ts(p.AcceptedAt)}, nil
 }

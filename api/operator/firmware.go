@@ -2,9 +2,11 @@ package operator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -97,15 +99,54 @@ func (s *FirmwareService) GetLog(ctx context.Context, req *chargeplanev1.GetLogR
 		Filename: r.Filename, RequestId: int32(r.RequestID)}, nil
 }
 
-// ListStatusReports returns the station's recent firmware and log statuses.
+// md5Hex is a PublishFirmware checksum: MD5 as 32 hexadecimal characters.
+var md5Hex = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
+
+func checkChecksum(c string) error {
+	if !md5Hex.MatchString(c) {
+		return status.Error(codes.InvalidArgument, "checksum must be the firmware's MD5 as 32 hexadecimal characters")
+	}
+	return nil
+}
+
+// PublishFirmware asks a 2.0.1 local controller to publish firmware to
+// the stations behind it.
+func (s *FirmwareService) PublishFirmware(ctx context.Context, req *chargeplanev1.PublishFirmwareRequest) (*chargeplanev1.PublishFirmwareResponse, error) {
+	if err := errors.Join(checkUpload(req.GetLocation(), req.Retries, req.RetryInterval, req.GetRequestId()),
+		checkChecksum(req.GetChecksum())); err != nil {
+		return nil, err
+	}
+	r, err := do[command.RequestReply](ctx, s.send, req.GetStationId(), req)
+	if err != nil {
+		return nil, err
+	}
+	return &chargeplanev1.PublishFirmwareResponse{CommandId: r.CommandID, Status: r.Status, ReasonCode: r.ReasonCode, RequestId: int32(r.RequestID)}, nil
+}
+
+// UnpublishFirmware asks a 2.0.1 local controller to stop publishing the
+// firmware of that checksum.
+func (s *FirmwareService) UnpublishFirmware(ctx context.Context, req *chargeplanev1.UnpublishFirmwareRequest) (*chargeplanev1.UnpublishFirmwareResponse, error) {
+	if err := checkChecksum(req.GetChecksum()); err != nil {
+		return nil, err
+	}
+	r, err := do[command.Reply](ctx, s.send, req.GetStationId(), req)
+	if err != nil {
+		return nil, err
+	}
+	return &chargeplanev1.UnpublishFirmwareResponse{CommandId: r.CommandID, Status: r.Status}, nil
+}
+
+// ListStatusReports returns the station's recent firmware, log and
+// publish statuses.
 func (s *FirmwareService) ListStatusReports(ctx context.Context, req *chargeplanev1.ListStatusReportsRequest) (*chargeplanev1.ListStatusReportsResponse, error) {
 	if err := ValidateStationID(req.GetStationId()); err != nil {
 		return nil, invalid(err)
 	}
 	switch req.GetKind() {
-	case "", store.StatusKindFirmware, store.StatusKindLog:
+	case "", store.StatusKindFirmware, store.StatusKindLog, store.StatusKindPublish:
 	default:
-		return nil, status.Errorf(codes.InvalidArgument, "kind %q is not %q or %q", req.GetKind(), store.StatusKindFirmware, store.StatusKindLog)
+		return nil, status.Errorf(codes.InvalidArgument, "kind %q is not %q, %q or %q", req.GetKind(),
+			store.StatusKindFirmware, store.StatusKindLog, store.StatusKindPublish)
 	}
 	if _, err := s.store.GetStation(ctx, req.GetStationId()); err != nil {
 		return nil, storeError(ctx, s.log, err, notFoundMsg(req.GetStationId()))
@@ -116,36 +157,53 @@ func (s *FirmwareService) ListStatusReports(ctx context.Context, req *chargeplan
 	}
 	out := &chargeplanev1.ListStatusReportsResponse{Reports: make([]*chargeplanev1.StatusReport, 0, len(rows))}
 	for i := range rows {
-		out.Reports = append(out.Reports, StatusReportToProto(&rows[i]))
+		r, err := StatusReportToProto(&rows[i])
+		if err != nil {
+			return nil, storeError(ctx, s.log, err, notFoundMsg(req.GetStationId()))
+		}
+		out.Reports = append(out.Reports, r)
 	}
 	return out, nil
 }
 
 // StatusReportToProto converts a stored status report; nil stays nil.
-func StatusReportToProto(r *store.StatusReport) *chargeplanev1.StatusReport {
+func StatusReportToProto(r *store.StatusReport) (*chargeplanev1.StatusReport, error) {
 	if r == nil {
-		return nil
+		return nil, nil
 	}
 	out := &chargeplanev1.StatusReport{Kind: r.Kind, Action: r.Action, Status: r.Status, ReportedAt: ts(r.ReportedAt)}
 	if r.RequestID != nil {
 		id := int32(*r.RequestID)
 		out.RequestId = &id
 	}
-	return out
+	if r.Locations != "" {
+		if err := json.Unmarshal([]byte(r.Locations), &out.Locations); err != nil {
+			return nil, fmt.Errorf("status report %d locations: %w", r.ID, err)
+		}
+	}
+	return out, nil
 }
 
-// statusReportReader gives the station's newest firmware and log statuses
-// (*store.Store has it).
+// statusReportReader gives the station's newest firmware, log and publish
+// statuses (*store.Store has it).
 type statusReportReader interface {
-	LatestStatusReports(ctx context.Context, stationID string) (firmware, log *store.StatusReport, err error)
+	LatestStatusReports(ctx context.Context, stationID string) (store.LatestReports, error)
 }
 
-// addStatusReports puts the newest firmware and log statuses on a station.
+// addStatusReports puts the newest firmware, log and publish statuses on a
+// station.
 func addStatusReports(ctx context.Context, r statusReportReader, out *chargeplanev1.Station) error {
-	fw, lg, err := r.LatestStatusReports(ctx, out.GetId())
+	latest, err := r.LatestStatusReports(ctx, out.GetId())
 	if err != nil {
 		return fmt.Errorf("latest status reports: %w", err)
 	}
-	out.FirmwareStatus, out.LogStatus = StatusReportToProto(fw), StatusReportToProto(lg)
+	for _, x := range []struct {
+		from *store.StatusReport
+		to   **chargeplanev1.StatusReport
+	}{{latest.Firmware, &out.FirmwareStatus}, {latest.Log, &out.LogStatus}, {latest.Publish, &out.PublishStatus}} {
+		if *x.to, err = StatusReportToProto(x.from); err != nil {
+			return err
+		}
+	}
 	return nil
 }

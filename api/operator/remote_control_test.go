@@ -3,6 +3,7 @@ package operator_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +24,9 @@ func i32(v int32) *int32 { return &v }
 func TestRemoteControlRefusesBadRequests(t *testing.T) {
 	rc := operator.NewRemoteControlService(operator.RemoteControlDeps{Logger: quiet})
 	cfg := operator.NewConfigurationService(nil, nil, nil, quiet)
+	fw := operator.NewFirmwareService(nil, nil, quiet)
 	ctx := context.Background()
+	const md5 = "0123456789abcdef0123456789ABCDEF"
 	for name, call := range map[string]func() error{
 		"start without token": func() error {
 			_, err := rc.RemoteStart(ctx, &chargeplanev1.RemoteStartRequest{StationId: "cs"})
@@ -89,6 +92,39 @@ func TestRemoteControlRefusesBadRequests(t *testing.T) {
 		},
 		"base report negative id": func() error {
 			_, err := cfg.GetBaseReport(ctx, &chargeplanev1.GetBaseReportRequest{StationId: "cs", RequestId: -1})
+			return err
+		},
+		"network profile without url": func() error {
+			_, err := cfg.SetNetworkProfile(ctx, &chargeplanev1.SetNetworkProfileRequest{StationId: "cs"})
+			return err
+		},
+		"network profile over http": func() error {
+			_, err := cfg.SetNetworkProfile(ctx, &chargeplanev1.SetNetworkProfileRequest{StationId: "cs", CsmsUrl: "https://csms.example/ocpp"})
+			return err
+		},
+		"network profile negative slot": func() error {
+			_, err := cfg.SetNetworkProfile(ctx, &chargeplanev1.SetNetworkProfileRequest{StationId: "cs", CsmsUrl: "wss://csms.example/ocpp", ConfigurationSlot: -1})
+			return err
+		},
+		"publish without checksum": func() error {
+			_, err := fw.PublishFirmware(ctx, &chargeplanev1.PublishFirmwareRequest{StationId: "cs", Location: "https://fw.example/x.bin"})
+			return err
+		},
+		"publish without location": func() error {
+			_, err := fw.PublishFirmware(ctx, &chargeplanev1.PublishFirmwareRequest{StationId: "cs", Checksum: md5})
+			return err
+		},
+		"publish negative retries": func() error {
+			_, err := fw.PublishFirmware(ctx, &chargeplanev1.PublishFirmwareRequest{StationId: "cs", Location: "https://fw.example/x.bin",
+				Checksum: md5, Retries: i32(-1)})
+			return err
+		},
+		"unpublish a checksum of 31 digits": func() error {
+			_, err := fw.UnpublishFirmware(ctx, &chargeplanev1.UnpublishFirmwareRequest{StationId: "cs", Checksum: md5[1:]})
+			return err
+		},
+		"status reports of another kind": func() error {
+			_, err := fw.ListStatusReports(ctx, &chargeplanev1.ListStatusReportsRequest{StationId: "cs", Kind: "install"})
 			return err
 		},
 		"device model of no station": func() error {
@@ -157,4 +193,39 @@ func TestDeviceModelToProto(t *testing.T) {
 	if _, err := operator.DeviceModelToProto(rep); err == nil {
 		t.Error("an unreadable entry must be an error")
 	}
+}
+
+// SetNetworkProfile never lowers the security profile a station is
+// admitted with: the station would switch to a profile the CSMS refuses.
+// Refused before anything is sent (no commander here).
+func TestNetworkProfileKeepsTheSecurityProfile(t *testing.T) {
+	stores(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		for id, profile := range map[string]int{"TLS": 2, "LAB": 0} {
+			if err := st.CreateStation(ctx, &store.Station{ID: id, SecurityProfile: profile}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg := operator.NewConfigurationService(nil, st, nil, quiet)
+		for _, c := range []struct {
+			station string
+			profile *int32
+			code    codes.Code
+			says    string
+		}{
+			{"TLS", i32(1), codes.InvalidArgument, "below the 2"},
+			{"TLS", i32(4), codes.InvalidArgument, "1, 2 and 3"},
+			{"LAB", nil, codes.InvalidArgument, "security profile 0"},
+			{"NOPE", i32(3), codes.NotFound, "NOPE"},
+		} {
+			_, err := cfg.SetNetworkProfile(ctx, &chargeplanev1.SetNetworkProfileRequest{StationId: c.station,
+				CsmsUrl: "wss://csms.example/ocpp", SecurityProfile: c.profile})
+			if status.Code(err) != c.code || !strings.Contains(status.Convert(err).Message(), c.says) {
+				t.Errorf("%s with profile %v: %v, want %v saying %q", c.station, c.profile, err, c.code, c.says)
+			}
+		}
+		if ps, err := cfg.ListNetworkProfiles(ctx, &chargeplanev1.ListNetworkProfilesRequest{StationId: "TLS"}); err != nil || len(ps.GetProfiles()) != 0 {
+			t.Errorf("profiles after refusals: %v %v", ps, err)
+		}
+	})
 }

@@ -76,23 +76,24 @@ func (s *Store) ListStatusReports(ctx context.Context, stationID, kind string) (
 	return out, nil
 }
 
-// LatestStatusReports returns the newest firmware and log reports of a
-// station; nil where there is none.
-func (s *Store) LatestStatusReports(ctx context.Context, stationID string) (firmware, log *StatusReport, err error) {
-	for _, kind := range []string{StatusKindFirmware, StatusKindLog} {
+// LatestReports are a station's newest status report of each kind; nil
+// where there is none.
+type LatestReports struct {
+	Firmware, Log, Publish *StatusReport
+}
+
+// LatestStatusReports returns the newest report of each kind of a station.
+func (s *Store) LatestStatusReports(ctx context.Context, stationID string) (LatestReports, error) {
+	var out LatestReports
+	for kind, into := range map[string]**StatusReport{StatusKindFirmware: &out.Firmware, StatusKindLog: &out.Log, StatusKindPublish: &out.Publish} {
 		var rows []StatusReport
 		if err := s.db.WithContext(ctx).Where("station_id = ? AND kind = ?", stationID, kind).
 			Order("id DESC").Limit(1).Find(&rows).Error; err != nil {
-			return nil, nil, translate("store: latest status reports", err)
+			return LatestReports{}, translate("store: latest status reports", err)
 		}
-		if len(rows) == 0 {
-			continue
-		}
-		if kind == StatusKindFirmware {
-			firmware = &rows[0]
-		} else {
-			log = &rows[0]
+		if len(rows) > 0 {
+			*into = &rows[0]
 		}
 	}
-	return firmware, log, nil
+	return out, nil
 }

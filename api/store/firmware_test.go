@@ -15,8 +15,8 @@ func TestStatusReports(t *testing.T) {
 		ctx := context.Background()
 		mustCreateStation(t, s, "CP1")
 		mustCreateStation(t, s, "CP2")
-		if fw, lg, err := s.LatestStatusReports(ctx, "CP1"); err != nil || fw != nil || lg != nil {
-			t.Fatalf("latest before any = %v %v %v", fw, lg, err)
+		if l, err := s.LatestStatusReports(ctx, "CP1"); err != nil || l.Firmware != nil || l.Log != nil || l.Publish != nil {
+			t.Fatalf("latest before any = %+v %v", l, err)
 		}
 		for i := range StatusReportHistory + 5 {
 			clk.Add(time.Second)
@@ -37,7 +37,8 @@ func TestStatusReports(t *testing.T) {
 			t.Error("unknown kind accepted")
 		}
 
-		fw, lg, err := s.LatestStatusReports(ctx, "CP1")
+		latest, err := s.LatestStatusReports(ctx, "CP1")
+		fw, lg := latest.Firmware, latest.Log
 		if err != nil || fw == nil || lg == nil {
 			t.Fatalf("latest = %v %v %v", fw, lg, err)
 		}

@@ -38,7 +38,9 @@ type CommandDeps struct {
 	DisplayMessages DisplayMessageKeeper
 	// Customers carries out customer information requests.
 	Customers CustomerRequests
-	Now       func() time.Time
+	// NetworkProfiles keeps the network profiles stations accepted.
+	NetworkProfiles NetworkProfileStore
+	Now             func() time.Time
 }
 
 // ReservationStore creates reservations and records their answers.
@@ -88,14 +90,14 @@ func Commands(d CommandDeps) command.Table {
 			command.Op(changePassword, passwordChanged)),
 		command.New(ocpp201.ActionGetBaseReport, command.Op(getBaseReport, baseReportRequested)),
 		command.New[ocpp201.GetReportRequest, ocpp201.GetReportResponse](ocpp201.ActionGetReport),
-		command.New[ocpp201.SetNetworkProfileRequest, ocpp201.SetNetworkProfileResponse](ocpp201.ActionSetNetworkProfile),
+		command.WithEffect(ocpp201.ActionSetNetworkProfile, c.networkProfileAnswered, command.Op(setNetworkProfile, networkProfileSet)),
 
 		// Firmware and logs (L, N).
 		command.New(ocpp201.ActionUpdateFirmware, command.Op(c.updateFirmware, firmwareUpdating),
 			command.Op(c.signedUpdateFirmware, firmwareUpdating)),
 		command.New(ocpp201.ActionGetLog, command.Op(getLog, logRequested), command.Op(uploadLog, logRequested)),
-		command.New[ocpp201.PublishFirmwareRequest, ocpp201.PublishFirmwareResponse](ocpp201.ActionPublishFirmware),
-		command.New[ocpp201.UnpublishFirmwareRequest, ocpp201.UnpublishFirmwareResponse](ocpp201.ActionUnpublishFirmware),
+		command.New(ocpp201.ActionPublishFirmware, command.Op(publishFirmware, firmwarePublishing)),
+		command.New(ocpp201.ActionUnpublishFirmware, command.Op(unpublishFirmware, firmwareUnpublished)),
 
 		// Reservations (H).
 		command.WithEffect(ocpp201.ActionReserveNow, c.reservationAnswered, command.Op(c.reserveNow, reserved),
