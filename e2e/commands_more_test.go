@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -380,7 +381,7 @@ func testPublishFirmware(ctx context.Context, t *testing.T, sys *system, c *opsC
 // password, which neither the command history nor the message log shows
 // either.
 func testNetworkProfile(ctx context.Context, t *testing.T, sys *system, c *opsCharger) {
-	const secret = "vpn-password-e2e-0042"
+	const secret = "vpn-pw-e2e-0042"
 	body := map[string]any{"configurationSlot": 1, "csmsUrl": "wss://csms.example/ocpp", "securityProfile": 2,
 		"vpn": map[string]any{"server": "vpn.example", "user": "cs", "password": secret, "key": "k", "type": "IKEv2"}}
 	if c.v.name == "1.6" {
@@ -560,8 +561,12 @@ func testLocalList(t *testing.T, sys *system, v ocppVersion) {
 	}
 	c.nothingSent(t)
 
+	// The station is asked how much of a list it takes before each update;
+	// this one says nothing (1.6: keys unknown, 2.0.1: variables unknown).
+	c.localListLimits(0, 0, 0)
 	c.answer("SendLocalList", map[string]any{"status": "Accepted"})
 	resp = c.apiOK(ctx, t, sys, http.MethodPost, "/local-list", map[string]any{"updateType": "Full"})
+	c.limitsAsked(ctx, t)
 	got := c.next(ctx, t, "SendLocalList")
 	if got["updateType"] != "Full" || num(got[map[bool]string{true: "listVersion", false: "versionNumber"}[v.name == "1.6"]]) != 1 {
 		t.Errorf("full SendLocalList %v", got)
@@ -595,6 +600,7 @@ func testLocalList(t *testing.T, sys *system, v ocppVersion) {
 	createToken(ctx, t, sys, map[string]any{"value": cc})
 
 	resp = c.apiOK(ctx, t, sys, http.MethodPost, "/local-list", map[string]any{"updateType": "Differential"})
+	c.limitsAsked(ctx, t)
 	got = c.next(ctx, t, "SendLocalList")
 	diff := localListEntries(t, v, got)
 	want := map[string]string{a: "Blocked", b: "", cc: "Accepted"}
@@ -607,6 +613,7 @@ func testLocalList(t *testing.T, sys *system, v ocppVersion) {
 
 	// Nothing changed since: an empty differential.
 	resp = c.apiOK(ctx, t, sys, http.MethodPost, "/local-list", map[string]any{"updateType": "Differential"})
+	c.limitsAsked(ctx, t)
 	got = c.next(ctx, t, "SendLocalList")
 	if len(localListEntries(t, v, got)) != 0 || num(resp["version"]) != 3 {
 		t.Errorf("empty differential %v answer %v", got, resp)
@@ -617,6 +624,107 @@ func testLocalList(t *testing.T, sys *system, v ocppVersion) {
 	c.next(ctx, t, "GetLocalListVersion")
 	if num(resp["version"]) != 3 || num(resp["acceptedVersion"]) != 3 {
 		t.Errorf("GetLocalListVersion after updates %v", resp)
+	}
+
+	// A station that takes fewer entries per message than the list has
+	// gets a Full part, then Differential parts of the following versions,
+	// each within its limit; together they are the whole list.
+	// As many tokens as the first Full list: a blocked, b gone, cc new.
+	n := len(full)
+	per := max(1, (n+2)/3)
+	c.localListLimits(0, per, 0)
+	resp = c.apiOK(ctx, t, sys, http.MethodPost, "/local-list", map[string]any{"updateType": "Full"})
+	c.limitsAsked(ctx, t)
+	parts := int(num(resp["plannedMessages"]))
+	if parts != (n+per-1)/per || num(resp["messages"]) != float64(parts) || resp["status"] != "Accepted" ||
+		num(resp["version"]) != float64(3+parts) || num(resp["updated"]) != float64(n) {
+		t.Errorf("split Full answer %v, want %d messages of at most %d", resp, (n+per-1)/per, per)
+	}
+	whole := map[string]string{}
+	versionField := map[bool]string{true: "listVersion", false: "versionNumber"}[v.name == "1.6"]
+	for i := range parts {
+		got := c.next(ctx, t, "SendLocalList")
+		entries := localListEntries(t, v, got)
+		wantType := map[bool]string{true: "Full", false: "Differential"}[i == 0]
+		if got["updateType"] != wantType || num(got[versionField]) != float64(4+i) || len(entries) > per || len(entries) == 0 {
+			t.Errorf("part %d: %s version %v with %d entries, want %s version %d with at most %d",
+				i, got["updateType"], got[versionField], len(entries), wantType, 4+i, per)
+		}
+		maps.Copy(whole, entries)
+	}
+	if len(whole) != n || whole[a] != "Blocked" || whole[cc] != "Accepted" || whole[b] != "" {
+		t.Errorf("the parts carried %v, want the %d tokens", whole, n)
+	}
+
+	// 1.6: a list longer than the station holds is refused; no
+	// SendLocalList.
+	if v.name == "1.6" {
+		c.localListLimits(n-1, 0, 0)
+		if code, out := c.api(ctx, t, sys, http.MethodPost, "/local-list", map[string]any{"updateType": "Full"}); code != http.StatusBadRequest ||
+			!strings.Contains(fmt.Sprint(out), "longer than the station holds") {
+			t.Errorf("a list of %d for a station of %d: %d %v", n, n-1, code, out)
+		}
+		c.limitsAsked(ctx, t)
+		c.nothingSent(t)
+	}
+}
+
+// localListLimits sets how the charger answers the question of its local
+// list limits: 1.6 LocalAuthListMaxLength and SendLocalListMaxLength, 2.0.1
+// ItemsPerMessage and BytesPerMessage (2.0.1 has no entries limit to ask;
+// entries must be 0 for it). 0 leaves a limit unknown to the station.
+func (c *opsCharger) localListLimits(entries, items, bytes int) {
+	if c.v.name == "1.6" {
+		var keys []any
+		var unknown []string
+		for _, kv := range []struct {
+			key string
+			n   int
+		}{{"LocalAuthListMaxLength", entries}, {"SendLocalListMaxLength", items}} {
+			if kv.n > 0 {
+				keys = append(keys, map[string]any{"key": kv.key, "readonly": true, "value": strconv.Itoa(kv.n)})
+			} else {
+				unknown = append(unknown, kv.key)
+			}
+		}
+		ans := map[string]any{}
+		if len(keys) > 0 {
+			ans["configurationKey"] = keys
+		}
+		if len(unknown) > 0 {
+			ans["unknownKey"] = unknown
+		}
+		c.answer("GetConfiguration", ans)
+		return
+	}
+	var results []any
+	for _, kv := range []struct {
+		name string
+		n    int
+	}{{"ItemsPerMessage", items}, {"BytesPerMessage", bytes}, {"ItemsPerMessageSendLocalList", 0}, {"BytesPerMessageSendLocalList", 0}} {
+		r := map[string]any{"component": map[string]any{"name": "LocalAuthListCtrlr"}, "variable": map[string]any{"name": kv.name},
+			"attributeStatus": "UnknownVariable"}
+		if kv.n > 0 {
+			r["attributeStatus"], r["attributeValue"] = "Accepted", strconv.Itoa(kv.n)
+		}
+		results = append(results, r)
+	}
+	c.answer("GetVariables", map[string]any{"getVariableResult": results})
+}
+
+// limitsAsked takes the question of the station's local list limits.
+func (c *opsCharger) limitsAsked(ctx context.Context, t *testing.T) {
+	t.Helper()
+	if c.v.name == "1.6" {
+		got := c.next(ctx, t, "GetConfiguration")
+		if fmt.Sprint(got["key"]) != "[LocalAuthListMaxLength SendLocalListMaxLength]" {
+			t.Errorf("limits asked with %v", got)
+		}
+		return
+	}
+	got := c.next(ctx, t, "GetVariables")
+	if data, _ := got["getVariableData"].([]any); len(data) != 4 || field(data[0], "component", "name") != "LocalAuthListCtrlr" {
+		t.Errorf("limits asked with %v", got)
 	}
 }
 

@@ -297,7 +297,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	chargeplanev1.RegisterCustomerInformationServiceServer(a.grpcSrv, operator.NewCustomerInformationService(cmds, a.store,
 		customerinfo.Requests{Store: a.store}, logger))
 	chargeplanev1.RegisterReservationServiceServer(a.grpcSrv, operator.NewReservationService(cmds, a.store, time.Now, logger))
-	chargeplanev1.RegisterLocalListServiceServer(a.grpcSrv, operator.NewLocalListService(cmds, a.store, logger))
+	chargeplanev1.RegisterLocalListServiceServer(a.grpcSrv, operator.NewLocalListService(cmds, a.store, time.Now, logger))
 	chargeplanev1.RegisterSmartChargingServiceServer(a.grpcSrv, operator.NewSmartChargingService(cmds, a.store, logger))
 	chargeplanev1.RegisterTariffServiceServer(a.grpcSrv, operator.NewTariffService(a.store, logger))
 	chargeplanev1.RegisterCertificateServiceServer(a.grpcSrv, operator.NewCertificateService(cmds, ca, a.store, logger))

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/chargeplane/chargeplane/api/command"
+	"github.com/chargeplane/chargeplane/api/locallist"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
@@ -53,7 +54,9 @@ type stationCaller struct {
 	mu      sync.Mutex
 	answers map[string]string
 	err     error
-	sent    []command.Request
+	// errFor is the outcome of an action instead of an answer.
+	errFor map[string]error
+	sent   []command.Request
 }
 
 func (c *stationCaller) Version(context.Context, string) (ocppj.Version, error)   { return c.v, nil }
@@ -80,6 +83,9 @@ func (c *stationCaller) Call(_ context.Context, r command.Request) (*command.Res
 	c.sent = append(c.sent, command.Request{StationID: r.StationID, Action: r.Action, Payload: json.RawMessage(payload)})
 	if c.err != nil {
 		return nil, c.err
+	}
+	if err := c.errFor[r.Action]; err != nil {
+		return nil, err
 	}
 	ans, ok := c.answers[r.Action]
 	if !ok {
@@ -182,20 +188,34 @@ func TestGenericCallHasTheTypedEffects(t *testing.T) {
 					}
 				})
 
+				// The list a station should hold, planned as the operator
+				// service plans it (api/locallist).
+				plan := func(station, typ string) locallist.Update {
+					t.Helper()
+					cur, held, err := st.LocalListState(ctx, station)
+					if err != nil {
+						t.Fatal(err)
+					}
+					tokens, err := st.AllIDTokens(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					u, err := locallist.Next(cur, held, locallist.Desired(tokens, locallist.ShapeOf(v), testNow), typ)
+					if err != nil {
+						t.Fatalf("%s: plan on top of the accepted list: %v", station, err)
+					}
+					return u
+				}
 				heldList := func(station string) string {
 					ver, err := st.GetLocalListVersion(ctx, station)
 					if err != nil {
 						t.Fatal(err)
 					}
-					next, err := st.PlanLocalList(ctx, station, store.LocalListDifferential, store.LocalListOptions{At: testNow,
-						MaxTokenLen: map[ocppj.Version]int{ocppj.V16: 20}[v], Untyped: v == ocppj.V16})
-					if err != nil {
-						t.Fatalf("%s: plan on top of the accepted list: %v", station, err)
-					}
+					next := plan(station, locallist.Differential)
 					return fmt.Sprintf("version %d (%s, %d entries), then %d to update and %d to remove",
 						ver.Version, ver.UpdateType, ver.Entries, len(next.Updated), len(next.Removed))
 				}
-				typed(&chargeplanev1.SendLocalListRequest{StationId: "TYPED", UpdateType: "Full"}, func(a, b string) {
+				typed(plan("TYPED", locallist.Full), func(a, b string) {
 					if la, lb := heldList(a), heldList(b); la != lb || la != "version 1 (Full, 3 entries), then 0 to update and 0 to remove" {
 						t.Errorf("SendLocalList recorded\n typed:   %s\n generic: %s", la, lb)
 					}
@@ -251,7 +271,7 @@ func doTyped(ctx context.Context, s *command.Sender, in any) (any, error) {
 		return command.Do[command.ProfileReply](ctx, s, "TYPED", "op", in)
 	case *chargeplanev1.ClearChargingProfileRequest:
 		return command.Do[command.ClearProfilesReply](ctx, s, "TYPED", "op", in)
-	case *chargeplanev1.SendLocalListRequest:
+	case locallist.Update:
 		return command.Do[command.LocalListReply](ctx, s, "TYPED", "op", in)
 	}
 	return nil, fmt.Errorf("no reply type for %T", in)

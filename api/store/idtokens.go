@@ -222,6 +222,14 @@ func pageLimit(p Page) int {
 	return p.Limit
 }
 
+// AllIDTokens returns every id token (ordered by id): what a local list
+// is made of (api/locallist). Bounded by the table, which operators fill.
+func (s *Store) AllIDTokens(ctx context.Context) ([]IDToken, error) {
+	out := []IDToken{}
+	err := s.db.WithContext(ctx).Order("id").Find(&out).Error
+	return out, translate("store: all id tokens", err)
+}
+
 // UpdateIDToken applies p and returns the token as it now is. ErrNotFound,
 // ErrInvalid, or ErrAlreadyExists when the new value is taken.
 func (s *Store) UpdateIDToken(ctx context.Context, id string, p IDTokenPatch) (*IDToken, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -24,8 +25,8 @@ type CommandDeps struct {
 	Tokens reservation.Tokens
 	// Reservations keeps reservations and their answers.
 	Reservations ReservationStore
-	// LocalLists plans list updates and keeps what each station holds.
-	LocalLists LocalListStore
+	// LocalLists keeps what each station's list holds.
+	LocalLists locallist.Store
 	// Profiles keeps the charging profiles stations accepted.
 	Profiles ProfileStore
 	// Inventory keeps the certificates stations report as installed.
@@ -37,12 +38,6 @@ type CommandDeps struct {
 type ReservationStore interface {
 	reservation.Recorder
 	CreateReservation(ctx context.Context, r *store.Reservation) error
-}
-
-// LocalListStore plans local list updates and records accepted ones.
-type LocalListStore interface {
-	locallist.Store
-	PlanLocalList(ctx context.Context, stationID, updateType string, o store.LocalListOptions) (*store.LocalListPlan, error)
 }
 
 // ProfileStore keeps the charging profiles stations accepted.
@@ -74,7 +69,8 @@ func Commands(d CommandDeps) command.Table {
 		command.New(ocpp16.ActionClearCache, command.Op(clearCache, cacheCleared)),
 		command.New(ocpp16.ActionDataTransfer, command.Op(dataTransfer, dataTransferred)),
 
-		command.New(ocpp16.ActionGetConfiguration, command.Op(getConfiguration, configurationGot)),
+		command.New(ocpp16.ActionGetConfiguration, command.Op(getConfiguration, configurationGot),
+			command.Op(askLocalListLimits, localListLimits)),
 		command.New(ocpp16.ActionChangeConfiguration, command.Op(changeConfiguration, configurationChanged),
 			command.Op(changePassword, configurationChanged)),
 
@@ -86,7 +82,7 @@ func Commands(d CommandDeps) command.Table {
 		command.WithEffect(ocpp16.ActionCancelReservation, c.cancellationAnswered, command.Op(cancelReservation, reservationCancelled)),
 
 		command.New(ocpp16.ActionGetLocalListVersion, command.Op(getLocalListVersion, localListVersion)),
-		command.WithEffect(ocpp16.ActionSendLocalList, c.localListAnswered, command.Op(c.sendLocalList, localListSent)),
+		command.WithEffect(ocpp16.ActionSendLocalList, c.localListAnswered, command.Op(sendLocalList, localListSent)),
 
 		command.WithEffect(ocpp16.ActionSetChargingProfile, c.profileAnswered, command.Op(setChargingProfile, profileSet)),
 		command.WithEffect(ocpp16.ActionClearChargingProfile, c.clearProfilesAnswered, command.Op(clearChargingProfile, profilesCleared)),
@@ -365,29 +361,47 @@ func localListVersion(a answer[ocpp16.GetLocalListVersionRequest, ocpp16.GetLoca
 	return command.ListVersionReply{CommandID: a.CommandID, Version: a.Response.ListVersion}, nil
 }
 
-// sendLocalList sends the whole id token table (Full) or what changed
-// since the version the station accepted last (Differential).
-func (c commands) sendLocalList(ctx context.Context, m command.Meta, in *chargeplanev1.SendLocalListRequest) (*ocpp16.SendLocalListRequest, error) {
-	typ, ok := locallist.ParseType(in.GetUpdateType())
-	if !ok {
-		return nil, command.Invalid("update_type %q is not Full or Differential", in.GetUpdateType())
+// The configuration keys that say how much of a list a 1.6 station takes.
+const (
+	localAuthListMaxLength = "LocalAuthListMaxLength"
+	sendLocalListMaxLength = "SendLocalListMaxLength"
+)
+
+func askLocalListLimits(context.Context, command.Meta, locallist.LimitsQuery) (*ocpp16.GetConfigurationRequest, error) {
+	return &ocpp16.GetConfigurationRequest{Key: []string{localAuthListMaxLength, sendLocalListMaxLength}}, nil
+}
+
+// localListLimits reads the keys the station knows; an unknown or
+// unreadable one says nothing (0).
+func localListLimits(a answer[ocpp16.GetConfigurationRequest, ocpp16.GetConfigurationResponse], _ command.None) (locallist.Limits, error) {
+	var l locallist.Limits
+	for _, k := range a.Response.ConfigurationKey {
+		n, err := strconv.Atoi(strings.TrimSpace(k.Value))
+		if err != nil || n <= 0 {
+			continue
+		}
+		switch k.Key {
+		case localAuthListMaxLength:
+			l.Entries = n
+		case sendLocalListMaxLength:
+			l.Items = n
+		}
 	}
-	plan, err := c.LocalLists.PlanLocalList(ctx, m.StationID, typ, store.LocalListOptions{MaxTokenLen: idTagLen, Untyped: true, At: c.Now()})
-	if errors.Is(err, store.ErrInvalid) {
-		return nil, command.Precondition("the station has accepted no local list from this CSMS yet: send a Full update first")
-	}
-	if err != nil {
-		return nil, err
-	}
-	req := &ocpp16.SendLocalListRequest{ListVersion: plan.Version, UpdateType: ocpp16.UpdateType(plan.UpdateType)}
-	for _, e := range plan.Updated {
+	return l, nil
+}
+
+// sendLocalList sends one update of a station's list (api/locallist plans
+// them).
+func sendLocalList(_ context.Context, _ command.Meta, u locallist.Update) (*ocpp16.SendLocalListRequest, error) {
+	req := &ocpp16.SendLocalListRequest{ListVersion: u.Version, UpdateType: ocpp16.UpdateType(u.Type)}
+	for _, e := range u.Updated {
 		info := &ocpp16.IdTagInfo{Status: ocpp16.AuthorizationStatus(e.Status), ParentIdTag: e.GroupID}
 		if e.ExpiresAt != nil {
 			info.ExpiryDate = command.OCPPTime(*e.ExpiresAt)
 		}
 		req.LocalAuthorizationList = append(req.LocalAuthorizationList, ocpp16.AuthorizationData{IdTag: e.IDToken, IdTagInfo: info})
 	}
-	for _, e := range plan.Removed {
+	for _, e := range u.Removed {
 		req.LocalAuthorizationList = append(req.LocalAuthorizationList, ocpp16.AuthorizationData{IdTag: e.IDToken})
 	}
 	return req, nil

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -26,8 +28,8 @@ type CommandDeps struct {
 	Tokens reservation.Tokens
 	// Reservations keeps reservations and their answers.
 	Reservations ReservationStore
-	// LocalLists plans list updates and keeps what each station holds.
-	LocalLists LocalListStore
+	// LocalLists keeps what each station's list holds.
+	LocalLists locallist.Store
 	// Profiles keeps the charging profiles stations accepted.
 	Profiles ProfileStore
 	// Inventory keeps the certificates stations report as installed.
@@ -47,12 +49,6 @@ type CommandDeps struct {
 type ReservationStore interface {
 	reservation.Recorder
 	CreateReservation(ctx context.Context, r *store.Reservation) error
-}
-
-// LocalListStore plans local list updates and records accepted ones.
-type LocalListStore interface {
-	locallist.Store
-	PlanLocalList(ctx context.Context, stationID, updateType string, o store.LocalListOptions) (*store.LocalListPlan, error)
 }
 
 // ProfileStore keeps the charging profiles stations accepted.
@@ -85,7 +81,8 @@ func Commands(d CommandDeps) command.Table {
 		command.New(ocpp201.ActionCostUpdated, command.Op(costUpdated, costUpdateAnswered)),
 
 		// Device model (B).
-		command.New(ocpp201.ActionGetVariables, command.Op(getVariables, variablesGot)),
+		command.New(ocpp201.ActionGetVariables, command.Op(getVariables, variablesGot),
+			command.Op(askLocalListLimits, localListLimits)),
 		command.New(ocpp201.ActionSetVariables, command.Op(setVariables, variablesSet),
 			command.Op(changePassword, passwordChanged)),
 		command.New(ocpp201.ActionGetBaseReport, command.Op(getBaseReport, baseReportRequested)),
@@ -106,7 +103,7 @@ func Commands(d CommandDeps) command.Table {
 
 		// Local authorization list (D).
 		command.New(ocpp201.ActionGetLocalListVersion, command.Op(getLocalListVersion, localListVersion)),
-		command.WithEffect(ocpp201.ActionSendLocalList, c.localListAnswered, command.Op(c.sendLocalList, localListSent)),
+		command.WithEffect(ocpp201.ActionSendLocalList, c.localListAnswered, command.Op(sendLocalList, localListSent)),
 
 		// Smart charging (K).
 		command.WithEffect(ocpp201.ActionSetChargingProfile, c.profileAnswered, command.Op(setChargingProfile, profileSet)),
@@ -492,22 +489,49 @@ func localListVersion(a answer[ocpp201.GetLocalListVersionRequest, ocpp201.GetLo
 	return command.ListVersionReply{CommandID: a.CommandID, Version: a.Response.VersionNumber}, nil
 }
 
-// sendLocalList sends the whole id token table (Full) or what changed
-// since the version the station accepted last (Differential).
-func (c commands) sendLocalList(ctx context.Context, m command.Meta, in *chargeplanev1.SendLocalListRequest) (*ocpp201.SendLocalListRequest, error) {
-	typ, ok := locallist.ParseType(in.GetUpdateType())
-	if !ok {
-		return nil, command.Invalid("update_type %q is not Full or Differential", in.GetUpdateType())
+// localListCtrlr is the component whose variables say how much of a list
+// a 2.0.1 station takes in one message. The spec's tables name them
+// ItemsPerMessage and BytesPerMessage; some stations use the names of
+// the spec's prose (…SendLocalList): both are asked for.
+const localListCtrlr = "LocalAuthListCtrlr"
+
+var localListLimitVars = map[string]func(*locallist.Limits, int){
+	"ItemsPerMessage":              func(l *locallist.Limits, n int) { l.Items = n },
+	"ItemsPerMessageSendLocalList": func(l *locallist.Limits, n int) { l.Items = n },
+	"BytesPerMessage":              func(l *locallist.Limits, n int) { l.Bytes = n },
+	"BytesPerMessageSendLocalList": func(l *locallist.Limits, n int) { l.Bytes = n },
+}
+
+func askLocalListLimits(context.Context, command.Meta, locallist.LimitsQuery) (*ocpp201.GetVariablesRequest, error) {
+	req := &ocpp201.GetVariablesRequest{}
+	for _, name := range []string{"ItemsPerMessage", "BytesPerMessage", "ItemsPerMessageSendLocalList", "BytesPerMessageSendLocalList"} {
+		req.GetVariableData = append(req.GetVariableData, ocpp201.GetVariableData{Component: ocpp201.Component{Name: localListCtrlr},
+			Variable: ocpp201.Variable{Name: name}})
 	}
-	plan, err := c.LocalLists.PlanLocalList(ctx, m.StationID, typ, store.LocalListOptions{MaxTokenLen: store.MaxIDTokenLength, At: c.Now()})
-	if errors.Is(err, store.ErrInvalid) {
-		return nil, command.Precondition("the station has accepted no local list from this CSMS yet: send a Full update first")
+	return req, nil
+}
+
+// localListLimits reads the variables the station knows; a rejected or
+// unreadable one says nothing (0).
+func localListLimits(a answer[ocpp201.GetVariablesRequest, ocpp201.GetVariablesResponse], _ command.None) (locallist.Limits, error) {
+	var l locallist.Limits
+	for _, r := range a.Response.GetVariableResult {
+		set := localListLimitVars[r.Variable.Name]
+		if r.Component.Name != localListCtrlr || set == nil || r.AttributeStatus != ocpp201.GetVariableStatusAccepted {
+			continue
+		}
+		if n, err := strconv.Atoi(strings.TrimSpace(r.AttributeValue)); err == nil && n > 0 {
+			set(&l, n)
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	req := &ocpp201.SendLocalListRequest{VersionNumber: plan.Version, UpdateType: ocpp201.UpdateEnum(plan.UpdateType)}
-	for _, e := range plan.Updated {
+	return l, nil
+}
+
+// sendLocalList sends one update of a station's list (api/locallist plans
+// them).
+func sendLocalList(_ context.Context, _ command.Meta, u locallist.Update) (*ocpp201.SendLocalListRequest, error) {
+	req := &ocpp201.SendLocalListRequest{VersionNumber: u.Version, UpdateType: ocpp201.UpdateEnum(u.Type)}
+	for _, e := range u.Updated {
 		info := &ocpp201.IdTokenInfo{Status: ocpp201.AuthorizationStatusEnum(e.Status)}
 		if e.ExpiresAt != nil {
 			info.CacheExpiryDateTime = command.OCPPTime(*e.ExpiresAt)
@@ -518,7 +542,7 @@ func (c commands) sendLocalList(ctx context.Context, m command.Meta, in *chargep
 		req.LocalAuthorizationList = append(req.LocalAuthorizationList, ocpp201.AuthorizationData{
 			IdToken: ocpp201.IdToken{IdToken: e.IDToken, Type: ocpp201.IdTokenEnum(e.IDTokenType)}, IdTokenInfo: info})
 	}
-	for _, e := range plan.Removed {
+	for _, e := range u.Removed {
 		req.LocalAuthorizationList = append(req.LocalAuthorizationList, ocpp201.AuthorizationData{
 			IdToken: ocpp201.IdToken{IdToken: e.IDToken, Type: ocpp201.IdTokenEnum(e.IDTokenType)}})
 	}
