@@ -241,8 +241,12 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		// An attempt's lease outlives the command it sends.
 		AttemptLease: cfg.CommandTimeout + time.Minute,
 	})
+	needsPolicy, ok := smartcharging.ParseNeedsPolicy(cfg.EVChargingNeeds)
+	if !ok {
+		return nil, fmt.Errorf("EV_CHARGING_NEEDS %q is not accept, processing or reject", cfg.EVChargingNeeds)
+	}
 	a.charging = smartcharging.New(smartcharging.Config{Store: a.store, Sender: smartcharging.CommandSender{Commands: cmds},
-		Logger: logger})
+		Policy: needsPolicy, Logger: logger})
 	// DATA_TRANSFER_VENDORS was validated when the settings were loaded.
 	vendors, _ := config.ParseVendorMessages(cfg.DataTransferVendors)
 	extensions := datatransfer.NewRegistry()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,4 +195,70 @@ func periodsOf(ss ...ocpp201.ChargingSchedule) []string {
 		}
 	}
 	return out
+}
+
+// TestEVChargingNeedsPolicy: EV_CHARGING_NEEDS=processing answers
+// Processing and still sends the schedule; reject answers Rejected, sends
+// nothing and says so on the kept needs.
+func TestEVChargingNeedsPolicy(t *testing.T) {
+	reg, err := schema.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	needs := `{"evseId":1,"chargingNeeds":{"requestedEnergyTransfer":"AC_three_phase",
+	  "acChargingParameters":{"energyAmount":20000,"evMinCurrent":6,"evMaxCurrent":16,"evMaxVoltage":400}}}`
+	for _, tc := range []struct {
+		policy smartcharging.NeedsPolicy
+		answer ocpp201.NotifyEVChargingNeedsStatusEnum
+		plan   string // the needs' outcome
+		sent   int    // SetChargingProfile CALLs
+	}{
+		{smartcharging.NeedsProcessing, ocpp201.NotifyEVChargingNeedsStatusProcessing, "Accepted", 1},
+		{smartcharging.NeedsReject, ocpp201.NotifyEVChargingNeedsStatusRejected, store.PlanNotSent, 0},
+	} {
+		t.Run(string(tc.policy), func(t *testing.T) {
+			ctx := context.Background()
+			clock := func() time.Time { return testNow }
+			c := &stationCaller{t: t, v: ocppj.V201, schemas: reg, answers: map[string]string{"SetChargingProfile": `{"status":"Accepted"}`}}
+			var svc *smartcharging.Service
+			h := newHarness(t, "sqlite", func(d *Deps) {
+				svc = smartcharging.New(smartcharging.Config{Store: d.Store, Now: clock, Logger: quietLogger(), Policy: tc.policy,
+					Sender: smartcharging.CommandSender{Commands: command.NewSender(c, CommandTables(d.Store, clock), quietLogger())}})
+				d.EVNeeds = svc
+			})
+			runCtx, cancel := context.WithCancel(ctx)
+			svc.Start(runCtx)
+			t.Cleanup(func() { cancel(); svc.Wait() })
+			h.token(store.IDToken{Value: "APP-1"})
+			h.result(ocppj.V201, "TransactionEvent", h.call(ocppj.V201, "TransactionEvent", txEvent("Started", 0, "2025-03-04T05:00:00Z",
+				`,"evse":{"id":1,"connectorId":1},"idToken":{"idToken":"APP-1","type":"Central"}`)), nil)
+			var resp ocpp201.NotifyEVChargingNeedsResponse
+			h.result(ocppj.V201, "NotifyEVChargingNeeds", h.call(ocppj.V201, "NotifyEVChargingNeeds", needs), &resp)
+			if resp.Status != tc.answer {
+				t.Errorf("answered %s, want %s", resp.Status, tc.answer)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				n, err := h.store.GetEVChargingNeeds(ctx, stationID, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n.PlanStatus != store.PlanPending {
+					if n.PlanStatus != tc.plan || (tc.sent == 0 && !strings.Contains(n.PlanDetail, "EV_CHARGING_NEEDS")) {
+						t.Errorf("needs %s (%s), want %s", n.PlanStatus, n.PlanDetail, tc.plan)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("needs still pending")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if len(c.sent) != tc.sent {
+				t.Errorf("%d CALLs sent, want %d", len(c.sent), tc.sent)
+			}
+		})
+	}
 }

@@ -60,6 +60,8 @@ type Config struct {
 	// Concurrency bounds the schedules being sent at once (default 8);
 	// needs arriving beyond it stay pending, logged.
 	Concurrency int
+	// Policy answers the needs (default NeedsAccept).
+	Policy NeedsPolicy
 }
 
 // Service answers EV charging needs with a schedule (K15): each Plan
@@ -86,6 +88,9 @@ func New(cfg Config) *Service {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
 	}
+	if cfg.Policy == "" {
+		cfg.Policy = NeedsAccept
+	}
 	return &Service{cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.Concurrency)}
 }
 
@@ -95,6 +100,11 @@ func (s *Service) Start(ctx context.Context) {
 	s.mu.Lock()
 	s.runCtx = ctx
 	s.mu.Unlock()
+}
+
+// Answer is the policy's answer to needs, and whether a schedule follows.
+func (s *Service) Answer() (ocpp201.NotifyEVChargingNeedsStatusEnum, bool) {
+	return s.cfg.Policy.Answer()
 }
 
 // Wait waits for the sends under way.

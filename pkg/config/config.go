@@ -123,6 +123,10 @@ type Config struct {
 	// DataTransferVendors lists the DataTransfer messages the CSMS knows
 	// (ParseVendorMessages).
 	DataTransferVendors string
+
+	// EVChargingNeeds is how 2.0.1 NotifyEVChargingNeeds is answered:
+	// accept, processing or reject (api/smartcharging.NeedsPolicy).
+	EVChargingNeeds string
 }
 
 // Load reads bin's settings from the process environment.

@@ -154,6 +154,10 @@ var settings = []Setting{
 	{Name: "DATA_TRANSFER_VENDORS", Default: "", Binaries: API,
 		Help: "DataTransfer messages stations send that the CSMS knows, comma-separated vendorId/messageId, or vendorId alone for all its messages (e.g. com.acme/Ping,org.example): answered Accepted; an unknown messageId of a listed vendor UnknownMessageId, any other vendor UnknownVendorId; every one is stored (GET /api/v1/stations/{id}/data-transfers)",
 		v:    text(func(c *Config) *string { return &c.DataTransferVendors }, vendorList)},
+	// Smart charging.
+	{Name: "EV_CHARGING_NEEDS", Default: "accept", Binaries: API,
+		Help: "how 2.0.1 NotifyEVChargingNeeds is answered: accept (Accepted, then a TxProfile within the EV's needs and the reported limits is sent), processing (Processing, the profile follows all the same) or reject (Rejected: the needs are kept, no profile is sent)",
+		v:    text(func(c *Config) *string { return &c.EVChargingNeeds }, oneOf("accept", "processing", "reject"))},
 
 	// The bus.
 	{Name: "AMQP_URL", Default: "", Binaries: Both, Secret: true,

@@ -16,12 +16,16 @@ type ChargingStore interface {
 	SaveChargingLimit(ctx context.Context, l store.ChargingLimit) error
 	ClearChargingLimit(ctx context.Context, stationID string, evseID int, source string) (int64, error)
 	SaveEVChargingNeeds(ctx context.Context, n *store.EVChargingNeeds) error
+	FinishEVChargingNeeds(ctx context.Context, stationID string, evseID int, receivedAt time.Time, o store.PlanOutcome) (bool, error)
 	SaveEVChargingSchedule(ctx context.Context, e store.EVChargingSchedule) error
 }
 
 // NeedsPlanner computes and sends a schedule for the needs an EVSE's EV
 // reported at receivedAt (api/smartcharging.Service). Plan must not block.
 type NeedsPlanner interface {
+	// Answer is the status needs are answered with, and whether a
+	// schedule is then planned (the configured policy).
+	Answer() (ocpp201.NotifyEVChargingNeedsStatusEnum, bool)
 	Plan(stationID string, evseID int, receivedAt time.Time)
 }
 
@@ -64,7 +68,9 @@ func (h ClearedChargingLimit) Handle(ctx context.Context, m route.Meta, req *ocp
 // NotifyEVChargingNeeds keeps what the EV needs and, once the answer is
 // sent, has a schedule computed and sent to the station with
 // SetChargingProfile (K15: the CSMS answers Accepted and then sends the
-// profile). Without a planner the needs are only kept and the answer is
+// profile). The planner's policy may answer Processing (the profile
+// follows all the same) or Rejected (none is sent, and the needs say
+// so). Without a planner the needs are only kept and the answer is
 // Rejected, so the station does not wait for a profile that will not come.
 type NotifyEVChargingNeeds struct {
 	Store   ChargingStore
@@ -85,8 +91,16 @@ func (h NotifyEVChargingNeeds) Handle(ctx context.Context, m route.Meta, req *oc
 	if h.Planner == nil {
 		return &ocpp201.NotifyEVChargingNeedsResponse{Status: ocpp201.NotifyEVChargingNeedsStatusRejected}, nil
 	}
+	status, plan := h.Planner.Answer()
+	if !plan {
+		o := store.PlanOutcome{Status: store.PlanNotSent, Detail: "answered " + string(status) + " by policy (EV_CHARGING_NEEDS)", At: h.Now()}
+		if _, err := h.Store.FinishEVChargingNeeds(ctx, m.StationID, req.EvseId, n.ReceivedAt, o); err != nil {
+			return nil, err
+		}
+		return &ocpp201.NotifyEVChargingNeedsResponse{Status: status}, nil
+	}
 	m.AfterReply(func() { h.Planner.Plan(m.StationID, req.EvseId, n.ReceivedAt) })
-	return &ocpp201.NotifyEVChargingNeedsResponse{Status: ocpp201.NotifyEVChargingNeedsStatusAccepted}, nil
+	return &ocpp201.NotifyEVChargingNeedsResponse{Status: status}, nil
 }
 
 // NotifyEVChargingSchedule keeps the schedule the EV chose (K17).
