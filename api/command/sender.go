@@ -73,22 +73,34 @@ func (s *Sender) Call(ctx context.Context, r Request) (*Result, error) {
 // operation's functions.
 func Do[Out any](ctx context.Context, s *Sender, stationID, requestedBy string, in any) (Out, error) {
 	var zero Out
-	v, err := s.calls.Version(ctx, stationID)
-	if err != nil {
-		return zero, err
-	}
-	o, ok := s.tables[v].ops[reflect.TypeOf(in)]
-	if !ok {
-		return zero, &NotInVersionError{Operation: operationName(in), Version: v}
-	}
-	if want := reflect.TypeFor[Out](); o.out != want {
-		return zero, fmt.Errorf("command: %s returns %v, not %v", operationName(in), o.out, want)
-	}
-	out, err := o.do(ctx, s, Meta{StationID: stationID, Version: v, RequestedBy: requestedBy}, in)
+	out, err := s.run(ctx, stationID, requestedBy, in, reflect.TypeFor[Out]())
 	if err != nil {
 		return zero, err
 	}
 	return out.(Out), nil
+}
+
+// Run is Do for a caller that treats every operation alike (a test over
+// a whole table): the result is of whatever type the operation returns.
+func Run(ctx context.Context, s *Sender, stationID, requestedBy string, in any) (any, error) {
+	return s.run(ctx, stationID, requestedBy, in, nil)
+}
+
+// run carries out the operation; want, unless nil, is the result type
+// the caller expects, checked before anything is sent.
+func (s *Sender) run(ctx context.Context, stationID, requestedBy string, in any, want reflect.Type) (any, error) {
+	v, err := s.calls.Version(ctx, stationID)
+	if err != nil {
+		return nil, err
+	}
+	o, ok := s.tables[v].ops[reflect.TypeOf(in)]
+	if !ok {
+		return nil, &NotInVersionError{Operation: operationName(in), Version: v}
+	}
+	if want != nil && o.out != want {
+		return nil, fmt.Errorf("command: %s returns %v, not %v", operationName(in), o.out, want)
+	}
+	return o.do(ctx, s, Meta{StationID: stationID, Version: v, RequestedBy: requestedBy}, in)
 }
 
 // operationName names an operation by its request type: an operator's

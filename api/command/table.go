@@ -194,12 +194,14 @@ func (sp *spec[Req, Resp, E]) settle(ctx context.Context, s *Sender, m Meta, req
 type Table struct {
 	actions map[string]Spec
 	ops     map[reflect.Type]op
+	// opAction is the action each operation sends.
+	opAction map[reflect.Type]string
 }
 
 // NewTable builds a table; it panics on a duplicate action or operation,
 // a programming error in a static table.
 func NewTable(specs ...Spec) Table {
-	t := Table{actions: make(map[string]Spec, len(specs)), ops: map[reflect.Type]op{}}
+	t := Table{actions: make(map[string]Spec, len(specs)), ops: map[reflect.Type]op{}, opAction: map[reflect.Type]string{}}
 	for _, s := range specs {
 		if s.Action == "" || s.call == nil {
 			panic("command: incomplete spec")
@@ -213,6 +215,7 @@ func NewTable(specs ...Spec) Table {
 				panic(fmt.Sprintf("command: operation %v bound twice", o.in))
 			}
 			t.ops[o.in] = o
+			t.opAction[o.in] = s.Action
 		}
 	}
 	return t
@@ -223,6 +226,16 @@ func (t Table) Actions() []string {
 	out := make([]string, 0, len(t.actions))
 	for a := range t.actions {
 		out = append(out, a)
+	}
+	return out
+}
+
+// Operations maps each typed operation (its request type) to the action
+// it sends.
+func (t Table) Operations() map[reflect.Type]string {
+	out := make(map[reflect.Type]string, len(t.opAction))
+	for in, a := range t.opAction {
+		out[in] = a
 	}
 	return out
 }
