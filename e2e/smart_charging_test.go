@@ -101,6 +101,26 @@ func TestSmartCharging(t *testing.T) {
 			if ls, _ := state()["chargingLimits"].([]any); len(ls) != 0 {
 				t.Errorf("charging limits after clearing %v", ls)
 			}
+			// Within seconds the EV's profile is planned again without the
+			// limit: its own 32 A.
+			rc = c.next(ctx, t)
+			var again struct {
+				ChargingProfile struct {
+					TransactionID    string `json:"transactionId"`
+					ChargingSchedule []struct {
+						Periods []struct {
+							Limit float64 `json:"limit"`
+						} `json:"chargingSchedulePeriod"`
+					} `json:"chargingSchedule"`
+				} `json:"chargingProfile"`
+			}
+			if err := json.Unmarshal(rc.payload, &again); err != nil || rc.action != "SetChargingProfile" {
+				t.Fatalf("after clearing, charger received %s %s", rc.action, rc.payload)
+			}
+			if p := again.ChargingProfile; p.TransactionID != txID || len(p.ChargingSchedule) != 1 || len(p.ChargingSchedule[0].Periods) == 0 ||
+				p.ChargingSchedule[0].Periods[0].Limit != 32 {
+				t.Errorf("re-planned SetChargingProfile %s, want 32 A for %s", rc.payload, txID)
+			}
 
 			for i, tbc := range []bool{true, false} {
 				send("ReportChargingProfiles", map[string]any{"requestId": 41, "chargingLimitSource": "CSO", "evseId": 1, "tbc": tbc,

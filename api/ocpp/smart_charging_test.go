@@ -262,3 +262,98 @@ func TestEVChargingNeedsPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestReplan: the TxProfile sent for an EV's needs is worked out again
+// and resent within the replan interval when a limit on its EVSE is
+// reported or cleared; once the transaction ends, the needs say they have
+// none and nothing more is sent.
+func TestReplan(t *testing.T) {
+	reg, err := schema.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			ctx := context.Background()
+			clock := func() time.Time { return testNow }
+			c := &stationCaller{t: t, v: ocppj.V201, schemas: reg, answers: map[string]string{"SetChargingProfile": `{"status":"Accepted"}`}}
+			var svc *smartcharging.Service
+			h := newHarness(t, db, func(d *Deps) {
+				svc = smartcharging.New(smartcharging.Config{Store: d.Store, Now: clock, Logger: quietLogger(), ReplanInterval: 20 * time.Millisecond,
+					Sender: smartcharging.CommandSender{Commands: command.NewSender(c, CommandTables(d.Store, clock), quietLogger())}})
+				d.EVNeeds = svc
+			})
+			runCtx, cancel := context.WithCancel(ctx)
+			svc.Start(runCtx)
+			t.Cleanup(func() { cancel(); svc.Wait() })
+			call := func(action, payload string) {
+				t.Helper()
+				h.result(ocppj.V201, action, h.call(ocppj.V201, action, payload), nil)
+			}
+			// sent waits for the n-th SetChargingProfile and returns its
+			// periods.
+			sent := func(n int) string {
+				t.Helper()
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					c.mu.Lock()
+					got := len(c.sent)
+					var p ocpp201.SetChargingProfileRequest
+					if got >= n {
+						_ = json.Unmarshal(c.sent[n-1].Payload.(json.RawMessage), &p)
+					}
+					c.mu.Unlock()
+					if got >= n {
+						return fmt.Sprint(periodsOf(p.ChargingProfile.ChargingSchedule...))
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("%d SetChargingProfile sent, waiting for the %d-th", got, n)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			h.token(store.IDToken{Value: "APP-1"})
+			call("TransactionEvent", txEvent("Started", 0, "2025-03-04T05:00:00Z",
+				`,"evse":{"id":1,"connectorId":1},"idToken":{"idToken":"APP-1","type":"Central"}`))
+			call("NotifyEVChargingNeeds", `{"evseId":1,"chargingNeeds":{"requestedEnergyTransfer":"AC_three_phase",
+			  "acChargingParameters":{"energyAmount":20000,"evMinCurrent":6,"evMaxCurrent":32,"evMaxVoltage":400}}}`)
+			if got := sent(1); got != "[0:32/3]" {
+				t.Errorf("first schedule %s", got)
+			}
+
+			call("NotifyChargingLimit", `{"evseId":1,"chargingLimit":{"chargingLimitSource":"EMS"},
+			  "chargingSchedule":[{"id":1,"chargingRateUnit":"A","chargingSchedulePeriod":[{"startPeriod":0,"limit":10}]}]}`)
+			if got := sent(2); got != "[0:10/3]" {
+				t.Errorf("schedule within the new limit %s", got)
+			}
+			call("ClearedChargingLimit", `{"chargingLimitSource":"EMS","evseId":1}`)
+			if got := sent(3); got != "[0:32/3]" {
+				t.Errorf("schedule once the limit is cleared %s", got)
+			}
+
+			call("TransactionEvent", txEvent("Ended", 1, "2025-03-04T05:30:00Z", `,"evse":{"id":1,"connectorId":1}`))
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				n, err := h.store.GetEVChargingNeeds(ctx, stationID, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n.PlanStatus == store.PlanNotSent {
+					if n.PlanDetail != "no transaction on EVSE 1" {
+						t.Errorf("needs after the transaction: %s (%s)", n.PlanStatus, n.PlanDetail)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("needs still %s after the transaction ended", n.PlanStatus)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if len(c.sent) != 3 {
+				t.Errorf("%d SetChargingProfile sent, want 3", len(c.sent))
+			}
+		})
+	}
+}

@@ -20,6 +20,7 @@ import (
 // Store is what the service reads and records.
 type Store interface {
 	GetEVChargingNeeds(ctx context.Context, stationID string, evseID int) (*store.EVChargingNeeds, error)
+	ListEVChargingNeeds(ctx context.Context, stationID string) ([]store.EVChargingNeeds, error)
 	ListChargingLimits(ctx context.Context, stationID string) ([]store.ChargingLimit, error)
 	ActiveTransactions(ctx context.Context, stationID string) ([]store.Transaction, error)
 	FinishEVChargingNeeds(ctx context.Context, stationID string, evseID int, receivedAt time.Time, o store.PlanOutcome) (bool, error)
@@ -62,6 +63,23 @@ type Config struct {
 	Concurrency int
 	// Policy answers the needs (default NeedsAccept).
 	Policy NeedsPolicy
+	// ReplanInterval is how often the EVSEs whose limits changed or whose
+	// transaction ended get their schedules worked out again (default
+	// DefaultReplanInterval).
+	ReplanInterval time.Duration
+	// MaxReplans bounds the EVSEs waiting for that (default 10,000);
+	// marks beyond it are dropped, logged.
+	MaxReplans int
+}
+
+// DefaultReplanInterval: a changed limit reaches the EVs' schedules
+// within seconds.
+const DefaultReplanInterval = 2 * time.Second
+
+// evse names an EVSE of a station; 0 is all of the station's.
+type evse struct {
+	station string
+	id      int
 }
 
 // Service answers EV charging needs with a schedule (K15): each Plan
@@ -71,6 +89,10 @@ type Service struct {
 	cfg   Config
 	log   *slog.Logger
 	slots chan struct{}
+
+	// dirty are the EVSEs to plan again at the next sweep.
+	dirtyMu sync.Mutex
+	dirty   map[evse]struct{}
 
 	mu      sync.Mutex
 	runCtx  context.Context
@@ -91,15 +113,82 @@ func New(cfg Config) *Service {
 	if cfg.Policy == "" {
 		cfg.Policy = NeedsAccept
 	}
-	return &Service{cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.Concurrency)}
+	if cfg.ReplanInterval <= 0 {
+		cfg.ReplanInterval = DefaultReplanInterval
+	}
+	if cfg.MaxReplans <= 0 {
+		cfg.MaxReplans = 10_000
+	}
+	return &Service{cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.Concurrency), dirty: map[evse]struct{}{}}
 }
 
-// Start lets Plan send until ctx ends; Wait returns once the sends it
-// started have ended.
+// Start lets Plan send, and sweeps what Replan marks, until ctx ends;
+// Wait returns once the sweeper and the sends it started have ended.
 func (s *Service) Start(ctx context.Context) {
 	s.mu.Lock()
 	s.runCtx = ctx
+	s.running.Add(1)
 	s.mu.Unlock()
+	go s.sweep(ctx)
+}
+
+// Replan marks an EVSE (0: every EVSE of the station) whose schedule may
+// no longer fit: a limit was reported or cleared, a transaction ended.
+// Within ReplanInterval the needs of its EV are planned again and the new
+// TxProfile sent (or, without a transaction, the needs marked not sent).
+// It never blocks; marks of one EVSE coalesce.
+func (s *Service) Replan(stationID string, evseID int) {
+	if _, plan := s.cfg.Policy.Answer(); !plan {
+		return
+	}
+	s.dirtyMu.Lock()
+	defer s.dirtyMu.Unlock()
+	k := evse{stationID, evseID}
+	if _, ok := s.dirty[k]; !ok && len(s.dirty) >= s.cfg.MaxReplans {
+		s.log.Warn("schedule not planned again: too many waiting", "station", stationID, "evse", evseID)
+		return
+	}
+	s.dirty[k] = struct{}{}
+}
+
+// sweep plans the marked EVSEs again every ReplanInterval.
+func (s *Service) sweep(ctx context.Context) {
+	defer s.running.Done()
+	t := time.NewTicker(s.cfg.ReplanInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.replanMarked(ctx)
+		}
+	}
+}
+
+// replanMarked starts a plan for the needs of every marked EVSE whose
+// first plan is done; what cannot start now (every slot busy) stays
+// marked for the next sweep.
+func (s *Service) replanMarked(ctx context.Context) {
+	s.dirtyMu.Lock()
+	marked := s.dirty
+	s.dirty = make(map[evse]struct{}, len(marked))
+	s.dirtyMu.Unlock()
+	for k := range marked {
+		needs, err := s.cfg.Store.ListEVChargingNeeds(ctx, k.station)
+		if err != nil {
+			s.log.Error("could not read EV charging needs to plan again", "station", k.station, "err", err)
+			continue
+		}
+		for _, n := range needs {
+			if (k.id != 0 && n.EVSEID != k.id) || n.PlanStatus == store.PlanPending {
+				continue
+			}
+			if !s.start(n.StationID, n.EVSEID, n.ReceivedAt) {
+				s.Replan(n.StationID, n.EVSEID)
+			}
+		}
+	}
 }
 
 // Answer is the policy's answer to needs, and whether a schedule follows.
@@ -113,20 +202,26 @@ func (s *Service) Wait() { s.running.Wait() }
 // Plan computes and sends the schedule for the needs the EVSE's EV
 // reported at receivedAt, on its own goroutine. It never blocks.
 func (s *Service) Plan(stationID string, evseID int, receivedAt time.Time) {
+	s.start(stationID, evseID, receivedAt)
+}
+
+// start is Plan; false when it could not start (not running, or every
+// slot busy).
+func (s *Service) start(stationID string, evseID int, receivedAt time.Time) bool {
 	log := s.log.With("station", stationID, "evse", evseID)
 	s.mu.Lock()
 	ctx := s.runCtx
 	if ctx == nil || ctx.Err() != nil {
 		s.mu.Unlock()
 		log.Warn("EV charging needs left pending: smart charging is not running")
-		return
+		return false
 	}
 	select {
 	case s.slots <- struct{}{}:
 	default:
 		s.mu.Unlock()
 		log.Warn("EV charging needs left pending: too many schedules being sent")
-		return
+		return false
 	}
 	s.running.Add(1)
 	s.mu.Unlock()
@@ -143,6 +238,7 @@ func (s *Service) Plan(stationID string, evseID int, receivedAt time.Time) {
 		}
 		log.Info("EV charging needs answered", "status", o.Status, "detail", o.Detail, "command", o.CommandID)
 	}()
+	return true
 }
 
 // send plans and sends; the outcome says what became of the needs.

@@ -66,7 +66,7 @@ func Routes(d Deps) route.Table {
 		route.New(ocpp201.ActionBootNotification, BootNotification{Store: d.Store, Now: d.Now, Interval: d.HeartbeatInterval}),
 		route.New(ocpp201.ActionHeartbeat, Heartbeat{Store: d.lastSeen(), Now: d.Now}),
 		route.New(ocpp201.ActionStatusNotification, StatusNotification{Store: cmp.Or[ConnectorStore](d.Statuses, d.Store)}),
-		route.New(ocpp201.ActionTransactionEvent, TransactionEvent{Store: d.Sessions, Costs: d.Costs}),
+		route.New(ocpp201.ActionTransactionEvent, TransactionEvent{Store: d.Sessions, Costs: d.Costs, Planner: d.Planner}),
 		route.New(ocpp201.ActionAuthorize, Authorize{Store: d.Sessions, Now: d.Now}),
 		route.New(ocpp201.ActionMeterValues, MeterValues{Store: d.Meters}),
 
@@ -87,8 +87,8 @@ func Routes(d Deps) route.Table {
 		route.New(ocpp201.ActionLogStatusNotification, LogStatusNotification{Store: d.Reports, Now: d.Now}),
 
 		// Smart charging and reservations (K, H).
-		route.New(ocpp201.ActionNotifyChargingLimit, NotifyChargingLimit{Store: d.Charging, Now: d.Now}),
-		route.New(ocpp201.ActionClearedChargingLimit, ClearedChargingLimit{Store: d.Charging}),
+		route.New(ocpp201.ActionNotifyChargingLimit, NotifyChargingLimit{Store: d.Charging, Planner: d.Planner, Now: d.Now}),
+		route.New(ocpp201.ActionClearedChargingLimit, ClearedChargingLimit{Store: d.Charging, Planner: d.Planner}),
 		route.New(ocpp201.ActionReportChargingProfiles, ReportChargingProfiles{Store: d.Reports, Reports: d.DeviceModels, Now: d.Now}),
 		route.New(ocpp201.ActionNotifyEVChargingNeeds, NotifyEVChargingNeeds{Store: d.Charging, Planner: d.Planner, Now: d.Now}),
 		route.New(ocpp201.ActionNotifyEVChargingSchedule, NotifyEVChargingSchedule{Store: d.Charging, Now: d.Now}),

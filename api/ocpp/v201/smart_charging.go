@@ -27,14 +27,28 @@ type NeedsPlanner interface {
 	// schedule is then planned (the configured policy).
 	Answer() (ocpp201.NotifyEVChargingNeedsStatusEnum, bool)
 	Plan(stationID string, evseID int, receivedAt time.Time)
+	// Replan has the schedules of an EVSE (0: of the whole station)
+	// worked out again soon, because what they were planned within
+	// changed. It must not block.
+	Replan(stationID string, evseID int)
+}
+
+// replanAfterReply has the planner, if any, plan the EVSE's schedules
+// again once the answer is sent.
+func replanAfterReply(p NeedsPlanner, m route.Meta, evseID int) {
+	if p != nil {
+		m.AfterReply(func() { p.Replan(m.StationID, evseID) })
+	}
 }
 
 // NotifyChargingLimit keeps an external limit (K12) on the station (no
 // evseId) or the EVSE until the station reports it cleared; schedules
-// given for a new EV are computed within it.
+// given for a new EV are computed within it, and those already sent under
+// it are planned again.
 type NotifyChargingLimit struct {
-	Store ChargingStore
-	Now   func() time.Time
+	Store   ChargingStore
+	Planner NeedsPlanner
+	Now     func() time.Time
 }
 
 func (h NotifyChargingLimit) Handle(ctx context.Context, m route.Meta, req *ocpp201.NotifyChargingLimitRequest) (*ocpp201.NotifyChargingLimitResponse, error) {
@@ -50,17 +64,24 @@ func (h NotifyChargingLimit) Handle(ctx context.Context, m route.Meta, req *ocpp
 	if err := h.Store.SaveChargingLimit(ctx, l); err != nil {
 		return nil, err
 	}
+	replanAfterReply(h.Planner, m, l.EVSEID)
 	return &ocpp201.NotifyChargingLimitResponse{}, nil
 }
 
-// ClearedChargingLimit forgets the limit of that source (K13).
+// ClearedChargingLimit forgets the limit of that source (K13); the
+// schedules sent under it are planned again.
 type ClearedChargingLimit struct {
-	Store ChargingStore
+	Store   ChargingStore
+	Planner NeedsPlanner
 }
 
 func (h ClearedChargingLimit) Handle(ctx context.Context, m route.Meta, req *ocpp201.ClearedChargingLimitRequest) (*ocpp201.ClearedChargingLimitResponse, error) {
-	if _, err := h.Store.ClearChargingLimit(ctx, m.StationID, deref(req.EvseId), string(req.ChargingLimitSource)); err != nil {
+	n, err := h.Store.ClearChargingLimit(ctx, m.StationID, deref(req.EvseId), string(req.ChargingLimitSource))
+	if err != nil {
 		return nil, err
+	}
+	if n > 0 {
+		replanAfterReply(h.Planner, m, deref(req.EvseId))
 	}
 	return &ocpp201.ClearedChargingLimitResponse{}, nil
 }

@@ -18,10 +18,15 @@ import (
 //
 // With a tariff on the EVSE or station, the answer carries the cost so
 // far (I02), and an ended transaction keeps its final cost.
+//
+// Once a transaction has ended, the schedules of its EVSE are planned
+// again (its EV's needs no longer have a transaction to apply to).
 type TransactionEvent struct {
 	Store TransactionEventRecorder
 	// Costs prices transactions; nil prices none.
 	Costs Coster
+	// Planner, when set, plans schedules again.
+	Planner NeedsPlanner
 }
 
 // Coster prices transactions (api/tariff.Coster).
@@ -57,6 +62,9 @@ func (h TransactionEvent) Handle(ctx context.Context, m route.Meta, req *ocpp201
 	res, err := h.Store.RecordTransactionEvent(ctx, ev)
 	if err != nil {
 		return nil, fmt.Errorf("record transaction event %s/%d: %w", ev.TransactionUID, ev.SeqNo, err)
+	}
+	if t := res.Transaction; t != nil && req.EventType == ocpp201.TransactionEventEnded && t.Status == store.TxEnded {
+		replanAfterReply(h.Planner, m, t.EVSEID)
 	}
 	resp := &ocpp201.TransactionEventResponse{}
 	if req.IdToken != nil && res.Authorization != nil {
