@@ -252,7 +252,7 @@ func tableCases(t *testing.T, v ocppj.Version, rootPEM, leafPEM string) []tableC
 		{in: command.RemoteStop{Transaction: tx}},
 		{in: &chargeplanev1.ResetRequest{}},
 		{in: &chargeplanev1.ChangeAvailabilityRequest{EvseId: evse, ConnectorId: map[bool]*int32{true: connector}[is16], OperationalStatus: status}},
-		{in: &chargeplanev1.UnlockConnectorRequest{EvseId: evse, ConnectorId: connector}},
+		{in: &chargeplanev1.UnlockConnectorRequest{EvseId: evse, ConnectorId: 1}},
 		{in: &chargeplanev1.TriggerMessageRequest{RequestedMessage: trigger}},
 		{in: &chargeplanev1.ClearCacheRequest{}},
 		{in: &chargeplanev1.DataTransferRequest{VendorId: "com.example", MessageId: "Ping"}},

@@ -11,6 +11,8 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/chargeplane/chargeplane/api/authorization"
 )
 
 // ErrInvalid means the caller passed a value the store refuses (an unknown
@@ -19,9 +21,9 @@ var ErrInvalid = errors.New("store: invalid argument")
 
 // Id token statuses an operator may store.
 const (
-	IDTokenAccepted = "Accepted"
+	IDTokenAccepted = authorization.Accepted
 	IDTokenBlocked  = "Blocked"
-	IDTokenExpired  = "Expired"
+	IDTokenExpired  = authorization.Expired
 	IDTokenInvalid  = "Invalid"
 )
 
@@ -29,7 +31,7 @@ const (
 const (
 	// AuthConcurrentTx: the token already is in as many active
 	// transactions as its limit allows.
-	AuthConcurrentTx = "ConcurrentTx"
+	AuthConcurrentTx = authorization.ConcurrentTx
 	// AuthUnknown: no such token. OCPP 1.6 answers Invalid, 2.0.1 Unknown.
 	AuthUnknown = "Unknown"
 )
@@ -311,10 +313,7 @@ func (s *Store) DeleteIDToken(ctx context.Context, id string) error {
 }
 
 // AuthorizeIDToken is the token's effective status at at: AuthUnknown if
-// there is no such token; its stored status if not Accepted (Blocked before
-// Expired before Invalid); Expired once expires_at has passed; ConcurrentTx
-// when it already is in as many active transactions as its limit allows;
-// Accepted otherwise.
+// there is no such token, otherwise as api/authorization decides it.
 func (s *Store) AuthorizeIDToken(ctx context.Context, value string, at time.Time) (Authorization, error) {
 	a, err := authorize(s.db.WithContext(ctx), value, at, txRef{}, false)
 	if err != nil {
@@ -326,8 +325,9 @@ func (s *Store) AuthorizeIDToken(ctx context.Context, value string, at time.Time
 // txRef names a transaction; the zero value names none.
 type txRef struct{ stationID, uid string }
 
-// authorize computes the effective status, not counting exclude among the
-// active transactions (the transaction being started or updated).
+// authorize reads the token and has api/authorization decide its
+// effective status, not counting exclude among the active transactions
+// (the transaction being started or updated).
 //
 // lock serialises the caller's transaction with the other starts of the
 // token, but only when the token has a limit to protect: locking every
@@ -346,25 +346,19 @@ func authorize(db *gorm.DB, value string, at time.Time, exclude txRef, lock bool
 	if err != nil {
 		return Authorization{}, err
 	}
-	a := Authorization{Token: t, Status: t.Status}
-	switch {
-	case t.Status != IDTokenAccepted:
-		return a, nil
-	case t.ExpiresAt != nil && !dbTime(at).Before(*t.ExpiresAt):
-		a.Status = IDTokenExpired
-		return a, nil
-	case t.MaxActiveTransactions == nil:
-		return a, nil
-	}
-	q := db.Model(&Transaction{}).Where("lower(id_token) = lower(?) AND status = ?", value, TxActive)
-	if exclude.uid != "" {
-		q = q.Where("NOT (station_id = ? AND transaction_uid = ?)", exclude.stationID, exclude.uid)
-	}
-	if err := q.Count(&a.Active).Error; err != nil {
+	a := Authorization{Token: t}
+	a.Status, a.Active, err = authorization.Decide(authorization.Token{Status: t.Status, ExpiresAt: t.ExpiresAt, MaxActive: t.MaxActiveTransactions},
+		dbTime(at), func() (int64, error) {
+			q := db.Model(&Transaction{}).Where("lower(id_token) = lower(?) AND status = ?", value, TxActive)
+			if exclude.uid != "" {
+				q = q.Where("NOT (station_id = ? AND transaction_uid = ?)", exclude.stationID, exclude.uid)
+			}
+			var n int64
+			err := q.Count(&n).Error
+			return n, err
+		})
+	if err != nil {
 		return Authorization{}, err
-	}
-	if a.Active >= int64(*t.MaxActiveTransactions) {
-		a.Status = AuthConcurrentTx
 	}
 	return a, nil
 }

@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	energyrules "github.com/chargeplane/chargeplane/api/energy"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
@@ -644,27 +645,12 @@ WHERE id IN ?`, ids).Error
 		if err != nil {
 			return err
 		}
-		e := sumOfRises(*t.MeterStartWh, series, *t.MeterStopWh)
+		e := energyrules.SumOfRises(*t.MeterStartWh, series, *t.MeterStopWh)
 		if err := tx.Model(&Transaction{}).Where("id = ?", t.ID).UpdateColumn("energy_wh", e).Error; err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// sumOfRises is the energy of a register series that may have been reset:
-// every rise counts, a drop counts nothing and the series goes on from the
-// lower value.
-func sumOfRises(start float64, samples []float64, stop float64) float64 {
-	var sum float64
-	prev := start
-	for _, v := range append(samples, stop) {
-		if v > prev {
-			sum += v - prev
-		}
-		prev = v
-	}
-	return sum
 }
 
 func transactionByUID(tx *gorm.DB, ref txRef) (*Transaction, error) {
