@@ -10,6 +10,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -1725,11 +1726,374 @@ func (x *DeviceVariableCharacteristics) GetSupportsMonitoring() bool {
 	return false
 }
 
+type SetNetworkProfileRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	StationId string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
+	// The slot to store the profile in (configurationSlot).
+	ConfigurationSlot int32 `protobuf:"varint,2,opt,name=configuration_slot,json=configurationSlot,proto3" json:"configuration_slot,omitempty"`
+	// connectionData.ocppCsmsUrl: the CSMS's URL, e.g. wss://csms.example/ocpp.
+	CsmsUrl string `protobuf:"bytes,3,opt,name=csms_url,json=csmsUrl,proto3" json:"csms_url,omitempty"`
+	// connectionData.securityProfile, 1–3; default the station's
+	// security_profile, and never below it.
+	SecurityProfile *int32 `protobuf:"varint,4,opt,name=security_profile,json=securityProfile,proto3,oneof" json:"security_profile,omitempty"`
+	// connectionData.ocppInterface: Wired0 … Wired3, Wireless0 … Wireless3;
+	// default Wired0.
+	OcppInterface string `protobuf:"bytes,5,opt,name=ocpp_interface,json=ocppInterface,proto3" json:"ocpp_interface,omitempty"`
+	// connectionData.messageTimeout in seconds; default 30.
+	MessageTimeout int32 `protobuf:"varint,6,opt,name=message_timeout,json=messageTimeout,proto3" json:"message_timeout,omitempty"`
+	// connectionData.vpn and .apn as OCPP 2.0.1 JSON objects, when the
+	// link needs them. Their passwords, VPN key and SIM PIN are sent but
+	// never kept, logged or audited.
+	Vpn           *structpb.Struct `protobuf:"bytes,7,opt,name=vpn,proto3" json:"vpn,omitempty"`
+	Apn           *structpb.Struct `protobuf:"bytes,8,opt,name=apn,proto3" json:"apn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNetworkProfileRequest) Reset() {
+	*x = SetNetworkProfileRequest{}
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNetworkProfileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNetworkProfileRequest) ProtoMessage() {}
+
+func (x *SetNetworkProfileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNetworkProfileRequest.ProtoReflect.Descriptor instead.
+func (*SetNetworkProfileRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SetNetworkProfileRequest) GetStationId() string {
+	if x != nil {
+		return x.StationId
+	}
+	return ""
+}
+
+func (x *SetNetworkProfileRequest) GetConfigurationSlot() int32 {
+	if x != nil {
+		return x.ConfigurationSlot
+	}
+	return 0
+}
+
+func (x *SetNetworkProfileRequest) GetCsmsUrl() string {
+	if x != nil {
+		return x.CsmsUrl
+	}
+	return ""
+}
+
+func (x *SetNetworkProfileRequest) GetSecurityProfile() int32 {
+	if x != nil && x.SecurityProfile != nil {
+		return *x.SecurityProfile
+	}
+	return 0
+}
+
+func (x *SetNetworkProfileRequest) GetOcppInterface() string {
+	if x != nil {
+		return x.OcppInterface
+	}
+	return ""
+}
+
+func (x *SetNetworkProfileRequest) GetMessageTimeout() int32 {
+	if x != nil {
+		return x.MessageTimeout
+	}
+	return 0
+}
+
+func (x *SetNetworkProfileRequest) GetVpn() *structpb.Struct {
+	if x != nil {
+		return x.Vpn
+	}
+	return nil
+}
+
+func (x *SetNetworkProfileRequest) GetApn() *structpb.Struct {
+	if x != nil {
+		return x.Apn
+	}
+	return nil
+}
+
+type SetNetworkProfileResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// Accepted, Rejected or Failed.
+	Status     string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	ReasonCode string `protobuf:"bytes,3,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
+	// The profile as kept, once accepted.
+	Profile       *NetworkProfile `protobuf:"bytes,4,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNetworkProfileResponse) Reset() {
+	*x = SetNetworkProfileResponse{}
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNetworkProfileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNetworkProfileResponse) ProtoMessage() {}
+
+func (x *SetNetworkProfileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNetworkProfileResponse.ProtoReflect.Descriptor instead.
+func (*SetNetworkProfileResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SetNetworkProfileResponse) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *SetNetworkProfileResponse) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *SetNetworkProfileResponse) GetReasonCode() string {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return ""
+}
+
+func (x *SetNetworkProfileResponse) GetProfile() *NetworkProfile {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
+// NetworkProfile is a connection profile a station accepted.
+type NetworkProfile struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	ConfigurationSlot int32                  `protobuf:"varint,1,opt,name=configuration_slot,json=configurationSlot,proto3" json:"configuration_slot,omitempty"`
+	CsmsUrl           string                 `protobuf:"bytes,2,opt,name=csms_url,json=csmsUrl,proto3" json:"csms_url,omitempty"`
+	SecurityProfile   int32                  `protobuf:"varint,3,opt,name=security_profile,json=securityProfile,proto3" json:"security_profile,omitempty"`
+	// The connectionData sent, its secrets replaced by "***redacted***".
+	ConnectionData *structpb.Struct `protobuf:"bytes,4,opt,name=connection_data,json=connectionData,proto3" json:"connection_data,omitempty"`
+	// Who sent it (user or API key), and the command it was sent with.
+	RequestedBy   string                 `protobuf:"bytes,5,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	CommandId     string                 `protobuf:"bytes,6,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	AcceptedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=accepted_at,json=acceptedAt,proto3" json:"accepted_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NetworkProfile) Reset() {
+	*x = NetworkProfile{}
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NetworkProfile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NetworkProfile) ProtoMessage() {}
+
+func (x *NetworkProfile) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NetworkProfile.ProtoReflect.Descriptor instead.
+func (*NetworkProfile) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *NetworkProfile) GetConfigurationSlot() int32 {
+	if x != nil {
+		return x.ConfigurationSlot
+	}
+	return 0
+}
+
+func (x *NetworkProfile) GetCsmsUrl() string {
+	if x != nil {
+		return x.CsmsUrl
+	}
+	return ""
+}
+
+func (x *NetworkProfile) GetSecurityProfile() int32 {
+	if x != nil {
+		return x.SecurityProfile
+	}
+	return 0
+}
+
+func (x *NetworkProfile) GetConnectionData() *structpb.Struct {
+	if x != nil {
+		return x.ConnectionData
+	}
+	return nil
+}
+
+func (x *NetworkProfile) GetRequestedBy() string {
+	if x != nil {
+		return x.RequestedBy
+	}
+	return ""
+}
+
+func (x *NetworkProfile) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *NetworkProfile) GetAcceptedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AcceptedAt
+	}
+	return nil
+}
+
+type ListNetworkProfilesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StationId     string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNetworkProfilesRequest) Reset() {
+	*x = ListNetworkProfilesRequest{}
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNetworkProfilesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNetworkProfilesRequest) ProtoMessage() {}
+
+func (x *ListNetworkProfilesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNetworkProfilesRequest.ProtoReflect.Descriptor instead.
+func (*ListNetworkProfilesRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListNetworkProfilesRequest) GetStationId() string {
+	if x != nil {
+		return x.StationId
+	}
+	return ""
+}
+
+type ListNetworkProfilesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Profiles      []*NetworkProfile      `protobuf:"bytes,1,rep,name=profiles,proto3" json:"profiles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNetworkProfilesResponse) Reset() {
+	*x = ListNetworkProfilesResponse{}
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNetworkProfilesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNetworkProfilesResponse) ProtoMessage() {}
+
+func (x *ListNetworkProfilesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNetworkProfilesResponse.ProtoReflect.Descriptor instead.
+func (*ListNetworkProfilesResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListNetworkProfilesResponse) GetProfiles() []*NetworkProfile {
+	if x != nil {
+		return x.Profiles
+	}
+	return nil
+}
+
 var File_chargeplane_v1_configuration_proto protoreflect.FileDescriptor
 
 const file_chargeplane_v1_configuration_proto_rawDesc = "" +
 	"\n" +
-	"\"chargeplane/v1/configuration.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"L\n" +
+	"\"chargeplane/v1/configuration.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"L\n" +
 	"\x17GetConfigurationRequest\x12\x1d\n" +
 	"\n" +
 	"station_id\x18\x01 \x01(\tR\tstationId\x12\x12\n" +
@@ -1888,14 +2252,49 @@ const file_chargeplane_v1_configuration_proto_rawDesc = "" +
 	"\n" +
 	"_min_limitB\f\n" +
 	"\n" +
-	"_max_limit2\xda\b\n" +
+	"_max_limit\"\xee\x02\n" +
+	"\x18SetNetworkProfileRequest\x12\x1d\n" +
+	"\n" +
+	"station_id\x18\x01 \x01(\tR\tstationId\x12-\n" +
+	"\x12configuration_slot\x18\x02 \x01(\x05R\x11configurationSlot\x12\x19\n" +
+	"\bcsms_url\x18\x03 \x01(\tR\acsmsUrl\x12.\n" +
+	"\x10security_profile\x18\x04 \x01(\x05H\x00R\x0fsecurityProfile\x88\x01\x01\x12%\n" +
+	"\x0eocpp_interface\x18\x05 \x01(\tR\rocppInterface\x12'\n" +
+	"\x0fmessage_timeout\x18\x06 \x01(\x05R\x0emessageTimeout\x12)\n" +
+	"\x03vpn\x18\a \x01(\v2\x17.google.protobuf.StructR\x03vpn\x12)\n" +
+	"\x03apn\x18\b \x01(\v2\x17.google.protobuf.StructR\x03apnB\x13\n" +
+	"\x11_security_profile\"\xad\x01\n" +
+	"\x19SetNetworkProfileResponse\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x1f\n" +
+	"\vreason_code\x18\x03 \x01(\tR\n" +
+	"reasonCode\x128\n" +
+	"\aprofile\x18\x04 \x01(\v2\x1e.chargeplane.v1.NetworkProfileR\aprofile\"\xc6\x02\n" +
+	"\x0eNetworkProfile\x12-\n" +
+	"\x12configuration_slot\x18\x01 \x01(\x05R\x11configurationSlot\x12\x19\n" +
+	"\bcsms_url\x18\x02 \x01(\tR\acsmsUrl\x12)\n" +
+	"\x10security_profile\x18\x03 \x01(\x05R\x0fsecurityProfile\x12@\n" +
+	"\x0fconnection_data\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x0econnectionData\x12!\n" +
+	"\frequested_by\x18\x05 \x01(\tR\vrequestedBy\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x06 \x01(\tR\tcommandId\x12;\n" +
+	"\vaccepted_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"acceptedAt\";\n" +
+	"\x1aListNetworkProfilesRequest\x12\x1d\n" +
+	"\n" +
+	"station_id\x18\x01 \x01(\tR\tstationId\"Y\n" +
+	"\x1bListNetworkProfilesResponse\x12:\n" +
+	"\bprofiles\x18\x01 \x03(\v2\x1e.chargeplane.v1.NetworkProfileR\bprofiles2\xa9\v\n" +
 	"\x14ConfigurationService\x12\x9a\x01\n" +
 	"\x10GetConfiguration\x12'.chargeplane.v1.GetConfigurationRequest\x1a(.chargeplane.v1.GetConfigurationResponse\"3\x82\xd3\xe4\x93\x02-\x12+/api/v1/stations/{station_id}/configuration\x12\xa6\x01\n" +
 	"\x13ChangeConfiguration\x12*.chargeplane.v1.ChangeConfigurationRequest\x1a+.chargeplane.v1.ChangeConfigurationResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/api/v1/stations/{station_id}/configuration\x12\x91\x01\n" +
 	"\fGetVariables\x12#.chargeplane.v1.GetVariablesRequest\x1a$.chargeplane.v1.GetVariablesResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/api/v1/stations/{station_id}/variables/get\x12\x91\x01\n" +
 	"\fSetVariables\x12#.chargeplane.v1.SetVariablesRequest\x1a$.chargeplane.v1.SetVariablesResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/api/v1/stations/{station_id}/variables/set\x12\x93\x01\n" +
 	"\rGetBaseReport\x12$.chargeplane.v1.GetBaseReportRequest\x1a%.chargeplane.v1.GetBaseReportResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/api/v1/stations/{station_id}/reports/base\x12\x99\x01\n" +
-	"\x0eRotatePassword\x12%.chargeplane.v1.RotatePasswordRequest\x1a&.chargeplane.v1.RotatePasswordResponse\"8\x82\xd3\xe4\x93\x022:\x01*\"-/api/v1/stations/{station_id}/password/rotate\x12\xa1\x01\n" +
+	"\x0eRotatePassword\x12%.chargeplane.v1.RotatePasswordRequest\x1a&.chargeplane.v1.RotatePasswordResponse\"8\x82\xd3\xe4\x93\x022:\x01*\"-/api/v1/stations/{station_id}/password/rotate\x12\xa3\x01\n" +
+	"\x11SetNetworkProfile\x12(.chargeplane.v1.SetNetworkProfileRequest\x1a).chargeplane.v1.SetNetworkProfileResponse\"9\x82\xd3\xe4\x93\x023:\x01*\"./api/v1/stations/{station_id}/network-profiles\x12\xa6\x01\n" +
+	"\x13ListNetworkProfiles\x12*.chargeplane.v1.ListNetworkProfilesRequest\x1a+.chargeplane.v1.ListNetworkProfilesResponse\"6\x82\xd3\xe4\x93\x020\x12./api/v1/stations/{station_id}/network-profiles\x12\xa1\x01\n" +
 	"\x0eGetDeviceModel\x12%.chargeplane.v1.GetDeviceModelRequest\x1a&.chargeplane.v1.GetDeviceModelResponse\"@\x82\xd3\xe4\x93\x02:b\fdevice_model\x12*/api/v1/stations/{station_id}/device-modelBIZGgithub.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1;chargeplanev1b\x06proto3"
 
 var (
@@ -1910,7 +2309,7 @@ func file_chargeplane_v1_configuration_proto_rawDescGZIP() []byte {
 	return file_chargeplane_v1_configuration_proto_rawDescData
 }
 
-var file_chargeplane_v1_configuration_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_chargeplane_v1_configuration_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_chargeplane_v1_configuration_proto_goTypes = []any{
 	(*GetConfigurationRequest)(nil),       // 0: chargeplane.v1.GetConfigurationRequest
 	(*ConfigurationKey)(nil),              // 1: chargeplane.v1.ConfigurationKey
@@ -1938,7 +2337,13 @@ var file_chargeplane_v1_configuration_proto_goTypes = []any{
 	(*DeviceVariable)(nil),                // 23: chargeplane.v1.DeviceVariable
 	(*DeviceVariableAttribute)(nil),       // 24: chargeplane.v1.DeviceVariableAttribute
 	(*DeviceVariableCharacteristics)(nil), // 25: chargeplane.v1.DeviceVariableCharacteristics
-	(*timestamppb.Timestamp)(nil),         // 26: google.protobuf.Timestamp
+	(*SetNetworkProfileRequest)(nil),      // 26: chargeplane.v1.SetNetworkProfileRequest
+	(*SetNetworkProfileResponse)(nil),     // 27: chargeplane.v1.SetNetworkProfileResponse
+	(*NetworkProfile)(nil),                // 28: chargeplane.v1.NetworkProfile
+	(*ListNetworkProfilesRequest)(nil),    // 29: chargeplane.v1.ListNetworkProfilesRequest
+	(*ListNetworkProfilesResponse)(nil),   // 30: chargeplane.v1.ListNetworkProfilesResponse
+	(*timestamppb.Timestamp)(nil),         // 31: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),               // 32: google.protobuf.Struct
 }
 var file_chargeplane_v1_configuration_proto_depIdxs = []int32{
 	1,  // 0: chargeplane.v1.GetConfigurationResponse.configuration_keys:type_name -> chargeplane.v1.ConfigurationKey
@@ -1955,31 +2360,41 @@ var file_chargeplane_v1_configuration_proto_depIdxs = []int32{
 	7,  // 11: chargeplane.v1.SetVariableResult.component:type_name -> chargeplane.v1.ComponentRef
 	8,  // 12: chargeplane.v1.SetVariableResult.variable:type_name -> chargeplane.v1.VariableRef
 	21, // 13: chargeplane.v1.GetDeviceModelResponse.device_model:type_name -> chargeplane.v1.DeviceModel
-	26, // 14: chargeplane.v1.DeviceModel.generated_at:type_name -> google.protobuf.Timestamp
-	26, // 15: chargeplane.v1.DeviceModel.completed_at:type_name -> google.protobuf.Timestamp
+	31, // 14: chargeplane.v1.DeviceModel.generated_at:type_name -> google.protobuf.Timestamp
+	31, // 15: chargeplane.v1.DeviceModel.completed_at:type_name -> google.protobuf.Timestamp
 	22, // 16: chargeplane.v1.DeviceModel.components:type_name -> chargeplane.v1.DeviceComponent
 	23, // 17: chargeplane.v1.DeviceComponent.variables:type_name -> chargeplane.v1.DeviceVariable
 	24, // 18: chargeplane.v1.DeviceVariable.attributes:type_name -> chargeplane.v1.DeviceVariableAttribute
 	25, // 19: chargeplane.v1.DeviceVariable.characteristics:type_name -> chargeplane.v1.DeviceVariableCharacteristics
-	0,  // 20: chargeplane.v1.ConfigurationService.GetConfiguration:input_type -> chargeplane.v1.GetConfigurationRequest
-	5,  // 21: chargeplane.v1.ConfigurationService.ChangeConfiguration:input_type -> chargeplane.v1.ChangeConfigurationRequest
-	9,  // 22: chargeplane.v1.ConfigurationService.GetVariables:input_type -> chargeplane.v1.GetVariablesRequest
-	13, // 23: chargeplane.v1.ConfigurationService.SetVariables:input_type -> chargeplane.v1.SetVariablesRequest
-	17, // 24: chargeplane.v1.ConfigurationService.GetBaseReport:input_type -> chargeplane.v1.GetBaseReportRequest
-	3,  // 25: chargeplane.v1.ConfigurationService.RotatePassword:input_type -> chargeplane.v1.RotatePasswordRequest
-	19, // 26: chargeplane.v1.ConfigurationService.GetDeviceModel:input_type -> chargeplane.v1.GetDeviceModelRequest
-	2,  // 27: chargeplane.v1.ConfigurationService.GetConfiguration:output_type -> chargeplane.v1.GetConfigurationResponse
-	6,  // 28: chargeplane.v1.ConfigurationService.ChangeConfiguration:output_type -> chargeplane.v1.ChangeConfigurationResponse
-	11, // 29: chargeplane.v1.ConfigurationService.GetVariables:output_type -> chargeplane.v1.GetVariablesResponse
-	15, // 30: chargeplane.v1.ConfigurationService.SetVariables:output_type -> chargeplane.v1.SetVariablesResponse
-	18, // 31: chargeplane.v1.ConfigurationService.GetBaseReport:output_type -> chargeplane.v1.GetBaseReportResponse
-	4,  // 32: chargeplane.v1.ConfigurationService.RotatePassword:output_type -> chargeplane.v1.RotatePasswordResponse
-	20, // 33: chargeplane.v1.ConfigurationService.GetDeviceModel:output_type -> chargeplane.v1.GetDeviceModelResponse
-	27, // [27:34] is the sub-list for method output_type
-	20, // [20:27] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	32, // 20: chargeplane.v1.SetNetworkProfileRequest.vpn:type_name -> google.protobuf.Struct
+	32, // 21: chargeplane.v1.SetNetworkProfileRequest.apn:type_name -> google.protobuf.Struct
+	28, // 22: chargeplane.v1.SetNetworkProfileResponse.profile:type_name -> chargeplane.v1.NetworkProfile
+	32, // 23: chargeplane.v1.NetworkProfile.connection_data:type_name -> google.protobuf.Struct
+	31, // 24: chargeplane.v1.NetworkProfile.accepted_at:type_name -> google.protobuf.Timestamp
+	28, // 25: chargeplane.v1.ListNetworkProfilesResponse.profiles:type_name -> chargeplane.v1.NetworkProfile
+	0,  // 26: chargeplane.v1.ConfigurationService.GetConfiguration:input_type -> chargeplane.v1.GetConfigurationRequest
+	5,  // 27: chargeplane.v1.ConfigurationService.ChangeConfiguration:input_type -> chargeplane.v1.ChangeConfigurationRequest
+	9,  // 28: chargeplane.v1.ConfigurationService.GetVariables:input_type -> chargeplane.v1.GetVariablesRequest
+	13, // 29: chargeplane.v1.ConfigurationService.SetVariables:input_type -> chargeplane.v1.SetVariablesRequest
+	17, // 30: chargeplane.v1.ConfigurationService.GetBaseReport:input_type -> chargeplane.v1.GetBaseReportRequest
+	3,  // 31: chargeplane.v1.ConfigurationService.RotatePassword:input_type -> chargeplane.v1.RotatePasswordRequest
+	26, // 32: chargeplane.v1.ConfigurationService.SetNetworkProfile:input_type -> chargeplane.v1.SetNetworkProfileRequest
+	29, // 33: chargeplane.v1.ConfigurationService.ListNetworkProfiles:input_type -> chargeplane.v1.ListNetworkProfilesRequest
+	19, // 34: chargeplane.v1.ConfigurationService.GetDeviceModel:input_type -> chargeplane.v1.GetDeviceModelRequest
+	2,  // 35: chargeplane.v1.ConfigurationService.GetConfiguration:output_type -> chargeplane.v1.GetConfigurationResponse
+	6,  // 36: chargeplane.v1.ConfigurationService.ChangeConfiguration:output_type -> chargeplane.v1.ChangeConfigurationResponse
+	11, // 37: chargeplane.v1.ConfigurationService.GetVariables:output_type -> chargeplane.v1.GetVariablesResponse
+	15, // 38: chargeplane.v1.ConfigurationService.SetVariables:output_type -> chargeplane.v1.SetVariablesResponse
+	18, // 39: chargeplane.v1.ConfigurationService.GetBaseReport:output_type -> chargeplane.v1.GetBaseReportResponse
+	4,  // 40: chargeplane.v1.ConfigurationService.RotatePassword:output_type -> chargeplane.v1.RotatePasswordResponse
+	27, // 41: chargeplane.v1.ConfigurationService.SetNetworkProfile:output_type -> chargeplane.v1.SetNetworkProfileResponse
+	30, // 42: chargeplane.v1.ConfigurationService.ListNetworkProfiles:output_type -> chargeplane.v1.ListNetworkProfilesResponse
+	20, // 43: chargeplane.v1.ConfigurationService.GetDeviceModel:output_type -> chargeplane.v1.GetDeviceModelResponse
+	35, // [35:44] is the sub-list for method output_type
+	26, // [26:35] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_chargeplane_v1_configuration_proto_init() }
@@ -1993,13 +2408,14 @@ func file_chargeplane_v1_configuration_proto_init() {
 	file_chargeplane_v1_configuration_proto_msgTypes[22].OneofWrappers = []any{}
 	file_chargeplane_v1_configuration_proto_msgTypes[24].OneofWrappers = []any{}
 	file_chargeplane_v1_configuration_proto_msgTypes[25].OneofWrappers = []any{}
+	file_chargeplane_v1_configuration_proto_msgTypes[26].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chargeplane_v1_configuration_proto_rawDesc), len(file_chargeplane_v1_configuration_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,8 @@ const (
 	ConfigurationService_SetVariables_FullMethodName        = "/chargeplane.v1.ConfigurationService/SetVariables"
 	ConfigurationService_GetBaseReport_FullMethodName       = "/chargeplane.v1.ConfigurationService/GetBaseReport"
 	ConfigurationService_RotatePassword_FullMethodName      = "/chargeplane.v1.ConfigurationService/RotatePassword"
+	ConfigurationService_SetNetworkProfile_FullMethodName   = "/chargeplane.v1.ConfigurationService/SetNetworkProfile"
+	ConfigurationService_ListNetworkProfiles_FullMethodName = "/chargeplane.v1.ConfigurationService/ListNetworkProfiles"
 	ConfigurationService_GetDeviceModel_FullMethodName      = "/chargeplane.v1.ConfigurationService/GetDeviceModel"
 )
 
@@ -35,7 +37,8 @@ const (
 // ConfigurationService reads and changes a station's configuration: OCPP
 // 1.6 configuration keys (GetConfiguration, ChangeConfiguration) and the
 // OCPP 2.0.1 device model (GetVariables, SetVariables, GetBaseReport, and
-// the reported device model the station sent back in NotifyReport).
+// the reported device model the station sent back in NotifyReport) and
+// network connection profiles (SetNetworkProfile).
 // Calling a method of the other version answers INVALID_ARGUMENT (400) and
 // sends nothing. See CommandService for the errors every command may end
 // with.
@@ -60,6 +63,18 @@ type ConfigurationServiceClient interface {
 	// logged or kept in the command history. ChangeConfiguration of
 	// AuthorizationKey and SetVariables of BasicAuthPassword come here too.
 	RotatePassword(ctx context.Context, in *RotatePasswordRequest, opts ...grpc.CallOption) (*RotatePasswordResponse, error)
+	// 2.0.1 only: SetNetworkProfile (B09) stores a connection profile in one
+	// of the station's configuration slots; the station uses it once the
+	// slot is in OCPPCommCtrlr.NetworkConfigurationPriority (SetVariables).
+	// The security profile defaults to the one the CSMS admits the station
+	// with (Station.security_profile); a lower one is refused, since the
+	// station would then connect in a way the CSMS refuses. An accepted
+	// profile is kept by slot without its VPN and APN secrets
+	// (ListNetworkProfiles).
+	SetNetworkProfile(ctx context.Context, in *SetNetworkProfileRequest, opts ...grpc.CallOption) (*SetNetworkProfileResponse, error)
+	// 2.0.1: the network profiles the station accepted, by slot. Reads the
+	// database only.
+	ListNetworkProfiles(ctx context.Context, in *ListNetworkProfilesRequest, opts ...grpc.CallOption) (*ListNetworkProfilesResponse, error)
 	// 2.0.1: the device model of the station's latest complete report. Reads
 	// the database only; NOT_FOUND until a report is complete.
 	GetDeviceModel(ctx context.Context, in *GetDeviceModelRequest, opts ...grpc.CallOption) (*GetDeviceModelResponse, error)
@@ -133,6 +148,26 @@ func (c *configurationServiceClient) RotatePassword(ctx context.Context, in *Rot
 	return out, nil
 }
 
+func (c *configurationServiceClient) SetNetworkProfile(ctx context.Context, in *SetNetworkProfileRequest, opts ...grpc.CallOption) (*SetNetworkProfileResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetNetworkProfileResponse)
+	err := c.cc.Invoke(ctx, ConfigurationService_SetNetworkProfile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *configurationServiceClient) ListNetworkProfiles(ctx context.Context, in *ListNetworkProfilesRequest, opts ...grpc.CallOption) (*ListNetworkProfilesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListNetworkProfilesResponse)
+	err := c.cc.Invoke(ctx, ConfigurationService_ListNetworkProfiles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *configurationServiceClient) GetDeviceModel(ctx context.Context, in *GetDeviceModelRequest, opts ...grpc.CallOption) (*GetDeviceModelResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetDeviceModelResponse)
@@ -150,7 +185,8 @@ func (c *configurationServiceClient) GetDeviceModel(ctx context.Context, in *Get
 // ConfigurationService reads and changes a station's configuration: OCPP
 // 1.6 configuration keys (GetConfiguration, ChangeConfiguration) and the
 // OCPP 2.0.1 device model (GetVariables, SetVariables, GetBaseReport, and
-// the reported device model the station sent back in NotifyReport).
+// the reported device model the station sent back in NotifyReport) and
+// network connection profiles (SetNetworkProfile).
 // Calling a method of the other version answers INVALID_ARGUMENT (400) and
 // sends nothing. See CommandService for the errors every command may end
 // with.
@@ -175,6 +211,18 @@ type ConfigurationServiceServer interface {
 	// logged or kept in the command history. ChangeConfiguration of
 	// AuthorizationKey and SetVariables of BasicAuthPassword come here too.
 	RotatePassword(context.Context, *RotatePasswordRequest) (*RotatePasswordResponse, error)
+	// 2.0.1 only: SetNetworkProfile (B09) stores a connection profile in one
+	// of the station's configuration slots; the station uses it once the
+	// slot is in OCPPCommCtrlr.NetworkConfigurationPriority (SetVariables).
+	// The security profile defaults to the one the CSMS admits the station
+	// with (Station.security_profile); a lower one is refused, since the
+	// station would then connect in a way the CSMS refuses. An accepted
+	// profile is kept by slot without its VPN and APN secrets
+	// (ListNetworkProfiles).
+	SetNetworkProfile(context.Context, *SetNetworkProfileRequest) (*SetNetworkProfileResponse, error)
+	// 2.0.1: the network profiles the station accepted, by slot. Reads the
+	// database only.
+	ListNetworkProfiles(context.Context, *ListNetworkProfilesRequest) (*ListNetworkProfilesResponse, error)
 	// 2.0.1: the device model of the station's latest complete report. Reads
 	// the database only; NOT_FOUND until a report is complete.
 	GetDeviceModel(context.Context, *GetDeviceModelRequest) (*GetDeviceModelResponse, error)
@@ -205,6 +253,12 @@ func (UnimplementedConfigurationServiceServer) GetBaseReport(context.Context, *G
 }
 func (UnimplementedConfigurationServiceServer) RotatePassword(context.Context, *RotatePasswordRequest) (*RotatePasswordResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RotatePassword not implemented")
+}
+func (UnimplementedConfigurationServiceServer) SetNetworkProfile(context.Context, *SetNetworkProfileRequest) (*SetNetworkProfileResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetNetworkProfile not implemented")
+}
+func (UnimplementedConfigurationServiceServer) ListNetworkProfiles(context.Context, *ListNetworkProfilesRequest) (*ListNetworkProfilesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListNetworkProfiles not implemented")
 }
 func (UnimplementedConfigurationServiceServer) GetDeviceModel(context.Context, *GetDeviceModelRequest) (*GetDeviceModelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetDeviceModel not implemented")
@@ -338,6 +392,42 @@ func _ConfigurationService_RotatePassword_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ConfigurationService_SetNetworkProfile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetNetworkProfileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConfigurationServiceServer).SetNetworkProfile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ConfigurationService_SetNetworkProfile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConfigurationServiceServer).SetNetworkProfile(ctx, req.(*SetNetworkProfileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ConfigurationService_ListNetworkProfiles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListNetworkProfilesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConfigurationServiceServer).ListNetworkProfiles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ConfigurationService_ListNetworkProfiles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConfigurationServiceServer).ListNetworkProfiles(ctx, req.(*ListNetworkProfilesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ConfigurationService_GetDeviceModel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetDeviceModelRequest)
 	if err := dec(in); err != nil {
@@ -386,6 +476,14 @@ var ConfigurationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RotatePassword",
 			Handler:    _ConfigurationService_RotatePassword_Handler,
+		},
+		{
+			MethodName: "SetNetworkProfile",
+			Handler:    _ConfigurationService_SetNetworkProfile_Handler,
+		},
+		{
+			MethodName: "ListNetworkProfiles",
+			Handler:    _ConfigurationService_ListNetworkProfiles_Handler,
 		},
 		{
 			MethodName: "GetDeviceModel",

@@ -27,10 +27,10 @@ const (
 // a log upload.
 type StatusReport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// "firmware" or "log".
+	// "firmware", "log" or "publish" (2.0.1 PublishFirmwareStatusNotification).
 	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	// FirmwareStatusNotification, DiagnosticsStatusNotification (1.6) or
-	// LogStatusNotification.
+	// FirmwareStatusNotification, DiagnosticsStatusNotification (1.6),
+	// LogStatusNotification or PublishFirmwareStatusNotification.
 	Action string `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
 	// As reported, e.g. Downloading, Installed, Uploaded, UploadFailure.
 	Status string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
@@ -38,7 +38,10 @@ type StatusReport struct {
 	// unset when the station sent none.
 	RequestId *int32 `protobuf:"varint,4,opt,name=request_id,json=requestId,proto3,oneof" json:"request_id,omitempty"`
 	// When the CSMS received it.
-	ReportedAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=reported_at,json=reportedAt,proto3" json:"reported_at,omitempty"`
+	ReportedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=reported_at,json=reportedAt,proto3" json:"reported_at,omitempty"`
+	// Publish reports with status Published: the URIs the local controller
+	// serves the firmware at.
+	Locations     []string `protobuf:"bytes,6,rep,name=locations,proto3" json:"locations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -104,6 +107,13 @@ func (x *StatusReport) GetRequestId() int32 {
 func (x *StatusReport) GetReportedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.ReportedAt
+	}
+	return nil
+}
+
+func (x *StatusReport) GetLocations() []string {
+	if x != nil {
+		return x.Locations
 	}
 	return nil
 }
@@ -485,7 +495,7 @@ func (x *GetLogResponse) GetReasonCode() string {
 type ListStatusReportsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	StationId string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
-	// "firmware" or "log"; empty: both.
+	// "firmware", "log" or "publish"; empty: every kind.
 	Kind          string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -580,11 +590,276 @@ func (x *ListStatusReportsResponse) GetReports() []*StatusReport {
 	return nil
 }
 
+type PublishFirmwareRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	StationId string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
+	// URI the local controller downloads the firmware from.
+	Location string `protobuf:"bytes,2,opt,name=location,proto3" json:"location,omitempty"`
+	// MD5 of the firmware file, 32 hexadecimal characters: the stations
+	// behind the controller check it, and UnpublishFirmware names it.
+	Checksum string `protobuf:"bytes,3,opt,name=checksum,proto3" json:"checksum,omitempty"`
+	Retries  *int32 `protobuf:"varint,4,opt,name=retries,proto3,oneof" json:"retries,omitempty"`
+	// Seconds between retries.
+	RetryInterval *int32 `protobuf:"varint,5,opt,name=retry_interval,json=retryInterval,proto3,oneof" json:"retry_interval,omitempty"`
+	// The requestId; 0 lets the CSMS choose one.
+	RequestId     int32 `protobuf:"varint,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishFirmwareRequest) Reset() {
+	*x = PublishFirmwareRequest{}
+	mi := &file_chargeplane_v1_firmware_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishFirmwareRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishFirmwareRequest) ProtoMessage() {}
+
+func (x *PublishFirmwareRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_firmware_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishFirmwareRequest.ProtoReflect.Descriptor instead.
+func (*PublishFirmwareRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_firmware_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PublishFirmwareRequest) GetStationId() string {
+	if x != nil {
+		return x.StationId
+	}
+	return ""
+}
+
+func (x *PublishFirmwareRequest) GetLocation() string {
+	if x != nil {
+		return x.Location
+	}
+	return ""
+}
+
+func (x *PublishFirmwareRequest) GetChecksum() string {
+	if x != nil {
+		return x.Checksum
+	}
+	return ""
+}
+
+func (x *PublishFirmwareRequest) GetRetries() int32 {
+	if x != nil && x.Retries != nil {
+		return *x.Retries
+	}
+	return 0
+}
+
+func (x *PublishFirmwareRequest) GetRetryInterval() int32 {
+	if x != nil && x.RetryInterval != nil {
+		return *x.RetryInterval
+	}
+	return 0
+}
+
+func (x *PublishFirmwareRequest) GetRequestId() int32 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+type PublishFirmwareResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// Accepted or Rejected.
+	Status string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	// The requestId sent (PublishFirmwareStatusNotification refers to it).
+	RequestId     int32  `protobuf:"varint,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	ReasonCode    string `protobuf:"bytes,4,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishFirmwareResponse) Reset() {
+	*x = PublishFirmwareResponse{}
+	mi := &file_chargeplane_v1_firmware_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishFirmwareResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishFirmwareResponse) ProtoMessage() {}
+
+func (x *PublishFirmwareResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_firmware_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishFirmwareResponse.ProtoReflect.Descriptor instead.
+func (*PublishFirmwareResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_firmware_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PublishFirmwareResponse) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *PublishFirmwareResponse) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *PublishFirmwareResponse) GetRequestId() int32 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *PublishFirmwareResponse) GetReasonCode() string {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return ""
+}
+
+type UnpublishFirmwareRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	StationId string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
+	// MD5 of the published firmware, 32 hexadecimal characters.
+	Checksum      string `protobuf:"bytes,2,opt,name=checksum,proto3" json:"checksum,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnpublishFirmwareRequest) Reset() {
+	*x = UnpublishFirmwareRequest{}
+	mi := &file_chargeplane_v1_firmware_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnpublishFirmwareRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnpublishFirmwareRequest) ProtoMessage() {}
+
+func (x *UnpublishFirmwareRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_firmware_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnpublishFirmwareRequest.ProtoReflect.Descriptor instead.
+func (*UnpublishFirmwareRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_firmware_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *UnpublishFirmwareRequest) GetStationId() string {
+	if x != nil {
+		return x.StationId
+	}
+	return ""
+}
+
+func (x *UnpublishFirmwareRequest) GetChecksum() string {
+	if x != nil {
+		return x.Checksum
+	}
+	return ""
+}
+
+type UnpublishFirmwareResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// Unpublished, NoFirmware or DownloadOngoing.
+	Status        string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnpublishFirmwareResponse) Reset() {
+	*x = UnpublishFirmwareResponse{}
+	mi := &file_chargeplane_v1_firmware_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnpublishFirmwareResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnpublishFirmwareResponse) ProtoMessage() {}
+
+func (x *UnpublishFirmwareResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_firmware_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnpublishFirmwareResponse.ProtoReflect.Descriptor instead.
+func (*UnpublishFirmwareResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_firmware_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *UnpublishFirmwareResponse) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *UnpublishFirmwareResponse) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
 var File_chargeplane_v1_firmware_proto protoreflect.FileDescriptor
 
 const file_chargeplane_v1_firmware_proto_rawDesc = "" +
 	"\n" +
-	"\x1dchargeplane/v1/firmware.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x01\n" +
+	"\x1dchargeplane/v1/firmware.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x01\n" +
 	"\fStatusReport\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06action\x18\x02 \x01(\tR\x06action\x12\x16\n" +
@@ -592,7 +867,8 @@ const file_chargeplane_v1_firmware_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x04 \x01(\x05H\x00R\trequestId\x88\x01\x01\x12;\n" +
 	"\vreported_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"reportedAtB\r\n" +
+	"reportedAt\x12\x1c\n" +
+	"\tlocations\x18\x06 \x03(\tR\tlocationsB\r\n" +
 	"\v_request_id\"\xaa\x03\n" +
 	"\x15UpdateFirmwareRequest\x12\x1d\n" +
 	"\n" +
@@ -647,10 +923,40 @@ const file_chargeplane_v1_firmware_proto_rawDesc = "" +
 	"station_id\x18\x01 \x01(\tR\tstationId\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\"S\n" +
 	"\x19ListStatusReportsResponse\x126\n" +
-	"\areports\x18\x01 \x03(\v2\x1c.chargeplane.v1.StatusReportR\areports2\xcd\x03\n" +
+	"\areports\x18\x01 \x03(\v2\x1c.chargeplane.v1.StatusReportR\areports\"\xf8\x01\n" +
+	"\x16PublishFirmwareRequest\x12\x1d\n" +
+	"\n" +
+	"station_id\x18\x01 \x01(\tR\tstationId\x12\x1a\n" +
+	"\blocation\x18\x02 \x01(\tR\blocation\x12\x1a\n" +
+	"\bchecksum\x18\x03 \x01(\tR\bchecksum\x12\x1d\n" +
+	"\aretries\x18\x04 \x01(\x05H\x00R\aretries\x88\x01\x01\x12*\n" +
+	"\x0eretry_interval\x18\x05 \x01(\x05H\x01R\rretryInterval\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\x05R\trequestIdB\n" +
+	"\n" +
+	"\b_retriesB\x11\n" +
+	"\x0f_retry_interval\"\x90\x01\n" +
+	"\x17PublishFirmwareResponse\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\x05R\trequestId\x12\x1f\n" +
+	"\vreason_code\x18\x04 \x01(\tR\n" +
+	"reasonCode\"U\n" +
+	"\x18UnpublishFirmwareRequest\x12\x1d\n" +
+	"\n" +
+	"station_id\x18\x01 \x01(\tR\tstationId\x12\x1a\n" +
+	"\bchecksum\x18\x02 \x01(\tR\bchecksum\"R\n" +
+	"\x19UnpublishFirmwareResponse\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status2\x95\x06\n" +
 	"\x0fFirmwareService\x12\x99\x01\n" +
 	"\x0eUpdateFirmware\x12%.chargeplane.v1.UpdateFirmwareRequest\x1a&.chargeplane.v1.UpdateFirmwareResponse\"8\x82\xd3\xe4\x93\x022:\x01*\"-/api/v1/stations/{station_id}/firmware/update\x12}\n" +
-	"\x06GetLog\x12\x1d.chargeplane.v1.GetLogRequest\x1a\x1e.chargeplane.v1.GetLogResponse\"4\x82\xd3\xe4\x93\x02.:\x01*\")/api/v1/stations/{station_id}/logs/upload\x12\x9e\x01\n" +
+	"\x06GetLog\x12\x1d.chargeplane.v1.GetLogRequest\x1a\x1e.chargeplane.v1.GetLogResponse\"4\x82\xd3\xe4\x93\x02.:\x01*\")/api/v1/stations/{station_id}/logs/upload\x12\x9d\x01\n" +
+	"\x0fPublishFirmware\x12&.chargeplane.v1.PublishFirmwareRequest\x1a'.chargeplane.v1.PublishFirmwareResponse\"9\x82\xd3\xe4\x93\x023:\x01*\"./api/v1/stations/{station_id}/firmware/publish\x12\xa5\x01\n" +
+	"\x11UnpublishFirmware\x12(.chargeplane.v1.UnpublishFirmwareRequest\x1a).chargeplane.v1.UnpublishFirmwareResponse\";\x82\xd3\xe4\x93\x025:\x01*\"0/api/v1/stations/{station_id}/firmware/unpublish\x12\x9e\x01\n" +
 	"\x11ListStatusReports\x12(.chargeplane.v1.ListStatusReportsRequest\x1a).chargeplane.v1.ListStatusReportsResponse\"4\x82\xd3\xe4\x93\x02.\x12,/api/v1/stations/{station_id}/status-reportsBIZGgithub.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1;chargeplanev1b\x06proto3"
 
 var (
@@ -665,7 +971,7 @@ func file_chargeplane_v1_firmware_proto_rawDescGZIP() []byte {
 	return file_chargeplane_v1_firmware_proto_rawDescData
 }
 
-var file_chargeplane_v1_firmware_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_chargeplane_v1_firmware_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_chargeplane_v1_firmware_proto_goTypes = []any{
 	(*StatusReport)(nil),              // 0: chargeplane.v1.StatusReport
 	(*UpdateFirmwareRequest)(nil),     // 1: chargeplane.v1.UpdateFirmwareRequest
@@ -674,26 +980,34 @@ var file_chargeplane_v1_firmware_proto_goTypes = []any{
 	(*GetLogResponse)(nil),            // 4: chargeplane.v1.GetLogResponse
 	(*ListStatusReportsRequest)(nil),  // 5: chargeplane.v1.ListStatusReportsRequest
 	(*ListStatusReportsResponse)(nil), // 6: chargeplane.v1.ListStatusReportsResponse
-	(*timestamppb.Timestamp)(nil),     // 7: google.protobuf.Timestamp
+	(*PublishFirmwareRequest)(nil),    // 7: chargeplane.v1.PublishFirmwareRequest
+	(*PublishFirmwareResponse)(nil),   // 8: chargeplane.v1.PublishFirmwareResponse
+	(*UnpublishFirmwareRequest)(nil),  // 9: chargeplane.v1.UnpublishFirmwareRequest
+	(*UnpublishFirmwareResponse)(nil), // 10: chargeplane.v1.UnpublishFirmwareResponse
+	(*timestamppb.Timestamp)(nil),     // 11: google.protobuf.Timestamp
 }
 var file_chargeplane_v1_firmware_proto_depIdxs = []int32{
-	7, // 0: chargeplane.v1.StatusReport.reported_at:type_name -> google.protobuf.Timestamp
-	7, // 1: chargeplane.v1.UpdateFirmwareRequest.retrieve_time:type_name -> google.protobuf.Timestamp
-	7, // 2: chargeplane.v1.UpdateFirmwareRequest.install_time:type_name -> google.protobuf.Timestamp
-	7, // 3: chargeplane.v1.GetLogRequest.oldest_time:type_name -> google.protobuf.Timestamp
-	7, // 4: chargeplane.v1.GetLogRequest.latest_time:type_name -> google.protobuf.Timestamp
-	0, // 5: chargeplane.v1.ListStatusReportsResponse.reports:type_name -> chargeplane.v1.StatusReport
-	1, // 6: chargeplane.v1.FirmwareService.UpdateFirmware:input_type -> chargeplane.v1.UpdateFirmwareRequest
-	3, // 7: chargeplane.v1.FirmwareService.GetLog:input_type -> chargeplane.v1.GetLogRequest
-	5, // 8: chargeplane.v1.FirmwareService.ListStatusReports:input_type -> chargeplane.v1.ListStatusReportsRequest
-	2, // 9: chargeplane.v1.FirmwareService.UpdateFirmware:output_type -> chargeplane.v1.UpdateFirmwareResponse
-	4, // 10: chargeplane.v1.FirmwareService.GetLog:output_type -> chargeplane.v1.GetLogResponse
-	6, // 11: chargeplane.v1.FirmwareService.ListStatusReports:output_type -> chargeplane.v1.ListStatusReportsResponse
-	9, // [9:12] is the sub-list for method output_type
-	6, // [6:9] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	11, // 0: chargeplane.v1.StatusReport.reported_at:type_name -> google.protobuf.Timestamp
+	11, // 1: chargeplane.v1.UpdateFirmwareRequest.retrieve_time:type_name -> google.protobuf.Timestamp
+	11, // 2: chargeplane.v1.UpdateFirmwareRequest.install_time:type_name -> google.protobuf.Timestamp
+	11, // 3: chargeplane.v1.GetLogRequest.oldest_time:type_name -> google.protobuf.Timestamp
+	11, // 4: chargeplane.v1.GetLogRequest.latest_time:type_name -> google.protobuf.Timestamp
+	0,  // 5: chargeplane.v1.ListStatusReportsResponse.reports:type_name -> chargeplane.v1.StatusReport
+	1,  // 6: chargeplane.v1.FirmwareService.UpdateFirmware:input_type -> chargeplane.v1.UpdateFirmwareRequest
+	3,  // 7: chargeplane.v1.FirmwareService.GetLog:input_type -> chargeplane.v1.GetLogRequest
+	7,  // 8: chargeplane.v1.FirmwareService.PublishFirmware:input_type -> chargeplane.v1.PublishFirmwareRequest
+	9,  // 9: chargeplane.v1.FirmwareService.UnpublishFirmware:input_type -> chargeplane.v1.UnpublishFirmwareRequest
+	5,  // 10: chargeplane.v1.FirmwareService.ListStatusReports:input_type -> chargeplane.v1.ListStatusReportsRequest
+	2,  // 11: chargeplane.v1.FirmwareService.UpdateFirmware:output_type -> chargeplane.v1.UpdateFirmwareResponse
+	4,  // 12: chargeplane.v1.FirmwareService.GetLog:output_type -> chargeplane.v1.GetLogResponse
+	8,  // 13: chargeplane.v1.FirmwareService.PublishFirmware:output_type -> chargeplane.v1.PublishFirmwareResponse
+	10, // 14: chargeplane.v1.FirmwareService.UnpublishFirmware:output_type -> chargeplane.v1.UnpublishFirmwareResponse
+	6,  // 15: chargeplane.v1.FirmwareService.ListStatusReports:output_type -> chargeplane.v1.ListStatusReportsResponse
+	11, // [11:16] is the sub-list for method output_type
+	6,  // [6:11] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_chargeplane_v1_firmware_proto_init() }
@@ -704,13 +1018,14 @@ func file_chargeplane_v1_firmware_proto_init() {
 	file_chargeplane_v1_firmware_proto_msgTypes[0].OneofWrappers = []any{}
 	file_chargeplane_v1_firmware_proto_msgTypes[1].OneofWrappers = []any{}
 	file_chargeplane_v1_firmware_proto_msgTypes[3].OneofWrappers = []any{}
+	file_chargeplane_v1_firmware_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chargeplane_v1_firmware_proto_rawDesc), len(file_chargeplane_v1_firmware_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,8 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	FirmwareService_UpdateFirmware_FullMethodName    = "/chargeplane.v1.FirmwareService/UpdateFirmware"
 	FirmwareService_GetLog_FullMethodName            = "/chargeplane.v1.FirmwareService/GetLog"
+	FirmwareService_PublishFirmware_FullMethodName   = "/chargeplane.v1.FirmwareService/PublishFirmware"
+	FirmwareService_UnpublishFirmware_FullMethodName = "/chargeplane.v1.FirmwareService/UnpublishFirmware"
 	FirmwareService_ListStatusReports_FullMethodName = "/chargeplane.v1.FirmwareService/ListStatusReports"
 )
 
@@ -39,8 +41,16 @@ type FirmwareServiceClient interface {
 	UpdateFirmware(ctx context.Context, in *UpdateFirmwareRequest, opts ...grpc.CallOption) (*UpdateFirmwareResponse, error)
 	// Asks for a log upload: OCPP 1.6 GetDiagnostics, 2.0.1 GetLog.
 	GetLog(ctx context.Context, in *GetLogRequest, opts ...grpc.CallOption) (*GetLogResponse, error)
-	// The station's recent firmware and log status notifications, newest
-	// first.
+	// 2.0.1 only: PublishFirmware (L03). The station, acting as a local
+	// controller, downloads the firmware and publishes it to the stations
+	// behind it; its progress arrives in PublishFirmwareStatusNotification
+	// (status reports of kind "publish", the newest on the station).
+	PublishFirmware(ctx context.Context, in *PublishFirmwareRequest, opts ...grpc.CallOption) (*PublishFirmwareResponse, error)
+	// 2.0.1 only: UnpublishFirmware (L04): the local controller stops
+	// publishing the firmware of that checksum.
+	UnpublishFirmware(ctx context.Context, in *UnpublishFirmwareRequest, opts ...grpc.CallOption) (*UnpublishFirmwareResponse, error)
+	// The station's recent firmware, log and publish status notifications,
+	// newest first.
 	ListStatusReports(ctx context.Context, in *ListStatusReportsRequest, opts ...grpc.CallOption) (*ListStatusReportsResponse, error)
 }
 
@@ -72,6 +82,26 @@ func (c *firmwareServiceClient) GetLog(ctx context.Context, in *GetLogRequest, o
 	return out, nil
 }
 
+func (c *firmwareServiceClient) PublishFirmware(ctx context.Context, in *PublishFirmwareRequest, opts ...grpc.CallOption) (*PublishFirmwareResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PublishFirmwareResponse)
+	err := c.cc.Invoke(ctx, FirmwareService_PublishFirmware_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *firmwareServiceClient) UnpublishFirmware(ctx context.Context, in *UnpublishFirmwareRequest, opts ...grpc.CallOption) (*UnpublishFirmwareResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnpublishFirmwareResponse)
+	err := c.cc.Invoke(ctx, FirmwareService_UnpublishFirmware_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *firmwareServiceClient) ListStatusReports(ctx context.Context, in *ListStatusReportsRequest, opts ...grpc.CallOption) (*ListStatusReportsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListStatusReportsResponse)
@@ -97,8 +127,16 @@ type FirmwareServiceServer interface {
 	UpdateFirmware(context.Context, *UpdateFirmwareRequest) (*UpdateFirmwareResponse, error)
 	// Asks for a log upload: OCPP 1.6 GetDiagnostics, 2.0.1 GetLog.
 	GetLog(context.Context, *GetLogRequest) (*GetLogResponse, error)
-	// The station's recent firmware and log status notifications, newest
-	// first.
+	// 2.0.1 only: PublishFirmware (L03). The station, acting as a local
+	// controller, downloads the firmware and publishes it to the stations
+	// behind it; its progress arrives in PublishFirmwareStatusNotification
+	// (status reports of kind "publish", the newest on the station).
+	PublishFirmware(context.Context, *PublishFirmwareRequest) (*PublishFirmwareResponse, error)
+	// 2.0.1 only: UnpublishFirmware (L04): the local controller stops
+	// publishing the firmware of that checksum.
+	UnpublishFirmware(context.Context, *UnpublishFirmwareRequest) (*UnpublishFirmwareResponse, error)
+	// The station's recent firmware, log and publish status notifications,
+	// newest first.
 	ListStatusReports(context.Context, *ListStatusReportsRequest) (*ListStatusReportsResponse, error)
 	mustEmbedUnimplementedFirmwareServiceServer()
 }
@@ -115,6 +153,12 @@ func (UnimplementedFirmwareServiceServer) UpdateFirmware(context.Context, *Updat
 }
 func (UnimplementedFirmwareServiceServer) GetLog(context.Context, *GetLogRequest) (*GetLogResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLog not implemented")
+}
+func (UnimplementedFirmwareServiceServer) PublishFirmware(context.Context, *PublishFirmwareRequest) (*PublishFirmwareResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PublishFirmware not implemented")
+}
+func (UnimplementedFirmwareServiceServer) UnpublishFirmware(context.Context, *UnpublishFirmwareRequest) (*UnpublishFirmwareResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnpublishFirmware not implemented")
 }
 func (UnimplementedFirmwareServiceServer) ListStatusReports(context.Context, *ListStatusReportsRequest) (*ListStatusReportsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListStatusReports not implemented")
@@ -176,6 +220,42 @@ func _FirmwareService_GetLog_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FirmwareService_PublishFirmware_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PublishFirmwareRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FirmwareServiceServer).PublishFirmware(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FirmwareService_PublishFirmware_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FirmwareServiceServer).PublishFirmware(ctx, req.(*PublishFirmwareRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FirmwareService_UnpublishFirmware_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnpublishFirmwareRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FirmwareServiceServer).UnpublishFirmware(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FirmwareService_UnpublishFirmware_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FirmwareServiceServer).UnpublishFirmware(ctx, req.(*UnpublishFirmwareRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _FirmwareService_ListStatusReports_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListStatusReportsRequest)
 	if err := dec(in); err != nil {
@@ -208,6 +288,14 @@ var FirmwareService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetLog",
 			Handler:    _FirmwareService_GetLog_Handler,
+		},
+		{
+			MethodName: "PublishFirmware",
+			Handler:    _FirmwareService_PublishFirmware_Handler,
+		},
+		{
+			MethodName: "UnpublishFirmware",
+			Handler:    _FirmwareService_UnpublishFirmware_Handler,
 		},
 		{
 			MethodName: "ListStatusReports",

@@ -185,23 +185,30 @@ func (x *SendLocalListRequest) GetUpdateType() string {
 }
 
 type SendLocalListResponse struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	// Accepted, Failed, NotSupported (1.6) or VersionMismatch. After
-	// VersionMismatch send a Full update.
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The last message sent.
+	CommandId string `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// Its answer: Accepted, Failed, NotSupported (1.6) or VersionMismatch.
+	// After VersionMismatch send a Full update.
 	Status string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
-	// The version sent.
-	Version    int32  `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	// Its version.
+	Version int32 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	// The type of the update asked for (the first message's).
 	UpdateType string `protobuf:"bytes,4,opt,name=update_type,json=updateType,proto3" json:"update_type,omitempty"`
-	// Tokens sent with their authorization info (added or changed).
+	// Tokens sent with their authorization info (added or changed), in
+	// every message sent.
 	Updated int32 `protobuf:"varint,5,opt,name=updated,proto3" json:"updated,omitempty"`
 	// Tokens sent without it: removed from the station's list (differential).
 	Removed    int32  `protobuf:"varint,6,opt,name=removed,proto3" json:"removed,omitempty"`
 	ReasonCode string `protobuf:"bytes,7,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
-	// When the list was accepted (unset otherwise).
-	AcceptedAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=accepted_at,json=acceptedAt,proto3" json:"accepted_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// When the last message was accepted (unset otherwise).
+	AcceptedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=accepted_at,json=acceptedAt,proto3" json:"accepted_at,omitempty"`
+	// How many SendLocalList messages were sent; fewer than planned when one
+	// was not accepted (the rest are not sent).
+	Messages        int32 `protobuf:"varint,9,opt,name=messages,proto3" json:"messages,omitempty"`
+	PlannedMessages int32 `protobuf:"varint,10,opt,name=planned_messages,json=plannedMessages,proto3" json:"planned_messages,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SendLocalListResponse) Reset() {
@@ -290,6 +297,20 @@ func (x *SendLocalListResponse) GetAcceptedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *SendLocalListResponse) GetMessages() int32 {
+	if x != nil {
+		return x.Messages
+	}
+	return 0
+}
+
+func (x *SendLocalListResponse) GetPlannedMessages() int32 {
+	if x != nil {
+		return x.PlannedMessages
+	}
+	return 0
+}
+
 var File_chargeplane_v1_local_list_proto protoreflect.FileDescriptor
 
 const file_chargeplane_v1_local_list_proto_rawDesc = "" +
@@ -307,7 +328,7 @@ const file_chargeplane_v1_local_list_proto_rawDesc = "" +
 	"\n" +
 	"station_id\x18\x01 \x01(\tR\tstationId\x12\x1f\n" +
 	"\vupdate_type\x18\x02 \x01(\tR\n" +
-	"updateType\"\x9b\x02\n" +
+	"updateType\"\xe2\x02\n" +
 	"\x15SendLocalListResponse\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x16\n" +
@@ -320,7 +341,10 @@ const file_chargeplane_v1_local_list_proto_rawDesc = "" +
 	"\vreason_code\x18\a \x01(\tR\n" +
 	"reasonCode\x12;\n" +
 	"\vaccepted_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"acceptedAt2\xd1\x02\n" +
+	"acceptedAt\x12\x1a\n" +
+	"\bmessages\x18\t \x01(\x05R\bmessages\x12)\n" +
+	"\x10planned_messages\x18\n" +
+	" \x01(\x05R\x0fplannedMessages2\xd1\x02\n" +
 	"\x10LocalListService\x12\xa8\x01\n" +
 	"\x13GetLocalListVersion\x12*.chargeplane.v1.GetLocalListVersionRequest\x1a+.chargeplane.v1.GetLocalListVersionResponse\"8\x82\xd3\xe4\x93\x022\x120/api/v1/stations/{station_id}/local-list/version\x12\x91\x01\n" +
 	"\rSendLocalList\x12$.chargeplane.v1.SendLocalListRequest\x1a%.chargeplane.v1.SendLocalListResponse\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/api/v1/stations/{station_id}/local-listBIZGgithub.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1;chargeplanev1b\x06proto3"

@@ -34,7 +34,14 @@ const (
 type LocalListServiceClient interface {
 	// OCPP GetLocalListVersion.
 	GetLocalListVersion(ctx context.Context, in *GetLocalListVersionRequest, opts ...grpc.CallOption) (*GetLocalListVersionResponse, error)
-	// OCPP SendLocalList, built from the id token table.
+	// OCPP SendLocalList, built from the id token table. The station is first
+	// asked how much of a list it takes (1.6 GetConfiguration of
+	// LocalAuthListMaxLength and SendLocalListMaxLength, 2.0.1 GetVariables
+	// of LocalAuthListCtrlr ItemsPerMessage and BytesPerMessage); a list
+	// longer than it holds is refused (FAILED_PRECONDITION, nothing sent),
+	// and one longer than a message takes goes in several: the first of the
+	// update's type, the rest Differential with the versions that follow,
+	// each sent once the one before was accepted.
 	SendLocalList(ctx context.Context, in *SendLocalListRequest, opts ...grpc.CallOption) (*SendLocalListResponse, error)
 }
 
@@ -77,7 +84,14 @@ func (c *localListServiceClient) SendLocalList(ctx context.Context, in *SendLoca
 type LocalListServiceServer interface {
 	// OCPP GetLocalListVersion.
 	GetLocalListVersion(context.Context, *GetLocalListVersionRequest) (*GetLocalListVersionResponse, error)
-	// OCPP SendLocalList, built from the id token table.
+	// OCPP SendLocalList, built from the id token table. The station is first
+	// asked how much of a list it takes (1.6 GetConfiguration of
+	// LocalAuthListMaxLength and SendLocalListMaxLength, 2.0.1 GetVariables
+	// of LocalAuthListCtrlr ItemsPerMessage and BytesPerMessage); a list
+	// longer than it holds is refused (FAILED_PRECONDITION, nothing sent),
+	// and one longer than a message takes goes in several: the first of the
+	// update's type, the rest Differential with the versions that follow,
+	// each sent once the one before was accepted.
 	SendLocalList(context.Context, *SendLocalListRequest) (*SendLocalListResponse, error)
 	mustEmbedUnimplementedLocalListServiceServer()
 }

@@ -71,7 +71,10 @@ type Station struct {
 	// "rejected".
 	Onboarding string `protobuf:"bytes,26,opt,name=onboarding,proto3" json:"onboarding,omitempty"`
 	// Refused at every connection while set; see BlockStation.
-	Blocked       bool `protobuf:"varint,27,opt,name=blocked,proto3" json:"blocked,omitempty"`
+	Blocked bool `protobuf:"varint,27,opt,name=blocked,proto3" json:"blocked,omitempty"`
+	// 2.0.1 local controller: the newest PublishFirmwareStatusNotification,
+	// unset if none was received (see FirmwareService.PublishFirmware).
+	PublishStatus *StatusReport `protobuf:"bytes,28,opt,name=publish_status,json=publishStatus,proto3" json:"publish_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -293,6 +296,13 @@ func (x *Station) GetBlocked() bool {
 		return x.Blocked
 	}
 	return false
+}
+
+func (x *Station) GetPublishStatus() *StatusReport {
+	if x != nil {
+		return x.PublishStatus
+	}
+	return nil
 }
 
 // Connector is one connector's last reported status. For OCPP 2.0.1 it is
@@ -1336,7 +1346,7 @@ var File_chargeplane_v1_station_proto protoreflect.FileDescriptor
 
 const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"\n" +
-	"\x1cchargeplane/v1/station.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1dchargeplane/v1/firmware.proto\x1a chargeplane/v1/transaction.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xeb\b\n" +
+	"\x1cchargeplane/v1/station.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1dchargeplane/v1/firmware.proto\x1a chargeplane/v1/transaction.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xb0\t\n" +
 	"\aStation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -1373,7 +1383,8 @@ const file_chargeplane_v1_station_proto_rawDesc = "" +
 	"\n" +
 	"onboarding\x18\x1a \x01(\tR\n" +
 	"onboarding\x12\x18\n" +
-	"\ablocked\x18\x1b \x01(\bR\ablocked\"\x96\x02\n" +
+	"\ablocked\x18\x1b \x01(\bR\ablocked\x12C\n" +
+	"\x0epublish_status\x18\x1c \x01(\v2\x1c.chargeplane.v1.StatusReportR\rpublishStatus\"\x96\x02\n" +
 	"\tConnector\x12\x17\n" +
 	"\aevse_id\x18\x01 \x01(\x05R\x06evseId\x12!\n" +
 	"\fconnector_id\x18\x02 \x01(\x05R\vconnectorId\x12\x16\n" +
@@ -1503,38 +1514,39 @@ var file_chargeplane_v1_station_proto_depIdxs = []int32{
 	21, // 5: chargeplane.v1.Station.active_transactions:type_name -> chargeplane.v1.TransactionSummary
 	22, // 6: chargeplane.v1.Station.firmware_status:type_name -> chargeplane.v1.StatusReport
 	22, // 7: chargeplane.v1.Station.log_status:type_name -> chargeplane.v1.StatusReport
-	20, // 8: chargeplane.v1.Connector.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 9: chargeplane.v1.ListStationsResponse.stations:type_name -> chargeplane.v1.Station
-	0,  // 10: chargeplane.v1.CreateStationResponse.station:type_name -> chargeplane.v1.Station
-	0,  // 11: chargeplane.v1.GetStationResponse.station:type_name -> chargeplane.v1.Station
-	0,  // 12: chargeplane.v1.UpdateStationResponse.station:type_name -> chargeplane.v1.Station
-	0,  // 13: chargeplane.v1.AcceptStationResponse.station:type_name -> chargeplane.v1.Station
-	0,  // 14: chargeplane.v1.RejectStationResponse.station:type_name -> chargeplane.v1.Station
-	0,  // 15: chargeplane.v1.BlockStationResponse.station:type_name -> chargeplane.v1.Station
-	0,  // 16: chargeplane.v1.UnblockStationResponse.station:type_name -> chargeplane.v1.Station
-	2,  // 17: chargeplane.v1.StationService.CreateStation:input_type -> chargeplane.v1.CreateStationRequest
-	3,  // 18: chargeplane.v1.StationService.ListStations:input_type -> chargeplane.v1.ListStationsRequest
-	5,  // 19: chargeplane.v1.StationService.GetStation:input_type -> chargeplane.v1.GetStationRequest
-	6,  // 20: chargeplane.v1.StationService.UpdateStation:input_type -> chargeplane.v1.UpdateStationRequest
-	10, // 21: chargeplane.v1.StationService.DeleteStation:input_type -> chargeplane.v1.DeleteStationRequest
-	12, // 22: chargeplane.v1.StationService.AcceptStation:input_type -> chargeplane.v1.AcceptStationRequest
-	14, // 23: chargeplane.v1.StationService.RejectStation:input_type -> chargeplane.v1.RejectStationRequest
-	16, // 24: chargeplane.v1.StationService.BlockStation:input_type -> chargeplane.v1.BlockStationRequest
-	18, // 25: chargeplane.v1.StationService.UnblockStation:input_type -> chargeplane.v1.UnblockStationRequest
-	7,  // 26: chargeplane.v1.StationService.CreateStation:output_type -> chargeplane.v1.CreateStationResponse
-	4,  // 27: chargeplane.v1.StationService.ListStations:output_type -> chargeplane.v1.ListStationsResponse
-	8,  // 28: chargeplane.v1.StationService.GetStation:output_type -> chargeplane.v1.GetStationResponse
-	9,  // 29: chargeplane.v1.StationService.UpdateStation:output_type -> chargeplane.v1.UpdateStationResponse
-	11, // 30: chargeplane.v1.StationService.DeleteStation:output_type -> chargeplane.v1.DeleteStationResponse
-	13, // 31: chargeplane.v1.StationService.AcceptStation:output_type -> chargeplane.v1.AcceptStationResponse
-	15, // 32: chargeplane.v1.StationService.RejectStation:output_type -> chargeplane.v1.RejectStationResponse
-	17, // 33: chargeplane.v1.StationService.BlockStation:output_type -> chargeplane.v1.BlockStationResponse
-	19, // 34: chargeplane.v1.StationService.UnblockStation:output_type -> chargeplane.v1.UnblockStationResponse
-	26, // [26:35] is the sub-list for method output_type
-	17, // [17:26] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	22, // 8: chargeplane.v1.Station.publish_status:type_name -> chargeplane.v1.StatusReport
+	20, // 9: chargeplane.v1.Connector.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 10: chargeplane.v1.ListStationsResponse.stations:type_name -> chargeplane.v1.Station
+	0,  // 11: chargeplane.v1.CreateStationResponse.station:type_name -> chargeplane.v1.Station
+	0,  // 12: chargeplane.v1.GetStationResponse.station:type_name -> chargeplane.v1.Station
+	0,  // 13: chargeplane.v1.UpdateStationResponse.station:type_name -> chargeplane.v1.Station
+	0,  // 14: chargeplane.v1.AcceptStationResponse.station:type_name -> chargeplane.v1.Station
+	0,  // 15: chargeplane.v1.RejectStationResponse.station:type_name -> chargeplane.v1.Station
+	0,  // 16: chargeplane.v1.BlockStationResponse.station:type_name -> chargeplane.v1.Station
+	0,  // 17: chargeplane.v1.UnblockStationResponse.station:type_name -> chargeplane.v1.Station
+	2,  // 18: chargeplane.v1.StationService.CreateStation:input_type -> chargeplane.v1.CreateStationRequest
+	3,  // 19: chargeplane.v1.StationService.ListStations:input_type -> chargeplane.v1.ListStationsRequest
+	5,  // 20: chargeplane.v1.StationService.GetStation:input_type -> chargeplane.v1.GetStationRequest
+	6,  // 21: chargeplane.v1.StationService.UpdateStation:input_type -> chargeplane.v1.UpdateStationRequest
+	10, // 22: chargeplane.v1.StationService.DeleteStation:input_type -> chargeplane.v1.DeleteStationRequest
+	12, // 23: chargeplane.v1.StationService.AcceptStation:input_type -> chargeplane.v1.AcceptStationRequest
+	14, // 24: chargeplane.v1.StationService.RejectStation:input_type -> chargeplane.v1.RejectStationRequest
+	16, // 25: chargeplane.v1.StationService.BlockStation:input_type -> chargeplane.v1.BlockStationRequest
+	18, // 26: chargeplane.v1.StationService.UnblockStation:input_type -> chargeplane.v1.UnblockStationRequest
+	7,  // 27: chargeplane.v1.StationService.CreateStation:output_type -> chargeplane.v1.CreateStationResponse
+	4,  // 28: chargeplane.v1.StationService.ListStations:output_type -> chargeplane.v1.ListStationsResponse
+	8,  // 29: chargeplane.v1.StationService.GetStation:output_type -> chargeplane.v1.GetStationResponse
+	9,  // 30: chargeplane.v1.StationService.UpdateStation:output_type -> chargeplane.v1.UpdateStationResponse
+	11, // 31: chargeplane.v1.StationService.DeleteStation:output_type -> chargeplane.v1.DeleteStationResponse
+	13, // 32: chargeplane.v1.StationService.AcceptStation:output_type -> chargeplane.v1.AcceptStationResponse
+	15, // 33: chargeplane.v1.StationService.RejectStation:output_type -> chargeplane.v1.RejectStationResponse
+	17, // 34: chargeplane.v1.StationService.BlockStation:output_type -> chargeplane.v1.BlockStationResponse
+	19, // 35: chargeplane.v1.StationService.UnblockStation:output_type -> chargeplane.v1.UnblockStationResponse
+	27, // [27:36] is the sub-list for method output_type
+	18, // [18:27] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_chargeplane_v1_station_proto_init() }
