@@ -167,8 +167,8 @@ func (s *Service) sweep(ctx context.Context) {
 }
 
 // replanMarked starts a plan for the needs of every marked EVSE whose
-// first plan is done; what cannot start now (every slot busy) stays
-// marked for the next sweep.
+// earlier plan is done; what cannot start now (a plan under way, every
+// slot busy) stays marked for the next sweep.
 func (s *Service) replanMarked(ctx context.Context) {
 	s.dirtyMu.Lock()
 	marked := s.dirty
@@ -181,10 +181,12 @@ func (s *Service) replanMarked(ctx context.Context) {
 			continue
 		}
 		for _, n := range needs {
-			if (k.id != 0 && n.EVSEID != k.id) || n.PlanStatus == store.PlanPending {
+			if k.id != 0 && n.EVSEID != k.id {
 				continue
 			}
-			if !s.start(n.StationID, n.EVSEID, n.ReceivedAt) {
+			// Needs still pending have a plan under way, made before the
+			// change or not: they are planned again once it is done.
+			if n.PlanStatus == store.PlanPending || !s.start(n.StationID, n.EVSEID, n.ReceivedAt) {
 				s.Replan(n.StationID, n.EVSEID)
 			}
 		}
