@@ -45,7 +45,7 @@ type tableCase struct {
 // has, when sent as written through the generic call to another station
 // and answered the same, the same stored effects: the charging profiles,
 // local list, reservations, monitors, certificates and network profiles
-// the station has, as the store keeps them. A table operation without a
+// the station has, its display messages, as the store keeps them. A table operation without a
 // case here fails the test, so a new row cannot skip it; an action with
 // no typed operation is sent through the generic call alone.
 func TestEveryOperationThroughTheGenericCall(t *testing.T) {
@@ -205,6 +205,13 @@ func effects(t *testing.T, st *store.Store, station string) string {
 	for _, c := range certs {
 		add("certificate %s %s %s %s %s", c.CertificateType, c.HashAlgorithm, c.IssuerNameHash, c.SerialNumber, c.ChildCertificates)
 	}
+	dms, err := st.ListDisplayMessages(ctx, station)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range dms {
+		add("display message %d %s %s %s %s", m.MessageID, m.Priority, m.State, m.Source, m.Info)
+	}
 	nps, err := st.ListNetworkProfiles(ctx, station)
 	if err != nil {
 		t.Fatal(err)
@@ -307,5 +314,9 @@ func tableCases(t *testing.T, v ocppj.Version, rootPEM, leafPEM string) []tableC
 		tableCase{in: &chargeplanev1.SetMonitoringBaseRequest{MonitoringBase: "FactoryDefault"}},
 		tableCase{in: &chargeplanev1.SetMonitoringLevelRequest{Severity: 4}},
 		tableCase{in: &chargeplanev1.GetMonitoringReportRequest{RequestId: 12}},
+		tableCase{in: &chargeplanev1.SetDisplayMessageRequest{Message: &chargeplanev1.DisplayMessage{Id: 3, Priority: "NormalCycle",
+			Format: "UTF8", Content: "Welcome"}}},
+		tableCase{in: &chargeplanev1.GetDisplayMessagesRequest{RequestId: 21}},
+		tableCase{in: &chargeplanev1.ClearDisplayMessageRequest{Id: 3}},
 	)
 }
