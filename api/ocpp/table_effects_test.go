@@ -35,8 +35,8 @@ type tableCase struct {
 	answer string
 	// sameOnlyThere names the test that compares the generic call's
 	// effects for an operation that records something before it sends
-	// (a reservation), which this test cannot reproduce on another
-	// station.
+	// (a reservation, a customer information request), which this test
+	// cannot reproduce on another station.
 	sameOnlyThere string
 }
 
@@ -318,5 +318,7 @@ func tableCases(t *testing.T, v ocppj.Version, rootPEM, leafPEM string) []tableC
 			Format: "UTF8", Content: "Welcome"}}},
 		tableCase{in: &chargeplanev1.GetDisplayMessagesRequest{RequestId: 21}},
 		tableCase{in: &chargeplanev1.ClearDisplayMessageRequest{Id: 3}},
+		tableCase{in: &chargeplanev1.CustomerInformationRequest{RequestId: 31, Report: true, IdToken: "TOKA"},
+			sameOnlyThere: "TestCustomerInformation"},
 	)
 }
