@@ -205,11 +205,18 @@ func requireError(t *testing.T, f ocppj.Frame, code ocppj.ErrorCode) {
 // sampleRequest builds a schema-valid request of action from its schema.
 func sampleRequest(t *testing.T, v ocppj.Version, action string, full bool) string {
 	t.Helper()
-	path := filepath.Join("..", "..", "pkg", "ocpp", "schema", "v16", action+".json")
+	return sample(t, v, action, true, full)
+}
+
+// sample builds a schema-valid request (or response) of action from its
+// official schema: with full, every optional property too.
+func sample(t *testing.T, v ocppj.Version, action string, request, full bool) string {
+	t.Helper()
+	file := filepath.Join("v16", action+map[bool]string{true: "", false: "Response"}[request]+".json")
 	if v == ocppj.V201 {
-		path = filepath.Join("..", "..", "pkg", "ocpp", "schema", "v201", action+"Request.json")
+		file = filepath.Join("v201", action+map[bool]string{true: "Request", false: "Response"}[request]+".json")
 	}
-	raw, err := os.ReadFile(path)
+	raw, err := os.ReadFile(filepath.Join("..", "..", "pkg", "ocpp", "schema", file))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -23,7 +21,6 @@ import (
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
-	"github.com/chargeplane/chargeplane/pkg/ocpp/schema/schematest"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
@@ -147,19 +144,7 @@ func TestEveryOperationThroughTheGenericCall(t *testing.T) {
 // sampleAnswer is the schema's sample answer to action (required fields).
 func sampleAnswer(t *testing.T, v ocppj.Version, action string) string {
 	t.Helper()
-	path := filepath.Join("..", "..", "pkg", "ocpp", "schema", "v16", action+"Response.json")
-	if v == ocppj.V201 {
-		path = filepath.Join("..", "..", "pkg", "ocpp", "schema", "v201", action+"Response.json")
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := schematest.Sample(raw, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return sample(t, v, action, false, false)
 }
 
 // effects is what the store keeps of a station that command answers
