@@ -25,6 +25,7 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/bus/instrumented"
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
 	"github.com/chargeplane/chargeplane/pkg/config"
+	"github.com/chargeplane/chargeplane/pkg/controlplane"
 	"github.com/chargeplane/chargeplane/pkg/metrics"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 )
@@ -53,6 +54,9 @@ type system struct {
 	// extraGateway starts one more gateway for the calling test (scale-out
 	// only), so a test may stop it without disturbing the others.
 	extraGateway func(t *testing.T, tune func(*server.Config)) gatewayHandle
+	// gatewayWithSecret starts one more gateway that calls the control
+	// plane with secret as its GATEWAY_SECRET (scale-out only).
+	gatewayWithSecret func(t *testing.T, secret string) gatewayHandle
 	// metrics are the /metrics URLs of every process: the core's first,
 	// then each stand-alone gateway's.
 	metrics []string
@@ -81,6 +85,8 @@ func coreEnv(t *testing.T) map[string]string {
 	return map[string]string{
 		"HTTP_ADDR":            "127.0.0.1:0",
 		"GRPC_ADDR":            "127.0.0.1:0",
+		"CONTROL_ADDR":         "127.0.0.1:0",
+		"GATEWAY_SECRET":       "e2e-gateway-secret-" + strings.Repeat("g", 40),
 		"OCPP_ADDR":            "127.0.0.1:0",
 		"HEARTBEAT_INTERVAL":   strconv.Itoa(heartbeatInterval),
 		"AUTH_SECRET":          "e2e-secret-" + strings.Repeat("x", 40),
@@ -137,12 +143,7 @@ func startScaleOut(t *testing.T, tune ...func(env map[string]string)) *system {
 		t.Fatalf("config: %v", err)
 	}
 	addrs := startCore(t, cfg)
-
-	conn, err := grpc.NewClient(addrs.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatalf("grpc client for %s: %v", addrs.GRPC, err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
+	conn := dialControl(t, addrs, cfg.GatewaySecret)
 
 	var gws, tlsGWs []string
 	urls := []string{addrs.metricsURL()}
@@ -172,6 +173,9 @@ func startScaleOut(t *testing.T, tune ...func(env map[string]string)) *system {
 	sys.metrics = urls
 	sys.extraGateway = func(t *testing.T, tune func(*server.Config)) gatewayHandle {
 		return startGateway(t, cfg, "e2e-extra-"+uuid.NewString()[:8], conn, tune)
+	}
+	sys.gatewayWithSecret = func(t *testing.T, secret string) gatewayHandle {
+		return startGateway(t, cfg, "e2e-secret-"+uuid.NewString()[:8], dialControl(t, addrs, secret), nil)
 	}
 	return sys
 }
@@ -217,14 +221,28 @@ func startCore(t *testing.T, cfg config.Config) coreAddrs {
 	})
 	var ad coreAddrs
 	ad.HTTP, ad.GRPC, ad.OCPP = a.Addrs()
+	ad.Control = a.ControlAddr()
 	ad.Metrics = a.MetricsAddr()
 	ad.TLS = a.OCPPTLSAddr()
 	return ad
 }
 
 // coreAddrs are where a started core listens (OCPP only in the embedded
-// mode, metrics only with METRICS_ADDR, TLS only with OCPP_TLS_ADDR).
-type coreAddrs struct{ HTTP, GRPC, OCPP, Metrics, TLS string }
+// mode, Control only in scale-out, metrics only with METRICS_ADDR, TLS only
+// with OCPP_TLS_ADDR).
+type coreAddrs struct{ HTTP, GRPC, Control, OCPP, Metrics, TLS string }
+
+// dialControl connects to a scale-out core's control plane as a gateway
+// does, with secret as its GATEWAY_SECRET.
+func dialControl(t *testing.T, addrs coreAddrs, secret string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addrs.Control, grpc.WithTransportCredentials(insecure.NewCredentials()), controlplane.DialOption(secret))
+	if err != nil {
+		t.Fatalf("grpc client for %s: %v", addrs.Control, err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
 
 func (a coreAddrs) metricsURL() string { return "http://" + a.Metrics + metrics.Path }
 
@@ -404,11 +422,7 @@ func startTwoCores(t *testing.T, gwPrefix string, tune ...func(env map[string]st
 	})
 	http2, _, _ := a2.Addrs()
 
-	conn, err := grpc.NewClient(core1.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
+	conn := dialControl(t, core1, cfg.GatewaySecret)
 	var gws []string
 	for i := 1; i <= 2; i++ {
 		gws = append(gws, startGateway(t, cfg, gwPrefix+strconv.Itoa(i)+"-"+uuid.NewString()[:8], conn, nil).url)

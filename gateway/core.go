@@ -8,6 +8,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
+
+	"github.com/chargeplane/chargeplane/pkg/controlplane"
 )
 
 // dialCore connects to the core's control plane. addrs is one gRPC target
@@ -16,22 +18,23 @@ import (
 // robin to the ones that are up, so admissions and lease renewals go on
 // while one core is down. The client connects lazily and reconnects by
 // itself: a gateway started before the core answers 503 until one is up.
-func dialCore(addrs string) (*grpc.ClientConn, error) {
+// Every call carries secret (GATEWAY_SECRET).
+func dialCore(addrs, secret string) (*grpc.ClientConn, error) {
 	var list []resolver.Address
 	for _, a := range strings.Split(addrs, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			list = append(list, resolver.Address{Addr: a})
 		}
 	}
-	creds := grpc.WithTransportCredentials(insecure.NewCredentials())
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), controlplane.DialOption(secret)}
 	switch len(list) {
 	case 0:
 		return nil, fmt.Errorf("no core address in %q", addrs)
 	case 1:
-		return grpc.NewClient(list[0].Addr, creds)
+		return grpc.NewClient(list[0].Addr, opts...)
 	}
 	r := manual.NewBuilderWithScheme("cores")
 	r.InitialState(resolver.State{Addresses: list})
-	return grpc.NewClient(r.Scheme()+":///core", creds, grpc.WithResolvers(r),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+	return grpc.NewClient(r.Scheme()+":///core", append(opts, grpc.WithResolvers(r),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))...)
 }

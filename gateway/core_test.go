@@ -32,7 +32,7 @@ func serveCore(t *testing.T) (c *countingCore, addr string, stop func()) {
 		t.Fatal(err)
 	}
 	c = &countingCore{}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(testSecretCheck(t).ServerOptions()...)
 	gatewayv1.RegisterGatewayControlServiceServer(gs, c)
 	served := make(chan struct{})
 	go func() { defer close(served); _ = gs.Serve(ln) }()
@@ -53,7 +53,7 @@ func TestDialCoreSpreadsAndSurvivesOneCoreDown(t *testing.T) {
 	defer stopA()
 	coreB, b, stopB := serveCore(t)
 	defer stopB()
-	cc, err := dialCore(" " + a + ", " + b + " ")
+	cc, err := dialCore(" "+a+", "+b+" ", testSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestDialCoreSpreadsAndSurvivesOneCoreDown(t *testing.T) {
 }
 
 func TestDialCoreNeedsAnAddress(t *testing.T) {
-	if _, err := dialCore(" , "); err == nil {
+	if _, err := dialCore(" , ", testSecret); err == nil {
 		t.Fatal("dialCore accepted no address")
 	}
 }

@@ -82,7 +82,7 @@ func run(args []string, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	cc, err := dialCore(cfg.CoreGRPCAddr)
+	cc, err := dialCore(cfg.CoreGRPCAddr, cfg.GatewaySecret)
 	if err != nil {
 		return fmt.Errorf("core gRPC client %s: %w", cfg.CoreGRPCAddr, err)
 	}

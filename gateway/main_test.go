@@ -22,6 +22,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/internal/testenv"
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
+	"github.com/chargeplane/chargeplane/pkg/controlplane"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
 	"github.com/chargeplane/chargeplane/pkg/metrics"
@@ -51,6 +52,19 @@ func (c *core) RenewLease(_ context.Context, req *gatewayv1.RenewLeaseRequest) (
 	return &gatewayv1.RenewLeaseResponse{}, nil
 }
 
+const testSecret = "gateway-test-secret-0123456789abcdef"
+
+// testSecretCheck is the core's side of the control plane's
+// authentication, expecting testSecret.
+func testSecretCheck(t *testing.T) *controlplane.Authenticator {
+	t.Helper()
+	a, err := controlplane.NewAuthenticator(controlplane.Config{Secret: testSecret, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // TestGatewayBinary runs the real binary against RabbitMQ and a gRPC core:
 // a charger's CALL reaches the upstream queue, the core's reply reaches the
 // charger, /metrics is served on METRICS_ADDR, and SIGTERM drains (1001,
@@ -75,7 +89,8 @@ func TestGatewayBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &core{leases: make(chan *gatewayv1.RenewLeaseRequest, 1)}
-	gs := grpc.NewServer()
+	// The core's own check of GATEWAY_SECRET: the binary must send it.
+	gs := grpc.NewServer(testSecretCheck(t).ServerOptions()...)
 	gatewayv1.RegisterGatewayControlServiceServer(gs, c)
 	served := make(chan struct{})
 	go func() { defer close(served); _ = gs.Serve(ln) }()
@@ -106,6 +121,7 @@ func TestGatewayBinary(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"OCPP_ADDR="+addr,
 		"CORE_GRPC_ADDR="+ln.Addr().String(),
+		"GATEWAY_SECRET="+testSecret,
 		"AMQP_URL="+amqpURL,
 		"AMQP_PREFIX="+prefix,
 		"BUS_PARTITIONS="+strconv.Itoa(partitions),

@@ -29,16 +29,11 @@ type Verifier interface {
 	Authenticate(ctx context.Context, bearer string) (*auth.Principal, error)
 }
 
-// GatewayCheck authenticates a call to the gateways' control plane; nil
-// trusts the network the control plane is exposed on.
-type GatewayCheck func(ctx context.Context, fullMethod string) error
-
 // Guard is the core's one access check, as unary and stream interceptors:
 // it looks the method up in Policies (refusing any method that has none),
 // authenticates the caller and checks the role the method needs.
 type Guard struct {
 	authn      Verifier
-	gateways   GatewayCheck
 	forwardKey string
 	audit      AuditLog
 	now        func() time.Time
@@ -48,8 +43,6 @@ type Guard struct {
 // GuardConfig configures a Guard.
 type GuardConfig struct {
 	Credentials Verifier
-	// Gateways, when set, authenticates control-plane calls.
-	Gateways GatewayCheck
 	// ForwardKey, when set, is the secret the core's own REST gateway
 	// sends with the address of the HTTP client it forwards
 	// (ForwardedMetadata); without it the forwarded address is ignored.
@@ -69,7 +62,7 @@ func NewGuard(c GuardConfig) *Guard {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return &Guard{authn: c.Credentials, gateways: c.Gateways, forwardKey: c.ForwardKey, audit: c.Audit, now: c.Now,
+	return &Guard{authn: c.Credentials, forwardKey: c.ForwardKey, audit: c.Audit, now: c.Now,
 		log: c.Logger.With("component", "access")}
 }
 
@@ -108,15 +101,7 @@ func (g *Guard) check(ctx context.Context, method string, req any) (context.Cont
 		g.log.ErrorContext(ctx, "refused a method that has no access policy", "method", method)
 		return nil, nil, status.Errorf(codes.PermissionDenied, "%s has no access policy", methodName(method))
 	}
-	switch {
-	case pol.Public:
-		return ctx, nil, nil
-	case pol.Gateway:
-		if g.gateways != nil {
-			if err := g.gateways(ctx, method); err != nil {
-				return nil, nil, err
-			}
-		}
+	if pol.Public {
 		return ctx, nil, nil
 	}
 	p, err := g.authenticate(ctx, method)
@@ -243,7 +228,7 @@ const HowToDeclare = `add one line per method to Policies in api/access/policy.g
 with read (a viewer may call it; it changes nothing), operate (an operator's change
 or any command sent to a charger; audited), administer (an admin's change: users,
 keys; audited), adminRead (only admins may read it), self (a change to the caller's
-own account), public (no credential) or gateway (the gateways' control plane)`
+own account) or public (no credential)`
 
 // CheckServer fails when srv serves a method that has no entry in
 // Policies, naming each one and saying what to add.

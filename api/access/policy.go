@@ -11,14 +11,13 @@ import (
 	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 
 	"github.com/chargeplane/chargeplane/api/auth"
-	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
 	v1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 )
 
 // Policy is what a gRPC method needs from its caller.
 type Policy struct {
-	// Role is the least role allowed to call; empty only for Public and
-	// Gateway methods.
+	// Role is the least role allowed to call; empty only for Public
+	// methods.
 	Role auth.Role
 	// Mutates marks a call that changes something: the database, or a
 	// charger (every command sent to one, "Get…" commands included, since
@@ -30,11 +29,6 @@ type Policy struct {
 	Self bool
 	// Public methods need no credential.
 	Public bool
-	// Gateway methods are the gateways' control plane: they take no
-	// operator credential (operators have no business admitting chargers);
-	// the control plane's own gateway credential guards them (Guard's
-	// Gateways hook).
-	Gateway bool
 }
 
 var (
@@ -53,8 +47,6 @@ var (
 	self = Policy{Role: auth.RoleViewer, Mutates: true, Self: true}
 	// public: no credential at all.
 	public = Policy{Public: true}
-	// gateway: the gateways' control plane.
-	gateway = Policy{Gateway: true}
 )
 
 // Policies is the access table: every method the core's gRPC server serves
@@ -69,9 +61,6 @@ var Policies = map[string]Policy{
 	healthpb.Health_List_FullMethodName:                                    public,
 	reflectionv1.ServerReflection_ServerReflectionInfo_FullMethodName:      public,
 	reflectionv1alpha.ServerReflection_ServerReflectionInfo_FullMethodName: public,
-
-	gatewayv1.GatewayControlService_AdmitConnection_FullMethodName: gateway,
-	gatewayv1.GatewayControlService_RenewLease_FullMethodName:      gateway,
 
 	v1.AuthService_Login_FullMethodName:          public,
 	v1.AuthService_GetCaller_FullMethodName:      read,

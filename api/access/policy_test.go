@@ -101,9 +101,9 @@ func TestEveryMethodHasAPolicy(t *testing.T) {
 		}
 		name := full[strings.LastIndex(full, "/")+1:]
 		switch {
-		case p.Public || p.Gateway:
-			if p.Role != "" || p.Mutates || p.Self || (p.Public && p.Gateway) {
-				t.Errorf("%s: a public or gateway policy names no role and is nothing else: %+v", full, p)
+		case p.Public:
+			if p.Role != "" || p.Mutates || p.Self {
+				t.Errorf("%s: a public policy names no role and is nothing else: %+v", full, p)
 			}
 		case !p.Role.Valid():
 			t.Errorf("%s: policy without a valid role: %+v", full, p)
@@ -154,7 +154,7 @@ func TestEveryRoleAgainstEveryMethod(t *testing.T) {
 		t.Run(strings.TrimPrefix(m.full, "/"), func(t *testing.T) {
 			anon := invoke(t, conn, m, "")
 			switch {
-			case pol.Public, pol.Gateway:
+			case pol.Public:
 				if c := status.Code(anon); c == codes.Unauthenticated || c == codes.PermissionDenied {
 					t.Errorf("without a credential: %v, want the method's own answer", anon)
 				}
@@ -213,7 +213,7 @@ func checkAuditTrail(t *testing.T, a *app.App) {
 	}
 	for _, m := range servedMethods(a) {
 		pol, ok := access.Lookup(m.full)
-		if !ok || pol.Public || pol.Gateway {
+		if !ok || pol.Public {
 			continue
 		}
 		// Records name "Service/Method", without the package.

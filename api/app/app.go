@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -26,7 +25,6 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/stats"
 
 	"github.com/chargeplane/chargeplane/api/access"
 	"github.com/chargeplane/chargeplane/api/admission"
@@ -55,6 +53,7 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/bus/instrumented"
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
 	"github.com/chargeplane/chargeplane/pkg/config"
+	"github.com/chargeplane/chargeplane/pkg/controlplane"
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 	"github.com/chargeplane/chargeplane/pkg/metrics"
@@ -115,8 +114,11 @@ type App struct {
 	webhooks *webhook.Dispatcher
 
 	grpcSrv *grpc.Server
-	health  *health.Server
-	gateway *server.Server // embedded mode only
+	// controlSrv serves the gateways' control plane on CONTROL_ADDR
+	// (scale-out only), apart from the operator services.
+	controlSrv *grpc.Server
+	health     *health.Server
+	gateway    *server.Server // embedded mode only
 
 	httpAPI *httpapi.API
 	httpSrv *http.Server
@@ -128,7 +130,7 @@ type App struct {
 	// /metrics on METRICS_ADDR.
 	pprof, metricsL sideListener
 
-	grpcLis, httpLis, ocppLis, ocppTLSLis net.Listener
+	grpcLis, controlLis, httpLis, ocppLis, ocppTLSLis net.Listener
 	// tls serves OCPP_TLS_ADDR's certificate (embedded mode, when set).
 	tls *server.TLS
 
@@ -165,6 +167,15 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	}
 	if a.tokens, err = auth.NewTokens(secret, cfg.AuthTokenTTL); err != nil {
 		return nil, err
+	}
+	core := metrics.NewCore(a.metrics)
+	var gateways *controlplane.Authenticator
+	if !cfg.Embedded() {
+		// Like AUTH_SECRET: refused before touching the database or the broker.
+		gateways, err = controlplane.NewAuthenticator(controlplane.Config{Secret: cfg.GatewaySecret, Logger: logger, Refused: core.ControlUnauthenticated})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), startupTimeout)
@@ -206,7 +217,6 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	// stays the bare one for its health and lifecycle.
 	a.counted = instrumented.Wrap(a.bus, a.metrics)
 	counted := a.counted
-	core := metrics.NewCore(a.metrics)
 
 	a.meters = a.store.NewMeterBatcher(store.MeterBatcherConfig{Logger: logger})
 	a.statuses = a.store.NewStatusBatcher(store.BatcherConfig{Logger: logger})
@@ -274,12 +284,8 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 	guard := access.NewGuard(access.GuardConfig{Credentials: a.creds, ForwardKey: a.forwardKey, Audit: a.store, Logger: logger})
-	a.grpcSrv = grpc.NewServer(append(access.ServerOptions(guard, logger),
-		// Operator calls start (or, from REST, continue) a trace; the
-		// gateways' admissions and lease renewals would only be noise.
-		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithFilter(func(info *stats.RPCTagInfo) bool {
-			return !strings.HasPrefix(info.FullMethodName, "/"+gatewayv1.GatewayControlService_ServiceDesc.ServiceName+"/")
-		}))))...)
+	// Operator calls start (or, from REST, continue) a trace.
+	a.grpcSrv = grpc.NewServer(append(access.ServerOptions(guard, logger), grpc.StatsHandler(otelgrpc.NewServerHandler()))...)
 	chargeplanev1.RegisterAuthServiceServer(a.grpcSrv, authSvc)
 	chargeplanev1.RegisterUserServiceServer(a.grpcSrv, operator.NewUserService(a.store, a.creds, logger))
 	chargeplanev1.RegisterApiKeyServiceServer(a.grpcSrv, operator.NewAPIKeyService(a.store, a.creds, time.Now, logger))
@@ -321,7 +327,6 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 	chargeplanev1.RegisterWebhookServiceServer(a.grpcSrv, operator.NewWebhookService(a.store, sealer, cfg.WebhookAllowPrivate, a.webhooks.Kick, logger))
-	gatewayv1.RegisterGatewayControlServiceServer(a.grpcSrv, a.control)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
 	reflection.Register(a.grpcSrv)
@@ -329,6 +334,10 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	// so before any caller finds out.
 	if err := access.CheckServer(a.grpcSrv); err != nil {
 		return nil, err
+	}
+
+	if gateways != nil {
+		a.controlSrv = newControlServer(gateways, a.control, logger)
 	}
 
 	if cfg.Embedded() {
@@ -350,6 +359,18 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		a.gateway = server.New(gw, counted, a.control)
 	}
 	return a, nil
+}
+
+// newControlServer is the gateways' control plane: its own gRPC server, so
+// that it can listen on an internal address, where every call must carry
+// GATEWAY_SECRET before any method runs. No reflection, no health, no
+// traces (admissions and lease renewals would only be noise).
+func newControlServer(gateways *controlplane.Authenticator, ctl *control.Service, log *slog.Logger) *grpc.Server {
+	// The secret is checked first; recovery wraps the handlers.
+	srv := grpc.NewServer(append(gateways.ServerOptions(),
+		grpc.ChainUnaryInterceptor(access.RecoverUnary(log)), grpc.ChainStreamInterceptor(access.RecoverStream(log)))...)
+	gatewayv1.RegisterGatewayControlServiceServer(srv, ctl)
+	return srv
 }
 
 // randomKey is a fresh 256-bit secret, hex-encoded.
@@ -421,6 +442,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 	var lc net.ListenConfig
 	if a.grpcLis, err = lc.Listen(ctx, "tcp", a.cfg.GRPCAddr); err != nil {
 		return fmt.Errorf("app: listen GRPC_ADDR %s: %w", a.cfg.GRPCAddr, err)
+	}
+	if a.controlSrv != nil {
+		if a.controlLis, err = lc.Listen(ctx, "tcp", a.cfg.ControlAddr); err != nil {
+			return fmt.Errorf("app: listen CONTROL_ADDR %s: %w", a.cfg.ControlAddr, err)
+		}
 	}
 	if a.httpLis, err = lc.Listen(ctx, "tcp", a.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("app: listen HTTP_ADDR %s: %w", a.cfg.HTTPAddr, err)
@@ -512,6 +538,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}()
 
 	a.serve("grpc", func() error { return a.grpcSrv.Serve(a.grpcLis) })
+	if a.controlSrv != nil {
+		a.serve("control", func() error { return a.controlSrv.Serve(a.controlLis) })
+	}
 
 	web, err := console.New()
 	if err != nil {
@@ -571,7 +600,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	http, grpcAddr, ocppAddr := a.addrsLocked()
-	a.log.Info("core started", "http", http, "grpc", grpcAddr, "ocpp", ocppAddr, "ocpp_tls", a.tlsAddrLocked(),
+	a.log.Info("core started", "http", http, "grpc", grpcAddr, "control", a.controlAddrLocked(), "ocpp", ocppAddr, "ocpp_tls", a.tlsAddrLocked(),
 		"embedded", a.cfg.Embedded(),
 		// The same words `api user create` prints, to compare the two.
 		"database", store.Config{DatabaseURL: a.cfg.DatabaseURL, DataDir: a.cfg.DataDir}.Describe())
@@ -662,6 +691,21 @@ func (a *App) addrsLocked() (httpAddr, grpcAddr, ocppAddr string) {
 		ocppAddr = a.ocppLis.Addr().String()
 	}
 	return
+}
+
+// ControlAddr returns the address of the gateways' control plane
+// (CONTROL_ADDR); empty in the embedded mode.
+func (a *App) ControlAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.controlAddrLocked()
+}
+
+func (a *App) controlAddrLocked() string {
+	if a.controlLis == nil {
+		return ""
+	}
+	return a.controlLis.Addr().String()
 }
 
 // OCPPTLSAddr returns the address of the embedded gateway's TLS listener
@@ -801,9 +845,14 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 	a.pprof.close()
 	a.metricsL.close()
-	a.stopGRPC(ctx)
-	if a.grpcLis != nil {
-		a.grpcLis.Close() // no-op once Serve owned it
+	for _, g := range []struct {
+		srv *grpc.Server
+		lis net.Listener
+	}{{a.grpcSrv, a.grpcLis}, {a.controlSrv, a.controlLis}} {
+		stopGRPC(ctx, g.srv)
+		if g.lis != nil {
+			g.lis.Close() // no-op once Serve owned it
+		}
 	}
 	if a.stopRun != nil {
 		a.stopRun()
@@ -824,17 +873,17 @@ func (a *App) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// stopGRPC lets in-flight calls finish unless ctx ends first.
-func (a *App) stopGRPC(ctx context.Context) {
-	if a.grpcSrv == nil {
+// stopGRPC lets srv's in-flight calls finish unless ctx ends first.
+func stopGRPC(ctx context.Context, srv *grpc.Server) {
+	if srv == nil {
 		return
 	}
 	done := make(chan struct{})
-	go func() { a.grpcSrv.GracefulStop(); close(done) }()
+	go func() { srv.GracefulStop(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
-		a.grpcSrv.Stop()
+		srv.Stop()
 		<-done
 	}
 }

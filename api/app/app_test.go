@@ -16,8 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/chargeplane/chargeplane/api/app"
 	"github.com/chargeplane/chargeplane/api/auth"
@@ -26,6 +29,8 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
 	"github.com/chargeplane/chargeplane/pkg/chargepoint"
 	"github.com/chargeplane/chargeplane/pkg/config"
+	"github.com/chargeplane/chargeplane/pkg/controlplane"
+	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
 	"github.com/chargeplane/chargeplane/pkg/metrics"
 	"github.com/chargeplane/chargeplane/pkg/metrics/metricstest"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
@@ -50,7 +55,7 @@ func testLogger(t *testing.T) *slog.Logger {
 func load(t *testing.T, environ map[string]string) config.Config {
 	t.Helper()
 	base := map[string]string{
-		"HTTP_ADDR": "127.0.0.1:0", "GRPC_ADDR": "127.0.0.1:0", "OCPP_ADDR": "127.0.0.1:0",
+		"HTTP_ADDR": "127.0.0.1:0", "GRPC_ADDR": "127.0.0.1:0", "CONTROL_ADDR": "127.0.0.1:0", "OCPP_ADDR": "127.0.0.1:0",
 		"DATA_DIR": t.TempDir(), "DRAIN_WINDOW": "0", "SHUTDOWN_TIMEOUT": "10s",
 	}
 	for k, v := range environ {
@@ -158,6 +163,9 @@ func TestEmbedded(t *testing.T) {
 	if ocppAddr == "" || strings.HasSuffix(httpAddr, ":0") || strings.HasSuffix(grpcAddr, ":0") {
 		t.Fatalf("addrs = %q %q %q", httpAddr, grpcAddr, ocppAddr)
 	}
+	if c := a.ControlAddr(); c != "" {
+		t.Errorf("the embedded mode listens for gateways on %s", c)
+	}
 	info, err := os.Stat(filepath.Join(cfg.DataDir, config.AuthSecretFile))
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("generated secret: %v, %v", info, err)
@@ -238,14 +246,15 @@ func TestScaleOut(t *testing.T) {
 		}
 	})
 	cfg := load(t, map[string]string{
-		"DATABASE_URL": testenv.PostgresURL(t),
-		"AMQP_URL":     amqpURL,
-		"AMQP_PREFIX":  prefix,
-		"AUTH_SECRET":  "scale-out-test-secret-0123456789abcdef",
+		"DATABASE_URL":   testenv.PostgresURL(t),
+		"AMQP_URL":       amqpURL,
+		"AMQP_PREFIX":    prefix,
+		"AUTH_SECRET":    "scale-out-test-secret-0123456789abcdef",
+		"GATEWAY_SECRET": testGatewaySecret,
 	})
 	a := start(t, cfg)
 	defer shutdown(t, a)
-	httpAddr, _, ocppAddr := a.Addrs()
+	httpAddr, grpcAddr, ocppAddr := a.Addrs()
 	if ocppAddr != "" {
 		t.Errorf("embedded gateway runs with AMQP_URL set: %s", ocppAddr)
 	}
@@ -260,6 +269,113 @@ func TestScaleOut(t *testing.T) {
 	r.call(t, "GET", "/api/v1/stations", "", http.StatusOK, &list)
 	if len(list.Stations) != 1 || list.Stations[0].ID != "CP-S1" {
 		t.Errorf("list = %+v", list)
+	}
+	checkControlPlane(t, a, grpcAddr)
+}
+
+const testGatewaySecret = "gateway-secret-for-tests-0123456789abcdef"
+
+// checkControlPlane calls the control plane as an attacker and as a
+// gateway, over real listeners: without the secret (none, a wrong one, two)
+// every call, to a real method or a made-up one, gets Unauthenticated and
+// nothing else; with it, admissions and leases are answered; the operator
+// port does not serve the control plane at all.
+func checkControlPlane(t *testing.T, a *app.App, grpcAddr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	dial := func(addr string, opts ...grpc.DialOption) *grpc.ClientConn {
+		cc, err := grpc.NewClient(addr, append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cc.Close() })
+		return cc
+	}
+	controlAddr := a.ControlAddr()
+	if controlAddr == "" || controlAddr == grpcAddr {
+		t.Fatalf("control plane at %q (operator gRPC at %q)", controlAddr, grpcAddr)
+	}
+	admit := &gatewayv1.AdmitConnectionRequest{GatewayId: "gw-attacker", StationId: "CP-S1", HasBasicAuth: true, Username: "CP-S1", Password: "guess"}
+	attackers := map[string]*grpc.ClientConn{
+		"no secret":    dial(controlAddr),
+		"wrong secret": dial(controlAddr, controlplane.DialOption(strings.Repeat("x", len(testGatewaySecret)))),
+		"prefix":       dial(controlAddr, controlplane.DialOption(testGatewaySecret[:len(testGatewaySecret)-1])),
+	}
+	for name, cc := range attackers {
+		c := gatewayv1.NewGatewayControlServiceClient(cc)
+		_, err := c.AdmitConnection(ctx, admit)
+		wantOnlyUnauthenticated(t, name+": AdmitConnection", err)
+		_, err = c.RenewLease(ctx, &gatewayv1.RenewLeaseRequest{GatewayId: "gw-victim", TtlSeconds: 3600})
+		wantOnlyUnauthenticated(t, name+": RenewLease", err)
+		err = cc.Invoke(ctx, "/chargeplane.v1.StationService/ListStations", &gatewayv1.RenewLeaseRequest{}, &gatewayv1.RenewLeaseResponse{})
+		wantOnlyUnauthenticated(t, name+": an operator method", err)
+		err = cc.Invoke(ctx, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", &gatewayv1.RenewLeaseRequest{}, &gatewayv1.RenewLeaseResponse{})
+		wantOnlyUnauthenticated(t, name+": reflection", err)
+	}
+	md := metadata.Pairs(controlplane.SecretMetadata, testGatewaySecret, controlplane.SecretMetadata, "other")
+	_, err := gatewayv1.NewGatewayControlServiceClient(attackers["no secret"]).AdmitConnection(metadata.NewOutgoingContext(ctx, md), admit)
+	wantOnlyUnauthenticated(t, "two secrets", err)
+
+	gw := dial(controlAddr, controlplane.DialOption(testGatewaySecret))
+	c := gatewayv1.NewGatewayControlServiceClient(gw)
+	resp, err := c.AdmitConnection(ctx, &gatewayv1.AdmitConnectionRequest{GatewayId: "gw-1", StationId: "NOPE", Subprotocol: "ocpp1.6"})
+	if err != nil || resp.GetDecision() != gatewayv1.Decision_DECISION_UNKNOWN_STATION {
+		t.Errorf("gateway's admission of an unknown station: %v %v", resp, err)
+	}
+	if _, err := c.RenewLease(ctx, &gatewayv1.RenewLeaseRequest{GatewayId: "gw-1", TtlSeconds: 10}); err != nil {
+		t.Errorf("gateway's lease renewal: %v", err)
+	}
+	err = gw.Invoke(ctx, "/chargeplane.v1.StationService/ListStations", &gatewayv1.RenewLeaseRequest{}, &gatewayv1.RenewLeaseResponse{})
+	if status.Code(err) != codes.Unimplemented {
+		t.Errorf("an operator method on the control plane, with the secret: %v, want Unimplemented", err)
+	}
+	// The operator port is not a second way in.
+	_, err = gatewayv1.NewGatewayControlServiceClient(dial(grpcAddr, controlplane.DialOption(testGatewaySecret))).AdmitConnection(ctx, admit)
+	if status.Code(err) != codes.Unimplemented {
+		t.Errorf("AdmitConnection on GRPC_ADDR: %v, want Unimplemented", err)
+	}
+	// 4 calls × 3 attackers + two secrets, counted for alerting.
+	if got := counterValue(t, a.Metrics(), "chargeplane_control_unauthenticated_total"); got != 13 {
+		t.Errorf("chargeplane_control_unauthenticated_total = %v, want 13", got)
+	}
+}
+
+func wantOnlyUnauthenticated(t *testing.T, what string, err error) {
+	t.Helper()
+	if st := status.Convert(err); st.Code() != codes.Unauthenticated || st.Message() != "unauthenticated" || len(st.Details()) > 0 {
+		t.Errorf("%s: %v, want Unauthenticated and nothing else", what, err)
+	}
+}
+
+func counterValue(t *testing.T, reg prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			var sum float64
+			for _, m := range f.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+			return sum
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// In scale-out the control plane never runs without its secret.
+func TestScaleOutWithoutGatewaySecretRefused(t *testing.T) {
+	cfg := load(t, map[string]string{
+		"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?sslmode=disable", "AMQP_URL": "amqp://nobody@127.0.0.1:1/",
+		"AUTH_SECRET": "scale-out-test-secret-0123456789abcdef",
+	})
+	_, err := app.New(cfg, testLogger(t))
+	if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "GATEWAY_SECRET") {
+		t.Fatalf("app.New = %v, want the GATEWAY_SECRET refusal before touching the database", err)
 	}
 }
 

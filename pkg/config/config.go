@@ -55,6 +55,7 @@ func (b Binary) String() string {
 type Config struct {
 	HTTPAddr    string
 	GRPCAddr    string
+	ControlAddr string
 	OCPPAddr    string
 	OCPPTLSAddr string
 
@@ -81,8 +82,9 @@ type Config struct {
 	MigrateOnStart bool
 	CoreID         string
 
-	CoreGRPCAddr string
-	GatewayID    string
+	CoreGRPCAddr  string
+	GatewayID     string
+	GatewaySecret string
 
 	LogLevel  string
 	LogFormat string
@@ -218,6 +220,9 @@ func (c Config) crossCheck(bin Binary) error {
 	}
 	if (bin&Gateway != 0 || (bin&API != 0 && c.Embedded())) && c.OCPPAddr == "" && c.OCPPTLSAddr == "" {
 		errs = append(errs, errors.New("OCPP_ADDR and OCPP_TLS_ADDR are both off: chargers could not connect"))
+	}
+	if bin&Gateway != 0 && c.GatewaySecret == "" {
+		errs = append(errs, errors.New("GATEWAY_SECRET is required by the gateway: the core's control plane refuses calls without it"))
 	}
 	if bin&Gateway != 0 && c.AMQPURL == "" {
 		errs = append(errs, errors.New("AMQP_URL is required by the gateway (amqp://user:password@host:5672/)"))

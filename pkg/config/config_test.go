@@ -21,6 +21,7 @@ func TestDefaults(t *testing.T) {
 	}{
 		{"HTTP_ADDR", c.HTTPAddr, ":8080"},
 		{"GRPC_ADDR", c.GRPCAddr, ":9090"},
+		{"CONTROL_ADDR", c.ControlAddr, ":9091"},
 		{"OCPP_ADDR", c.OCPPAddr, ":8887"},
 		{"DATABASE_URL", c.DatabaseURL, ""},
 		{"DATA_DIR", c.DataDir, "./data"},
@@ -142,6 +143,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 func TestBothBinariesParseAlike(t *testing.T) {
 	gatewayEnv := func(m map[string]string) map[string]string {
 		m["AMQP_URL"] = "amqp://guest:guest@127.0.0.1:5672/"
+		m["GATEWAY_SECRET"] = strings.Repeat("g", 32)
 		return m
 	}
 	for _, bad := range []map[string]string{{"PING_TIMEOUT": "soon"}, {"DRAIN_WINDOW": "-1"}, {"LOG_LEVEL": "loud"}, {"PPROF_ADDR": ":6060"}} {
@@ -161,7 +163,7 @@ func TestBothBinariesParseAlike(t *testing.T) {
 	if g.HTTPAddr != "" || g.CoreID != "" || g.AuthSecret != "" {
 		t.Errorf("the gateway's config holds api settings: %+v", g)
 	}
-	if g.CoreGRPCAddr != "localhost:9090" || g.GatewayID != "" || g.ShutdownTimeout != 30*time.Second || g.LogFormat != "text" {
+	if g.CoreGRPCAddr != "localhost:9091" || g.GatewayID != "" || g.ShutdownTimeout != 30*time.Second || g.LogFormat != "text" {
 		t.Errorf("gateway defaults: %+v", g)
 	}
 	a, err := LoadFrom(API, map[string]string{"CORE_GRPC_ADDR": "::bad::"})
@@ -170,10 +172,14 @@ func TestBothBinariesParseAlike(t *testing.T) {
 	}
 }
 
-func TestGatewayRequiresAMQPURL(t *testing.T) {
+func TestGatewayRequiresAMQPURLAndSecret(t *testing.T) {
 	_, err := LoadFrom(Gateway, nil)
-	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "AMQP_URL is required") {
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "AMQP_URL is required") || !strings.Contains(err.Error(), "GATEWAY_SECRET is required") {
 		t.Fatalf("err = %v", err)
+	}
+	_, err = LoadFrom(Gateway, map[string]string{"AMQP_URL": "amqp://127.0.0.1/", "GATEWAY_SECRET": "short-secret"})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "GATEWAY_SECRET: must be at least 32 bytes") || strings.Contains(err.Error(), "short-secret") {
+		t.Fatalf("short secret: %v", err)
 	}
 }
 

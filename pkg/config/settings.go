@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"time"
+
+	"github.com/chargeplane/chargeplane/pkg/controlplane"
 )
 
 // Setting is one environment variable: its name, the value used when it is
@@ -40,8 +42,11 @@ var settings = []Setting{
 		Help: "REST API (/api/v1), /healthz, /readyz",
 		v:    text(func(c *Config) *string { return &c.HTTPAddr }, listenAddr)},
 	{Name: "GRPC_ADDR", Default: ":9090", Binaries: API,
-		Help: "gRPC: operator services and the gateways' control plane",
+		Help: "gRPC operator services (token or API key on every call but login and health)",
 		v:    text(func(c *Config) *string { return &c.GRPCAddr }, listenAddr)},
+	{Name: "CONTROL_ADDR", Default: ":9091", Binaries: API,
+		Help: "gRPC control plane the gateways call (admission, leases), scale-out only (the embedded mode opens nothing); every call must carry GATEWAY_SECRET; bind it to an internal address the gateways reach (e.g. 10.0.0.5:9091)",
+		v:    text(func(c *Config) *string { return &c.ControlAddr }, listenAddr)},
 	{Name: "OCPP_ADDR", Default: ":8887", Binaries: Both, EmptyOff: true,
 		Help: "plain OCPP WebSocket listener (ws://host:8887/ocpp/{stationId}) and the gateway's /healthz, /readyz; the api uses it only in the embedded mode; set to empty (OCPP_ADDR=) to turn it off",
 		v:    text(func(c *Config) *string { return &c.OCPPAddr }, listenAddr)},
@@ -144,8 +149,6 @@ var settings = []Setting{
 	{Name: "MIN_SECURITY_PROFILE", Default: "0", Binaries: API,
 		Help: "lowest station security profile admitted (0 none, 1 Basic auth, 2 TLS + Basic auth, 3 client certificate); a station below it is refused",
 		v:    integer(func(c *Config) *int { return &c.MinSecurityProfile }, between(0, 3))},
-
-	// Station monitoring.
 	{Name: "ALERT_SEVERITY", Default: "4", Binaries: API,
 		Help: "2.0.1 station events from a monitor of this OCPP severity or worse (0 Danger … 4 Error … 9 Debug) are raised as alerts (logged, marked in the event list); -1 = none",
 		v:    integer(func(c *Config) *int { return &c.AlertSeverity }, between(-1, 9))},
@@ -174,8 +177,11 @@ var settings = []Setting{
 		v:    integer(func(c *Config) *int { return &c.BusLanes }, between(1, 65536))},
 
 	// Gateways.
-	{Name: "CORE_GRPC_ADDR", Default: "localhost:9090", Binaries: Gateway,
-		Help: "the core's gRPC address (control plane: admission, leases); several cores: host1:9090,host2:9090 (round robin over the ones that are up) or dns:///name",
+	{Name: "GATEWAY_SECRET", Default: "", Binaries: Both, Secret: true,
+		Help: "shared secret (>= 32 bytes, e.g. openssl rand -hex 32) every gateway sends to the core's control plane, compared in constant time; the same on every api and gateway; required in scale-out (a gateway, or an api with AMQP_URL), unused in the embedded mode",
+		v:    text(func(c *Config) *string { return &c.GatewaySecret }, minBytes(controlplane.MinSecretBytes))},
+	{Name: "CORE_GRPC_ADDR", Default: "localhost:9091", Binaries: Gateway,
+		Help: "the core's control plane (its CONTROL_ADDR: admission, leases); several cores: host1:9091,host2:9091 (round robin over the ones that are up) or dns:///name",
 		v:    text(func(c *Config) *string { return &c.CoreGRPCAddr })},
 	{Name: "GATEWAY_ID", Default: "", Binaries: Gateway,
 		Help: "this gateway's id (names its queue); empty = <hostname>-<random>",

@@ -122,12 +122,15 @@ func (g *Gateway) Answered(v ocppj.Version, action string, d time.Duration) {
 
 // Core counts what the core does with OCPP messages: every message by
 // action, direction and outcome, how long the handlers take, operator
-// commands and stations of expired gateway leases. A nil *Core counts nothing.
+// commands, stations of expired gateway leases and refused control-plane
+// calls. A nil *Core counts nothing.
 type Core struct {
 	messages *prometheus.CounterVec
 	handler  *prometheus.HistogramVec
 	commands *prometheus.CounterVec
 	expired  prometheus.Counter
+	// calls to the control plane refused for want of the gateway secret
+	unauthenticated prometheus.Counter
 }
 
 // NewCore registers the core's metrics on reg.
@@ -150,8 +153,12 @@ func NewCore(reg prometheus.Registerer) *Core {
 			Name: "chargeplane_lease_expired_stations_total",
 			Help: "Stations marked disconnected because their gateway's lease expired (the gateway died or lost the core).",
 		}),
+		unauthenticated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chargeplane_control_unauthenticated_total",
+			Help: "Calls to the gateways' control plane (CONTROL_ADDR) refused because they lacked the right GATEWAY_SECRET.",
+		}),
 	}
-	reg.MustRegister(c.messages, c.handler, c.commands, c.expired)
+	reg.MustRegister(c.messages, c.handler, c.commands, c.expired, c.unauthenticated)
 	return c
 }
 
@@ -186,6 +193,15 @@ func (c *Core) LeaseExpired(stations int) {
 		return
 	}
 	c.expired.Add(float64(stations))
+}
+
+// ControlUnauthenticated counts a control-plane call refused for want of
+// the gateway secret.
+func (c *Core) ControlUnauthenticated() {
+	if c == nil {
+		return
+	}
+	c.unauthenticated.Inc()
 }
 
 // ActionLabel is action when version v defines it, Other otherwise.

@@ -157,13 +157,13 @@ func startSystem(ctx context.Context, o *options, mode, workDir string) (_ *syst
 		return nil, err
 	}
 	s.cleanup = append(s.cleanup, func(context.Context) error { return os.RemoveAll(dataDir) })
-	addrs, err := proc.FreeAddrs(5)
+	addrs, err := proc.FreeAddrs(6)
 	if err != nil {
 		return nil, err
 	}
-	httpAddr, grpcAddr, ocppAddr, apiPprof, gwPprof := addrs[0], addrs[1], addrs[2], addrs[3], addrs[4]
+	httpAddr, grpcAddr, ocppAddr, apiPprof, gwPprof, controlAddr := addrs[0], addrs[1], addrs[2], addrs[3], addrs[4], addrs[5]
 	env := map[string]string{
-		"HTTP_ADDR": httpAddr, "GRPC_ADDR": grpcAddr, "OCPP_ADDR": ocppAddr, "PPROF_ADDR": apiPprof,
+		"HTTP_ADDR": httpAddr, "GRPC_ADDR": grpcAddr, "CONTROL_ADDR": controlAddr, "OCPP_ADDR": ocppAddr, "PPROF_ADDR": apiPprof,
 		"DATA_DIR": dataDir, "LOG_LEVEL": "warn", "DRAIN_WINDOW": "0", "SHUTDOWN_TIMEOUT": "60s",
 		"BUS_PARTITIONS": fmt.Sprint(o.partitions), "CORE_ID": "bench-core-" + randomHex(3),
 	}
@@ -187,6 +187,7 @@ func startSystem(ctx context.Context, o *options, mode, workDir string) (_ *syst
 		env["AMQP_URL"] = o.amqpURL
 		env["AMQP_PREFIX"] = prefix
 		env["AUTH_SECRET"] = randomHex(32)
+		env["GATEWAY_SECRET"] = randomHex(32)
 	}
 
 	if err := proc.Run(ctx, filepath.Join(o.binDir, "api"), []string{"user", "create", "-m", operatorEmail, "-p", operatorPassword, "-f", "Bench", "-l", "Runner"}, env); err != nil {
@@ -204,7 +205,7 @@ func startSystem(ctx context.Context, o *options, mode, workDir string) (_ *syst
 	s.ocppURL = "ws://" + ocppAddr + "/ocpp"
 	if mode == "scale-out" {
 		genv := map[string]string{
-			"OCPP_ADDR": ocppAddr, "CORE_GRPC_ADDR": grpcAddr, "AMQP_URL": o.amqpURL, "AMQP_PREFIX": env["AMQP_PREFIX"],
+			"OCPP_ADDR": ocppAddr, "CORE_GRPC_ADDR": controlAddr, "GATEWAY_SECRET": env["GATEWAY_SECRET"], "AMQP_URL": o.amqpURL, "AMQP_PREFIX": env["AMQP_PREFIX"],
 			"BUS_PARTITIONS": fmt.Sprint(o.partitions), "GATEWAY_ID": "bench-gw-" + randomHex(3), "PPROF_ADDR": gwPprof,
 			"LOG_LEVEL": "warn", "DRAIN_WINDOW": "0",
 		}

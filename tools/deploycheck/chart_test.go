@@ -143,7 +143,7 @@ func TestDefaults(t *testing.T) {
 		"Deployment/cp-chargeplane-core", "Deployment/cp-chargeplane-gateway",
 		"HorizontalPodAutoscaler/cp-chargeplane-gateway",
 		"PodDisruptionBudget/cp-chargeplane-core", "PodDisruptionBudget/cp-chargeplane-gateway",
-		"Service/cp-chargeplane-core", "Service/cp-chargeplane-core-grpc",
+		"Service/cp-chargeplane-core", "Service/cp-chargeplane-core-control",
 		"Service/cp-chargeplane-gateway", "Service/cp-chargeplane-gateway-metrics",
 		"ServiceAccount/cp-chargeplane",
 	}
@@ -158,6 +158,7 @@ func TestDefaults(t *testing.T) {
 	for k, v := range map[string]string{
 		"SHUTDOWN_TIMEOUT": "30s", "METRICS_ADDR": ":9464", "LOG_FORMAT": "json", "HTTP_ADDR": ":8080", "GRPC_ADDR": ":9090",
 		"AUTH_SECRET": "secret:cp-chargeplane/AUTH_SECRET", "DATABASE_URL": "secret:cp-chargeplane/DATABASE_URL", "AMQP_URL": "secret:cp-chargeplane/AMQP_URL",
+		"CONTROL_ADDR": ":9091", "GATEWAY_SECRET": "secret:cp-chargeplane/GATEWAY_SECRET",
 	} {
 		if ce[k] != v {
 			t.Errorf("core %s = %q, want %q", k, ce[k], v)
@@ -170,8 +171,8 @@ func TestDefaults(t *testing.T) {
 	gw := find[*appsv1.Deployment](t, objs, "cp-chargeplane-gateway")
 	ge := env(gw.Spec.Template.Spec.Containers[0])
 	for k, v := range map[string]string{
-		"CORE_GRPC_ADDR": "dns:///cp-chargeplane-core-grpc.charging.svc:9090", "DRAIN_WINDOW": "10s", "SHUTDOWN_TIMEOUT": "30s",
-		"AMQP_URL": "secret:cp-chargeplane/AMQP_URL", "OCPP_ADDR": ":8887",
+		"CORE_GRPC_ADDR": "dns:///cp-chargeplane-core-control.charging.svc:9091", "DRAIN_WINDOW": "10s", "SHUTDOWN_TIMEOUT": "30s",
+		"AMQP_URL": "secret:cp-chargeplane/AMQP_URL", "OCPP_ADDR": ":8887", "GATEWAY_SECRET": "secret:cp-chargeplane/GATEWAY_SECRET",
 	} {
 		if ge[k] != v {
 			t.Errorf("gateway %s = %q, want %q", k, ge[k], v)
@@ -181,6 +182,16 @@ func TestDefaults(t *testing.T) {
 		if _, ok := ge[k]; ok {
 			t.Errorf("the gateway gets %s", k)
 		}
+	}
+	// The control plane is only on the gateways' headless Service, not on
+	// the operators'.
+	for _, p := range find[*corev1.Service](t, objs, "cp-chargeplane-core").Spec.Ports {
+		if p.Port == 9091 || p.TargetPort.StrVal == "control" {
+			t.Errorf("the operators' core Service exposes the control plane: %+v", p)
+		}
+	}
+	if p := find[*corev1.Service](t, objs, "cp-chargeplane-core-control").Spec.Ports; len(p) != 1 || p[0].Port != 9091 || p[0].TargetPort.StrVal != "control" {
+		t.Errorf("control plane Service ports %+v", p)
 	}
 	lb := find[*corev1.Service](t, objs, "cp-chargeplane-gateway")
 	if lb.Spec.Type != corev1.ServiceTypeLoadBalancer || len(lb.Spec.Ports) != 1 || lb.Spec.Ports[0].Port != 80 {
@@ -244,7 +255,7 @@ func TestTLS(t *testing.T) {
 		t.Errorf("source ranges %v", lb.Spec.LoadBalancerSourceRanges)
 	}
 	s := find[*corev1.Secret](t, objs, "cp-chargeplane")
-	if len(s.StringData) != 3 {
+	if len(s.StringData) != 4 {
 		t.Errorf("created secret keys %v", s.StringData)
 	}
 	for _, o := range objs {
@@ -303,6 +314,8 @@ func TestChartRefusesBadValues(t *testing.T) {
 		"TLS without a certificate":   {[]string{"gateway.tls.enabled=true"}, "gateway.tls.enabled needs gateway.tls.secretName"},
 		"replicas not a number":       {[]string{"core.replicas=many"}, "at '/core/replicas': got string, want integer"},
 		"misspelt value":              {[]string{"gateway.tls.enable=true"}, "additional properties 'enable' not allowed"},
+		"created Secret without the gateway secret": {[]string{"secret.create=true", "secret.values.AUTH_SECRET=a", "secret.values.DATABASE_URL=b",
+			"secret.values.AMQP_URL=c"}, "secret.values has no GATEWAY_SECRET"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := []string{"template", release, chartDir}

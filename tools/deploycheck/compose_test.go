@@ -29,7 +29,7 @@ func loadCompose(t *testing.T, env []string, profiles ...string) (*types.Project
 }
 
 func TestCompose(t *testing.T) {
-	env := []string{"AUTH_SECRET=" + strings.Repeat("s", 64)}
+	env := []string{"AUTH_SECRET=" + strings.Repeat("s", 64), "GATEWAY_SECRET=" + strings.Repeat("g", 64)}
 	plain, err := loadCompose(t, env)
 	if err != nil {
 		t.Fatalf("compose.yaml: %v", err)
@@ -103,11 +103,28 @@ func TestCompose(t *testing.T) {
 		if f := plain.Services[name].Environment["LOG_FORMAT"]; f == nil || *f != "json" {
 			t.Errorf("%s logs %v, want json", name, f)
 		}
+		if s := plain.Services[name].Environment["GATEWAY_SECRET"]; s == nil || *s != strings.Repeat("g", 64) {
+			t.Errorf("%s has GATEWAY_SECRET %v, want the one given", name, s)
+		}
+	}
+	// The gateways call the core's control plane, which is not published.
+	for _, name := range []string{"gateway-1", "gateway-2"} {
+		if a := plain.Services[name].Environment["CORE_GRPC_ADDR"]; a == nil || *a != "api:9091" {
+			t.Errorf("%s calls the core at %v, want its control plane api:9091", name, a)
+		}
+	}
+	for _, p := range plain.Services["api"].Ports {
+		if p.Target == 9091 {
+			t.Error("the api publishes its control plane on the host")
+		}
 	}
 
-	// Without the secret, compose says what to set.
-	if _, err := loadCompose(t, nil); err == nil || !strings.Contains(err.Error(), "AUTH_SECRET") {
+	// Without a secret, compose says what to set.
+	if _, err := loadCompose(t, env[1:]); err == nil || !strings.Contains(err.Error(), "AUTH_SECRET") {
 		t.Errorf("without AUTH_SECRET: %v", err)
+	}
+	if _, err := loadCompose(t, env[:1]); err == nil || !strings.Contains(err.Error(), "GATEWAY_SECRET") {
+		t.Errorf("without GATEWAY_SECRET: %v", err)
 	}
 }
 

@@ -76,6 +76,7 @@ type core struct {
 	p          *proc
 	id         string
 	http, grpc string
+	control    string // CONTROL_ADDR, what its gateways call
 	token      string
 }
 
@@ -318,11 +319,14 @@ func (s *suite) setupDatabase(ctx context.Context, n int) error {
 	return err
 }
 
+// gatewaySecret is the suite's GATEWAY_SECRET, shared by its cores and gateways.
+const gatewaySecret = "faults-gateway-secret-0123456789abcdef0123"
+
 func (s *suite) coreEnv(i int, c *core) []string {
 	return []string{
 		"DATABASE_URL=" + s.dbURL, "AMQP_URL=" + amqpURL, "AMQP_PREFIX=" + s.prefix,
-		"CORE_ID=" + c.id, "HTTP_ADDR=" + c.http, "GRPC_ADDR=" + c.grpc,
-		"AUTH_SECRET=faults-" + strings.Repeat("s", 40), "MIGRATE_ON_START=false",
+		"CORE_ID=" + c.id, "HTTP_ADDR=" + c.http, "GRPC_ADDR=" + c.grpc, "CONTROL_ADDR=" + c.control,
+		"AUTH_SECRET=faults-" + strings.Repeat("s", 40), "GATEWAY_SECRET=" + gatewaySecret, "MIGRATE_ON_START=false",
 		"LEASE_SWEEP_INTERVAL=" + leaseSweep.String(), "HEARTBEAT_INTERVAL=60",
 		"LOG_FORMAT=json", "LOG_LEVEL=info", "SHUTDOWN_TIMEOUT=20s",
 	}
@@ -341,7 +345,12 @@ func (s *suite) startCore(ctx context.Context, i int) error {
 		if err != nil {
 			return err
 		}
-		c = &core{id: "core" + strconv.Itoa(i+1), http: "127.0.0.1:" + strconv.Itoa(hp), grpc: "127.0.0.1:" + strconv.Itoa(gp)}
+		cp, err := freePort()
+		if err != nil {
+			return err
+		}
+		c = &core{id: "core" + strconv.Itoa(i+1), http: "127.0.0.1:" + strconv.Itoa(hp), grpc: "127.0.0.1:" + strconv.Itoa(gp),
+			control: "127.0.0.1:" + strconv.Itoa(cp)}
 	}
 	p, err := s.ps.start(c.id, "bin/api", s.coreEnv(i, c))
 	if err != nil {
@@ -363,7 +372,7 @@ func (s *suite) startGateway(ctx context.Context, i, coreIdx int) error {
 	if old := s.gws[i]; old != nil {
 		g.port = old.port
 	}
-	grpcAddr := s.cores[coreIdx].grpc
+	controlAddr := s.cores[coreIdx].control
 	s.mu.Unlock()
 	if g.port == 0 {
 		var err error
@@ -372,7 +381,7 @@ func (s *suite) startGateway(ctx context.Context, i, coreIdx int) error {
 		}
 	}
 	p, err := s.ps.start(g.id, "bin/gateway", []string{
-		"OCPP_ADDR=127.0.0.1:" + strconv.Itoa(g.port), "CORE_GRPC_ADDR=" + grpcAddr,
+		"OCPP_ADDR=127.0.0.1:" + strconv.Itoa(g.port), "CORE_GRPC_ADDR=" + controlAddr, "GATEWAY_SECRET=" + gatewaySecret,
 		"AMQP_URL=" + amqpURL, "AMQP_PREFIX=" + s.prefix, "GATEWAY_ID=" + g.id,
 		"LEASE_TTL=" + strconv.Itoa(leaseTTL), "DRAIN_WINDOW=" + strconv.Itoa(drainSecs),
 		"PING_INTERVAL=5", "PING_TIMEOUT=5", "CALL_TIMEOUT=10", "LOG_LEVEL=info", "LOG_FORMAT=json",

@@ -170,7 +170,8 @@ type runner struct {
 	cleanup []func(context.Context) error
 
 	dbURL, prefix string
-	coreGRPC      string
+	coreControl   string // the cores' CONTROL_ADDRs, for the gateways' CORE_GRPC_ADDR
+	gatewaySecret string
 	corePprof     string // core1's pprof address (-pprof)
 	cores         []*proc.Proc
 	gws           []*proc.Proc
@@ -554,16 +555,17 @@ const idTag = "SCALETAG"
 func stationPrefix(p int) string { return fmt.Sprintf("SCALE-%d-", p) }
 
 func (r *runner) startCores(ctx context.Context) error {
-	var grpcAddrs []string
+	var controlAddrs []string
 	secret := randomHex(32)
+	r.gatewaySecret = randomHex(32)
 	for i := range r.o.cores {
-		addrs, err := proc.FreeAddrs(2)
+		addrs, err := proc.FreeAddrs(3)
 		if err != nil {
 			return err
 		}
 		env := map[string]string{
-			"HTTP_ADDR": addrs[0], "GRPC_ADDR": addrs[1], "DATABASE_URL": r.dbURL, "AMQP_URL": r.o.amqpURL,
-			"AMQP_PREFIX": r.prefix, "CORE_ID": fmt.Sprintf("scale-core-%d", i+1), "AUTH_SECRET": secret,
+			"HTTP_ADDR": addrs[0], "GRPC_ADDR": addrs[1], "CONTROL_ADDR": addrs[2], "DATABASE_URL": r.dbURL, "AMQP_URL": r.o.amqpURL,
+			"AMQP_PREFIX": r.prefix, "CORE_ID": fmt.Sprintf("scale-core-%d", i+1), "AUTH_SECRET": secret, "GATEWAY_SECRET": r.gatewaySecret,
 			"LOG_LEVEL": "warn", "MIGRATE_ON_START": "false", "HEARTBEAT_INTERVAL": fmt.Sprint(int(r.o.heartbeat.Seconds())),
 			"BUS_PARTITIONS": fmt.Sprint(bus.DefaultPartitions), "LEASE_SWEEP_INTERVAL": "1s",
 		}
@@ -582,9 +584,9 @@ func (r *runner) startCores(ctx context.Context) error {
 		if err := proc.WaitHTTP(ctx, p, "http://"+addrs[0]+"/readyz", 60*time.Second); err != nil {
 			return err
 		}
-		grpcAddrs = append(grpcAddrs, addrs[1])
+		controlAddrs = append(controlAddrs, addrs[2])
 	}
-	r.coreGRPC = strings.Join(grpcAddrs, ",")
+	r.coreControl = strings.Join(controlAddrs, ",")
 	return nil
 }
 
@@ -595,7 +597,7 @@ func (r *runner) startGateways(ctx context.Context) error {
 			return err
 		}
 		env := map[string]string{
-			"OCPP_ADDR": addrs[0], "CORE_GRPC_ADDR": r.coreGRPC, "AMQP_URL": r.o.amqpURL, "AMQP_PREFIX": r.prefix,
+			"OCPP_ADDR": addrs[0], "CORE_GRPC_ADDR": r.coreControl, "GATEWAY_SECRET": r.gatewaySecret, "AMQP_URL": r.o.amqpURL, "AMQP_PREFIX": r.prefix,
 			"BUS_PARTITIONS": fmt.Sprint(bus.DefaultPartitions), "GATEWAY_ID": fmt.Sprintf("scale-gw-%d", i+1),
 			"LOG_LEVEL": "warn", "DRAIN_WINDOW": "0", "LEASE_TTL": "10",
 		}

@@ -28,7 +28,9 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // GatewayControlService is the control plane between gateways and the core.
-// The core is the only judge of who may connect.
+// The core is the only judge of who may connect. It is served on the core's
+// CONTROL_ADDR only, and every call must carry the shared GATEWAY_SECRET as
+// metadata (pkg/controlplane); any other caller gets Unauthenticated alone.
 type GatewayControlServiceClient interface {
 	// AdmitConnection is asked before a WebSocket upgrade.
 	AdmitConnection(ctx context.Context, in *AdmitConnectionRequest, opts ...grpc.CallOption) (*AdmitConnectionResponse, error)
@@ -70,7 +72,9 @@ func (c *gatewayControlServiceClient) RenewLease(ctx context.Context, in *RenewL
 // for forward compatibility.
 //
 // GatewayControlService is the control plane between gateways and the core.
-// The core is the only judge of who may connect.
+// The core is the only judge of who may connect. It is served on the core's
+// CONTROL_ADDR only, and every call must carry the shared GATEWAY_SECRET as
+// metadata (pkg/controlplane); any other caller gets Unauthenticated alone.
 type GatewayControlServiceServer interface {
 	// AdmitConnection is asked before a WebSocket upgrade.
 	AdmitConnection(context.Context, *AdmitConnectionRequest) (*AdmitConnectionResponse, error)
