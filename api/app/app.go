@@ -271,6 +271,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		SecurityEvents: securityEvents, VendorExtensions: extensions,
 	})
 	a.control = control.New(control.Deps{Store: a.store, Bus: counted, Now: time.Now, Logger: logger, Metrics: core,
+		Passwords:       auth.NewPasswordChecker(cfg.Argon2Concurrency),
 		Policy:          admission.Policy{MinProfile: cfg.MinSecurityProfile, Organization: cfg.CSMSOrganization},
 		UnknownStations: onboarding.Mode(cfg.UnknownStations), PendingLimit: cfg.PendingStationsLimit,
 		ValidID: operator.ValidateStationID, Events: securityevent.Admissions{Recorder: securityEvents, Logger: logger}})

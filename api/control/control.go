@@ -40,6 +40,11 @@ type Deps struct {
 	Metrics *metrics.Core
 	// CacheSize bounds the verified-credentials cache (default 10000).
 	CacheSize int
+	// Passwords checks station passwords (default: an
+	// auth.PasswordChecker running DefaultPasswordChecks at once).
+	Passwords PasswordVerifier
+	// Limits are the brute-force limits (zero fields: DefaultLimits).
+	Limits Limits
 	// Policy is the core's side of admission (MIN_SECURITY_PROFILE,
 	// CSMS_ORGANIZATION).
 	Policy admission.Policy
@@ -76,14 +81,17 @@ const defaultLeaseGrace = 15 * time.Second
 type Service struct {
 	gatewayv1.UnimplementedGatewayControlServiceServer
 
-	store   registry
-	bus     bus.Bus
-	now     func() time.Time
-	log     *slog.Logger
-	cache   *credCache
-	metrics *metrics.Core
-	policy  admission.Policy
-	events  admission.SecurityEvents
+	store registry
+	bus   bus.Bus
+	now   func() time.Time
+	log   *slog.Logger
+	cache *credCache
+	// passwords runs Argon2id checks; brute counts wrong passwords.
+	passwords PasswordVerifier
+	brute     *bruteForce
+	metrics   *metrics.Core
+	policy    admission.Policy
+	events    admission.SecurityEvents
 
 	flaps        *flapGuard
 	unknown      onboarding.Mode
@@ -122,7 +130,11 @@ func New(d Deps) *Service {
 	if d.PendingLimit <= 0 {
 		d.PendingLimit = 1000
 	}
+	if d.Passwords == nil {
+		d.Passwords = auth.NewPasswordChecker(DefaultPasswordChecks)
+	}
 	s := &Service{bus: d.Bus, now: d.Now, log: d.Logger.With("component", "control"), cache: newCredCache(d.CacheSize),
+		passwords: d.Passwords, brute: newBruteForce(d.Limits.withDefaults(), d.Now),
 		policy: d.Policy, events: d.Events, metrics: d.Metrics,
 		unknown: d.UnknownStations, pendingLimit: d.PendingLimit, validID: d.ValidID, flaps: newFlapGuard()}
 	if d.Store != nil {
@@ -172,9 +184,16 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 	res := admission.Decide(s.policy, ast, attempt, s.now())
 	var usedHash string
 	if res.NeedPassword {
-		if usedHash = s.authenticate(st, req); usedHash == "" {
-			res.Failed, res.Reason = admission.CheckPassword, "wrong password"
+		if usedHash, err = s.checkPassword(ctx, st, req, &res); err != nil {
+			log.Warn("admission: password not checked", "err", err)
+			return nil, status.Error(codes.Unavailable, "cannot check the password now")
 		}
+	}
+	if res.Failed == CheckThrottled {
+		// Not a security event each: the wrong password that started the
+		// throttle was one, and a flood must not become database writes.
+		log.Debug("refused station", "check", string(res.Failed), "reason", res.Reason)
+		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNAUTHORIZED, Reason: string(res.Failed) + ": " + res.Reason}, nil
 	}
 	if res.Failed != "" {
 		r := admission.Refusal{StationID: id, GatewayID: req.GetGatewayId(), RemoteAddr: req.GetRemoteAddr(), TLS: req.GetTls(),
@@ -313,29 +332,59 @@ func attemptOf(req *gatewayv1.AdmitConnectionRequest) (admission.Attempt, *x509.
 	return a, a.Cert
 }
 
+// checkPassword is the password check of an admission within the
+// brute-force limits: an attempt past a limit is refused unchecked (after
+// the limits' Delay), a wrong password is counted, a right one clears the
+// station's count. It returns the hash that matched, or "" with res's
+// failure set; an error only when ctx ended while waiting for a check.
+func (s *Service) checkPassword(ctx context.Context, st *store.Station, req *gatewayv1.AdmitConnectionRequest, res *admission.Result) (string, error) {
+	remote := req.GetRemoteAddr()
+	if limit, wait := s.brute.throttled(st.ID, remote); limit != "" {
+		s.metrics.AdmissionThrottled(limit)
+		s.brute.wait(ctx)
+		res.Failed, res.Reason = CheckThrottled, s.brute.reason(limit, wait)
+		return "", nil
+	}
+	usedHash, err := s.authenticate(ctx, st, req)
+	switch {
+	case err != nil:
+		return "", err
+	case usedHash != "":
+		s.brute.succeeded(st.ID)
+		return usedHash, nil
+	}
+	res.Failed, res.Reason = admission.CheckPassword, "wrong password"
+	if limit, wait := s.brute.failed(st.ID, remote); limit != "" {
+		res.Reason += "; " + s.brute.reason(limit, wait)
+	}
+	return "", nil
+}
+
 // authenticate checks the HTTP Basic password (security profiles 1 and 2;
 // admission.Decide has checked the username): it must match the station's
 // hash or, while a password rotation runs, the pending or the previous
-// one. It returns the hash that matched, or "".
-func (s *Service) authenticate(st *store.Station, req *gatewayv1.AdmitConnectionRequest) (usedHash string) {
+// one. It returns the hash that matched, or "" (and an error only when
+// ctx ended while waiting for an Argon2id slot).
+func (s *Service) authenticate(ctx context.Context, st *store.Station, req *gatewayv1.AdmitConnectionRequest) (usedHash string, err error) {
 	digest := sha256.Sum256([]byte(req.GetPassword()))
 	for _, hash := range []string{st.PasswordHash, st.PendingPasswordHash, st.PreviousPasswordHash} {
 		if hash == "" {
 			continue
 		}
 		if s.cache.verified(st.ID, hash, digest) {
-			return hash
+			return hash, nil
 		}
-		if err := auth.VerifySecret(hash, req.GetPassword()); err != nil {
-			if !errors.Is(err, auth.ErrMismatch) {
-				s.log.Error("stored password hash unusable", "station", st.ID, "err", err)
-			}
-			continue
+		switch err := s.passwords.Verify(ctx, hash, req.GetPassword()); {
+		case err == nil:
+			s.cache.add(st.ID, hash, digest)
+			return hash, nil
+		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+			return "", err
+		case !errors.Is(err, auth.ErrMismatch):
+			s.log.Error("stored password hash unusable", "station", st.ID, "err", err)
 		}
-		s.cache.add(st.ID, hash, digest)
-		return hash
 	}
-	return ""
+	return "", nil
 }
 
 // CloseStationConnection asks st's gateway to close its current

@@ -45,7 +45,9 @@ type harness struct {
 
 func logger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func newHarness(t testing.TB, db string) *harness {
+// newHarness serves the control plane on db ("sqlite" or "postgres");
+// tune changes its dependencies first.
+func newHarness(t testing.TB, db string, tune ...func(*Deps)) *harness {
 	t.Helper()
 	c := &clock{t: t0}
 	cfg := store.Config{Logger: logger(), Now: c.Now}
@@ -65,7 +67,11 @@ func newHarness(t testing.TB, db string) *harness {
 	}
 	b := inproc.New(inproc.Config{Logger: logger()})
 	t.Cleanup(func() { _ = b.Close() })
-	return &harness{store: st, bus: b, clock: c, svc: New(Deps{Store: st, Bus: b, Now: c.Now, Logger: logger()})}
+	d := Deps{Store: st, Bus: b, Now: c.Now, Logger: logger()}
+	for _, f := range tune {
+		f(&d)
+	}
+	return &harness{store: st, bus: b, clock: c, svc: New(d)}
 }
 
 func (h *harness) addStation(t testing.TB, id, password string) {

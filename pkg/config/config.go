@@ -65,6 +65,8 @@ type Config struct {
 	TLSReloadInterval  time.Duration
 	TrustedProxies     string
 	MinSecurityProfile int
+	// Argon2Concurrency bounds the Argon2id checks of admissions.
+	Argon2Concurrency int
 
 	DatabaseURL string
 	DataDir     string

@@ -149,6 +149,11 @@ var settings = []Setting{
 	{Name: "MIN_SECURITY_PROFILE", Default: "0", Binaries: API,
 		Help: "lowest station security profile admitted (0 none, 1 Basic auth, 2 TLS + Basic auth, 3 client certificate); a station below it is refused",
 		v:    integer(func(c *Config) *int { return &c.MinSecurityProfile }, between(0, 3))},
+	{Name: "ARGON2_CONCURRENCY", Default: "4", Binaries: API,
+		Help: "Argon2id checks of station passwords run at once by a core, each holding 19 MiB for tens of milliseconds; more wait their turn, so their memory stays under this × 19 MiB (docs/security.md)",
+		v:    integer(func(c *Config) *int { return &c.Argon2Concurrency }, between(1, 256))},
+
+	// Station monitoring.
 	{Name: "ALERT_SEVERITY", Default: "4", Binaries: API,
 		Help: "2.0.1 station events from a monitor of this OCPP severity or worse (0 Danger … 4 Error … 9 Debug) are raised as alerts (logged, marked in the event list); -1 = none",
 		v:    integer(func(c *Config) *int { return &c.AlertSeverity }, between(-1, 9))},

@@ -122,8 +122,8 @@ func (g *Gateway) Answered(v ocppj.Version, action string, d time.Duration) {
 
 // Core counts what the core does with OCPP messages: every message by
 // action, direction and outcome, how long the handlers take, operator
-// commands, stations of expired gateway leases and refused control-plane
-// calls. A nil *Core counts nothing.
+// commands, stations of expired gateway leases, refused control-plane
+// calls and throttled admissions. A nil *Core counts nothing.
 type Core struct {
 	messages *prometheus.CounterVec
 	handler  *prometheus.HistogramVec
@@ -131,6 +131,8 @@ type Core struct {
 	expired  prometheus.Counter
 	// calls to the control plane refused for want of the gateway secret
 	unauthenticated prometheus.Counter
+	// password admissions refused unchecked by a brute-force limit
+	throttled *prometheus.CounterVec
 }
 
 // NewCore registers the core's metrics on reg.
@@ -157,8 +159,12 @@ func NewCore(reg prometheus.Registerer) *Core {
 			Name: "chargeplane_control_unauthenticated_total",
 			Help: "Calls to the gateways' control plane (CONTROL_ADDR) refused because they lacked the right GATEWAY_SECRET.",
 		}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chargeplane_admission_throttled_total",
+			Help: "Password admissions refused without checking the password because too many wrong ones came for the station id or from the address, by limit (station, address).",
+		}, []string{"limit"}),
 	}
-	reg.MustRegister(c.messages, c.handler, c.commands, c.expired, c.unauthenticated)
+	reg.MustRegister(c.messages, c.handler, c.commands, c.expired, c.unauthenticated, c.throttled)
 	return c
 }
 
@@ -202,6 +208,15 @@ func (c *Core) ControlUnauthenticated() {
 		return
 	}
 	c.unauthenticated.Inc()
+}
+
+// AdmissionThrottled counts a password admission refused unchecked by the
+// brute-force limit named limit ("station" or "address").
+func (c *Core) AdmissionThrottled(limit string) {
+	if c == nil {
+		return
+	}
+	c.throttled.WithLabelValues(limit).Inc()
 }
 
 // ActionLabel is action when version v defines it, Other otherwise.
