@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
 )
@@ -53,7 +54,7 @@ func TestDialCoreSpreadsAndSurvivesOneCoreDown(t *testing.T) {
 	defer stopA()
 	coreB, b, stopB := serveCore(t)
 	defer stopB()
-	cc, err := dialCore(" "+a+", "+b+" ", testSecret)
+	cc, err := dialCore(" "+a+", "+b+" ", testSecret, insecure.NewCredentials())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestDialCoreSpreadsAndSurvivesOneCoreDown(t *testing.T) {
 }
 
 func TestDialCoreNeedsAnAddress(t *testing.T) {
-	if _, err := dialCore(" , ", testSecret); err == nil {
+	if _, err := dialCore(" , ", testSecret, insecure.NewCredentials()); err == nil {
 		t.Fatal("dialCore accepted no address")
 	}
 }

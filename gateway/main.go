@@ -82,7 +82,11 @@ func run(args []string, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	cc, err := dialCore(cfg.CoreGRPCAddr, cfg.GatewaySecret)
+	transport, err := coreTransport(cfg)
+	if err != nil {
+		return err
+	}
+	cc, err := dialCore(cfg.CoreGRPCAddr, cfg.GatewaySecret, transport)
 	if err != nil {
 		return fmt.Errorf("core gRPC client %s: %w", cfg.CoreGRPCAddr, err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509/pkix"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 
+	"github.com/chargeplane/chargeplane/api/pki/pkitest"
 	"github.com/chargeplane/chargeplane/internal/testenv"
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
 	"github.com/chargeplane/chargeplane/pkg/controlplane"
@@ -65,8 +67,8 @@ func testSecretCheck(t *testing.T) *controlplane.Authenticator {
 	return a
 }
 
-// TestGatewayBinary runs the real binary against RabbitMQ and a gRPC core:
-// a charger's CALL reaches the upstream queue, the core's reply reaches the
+// TestGatewayBinary runs the real binary against RabbitMQ and a gRPC core
+// (mutual TLS and GATEWAY_SECRET, from the settings): a charger's CALL reaches the upstream queue, the core's reply reaches the
 // charger, /metrics is served on METRICS_ADDR, and SIGTERM drains (1001,
 // DISCONNECTED) and exits 0.
 func TestGatewayBinary(t *testing.T) {
@@ -89,8 +91,21 @@ func TestGatewayBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &core{leases: make(chan *gatewayv1.RenewLeaseRequest, 1)}
-	// The core's own check of GATEWAY_SECRET: the binary must send it.
-	gs := grpc.NewServer(testSecretCheck(t).ServerOptions()...)
+	// The core's own checks: mutual TLS, then GATEWAY_SECRET; the binary
+	// must pass both, from its settings.
+	pki := t.TempDir()
+	ca := pkitest.NewRoot(t, "Control Plane CA", time.Time{}, time.Time{})
+	coreKey, gwKey := pkitest.Key(t, "p256"), pkitest.Key(t, "p256")
+	files := map[string]any{"ca.pem": ca.Cert, "core.pem": ca.ServerLeaf(t, coreKey, "127.0.0.1"), "core-key.pem": coreKey,
+		"gw.pem": ca.Leaf(t, pkix.Name{CommonName: "gw-bin"}, gwKey.Public(), time.Time{}), "gw-key.pem": gwKey}
+	for name, v := range files {
+		pkitest.WritePEM(t, filepath.Join(pki, name), v)
+	}
+	serverTLS, err := controlplane.ServerTLS(filepath.Join(pki, "core.pem"), filepath.Join(pki, "core-key.pem"), filepath.Join(pki, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer(append(testSecretCheck(t).ServerOptions(), grpc.Creds(serverTLS))...)
 	gatewayv1.RegisterGatewayControlServiceServer(gs, c)
 	served := make(chan struct{})
 	go func() { defer close(served); _ = gs.Serve(ln) }()
@@ -122,6 +137,9 @@ func TestGatewayBinary(t *testing.T) {
 		"OCPP_ADDR="+addr,
 		"CORE_GRPC_ADDR="+ln.Addr().String(),
 		"GATEWAY_SECRET="+testSecret,
+		"CORE_CA_FILE="+filepath.Join(pki, "ca.pem"),
+		"GATEWAY_CERT_FILE="+filepath.Join(pki, "gw.pem"),
+		"GATEWAY_KEY_FILE="+filepath.Join(pki, "gw-key.pem"),
 		"AMQP_URL="+amqpURL,
 		"AMQP_PREFIX="+prefix,
 		"BUS_PARTITIONS="+strconv.Itoa(partitions),

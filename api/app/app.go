@@ -169,12 +169,11 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 	core := metrics.NewCore(a.metrics)
-	var gateways *controlplane.Authenticator
+	var controlOpts []grpc.ServerOption
 	if !cfg.Embedded() {
 		// Like AUTH_SECRET: refused before touching the database or the broker.
-		gateways, err = controlplane.NewAuthenticator(controlplane.Config{Secret: cfg.GatewaySecret, Logger: logger, Refused: core.ControlUnauthenticated})
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+		if controlOpts, err = controlServerOptions(cfg, core, logger); err != nil {
+			return nil, err
 		}
 	}
 
@@ -337,8 +336,9 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 
-	if gateways != nil {
-		a.controlSrv = newControlServer(gateways, a.control, logger)
+	if controlOpts != nil {
+		a.controlSrv = grpc.NewServer(controlOpts...)
+		gatewayv1.RegisterGatewayControlServiceServer(a.controlSrv, a.control)
 	}
 
 	if cfg.Embedded() {
@@ -362,16 +362,27 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	return a, nil
 }
 
-// newControlServer is the gateways' control plane: its own gRPC server, so
-// that it can listen on an internal address, where every call must carry
-// GATEWAY_SECRET before any method runs. No reflection, no health, no
-// traces (admissions and lease renewals would only be noise).
-func newControlServer(gateways *controlplane.Authenticator, ctl *control.Service, log *slog.Logger) *grpc.Server {
-	// The secret is checked first; recovery wraps the handlers.
-	srv := grpc.NewServer(append(gateways.ServerOptions(),
-		grpc.ChainUnaryInterceptor(access.RecoverUnary(log)), grpc.ChainStreamInterceptor(access.RecoverStream(log)))...)
-	gatewayv1.RegisterGatewayControlServiceServer(srv, ctl)
-	return srv
+// controlServerOptions make the gateways' control plane: a gRPC server of
+// its own, so that it can listen on an internal address, where every call
+// must carry GATEWAY_SECRET before any method runs (checked first;
+// recovery wraps the handlers), over TLS (and mutual TLS) when configured.
+// No reflection, no health, no traces (admissions and lease renewals
+// would only be noise).
+func controlServerOptions(cfg config.Config, core *metrics.Core, log *slog.Logger) ([]grpc.ServerOption, error) {
+	gateways, err := controlplane.NewAuthenticator(controlplane.Config{Secret: cfg.GatewaySecret, Logger: log, Refused: core.ControlUnauthenticated})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	}
+	opts := append(gateways.ServerOptions(),
+		grpc.ChainUnaryInterceptor(access.RecoverUnary(log)), grpc.ChainStreamInterceptor(access.RecoverStream(log)))
+	if cfg.ControlTLSCertFile != "" {
+		creds, err := controlplane.ServerTLS(cfg.ControlTLSCertFile, cfg.ControlTLSKeyFile, cfg.ControlClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
+		opts = append(opts, grpc.Creds(creds))
+	}
+	return opts, nil
 }
 
 // randomKey is a fresh 256-bit secret, hex-encoded.

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -24,6 +26,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/app"
 	"github.com/chargeplane/chargeplane/api/auth"
+	"github.com/chargeplane/chargeplane/api/pki/pkitest"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/internal/testenv"
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
@@ -365,6 +368,57 @@ func counterValue(t *testing.T, reg prometheus.Gatherer, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// With CONTROL_TLS_* and CONTROL_CLIENT_CA_FILE the core's control plane
+// is mutual TLS, then the secret: a gateway with a certificate of that CA
+// is served, a plaintext caller is not, whatever it sends.
+func TestControlPlaneMutualTLS(t *testing.T) {
+	amqpURL, prefix := testenv.AMQPURL(t), testenv.UniquePrefix(t)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := rabbitmq.DeleteTopology(ctx, rabbitmq.Config{URL: amqpURL, Prefix: prefix}); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+	})
+	dir := t.TempDir()
+	file := func(name string, v any) string {
+		p := filepath.Join(dir, name)
+		pkitest.WritePEM(t, p, v)
+		return p
+	}
+	ca := pkitest.NewRoot(t, "Control Plane CA", time.Time{}, time.Time{})
+	coreKey, gwKey := pkitest.Key(t, "p256"), pkitest.Key(t, "p256")
+	caFile := file("ca.pem", ca.Cert)
+	a := start(t, load(t, map[string]string{
+		"DATABASE_URL": testenv.PostgresURL(t), "AMQP_URL": amqpURL, "AMQP_PREFIX": prefix,
+		"AUTH_SECRET": "scale-out-test-secret-0123456789abcdef", "GATEWAY_SECRET": testGatewaySecret,
+		"CONTROL_TLS_CERT_FILE": file("core.pem", ca.ServerLeaf(t, coreKey, "127.0.0.1")),
+		"CONTROL_TLS_KEY_FILE":  file("core-key.pem", coreKey), "CONTROL_CLIENT_CA_FILE": caFile,
+	}))
+	defer shutdown(t, a)
+	gwTLS, err := controlplane.ClientTLS(caFile, file("gw.pem", ca.Leaf(t, pkix.Name{CommonName: "gw-1"}, gwKey.Public(), time.Time{})), file("gw-key.pem", gwKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	renew := func(transport credentials.TransportCredentials) error {
+		cc, err := grpc.NewClient(a.ControlAddr(), grpc.WithTransportCredentials(transport), controlplane.DialOption(testGatewaySecret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cc.Close()
+		_, err = gatewayv1.NewGatewayControlServiceClient(cc).RenewLease(ctx, &gatewayv1.RenewLeaseRequest{GatewayId: "gw-1", TtlSeconds: 10})
+		return err
+	}
+	if err := renew(insecure.NewCredentials()); err == nil {
+		t.Error("a plaintext caller with the secret was served")
+	}
+	if err := renew(gwTLS); err != nil {
+		t.Errorf("gateway with its certificate and the secret: %v", err)
+	}
 }
 
 // In scale-out the control plane never runs without its secret.

@@ -59,6 +59,14 @@ type Config struct {
 	OCPPAddr    string
 	OCPPTLSAddr string
 
+	// TLS of the control plane, the core's side and the gateway's.
+	ControlTLSCertFile  string
+	ControlTLSKeyFile   string
+	ControlClientCAFile string
+	CoreCAFile          string
+	GatewayCertFile     string
+	GatewayKeyFile      string
+
 	TLSCertFile        string
 	TLSKeyFile         string
 	TLSClientCAFile    string
@@ -222,6 +230,18 @@ func (c Config) crossCheck(bin Binary) error {
 	}
 	if (bin&Gateway != 0 || (bin&API != 0 && c.Embedded())) && c.OCPPAddr == "" && c.OCPPTLSAddr == "" {
 		errs = append(errs, errors.New("OCPP_ADDR and OCPP_TLS_ADDR are both off: chargers could not connect"))
+	}
+	if bin&API != 0 && (c.ControlTLSCertFile == "") != (c.ControlTLSKeyFile == "") {
+		errs = append(errs, errors.New("CONTROL_TLS_CERT_FILE and CONTROL_TLS_KEY_FILE go together: set both or neither"))
+	}
+	if bin&API != 0 && c.ControlClientCAFile != "" && c.ControlTLSCertFile == "" {
+		errs = append(errs, errors.New("CONTROL_CLIENT_CA_FILE needs CONTROL_TLS_CERT_FILE and CONTROL_TLS_KEY_FILE (mutual TLS is TLS first)"))
+	}
+	if bin&Gateway != 0 && (c.GatewayCertFile == "") != (c.GatewayKeyFile == "") {
+		errs = append(errs, errors.New("GATEWAY_CERT_FILE and GATEWAY_KEY_FILE go together: set both or neither"))
+	}
+	if bin&Gateway != 0 && c.GatewayCertFile != "" && c.CoreCAFile == "" {
+		errs = append(errs, errors.New("GATEWAY_CERT_FILE needs CORE_CA_FILE (a client certificate is shown over TLS only)"))
 	}
 	if bin&Gateway != 0 && c.GatewaySecret == "" {
 		errs = append(errs, errors.New("GATEWAY_SECRET is required by the gateway: the core's control plane refuses calls without it"))

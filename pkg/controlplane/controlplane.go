@@ -39,8 +39,9 @@ func (c secretCredentials) GetRequestMetadata(context.Context, ...string) (map[s
 	return map[string]string{SecretMetadata: string(c)}, nil
 }
 
-// RequireTransportSecurity is false: the control plane is plain gRPC on a
-// listener meant for an internal network (CONTROL_ADDR, docs/security.md).
+// RequireTransportSecurity is false: the control plane may be plain gRPC
+// on a private network (CONTROL_ADDR, docs/security.md); ClientTLS puts
+// it under TLS.
 func (secretCredentials) RequireTransportSecurity() bool { return false }
 
 // errUnauthenticated is the only answer a caller without the secret gets,
