@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +44,7 @@ func TestSystem(t *testing.T) {
 			}
 			t.Run("NoSubprotocol", func(t *testing.T) { testNoSubprotocol(t, sys) })
 			t.Run("Identity", func(t *testing.T) { testIdentity(t, sys) })
+			t.Run("OversizedFrames", func(t *testing.T) { testOversizedFrames(t, sys) })
 			t.Run("TransactionRetries/1.6", func(t *testing.T) { testTransactionRetries16(t, sys) })
 			t.Run("TransactionRetries/2.0.1", func(t *testing.T) { testTransactionRetries201(t, sys) })
 			t.Run("ManyChargers", func(t *testing.T) { testManyChargers(t, sys) })
@@ -851,8 +853,9 @@ func testTransactionRetries201(t *testing.T, sys *system) {
 }
 
 // The identity is the last path segment, percent-encoded; at most 48
-// characters and no ':' (it is the Basic-auth username). A bad one is refused
-// before the upgrade.
+// printable ASCII characters, no ':' (it is the Basic-auth username), no
+// '/' or '\' and not "." or ".." (ocppj.ValidateIdentity). A bad one is
+// refused with 400 before the upgrade, and cannot be registered.
 func testIdentity(t *testing.T, sys *system) {
 	ctx := testCtx(t)
 	for _, tc := range []struct{ name, path string }{
@@ -860,6 +863,10 @@ func testIdentity(t *testing.T, sys *system) {
 		{"colon", "e2e%3Acp"},
 		{"raw colon", "e2e:cp"},
 		{"nested path", "e2e/cp"},
+		{"encoded slash", "e2e%2Fcp"},
+		{"traversal", "..%2Fetc"},
+		{"dot-dot", "%2E%2E"},
+		{"control character", "e2e%01cp"},
 		{"empty", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -867,10 +874,16 @@ func testIdentity(t *testing.T, sys *system) {
 			if err == nil {
 				t.Fatalf("upgrade accepted for identity %q", tc.path)
 			}
-			if resp == nil || (resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusNotFound) {
-				t.Errorf("identity %q: %v, want HTTP 400 or 404 before any upgrade", tc.path, err)
+			if resp == nil || resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("identity %q: %v, want HTTP 400 before any upgrade", tc.path, err)
 			}
 		})
+	}
+	for _, id := range []string{"e2e/cp", "../etc", "..", strings.Repeat("a", 49), "e2e\x01cp", "e2e:cp"} {
+		code, _, body, err := sys.rest.do(ctx, http.MethodPost, "/api/v1/stations", map[string]string{"id": id}, true)
+		if err != nil || code != http.StatusBadRequest || !strings.Contains(string(body), "station id") {
+			t.Errorf("registering %q: %d %s %v, want 400 saying what is wrong with the station id", id, code, body, err)
+		}
 	}
 
 	// 48 characters including ones that must be percent-encoded in a URL
@@ -882,5 +895,49 @@ func testIdentity(t *testing.T, sys *system) {
 	boot(ctx, t, c, v16, "SN-48")
 	if st := sys.rest.getStation(ctx, t, url.PathEscape(id)); !st.Connected || st.SerialNumber != "SN-48" {
 		t.Errorf("station %q: connected %v serial %q", id, st.Connected, st.SerialNumber)
+	}
+}
+
+// testOversizedFrames: big frames (below MAX_MESSAGE_BYTES, so processed)
+// are kept cut in the message log (MESSAGE_LOG_MAX_FRAME, 64 KiB by
+// default), and a log full of them still reads: 25 frames of 200 KB were
+// 5 MB of page, more than a gRPC client takes.
+func testOversizedFrames(t *testing.T, sys *system) {
+	ctx := testCtx(t)
+	id := newStationID("bigframes")
+	sys.rest.createStation(ctx, t, id, "")
+	c := dialCharger(ctx, t, sys, 0, id, v16, "")
+	data := strings.Repeat("d", 200_000)
+	for range 25 {
+		if err := call(ctx, c, "DataTransfer", map[string]any{"vendorId": "com.example.big", "data": data}, nil); err != nil {
+			t.Fatalf("DataTransfer: %v", err)
+		}
+	}
+	var frames []string
+	eventually(t, "the big frames in the message log", func() (bool, string) {
+		code, _, body, err := sys.rest.do(ctx, http.MethodGet, "/api/v1/stations/"+id+"/messages?pageSize=1000", nil, true)
+		if err != nil || code != http.StatusOK {
+			return false, fmt.Sprintf("GET messages: %d %.200s %v", code, body, err)
+		}
+		var page struct {
+			Messages []struct {
+				Direction, Action, Frame string
+			}
+		}
+		if err := decodeAPI(body, &page); err != nil {
+			return false, err.Error()
+		}
+		frames = frames[:0]
+		for _, m := range page.Messages {
+			if m.Direction == "in" && m.Action == "DataTransfer" {
+				frames = append(frames, m.Frame)
+			}
+		}
+		return len(frames) == 25, fmt.Sprintf("%d DataTransfer frames of %d messages", len(frames), len(page.Messages))
+	})
+	for _, f := range frames {
+		if len(f) > 64<<10+64 || !strings.HasPrefix(f, `[2,"`) || !regexp.MustCompile(`…\(truncated, 2000\d\d bytes\)$`).MatchString(f) {
+			t.Fatalf("stored frame of %d bytes: %.80s…%s", len(f), f, f[max(0, len(f)-40):])
+		}
 	}
 }

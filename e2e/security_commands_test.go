@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,13 +183,24 @@ func testPasswordRotation(t *testing.T, sys *system, v ocppVersion) {
 	sys.rest.createStation(ctx, t, id, oldPassword)
 	is16 := v.name == "1.6"
 
-	// A charger that takes the password it is sent, as a real one does.
+	// A charger that takes the password it is sent, as a real one does,
+	// and (against the spec, as some do) reports it when asked.
 	newPassword := make(chan string, 1)
+	var current atomic.Value
+	current.Store(oldPassword)
 	dial := func(password string) (*chargepoint.Client, error) {
 		return chargepoint.Dial(ctx, sys.gateway(v.index)+id, chargepoint.Options{
 			Subprotocols: []string{v.subprotocol}, Schemas: sys.schemas, Compress: !is16,
 			Username: id, Password: password,
 			OnCall: func(_ context.Context, action string, payload json.RawMessage) (any, error) {
+				pw := current.Load().(string)
+				switch action {
+				case "GetConfiguration":
+					return map[string]any{"configurationKey": []any{map[string]any{"key": "AuthorizationKey", "readonly": false, "value": credentials.AuthorizationKey(pw)}}}, nil
+				case "GetVariables":
+					return map[string]any{"getVariableResult": []any{map[string]any{"attributeStatus": "Accepted", "attributeValue": pw,
+						"component": map[string]any{"name": "SecurityCtrlr"}, "variable": map[string]any{"name": "BasicAuthPassword"}}}}, nil
+				}
 				if is16 && action == "ChangeConfiguration" {
 					var p struct{ Key, Value string }
 					_ = json.Unmarshal(payload, &p)
@@ -197,6 +209,7 @@ func testPasswordRotation(t *testing.T, sys *system, v ocppVersion) {
 						t.Errorf("ChangeConfiguration %s: %v", payload, err)
 						return map[string]any{"status": "Rejected"}, nil
 					}
+					current.Store(pw)
 					newPassword <- pw
 					return map[string]any{"status": "Accepted"}, nil
 				}
@@ -217,6 +230,7 @@ func testPasswordRotation(t *testing.T, sys *system, v ocppVersion) {
 					if len(p.SetVariableData) != 1 || d.Component.Name != "SecurityCtrlr" || d.Variable.Name != "BasicAuthPassword" {
 						t.Errorf("SetVariables %s", payload)
 					}
+					current.Store(d.AttributeValue)
 					newPassword <- d.AttributeValue
 					return map[string]any{"setVariableResult": []any{map[string]any{"attributeStatus": "Accepted",
 						"component": map[string]any{"name": "SecurityCtrlr"}, "variable": map[string]any{"name": "BasicAuthPassword"}}}}, nil
@@ -282,11 +296,53 @@ func testPasswordRotation(t *testing.T, sys *system, v ocppVersion) {
 		return errors.As(err, &he) && he.StatusCode == http.StatusUnauthorized, fmt.Sprintf("dial with the old password: %v", err)
 	})
 
-	// The secret is in neither the command history nor the message log.
+	// The typed configuration API rotates too (names in any case, as
+	// chargers compare them) instead of only telling the station.
+	const typedPassword = "typed-password-0123"
+	path, req := "/configuration", any(map[string]any{"key": "authorizationkey", "value": credentials.AuthorizationKey(typedPassword)})
+	if !is16 {
+		path, req = "/variables/set", map[string]any{"variables": []any{map[string]any{
+			"component": map[string]any{"name": "securityctrlr"}, "variable": map[string]any{"name": "BasicAuthPassword"}, "attributeValue": typedPassword}}}
+	}
+	if code, _, body, err := sys.rest.do(ctx, http.MethodPost, "/api/v1/stations/"+id+path, req, true); err != nil || code != http.StatusOK {
+		t.Fatalf("POST %s with the password: %d %s %v", path, code, body, err)
+	}
+	select {
+	case got := <-newPassword:
+		if got != typedPassword {
+			t.Errorf("the station was sent %q, want the operator's password", got)
+		}
+	case <-ctx.Done():
+		t.Fatal("the typed configuration call sent no password")
+	}
+	_ = fresh.Close()
+	typed, err := dial(typedPassword)
+	if err != nil {
+		t.Fatalf("reconnect with the password set through %s: %v", path, err)
+	}
+	t.Cleanup(func() { _ = typed.Close() })
+	heartbeat(ctx, t, typed) // the core has the connection
+	// The station reports its password when asked: recorded without it.
+	path, req = "/configuration", nil
+	if !is16 {
+		path, req = "/variables/get", map[string]any{"variables": []any{map[string]any{
+			"component": map[string]any{"name": "SecurityCtrlr"}, "variable": map[string]any{"name": "BasicAuthPassword"}}}}
+	}
+	method := http.MethodPost
+	if is16 {
+		method = http.MethodGet
+	}
+	if code, _, body, err := sys.rest.do(ctx, method, "/api/v1/stations/"+id+path, req, true); err != nil || code != http.StatusOK {
+		t.Fatalf("%s %s: %d %s %v", method, path, code, body, err)
+	}
+
+	// The secrets are in neither the command history nor the message log.
 	for _, path := range []string{"/commands?pageSize=100", "/messages?pageSize=100"} {
 		_, _, body, _ := sys.rest.do(ctx, http.MethodGet, "/api/v1/stations/"+id+path, nil, true)
-		if strings.Contains(string(body), pw) || strings.Contains(string(body), credentials.AuthorizationKey(pw)) {
-			t.Errorf("%s shows the new password", path)
+		for _, secret := range []string{pw, typedPassword} {
+			if strings.Contains(string(body), secret) || strings.Contains(string(body), credentials.AuthorizationKey(secret)) {
+				t.Errorf("%s shows the password %s", path, secret)
+			}
 		}
 		if !strings.Contains(string(body), "redacted") {
 			t.Errorf("%s does not show the redacted password change: %s", path, body)

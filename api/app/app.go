@@ -220,7 +220,8 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	a.meters = a.store.NewMeterBatcher(store.MeterBatcherConfig{Logger: logger})
 	a.statuses = a.store.NewStatusBatcher(store.BatcherConfig{Logger: logger})
 	a.lastSeen = a.store.NewLastSeenWriter(store.LastSeenWriterConfig{Logger: logger})
-	a.messages = a.store.NewMessageLogger(store.MessageLoggerConfig{Keep: cfg.MessageLogPerStation, Logger: logger})
+	a.messages = a.store.NewMessageLogger(store.MessageLoggerConfig{Keep: cfg.MessageLogPerStation,
+		MaxBytes: cfg.MessageLogBytes, MaxFrame: cfg.MessageLogMaxFrame, Logger: logger})
 	a.hub = event.NewHub(event.HubConfig{Log: a.store, Logger: logger})
 	a.events = event.NewRecorder(event.RecorderConfig{
 		Log: a.store, Relay: a.bus, Hub: a.hub, Retention: cfg.EventRetention, Logger: logger,
@@ -273,7 +274,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		Passwords:       auth.NewPasswordChecker(cfg.Argon2Concurrency),
 		Policy:          admission.Policy{MinProfile: cfg.MinSecurityProfile, Organization: cfg.CSMSOrganization},
 		UnknownStations: onboarding.Mode(cfg.UnknownStations), PendingLimit: cfg.PendingStationsLimit,
-		ValidID: operator.ValidateStationID, Events: securityevent.Admissions{Recorder: securityEvents, Logger: logger}})
+		Events: securityevent.Admissions{Recorder: securityEvents, Logger: logger}})
 
 	a.creds = access.NewAuthenticator(access.AuthenticatorConfig{Tokens: a.tokens, Store: a.store, Logger: logger})
 	authSvc, err := operator.NewAuthService(a.store, a.tokens, a.creds, logger)

@@ -53,7 +53,7 @@ type Record struct {
 	// StationID is the station the call is about, if any (the filter).
 	StationID string
 	// Request is the request as JSON with its secrets replaced by
-	// Redacted (see Redact).
+	// redact.Marker (audit.Request).
 	Request string
 	Outcome Outcome
 	// Code is the gRPC status code of a failed or refused call, and Error

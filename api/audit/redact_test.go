@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/chargeplane/chargeplane/api/audit"
+	"github.com/chargeplane/chargeplane/api/redact"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 )
 
@@ -57,7 +58,7 @@ func TestRequestWithoutSecrets(t *testing.T) {
 			if strings.Contains(got, secret) {
 				t.Errorf("secret kept: %s", got)
 			}
-			if !strings.Contains(got, audit.Redacted) {
+			if !strings.Contains(got, redact.Marker) {
 				t.Errorf("no redaction marker: %s", got)
 			}
 			for _, k := range c.keep {

@@ -13,9 +13,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/chargeplane/chargeplane/api/event"
+	"github.com/chargeplane/chargeplane/api/redact"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
+	"github.com/chargeplane/chargeplane/pkg/logbound"
 	"github.com/chargeplane/chargeplane/pkg/metrics"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
@@ -116,7 +118,7 @@ func NewDispatcher(d Deps) *Dispatcher {
 		coreID:  d.CoreID,
 		timeout: d.Timeout,
 		now:     d.Now,
-		log:     d.Logger.With("component", "command"),
+		log:     logbound.Clipped(d.Logger).With("component", "command"), // answers quote what chargers sent
 		msgs:    d.Messages,
 		events:  d.Events,
 		metrics: d.Metrics,
@@ -245,7 +247,7 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 	}
 	log := d.log.With("station", r.StationID, "action", r.Action, "message_id", id)
 	// Secrets (a station password) never reach the history or the log.
-	recordedPayload, recordedFrame := redacted(id, r.Action, payload, frame)
+	recordedPayload, recordedFrame := redact.Frame(ocppj.Frame{Type: ocppj.Call, ID: id, Action: r.Action, Payload: payload}, frame)
 
 	cmd := &store.Command{
 		ID:           id,
@@ -420,7 +422,8 @@ func (d *Dispatcher) settle(log *slog.Logger, id string, w *waiter, ans *busv1.E
 		if err := d.schemas.ValidateResponse(w.version, w.action, payload); err != nil {
 			log.Warn("charger's answer violates the response schema; passed on", "err", err)
 		}
-		resp := string(payload)
+		rec, _ := redact.JSON(payload) // the history and events keep no secret
+		resp := string(rec)
 		d.finish(log, id, w, store.CommandOutcome{Status: outcome.Answered, Response: &resp})
 		return &Result{CommandID: id, Payload: payload}, nil
 	case ocppj.CallError:
@@ -506,9 +509,10 @@ func (d *Dispatcher) HandleReply(_ context.Context, env *busv1.Envelope) error {
 		if env.GetReceivedAt() != nil {
 			at = env.GetReceivedAt().AsTime()
 		}
+		_, frame := redact.Frame(f, env.GetFrame())
 		d.logMessage(store.StationMessage{
 			StationID: env.GetStationId(), At: at, Direction: store.DirectionIn, MessageType: messageType(f.Type),
-			MessageID: id, Action: action, ConnectionID: env.GetConnectionId(), Frame: string(env.GetFrame()),
+			MessageID: id, Action: action, ConnectionID: env.GetConnectionId(), Frame: string(frame),
 		})
 	}
 	if w != nil {
@@ -530,7 +534,8 @@ func (d *Dispatcher) lateAnswer(id string, env *busv1.Envelope, f ocppj.Frame) {
 	}
 	o := store.CommandOutcome{Status: outcome.ChargerError, ErrorCode: string(f.ErrorCode), ErrorDescription: f.ErrorDescription}
 	if f.Type == ocppj.CallResult {
-		resp := string(f.Payload)
+		rec, _ := redact.JSON(f.Payload)
+		resp := string(rec)
 		o = store.CommandOutcome{Status: outcome.Answered, Response: &resp}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)

@@ -56,10 +56,6 @@ type Deps struct {
 	// PendingLimit bounds the pending stations PendingUnknown creates
 	// (default 1000).
 	PendingLimit int
-	// ValidID says why an unknown id may not become a pending station
-	// (required with PendingUnknown; the operator API's rule, so that an
-	// operator can name every station it creates).
-	ValidID func(id string) error
 }
 
 // registry is what the service needs from the store.
@@ -96,7 +92,6 @@ type Service struct {
 	flaps        *flapGuard
 	unknown      onboarding.Mode
 	pendingLimit int
-	validID      func(string) error
 
 	// While the database is down, live gateways cannot renew their leases
 	// either, so once it is back every lease may look expired. After a
@@ -136,7 +131,7 @@ func New(d Deps) *Service {
 	s := &Service{bus: d.Bus, now: d.Now, log: d.Logger.With("component", "control"), cache: newCredCache(d.CacheSize),
 		passwords: d.Passwords, brute: newBruteForce(d.Limits.withDefaults(), d.Now),
 		policy: d.Policy, events: d.Events, metrics: d.Metrics,
-		unknown: d.UnknownStations, pendingLimit: d.PendingLimit, validID: d.ValidID, flaps: newFlapGuard()}
+		unknown: d.UnknownStations, pendingLimit: d.PendingLimit, flaps: newFlapGuard()}
 	if d.Store != nil {
 		s.store = d.Store
 	}
@@ -151,8 +146,10 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 	if req.GetGatewayId() == "" {
 		return nil, status.Error(codes.InvalidArgument, "gateway_id is required")
 	}
-	if id == "" {
-		return s.unknownStation(ctx, req, "empty station id"), nil
+	if err := ocppj.ValidateIdentity(id); err != nil {
+		// The gateway refuses these before asking (HTTP 400); a station
+		// registered before the rule cannot connect until it is renamed.
+		return s.unknownStation(ctx, req, err.Error()), nil
 	}
 	if until, ok := s.flaps.refusedUntil(id, s.now()); ok {
 		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_TRY_LATER, Reason: "station id is flapping between clients",
@@ -254,14 +251,6 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 func (s *Service) admitUnknown(ctx context.Context, log *slog.Logger, id string, a admission.Attempt) (*store.Station, error) {
 	if s.unknown != onboarding.PendingUnknown {
 		log.Info("refused unknown station")
-		return nil, nil
-	}
-	if s.validID == nil {
-		log.Error("refused unknown station: no id rule configured")
-		return nil, nil
-	}
-	if err := s.validID(id); err != nil {
-		log.Warn("refused unknown station", "reason", err.Error())
 		return nil, nil
 	}
 	profile := admission.ProfileNone

@@ -110,6 +110,7 @@ func TestAdmitConnection(t *testing.T) {
 			h := newHarness(t, db)
 			h.addStation(t, "OPEN", "")
 			h.addStation(t, "LOCKED", pw)
+			h.addStation(t, "a/b", "") // registered before ids were checked
 			cases := []struct {
 				name string
 				req  *gatewayv1.AdmitConnectionRequest
@@ -117,6 +118,7 @@ func TestAdmitConnection(t *testing.T) {
 			}{
 				{"unknown station", &gatewayv1.AdmitConnectionRequest{StationId: "NOPE", Subprotocol: "ocpp1.6"}, gatewayv1.Decision_DECISION_UNKNOWN_STATION},
 				{"empty station id", &gatewayv1.AdmitConnectionRequest{}, gatewayv1.Decision_DECISION_UNKNOWN_STATION},
+				{"an id the identity rule refuses", &gatewayv1.AdmitConnectionRequest{StationId: "a/b", Subprotocol: "ocpp1.6"}, gatewayv1.Decision_DECISION_UNKNOWN_STATION},
 				{"no password needed", &gatewayv1.AdmitConnectionRequest{StationId: "OPEN", Subprotocol: "ocpp1.6"}, gatewayv1.Decision_DECISION_ACCEPTED},
 				{"no credentials", &gatewayv1.AdmitConnectionRequest{StationId: "LOCKED"}, gatewayv1.Decision_DECISION_UNAUTHORIZED},
 				{"wrong username", &gatewayv1.AdmitConnectionRequest{StationId: "LOCKED", HasBasicAuth: true, Username: "OPEN", Password: pw}, gatewayv1.Decision_DECISION_UNAUTHORIZED},

@@ -39,6 +39,7 @@ type env struct {
 	url   string
 	http  *http.Client
 	token string
+	store *store.Store
 }
 
 // start runs the real stack: SQLite store, operator services behind the
@@ -91,7 +92,7 @@ func start(t *testing.T, cfg httpapi.Config) *env {
 		srv.Stop()
 		<-served
 	})
-	e := &env{url: hs.URL, http: hs.Client()}
+	e := &env{url: hs.URL, http: hs.Client(), store: st}
 	var login struct{ AccessToken string }
 	e.do(t, "POST", "/api/v1/auth/login", `{"email":"OPS@example.com","password":"operator-password"}`, http.StatusOK, &login)
 	e.token = login.AccessToken
@@ -300,6 +301,51 @@ func TestStationsREST(t *testing.T) {
 	}
 	wantError(t, e.do(t, "DELETE", "/api/v1/stations/CP-1", "", http.StatusNotFound, nil))
 	wantError(t, e.do(t, "GET", "/api/v1/stations/CP-1", "", http.StatusNotFound, nil))
+}
+
+// Ids are checked at registration with the OCPP identity rule, but a station
+// registered before that rule is still read and deleted through its
+// percent-encoded id (one with a '/' only over gRPC: the REST gateway
+// splits paths at %2F, see TestStations in api/operator).
+func TestStationIDsREST(t *testing.T) {
+	e := start(t, httpapi.Config{})
+	for _, tc := range []struct{ id, why string }{
+		{"a/b", "must not contain '/'"},
+		{"../etc", "must not contain '/'"},
+		{"..", "relative path"},
+		{`a\\b`, `must not contain '\\'`},
+		{strings.Repeat("x", 49), "longer than 48"},
+		{`CP\u0001`, "printable ASCII"},
+		{"CP 1", "printable ASCII"},
+		{"CP:1", "must not contain ':'"},
+	} {
+		e2 := wantError(t, e.do(t, "POST", "/api/v1/stations", `{"id":"`+tc.id+`"}`, http.StatusBadRequest, nil))
+		if !strings.Contains(*e2.Message, tc.why) {
+			t.Errorf("id %s refused with %q, want it to say %q", tc.id, *e2.Message, tc.why)
+		}
+	}
+
+	// Legal, once percent-encoded.
+	e.do(t, "POST", "/api/v1/stations", `{"id":"E#1%?+"}`, http.StatusCreated, nil)
+	var got struct{ ID string }
+	e.do(t, "GET", "/api/v1/stations/E%231%25%3F+", "", http.StatusOK, &got)
+	if got.ID != "E#1%?+" {
+		t.Errorf("GET of an escaped id returned %q", got.ID)
+	}
+
+	ctx := context.Background()
+	for _, tc := range []struct{ id, path string }{{"..", "%2E%2E"}, {".", "%2E"}, {`a\b`, "a%5Cb"}} {
+		if err := e.store.CreateStation(ctx, &store.Station{ID: tc.id, Status: "Unavailable"}); err != nil {
+			t.Fatal(err)
+		}
+		got.ID = ""
+		e.do(t, "GET", "/api/v1/stations/"+tc.path, "", http.StatusOK, &got)
+		if got.ID != tc.id {
+			t.Errorf("GET %s returned station %q, want %q", tc.path, got.ID, tc.id)
+		}
+		e.do(t, "DELETE", "/api/v1/stations/"+tc.path, "", http.StatusOK, nil)
+		wantError(t, e.do(t, "GET", "/api/v1/stations/"+tc.path, "", http.StatusNotFound, nil))
+	}
 }
 
 func TestOpenAPIServed(t *testing.T) {

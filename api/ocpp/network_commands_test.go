@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/chargeplane/chargeplane/api/command"
+	"github.com/chargeplane/chargeplane/api/redact"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
@@ -80,7 +81,7 @@ func TestNetworkProfileAndPublishCommands(t *testing.T) {
 			for _, p := range []store.NetworkProfile{typed[0], generic[0]} {
 				if p.Slot != 2 || p.SecurityProfile != 2 || p.CSMSURL != "wss://csms.example/ocpp" || p.RequestedBy != "op" || p.CommandID == "" ||
 					strings.Contains(p.ConnectionData, "vpn-secret-1") || strings.Contains(p.ConnectionData, "vpn-key-2") ||
-					!strings.Contains(p.ConnectionData, command.Redacted) || !strings.Contains(p.ConnectionData, "vpn.example") {
+					!strings.Contains(p.ConnectionData, redact.Marker) || !strings.Contains(p.ConnectionData, "vpn.example") {
 					t.Errorf("kept %+v", p)
 				}
 			}

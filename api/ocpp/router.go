@@ -29,11 +29,13 @@ import (
 	v201 "github.com/chargeplane/chargeplane/api/ocpp/v201"
 	"github.com/chargeplane/chargeplane/api/onboarding"
 	"github.com/chargeplane/chargeplane/api/pki"
+	"github.com/chargeplane/chargeplane/api/redact"
 	"github.com/chargeplane/chargeplane/api/securityevent"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/api/tariff"
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
+	"github.com/chargeplane/chargeplane/pkg/logbound"
 	"github.com/chargeplane/chargeplane/pkg/metrics"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
@@ -158,7 +160,13 @@ type Router struct {
 	reads      standingReads // cache misses, read in groups
 	events     EventSink
 	metrics    *metrics.Core
+	// frameLogs limits, per connection, the lines a charger's frames
+	// cause (its CALLs answered with errors, for one).
+	frameLogs *logbound.Limiters
 }
+
+// maxFrameLogConnections bounds the per-connection log budgets kept.
+const maxFrameLogConnections = 200_000
 
 // NewRouter builds the router and its route tables.
 func NewRouter(d Deps) *Router {
@@ -177,11 +185,12 @@ func NewRouter(d Deps) *Router {
 	if d.StandingCacheSize <= 0 {
 		d.StandingCacheSize = 100_000
 	}
+	// What a charger sent is bounded in every line (the handlers' too).
 	r := &Router{
 		bus:        d.Bus,
 		schemas:    d.Schemas,
 		now:        d.Now,
-		log:        d.Logger.With("component", "ocpp"),
+		log:        logbound.Clipped(d.Logger).With("component", "ocpp"),
 		validate:   d.ValidateResponses,
 		touchEvery: d.TouchEvery,
 		msgs:       d.MessageLog,
@@ -189,6 +198,7 @@ func NewRouter(d Deps) *Router {
 		standings:  newStandingCache(d.StandingTTL, d.StandingCacheSize, d.Now),
 		events:     d.Events,
 		metrics:    d.Metrics,
+		frameLogs:  logbound.NewLimiters(logbound.DefaultLimit, maxFrameLogConnections, d.Now),
 	}
 	// A nil *store.Store must stay a nil interface so a missing store fails
 	// loudly at the first use rather than behind a non-nil interface.
@@ -251,7 +261,7 @@ func (r *Router) HandleUpstream(ctx context.Context, env *busv1.Envelope) error 
 	log := r.log.With("station", env.GetStationId(), "gateway", env.GetGatewayId(), "connection", env.GetConnectionId())
 	switch env.GetKind() {
 	case busv1.Kind_KIND_FRAME:
-		return r.handleFrame(ctx, log, env)
+		return r.handleFrame(ctx, r.frameLogs.Get(env.GetConnectionId()).Logger(log), env)
 	case busv1.Kind_KIND_CONNECTED:
 		// A new connection starts from the database's standing.
 		r.standings.forget(env.GetStationId())
@@ -271,6 +281,9 @@ func (r *Router) HandleUpstream(ctx context.Context, env *busv1.Envelope) error 
 		}
 		// Not applied: a newer connection already replaced this one.
 		log.Debug("station disconnected", "applied", applied, "reason", env.GetReason())
+		if n := r.frameLogs.Forget(env.GetConnectionId()); n > 0 {
+			log.Info("frame log lines of the connection were suppressed", logbound.SuppressedKey, n)
+		}
 		if applied {
 			r.publishConnection(event.StationDisconnected, env)
 		}
@@ -364,7 +377,8 @@ func (r *Router) handleFrame(ctx context.Context, log *slog.Logger, env *busv1.E
 			attribute.String("ocpp.station_id", env.GetStationId()), attribute.String("ocpp.version", v.String()))
 	}
 	log = log.With("action", f.Action, "message_id", f.ID)
-	r.logMessage(env, store.DirectionIn, store.MessageCall, f.ID, f.Action, env.GetFrame())
+	_, recorded := redact.Frame(f, env.GetFrame()) // e.g. a NotifyReport that shows a password
+	r.logMessage(env, store.DirectionIn, store.MessageCall, f.ID, f.Action, recorded)
 	var after route.FollowUps
 	resp, cerr := r.call(ctx, log, v, env, f, &after)
 	if cerr != nil {

@@ -42,7 +42,7 @@ func (s *AuditService) ListAuditRecords(ctx context.Context, req *chargeplanev1.
 	}
 	f := store.AuditFilter{Actor: req.GetActor(), StationID: req.GetStationId()}
 	if req.GetStationId() != "" {
-		if err := ValidateStationID(req.GetStationId()); err != nil {
+		if err := ValidateStationRef(req.GetStationId()); err != nil {
 			return nil, invalid(err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/audit"
 	"github.com/chargeplane/chargeplane/api/auth"
 	"github.com/chargeplane/chargeplane/api/operator"
+	"github.com/chargeplane/chargeplane/api/redact"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 )
@@ -81,7 +82,7 @@ func TestAuditTrail(t *testing.T) {
 			}
 		}
 		created := list.GetRecords()[3]
-		if !strings.Contains(created.GetRequest(), `"password":"`+audit.Redacted+`"`) || !strings.Contains(created.GetRequest(), "Depot") {
+		if !strings.Contains(created.GetRequest(), `"password":"`+redact.Marker+`"`) || !strings.Contains(created.GetRequest(), "Depot") {
 			t.Errorf("request = %s, want it with the password redacted", created.GetRequest())
 		}
 		if dup := list.GetRecords()[2]; dup.GetCode() != codes.AlreadyExists.String() {

@@ -56,7 +56,7 @@ func (s *CertificateService) GetCertificateAuthority(context.Context, *chargepla
 // ListIssuedCertificates returns the certificates issued to a station,
 // newest first.
 func (s *CertificateService) ListIssuedCertificates(ctx context.Context, req *chargeplanev1.ListIssuedCertificatesRequest) (*chargeplanev1.ListIssuedCertificatesResponse, error) {
-	if err := ValidateStationID(req.GetStationId()); err != nil {
+	if err := ValidateStationRef(req.GetStationId()); err != nil {
 		return nil, invalid(err)
 	}
 	page, err := readNewestPage(req, issuedCursor)
@@ -93,7 +93,7 @@ func issuedToProto(c *store.IssuedCertificate) *chargeplanev1.IssuedCertificate 
 
 // ListInstalledCertificates returns the station's certificate inventory.
 func (s *CertificateService) ListInstalledCertificates(ctx context.Context, req *chargeplanev1.ListInstalledCertificatesRequest) (*chargeplanev1.ListInstalledCertificatesResponse, error) {
-	if err := ValidateStationID(req.GetStationId()); err != nil {
+	if err := ValidateStationRef(req.GetStationId()); err != nil {
 		return nil, invalid(err)
 	}
 	if _, err := s.store.GetStation(ctx, req.GetStationId()); err != nil {

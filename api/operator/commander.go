@@ -25,7 +25,7 @@ type commands struct {
 // do carries out the operation in names (its type) on the station.
 func do[Out any](ctx context.Context, c commands, stationID string, in any) (Out, error) {
 	var zero Out
-	if err := ValidateStationID(stationID); err != nil {
+	if err := ValidateStationRef(stationID); err != nil {
 		return zero, invalid(err)
 	}
 	out, err := command.Do[Out](ctx, c.s, stationID, RequestedBy(ctx), in)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/auth"
 	"github.com/chargeplane/chargeplane/api/command"
+	"github.com/chargeplane/chargeplane/api/redact"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 )
@@ -74,7 +76,7 @@ func RequestedBy(ctx context.Context) string {
 // Call sends any action the station's version defines for the CSMS, with
 // the operator's payload as written.
 func (s *CommandService) Call(ctx context.Context, req *chargeplanev1.CallRequest) (*chargeplanev1.CallResponse, error) {
-	if err := ValidateStationID(req.GetStationId()); err != nil {
+	if err := ValidateStationRef(req.GetStationId()); err != nil {
 		return nil, invalid(err)
 	}
 	if req.GetAction() == "" || len(req.GetAction()) > maxActionLen {
@@ -152,6 +154,10 @@ func (s *CommandService) ListMessages(ctx context.Context, req *chargeplanev1.Li
 	}
 	resp := &chargeplanev1.ListMessagesResponse{}
 	rows, resp.NextPageToken = cutNewest(page, rows, func(m *store.StationMessage) int64 { return m.ID })
+	if n := messagesThatFit(rows); n < len(rows) {
+		rows = rows[:n]
+		resp.NextPageToken = encodeCursor(page.kind, strconv.FormatInt(rows[n-1].ID, 10))
+	}
 	for _, m := range rows {
 		resp.Messages = append(resp.Messages, &chargeplanev1.Message{
 			Id: m.ID, At: timestamppb.New(m.At), Direction: m.Direction, MessageType: m.MessageType,
@@ -161,10 +167,29 @@ func (s *CommandService) ListMessages(ctx context.Context, req *chargeplanev1.Li
 	return resp, nil
 }
 
+// MaxMessagesPageBytes bounds the frames of one page of the message log,
+// well under the 4 MB a gRPC client (the REST gateway among them) accepts
+// by default: a page of big frames ends early, the rest follows on the
+// next page.
+const MaxMessagesPageBytes = 2 << 20
+
+// messagesThatFit is how many of rows (newest first) one page shows
+// within MaxMessagesPageBytes of frames, at least one.
+func messagesThatFit(rows []store.StationMessage) int {
+	total := 0
+	for i, m := range rows {
+		total += len(m.Frame)
+		if i > 0 && total > MaxMessagesPageBytes {
+			return i
+		}
+	}
+	return len(rows)
+}
+
 // listArgs validates a history request; an unknown station is NotFound
 // rather than an empty list, so a typo does not look like a quiet charger.
 func (s *CommandService) listArgs(ctx context.Context, stationID string, req pagedRequest, kind string) (listPage, error) {
-	if err := ValidateStationID(stationID); err != nil {
+	if err := ValidateStationRef(stationID); err != nil {
 		return listPage{}, invalid(err)
 	}
 	page, err := readNewestPage(req, kind)
@@ -218,7 +243,7 @@ func setsPassword(action string, payload json.RawMessage) bool {
 		var p struct {
 			Key string `json:"key"`
 		}
-		return json.Unmarshal(payload, &p) == nil && p.Key == authorizationKey
+		return json.Unmarshal(payload, &p) == nil && redact.StationPasswordKey(p.Key)
 	case "SetVariables":
 		var p struct {
 			SetVariableData []struct {
@@ -234,7 +259,7 @@ func setsPassword(action string, payload json.RawMessage) bool {
 			return false
 		}
 		for _, d := range p.SetVariableData {
-			if d.Component.Name == securityCtrlr && d.Variable.Name == basicAuthPasswordVar {
+			if redact.StationPasswordVariable(d.Component.Name, d.Variable.Name) {
 				return true
 			}
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/credentials"
+	"github.com/chargeplane/chargeplane/api/redact"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
@@ -53,14 +54,10 @@ func NewConfigurationService(cmds *command.Sender, models DeviceModelStore, rota
 }
 
 // The station password, a configuration key in 1.6 and a variable in
-// 2.0.1: set only through a rotation, so that the CSMS keeps admitting the
-// station whatever it does with the new one.
-const (
-	authorizationKey       = "AuthorizationKey"
-	securityCtrlr          = "SecurityCtrlr"
-	basicAuthPasswordVar   = "BasicAuthPassword"
-	passwordThroughRotator = "the station password is changed through RotatePassword (POST /api/v1/stations/{id}/password/rotate)"
-)
+// 2.0.1 (redact.StationPasswordKey, redact.StationPasswordVariable): set
+// only through a rotation, so that the CSMS keeps admitting the station
+// whatever it does with the new one.
+const passwordThroughRotator = "the station password is changed through RotatePassword (POST /api/v1/stations/{id}/password/rotate)"
 
 // RotatePassword gives the station a new Basic-auth password.
 func (s *ConfigurationService) RotatePassword(ctx context.Context, req *chargeplanev1.RotatePasswordRequest) (*chargeplanev1.RotatePasswordResponse, error) {
@@ -77,7 +74,7 @@ func (s *ConfigurationService) RotatePassword(ctx context.Context, req *chargepl
 }
 
 func (s *ConfigurationService) rotate(ctx context.Context, stationID, password string) (credentials.Result, error) {
-	if err := ValidateStationID(stationID); err != nil {
+	if err := ValidateStationRef(stationID); err != nil {
 		return credentials.Result{}, invalid(err)
 	}
 	r, err := s.rotator.Rotate(ctx, stationID, password)
@@ -108,7 +105,7 @@ func (s *ConfigurationService) ChangeConfiguration(ctx context.Context, req *cha
 	if req.GetKey() == "" {
 		return nil, status.Error(codes.InvalidArgument, "key is required")
 	}
-	if req.GetKey() == authorizationKey {
+	if redact.StationPasswordKey(req.GetKey()) {
 		p, err := credentials.FromAuthorizationKey(req.GetValue())
 		if err != nil {
 			return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -178,7 +175,7 @@ func (s *ConfigurationService) SetVariables(ctx context.Context, req *chargeplan
 		if err := checkVariable(val.GetComponent(), val.GetVariable(), i); err != nil {
 			return nil, err
 		}
-		if val.GetComponent().GetName() == securityCtrlr && val.GetVariable().GetName() == basicAuthPasswordVar {
+		if redact.StationPasswordVariable(val.GetComponent().GetName(), val.GetVariable().GetName()) {
 			if len(req.GetVariables()) > 1 {
 				return nil, status.Error(codes.InvalidArgument, "set BasicAuthPassword on its own: "+passwordThroughRotator)
 			}
@@ -211,7 +208,7 @@ func (s *ConfigurationService) setPassword(ctx context.Context, stationID string
 		return nil, err
 	}
 	return &chargeplanev1.SetVariablesResponse{CommandId: r.CommandID, Results: []*chargeplanev1.SetVariableResult{{
-		Component: &chargeplanev1.ComponentRef{Name: securityCtrlr}, Variable: &chargeplanev1.VariableRef{Name: basicAuthPasswordVar},
+		Component: &chargeplanev1.ComponentRef{Name: val.GetComponent().GetName()}, Variable: &chargeplanev1.VariableRef{Name: val.GetVariable().GetName()},
 		AttributeType: cmp.Or(val.GetAttributeType(), "Actual"), AttributeStatus: r.Status, ReasonCode: r.Reason,
 	}}}, nil
 }
@@ -246,7 +243,7 @@ func (s *ConfigurationService) GetBaseReport(ctx context.Context, req *chargepla
 // GetDeviceModel serves the device model of the station's latest complete
 // report.
 func (s *ConfigurationService) GetDeviceModel(ctx context.Context, req *chargeplanev1.GetDeviceModelRequest) (*chargeplanev1.GetDeviceModelResponse, error) {
-	if err := ValidateStationID(req.GetStationId()); err != nil {
+	if err := ValidateStationRef(req.GetStationId()); err != nil {
 		return nil, invalid(err)
 	}
 	rep, err := s.models.LatestDeviceModel(ctx, req.GetStationId())
@@ -378,7 +375,7 @@ func DeviceModelToProto(r *store.DeviceModelReport) (*chargeplanev1.DeviceModel,
 // the CSMS admits the station with: a profile the CSMS would refuse locks
 // the station out once it switches to it.
 func (s *ConfigurationService) SetNetworkProfile(ctx context.Context, req *chargeplanev1.SetNetworkProfileRequest) (*chargeplanev1.SetNetworkProfileResponse, error) {
-	if err := ValidateStationID(req.GetStationId()); err != nil {
+	if err := ValidateStationRef(req.GetStationId()); err != nil {
 		return nil, invalid(err)
 	}
 	if req.GetConfigurationSlot() < 0 {
@@ -434,7 +431,7 @@ func checkCSMSURL(raw string) error {
 
 // ListNetworkProfiles returns the profiles the station accepted.
 func (s *ConfigurationService) ListNetworkProfiles(ctx context.Context, req *chargeplanev1.ListNetworkProfilesRequest) (*chargeplanev1.ListNetworkProfilesResponse, error) {
-	if err := ValidateStationID(req.GetStationId()); err != nil {
+	if err := ValidateStationRef(req.GetStationId()); err != nil {
 		return nil, invalid(err)
 	}
 	if _, err := s.models.GetStation(ctx, req.GetStationId()); err != nil {

@@ -114,7 +114,7 @@ func (s *CustomerInformationService) ListCustomerInformation(ctx context.Context
 }
 
 func (s *CustomerInformationService) station(ctx context.Context, id string) error {
-	if err := ValidateStationID(id); err != nil {
+	if err := ValidateStationRef(id); err != nil {
 		return invalid(err)
 	}
 	if _, err := s.store.GetStation(ctx, id); err != nil {

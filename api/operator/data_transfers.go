@@ -43,7 +43,7 @@ func (s *DataTransferService) ListDataTransfers(ctx context.Context, req *charge
 		return nil, err
 	}
 	id := req.GetStationId()
-	if err := ValidateStationID(id); err != nil {
+	if err := ValidateStationRef(id); err != nil {
 		return nil, invalid(err)
 	}
 	if _, err := s.store.GetStation(ctx, id); err != nil {

@@ -136,7 +136,7 @@ func (s *DisplayMessageService) ClearDisplayMessage(ctx context.Context, req *ch
 // ListDisplayMessages returns what the station shows as the CSMS knows it.
 func (s *DisplayMessageService) ListDisplayMessages(ctx context.Context, req *chargeplanev1.ListDisplayMessagesRequest) (*chargeplanev1.ListDisplayMessagesResponse, error) {
 	id := req.GetStationId()
-	if err := ValidateStationID(id); err != nil {
+	if err := ValidateStationRef(id); err != nil {
 		return nil, invalid(err)
 	}
 	if _, err := s.store.GetStation(ctx, id); err != nil {

@@ -45,7 +45,7 @@ func EventFilter(stations, types []string) (event.Filter, error) {
 		return f, errors.New("at most 100 stations and 100 types")
 	}
 	for _, id := range stations {
-		if err := ValidateStationID(id); err != nil {
+		if err := ValidateStationRef(id); err != nil {
 			return f, err
 		}
 		f.StationIDs = append(f.StationIDs, id)

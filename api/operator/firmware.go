@@ -139,7 +139,7 @@ func (s *FirmwareService) UnpublishFirmware(ctx context.Context, req *chargeplan
 // ListStatusReports returns the station's recent firmware, log and
 // publish statuses.
 func (s *FirmwareService) ListStatusReports(ctx context.Context, req *chargeplanev1.ListStatusReportsRequest) (*chargeplanev1.ListStatusReportsResponse, error) {
-	if err := ValidateStationID(req.GetStationId()); err != nil {
+	if err := ValidateStationRef(req.GetStationId()); err != nil {
 		return nil, invalid(err)
 	}
 	switch req.GetKind() {

@@ -68,7 +68,7 @@ func (s *LocalListService) SendLocalList(ctx context.Context, req *chargeplanev1
 		return nil, status.Errorf(codes.InvalidArgument, "update_type %q is not Full or Differential", req.GetUpdateType())
 	}
 	id := req.GetStationId()
-	if err := ValidateStationID(id); err != nil {
+	if err := ValidateStationRef(id); err != nil {
 		return nil, invalid(err)
 	}
 	v, err := s.send.s.Version(ctx, id)

@@ -203,7 +203,7 @@ func (s *MonitoringService) ListStationEvents(ctx context.Context, req *chargepl
 
 // station checks that the station exists.
 func (s *MonitoringService) station(ctx context.Context, id string) error {
-	if err := ValidateStationID(id); err != nil {
+	if err := ValidateStationRef(id); err != nil {
 		return invalid(err)
 	}
 	if _, err := s.store.GetStation(ctx, id); err != nil {

@@ -70,7 +70,7 @@ func (s *StationService) onboardingError(ctx context.Context, err error, id, wha
 // connected, asks it to boot now so that it need not wait for its retry
 // interval.
 func (s *StationService) AcceptStation(ctx context.Context, req *chargeplanev1.AcceptStationRequest) (*chargeplanev1.AcceptStationResponse, error) {
-	if err := ValidateStationID(req.GetId()); err != nil {
+	if err := ValidateStationRef(req.GetId()); err != nil {
 		return nil, invalid(err)
 	}
 	var (
@@ -128,7 +128,7 @@ func (s *StationService) triggerBoot(ctx context.Context, id string) bool {
 
 // RejectStation rejects a pending station.
 func (s *StationService) RejectStation(ctx context.Context, req *chargeplanev1.RejectStationRequest) (*chargeplanev1.RejectStationResponse, error) {
-	if err := ValidateStationID(req.GetId()); err != nil {
+	if err := ValidateStationRef(req.GetId()); err != nil {
 		return nil, invalid(err)
 	}
 	st, err := s.stations.SetOnboarding(ctx, req.GetId(), string(onboarding.Rejected), states(onboarding.RejectableFrom()), nil, nil)
@@ -141,7 +141,7 @@ func (s *StationService) RejectStation(ctx context.Context, req *chargeplanev1.R
 
 // BlockStation refuses the station's connections and closes the open one.
 func (s *StationService) BlockStation(ctx context.Context, req *chargeplanev1.BlockStationRequest) (*chargeplanev1.BlockStationResponse, error) {
-	if err := ValidateStationID(req.GetId()); err != nil {
+	if err := ValidateStationRef(req.GetId()); err != nil {
 		return nil, invalid(err)
 	}
 	st, err := s.stations.SetBlocked(ctx, req.GetId(), true)
@@ -162,7 +162,7 @@ func (s *StationService) BlockStation(ctx context.Context, req *chargeplanev1.Bl
 
 // UnblockStation lets a blocked station connect again.
 func (s *StationService) UnblockStation(ctx context.Context, req *chargeplanev1.UnblockStationRequest) (*chargeplanev1.UnblockStationResponse, error) {
-	if err := ValidateStationID(req.GetId()); err != nil {
+	if err := ValidateStationRef(req.GetId()); err != nil {
 		return nil, invalid(err)
 	}
 	st, err := s.stations.SetBlocked(ctx, req.GetId(), false)

@@ -285,7 +285,7 @@ func TestStations(t *testing.T) {
 
 		for name, id := range map[string]string{
 			"empty": "", "too long": strings.Repeat("a", 49), "colon": "a:b", "space": "a b",
-			"non-ascii": "café", "control": "a\tb",
+			"non-ascii": "café", "control": "a\tb", "slash": "a/b", "traversal": "../etc", "dot-dot": "..", "backslash": `a\b`,
 		} {
 			_, err := svc.CreateStation(ctx, &chargeplanev1.CreateStationRequest{Id: id})
 			if status.Code(err) != codes.InvalidArgument {
@@ -330,6 +330,19 @@ func TestStations(t *testing.T) {
 		wantCode(t, err, codes.NotFound)
 		_, err = svc.GetStation(ctx, &chargeplanev1.GetStationRequest{Id: "CP-001"})
 		wantCode(t, err, codes.NotFound)
+
+		// Registered before ids were checked: still read and deleted.
+		for _, id := range []string{"a/b", "../etc"} {
+			if err := st.CreateStation(context.Background(), &store.Station{ID: id, Status: "Unavailable"}); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := svc.GetStation(ctx, &chargeplanev1.GetStationRequest{Id: id}); err != nil || got.GetStation().GetId() != id {
+				t.Fatalf("get %q = %v, %v", id, got, err)
+			}
+			if _, err := svc.DeleteStation(ctx, &chargeplanev1.DeleteStationRequest{Id: id}); err != nil {
+				t.Fatalf("delete %q: %v", id, err)
+			}
+		}
 	})
 }
 

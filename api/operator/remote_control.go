@@ -85,7 +85,7 @@ func (s *RemoteControlService) RemoteStart(ctx context.Context, req *chargeplane
 	if err := errors.Join(positive("evse_id", req.EvseId), positive("connector_id", req.ConnectorId)); err != nil {
 		return nil, err
 	}
-	if err := ValidateStationID(req.GetStationId()); err != nil {
+	if err := ValidateStationRef(req.GetStationId()); err != nil {
 		return nil, invalid(err)
 	}
 	// Read before sending, so that whatever the station starts in answer
@@ -175,7 +175,7 @@ func (s *RemoteControlService) transaction(ctx context.Context, stationID string
 	if id <= 0 {
 		return nil, status.Error(codes.InvalidArgument, "transaction_id must be a positive transaction id")
 	}
-	if err := ValidateStationID(stationID); err != nil {
+	if err := ValidateStationRef(stationID); err != nil {
 		return nil, invalid(err)
 	}
 	t, err := s.txs.GetTransaction(ctx, id)

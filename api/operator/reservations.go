@@ -86,7 +86,7 @@ func (s *ReservationService) ReserveNow(ctx context.Context, req *chargeplanev1.
 // CancelReservation sends CancelReservation; an accepted cancellation
 // marks the reservation Cancelled.
 func (s *ReservationService) CancelReservation(ctx context.Context, req *chargeplanev1.CancelReservationRequest) (*chargeplanev1.CancelReservationResponse, error) {
-	if err := ValidateStationID(req.GetStationId()); err != nil {
+	if err := ValidateStationRef(req.GetStationId()); err != nil {
 		return nil, invalid(err)
 	}
 	if req.GetReservationId() <= 0 || req.GetReservationId() > 1<<31-1 {
@@ -110,7 +110,7 @@ const reservationCursor = "res1:"
 
 // ListReservations pages through a station's reservations, newest first.
 func (s *ReservationService) ListReservations(ctx context.Context, req *chargeplanev1.ListReservationsRequest) (*chargeplanev1.ListReservationsResponse, error) {
-	if err := ValidateStationID(req.GetStationId()); err != nil {
+	if err := ValidateStationRef(req.GetStationId()); err != nil {
 		return nil, invalid(err)
 	}
 	page, err := readNewestPage(req, reservationCursor)

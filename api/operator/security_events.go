@@ -47,7 +47,7 @@ type securityEventQuery interface {
 
 // ListStationSecurityEvents returns one station's events, newest first.
 func (s *SecurityEventService) ListStationSecurityEvents(ctx context.Context, req *chargeplanev1.ListStationSecurityEventsRequest) (*chargeplanev1.ListStationSecurityEventsResponse, error) {
-	if err := ValidateStationID(req.GetStationId()); err != nil {
+	if err := ValidateStationRef(req.GetStationId()); err != nil {
 		return nil, invalid(err)
 	}
 	if _, err := s.store.GetStation(ctx, req.GetStationId()); err != nil {

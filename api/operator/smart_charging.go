@@ -111,7 +111,7 @@ func (s *SmartChargingService) GetChargingProfiles(ctx context.Context, req *cha
 
 // ListChargingProfiles returns the stored profiles of a station.
 func (s *SmartChargingService) ListChargingProfiles(ctx context.Context, req *chargeplanev1.ListChargingProfilesRequest) (*chargeplanev1.ListChargingProfilesResponse, error) {
-	if err := ValidateStationID(req.GetStationId()); err != nil {
+	if err := ValidateStationRef(req.GetStationId()); err != nil {
 		return nil, invalid(err)
 	}
 	switch req.GetSource() {
@@ -145,7 +145,7 @@ func (s *SmartChargingService) ListChargingProfiles(ctx context.Context, req *ch
 // GetChargingState returns what the station reported for smart charging.
 func (s *SmartChargingService) GetChargingState(ctx context.Context, req *chargeplanev1.GetChargingStateRequest) (*chargeplanev1.GetChargingStateResponse, error) {
 	id := req.GetStationId()
-	if err := ValidateStationID(id); err != nil {
+	if err := ValidateStationRef(id); err != nil {
 		return nil, invalid(err)
 	}
 	if _, err := s.store.GetStation(ctx, id); err != nil {

@@ -23,11 +23,10 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
-// Limits from OCPP: the identity is at most 48 characters and never holds
-// ':' (it is the Basic-auth username); a security-profile password is 16–40
-// characters (2.0.1; 1.6 allows 16–20, a subset).
+// Limits from OCPP: a security-profile password is 16–40 characters
+// (2.0.1; 1.6 allows 16–20, a subset); the identity's are
+// ocppj.ValidateIdentity's.
 const (
-	MaxStationIDLen   = 48
 	MinPasswordLen    = 16
 	MaxPasswordLen    = 40
 	MaxStationNameLen = 255
@@ -102,24 +101,17 @@ func NewStationService(stations StationStore, logger *slog.Logger) *StationServi
 	return &StationService{stations: stations, logger: logger}
 }
 
-// ValidateStationID reports why id cannot be an OCPP station identity.
-func ValidateStationID(id string) error {
+// ValidateStationRef says why id cannot name a station in a request about
+// an existing one. It is looser than ocppj.ValidateIdentity, the rule for
+// registering a station: one registered before that rule (e.g. "a/b")
+// stays readable and deletable (REST takes it percent-encoded). Any id is
+// safe to look up, the queries are parameterised; this only bounds it.
+func ValidateStationRef(id string) error {
 	switch {
 	case id == "":
-		return fmt.Errorf("station id is required")
-	case len(id) > MaxStationIDLen:
-		return fmt.Errorf("station id is longer than %d characters", MaxStationIDLen)
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if c == ':' {
-			return fmt.Errorf("station id must not contain ':'")
-		}
-		// Printable ASCII without space: the id travels in URL paths and as
-		// the Basic-auth username.
-		if c <= ' ' || c > '~' {
-			return fmt.Errorf("station id must be printable ASCII without spaces")
-		}
+		return errors.New("station id is required")
+	case len(id) > ocppj.MaxIdentityLen:
+		return fmt.Errorf("station id is longer than %d characters", ocppj.MaxIdentityLen)
 	}
 	return nil
 }
@@ -151,7 +143,7 @@ func notFoundMsg(id string) string { return fmt.Sprintf("station %q not found", 
 
 // CreateStation registers a station so that it may connect.
 func (s *StationService) CreateStation(ctx context.Context, req *chargeplanev1.CreateStationRequest) (*chargeplanev1.CreateStationResponse, error) {
-	if err := ValidateStationID(req.GetId()); err != nil {
+	if err := ocppj.ValidateIdentity(req.GetId()); err != nil {
 		return nil, invalid(err)
 	}
 	if err := validateName(req.GetName()); err != nil {
@@ -196,7 +188,7 @@ func (s *StationService) CreateStation(ctx context.Context, req *chargeplanev1.C
 
 // GetStation returns one station.
 func (s *StationService) GetStation(ctx context.Context, req *chargeplanev1.GetStationRequest) (*chargeplanev1.GetStationResponse, error) {
-	if err := ValidateStationID(req.GetId()); err != nil {
+	if err := ValidateStationRef(req.GetId()); err != nil {
 		return nil, invalid(err)
 	}
 	st, err := s.stations.GetStation(ctx, req.GetId())
@@ -251,7 +243,7 @@ func listStationsFilter(req *chargeplanev1.ListStationsRequest) (store.StationFi
 
 // ListStations returns stations ordered by id, one page at a time.
 func (s *StationService) ListStations(ctx context.Context, req *chargeplanev1.ListStationsRequest) (*chargeplanev1.ListStationsResponse, error) {
-	page, err := readPage(req, pageTokenPrefix, ValidateStationID)
+	page, err := readPage(req, pageTokenPrefix, ValidateStationRef)
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +267,7 @@ func (s *StationService) ListStations(ctx context.Context, req *chargeplanev1.Li
 // UpdateStation changes the fields present in the request; an empty
 // password removes the station's password.
 func (s *StationService) UpdateStation(ctx context.Context, req *chargeplanev1.UpdateStationRequest) (*chargeplanev1.UpdateStationResponse, error) {
-	if err := ValidateStationID(req.GetId()); err != nil {
+	if err := ValidateStationRef(req.GetId()); err != nil {
 		return nil, invalid(err)
 	}
 	var patch store.StationPatch
@@ -358,7 +350,7 @@ func (s *StationService) UpdateStation(ctx context.Context, req *chargeplanev1.U
 // DeleteStation removes a station; a connected station is refused at its
 // next admission.
 func (s *StationService) DeleteStation(ctx context.Context, req *chargeplanev1.DeleteStationRequest) (*chargeplanev1.DeleteStationResponse, error) {
-	if err := ValidateStationID(req.GetId()); err != nil {
+	if err := ValidateStationRef(req.GetId()); err != nil {
 		return nil, invalid(err)
 	}
 	if err := s.stations.DeleteStation(ctx, req.GetId()); err != nil {

@@ -37,7 +37,7 @@ func NewTariffService(st TariffStore, logger *slog.Logger) *TariffService {
 }
 
 func tariffTarget(stationID string, evseID int32) error {
-	if err := ValidateStationID(stationID); err != nil {
+	if err := ValidateStationRef(stationID); err != nil {
 		return invalid(err)
 	}
 	if evseID < 0 {

@@ -54,7 +54,7 @@ func (s *TransactionService) ListTransactions(ctx context.Context, req *chargepl
 	}
 	f := store.TransactionFilter{StationID: req.GetStationId(), IDToken: req.GetIdToken(), Active: req.Active}
 	if f.StationID != "" {
-		if err := ValidateStationID(f.StationID); err != nil {
+		if err := ValidateStationRef(f.StationID); err != nil {
 			return nil, invalid(err)
 		}
 	}

@@ -226,7 +226,7 @@ func TestTransactions(t *testing.T) {
 			"id token page":  {PageToken: "aWR0MTox"}, // "idt1:1"
 			"non-numeric":    {PageToken: "dHgxOmFi"}, // "tx1:ab"
 			"negative size":  {PageSize: -3},
-			"bad station":    {StationId: "a:b"},
+			"bad station":    {StationId: strings.Repeat("x", 49)}, // longer than any id
 			"empty range":    {StartedAfter: timestamppb.New(s.t0), StartedBefore: timestamppb.New(s.t0)},
 			"bad started_at": {StartedAfter: &timestamppb.Timestamp{Nanos: 2e9}},
 		} {

@@ -117,7 +117,7 @@ func (s *UserService) CreateUser(ctx context.Context, req *chargeplanev1.CreateU
 func (s *UserService) ListUsers(ctx context.Context, req *chargeplanev1.ListUsersRequest) (*chargeplanev1.ListUsersResponse, error) {
 	// Ids are UUIDs: a token holding anything a station id may not hold is
 	// not one of this list's.
-	page, err := readPage(req, pageTokenPrefix, ValidateStationID)
+	page, err := readPage(req, pageTokenPrefix, ValidateStationRef)
 	if err != nil {
 		return nil, err
 	}

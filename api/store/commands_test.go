@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 	"github.com/chargeplane/chargeplane/pkg/outcome"
@@ -106,10 +108,10 @@ func TestMessageLogBounded(t *testing.T) {
 		for i := range 8 {
 			batch = append(batch, msg("CP1", i), msg("CP2", i))
 		}
-		if err := s.AppendMessages(ctx, batch, 5); err != nil {
+		if err := s.AppendMessages(ctx, batch, MessageBound{Keep: 5}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.AppendMessages(ctx, []StationMessage{msg("CP1", 8)}, 5); err != nil {
+		if err := s.AppendMessages(ctx, []StationMessage{msg("CP1", 8)}, MessageBound{Keep: 5}); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.ListMessages(ctx, "CP1", SeqPage{Limit: 100})
@@ -125,6 +127,50 @@ func TestMessageLogBounded(t *testing.T) {
 		}
 		if got, _ := s.ListMessages(ctx, "CP2", SeqPage{}); len(got) != 5 || got[0].MessageID != "7" {
 			t.Fatalf("CP2 log: %v", got)
+		}
+	})
+}
+
+// A station's log is bounded in bytes as well as in messages, frames
+// counted in bytes (not characters), the newest message always kept; a big
+// frame is stored cut.
+func TestMessageLogBoundedInBytes(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *clock) {
+		ctx := context.Background()
+		mustCreateStation(t, s, "CP1")
+		msg := func(i, size int) StationMessage {
+			// "é" is two bytes: a bound in characters would keep more.
+			return StationMessage{StationID: "CP1", At: clk.Add(time.Millisecond), Direction: DirectionIn, MessageType: MessageCall,
+				MessageID: fmt.Sprint(i), Frame: strings.Repeat("é", size/2)}
+		}
+		for i := range 10 {
+			if err := s.AppendMessages(ctx, []StationMessage{msg(i, 1000)}, MessageBound{Keep: 100, Bytes: 3500}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.ListMessages(ctx, "CP1", SeqPage{Limit: 100})
+		if err != nil || len(got) != 3 || got[0].MessageID != "9" || got[2].MessageID != "7" {
+			t.Fatalf("log bounded to 3500 bytes of 1000-byte frames: %d messages %v", len(got), err)
+		}
+		// A newest frame bigger than the bound alone is still kept.
+		if err := s.AppendMessages(ctx, []StationMessage{msg(10, 5000)}, MessageBound{Keep: 100, Bytes: 3500}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.ListMessages(ctx, "CP1", SeqPage{}); len(got) != 1 || got[0].MessageID != "10" {
+			t.Fatalf("after a frame bigger than the bound: %d messages", len(got))
+		}
+
+		l := s.NewMessageLogger(MessageLoggerConfig{Keep: 10, MaxFrame: 1024})
+		big := `[2,"big","DataTransfer",{"data":"` + strings.Repeat("ü", 3000) + `"}]`
+		l.Log(StationMessage{StationID: "CP1", At: clk.Now(), Direction: DirectionIn, MessageType: MessageCall, MessageID: "big", Frame: big})
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = s.ListMessages(ctx, "CP1", SeqPage{Limit: 1})
+		want := fmt.Sprintf("…(truncated, %d bytes)", len(big))
+		if len(got) != 1 || !strings.HasSuffix(got[0].Frame, want) || len(got[0].Frame) > 1024+len(want) ||
+			!utf8.ValidString(got[0].Frame) || !strings.HasPrefix(big, strings.TrimSuffix(got[0].Frame, want)) {
+			t.Fatalf("stored frame of %d bytes: %.60q…", len(got[0].Frame), got[0].Frame)
 		}
 	})
 }

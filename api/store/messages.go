@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 )
@@ -51,15 +53,33 @@ func (s *Store) ListMessages(ctx context.Context, stationID string, p SeqPage) (
 	return out, nil
 }
 
-// AppendMessages writes msgs and trims each of their stations' logs to
-// the newest keep messages, in one transaction. keep ≤ 0 keeps everything.
-func (s *Store) AppendMessages(ctx context.Context, msgs []StationMessage, keep int) error {
-	return s.appendMessages(ctx, msgs, keep, nil)
+// MessageBound is what a station's message log keeps: the newest Keep
+// messages, and of those only as many as fit in Bytes bytes of frames
+// (the newest message is always kept). A zero field does not bound.
+type MessageBound struct {
+	Keep  int
+	Bytes int
 }
+
+// AppendMessages writes msgs and trims each of their stations' logs to
+// bound, in one transaction.
+func (s *Store) AppendMessages(ctx context.Context, msgs []StationMessage, bound MessageBound) error {
+	return s.appendMessages(ctx, msgs, bound, nil)
+}
+
+// trimMessages deletes, of one station's log, every message beyond the
+// newest ? (Keep) or beyond ? bytes (Bytes) counted from the newest, except
+// the newest one. Both bounds are suffixes of the log in id order, so the
+// newest message beyond either is where the deletion starts.
+const trimMessages = `DELETE FROM station_messages WHERE station_id = ? AND id <= (
+	SELECT MAX(id) FROM (
+		SELECT id, ROW_NUMBER() OVER (ORDER BY id DESC) AS n, SUM(%s) OVER (ORDER BY id DESC) AS total
+		FROM station_messages WHERE station_id = ?) newest
+	WHERE n > 1 AND (n > ? OR total > ?))`
 
 // appendMessages is AppendMessages trimming only the stations trim says
 // (all of them when trim is nil).
-func (s *Store) appendMessages(ctx context.Context, msgs []StationMessage, keep int, trim func(stationID string) bool) error {
+func (s *Store) appendMessages(ctx context.Context, msgs []StationMessage, bound MessageBound, trim func(stationID string) bool) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -71,9 +91,22 @@ func (s *Store) appendMessages(ctx context.Context, msgs []StationMessage, keep 
 		if err := tx.CreateInBatches(msgs, 200).Error; err != nil {
 			return err
 		}
-		if keep <= 0 {
+		if bound.Keep <= 0 && bound.Bytes <= 0 {
 			return nil
 		}
+		keep, bytes := int64(bound.Keep), int64(bound.Bytes)
+		if keep <= 0 {
+			keep = math.MaxInt64
+		}
+		if bytes <= 0 {
+			bytes = math.MaxInt64
+		}
+		// Bytes, not characters, on both databases.
+		size := "octet_length(frame)"
+		if s.dialect != dialectPostgres {
+			size = "length(CAST(frame AS BLOB))"
+		}
+		query := fmt.Sprintf(trimMessages, size)
 		stations := map[string]bool{}
 		for _, m := range msgs {
 			stations[m.StationID] = true
@@ -87,12 +120,7 @@ func (s *Store) appendMessages(ctx context.Context, msgs []StationMessage, keep 
 		// A fixed order keeps concurrent trims on PostgreSQL deadlock-free.
 		sort.Strings(ids)
 		for _, id := range ids {
-			// The id of the newest message beyond the bound; everything up to
-			// it goes. Uses the (station_id, id) index on both databases.
-			err := tx.Exec(`DELETE FROM station_messages WHERE station_id = ? AND id <= (
-				SELECT id FROM station_messages WHERE station_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
-				id, id, keep).Error
-			if err != nil {
+			if err := tx.Exec(query, id, id, keep, bytes).Error; err != nil {
 				return err
 			}
 		}
@@ -109,6 +137,13 @@ type MessageLoggerConfig struct {
 	// at most Keep + Keep/4 - 1 messages between trims (per core instance
 	// writing to it; the first batch of a station after start always trims).
 	Keep int
+	// MaxBytes bounds the bytes of frames each station's log keeps
+	// (default 2 MiB), trimmed with Keep; between trims a log holds at most
+	// MaxBytes + (Keep/4 - 1) × MaxFrame.
+	MaxBytes int
+	// MaxFrame is the most bytes of one frame kept (default 64 KiB); a
+	// longer one is stored cut, ending in "…(truncated, N bytes)".
+	MaxFrame int
 	// Buffer is how many messages may wait for the writer (default 4096);
 	// more are dropped.
 	Buffer int
@@ -146,6 +181,12 @@ func (s *Store) NewMessageLogger(cfg MessageLoggerConfig) *MessageLogger {
 	if cfg.Keep <= 0 {
 		cfg.Keep = 500
 	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = 2 << 20
+	}
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = 64 << 10
+	}
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = 4096
 	}
@@ -178,11 +219,26 @@ func (l *MessageLogger) Log(m StationMessage) {
 	if l.closed {
 		return
 	}
+	m.Frame = truncateFrame(m.Frame, l.cfg.MaxFrame)
 	select {
 	case l.ch <- m:
 	default:
 		l.dropped.Add(1)
 	}
+}
+
+// truncateFrame cuts a frame longer than max bytes (on a character
+// boundary) and says how long it was, so that one station's big frames
+// neither fill the database nor make its log unreadable.
+func truncateFrame(f string, max int) string {
+	if len(f) <= max {
+		return f
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(f[cut]) {
+		cut--
+	}
+	return f[:cut] + fmt.Sprintf("…(truncated, %d bytes)", len(f))
 }
 
 // Close writes what is queued and stops the writer.
@@ -240,7 +296,8 @@ func (l *MessageLogger) flush(batch []StationMessage) {
 		added[m.StationID]++
 	}
 	trimmed := map[string]bool{}
-	err := l.s.appendMessages(ctx, batch, l.cfg.Keep, func(id string) bool {
+	bound := MessageBound{Keep: l.cfg.Keep, Bytes: l.cfg.MaxBytes}
+	err := l.s.appendMessages(ctx, batch, bound, func(id string) bool {
 		n, seen := l.untrimmed[id]
 		trimmed[id] = !seen || n+added[id] >= slack
 		return trimmed[id]
@@ -266,7 +323,7 @@ func (l *MessageLogger) flush(batch []StationMessage) {
 	// One bad entry (a station deleted meanwhile) must not lose the others.
 	lost := 0
 	for i := range batch {
-		if err := l.s.AppendMessages(ctx, batch[i:i+1], l.cfg.Keep); err != nil {
+		if err := l.s.AppendMessages(ctx, batch[i:i+1], bound); err != nil {
 			lost++
 		}
 	}

@@ -77,7 +77,7 @@ func TestSecurityEventsTrimmedOnTheirOwn(t *testing.T) {
 		}
 		for range 3 {
 			msg := StationMessage{StationID: "CP1", At: t0, Direction: DirectionIn, MessageType: MessageCall, Frame: `[2,"1","Heartbeat",{}]`}
-			if err := s.AppendMessages(ctx, []StationMessage{msg}, 1); err != nil {
+			if err := s.AppendMessages(ctx, []StationMessage{msg}, MessageBound{Keep: 1}); err != nil {
 				t.Fatal(err)
 			}
 		}

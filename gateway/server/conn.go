@@ -17,6 +17,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
+	"github.com/chargeplane/chargeplane/pkg/logbound"
 	"github.com/chargeplane/chargeplane/pkg/metrics"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 	"github.com/chargeplane/chargeplane/pkg/outcome"
@@ -48,6 +49,10 @@ type conn struct {
 	id      string
 	version ocppj.Version
 	log     *slog.Logger
+	// frameLog is log for the lines the charger's frames cause, limited
+	// per connection so that a flood of bad frames writes a few lines.
+	frameLog *slog.Logger
+	logLimit *logbound.Limiter
 
 	// lastRead is the monotonic time (relative to born) of the last message
 	// read: any message proves the charger alive, so pings are only sent
@@ -116,7 +121,9 @@ type coreCall struct {
 
 func newConn(s *Server, ws *websocket.Conn, station, id string, v ocppj.Version, log *slog.Logger) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &conn{s: s, ws: ws, station: station, id: id, version: v, log: log, born: time.Now(), readCtx: ctx, cancelRead: cancel}
+	lim := logbound.NewLimiter(logbound.DefaultLimit, s.cfg.Now)
+	return &conn{s: s, ws: ws, station: station, id: id, version: v, log: log, frameLog: lim.Logger(log), logLimit: lim,
+		born: time.Now(), readCtx: ctx, cancelRead: cancel}
 }
 
 func (c *conn) envelope(kind busv1.Kind, at time.Time) *busv1.Envelope {
@@ -189,7 +196,11 @@ func (c *conn) run() {
 	c.wg.Wait()
 	c.failCalls(unanswered, outcome.ConnectionClosed)
 
-	c.log.Info("station disconnected", "reason", reason)
+	args := []any{"reason", reason}
+	if n := c.logLimit.Suppressed(); n > 0 {
+		args = append(args, logbound.SuppressedKey, n) // dropped since the last frame line
+	}
+	c.log.Info("station disconnected", args...)
 	c.s.publishDisconnected(c.log, c.station, c.id, c.version, reason)
 }
 
@@ -219,7 +230,7 @@ func (c *conn) readLoop() {
 			// RFC 6455 section 8.1: fail the connection with 1007. The
 			// payload is not logged: it is not text.
 			violated = true
-			c.log.Warn("text frame is not valid UTF-8: closing with 1007", "bytes", len(data))
+			c.frameLog.Warn("text frame is not valid UTF-8: closing with 1007", "bytes", len(data))
 			c.s.cfg.Metrics.Violation(metrics.ViolationInvalidUTF8)
 			c.closeWith(websocket.StatusInvalidFramePayloadData, "text frame is not valid UTF-8")
 			continue
@@ -234,11 +245,11 @@ func (c *conn) handleFrame(data []byte) {
 	if err != nil {
 		var pe *ocppj.ParseError
 		if !errors.As(err, &pe) {
-			c.log.Error("frame parser failed", "err", err)
+			c.frameLog.Error("frame parser failed", "err", err)
 			return
 		}
 		code, answer := pe.Answer(c.version)
-		c.log.Warn("malformed frame", "err", err, "answered", answer)
+		c.frameLog.Warn("malformed frame", "err", err, "answered", answer)
 		if answer {
 			c.sendError(pe.ID, code, pe.Reason)
 		}
@@ -271,13 +282,13 @@ func (c *conn) handleFrame(data []byte) {
 			}
 			// The charger retries a CALL answered with an error; silence
 			// would leave it waiting for its own timeout.
-			c.log.ErrorContext(ctx, "could not forward CALL", "action", f.Action, "message_id", f.ID, "err", err)
+			c.frameLog.ErrorContext(ctx, "could not forward CALL", "action", f.Action, "message_id", f.ID, "err", err)
 			c.sendError(f.ID, ocppj.CodeInternalError, "central system temporarily unavailable; retry later")
 		}
 	case ocppj.CallResult, ocppj.CallError:
 		cc := c.takeOutstanding(f.ID)
 		if cc == nil {
-			c.log.Info("unmatched answer dropped", "message_id", f.ID, "type", f.Type)
+			c.frameLog.Info("unmatched answer dropped", "message_id", f.ID, "type", f.Type)
 			return
 		}
 		env := c.envelope(busv1.Kind_KIND_FRAME, at)
@@ -287,14 +298,14 @@ func (c *conn) handleFrame(data []byte) {
 		err := c.s.bus.PublishToCore(ctx, cc.replyTo, env)
 		cancel()
 		if err != nil {
-			c.log.ErrorContext(ctx, "could not forward answer to core", "message_id", f.ID, "core", cc.replyTo, "err", err)
+			c.frameLog.ErrorContext(ctx, "could not forward answer to core", "message_id", f.ID, "core", cc.replyTo, "err", err)
 			cc.span.SetStatus(codes.Error, "answer not forwarded")
 		} else if f.Type == ocppj.CallError {
 			cc.span.SetStatus(codes.Error, "CALLERROR")
 		}
 		cc.span.End()
 	default:
-		c.log.Info("frame type not handled, dropped", "type", f.Type, "message_id", f.ID)
+		c.frameLog.Info("frame type not handled, dropped", "type", f.Type, "message_id", f.ID)
 	}
 }
 

@@ -169,8 +169,12 @@ func newHarness(t *testing.T, cfg server.Config) *harness {
 	}
 
 	cfg.GatewayID = gatewayID
-	cfg.Logger = log
-	cfg.Now = func() time.Time { return fixedNow }
+	if cfg.Logger == nil {
+		cfg.Logger = log
+	}
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return fixedNow }
+	}
 	if cfg.DrainWindow == 0 {
 		cfg.DrainWindow = 50 * time.Millisecond
 	}

@@ -20,7 +20,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
@@ -29,6 +28,7 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/bus"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
+	"github.com/chargeplane/chargeplane/pkg/logbound"
 	"github.com/chargeplane/chargeplane/pkg/metrics"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 	"github.com/chargeplane/chargeplane/pkg/outcome"
@@ -36,10 +36,6 @@ import (
 
 // PathPrefix is where chargers connect: PathPrefix + percent-encoded identity.
 const PathPrefix = "/ocpp/"
-
-// MaxStationIDLen is the longest identity OCPP 2.0.1 allows (it doubles as
-// the Basic-auth username, hence also no ':').
-const MaxStationIDLen = 48
 
 const (
 	// admitTimeout bounds the admission call: a charger's HTTP handshake
@@ -82,11 +78,13 @@ type Server struct {
 // New returns a gateway publishing on b and asking ctl for admissions.
 func New(cfg Config, b bus.Bus, ctl Control) *Server {
 	cfg = cfg.withDefaults()
+	// Chargers choose much of what is logged (ids, headers, frames): every
+	// value is bounded.
 	return &Server{
 		cfg:   cfg,
 		bus:   b,
 		ctl:   ctl,
-		log:   cfg.Logger.With("gateway", cfg.GatewayID),
+		log:   logbound.Clipped(cfg.Logger).With("gateway", cfg.GatewayID),
 		conns: make(map[string]*conn),
 	}
 }
@@ -528,7 +526,8 @@ func (s *Server) publishDisconnected(log *slog.Logger, station, connID string, v
 }
 
 // parseStationPath extracts the percent-decoded identity from the URL; a
-// non-zero status says why it is refused.
+// non-zero status says why it is refused. An id the core would refuse
+// (ocppj.ValidateIdentity) is answered 400 here, before any core call.
 func parseStationPath(u *url.URL) (id string, status int, msg string) {
 	p := u.EscapedPath()
 	if !strings.HasPrefix(p, PathPrefix) {
@@ -542,13 +541,8 @@ func parseStationPath(u *url.URL) (id string, status int, msg string) {
 	if err != nil {
 		return "", http.StatusBadRequest, "station id is not validly percent-encoded"
 	}
-	if !utf8.ValidString(id) || utf8.RuneCountInString(id) > MaxStationIDLen {
-		return "", http.StatusBadRequest, fmt.Sprintf("station id must be at most %d characters", MaxStationIDLen)
-	}
-	for _, r := range id {
-		if r == ':' || unicode.IsControl(r) {
-			return "", http.StatusBadRequest, "station id must not contain ':' or control characters"
-		}
+	if err := ocppj.ValidateIdentity(id); err != nil {
+		return "", http.StatusBadRequest, err.Error()
 	}
 	return id, 0, ""
 }

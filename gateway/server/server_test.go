@@ -37,6 +37,13 @@ func TestRefusedBeforeUpgrade(t *testing.T) {
 		{name: "colon in id", station: "CP%3A1", wantStatus: http.StatusBadRequest},
 		{name: "empty id", station: "", wantStatus: http.StatusBadRequest},
 		{name: "extra path segment", station: "CP1/x", wantStatus: http.StatusBadRequest},
+		{name: "encoded slash", station: "a%2Fb", wantStatus: http.StatusBadRequest},
+		{name: "encoded traversal", station: "..%2Fetc", wantStatus: http.StatusBadRequest},
+		{name: "dot-dot", station: "%2E%2E", wantStatus: http.StatusBadRequest},
+		{name: "backslash", station: "a%5Cb", wantStatus: http.StatusBadRequest},
+		{name: "control character", station: "CP%01", wantStatus: http.StatusBadRequest},
+		{name: "space", station: "CP%201", wantStatus: http.StatusBadRequest},
+		{name: "not ASCII", station: "CP%C3%BC", wantStatus: http.StatusBadRequest},
 		{name: "core unreachable", station: "CP1", coreFails: true, wantStatus: http.StatusServiceUnavailable, wantAdmit: true},
 	}
 	for _, tc := range cases {
@@ -81,16 +88,16 @@ func TestRefusedBeforeUpgrade(t *testing.T) {
 
 	h.core.mu.Lock()
 	h.core.stations[strings.Repeat("B", 48)] = ""
-	h.core.stations["CP 7/ü"] = ""
+	h.core.stations["CP#7%?"] = ""
 	h.core.mu.Unlock()
-	for _, path := range []string{strings.Repeat("B", 48), "CP%207%2F%C3%BC"} {
+	for _, path := range []string{strings.Repeat("B", 48), "CP%237%25%3F"} {
 		c, _, err := h.dial(path, dialOpts{subprotocols: []string{"ocpp2.0.1"}})
 		if err != nil {
 			t.Fatalf("dial %s: %v", path, err)
 		}
 		c.CloseNow()
 	}
-	if got := h.core.lastAdmit().GetStationId(); got != "CP 7/ü" {
+	if got := h.core.lastAdmit().GetStationId(); got != "CP#7%?" {
 		t.Errorf("station id not percent-decoded: %q", got)
 	}
 }

@@ -117,6 +117,8 @@ type Config struct {
 	UnknownStations      string
 	PendingStationsLimit int
 	MessageLogPerStation int
+	MessageLogMaxFrame   int
+	MessageLogBytes      int
 	EventRetention       time.Duration
 
 	WebhookTimeout      time.Duration

@@ -44,6 +44,8 @@ func TestDefaults(t *testing.T) {
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 30 * time.Second},
 		{"COMMAND_TIMEOUT", c.CommandTimeout, 30 * time.Second},
 		{"MESSAGE_LOG_PER_STATION", c.MessageLogPerStation, 500},
+		{"MESSAGE_LOG_MAX_FRAME", c.MessageLogMaxFrame, 64 << 10},
+		{"MESSAGE_LOG_BYTES_PER_STATION", c.MessageLogBytes, 2 << 20},
 		{"PPROF_ADDR", c.PprofAddr, ""},
 	}
 	for _, ch := range checks {
@@ -90,20 +92,22 @@ func TestInvalid(t *testing.T) {
 	// Each message names the variable and its bad value, so the operator
 	// knows what to fix without reading the code.
 	for environ, want := range map[[2]string]string{
-		{"AUTH_TOKEN_TTL", "soon"}:             `AUTH_TOKEN_TTL="soon": want seconds (300) or Go syntax (90s, 5m, 12h)`,
-		{"HEARTBEAT_INTERVAL", "-5"}:           `HEARTBEAT_INTERVAL="-5": must be positive`,
-		{"HEARTBEAT_INTERVAL", "1500ms"}:       `HEARTBEAT_INTERVAL="1500ms": must be whole seconds`,
-		{"BUS_PARTITIONS", "0"}:                `BUS_PARTITIONS="0": must be between 1 and 1024`,
-		{"BUS_PARTITIONS", "many"}:             `BUS_PARTITIONS="many": want a whole number`,
-		{"LOG_LEVEL", "loud"}:                  `LOG_LEVEL="loud": must be debug, info, warn or error`,
-		{"LOG_FORMAT", "xml"}:                  `LOG_FORMAT="xml": must be text or json`,
-		{"MIGRATE_ON_START", "perhaps"}:        `MIGRATE_ON_START="perhaps": want true or false`,
-		{"PING_TIMEOUT", "0"}:                  `PING_TIMEOUT="0": must be positive`,
-		{"MAX_MESSAGE_BYTES", "100"}:           `MAX_MESSAGE_BYTES="100": must be at least 1024`,
-		{"MESSAGE_LOG_PER_STATION", "0"}:       `MESSAGE_LOG_PER_STATION="0": must be at least 1`,
-		{"HTTP_ADDR", "8080"}:                  `HTTP_ADDR="8080": want host:port`,
-		{"GRPC_ADDR", ":http"}:                 `GRPC_ADDR=":http": want a numeric port`,
-		{"DATA_TRANSFER_VENDORS", "com.acme/"}: `DATA_TRANSFER_VENDORS="com.acme/": "com.acme/" is not vendorId or vendorId/messageId`,
+		{"AUTH_TOKEN_TTL", "soon"}:                `AUTH_TOKEN_TTL="soon": want seconds (300) or Go syntax (90s, 5m, 12h)`,
+		{"HEARTBEAT_INTERVAL", "-5"}:              `HEARTBEAT_INTERVAL="-5": must be positive`,
+		{"HEARTBEAT_INTERVAL", "1500ms"}:          `HEARTBEAT_INTERVAL="1500ms": must be whole seconds`,
+		{"BUS_PARTITIONS", "0"}:                   `BUS_PARTITIONS="0": must be between 1 and 1024`,
+		{"BUS_PARTITIONS", "many"}:                `BUS_PARTITIONS="many": want a whole number`,
+		{"LOG_LEVEL", "loud"}:                     `LOG_LEVEL="loud": must be debug, info, warn or error`,
+		{"LOG_FORMAT", "xml"}:                     `LOG_FORMAT="xml": must be text or json`,
+		{"MIGRATE_ON_START", "perhaps"}:           `MIGRATE_ON_START="perhaps": want true or false`,
+		{"PING_TIMEOUT", "0"}:                     `PING_TIMEOUT="0": must be positive`,
+		{"MAX_MESSAGE_BYTES", "100"}:              `MAX_MESSAGE_BYTES="100": must be at least 1024`,
+		{"MESSAGE_LOG_PER_STATION", "0"}:          `MESSAGE_LOG_PER_STATION="0": must be at least 1`,
+		{"MESSAGE_LOG_MAX_FRAME", "2097152"}:      `MESSAGE_LOG_MAX_FRAME="2097152": must be between 1024 and 1048576`,
+		{"MESSAGE_LOG_BYTES_PER_STATION", "1000"}: `MESSAGE_LOG_BYTES_PER_STATION="1000": must be at least 65536`,
+		{"HTTP_ADDR", "8080"}:                     `HTTP_ADDR="8080": want host:port`,
+		{"GRPC_ADDR", ":http"}:                    `GRPC_ADDR=":http": want a numeric port`,
+		{"DATA_TRANSFER_VENDORS", "com.acme/"}:    `DATA_TRANSFER_VENDORS="com.acme/": "com.acme/" is not vendorId or vendorId/messageId`,
 	} {
 		t.Run(environ[0]+"="+environ[1], func(t *testing.T) {
 			_, err := LoadFrom(API, map[string]string{environ[0]: environ[1]})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/chargeplane/chargeplane/api/command"
+	"github.com/chargeplane/chargeplane/api/redact"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
@@ -56,7 +57,7 @@ func (c commands) networkProfileAnswered(ctx context.Context, a answer[ocpp201.S
 	if err != nil {
 		return nil, fmt.Errorf("encode network profile: %w", err)
 	}
-	raw, _ = command.RedactConnectionData(raw)
+	raw, _ = redact.JSON(raw)
 	p := &store.NetworkProfile{StationID: a.StationID, Slot: a.Request.ConfigurationSlot,
 		SecurityProfile: a.Request.ConnectionData.SecurityProfile, CSMSURL: a.Request.ConnectionData.OcppCsmsUrl,
 		ConnectionData: string(raw), RequestedBy: a.RequestedBy, CommandID: a.CommandID}

@@ -409,7 +409,8 @@ func (x *Connector) GetVendorErrorCode() string {
 
 type CreateStationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The OCPP identity the charger uses in its URL (≤ 48 chars, no ':').
+	// The OCPP identity the charger uses in its URL: 1–48 printable ASCII
+	// characters without space, ':', '/' or '\', and not "." or "..".
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Basic-auth password (security profile 1); optional, never returned.
 	Password string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`

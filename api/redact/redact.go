@@ -1,0 +1,255 @@
+// Package redact is the one rule for which values are secrets in what the
+// CSMS keeps of a request or an OCPP message (the command history, the
+// message log, the audit trail, events), and replaces them with Marker.
+// What is sent to a station is never changed: only what is recorded.
+//
+// A value is secret when its key names one (password, secret, a SIM PIN)
+// or when it is a station's password in OCPP terms: 1.6 configuration key
+// AuthorizationKey (ChangeConfiguration, GetConfiguration's answer), 2.0.1
+// variables whose name ends in Password (SetVariables, GetVariables,
+// NotifyReport), in any action, so that a new action or the generic call
+// cannot carry one past it.
+package redact
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
+)
+
+// Marker replaces a secret.
+const Marker = "[redacted]"
+
+// The station's Basic-auth password: 1.6 ChangeConfiguration key (whose
+// value is the hex of the password), 2.0.1 SetVariables variable.
+const (
+	authorizationKey  = "AuthorizationKey"
+	securityCtrlr     = "SecurityCtrlr"
+	basicAuthPassword = "BasicAuthPassword"
+)
+
+// StationPasswordKey reports whether a 1.6 configuration key is the
+// station's Basic-auth password. Keys are case-insensitive (CiString).
+func StationPasswordKey(key string) bool { return strings.EqualFold(key, authorizationKey) }
+
+// StationPasswordVariable reports whether a 2.0.1 variable is the station's
+// Basic-auth password. Component and variable names are compared without
+// case, as chargers do.
+func StationPasswordVariable(component, variable string) bool {
+	return strings.EqualFold(component, securityCtrlr) && strings.EqualFold(variable, basicAuthPassword)
+}
+
+// norm is a key without case or underscores, so that one rule covers
+// proto names (attribute_value) and OCPP JSON names (attributeValue).
+func norm(key string) string { return strings.ReplaceAll(strings.ToLower(key), "_", "") }
+
+// secretKey says whether a key announces a secret value.
+func secretKey(key string) bool {
+	n := norm(key)
+	return strings.Contains(n, "password") || strings.Contains(n, "secret") || n == "simpin"
+}
+
+// secretVariable says whether a 2.0.1 variable holds a secret (its value
+// is the password itself, e.g. SecurityCtrlr.BasicAuthPassword).
+func secretVariable(name string) bool { return strings.HasSuffix(strings.ToLower(name), "password") }
+
+// hints are what a document holding a secret must contain (case
+// insensitive): most OCPP messages hold none, and are then passed on
+// without being decoded.
+var hints = [][]byte{[]byte("password"), []byte("secret"), []byte("simpin"), []byte("sim_pin"), []byte("authorizationkey"), []byte("vpn")}
+
+func mayHoldSecret(doc []byte) bool {
+	for _, h := range hints {
+		if containsFold(doc, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold is bytes.Contains ignoring ASCII case; lower is lower case.
+func containsFold(s, lower []byte) bool {
+	for i := 0; i+len(lower) <= len(s); i++ {
+		if s[i]|0x20 == lower[0] && bytes.EqualFold(s[i:i+len(lower)], lower) {
+			return true
+		}
+	}
+	return false
+}
+
+// JSON returns doc (a JSON document: an OCPP payload, a request) with its
+// secrets replaced by Marker, and whether it replaced any. A document it
+// cannot read is returned as it is.
+func JSON(doc []byte) ([]byte, bool) {
+	if !mayHoldSecret(doc) {
+		return doc, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber() // numbers kept exactly as they were
+	var v any
+	if dec.Decode(&v) != nil || !value(v) {
+		return doc, false
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Cannot happen with what the decoder made; never keep the secret.
+		return []byte(`{}`), true
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), true
+}
+
+// Frame returns what is recorded of the OCPP-J frame raw, read as f: its
+// payload without secrets and the frame around it, or f's payload and raw
+// themselves when nothing is secret. A CALLERROR is kept as it is.
+func Frame(f ocppj.Frame, raw []byte) (json.RawMessage, []byte) {
+	if f.Type != ocppj.Call && f.Type != ocppj.CallResult {
+		return f.Payload, raw
+	}
+	p, changed := JSON(f.Payload)
+	if !changed {
+		return f.Payload, raw
+	}
+	var out []byte
+	var err error
+	if f.Type == ocppj.Call {
+		out, err = ocppj.EncodeCall(f.ID, f.Action, json.RawMessage(p))
+	} else {
+		out, err = ocppj.EncodeCallResult(f.ID, json.RawMessage(p))
+	}
+	if err != nil {
+		// Never keep the secret: an empty frame says something was sent.
+		return p, nil
+	}
+	return p, out
+}
+
+// value redacts v in place and reports whether anything changed.
+func value(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		return object(x)
+	case []any:
+		changed := false
+		for _, e := range x {
+			changed = value(e) || changed
+		}
+		return changed
+	}
+	return false
+}
+
+func object(o map[string]any) bool {
+	// The key whose value is a station password because of a sibling.
+	sibling := ""
+	if k, ok := str(o, "key"); ok && StationPasswordKey(k) {
+		sibling = "value" // ChangeConfiguration, a key in GetConfiguration's answer
+	}
+	if vr, ok := o["variable"].(map[string]any); ok {
+		if n, ok := str(vr, "name"); ok && secretVariable(n) {
+			sibling = "attributevalue" // SetVariables, GetVariables' answer
+		}
+	}
+	changed := false
+	for k, e := range o {
+		switch n := norm(k); {
+		case secretKey(k) || n == sibling:
+			changed = mark(o, k) || changed
+		case n == "vpn":
+			// A 2.0.1 network profile's VPN: its shared key is a secret too.
+			if vpn, ok := e.(map[string]any); ok && vpn["key"] != nil {
+				changed = mark(vpn, "key") || changed
+			}
+			changed = value(e) || changed
+		case n == "variableattribute" && sibling == "attributevalue":
+			// NotifyReport: the variable's values are its attributes'.
+			if l, ok := e.([]any); ok {
+				for _, a := range l {
+					if a, ok := a.(map[string]any); ok && a["value"] != nil {
+						changed = mark(a, "value") || changed
+					}
+				}
+			}
+		default:
+			changed = value(e) || changed
+		}
+	}
+	return changed
+}
+
+// mark replaces o[k] with Marker and reports whether that changed it.
+func mark(o map[string]any, k string) bool {
+	if s, ok := o[k].(string); ok && s == Marker {
+		return false
+	}
+	o[k] = Marker
+	return true
+}
+
+// str reads o's string at a key compared without case or underscores.
+func str(o map[string]any, key string) (string, bool) {
+	for k, v := range o {
+		if norm(k) == key {
+			s, ok := v.(string)
+			return s, ok
+		}
+	}
+	return "", false
+}
+
+// Proto returns m as JSON (proto field names) without its secrets: fields
+// marked [debug_redact = true] and whatever JSON redacts.
+func Proto(m proto.Message) ([]byte, error) {
+	c := proto.Clone(m)
+	debugRedact(c.ProtoReflect())
+	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	out, _ := JSON(b)
+	return out, nil
+}
+
+// debugRedact replaces fields marked debug_redact in m and its messages: a
+// string (or each string of a list) becomes Marker, anything else is
+// cleared, so the record still shows a string field was sent.
+func debugRedact(m protoreflect.Message) {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if o, ok := fd.Options().(interface{ GetDebugRedact() bool }); ok && o.GetDebugRedact() {
+			switch {
+			case fd.Kind() == protoreflect.StringKind && !fd.IsList() && !fd.IsMap():
+				m.Set(fd, protoreflect.ValueOfString(Marker))
+			case fd.Kind() == protoreflect.StringKind && fd.IsList():
+				l := m.Mutable(fd).List()
+				for i := 0; i < l.Len(); i++ {
+					l.Set(i, protoreflect.ValueOfString(Marker))
+				}
+			default:
+				m.Clear(fd)
+			}
+			return true
+		}
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				debugRedact(l.Get(i).Message())
+			}
+		case fd.IsMap() && fd.MapValue().Message() != nil:
+			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+				debugRedact(mv.Message())
+				return true
+			})
+		case fd.Message() != nil && !fd.IsList() && !fd.IsMap():
+			debugRedact(v.Message())
+		}
+		return true
+	})
+}
