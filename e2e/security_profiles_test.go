@@ -97,6 +97,7 @@ func startSecure(t *testing.T, m mode) (*system, *secPKI) {
 		env["CSMS_ORGANIZATION"] = cpoOrg
 		env["TLS_RELOAD_INTERVAL"] = "200ms"
 		env["TRUSTED_PROXIES"] = "127.0.0.2"
+		env["MIN_SECURITY_PROFILE"] = "1"
 		if env["AMQP_URL"] != "" {
 			env["TLS_CLIENT_CA_FILE"] = caFile
 		}
@@ -181,7 +182,8 @@ func TestSecurityProfiles(t *testing.T) {
 			sys, p := startSecure(t, m)
 			ctx := testCtx(t)
 			const pw = "e2e-Passw0rd-16to20"
-			p1, p2, p3 := newStationID("prof1"), newStationID("prof2"), newStationID("prof3")
+			p0, p1, p2, p3 := newStationID("prof0"), newStationID("prof1"), newStationID("prof2"), newStationID("prof3")
+			sys.createSecureStation(ctx, t, p0, "", 0) // below MIN_SECURITY_PROFILE=1
 			sys.createSecureStation(ctx, t, p1, pw, 1)
 			sys.createSecureStation(ctx, t, p2, pw, 2)
 			sys.createSecureStation(ctx, t, p3, pw, 3)
@@ -199,6 +201,9 @@ func TestSecurityProfiles(t *testing.T) {
 					d                   secDial
 					want                int
 				}{
+					{"0 below the minimum, plain", plain, p0, secDial{}, 401},
+					{"0 below the minimum, TLS", wss, p0, secDial{}, 401},
+					{"0 below the minimum, with a certificate", wss, p0, secDial{cert: p.clientCert(t, p.ca, p0, cpoOrg, time.Time{})}, 401},
 					{"1 plain right password", plain, p1, secDial{user: p1, pass: pw}, 101},
 					{"1 plain wrong password", plain, p1, secDial{user: p1, pass: pw + "x"}, 401},
 					{"1 TLS right password", wss, p1, secDial{user: p1, pass: pw}, 101},
@@ -224,6 +229,12 @@ func TestSecurityProfiles(t *testing.T) {
 						}
 					})
 				}
+			}
+
+			// The operator learns why the profile-0 station was refused.
+			refused := listSecurityEvents(ctx, t, sys, "/api/v1/stations/"+p0+"/security-events", url.Values{"type": {"AdmissionRefused"}})
+			if len(refused.Events) == 0 || !strings.Contains(refused.Events[0].TechInfo, "below the minimum") {
+				t.Errorf("security events of the station below MIN_SECURITY_PROFILE: %+v", refused.Events)
 			}
 
 			t.Run("raising the profile closes only a weaker connection", func(t *testing.T) {

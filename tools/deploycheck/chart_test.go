@@ -265,6 +265,33 @@ func TestTLS(t *testing.T) {
 	}
 }
 
+// Behind a TLS-terminating proxy: the proxies' addresses reach the gateways
+// as TRUSTED_PROXIES, the gateways stay inside the cluster, and the chart's
+// default believes no one.
+func TestTrustedProxies(t *testing.T) {
+	objs := render(t, filepath.Join(chartDir, "ci", "proxy-values.yaml"))
+	gw := find[*appsv1.Deployment](t, objs, "cp-chargeplane-gateway")
+	ge := env(gw.Spec.Template.Spec.Containers[0])
+	if ge["TRUSTED_PROXIES"] != "10.42.0.0/16,fd00:42::/64,192.0.2.10" || ge["MIN_SECURITY_PROFILE"] != "2" {
+		t.Errorf("gateway env %v", ge)
+	}
+	if _, ok := ge["OCPP_TLS_ADDR"]; ok {
+		t.Error("TLS terminated by the proxy, yet the gateways listen for it")
+	}
+	svc := find[*corev1.Service](t, objs, "cp-chargeplane-gateway")
+	if svc.Spec.Type != corev1.ServiceTypeClusterIP || svc.Spec.ExternalTrafficPolicy != "" {
+		t.Errorf("gateway service %s, externalTrafficPolicy %q", svc.Spec.Type, svc.Spec.ExternalTrafficPolicy)
+	}
+	def := find[*appsv1.Deployment](t, render(t, filepath.Join(chartDir, "ci", "default-values.yaml")), "cp-chargeplane-gateway")
+	if v, ok := env(def.Spec.Template.Spec.Containers[0])["TRUSTED_PROXIES"]; ok {
+		t.Errorf("by default TRUSTED_PROXIES=%q, want it unset", v)
+	}
+	if out, err := helm(t, "template", release, chartDir, "--set", "gateway.trustedProxies[0]=proxy.example"); err == nil ||
+		!strings.Contains(out, "trustedProxies/0") {
+		t.Errorf("a host name as a trusted proxy: err %v, output %q", err, out)
+	}
+}
+
 func TestServiceMonitor(t *testing.T) {
 	objs := render(t, filepath.Join(chartDir, "ci", "servicemonitor-values.yaml"))
 	sm := find[*monitoringv1.ServiceMonitor](t, objs, "cp-chargeplane")
@@ -331,10 +358,8 @@ func TestChartRefusesBadValues(t *testing.T) {
 }
 
 // Every variable the chart sets is a setting of the binaries: listed in
-// .env.example (generated from pkg/config), or one of issue 10's
-// transport settings (pending, set by the TLS values until they land).
+// .env.example (generated from pkg/config).
 func TestChartSetsOnlyRealSettings(t *testing.T) {
-	pending := map[string]bool{"OCPP_TLS_ADDR": true, "TLS_CERT_FILE": true, "TLS_KEY_FILE": true, "TLS_CLIENT_CA_FILE": true, "MIN_SECURITY_PROFILE": true}
 	f, err := os.Open("../../.env.example")
 	if err != nil {
 		t.Fatal(err)
@@ -354,7 +379,7 @@ func TestChartSetsOnlyRealSettings(t *testing.T) {
 				continue
 			}
 			for name := range env(d.Spec.Template.Spec.Containers[0]) {
-				if !known[name] && !pending[name] {
+				if !known[name] {
 					t.Errorf("%s: %s sets %s, which no binary reads", filepath.Base(file), d.Name, name)
 				}
 			}
