@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -12,11 +11,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/chargeplane/chargeplane/pkg/logtest"
 )
 
 // TestSimulator runs the bundled simulator, the binary a newcomer starts
@@ -46,32 +46,15 @@ func TestSimulator(t *testing.T) {
 type simProcess struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
-	logs  *lockedBuffer
+	logs  *logtest.Buffer
 	done  chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // startSimulator runs the simulator binary; at cleanup it is stopped with
 // SIGINT, as Ctrl-C does, and must exit 0 with no error logged.
 func startSimulator(t *testing.T, bin string, args ...string) *simProcess {
 	t.Helper()
-	p := &simProcess{cmd: exec.Command(bin, args...), logs: &lockedBuffer{}, done: make(chan error, 1)}
+	p := &simProcess{cmd: exec.Command(bin, args...), logs: &logtest.Buffer{}, done: make(chan error, 1)}
 	p.cmd.Stderr = p.logs
 	var err error
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {

@@ -1,7 +1,6 @@
 package ocpp
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -11,25 +10,9 @@ import (
 	"github.com/chargeplane/chargeplane/api/store"
 	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
 	"github.com/chargeplane/chargeplane/pkg/logbound"
+	"github.com/chargeplane/chargeplane/pkg/logtest"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 type messageSink struct {
 	mu   sync.Mutex
@@ -46,7 +29,7 @@ func (s *messageSink) Log(m store.StationMessage) {
 // short lines per connection (the clock stands still: only the burst
 // passes), the rest counted when the connection ends.
 func TestFrameLogLinesBounded(t *testing.T) {
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	h := newHarness(t, "sqlite", func(d *Deps) {
 		d.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -1,41 +1,23 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"gorm.io/gorm/logger"
+
+	"github.com/chargeplane/chargeplane/pkg/logtest"
 )
-
-// syncBuffer is a log sink the store's pool goroutines may write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A duplicate key is an expected outcome (retries, re-registration), not an
 // error worth an operator's attention; real failures still are logged.
 func TestDuplicateKeyIsNotLoggedAsError(t *testing.T) {
-	var logs syncBuffer
+	var logs logtest.Buffer
 	ctx := context.Background()
 	s, err := Open(ctx, Config{DataDir: filepath.Join(t.TempDir(), "data"), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
@@ -64,7 +46,7 @@ func TestDuplicateKeyIsNotLoggedAsError(t *testing.T) {
 // The SQL of a statement that will not be logged is never rendered (it
 // cost CPU on every statement); failed and slow ones still are logged.
 func TestStatementsRenderedOnlyWhenLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs logtest.Buffer
 	base := logger.NewSlogLogger(slog.New(slog.NewTextHandler(&logs, nil)), logger.Config{SlowThreshold: slowQuery, LogLevel: logger.Warn})
 	q := quietDuplicates{Interface: base, level: logger.Warn, slow: slowQuery}
 	rendered := 0

@@ -1,10 +1,8 @@
 package server_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,39 +11,15 @@ import (
 
 	"github.com/chargeplane/chargeplane/gateway/server"
 	"github.com/chargeplane/chargeplane/pkg/logbound"
+	"github.com/chargeplane/chargeplane/pkg/logtest"
 )
-
-// syncBuffer is a log sink the test reads while the gateway writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// lines returns the lines that contain msg.
-func (s *syncBuffer) lines(msg string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for l := range strings.SplitSeq(s.b.String(), "\n") {
-		if strings.Contains(l, msg) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
 
 // A client flooding bad frames with huge ids writes a bounded number of
 // short log lines: each quoted value is cut, and the connection's lines
 // follow a token bucket (20 at once, then one a second) whose dropped lines
 // are counted on the next line that passes and when the socket closes.
 func TestBadFrameFloodLogsBounded(t *testing.T) {
-	var logs syncBuffer
+	var logs logtest.Buffer
 	var now atomic.Int64
 	now.Store(fixedNow.UnixNano())
 	h := newHarness(t, server.Config{
@@ -69,7 +43,7 @@ func TestBadFrameFloodLogsBounded(t *testing.T) {
 		write(t, c, bad)
 	}
 	flush(1)
-	lines := logs.lines("malformed frame")
+	lines := logs.Lines("malformed frame")
 	if len(lines) != logbound.DefaultLimit.Burst {
 		t.Fatalf("200 bad frames at one instant logged %d lines, want the burst of %d", len(lines), logbound.DefaultLimit.Burst)
 	}
@@ -84,7 +58,7 @@ func TestBadFrameFloodLogsBounded(t *testing.T) {
 	now.Add(int64(3 * time.Second))
 	write(t, c, bad)
 	flush(2)
-	lines = logs.lines("malformed frame")
+	lines = logs.Lines("malformed frame")
 	if len(lines) != logbound.DefaultLimit.Burst+1 || !strings.Contains(lines[len(lines)-1], logbound.SuppressedKey+"=180") {
 		t.Fatalf("after 3s: %d lines, last %.400s", len(lines), lines[len(lines)-1])
 	}
@@ -92,17 +66,17 @@ func TestBadFrameFloodLogsBounded(t *testing.T) {
 		write(t, c, bad)
 	}
 	flush(3)
-	if n := len(logs.lines("malformed frame")); n != logbound.DefaultLimit.Burst+3 {
+	if n := len(logs.Lines("malformed frame")); n != logbound.DefaultLimit.Burst+3 {
 		t.Fatalf("%d lines, want %d", n, logbound.DefaultLimit.Burst+3)
 	}
 
 	// What was dropped since the last line is reported when the socket ends.
 	_ = c.Close(websocket.StatusNormalClosure, "")
 	deadline := time.Now().Add(wait)
-	for len(logs.lines("station disconnected")) == 0 && time.Now().Before(deadline) {
+	for len(logs.Lines("station disconnected")) == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if l := logs.lines("station disconnected"); len(l) != 1 || !strings.Contains(l[0], logbound.SuppressedKey+"=3") {
+	if l := logs.Lines("station disconnected"); len(l) != 1 || !strings.Contains(l[0], logbound.SuppressedKey+"=3") {
 		t.Fatalf("disconnection line: %q", l)
 	}
 }

@@ -1,7 +1,6 @@
 package controlplane_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/pkg/controlplane"
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
+	"github.com/chargeplane/chargeplane/pkg/logtest"
 )
 
 const secret = "control-plane-test-secret-0123456789abcdef"
@@ -34,24 +34,6 @@ type reached struct {
 func (r *reached) RenewLease(context.Context, *gatewayv1.RenewLeaseRequest) (*gatewayv1.RenewLeaseResponse, error) {
 	r.calls.Add(1)
 	return &gatewayv1.RenewLeaseResponse{}, nil
-}
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type clock struct {
@@ -78,7 +60,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // Unauthenticated alone and reaches no handler; with it, calls are served.
 // Refusals are counted each and logged at most once a minute.
 func TestOnlyTheSecretGetsIn(t *testing.T) {
-	var logs syncBuffer
+	var logs logtest.Buffer
 	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	var refused atomic.Int64
 	a, err := controlplane.NewAuthenticator(controlplane.Config{Secret: secret, Logger: slog.New(slog.NewTextHandler(&logs, nil)),

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/chargeplane/chargeplane/pkg/logtest"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
@@ -250,24 +250,6 @@ func TestFailoverToTheNextURL(t *testing.T) {
 	s.expect(ctx, "StatusNotification", `{}`)
 }
 
-// syncBuffer is a log sink the test reads while the station writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestRefusedSaysWhy(t *testing.T) {
 	for status, want := range map[int]string{
 		http.StatusUnauthorized: "wrong password for station CP-R: -password must be the one registered",
@@ -276,7 +258,7 @@ func TestRefusedSaysWhy(t *testing.T) {
 		t.Run(strconv.Itoa(status), func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(status) }))
 			t.Cleanup(srv.Close)
-			logs := &syncBuffer{}
+			logs := &logtest.Buffer{}
 			stop := startStationLogging(t, Config{URLs: []string{"ws" + strings.TrimPrefix(srv.URL, "http")}, ID: "CP-R", Version: ocppj.V16}, logs)
 			deadline := time.Now().Add(10 * time.Second)
 			for !strings.Contains(logs.String(), want) {
