@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/chargeplane/chargeplane/api/energy"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
@@ -96,29 +96,6 @@ func OCPP16TransactionID(uid string) (int, bool) {
 	return int(id), true
 }
 
-// valueWh normalises an active-energy reading to Wh; ok is false for other
-// measurands, units and unreadable values.
-func valueWh(measurand, unit string, multiplier int, value string) (float64, bool) {
-	if !strings.HasPrefix(measurand, "Energy.Active.") {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, false
-	}
-	switch unit {
-	case "", "Wh":
-	case "kWh":
-		f *= 1000
-	default:
-		return 0, false
-	}
-	if multiplier != 0 {
-		f *= math.Pow10(multiplier)
-	}
-	return f, true
-}
-
 func meterRows(stationID, uid string, evse, connector int, samples []Sample, now time.Time) []MeterValue {
 	rows := make([]MeterValue, 0, len(samples))
 	var uidp *string
@@ -146,7 +123,7 @@ func meterRows(stationID, uid string, evse, connector int, samples []Sample, now
 			r.Unit = "Wh"
 		}
 		if r.Format == DefaultFormat {
-			if wh, ok := valueWh(r.Measurand, r.Unit, r.Multiplier, r.Value); ok {
+			if wh, ok := energy.Wh(r.Measurand, r.Unit, r.Multiplier, r.Value); ok {
 				r.ValueWh = &wh
 			}
 		}

@@ -167,7 +167,7 @@ func TestAuthorizeIDToken(t *testing.T) {
 	})
 }
 
-func energy(t *testing.T, tx *Transaction) float64 {
+func energyOf(t *testing.T, tx *Transaction) float64 {
 	t.Helper()
 	if tx.EnergyWh == nil {
 		t.Fatalf("transaction %d has no energy: start %v stop %v", tx.ID, tx.MeterStartWh, tx.MeterStopWh)
@@ -265,7 +265,7 @@ func TestTransactions16(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got.MeterValues) != 2 || energy(t, got) != 500 || *got.MeterStopWh != 1500 || got.MeterStopReported {
+		if len(got.MeterValues) != 2 || energyOf(t, got) != 500 || *got.MeterStopWh != 1500 || got.MeterStopReported {
 			t.Fatalf("after meter values: %d samples, energy %v, stop %v", len(got.MeterValues), got.EnergyWh, got.MeterStopWh)
 		}
 		v := got.MeterValues[0]
@@ -283,14 +283,14 @@ func TestTransactions16(t *testing.T) {
 		if err != nil || sr.Duplicate || sr.Unknown {
 			t.Fatalf("stop = %+v, %v", sr, err)
 		}
-		if st := sr.Transaction; st.Status != TxEnded || energy(t, st) != 2000 || !st.StoppedAt.Equal(t0.Add(time.Hour)) ||
+		if st := sr.Transaction; st.Status != TxEnded || energyOf(t, st) != 2000 || !st.StoppedAt.Equal(t0.Add(time.Hour)) ||
 			st.StopReason != "EVDisconnected" || st.StopIDToken != "TAG1" {
 			t.Fatalf("stopped %+v", st)
 		}
 		// A retried stop, even with other numbers, changes nothing.
 		stop.MeterStopWh = 9999
 		sr2, err := s.StopTransaction16(ctx, stop)
-		if err != nil || !sr2.Duplicate || energy(t, sr2.Transaction) != 2000 {
+		if err != nil || !sr2.Duplicate || energyOf(t, sr2.Transaction) != 2000 {
 			t.Fatalf("retried stop = %+v, %v", sr2, err)
 		}
 		got, _ = s.GetTransaction(ctx, tx.ID)
@@ -300,7 +300,7 @@ func TestTransactions16(t *testing.T) {
 
 		// Stop without reason: Local.
 		sr3, err := s.StopTransaction16(ctx, StopTransaction16{StationID: "CP1", TransactionID: other.Transaction.ID, MeterStopWh: 5, Timestamp: t0.Add(time.Hour)})
-		if err != nil || sr3.Transaction.StopReason != "Local" || energy(t, sr3.Transaction) != 0 {
+		if err != nil || sr3.Transaction.StopReason != "Local" || energyOf(t, sr3.Transaction) != 0 {
 			t.Fatalf("stop other = %+v, %v", sr3.Transaction, err)
 		}
 	})
@@ -327,7 +327,7 @@ func TestUnknown16TransactionKept(t *testing.T) {
 			t.Fatal(err)
 		}
 		if tx.TransactionUID != UnknownTransactionUID(id) || tx.Status != TxEnded || tx.StartedSeen || len(tx.MeterValues) != 2 ||
-			!tx.StartedAt.Equal(t0.Add(30*time.Minute)) || energy(t, tx) != 250 {
+			!tx.StartedAt.Equal(t0.Add(30*time.Minute)) || energyOf(t, tx) != 250 {
 			t.Fatalf("kept %+v (energy %v, %d samples)", tx, tx.EnergyWh, len(tx.MeterValues))
 		}
 		sr2, err := s.StopTransaction16(ctx, stop)
@@ -362,7 +362,7 @@ func TestTransactionEvents201(t *testing.T) {
 		upd := event("tx-a", EventUpdated, 1, t0.Add(time.Minute), Sample{Timestamp: t0.Add(time.Minute), Value: "10500"})
 		upd.IDToken, upd.IDTokenType, upd.Offline = "RFID1", "ISO14443", true
 		r, err = s.RecordTransactionEvent(ctx, upd)
-		if err != nil || r.Authorization.Status != IDTokenAccepted || energy(t, r.Transaction) != 500 || !r.Transaction.Offline {
+		if err != nil || r.Authorization.Status != IDTokenAccepted || energyOf(t, r.Transaction) != 500 || !r.Transaction.Offline {
 			t.Fatalf("updated = %+v %+v, %v", r, r.Transaction, err)
 		}
 		// A retry (same seqNo): duplicate, same answer, nothing twice.
@@ -388,7 +388,7 @@ func TestTransactionEvents201(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tx.Status != TxEnded || energy(t, tx) != 2250 || tx.StopReason != "EVDisconnected" || !tx.StoppedAt.Equal(t0.Add(time.Hour)) ||
+		if tx.Status != TxEnded || energyOf(t, tx) != 2250 || tx.StopReason != "EVDisconnected" || !tx.StoppedAt.Equal(t0.Add(time.Hour)) ||
 			tx.SeqNo != 2 || len(tx.MeterValues) != 3 || !tx.MeterStopReported {
 			t.Fatalf("ended tx %+v (%d samples)", tx, len(tx.MeterValues))
 		}
@@ -421,7 +421,7 @@ func TestTransactionEventsOutOfOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		tx := r.Transaction
-		if tx.Status != TxEnded || !tx.StartedSeen || !tx.StartedAt.Equal(t0) || energy(t, tx) != 4000 || tx.SeqNo != 3 ||
+		if tx.Status != TxEnded || !tx.StartedSeen || !tx.StartedAt.Equal(t0) || energyOf(t, tx) != 4000 || tx.SeqNo != 3 ||
 			tx.EVSEID != 2 || tx.IDToken != "T" || r.Authorization.Status != AuthUnknown {
 			t.Fatalf("completed out of order: %+v", tx)
 		}
@@ -448,7 +448,7 @@ func TestEnergyAcrossMeterReset(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e := energy(t, sr.Transaction); e != 130 {
+		if e := energyOf(t, sr.Transaction); e != 130 {
 			t.Fatalf("energy across a reset = %v, want 130", e)
 		}
 	})

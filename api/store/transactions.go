@@ -12,42 +12,28 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	energyrules "github.com/chargeplane/chargeplane/api/energy"
+	"github.com/chargeplane/chargeplane/api/energy"
+	"github.com/chargeplane/chargeplane/api/transaction"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
-// Transaction statuses.
+// Transaction statuses (see api/transaction).
 const (
-	TxActive = "Active"
-	TxEnded  = "Ended"
+	TxActive = transaction.Active
+	TxEnded  = transaction.Ended
 )
 
 // 2.0.1 TransactionEvent event types.
 const (
-	EventStarted = "Started"
-	EventUpdated = "Updated"
-	EventEnded   = "Ended"
+	EventStarted = transaction.EventStarted
+	EventUpdated = transaction.EventUpdated
+	EventEnded   = transaction.EventEnded
 )
 
-// defaultStopReason is what both versions mean when a stop carries no
-// reason (1.6 §7.35, 2.0.1 TransactionType.stoppedReason).
-const defaultStopReason = "Local"
-
-// Transaction is a charging session.
-//
-// Energy: MeterStartWh/MeterStopWh are the active-energy import register
-// (Energy.Active.Import.Register, Outlet, no phase) at the start and stop,
-// in Wh. A value the charger reported for the purpose (1.6 meterStart /
-// meterStop; a register sample of a 2.0.1 Started / Ended event, or one
-// with context Transaction.Begin / Transaction.End) is kept
-// (MeterStartReported/MeterStopReported); otherwise the earliest / latest
-// register sample of the transaction stands in, so an active transaction
-// shows the energy so far. EnergyWh = stop − start, recomputed whenever a
-// message changes either. A stop below the start means the meter was reset
-// or replaced during the session: EnergyWh is then the sum of the rises
-// between consecutive readings (start, samples in time order, stop), which
-// never counts a drop as negative energy and never invents energy across
-// the reset. Nil when a value is missing.
+// Transaction is a charging session. What its fields say is decided by
+// api/transaction (from the station's messages) and api/energy (meter
+// start, stop and energy from the register readings); the store applies
+// those rules and keeps the result.
 type Transaction struct {
 	// ID is the 1.6 transactionId.
 	ID int64 `gorm:"primaryKey"`
@@ -247,28 +233,21 @@ func (s *Store) StartTransaction16(ctx context.Context, r StartTransaction16) (S
 			if err != nil {
 				return err
 			}
-			start := float64(r.MeterStartWh)
+			var tokenType string
+			if auth.Token != nil {
+				tokenType = auth.Token.Type
+			}
 			t = Transaction{
 				// Placeholder until the id is known: the uid of a 1.6
 				// transaction is its id.
-				TransactionUID:     "pending:" + uuid.NewString(),
-				StationID:          r.StationID,
-				OCPPVersion:        ocppj.V16,
-				ConnectorID:        r.ConnectorID,
-				IDToken:            r.IDTag,
-				AuthStatus:         auth.Status,
-				StartedAt:          dbTime(r.Timestamp),
-				MeterStartWh:       &start,
-				MeterStartReported: true,
-				Status:             TxActive,
-				StartedSeen:        true,
-				StartKey:           &key,
-				CreatedAt:          now,
-				UpdatedAt:          now,
+				TransactionUID: "pending:" + uuid.NewString(),
+				StationID:      r.StationID,
+				OCPPVersion:    ocppj.V16,
+				StartKey:       &key,
+				CreatedAt:      now,
+				UpdatedAt:      now,
 			}
-			if auth.Token != nil {
-				t.IDTokenType = auth.Token.Type
-			}
+			t.setRecord(transaction.Start16(r.ConnectorID, r.IDTag, tokenType, auth.Status, dbTime(r.Timestamp), float64(r.MeterStartWh)))
 			if err := tx.Create(&t).Error; err != nil {
 				return err
 			}
@@ -312,45 +291,35 @@ func (s *Store) StopTransaction16(ctx context.Context, r StopTransaction16) (Sto
 				uid := UnknownTransactionUID(r.TransactionID)
 				err = tx.Clauses(lockRow).Where("station_id = ? AND transaction_uid = ?", r.StationID, uid).Take(&t).Error
 				if errors.Is(err, gorm.ErrRecordNotFound) {
-					started := dbTime(r.Timestamp)
+					sampled := make([]time.Time, 0, len(r.Samples))
 					for _, sm := range r.Samples {
-						if ts := dbTime(sm.Timestamp); !sm.Timestamp.IsZero() && ts.Before(started) {
-							started = ts
+						if !sm.Timestamp.IsZero() {
+							sampled = append(sampled, dbTime(sm.Timestamp))
 						}
 					}
 					t = Transaction{
 						TransactionUID: uid,
 						StationID:      r.StationID,
 						OCPPVersion:    ocppj.V16,
-						IDToken:        r.IDTag,
-						StartedAt:      started,
-						Status:         TxActive,
 						CreatedAt:      now,
 						UpdatedAt:      now,
 					}
+					t.setRecord(transaction.Unknown16(r.IDTag, dbTime(r.Timestamp), sampled))
 					err = tx.Create(&t).Error
 				}
 			}
 			if err != nil {
 				return err
 			}
-			if t.Status == TxEnded {
+			rec := t.record()
+			if !rec.Stop16(dbTime(r.Timestamp), float64(r.MeterStopWh), r.Reason, r.IDTag) {
 				res.Duplicate = true
 				res.Transaction = &t
 				return nil
 			}
-			stop := float64(r.MeterStopWh)
-			stoppedAt := dbTime(r.Timestamp)
-			set := map[string]any{
-				"status":              TxEnded,
-				"stopped_at":          stoppedAt,
-				"meter_stop_wh":       stop,
-				"meter_stop_reported": true,
-				"stop_reason":         cmpOr(r.Reason, defaultStopReason),
-				"stop_id_token":       r.IDTag,
-				"updated_at":          now,
-			}
-			if err := tx.Model(&Transaction{}).Where("id = ?", t.ID).Updates(set).Error; err != nil {
+			t.setRecord(rec)
+			t.UpdatedAt = now
+			if err := saveTransaction(tx, &t); err != nil {
 				return err
 			}
 			rows := meterRows(r.StationID, t.TransactionUID, t.EVSEID, t.ConnectorID, r.Samples, now)
@@ -444,24 +413,25 @@ func (s *Store) RecordTransactionEvent(ctx context.Context, ev TransactionEvent)
 				return err
 			}
 			at := dbTime(ev.Timestamp)
+			rows := meterRows(ev.StationID, ev.TransactionUID, cmpOrInt(ev.EVSEID, t.EVSEID), cmpOrInt(ev.ConnectorID, t.ConnectorID), ev.Samples, now)
+			event := ev.rules(at, res.Authorization, rows)
 			if isNew {
 				t = Transaction{
 					StationID:      ev.StationID,
 					TransactionUID: ev.TransactionUID,
 					OCPPVersion:    ocppj.V201,
-					StartedAt:      at,
-					Status:         TxActive,
-					SeqNo:          ev.SeqNo,
 					CreatedAt:      now,
 				}
+				t.setRecord(transaction.New(event))
 			}
-			rows := meterRows(ev.StationID, ev.TransactionUID, cmpOrInt(ev.EVSEID, t.EVSEID), cmpOrInt(ev.ConnectorID, t.ConnectorID), ev.Samples, now)
-			mergeEvent(&t, ev, at, res.Authorization, rows)
+			rec := t.record()
+			rec.Merge(event)
+			t.setRecord(rec)
 			t.UpdatedAt = now
 			if isNew {
 				err = tx.Create(&t).Error
 			} else {
-				err = tx.Select("*").Omit("id", "created_at").Where("id = ?", t.ID).Updates(&t).Error
+				err = saveTransaction(tx, &t)
 			}
 			if err != nil {
 				return err
@@ -509,93 +479,80 @@ func cmpOrInt(v, def int) int {
 	return v
 }
 
-// mergeEvent folds one event into t so that the outcome does not depend on
-// the order events arrive in.
-func mergeEvent(t *Transaction, ev TransactionEvent, at time.Time, auth *Authorization, rows []MeterValue) {
-	switch {
-	case ev.EventType == EventStarted:
-		t.StartedAt, t.StartedSeen = at, true
-	case !t.StartedSeen && at.Before(t.StartedAt):
-		t.StartedAt = at
+// rules is ev as api/transaction reads it, with the status answered for
+// its token and its readings as stored.
+func (ev TransactionEvent) rules(at time.Time, auth *Authorization, rows []MeterValue) transaction.Event {
+	e := transaction.Event{
+		Type:          ev.EventType,
+		SeqNo:         ev.SeqNo,
+		At:            at,
+		Offline:       ev.Offline,
+		EVSEID:        ev.EVSEID,
+		ConnectorID:   ev.ConnectorID,
+		IDToken:       ev.IDToken,
+		IDTokenType:   ev.IDTokenType,
+		StoppedReason: ev.StoppedReason,
+		RemoteStartID: ev.RemoteStartID,
 	}
-	// The newest event knows best where the transaction is.
-	if ev.SeqNo >= t.SeqNo || t.EVSEID == 0 {
-		if ev.EVSEID != 0 {
-			t.EVSEID = ev.EVSEID
-		}
-		if ev.ConnectorID != 0 {
-			t.ConnectorID = ev.ConnectorID
-		}
+	if auth != nil {
+		e.AuthStatus = auth.Status
 	}
-	if ev.IDToken != "" {
-		setStart := ev.EventType == EventStarted || t.IDToken == ""
-		if ev.EventType == EventEnded {
-			t.StopIDToken = ev.IDToken
-		}
-		if setStart {
-			t.IDToken, t.IDTokenType = ev.IDToken, ev.IDTokenType
-			if auth != nil {
-				t.AuthStatus = auth.Status
-			}
+	for _, r := range rows {
+		if r.ValueWh != nil && transaction.IsRegister(r.Measurand, r.Phase, r.Location) {
+			e.Register = append(e.Register, transaction.Reading{Wh: *r.ValueWh, Context: r.Context})
 		}
 	}
-	if ev.EventType == EventEnded {
-		t.Status = TxEnded
-		t.StoppedAt = &at
-		t.StopReason = cmpOr(ev.StoppedReason, defaultStopReason)
-	}
-	t.SeqNo = max(t.SeqNo, ev.SeqNo)
-	t.Offline = t.Offline || ev.Offline
-	if ev.RemoteStartID != nil && t.RemoteStartID == nil {
-		id := *ev.RemoteStartID
-		t.RemoteStartID = &id
-	}
+	return e
+}
 
-	// Reported register readings (see Transaction).
-	var first, last, begin, end *float64
-	for i := range rows {
-		r := &rows[i]
-		if !isRegister(r) {
-			continue
-		}
-		if first == nil {
-			first = r.ValueWh
-		}
-		last = r.ValueWh
-		switch r.Context {
-		case "Transaction.Begin":
-			begin = r.ValueWh
-		case "Transaction.End":
-			end = r.ValueWh
-		}
-	}
-	if begin == nil && ev.EventType == EventStarted {
-		begin = first
-	}
-	if end == nil && ev.EventType == EventEnded {
-		end = last
-	}
-	if begin != nil {
-		t.MeterStartWh, t.MeterStartReported = begin, true
-	}
-	if end != nil {
-		t.MeterStopWh, t.MeterStopReported = end, true
+// record is what api/transaction decides of t.
+func (t *Transaction) record() transaction.Record {
+	return transaction.Record{
+		StartedAt:          t.StartedAt,
+		StartedSeen:        t.StartedSeen,
+		StoppedAt:          t.StoppedAt,
+		Status:             t.Status,
+		StopReason:         t.StopReason,
+		SeqNo:              t.SeqNo,
+		EVSEID:             t.EVSEID,
+		ConnectorID:        t.ConnectorID,
+		IDToken:            t.IDToken,
+		IDTokenType:        t.IDTokenType,
+		AuthStatus:         t.AuthStatus,
+		StopIDToken:        t.StopIDToken,
+		Offline:            t.Offline,
+		RemoteStartID:      t.RemoteStartID,
+		MeterStartWh:       t.MeterStartWh,
+		MeterStopWh:        t.MeterStopWh,
+		MeterStartReported: t.MeterStartReported,
+		MeterStopReported:  t.MeterStopReported,
 	}
 }
 
-// isRegister: the reading is the one energy is computed from.
-func isRegister(r *MeterValue) bool {
-	return r.ValueWh != nil && r.Measurand == DefaultMeasurand && r.Phase == "" && r.Location == DefaultLocation
+// setRecord puts what api/transaction decided into t.
+func (t *Transaction) setRecord(r transaction.Record) {
+	t.StartedAt, t.StartedSeen, t.StoppedAt = r.StartedAt, r.StartedSeen, r.StoppedAt
+	t.Status, t.StopReason, t.SeqNo = r.Status, r.StopReason, r.SeqNo
+	t.EVSEID, t.ConnectorID = r.EVSEID, r.ConnectorID
+	t.IDToken, t.IDTokenType, t.AuthStatus, t.StopIDToken = r.IDToken, r.IDTokenType, r.AuthStatus, r.StopIDToken
+	t.Offline, t.RemoteStartID = r.Offline, r.RemoteStartID
+	t.MeterStartWh, t.MeterStopWh = r.MeterStartWh, r.MeterStopWh
+	t.MeterStartReported, t.MeterStopReported = r.MeterStartReported, r.MeterStopReported
+}
+
+// saveTransaction writes every column of t but its id and creation time.
+func saveTransaction(tx *gorm.DB, t *Transaction) error {
+	return tx.Select("*").Omit("id", "created_at").Where("id = ?", t.ID).Updates(t).Error
 }
 
 func registerSamples(tx *gorm.DB, ref txRef) *gorm.DB {
 	return tx.Model(&MeterValue{}).
 		Where("station_id = ? AND transaction_uid = ? AND measurand = ? AND phase = '' AND location = ? AND value_wh IS NOT NULL",
-			ref.stationID, ref.uid, DefaultMeasurand, DefaultLocation)
+			ref.stationID, ref.uid, transaction.RegisterMeasurand, transaction.RegisterLocation)
 }
 
 // recomputeEnergy brings the meter readings and energy of the transaction
-// up to date with what is stored (see Transaction). A reference to no
+// up to date with what is stored (see energy.Meter). A reference to no
 // transaction (samples of a 1.6 id not recorded yet) is left alone.
 func (s *Store) recomputeEnergy(tx *gorm.DB, ref txRef) error {
 	var ids []int64
@@ -606,51 +563,83 @@ func (s *Store) recomputeEnergy(tx *gorm.DB, ref txRef) error {
 	return recomputeEnergyOf(tx, ids)
 }
 
-// registerWhere selects, in a subquery correlated with transactions, the
-// readings energy is computed from.
-const registerWhere = `mv.station_id = transactions.station_id AND mv.transaction_uid = transactions.transaction_uid
-  AND mv.measurand = 'Energy.Active.Import.Register' AND mv.phase = '' AND mv.location = 'Outlet' AND mv.value_wh IS NOT NULL`
+// registerReading selects, in a subquery correlated with transactions, the
+// first register reading in the order given.
+const registerReading = `(SELECT mv.value_wh FROM meter_values mv
+  WHERE mv.station_id = transactions.station_id AND mv.transaction_uid = transactions.transaction_uid
+    AND mv.measurand = @measurand AND mv.phase = '' AND mv.location = @location AND mv.value_wh IS NOT NULL
+  ORDER BY `
 
-// recomputeEnergyOf does recomputeEnergy for many transactions in a few
-// set-based statements, so that a batch of meter values costs the same
-// handful of statements whatever its size.
+// meterRow is what recomputeEnergyOf reads of a transaction.
+type meterRow struct {
+	ID                                    int64
+	StationID                             string
+	TransactionUID                        string
+	MeterStartWh, MeterStopWh, EnergyWh   *float64
+	MeterStartReported, MeterStopReported bool
+	FirstWh, LastWh                       *float64
+}
+
+// recomputeEnergyOf does recomputeEnergy for many transactions: one
+// statement reads what energy.Meter needs of all of them, and one writes
+// the figures that changed, so that a batch of meter values costs the same
+// few statements whatever its size.
 func recomputeEnergyOf(tx *gorm.DB, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	err := tx.Exec(`UPDATE transactions SET
-  meter_start_wh = CASE WHEN meter_start_reported THEN meter_start_wh ELSE
-    (SELECT mv.value_wh FROM meter_values mv WHERE `+registerWhere+` ORDER BY mv.sampled_at, mv.id LIMIT 1) END,
-  meter_stop_wh = CASE WHEN meter_stop_reported THEN meter_stop_wh ELSE
-    (SELECT mv.value_wh FROM meter_values mv WHERE `+registerWhere+` ORDER BY mv.sampled_at DESC, mv.id DESC LIMIT 1) END
-WHERE id IN ?`, ids).Error
+	var rows []meterRow
+	err := tx.Raw(`SELECT id, station_id, transaction_uid, meter_start_wh, meter_stop_wh, energy_wh,
+  meter_start_reported, meter_stop_reported,
+  `+registerReading+`mv.sampled_at, mv.id LIMIT 1) AS first_wh,
+  `+registerReading+`mv.sampled_at DESC, mv.id DESC LIMIT 1) AS last_wh
+FROM transactions WHERE id IN @ids`,
+		map[string]any{"ids": ids, "measurand": transaction.RegisterMeasurand, "location": transaction.RegisterLocation}).
+		Scan(&rows).Error
 	if err != nil {
 		return err
 	}
-	err = tx.Exec(`UPDATE transactions SET energy_wh = CASE
-  WHEN meter_start_wh IS NULL OR meter_stop_wh IS NULL THEN NULL
-  ELSE meter_stop_wh - meter_start_wh END
-WHERE id IN ?`, ids).Error
-	if err != nil {
-		return err
-	}
-	// A stop below the start: the meter was reset during the session.
-	var reset []Transaction
-	if err := tx.Where("id IN ? AND energy_wh < 0", ids).Find(&reset).Error; err != nil {
-		return err
-	}
-	for _, t := range reset {
-		var series []float64
-		err := registerSamples(tx, txRef{t.StationID, t.TransactionUID}).Order("sampled_at, id").Pluck("value_wh", &series).Error
+	var changed []any
+	var set [3]strings.Builder // meter_start_wh, meter_stop_wh, energy_wh
+	var args [3][]any
+	for _, r := range rows {
+		m := energy.Meter{First: r.FirstWh, Last: r.LastWh}
+		if r.MeterStartReported {
+			m.ReportedStart = r.MeterStartWh
+		}
+		if r.MeterStopReported {
+			m.ReportedStop = r.MeterStopWh
+		}
+		f, err := m.Figures(func() ([]float64, error) {
+			var series []float64
+			err := registerSamples(tx, txRef{r.StationID, r.TransactionUID}).Order("sampled_at, id").Pluck("value_wh", &series).Error
+			return series, err
+		})
 		if err != nil {
 			return err
 		}
-		e := energyrules.SumOfRises(*t.MeterStartWh, series, *t.MeterStopWh)
-		if err := tx.Model(&Transaction{}).Where("id = ?", t.ID).UpdateColumn("energy_wh", e).Error; err != nil {
-			return err
+		now := [3]*float64{f.Start, f.Stop, f.Energy}
+		if sameWh(now[0], r.MeterStartWh) && sameWh(now[1], r.MeterStopWh) && sameWh(now[2], r.EnergyWh) {
+			continue
+		}
+		changed = append(changed, r.ID)
+		for i, v := range now {
+			set[i].WriteString(" WHEN ? THEN CAST(? AS DOUBLE PRECISION)")
+			args[i] = append(args[i], r.ID, v)
 		}
 	}
-	return nil
+	if len(changed) == 0 {
+		return nil
+	}
+	q := "UPDATE transactions SET meter_start_wh = CASE id" + set[0].String() +
+		" END, meter_stop_wh = CASE id" + set[1].String() +
+		" END, energy_wh = CASE id" + set[2].String() + " END WHERE id IN ?"
+	all := append(append(append(args[0], args[1]...), args[2]...), changed)
+	return tx.Exec(q, all...).Error
+}
+
+func sameWh(a, b *float64) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
 
 func transactionByUID(tx *gorm.DB, ref txRef) (*Transaction, error) {
