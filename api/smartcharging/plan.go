@@ -1,7 +1,9 @@
 // Package smartcharging decides the charging schedules the CSMS gives
 // EVs (OCPP 2.0.1 K15–K17, the ISO 15118 flow): from what the EV says it
-// needs and the limits the station reported, a schedule within all of
-// them. Plan is pure; Service sends its result to the station.
+// needs, the limits the station reported and the operator's own
+// ChargingStationMaxProfile and TxDefaultProfile (OperatorLimits), a
+// schedule within all of them. Plan and OperatorLimits are pure; Service
+// sends the result to the station.
 package smartcharging
 
 import (
@@ -65,7 +67,8 @@ var ErrNoRate = errors.New("smartcharging: the EV gave no maximum current or pow
 
 // Plan is the schedule for an EV from now: as fast as the EV may charge,
 // within every limit in limits (the station's reported limits for the
-// whole station and for the EVSE), until its departure. AC schedules are
+// whole station and for the EVSE, the operator's profiles as
+// OperatorLimits gives them), until its departure. AC schedules are
 // in A per phase, DC ones in W. A limit in the other unit is converted
 // (at NominalVoltage and the period's phases on AC, at the EV's maximum
 // voltage on DC; a DC limit in A is ignored when the EV gave no voltage).
