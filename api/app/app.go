@@ -231,8 +231,18 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		Store: a.store, Bus: counted, Schemas: schemas, CoreID: cfg.CoreID,
 		Timeout: cfg.CommandTimeout, Logger: logger, Messages: a.messages, Metrics: core, Events: a.events,
 	})
+	needsPolicy, ok := smartcharging.ParseNeedsPolicy(cfg.EVChargingNeeds)
+	if !ok {
+		return nil, fmt.Errorf("EV_CHARGING_NEEDS %q is not accept, processing or reject", cfg.EVChargingNeeds)
+	}
+	// Smart charging sends through the command tables, and their answers
+	// to the operator's profiles have it plan again: its sender is given
+	// the tables once they exist.
+	chargingSender := &smartcharging.CommandSender{}
+	a.charging = smartcharging.New(smartcharging.Config{Store: a.store, Sender: chargingSender, Policy: needsPolicy, Logger: logger})
 	// Every command, typed or generic, goes through its version's table.
-	cmds := command.NewSender(a.commands, ocpp.CommandTables(a.store, time.Now), logger)
+	cmds := command.NewSender(a.commands, ocpp.PlanningCommandTables(a.store, time.Now, a.charging), logger)
+	chargingSender.Commands = cmds
 	// Kept apart from the raw message log, never trimmed with it.
 	securityEvents := securityevent.StoreRecorder{Store: a.store, Now: time.Now}
 	ca, noCA, err := certificateAuthority(cfg, logger)
@@ -251,12 +261,6 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		// An attempt's lease outlives the command it sends.
 		AttemptLease: cfg.CommandTimeout + time.Minute,
 	})
-	needsPolicy, ok := smartcharging.ParseNeedsPolicy(cfg.EVChargingNeeds)
-	if !ok {
-		return nil, fmt.Errorf("EV_CHARGING_NEEDS %q is not accept, processing or reject", cfg.EVChargingNeeds)
-	}
-	a.charging = smartcharging.New(smartcharging.Config{Store: a.store, Sender: smartcharging.CommandSender{Commands: cmds},
-		Policy: needsPolicy, Logger: logger})
 	// DATA_TRANSFER_VENDORS was validated when the settings were loaded.
 	vendors, _ := config.ParseVendorMessages(cfg.DataTransferVendors)
 	extensions := datatransfer.NewRegistry()

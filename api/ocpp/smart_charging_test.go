@@ -9,9 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/structpb"
+
 	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/smartcharging"
 	"github.com/chargeplane/chargeplane/api/store"
+	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
@@ -353,6 +356,143 @@ func TestReplan(t *testing.T) {
 			defer c.mu.Unlock()
 			if len(c.sent) != 3 {
 				t.Errorf("%d SetChargingProfile sent, want 3", len(c.sent))
+			}
+		})
+	}
+}
+
+// TestOperatorProfilesBoundSchedules: the TxProfile sent for an EV's needs
+// stays within the operator's own ChargingStationMaxProfile and
+// TxDefaultProfile (K: the station applies the lowest of them anyway, so
+// the EV's schedule is one it can honour); setting a lower one, or
+// clearing one, has the schedule planned again and resent within the
+// replan interval; the operator's TxProfile does not. Every CALL is
+// schema-checked by the station stand-in.
+func TestOperatorProfilesBoundSchedules(t *testing.T) {
+	reg, err := schema.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			ctx := context.Background()
+			clock := func() time.Time { return testNow }
+			c := &stationCaller{t: t, v: ocppj.V201, schemas: reg, answers: map[string]string{
+				"SetChargingProfile": `{"status":"Accepted"}`, "ClearChargingProfile": `{"status":"Accepted"}`}}
+			var svc *smartcharging.Service
+			var cmds *command.Sender
+			h := newHarness(t, db, func(d *Deps) {
+				sender := &smartcharging.CommandSender{}
+				svc = smartcharging.New(smartcharging.Config{Store: d.Store, Now: clock, Logger: quietLogger(), ReplanInterval: 20 * time.Millisecond,
+					Sender: sender})
+				cmds = command.NewSender(c, PlanningCommandTables(d.Store, clock, svc), quietLogger())
+				sender.Commands = cmds
+				d.EVNeeds = svc
+			})
+			runCtx, cancel := context.WithCancel(ctx)
+			svc.Start(runCtx)
+			t.Cleanup(func() { cancel(); svc.Wait() })
+			call := func(action, payload string) {
+				t.Helper()
+				h.result(ocppj.V201, action, h.call(ocppj.V201, action, payload), nil)
+			}
+			// operator sets a profile on an EVSE as an operator would.
+			operator := func(evse int, profile string) {
+				t.Helper()
+				pb := &structpb.Struct{}
+				if err := pb.UnmarshalJSON([]byte(profile)); err != nil {
+					t.Fatal(err)
+				}
+				r, err := command.Do[command.ProfileReply](ctx, cmds, stationID, "operator:alice",
+					&chargeplanev1.SetChargingProfileRequest{StationId: stationID, EvseId: int32(evse), Profile: pb})
+				if err != nil || r.Status != "Accepted" {
+					t.Fatalf("SetChargingProfile: %+v %v", r, err)
+				}
+			}
+			clear := func(in *chargeplanev1.ClearChargingProfileRequest) {
+				t.Helper()
+				in.StationId = stationID
+				if _, err := command.Do[command.ClearProfilesReply](ctx, cmds, stationID, "operator:alice", in); err != nil {
+					t.Fatalf("ClearChargingProfile: %v", err)
+				}
+			}
+			// sent waits for the n-th CALL, a TxProfile the planner sent,
+			// and returns its periods.
+			sent := func(n int) string {
+				t.Helper()
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					c.mu.Lock()
+					got := len(c.sent)
+					var r command.Request
+					if got >= n {
+						r = c.sent[n-1]
+					}
+					c.mu.Unlock()
+					if got >= n {
+						var p ocpp201.SetChargingProfileRequest
+						if err := json.Unmarshal(r.Payload.(json.RawMessage), &p); err != nil || r.Action != "SetChargingProfile" ||
+							p.ChargingProfile.ChargingProfilePurpose != ocpp201.ChargingProfilePurposeTxProfile || p.EvseId != 1 ||
+							p.ChargingProfile.TransactionId != "TX-9" {
+							t.Fatalf("CALL %d: %s %s", n, r.Action, r.Payload)
+						}
+						return fmt.Sprint(periodsOf(p.ChargingProfile.ChargingSchedule...))
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("%d CALLs sent, waiting for the %d-th", got, n)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			maxProfile := func(limit float64) string {
+				return fmt.Sprintf(`{"id":100,"stackLevel":0,"chargingProfilePurpose":"ChargingStationMaxProfile","chargingProfileKind":"Absolute",
+				  "chargingSchedule":[{"id":1,"startSchedule":"2025-03-04T00:00:00Z","chargingRateUnit":"A",
+				    "chargingSchedulePeriod":[{"startPeriod":0,"limit":%g}]}]}`, limit)
+			}
+
+			h.token(store.IDToken{Value: "APP-1"})
+			call("TransactionEvent", txEvent("Started", 0, "2025-03-04T05:00:00Z",
+				`,"evse":{"id":1,"connectorId":1},"idToken":{"idToken":"APP-1","type":"Central"}`))
+			operator(0, maxProfile(16)) // CALL 1
+			// Its re-plan mark finds no needs yet; swept before they come,
+			// so the needs' plan is the only CALL that follows.
+			time.Sleep(10 * 20 * time.Millisecond)
+			call("NotifyEVChargingNeeds", `{"evseId":1,"chargingNeeds":{"requestedEnergyTransfer":"AC_three_phase",
+			  "acChargingParameters":{"energyAmount":20000,"evMinCurrent":6,"evMaxCurrent":32,"evMaxVoltage":400}}}`)
+			if got := sent(2); got != "[0:16/3]" {
+				t.Errorf("schedule under a 16 A station maximum: %s", got)
+			}
+
+			operator(0, maxProfile(10)) // CALL 3 replaces it
+			if got := sent(4); got != "[0:10/3]" {
+				t.Errorf("schedule once the station maximum is 10 A: %s", got)
+			}
+			// A TxDefaultProfile on the EVSE, relative to the transaction:
+			// 8 A after the first hour (05:00 + 1 h, 3,233 s after now).
+			operator(1, `{"id":200,"stackLevel":1,"chargingProfilePurpose":"TxDefaultProfile","chargingProfileKind":"Relative",
+			  "chargingSchedule":[{"id":1,"chargingRateUnit":"A","chargingSchedulePeriod":[{"startPeriod":0,"limit":12},{"startPeriod":3600,"limit":8}]}]}`)
+			if got := sent(6); got != "[0:10/3 3233:8/3]" {
+				t.Errorf("schedule under the TxDefaultProfile too: %s", got)
+			}
+			clear(&chargeplanev1.ClearChargingProfileRequest{ProfileId: i32(200)}) // CALL 7, by id alone
+			if got := sent(8); got != "[0:10/3]" {
+				t.Errorf("schedule once the TxDefaultProfile is cleared: %s", got)
+			}
+			clear(&chargeplanev1.ClearChargingProfileRequest{Purpose: "ChargingStationMaxProfile"}) // CALL 9
+			if got := sent(10); got != "[0:32/3]" {
+				t.Errorf("schedule once the station maximum is cleared: %s", got)
+			}
+
+			// The operator's own TxProfile, and clearing TxProfiles, plan
+			// nothing again: that would replace what the operator chose.
+			operator(1, `{"id":300,"stackLevel":1,"chargingProfilePurpose":"TxProfile","chargingProfileKind":"Relative","transactionId":"TX-9",
+			  "chargingSchedule":[{"id":1,"chargingRateUnit":"A","chargingSchedulePeriod":[{"startPeriod":0,"limit":6}]}]}`)
+			clear(&chargeplanev1.ClearChargingProfileRequest{Purpose: "TxProfile", EvseId: i32(1)})
+			time.Sleep(10 * 20 * time.Millisecond)
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if len(c.sent) != 12 {
+				t.Errorf("%d CALLs sent, want 12", len(c.sent))
 			}
 		})
 	}

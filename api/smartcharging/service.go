@@ -22,6 +22,7 @@ type Store interface {
 	GetEVChargingNeeds(ctx context.Context, stationID string, evseID int) (*store.EVChargingNeeds, error)
 	ListEVChargingNeeds(ctx context.Context, stationID string) ([]store.EVChargingNeeds, error)
 	ListChargingLimits(ctx context.Context, stationID string) ([]store.ChargingLimit, error)
+	ListChargingProfiles(ctx context.Context, stationID string, f store.ChargingProfileFilter) ([]store.ChargingProfile, error)
 	ActiveTransactions(ctx context.Context, stationID string) ([]store.Transaction, error)
 	FinishEVChargingNeeds(ctx context.Context, stationID string, evseID int, receivedAt time.Time, o store.PlanOutcome) (bool, error)
 }
@@ -83,8 +84,9 @@ type evse struct {
 }
 
 // Service answers EV charging needs with a schedule (K15): each Plan
-// computes one within the station's limits and sends it as the TxProfile
-// of the EVSE's transaction, off the station's message path.
+// computes one within the station's reported limits and the operator's
+// own profiles (OperatorLimits) and sends it as the TxProfile of the
+// EVSE's transaction, off the station's message path.
 type Service struct {
 	cfg   Config
 	log   *slog.Logger
@@ -133,7 +135,9 @@ func (s *Service) Start(ctx context.Context) {
 }
 
 // Replan marks an EVSE (0: every EVSE of the station) whose schedule may
-// no longer fit: a limit was reported or cleared, a transaction ended.
+// no longer fit: a limit was reported or cleared, the operator's
+// ChargingStationMaxProfile or TxDefaultProfile was set or cleared, a
+// transaction ended.
 // Within ReplanInterval the needs of its EV are planned again and the new
 // TxProfile sent (or, without a transaction, the needs marked not sent).
 // It never blocks; marks of one EVSE coalesce.
@@ -272,8 +276,21 @@ func (s *Service) send(ctx context.Context, stationID string, evseID int, receiv
 	if err != nil {
 		return notSent("read the limits: %v", err)
 	}
+	// The profiles the station accepted from the CSMS: what it reported
+	// in ReportChargingProfiles may be long stale (nothing clears it) and
+	// its external limits are the reported ones above.
+	profiles, err := s.cfg.Store.ListChargingProfiles(ctx, stationID, store.ChargingProfileFilter{Source: store.ProfileSourceSet})
+	if err != nil {
+		return notSent("read the charging profiles: %v", err)
+	}
 	now := s.cfg.Now().UTC().Truncate(time.Second)
-	sch, err := Plan(now, needsOf(n), limitsOf(limits, evseID))
+	needs := needsOf(n)
+	var end time.Time
+	if needs.Departure.After(now) {
+		end = needs.Departure
+	}
+	within := append(limitsOf(limits, evseID), OperatorLimits(now, end, evseID, tx.StartedAt, installedOf(profiles))...)
+	sch, err := Plan(now, needs, within)
 	if err != nil {
 		return notSent("%v", err)
 	}
@@ -362,6 +379,24 @@ func limitsOf(ls []store.ChargingLimit, evseID int) []Schedule {
 			}
 			out = append(out, s)
 		}
+	}
+	return out
+}
+
+// installedOf reads the 2.0.1 profiles stored; a 1.6 one (kept from
+// before the station moved to 2.0.1, and replaced on the station since)
+// or one that does not decode is left out.
+func installedOf(ps []store.ChargingProfile) []InstalledProfile {
+	var out []InstalledProfile
+	for _, p := range ps {
+		if p.OCPPVersion != ocppj.V201 {
+			continue
+		}
+		var cp ocpp201.ChargingProfile
+		if err := json.Unmarshal([]byte(p.Profile), &cp); err != nil {
+			continue
+		}
+		out = append(out, InstalledProfile{EVSEID: p.EVSEID, InstalledAt: p.UpdatedAt, Profile: cp})
 	}
 	return out
 }

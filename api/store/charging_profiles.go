@@ -68,6 +68,19 @@ type ProfileCriteria struct {
 	StackLevel *int
 }
 
+// Matches reports whether a clear with c removes p (of its station), by
+// the rule ClearChargingProfiles applies in SQL.
+func (c ProfileCriteria) Matches(p ChargingProfile) bool {
+	if p.Source != ProfileSourceSet {
+		return false
+	}
+	if c.ProfileID != nil {
+		return p.ProfileID == *c.ProfileID
+	}
+	return (c.EVSEID == nil || p.EVSEID == *c.EVSEID) && (c.Purpose == "" || p.Purpose == c.Purpose) &&
+		(c.StackLevel == nil || p.StackLevel == *c.StackLevel)
+}
+
 // ClearChargingProfiles removes the stored "set" profiles of a station that
 // match c and returns how many there were.
 func (s *Store) ClearChargingProfiles(ctx context.Context, stationID string, c ProfileCriteria) (int64, error) {

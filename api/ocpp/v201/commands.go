@@ -42,7 +42,11 @@ type CommandDeps struct {
 	Customers CustomerRequests
 	// NetworkProfiles keeps the network profiles stations accepted.
 	NetworkProfiles NetworkProfileStore
-	Now             func() time.Time
+	// Planner, when set, has the EV schedules planned within an
+	// operator's ChargingStationMaxProfile or TxDefaultProfile planned
+	// again when one is set or cleared.
+	Planner Replanner
+	Now     func() time.Time
 }
 
 // ReservationStore creates reservations and records their answers.
@@ -55,6 +59,16 @@ type ReservationStore interface {
 type ProfileStore interface {
 	SaveChargingProfile(ctx context.Context, p *store.ChargingProfile) error
 	ClearChargingProfiles(ctx context.Context, stationID string, c store.ProfileCriteria) (int64, error)
+	ListChargingProfiles(ctx context.Context, stationID string, f store.ChargingProfileFilter) ([]store.ChargingProfile, error)
+}
+
+// plannedWithin reports whether EV schedules are planned within profiles
+// of purpose (api/smartcharging.OperatorLimits). A TxProfile is not: the
+// planner's own are TxProfiles, and planning again on an operator's
+// would replace it.
+func plannedWithin(purpose string) bool {
+	return purpose == string(ocpp201.ChargingProfilePurposeChargingStationMaxProfile) ||
+		purpose == string(ocpp201.ChargingProfilePurposeTxDefaultProfile)
 }
 
 // answer is the decoded answer to a 2.0.1 command.
@@ -616,6 +630,10 @@ func (c commands) profileAnswered(ctx context.Context, a answer[ocpp201.SetCharg
 	if err := c.Profiles.SaveChargingProfile(ctx, sp); err != nil {
 		return nil, err
 	}
+	if c.Planner != nil && plannedWithin(sp.Purpose) {
+		// Evse 0: a station-wide profile bounds every EVSE's schedule.
+		c.Planner.Replan(a.StationID, sp.EVSEID)
+	}
 	return sp, nil
 }
 
@@ -639,7 +657,28 @@ func (c commands) clearProfilesAnswered(ctx context.Context, a answer[ocpp201.Cl
 	if k := a.Request.ChargingProfileCriteria; k != nil {
 		crit.EVSEID, crit.Purpose, crit.StackLevel = k.EvseId, string(k.ChargingProfilePurpose), k.StackLevel
 	}
-	return c.Profiles.ClearChargingProfiles(ctx, a.StationID, crit)
+	// Which EVSEs lose a limit their schedules were planned within, read
+	// before the clear: the criteria may name the profile by id alone.
+	var replan []int
+	if c.Planner != nil {
+		ps, err := c.Profiles.ListChargingProfiles(ctx, a.StationID, store.ChargingProfileFilter{Source: store.ProfileSourceSet})
+		if err != nil {
+			return 0, err
+		}
+		for _, p := range ps {
+			if crit.Matches(p) && plannedWithin(p.Purpose) {
+				replan = append(replan, p.EVSEID)
+			}
+		}
+	}
+	n, err := c.Profiles.ClearChargingProfiles(ctx, a.StationID, crit)
+	if err != nil {
+		return 0, err
+	}
+	for _, evse := range replan {
+		c.Planner.Replan(a.StationID, evse)
+	}
+	return n, nil
 }
 
 func profilesCleared(a answer[ocpp201.ClearChargingProfileRequest, ocpp201.ClearChargingProfileResponse], n int64) (command.ClearProfilesReply, error) {

@@ -27,9 +27,13 @@ type NeedsPlanner interface {
 	// schedule is then planned (the configured policy).
 	Answer() (ocpp201.NotifyEVChargingNeedsStatusEnum, bool)
 	Plan(stationID string, evseID int, receivedAt time.Time)
-	// Replan has the schedules of an EVSE (0: of the whole station)
-	// worked out again soon, because what they were planned within
-	// changed. It must not block.
+	Replanner
+}
+
+// Replanner has the schedules of an EVSE (0: of the whole station)
+// worked out again soon, because what they were planned within changed.
+// Replan must not block.
+type Replanner interface {
 	Replan(stationID string, evseID int)
 }
 
