@@ -193,6 +193,30 @@ func TestChargingProfiles(t *testing.T) {
 		if got := ids(ChargingProfileFilter{}); got != "[set:1@0 set:4@1 set:3@2]" {
 			t.Fatalf("after saves: %s", got)
 		}
+		// Matches picks what a clear removes, as the SQL does.
+		matching := func(c ProfileCriteria) int64 {
+			t.Helper()
+			ps, err := s.ListChargingProfiles(ctx, "CP1", ChargingProfileFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int64
+			for _, p := range ps {
+				if c.Matches(p) {
+					n++
+				}
+			}
+			return n
+		}
+		if m := matching(ProfileCriteria{Purpose: "TxDefaultProfile"}); m != 2 {
+			t.Errorf("Matches by purpose: %d", m)
+		}
+		if m := matching(ProfileCriteria{ProfileID: ptr(1), Purpose: "TxProfile"}); m != 1 {
+			t.Errorf("Matches by id: %d", m)
+		}
+		if m := matching(ProfileCriteria{EVSEID: ptr(1), StackLevel: ptr(0)}); m != 1 {
+			t.Errorf("Matches by EVSE and level: %d", m)
+		}
 		n, err := s.ClearChargingProfiles(ctx, "CP1", ProfileCriteria{Purpose: "TxDefaultProfile"})
 		if err != nil || n != 2 {
 			t.Fatalf("clear by purpose: %d %v", n, err)
