@@ -179,7 +179,7 @@ var settings = []Setting{
 		v:    text(func(c *Config) *string { return &c.DataTransferVendors }, vendorList)},
 	// Smart charging.
 	{Name: "EV_CHARGING_NEEDS", Default: "accept", Binaries: API,
-		Help: "how 2.0.1 NotifyEVChargingNeeds is answered: accept (Accepted, then a TxProfile within the EV's needs and the reported limits is sent), processing (Processing, the profile follows all the same) or reject (Rejected: the needs are kept, no profile is sent)",
+		Help: "how 2.0.1 NotifyEVChargingNeeds is answered: accept (Accepted, then a TxProfile within the EV's needs, the reported limits and the operator's ChargingStationMaxProfile/TxDefaultProfile is sent), processing (Processing, the profile follows all the same) or reject (Rejected: the needs are kept, no profile is sent)",
 		v:    text(func(c *Config) *string { return &c.EVChargingNeeds }, oneOf("accept", "processing", "reject"))},
 
 	// The bus.
