@@ -21,6 +21,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/pki"
 	"github.com/chargeplane/chargeplane/api/securityevent"
 	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 // Certificate types of SignCertificate (2.0.1 CertificateSigningUseEnum).
@@ -172,7 +173,7 @@ func (s *Service) CA() *pki.CA { return s.cfg.CA }
 // CSR is a station's SignCertificate.
 type CSR struct {
 	StationID   string
-	OCPPVersion string // "1.6" or "2.0.1"
+	OCPPVersion ocppj.Version
 	PEM         string
 	// CertificateType is 2.0.1's certificateType ("" means both uses,
 	// signed as a ChargingStationCertificate).

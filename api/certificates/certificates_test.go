@@ -17,6 +17,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/pki"
 	"github.com/chargeplane/chargeplane/api/pki/pkitest"
 	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -160,7 +161,7 @@ func (f *fixture) waitFor(t *testing.T, id int64, what string, cond func(c *stor
 func TestSignAndDeliver(t *testing.T) {
 	f := newFixture(t, true)
 	ctx := context.Background()
-	req := certificates.CSR{StationID: "CP-1", OCPPVersion: "2.0.1", PEM: csr(t, "CP-1", "Example CPO")}
+	req := certificates.CSR{StationID: "CP-1", OCPPVersion: ocppj.V201, PEM: csr(t, "CP-1", "Example CPO")}
 	d, err := f.svc.Sign(ctx, req)
 	if err != nil || !d.Accepted {
 		t.Fatalf("Sign = %+v, %v", d, err)
@@ -198,7 +199,7 @@ func TestSignRetriedCSRReusesItsCertificate(t *testing.T) {
 	pem := csr(t, "CP-1", "Example CPO")
 	var ds []certificates.Decision
 	for range 2 {
-		d, err := f.svc.Sign(ctx, certificates.CSR{StationID: "CP-1", OCPPVersion: "1.6", PEM: pem})
+		d, err := f.svc.Sign(ctx, certificates.CSR{StationID: "CP-1", OCPPVersion: ocppj.V16, PEM: pem})
 		if err != nil || !d.Accepted {
 			t.Fatalf("Sign = %+v, %v", d, err)
 		}
@@ -212,7 +213,7 @@ func TestSignRetriedCSRReusesItsCertificate(t *testing.T) {
 	f.waitFor(t, rows[0].ID, "accepted", func(c *store.IssuedCertificate) bool { return c.DeliveryStatus == store.DeliveryAccepted })
 
 	// A new CSR is a new certificate, which replaces the old one.
-	d, _ := f.svc.Sign(ctx, certificates.CSR{StationID: "CP-1", OCPPVersion: "1.6", PEM: csr(t, "CP-1", "Example CPO")})
+	d, _ := f.svc.Sign(ctx, certificates.CSR{StationID: "CP-1", OCPPVersion: ocppj.V16, PEM: csr(t, "CP-1", "Example CPO")})
 	f.svc.Deliver(d)
 	rows = f.issued(t, "CP-1")
 	if len(rows) != 2 {
@@ -237,7 +238,7 @@ func TestSignRejects(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(f.events.all())
-			d, err := f.svc.Sign(ctx, certificates.CSR{StationID: tc.station, OCPPVersion: "2.0.1", PEM: tc.pem, CertificateType: tc.typ})
+			d, err := f.svc.Sign(ctx, certificates.CSR{StationID: tc.station, OCPPVersion: ocppj.V201, PEM: tc.pem, CertificateType: tc.typ})
 			if err != nil || d.Accepted || d.ReasonCode != tc.reason {
 				t.Fatalf("Sign = %+v, %v; want rejected with %s", d, err, tc.reason)
 			}
@@ -255,7 +256,7 @@ func TestSignRejects(t *testing.T) {
 
 func TestSignWithoutCA(t *testing.T) {
 	f := newFixture(t, false)
-	d, err := f.svc.Sign(context.Background(), certificates.CSR{StationID: "CP-1", OCPPVersion: "1.6", PEM: csr(t, "CP-1", "Example CPO")})
+	d, err := f.svc.Sign(context.Background(), certificates.CSR{StationID: "CP-1", OCPPVersion: ocppj.V16, PEM: csr(t, "CP-1", "Example CPO")})
 	if err != nil || d.Accepted || d.ReasonCode != certificates.ReasonNoCA {
 		t.Fatalf("Sign = %+v, %v", d, err)
 	}
@@ -270,7 +271,7 @@ func TestSignWithoutCA(t *testing.T) {
 func TestLostDeliveryIsSentBySweeper(t *testing.T) {
 	f := newFixture(t, true)
 	ctx := context.Background()
-	d, err := f.svc.Sign(ctx, certificates.CSR{StationID: "CP-1", OCPPVersion: "2.0.1", PEM: csr(t, "CP-1", "Example CPO")})
+	d, err := f.svc.Sign(ctx, certificates.CSR{StationID: "CP-1", OCPPVersion: ocppj.V201, PEM: csr(t, "CP-1", "Example CPO")})
 	if err != nil || !d.Accepted {
 		t.Fatal(err)
 	}
@@ -288,7 +289,7 @@ func TestDeliveryRetriesThenGivesUp(t *testing.T) {
 	f := newFixture(t, true)
 	ctx := context.Background()
 	f.sender.answer = func(int) (certificates.Answer, error) { return certificates.Answer{}, command.ErrNotConnected }
-	d, _ := f.svc.Sign(ctx, certificates.CSR{StationID: "CP-1", OCPPVersion: "2.0.1", PEM: csr(t, "CP-1", "Example CPO")})
+	d, _ := f.svc.Sign(ctx, certificates.CSR{StationID: "CP-1", OCPPVersion: ocppj.V201, PEM: csr(t, "CP-1", "Example CPO")})
 	f.svc.Deliver(d)
 	id := f.issued(t, "CP-1")[0].ID
 	for attempt := 1; attempt <= certificates.MaxAttempts; attempt++ {
@@ -337,7 +338,7 @@ func TestDeliveryRefusedOrInvalid(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, true)
 			f.sender.answer = func(int) (certificates.Answer, error) { return tc.answer, tc.err }
-			d, _ := f.svc.Sign(context.Background(), certificates.CSR{StationID: "CP-2", OCPPVersion: "2.0.1", PEM: csr(t, "CP-2", "Example CPO")})
+			d, _ := f.svc.Sign(context.Background(), certificates.CSR{StationID: "CP-2", OCPPVersion: ocppj.V201, PEM: csr(t, "CP-2", "Example CPO")})
 			f.svc.Deliver(d)
 			f.waitFor(t, f.issued(t, "CP-2")[0].ID, tc.status, func(c *store.IssuedCertificate) bool { return c.DeliveryStatus == tc.status })
 			deadline := time.Now().Add(5 * time.Second)
@@ -354,7 +355,7 @@ func TestDeliveryRefusedOrInvalid(t *testing.T) {
 func TestExpiryWarnedOnce(t *testing.T) {
 	f := newFixture(t, true)
 	ctx := context.Background()
-	d, _ := f.svc.Sign(ctx, certificates.CSR{StationID: "CP-1", OCPPVersion: "2.0.1", PEM: csr(t, "CP-1", "Example CPO")})
+	d, _ := f.svc.Sign(ctx, certificates.CSR{StationID: "CP-1", OCPPVersion: ocppj.V201, PEM: csr(t, "CP-1", "Example CPO")})
 	f.svc.Deliver(d)
 	c := f.waitFor(t, f.issued(t, "CP-1")[0].ID, "accepted", func(c *store.IssuedCertificate) bool { return c.DeliveryStatus == store.DeliveryAccepted })
 

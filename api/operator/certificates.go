@@ -81,7 +81,7 @@ func (s *CertificateService) ListIssuedCertificates(ctx context.Context, req *ch
 func issuedToProto(c *store.IssuedCertificate) *chargeplanev1.IssuedCertificate {
 	out := &chargeplanev1.IssuedCertificate{
 		StationId: c.StationID, SerialNumber: c.SerialNumber, Subject: c.Subject, Issuer: c.Issuer,
-		NotBefore: ts(c.NotBefore), NotAfter: ts(c.NotAfter), CertificateType: c.CertificateType, OcppVersion: c.OCPPVersion,
+		NotBefore: ts(c.NotBefore), NotAfter: ts(c.NotAfter), CertificateType: c.CertificateType, OcppVersion: c.OCPPVersion.Text(),
 		DeliveryStatus: c.DeliveryStatus, DeliveryAttempts: int32(c.DeliveryAttempts), DeliveryError: c.DeliveryError,
 		CommandId: c.CommandID, CertificateChain: c.ChainPEM, CreatedAt: ts(c.CreatedAt),
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -30,9 +31,9 @@ type IssuedCertificate struct {
 	NotBefore        time.Time
 	NotAfter         time.Time
 	CertificateType  string
-	OCPPVersion      string `gorm:"column:ocpp_version"`
-	CSRSHA256        string `gorm:"column:csr_sha256"`
-	ChainPEM         string `gorm:"column:chain_pem"`
+	OCPPVersion      ocppj.Version `gorm:"column:ocpp_version"`
+	CSRSHA256        string        `gorm:"column:csr_sha256"`
+	ChainPEM         string        `gorm:"column:chain_pem"`
 	DeliveryStatus   string
 	DeliveryAttempts int
 	NextAttemptAt    *time.Time

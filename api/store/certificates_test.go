@@ -5,13 +5,15 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 func issued(station, serial, csr string, due time.Time) *IssuedCertificate {
 	return &IssuedCertificate{
 		StationID: station, SerialNumber: serial, Subject: "CN=" + station, Issuer: "CN=CA",
 		NotBefore: t0, NotAfter: t0.Add(365 * 24 * time.Hour), CertificateType: "ChargingStationCertificate",
-		OCPPVersion: "2.0.1", CSRSHA256: csr, ChainPEM: "-----BEGIN CERTIFICATE-----\n...", NextAttemptAt: &due,
+		OCPPVersion: ocppj.V201, CSRSHA256: csr, ChainPEM: "-----BEGIN CERTIFICATE-----\n...", NextAttemptAt: &due,
 	}
 }
 
@@ -33,7 +35,7 @@ func TestIssuedCertificates(t *testing.T) {
 			t.Fatalf("created %+v", first)
 		}
 		got, err := s.PendingIssuance(ctx, "CP1", "csr1")
-		if err != nil || got.ID != first.ID || got.ChainPEM != first.ChainPEM || !got.NotAfter.Equal(first.NotAfter) {
+		if err != nil || got.ID != first.ID || got.ChainPEM != first.ChainPEM || !got.NotAfter.Equal(first.NotAfter) || got.OCPPVersion != ocppj.V201 {
 			t.Fatalf("PendingIssuance = %+v, %v", got, err)
 		}
 		if _, err := s.PendingIssuance(ctx, "CP1", "other"); !errors.Is(err, ErrNotFound) {

@@ -6,6 +6,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/certificates"
 	"github.com/chargeplane/chargeplane/api/ocpp/route"
 	ocpp16 "github.com/chargeplane/chargeplane/pkg/ocpp/v16"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 // CSRSigner decides SignCertificate and delivers the certificate once the
@@ -24,7 +25,7 @@ type SignCertificate struct {
 }
 
 func (h SignCertificate) Handle(ctx context.Context, m route.Meta, req *ocpp16.SignCertificateRequest) (*ocpp16.SignCertificateResponse, error) {
-	d, err := h.Signer.Sign(ctx, certificates.CSR{StationID: m.StationID, OCPPVersion: "1.6", PEM: req.Csr})
+	d, err := h.Signer.Sign(ctx, certificates.CSR{StationID: m.StationID, OCPPVersion: ocppj.V16, PEM: req.Csr})
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/ocpp/route"
 	"github.com/chargeplane/chargeplane/api/pki"
 	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 // CSRSigner decides SignCertificate and delivers the certificate once the
@@ -26,7 +27,7 @@ type SignCertificate struct {
 }
 
 func (h SignCertificate) Handle(ctx context.Context, m route.Meta, req *ocpp201.SignCertificateRequest) (*ocpp201.SignCertificateResponse, error) {
-	d, err := h.Signer.Sign(ctx, certificates.CSR{StationID: m.StationID, OCPPVersion: "2.0.1", PEM: req.Csr,
+	d, err := h.Signer.Sign(ctx, certificates.CSR{StationID: m.StationID, OCPPVersion: ocppj.V201, PEM: req.Csr,
 		CertificateType: string(req.CertificateType)})
 	if err != nil {
 		return nil, err
