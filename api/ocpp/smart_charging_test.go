@@ -488,12 +488,39 @@ func TestOperatorProfilesBoundSchedules(t *testing.T) {
 			operator(1, `{"id":300,"stackLevel":1,"chargingProfilePurpose":"TxProfile","chargingProfileKind":"Relative","transactionId":"TX-9",
 			  "chargingSchedule":[{"id":1,"chargingRateUnit":"A","chargingSchedulePeriod":[{"startPeriod":0,"limit":6}]}]}`)
 			clear(&chargeplanev1.ClearChargingProfileRequest{Purpose: "TxProfile", EvseId: i32(1)})
-			time.Sleep(10 * 20 * time.Millisecond)
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			if len(c.sent) != 12 {
-				t.Errorf("%d CALLs sent, want 12", len(c.sent))
+			calls := func(want int) {
+				t.Helper()
+				time.Sleep(10 * 20 * time.Millisecond)
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				if len(c.sent) != want {
+					t.Errorf("%d CALLs sent, want %d", len(c.sent), want)
+				}
 			}
+			calls(12)
+
+			// The EV leaves; the next transaction on the EVSE has no needs
+			// of its own. A station-wide profile plans nothing for it from
+			// the needs the EV that left reported.
+			call("TransactionEvent", txEvent("Ended", 1, "2025-03-04T05:30:00Z", `,"evse":{"id":1,"connectorId":1}`))
+			call("TransactionEvent", `{"eventType":"Started","timestamp":"2025-03-04T05:31:00Z","triggerReason":"CablePluggedIn","seqNo":0,
+			  "transactionInfo":{"transactionId":"TX-10"},"evse":{"id":1,"connectorId":1}}`)
+			operator(0, maxProfile(20)) // CALL 13
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				n, err := h.store.GetEVChargingNeeds(ctx, stationID, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n.PlanDetail == "needs of an EV whose transaction on EVSE 1 has ended" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("needs of the EV that left: %s (%s)", n.PlanStatus, n.PlanDetail)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			calls(13)
 		})
 	}
 }

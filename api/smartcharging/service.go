@@ -24,6 +24,7 @@ type Store interface {
 	ListChargingLimits(ctx context.Context, stationID string) ([]store.ChargingLimit, error)
 	ListChargingProfiles(ctx context.Context, stationID string, f store.ChargingProfileFilter) ([]store.ChargingProfile, error)
 	ActiveTransactions(ctx context.Context, stationID string) ([]store.Transaction, error)
+	TransactionEndedAfter(ctx context.Context, stationID string, evseID int, t time.Time) (bool, error)
 	FinishEVChargingNeeds(ctx context.Context, stationID string, evseID int, receivedAt time.Time, o store.PlanOutcome) (bool, error)
 }
 
@@ -271,6 +272,20 @@ func (s *Service) send(ctx context.Context, stationID string, evseID int, receiv
 	}
 	if tx == nil {
 		return notSent("no transaction on EVSE %d", evseID)
+	}
+	// Needs stay stored after their EV has left; a station-wide re-plan
+	// (a limit or an operator's profile on the station) must not give the
+	// next transaction on the EVSE a schedule for that EV. Needs may come
+	// just before their own transaction starts (a TxStartPoint after the
+	// EV's parameters), so only a transaction ended since tells.
+	if n.ReceivedAt.Before(tx.StartedAt) {
+		ended, err := s.cfg.Store.TransactionEndedAfter(ctx, stationID, evseID, n.ReceivedAt)
+		if err != nil {
+			return notSent("read the transactions: %v", err)
+		}
+		if ended {
+			return notSent("needs of an EV whose transaction on EVSE %d has ended", evseID)
+		}
 	}
 	limits, err := s.cfg.Store.ListChargingLimits(ctx, stationID)
 	if err != nil {

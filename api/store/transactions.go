@@ -740,6 +740,19 @@ func (s *Store) ActiveTransactions(ctx context.Context, stationID string) ([]Tra
 	return txs, nil
 }
 
+// TransactionEndedAfter reports whether a transaction on the station's
+// EVSE ended after t.
+func (s *Store) TransactionEndedAfter(ctx context.Context, stationID string, evseID int, t time.Time) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&Transaction{}).
+		Where("station_id = ? AND evse_id = ? AND status = ? AND stopped_at > ?", stationID, evseID, TxEnded, dbTime(t)).
+		Count(&n).Error
+	if err != nil {
+		return false, translate(fmt.Sprintf("store: transactions ended on %q EVSE %d", stationID, evseID), err)
+	}
+	return n > 0, nil
+}
+
 // RemoteStartQuery identifies the transaction a remote start produced:
 // 2.0.1 by the remoteStartId sent (RemoteStartID set), 1.6 by the idTag
 // and, when the command named one, the connector.
