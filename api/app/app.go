@@ -43,9 +43,11 @@ import (
 	"github.com/chargeplane/chargeplane/api/onboarding"
 	"github.com/chargeplane/chargeplane/api/operator"
 	"github.com/chargeplane/chargeplane/api/pki"
+	"github.com/chargeplane/chargeplane/api/runningcost"
 	"github.com/chargeplane/chargeplane/api/securityevent"
 	"github.com/chargeplane/chargeplane/api/smartcharging"
 	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/api/tariff"
 	"github.com/chargeplane/chargeplane/api/webhook"
 	"github.com/chargeplane/chargeplane/gateway/server"
 	"github.com/chargeplane/chargeplane/pkg/bus"
@@ -110,6 +112,8 @@ type App struct {
 	certs *certificates.Service
 	// charging answers EV charging needs with schedules.
 	charging *smartcharging.Service
+	// costs sends stations the running cost of their transactions.
+	costs *runningcost.Service
 	// webhooks delivers the events to the webhooks this instance holds.
 	webhooks *webhook.Dispatcher
 
@@ -261,6 +265,9 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		// An attempt's lease outlives the command it sends.
 		AttemptLease: cfg.CommandTimeout + time.Minute,
 	})
+	a.costs = runningcost.New(runningcost.Config{Store: a.store, Costs: tariff.Coster{Store: a.store, Now: time.Now},
+		Sender: runningcost.CommandSender{Commands: cmds, Store: a.store}, Interval: cfg.CostUpdateInterval,
+		Send16: true, FinalCostDelay: time.Second, Logger: logger})
 	// DATA_TRANSFER_VENDORS was validated when the settings were loaded.
 	vendors, _ := config.ParseVendorMessages(cfg.DataTransferVendors)
 	extensions := datatransfer.NewRegistry()
@@ -271,7 +278,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		Store: a.store, Bus: counted, Schemas: schemas, Now: time.Now,
 		HeartbeatInterval: cfg.HeartbeatInterval, Logger: logger, Metrics: core,
 		Meters: a.meters, Statuses: a.statuses, MessageLog: a.messages, LastSeen: a.lastSeen,
-		Certificates: a.certs, OCSP: ocspResponder, AlertSeverity: &cfg.AlertSeverity, EVNeeds: a.charging, Events: a.events,
+		Certificates: a.certs, OCSP: ocspResponder, AlertSeverity: &cfg.AlertSeverity, EVNeeds: a.charging, FinalCosts: a.costs, Events: a.events,
 		SecurityEvents: securityEvents, VendorExtensions: extensions,
 	})
 	a.control = control.New(control.Deps{Store: a.store, Bus: counted, Now: time.Now, Logger: logger, Metrics: core,
@@ -523,6 +530,14 @@ func (a *App) Start(ctx context.Context) (err error) {
 		defer a.bg.Done()
 		<-runCtx.Done()
 		a.charging.Wait()
+	}()
+	// Before the first StopTransaction can come in.
+	a.costs.Start(runCtx)
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		<-runCtx.Done()
+		a.costs.Wait()
 	}()
 	// Before anything can send a command: answers come back here.
 	if err := a.counted.ConsumeCore(runCtx, a.cfg.CoreID, a.commands.HandleReply); err != nil {

@@ -106,6 +106,9 @@ type Deps struct {
 	// EVNeeds computes and sends schedules for 2.0.1 EV charging needs (a
 	// *smartcharging.Service); nil answers NotifyEVChargingNeeds Rejected.
 	EVNeeds v201.NeedsPlanner
+	// FinalCosts sends 1.6 stations the final cost of what they stopped
+	// (a *runningcost.Service); nil sends none.
+	FinalCosts v16.FinalCostSender
 	// Metrics counts messages and handler latency (nil: not counted).
 	Metrics *metrics.Core
 }
@@ -243,7 +246,7 @@ func NewRouter(d Deps) *Router {
 	r.tables = map[ocppj.Version]route.Table{
 		ocppj.V16: v16.Routes(v16.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
 			Sessions: d.Store, Meters: meters, Statuses: d.Statuses, Reports: d.Store, LastSeen: d.LastSeen, Certificates: signer,
-			DataTransfers: transfers, SecurityEvents: events, Costs: costs, Logger: r.log}),
+			DataTransfers: transfers, SecurityEvents: events, Costs: costs, FinalCosts: d.FinalCosts, Logger: r.log}),
 		ocppj.V201: v201.Routes(v201.Deps{Store: d.Store, Now: d.Now, HeartbeatInterval: d.HeartbeatInterval,
 			Sessions: d.Store, Meters: meters, Statuses: d.Statuses, Reports: d.Store, DeviceModels: d.Store, LastSeen: d.LastSeen,
 			Certificates: signer, OCSP: ocsp, AlertSeverity: alertLevel, Alerts: alerts, DataTransfers: transfers, SecurityEvents: events,

@@ -76,8 +76,13 @@ type Transaction struct {
 	// CostCurrency; nil while active or without a tariff.
 	Cost         *float64
 	CostCurrency string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// RunningCostSent is the cost so far last sent to the station while
+	// active (api/runningcost); RunningCostDue is when the next may be
+	// sent, by whichever core instance claims it.
+	RunningCostSent *float64
+	RunningCostDue  *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 
 	// MeterValues is filled by GetTransaction, ordered by time.
 	MeterValues []MeterValue `gorm:"-"`

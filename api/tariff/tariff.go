@@ -101,9 +101,15 @@ var ErrNoTariff = errors.New("tariff: no tariff applies")
 // Cost is what t costs so far (in the end, once ended): its energy, and
 // its time up to its stop or now.
 func (c Coster) Cost(ctx context.Context, t *store.Transaction) (Price, error) {
+	_, p, err := c.Quote(ctx, t)
+	return p, err
+}
+
+// Quote is Cost with the tariff that priced it.
+func (c Coster) Quote(ctx context.Context, t *store.Transaction) (Tariff, Price, error) {
 	ts, err := c.Store.ListTariffs(ctx, t.StationID)
 	if err != nil {
-		return Price{}, err
+		return Tariff{}, Price{}, err
 	}
 	evse := t.EVSEID
 	if t.OCPPVersion == ocppj.V16 {
@@ -111,7 +117,7 @@ func (c Coster) Cost(ctx context.Context, t *store.Transaction) (Price, error) {
 	}
 	tr, ok := For(ts, evse)
 	if !ok {
-		return Price{}, ErrNoTariff
+		return Tariff{}, Price{}, ErrNoTariff
 	}
 	end := time.Now()
 	if c.Now != nil {
@@ -124,7 +130,7 @@ func (c Coster) Cost(ctx context.Context, t *store.Transaction) (Price, error) {
 	if t.EnergyWh != nil {
 		wh = *t.EnergyWh
 	}
-	return Price{Amount: tr.Cost(wh, end.Sub(t.StartedAt)), Currency: tr.Currency}, nil
+	return tr, Price{Amount: tr.Cost(wh, end.Sub(t.StartedAt)), Currency: tr.Currency}, nil
 }
 
 // Settle keeps the cost of an ended transaction on it; a transaction

@@ -141,6 +141,8 @@ type Config struct {
 	// EVChargingNeeds is how 2.0.1 NotifyEVChargingNeeds is answered:
 	// accept, processing or reject (api/smartcharging.NeedsPolicy).
 	EVChargingNeeds string
+	// CostUpdateInterval: how often running costs are sent (0: never).
+	CostUpdateInterval time.Duration
 }
 
 // Load reads bin's settings from the process environment.

@@ -182,6 +182,11 @@ var settings = []Setting{
 		Help: "how 2.0.1 NotifyEVChargingNeeds is answered: accept (Accepted, then a TxProfile within the EV's needs, the reported limits and the operator's ChargingStationMaxProfile/TxDefaultProfile is sent), processing (Processing, the profile follows all the same) or reject (Rejected: the needs are kept, no profile is sent)",
 		v:    text(func(c *Config) *string { return &c.EVChargingNeeds }, oneOf("accept", "processing", "reject"))},
 
+	// Tariffs.
+	{Name: "COST_UPDATE_INTERVAL", Default: "60s", Binaries: API,
+		Help: "how often the running cost of an active transaction with a tariff is sent to its station when it changed: 2.0.1 CostUpdated where the station shows costs (TariffCostCtrlr.Enabled[Cost]), 1.6 the OCA California Pricing DataTransfer where CustomDisplayCostAndPrice is true (and its final cost after StopTransaction); 0 = none sent (2.0.1 TransactionEvent answers still carry the cost so far)",
+		v:    duration(func(c *Config) *time.Duration { return &c.CostUpdateInterval }, notNegative)},
+
 	// The bus.
 	{Name: "AMQP_URL", Default: "", Binaries: Both, Secret: true,
 		Help: "RabbitMQ URL, e.g. amqp://guest:guest@127.0.0.1:5672/; required by the gateway; empty on the api = in-process bus with the embedded gateway",

@@ -22,6 +22,9 @@ type Deps struct {
 	Sessions SessionStore
 	// Costs keeps final costs by tariff; nil keeps none.
 	Costs Coster
+	// FinalCosts sends stations the final cost of what they stopped; nil
+	// sends none.
+	FinalCosts FinalCostSender
 	// Meters stores MeterValues (a *store.MeterBatcher in production).
 	Meters MeterRecorder
 	// Statuses stores StatusNotifications (a *store.StatusBatcher in
@@ -52,7 +55,7 @@ func Routes(d Deps) route.Table {
 
 		route.New(ocpp16.ActionAuthorize, Authorize{Store: d.Sessions, Now: d.Now}),
 		route.New(ocpp16.ActionStartTransaction, StartTransaction{Store: d.Sessions, Logger: d.Logger}),
-		route.New(ocpp16.ActionStopTransaction, StopTransaction{Store: d.Sessions, Now: d.Now, Costs: d.Costs}),
+		route.New(ocpp16.ActionStopTransaction, StopTransaction{Store: d.Sessions, Now: d.Now, Costs: d.Costs, FinalCosts: d.FinalCosts}),
 		route.New(ocpp16.ActionMeterValues, MeterValues{Store: d.Meters}),
 		route.New(ocpp16.ActionDataTransfer, DataTransfer{Receiver: d.DataTransfers}),
 		route.New(ocpp16.ActionDiagnosticsStatusNotification, DiagnosticsStatusNotification{Store: d.Reports, Now: d.Now}),

@@ -24,6 +24,15 @@ type StopTransaction struct {
 	Now func() time.Time
 	// Costs keeps the final cost by the station's tariff; nil keeps none.
 	Costs Coster
+	// FinalCosts sends the station that final cost; nil sends none.
+	FinalCosts FinalCostSender
+}
+
+// FinalCostSender sends a station the final cost of a transaction it
+// stopped, off the message path: it must not block
+// (api/runningcost.Service).
+type FinalCostSender interface {
+	Ended(t store.Transaction, p tariff.Price)
 }
 
 // Coster prices transactions (api/tariff.Coster).
@@ -45,8 +54,13 @@ func (h StopTransaction) Handle(ctx context.Context, m route.Meta, req *ocpp16.S
 		return nil, fmt.Errorf("stop transaction %d: %w", req.TransactionId, err)
 	}
 	if t := res.Transaction; h.Costs != nil && t != nil && t.Status == store.TxEnded {
-		if _, err := h.Costs.Settle(ctx, t); err != nil && !errors.Is(err, tariff.ErrNoTariff) {
+		p, err := h.Costs.Settle(ctx, t)
+		if err != nil && !errors.Is(err, tariff.ErrNoTariff) {
 			return nil, fmt.Errorf("cost of transaction %d: %w", t.ID, err)
+		}
+		// A retried stop (Duplicate) got its final cost the first time.
+		if err == nil && h.FinalCosts != nil && !res.Duplicate {
+			h.FinalCosts.Ended(*t, p)
 		}
 	}
 	resp := &ocpp16.StopTransactionResponse{}
