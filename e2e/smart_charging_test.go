@@ -14,9 +14,10 @@ import (
 // deployments, reports a limit and a transaction; its EV's charging needs
 // are answered Accepted and followed, within seconds, by a TxProfile for
 // that transaction within the limit (the strict charger checks it against
-// the schema); the operator sees the limit, the needs with the profile
-// sent, the stored profile, and a ReportChargingProfiles in two parts
-// complete once the second is in.
+// the schema), planned again when the limit is cleared and when the
+// operator sets a ChargingStationMaxProfile; the operator sees the limit,
+// the needs with the profile sent, the stored profile, and a
+// ReportChargingProfiles in two parts complete once the second is in.
 func TestSmartCharging(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -120,6 +121,29 @@ func TestSmartCharging(t *testing.T) {
 			if p := again.ChargingProfile; p.TransactionID != txID || len(p.ChargingSchedule) != 1 || len(p.ChargingSchedule[0].Periods) == 0 ||
 				p.ChargingSchedule[0].Periods[0].Limit != 32 {
 				t.Errorf("re-planned SetChargingProfile %s, want 32 A for %s", rc.payload, txID)
+			}
+
+			// The operator caps the whole station at 16 A
+			// (ChargingStationMaxProfile): once the station accepts it, the
+			// EV's profile is planned again within it.
+			code, out := ctlREST(ctx, t, sys, "POST", "/api/v1/stations/"+c.id+"/charging-profiles", map[string]any{"evseId": 0,
+				"profile": map[string]any{"id": 500, "stackLevel": 0, "chargingProfilePurpose": "ChargingStationMaxProfile",
+					"chargingProfileKind": "Absolute", "chargingSchedule": []any{map[string]any{"id": 1, "startSchedule": stamp(-time.Hour),
+						"chargingRateUnit": "A", "chargingSchedulePeriod": []any{map[string]any{"startPeriod": 0, "limit": 16}}}}}})
+			if code != http.StatusOK {
+				t.Fatalf("set the station maximum: %d %v", code, out)
+			}
+			if rc = c.next(ctx, t); rc.action != "SetChargingProfile" {
+				t.Fatalf("charger received %s %s, want the operator's profile", rc.action, rc.payload)
+			}
+			rc = c.next(ctx, t)
+			again.ChargingProfile.ChargingSchedule = nil
+			if err := json.Unmarshal(rc.payload, &again); err != nil || rc.action != "SetChargingProfile" {
+				t.Fatalf("after the station maximum, charger received %s %s", rc.action, rc.payload)
+			}
+			if p := again.ChargingProfile; p.TransactionID != txID || len(p.ChargingSchedule) != 1 || len(p.ChargingSchedule[0].Periods) == 0 ||
+				p.ChargingSchedule[0].Periods[0].Limit != 16 {
+				t.Errorf("re-planned SetChargingProfile %s, want 16 A for %s", rc.payload, txID)
 			}
 
 			for i, tbc := range []bool{true, false} {
