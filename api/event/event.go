@@ -2,7 +2,7 @@
 // about (a station connected, booted, changed a connector's status; a
 // transaction started, progressed, ended; a command sent and answered; a
 // security event; a station waiting to be accepted; a vendor's data
-// transfer), and the machinery
+// transfer; a monitoring alert), and the machinery
 // that records those events, carries them between core instances and hands
 // them to subscribers (the SSE stream, the gRPC stream, webhooks).
 //
@@ -34,13 +34,14 @@ const (
 	CommandAnswered     Type = "command.answered"
 	SecurityEvent       Type = "security.event"
 	DataTransfer        Type = "station.data_transfer"
+	StationAlert        Type = "station.alert"
 )
 
 // Types lists every type, in documentation order.
 var Types = []Type{
 	StationConnected, StationDisconnected, StationBooted, StationStatus, StationPending,
 	TransactionStarted, TransactionUpdated, TransactionEnded,
-	CommandSent, CommandAnswered, SecurityEvent, DataTransfer,
+	CommandSent, CommandAnswered, SecurityEvent, DataTransfer, StationAlert,
 }
 
 // Known reports whether t is one of Types.

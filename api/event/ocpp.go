@@ -63,6 +63,25 @@ type (
 		Data      json.RawMessage `json:"data,omitempty"`
 		Status    string          `json:"status"`
 	}
+	// AlertPayload: station.alert, a 2.0.1 NotifyEvent entry raised by a
+	// monitor whose severity is the alert level or worse (api/monitoring).
+	AlertPayload struct {
+		EventID           int       `json:"eventId"`
+		Timestamp         time.Time `json:"timestamp"`
+		Trigger           string    `json:"trigger"`
+		Severity          int       `json:"severity"`
+		Component         string    `json:"component"`
+		ComponentInstance string    `json:"componentInstance,omitempty"`
+		EVSEID            *int      `json:"evseId,omitempty"`
+		ConnectorID       *int      `json:"connectorId,omitempty"`
+		Variable          string    `json:"variable"`
+		VariableInstance  string    `json:"variableInstance,omitempty"`
+		ActualValue       string    `json:"actualValue"`
+		Cleared           bool      `json:"cleared,omitempty"`
+		TechCode          string    `json:"techCode,omitempty"`
+		MonitorID         *int      `json:"monitorId,omitempty"`
+		TransactionID     string    `json:"transactionId,omitempty"`
+	}
 	// SecurityPayload: security.event.
 	SecurityPayload struct {
 		// "station": the station reported it; "core": the core saw it.

@@ -12,6 +12,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/chargeplane/chargeplane/api/event"
 	"github.com/chargeplane/chargeplane/api/store"
 )
 
@@ -55,4 +56,31 @@ func (s LogSink) Alert(ctx context.Context, e store.StationEvent) {
 	s.Logger.WarnContext(ctx, "station alert", "station", e.StationID, "event", e.EventID,
 		"component", e.ComponentName, "variable", e.VariableName, "severity", *e.Severity,
 		"trigger", e.EventTrigger, "cleared", e.Cleared, "value", e.ActualValue, "tech_code", e.TechCode)
+}
+
+// PublishSink logs every alert (as LogSink does) and puts it on the live
+// event stream as station.alert, where the SSE and gRPC streams and the
+// webhooks take it.
+type PublishSink struct {
+	Log    LogSink
+	Events event.Publisher
+}
+
+func (s PublishSink) Alert(ctx context.Context, e store.StationEvent) {
+	s.Log.Alert(ctx, e)
+	s.Events.Publish(AlertEvent(e))
+}
+
+// AlertEvent is the station.alert event of an alert.
+func AlertEvent(e store.StationEvent) event.Event {
+	p := event.AlertPayload{
+		EventID: e.EventID, Timestamp: e.OccurredAt.UTC(), Trigger: e.EventTrigger,
+		Component: e.ComponentName, ComponentInstance: e.ComponentInstance, EVSEID: e.EVSEID, ConnectorID: e.ConnectorID,
+		Variable: e.VariableName, VariableInstance: e.VariableInstance, ActualValue: e.ActualValue,
+		Cleared: e.Cleared, TechCode: e.TechCode, MonitorID: e.MonitorID, TransactionID: e.TransactionID,
+	}
+	if e.Severity != nil {
+		p.Severity = *e.Severity
+	}
+	return event.New(event.StationAlert, e.ReceivedAt, e.StationID, p)
 }

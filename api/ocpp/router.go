@@ -96,7 +96,8 @@ type Deps struct {
 	// AlertSeverity: 2.0.1 events of a known severity ≤ it are alerts
 	// (nil = monitoring.DefaultAlertSeverity).
 	AlertSeverity *int
-	// Alerts receives the alerts as they are stored (nil = logged).
+	// Alerts receives the alerts as they are stored (nil: logged, and
+	// published as station.alert when Events is set).
 	Alerts monitoring.Sink
 	// Events receives the live events of what chargers do (nil: none).
 	Events EventSink
@@ -233,7 +234,11 @@ func NewRouter(d Deps) *Router {
 		alertLevel = *d.AlertSeverity
 	}
 	alerts := d.Alerts
-	if alerts == nil {
+	switch {
+	case alerts != nil:
+	case d.Events != nil:
+		alerts = monitoring.PublishSink{Log: monitoring.LogSink{Logger: r.log}, Events: d.Events}
+	default:
 		alerts = monitoring.LogSink{Logger: r.log}
 	}
 	events := d.SecurityEvents

@@ -170,7 +170,7 @@ var settings = []Setting{
 
 	// Station monitoring.
 	{Name: "ALERT_SEVERITY", Default: "4", Binaries: API,
-		Help: "2.0.1 station events from a monitor of this OCPP severity or worse (0 Danger … 4 Error … 9 Debug) are raised as alerts (logged, marked in the event list); -1 = none",
+		Help: "2.0.1 station events from a monitor of this OCPP severity or worse (0 Danger … 4 Error … 9 Debug) are raised as alerts (logged, marked in the event list, published as station.alert events); -1 = none",
 		v:    integer(func(c *Config) *int { return &c.AlertSeverity }, between(-1, 9))},
 
 	// Vendor extensions.
