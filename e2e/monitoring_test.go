@@ -14,7 +14,10 @@ import (
 // events: one raised by that monitor (severity 2, an alert at the default
 // level) and one of a hard-wired monitor the CSMS does not know. Both are
 // listed; only the first is an alert, listed as one and published once as
-// a live station.alert event with its severity.
+// a live station.alert event with its severity. Then the rest of the
+// block: SetMonitoringLevel, SetMonitoringBase, GetMonitoringReport with
+// the station's NotifyMonitoringReport adding its own monitor, and
+// ClearVariableMonitoring forgetting the cleared one.
 func TestMonitoring(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -26,9 +29,15 @@ func TestMonitoring(t *testing.T) {
 			c := dialCtlCharger(ctx, t, sys, v201, "mon")
 			evse := map[string]any{"name": "EVSE", "evse": map[string]any{"id": 1}}
 			power := map[string]any{"name": "Power"}
-			c.answerWith(func(string, json.RawMessage) (any, error) {
-				return map[string]any{"setMonitoringResult": []any{map[string]any{"id": 7, "status": "Accepted",
-					"type": "UpperThreshold", "severity": 2, "component": evse, "variable": power}}}, nil
+			c.answerWith(func(action string, _ json.RawMessage) (any, error) {
+				switch action {
+				case "SetVariableMonitoring":
+					return map[string]any{"setMonitoringResult": []any{map[string]any{"id": 7, "status": "Accepted",
+						"type": "UpperThreshold", "severity": 2, "component": evse, "variable": power}}}, nil
+				case "ClearVariableMonitoring":
+					return map[string]any{"clearMonitoringResult": []any{map[string]any{"id": 7, "status": "Accepted"}}}, nil
+				}
+				return map[string]any{"status": "Accepted"}, nil
 			})
 
 			base := "/api/v1/stations/" + c.id
@@ -100,6 +109,57 @@ func TestMonitoring(t *testing.T) {
 			code, out = ctlREST(ctx, t, sys, "GET", base+"/events", nil)
 			if code != http.StatusOK || out["total"] != "3" {
 				t.Errorf("events after a retry and one more: %d %v", code, out)
+			}
+
+			// The rest of the block: level, base, a report that brings a
+			// monitor the CSMS did not set, and a clear.
+			for _, tc := range []struct {
+				path, action string
+				body, sent   map[string]any
+			}{
+				{"/monitoring/level", "SetMonitoringLevel", map[string]any{"severity": 4}, map[string]any{"severity": 4}},
+				{"/monitoring/base", "SetMonitoringBase", map[string]any{"monitoringBase": "All"}, map[string]any{"monitoringBase": "All"}},
+				{"/monitoring/report", "GetMonitoringReport", map[string]any{"requestId": 41, "monitoringCriteria": []string{"DeltaMonitoring"}},
+					map[string]any{"requestId": 41, "monitoringCriteria": []any{"DeltaMonitoring"}}},
+			} {
+				if code, out := ctlREST(ctx, t, sys, "POST", base+tc.path, tc.body); code != http.StatusOK || out["status"] != "Accepted" {
+					t.Fatalf("%s: %d %v", tc.action, code, out)
+				}
+				if rc := c.next(ctx, t); rc.action != tc.action || !ctlSameJSON(t, rc.payload, tc.sent) {
+					t.Errorf("charger received %s %s, want %s %v", rc.action, rc.payload, tc.action, tc.sent)
+				}
+			}
+			report := map[string]any{"requestId": 41, "seqNo": 0, "generatedAt": now, "monitor": []any{map[string]any{
+				"component":          map[string]any{"name": "Connector", "evse": map[string]any{"id": 1, "connectorId": 1}},
+				"variable":           map[string]any{"name": "Temperature"},
+				"variableMonitoring": []any{map[string]any{"id": 8, "transaction": true, "value": 5, "type": "Delta", "severity": 7}}}}}
+			if err := call(ctx, c.Client, "NotifyMonitoringReport", report, &struct{}{}); err != nil {
+				t.Fatalf("NotifyMonitoringReport: %v", err)
+			}
+			monitorIDs := func() string {
+				t.Helper()
+				code, out := ctlREST(ctx, t, sys, "GET", base+"/monitors", nil)
+				if code != http.StatusOK {
+					t.Fatalf("monitors: %d %v", code, out)
+				}
+				var ids []string
+				for _, m := range out["monitors"].([]any) {
+					ids = append(ids, fmt.Sprint(m.(map[string]any)["id"]))
+				}
+				return fmt.Sprint(ids)
+			}
+			if got := monitorIDs(); got != "[7 8]" {
+				t.Errorf("monitors after the report: %s, want [7 8]", got)
+			}
+			code, out = ctlREST(ctx, t, sys, "POST", base+"/monitors/clear", map[string]any{"ids": []int{7}})
+			if cleared, _ := out["results"].([]any); code != http.StatusOK || len(cleared) != 1 || cleared[0].(map[string]any)["status"] != "Accepted" {
+				t.Fatalf("clear: %d %v", code, out)
+			}
+			if rc := c.next(ctx, t); rc.action != "ClearVariableMonitoring" || !ctlSameJSON(t, rc.payload, map[string]any{"id": []any{7}}) {
+				t.Errorf("charger received %s %s", rc.action, rc.payload)
+			}
+			if got := monitorIDs(); got != "[8]" {
+				t.Errorf("monitors after clearing 7: %s, want [8]", got)
 			}
 		})
 	}
