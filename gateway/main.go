@@ -64,17 +64,11 @@ func run(args []string, stdout io.Writer) error {
 	}
 	log := cfg.NewLogger(os.Stderr)
 	slog.SetDefault(log)
-	stopTracing, err := tracing.Setup(context.Background(), "chargeplane-gateway")
+	stopTracing, err := tracing.Setup(context.Background(), "chargeplane-gateway", log)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := stopTracing(ctx); err != nil {
-			log.Warn("flushing traces", "err", err)
-		}
-	}()
+	defer stopTracing()
 	if cfg.GatewayID == "" {
 		cfg.GatewayID = server.DefaultGatewayID()
 	}

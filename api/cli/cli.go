@@ -123,17 +123,11 @@ func serve(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	stopTracing, err := tracing.Setup(ctx, "chargeplane-api")
+	stopTracing, err := tracing.Setup(ctx, "chargeplane-api", logger)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := stopTracing(ctx); err != nil {
-			logger.Warn("flushing traces", "err", err)
-		}
-	}()
+	defer stopTracing()
 	slog.SetDefault(logger)
 	signals := opts.Signals
 	if signals == nil {

@@ -15,8 +15,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -45,10 +47,11 @@ func Enabled(getenv func(string) string) bool {
 // Setup installs the global tracer provider and W3C propagator when the
 // environment enables tracing (see the package comment), naming the process
 // service unless OTEL_SERVICE_NAME does. The returned function flushes and
-// stops the exporter; it is a no-op when tracing is off.
-func Setup(ctx context.Context, service string) (shutdown func(context.Context) error, err error) {
+// stops the exporter, for at most StopTimeout, and logs to log what could
+// not be flushed; it is a no-op when tracing is off.
+func Setup(ctx context.Context, service string, log *slog.Logger) (stop func(), err error) {
 	if !Enabled(os.Getenv) {
-		return func(context.Context) error { return nil }, nil
+		return func() {}, nil
 	}
 	exp, err := exporter(ctx, os.Getenv)
 	if err != nil {
@@ -64,8 +67,18 @@ func Setup(ctx context.Context, service string) (shutdown func(context.Context) 
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	Install(tp)
-	return tp.Shutdown, nil
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), StopTimeout)
+		defer cancel()
+		if err := tp.Shutdown(ctx); err != nil {
+			log.Warn("flushing traces", "err", err)
+		}
+	}, nil
 }
+
+// StopTimeout bounds the flush of the last spans at exit: a collector that
+// is gone must not hold up a shutdown.
+const StopTimeout = 5 * time.Second
 
 // Install makes tp the global provider and W3C trace context the global
 // propagator (Setup's second half; tests install a recording provider).

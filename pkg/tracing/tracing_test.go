@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -73,19 +76,52 @@ func TestLogHandlerStampsTraceID(t *testing.T) {
 func TestOffWithoutEndpoint(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
-	stop, err := tracing.Setup(context.Background(), "test")
+	stop, err := tracing.Setup(context.Background(), "test", slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := stop(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	stop()
 }
 
 func TestBadProtocolNamed(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")
-	if _, err := tracing.Setup(context.Background(), "test"); err == nil || !strings.Contains(err.Error(), "carrier-pigeon") {
+	if _, err := tracing.Setup(context.Background(), "test", slog.Default()); err == nil || !strings.Contains(err.Error(), "carrier-pigeon") {
 		t.Fatalf("err = %v, want the bad protocol named", err)
+	}
+}
+
+// TestStopFlushes: with an OTLP endpoint, a span ended just before stop
+// reaches the collector when stop returns (the batcher would otherwise
+// still hold it), and the service is named.
+func TestStopFlushes(t *testing.T) {
+	var posts atomic.Int64
+	var body atomic.Value
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/traces" {
+			b := new(bytes.Buffer)
+			_, _ = b.ReadFrom(r.Body)
+			body.Store(b.String())
+			posts.Add(1)
+		}
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer collector.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+	t.Cleanup(func() { tracing.Install(sdktrace.NewTracerProvider()) })
+
+	stop, err := tracing.Setup(context.Background(), "chargeplane-test", slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := tracing.Tracer().Start(context.Background(), "one")
+	span.End()
+	stop()
+	if posts.Load() == 0 {
+		t.Fatal("stop returned before the span was exported")
+	}
+	if b, _ := body.Load().(string); !strings.Contains(b, "chargeplane-test") {
+		t.Errorf("export does not name the service: %q", b)
 	}
 }
