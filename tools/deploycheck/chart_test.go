@@ -216,36 +216,24 @@ func TestTLS(t *testing.T) {
 		t.Errorf("gateway env %v", ge)
 	}
 	// Each file named by the TLS settings lies in a read-only mount of the
-	// Secret the values name, with the key the file is named after.
-	secretOf := map[string]string{}
-	for _, v := range pod.Volumes {
-		if v.Secret != nil {
-			secretOf[v.Name] = v.Secret.SecretName
-		}
-	}
-	for setting, want := range map[string]string{
+	// Secret the values name, with the key the file is named after; the
+	// control plane's Secrets give each side only the keys it needs.
+	mountedFiles(t, "gateway", pod, map[string]string{
 		"TLS_CERT_FILE": "chargeplane-gateway-tls", "TLS_KEY_FILE": "chargeplane-gateway-tls", "TLS_CLIENT_CA_FILE": "chargeplane-charger-ca",
-	} {
-		path := ge[setting]
-		var mounted string
-		for _, m := range pod.Containers[0].VolumeMounts {
-			if filepath.Dir(path) == m.MountPath && m.ReadOnly {
-				mounted = secretOf[m.Name]
-			}
-		}
-		if mounted != want {
-			t.Errorf("%s=%q is in a mount of Secret %q, want %q", setting, path, mounted, want)
-		}
-	}
-	// The core's CA files likewise.
+		"CORE_CA_FILE":      "chargeplane-core-control-tls",
+		"GATEWAY_CERT_FILE": "chargeplane-gateway-control-tls", "GATEWAY_KEY_FILE": "chargeplane-gateway-control-tls",
+	})
 	core := find[*appsv1.Deployment](t, objs, "cp-chargeplane-core")
+	mountedFiles(t, "core", core.Spec.Template.Spec, map[string]string{
+		"CONTROL_TLS_CERT_FILE": "chargeplane-core-control-tls", "CONTROL_TLS_KEY_FILE": "chargeplane-core-control-tls",
+		"CONTROL_CLIENT_CA_FILE": "chargeplane-gateway-control-tls",
+		"CA_CERT_FILE":           "chargeplane-csms-ca", "CA_KEY_FILE": "chargeplane-csms-ca",
+	})
+	// The CSMS CA's files.
 	for setting, path := range map[string]string{"CA_CERT_FILE": "/etc/chargeplane/ca/tls.crt", "CA_KEY_FILE": "/etc/chargeplane/ca/tls.key"} {
 		if got := env(core.Spec.Template.Spec.Containers[0])[setting]; got != path {
 			t.Errorf("core %s = %q, want %q", setting, got, path)
 		}
-	}
-	if v := core.Spec.Template.Spec.Volumes; v[len(v)-1].Secret == nil || v[len(v)-1].Secret.SecretName != "chargeplane-csms-ca" {
-		t.Errorf("core volumes %+v, want the CA Secret", v)
 	}
 	lb := find[*corev1.Service](t, objs, "cp-chargeplane-gateway")
 	if len(lb.Spec.Ports) != 1 || lb.Spec.Ports[0].Port != 443 || lb.Spec.Ports[0].TargetPort.StrVal != "ocpp-tls" {
@@ -261,6 +249,50 @@ func TestTLS(t *testing.T) {
 	for _, o := range objs {
 		if o.Kind() == "HorizontalPodAutoscaler" {
 			t.Error("an autoscaler although autoscaling is off")
+		}
+	}
+}
+
+// mountedFiles checks that each setting names a file in a read-only mount
+// of the Secret want gives, projecting the key the file is named after, and
+// that no mount of those Secrets projects a private key the settings do not
+// name (a gateway never gets the cores' tls.key, nor a core the gateways').
+func mountedFiles(t *testing.T, what string, pod corev1.PodSpec, want map[string]string) {
+	t.Helper()
+	vols := map[string]*corev1.SecretVolumeSource{}
+	for _, v := range pod.Volumes {
+		if v.Secret != nil {
+			vols[v.Name] = v.Secret
+		}
+	}
+	e := env(pod.Containers[0])
+	named := map[string]bool{}
+	for setting, secret := range want {
+		path := e[setting]
+		named[path] = true
+		var got *corev1.SecretVolumeSource
+		for _, m := range pod.Containers[0].VolumeMounts {
+			if filepath.Dir(path) == m.MountPath && m.ReadOnly {
+				got = vols[m.Name]
+			}
+		}
+		if got == nil || got.SecretName != secret {
+			t.Errorf("%s %s=%q is not in a read-only mount of Secret %q", what, setting, path, secret)
+			continue
+		}
+		if len(got.Items) > 0 && !slices.ContainsFunc(got.Items, func(k corev1.KeyToPath) bool { return k.Path == filepath.Base(path) }) {
+			t.Errorf("%s %s=%q: the mount of %q does not project %s", what, setting, path, secret, filepath.Base(path))
+		}
+	}
+	for _, m := range pod.Containers[0].VolumeMounts {
+		v := vols[m.Name]
+		if v == nil {
+			continue
+		}
+		for _, k := range v.Items {
+			if k.Key == "tls.key" && !named[filepath.Join(m.MountPath, k.Path)] {
+				t.Errorf("%s mounts %s of Secret %q, which no setting names", what, k.Key, v.SecretName)
+			}
 		}
 	}
 }
@@ -337,10 +369,12 @@ func TestChartRefusesBadValues(t *testing.T) {
 		set  []string
 		want string
 	}{
-		"drain over half the timeout": {[]string{"shutdown.drainWindowSeconds=20"}, "must be at most half of shutdown.timeoutSeconds"},
-		"TLS without a certificate":   {[]string{"gateway.tls.enabled=true"}, "gateway.tls.enabled needs gateway.tls.secretName"},
-		"replicas not a number":       {[]string{"core.replicas=many"}, "at '/core/replicas': got string, want integer"},
-		"misspelt value":              {[]string{"gateway.tls.enable=true"}, "additional properties 'enable' not allowed"},
+		"drain over half the timeout":       {[]string{"shutdown.drainWindowSeconds=20"}, "must be at most half of shutdown.timeoutSeconds"},
+		"TLS without a certificate":         {[]string{"gateway.tls.enabled=true"}, "gateway.tls.enabled needs gateway.tls.secretName"},
+		"control TLS without a certificate": {[]string{"controlTLS.enabled=true"}, "controlTLS.enabled needs controlTLS.secretName"},
+		"control mutual TLS without TLS":    {[]string{"controlTLS.gatewaySecretName=x"}, "controlTLS.gatewaySecretName (mutual TLS) needs controlTLS.enabled"},
+		"replicas not a number":             {[]string{"core.replicas=many"}, "at '/core/replicas': got string, want integer"},
+		"misspelt value":                    {[]string{"gateway.tls.enable=true"}, "additional properties 'enable' not allowed"},
 		"created Secret without the gateway secret": {[]string{"secret.create=true", "secret.values.AUTH_SECRET=a", "secret.values.DATABASE_URL=b",
 			"secret.values.AMQP_URL=c"}, "secret.values has no GATEWAY_SECRET"},
 	} {

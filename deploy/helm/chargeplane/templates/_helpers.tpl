@@ -67,6 +67,16 @@ both plus a margin, so the kubelet never kills a pod mid-drain.
 {{- end -}}
 {{- end -}}
 
+{{- define "chargeplane.checkControlTLS" -}}
+{{- $c := .Values.controlTLS -}}
+{{- if and $c.enabled (not $c.secretName) -}}
+{{- fail "controlTLS.enabled needs controlTLS.secretName: a kubernetes.io/tls Secret with the cores' certificate (tls.crt, tls.key) and its CA (ca.crt)" -}}
+{{- end -}}
+{{- if and $c.gatewaySecretName (not $c.enabled) -}}
+{{- fail "controlTLS.gatewaySecretName (mutual TLS) needs controlTLS.enabled" -}}
+{{- end -}}
+{{- end -}}
+
 {{/* env takes (list $ component-values): the plain settings, then the secret ones. */}}
 {{- define "chargeplane.env" -}}
 {{- $ := index . 0 -}}
