@@ -78,10 +78,11 @@ func marshal(v any) (string, error) {
 }
 
 // Ended sends a 1.6 station the final cost of a transaction it just
-// stopped, off the station's message path: it never blocks, and does
-// nothing unless Send16 is on, the service runs and a send slot is free
-// (then it is logged). Only the core instance that handled the stop
-// sends it.
+// stopped, FinalCostDelay later, off the station's message path: it never
+// blocks; it waits for a send slot when a sweep holds them all, and does
+// nothing unless Send16 is on, the service runs and fewer than 1,024 final
+// costs wait (then it is logged). Only the core instance that handled the
+// stop sends it.
 func (s *Service) Ended(t store.Transaction, p tariff.Price) {
 	if !s.cfg.Send16 || t.OCPPVersion != ocppj.V16 {
 		return
@@ -94,17 +95,17 @@ func (s *Service) Ended(t store.Transaction, p tariff.Price) {
 		return
 	}
 	select {
-	case s.slots <- struct{}{}:
+	case s.finals <- struct{}{}:
 	default:
 		s.mu.Unlock()
-		log.Warn("final cost not sent: too many cost messages under way")
+		log.Warn("final cost not sent: too many final costs waiting")
 		return
 	}
 	s.running.Add(1)
 	s.mu.Unlock()
 	go func() {
 		defer s.running.Done()
-		defer func() { <-s.slots }()
+		defer func() { <-s.finals }()
 		if d := s.cfg.FinalCostDelay; d > 0 {
 			select {
 			case <-time.After(d):
@@ -112,6 +113,12 @@ func (s *Service) Ended(t store.Transaction, p tariff.Price) {
 				return
 			}
 		}
+		select {
+		case s.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		defer func() { <-s.slots }()
 		sup, cached := s.cachedSupport(t.StationID, t.OCPPVersion)
 		if !cached {
 			sup = s.readSupport(ctx, t.StationID, t.OCPPVersion)

@@ -68,6 +68,10 @@ type Config struct {
 	FinalCostDelay time.Duration
 }
 
+// maxPendingFinals bounds the final costs waiting for their delay or a
+// send slot; stops beyond it get none, logged.
+const maxPendingFinals = 1024
+
 // DefaultInterval: a driver watching the display sees the cost move
 // about once a minute, without a CALL per station every few seconds.
 const DefaultInterval = time.Minute
@@ -92,9 +96,13 @@ type Service struct {
 	supportMu sync.Mutex
 	support   map[string]supportEntry
 
-	mu      sync.Mutex
-	runCtx  context.Context
+	mu     sync.Mutex
+	runCtx context.Context
+	// slots bounds the messages being sent at once (sweeps and final
+	// costs); finals bounds the final costs waiting to be sent, so that a
+	// sweep holding every slot delays them rather than drops them.
 	slots   chan struct{}
+	finals  chan struct{}
 	running sync.WaitGroup
 }
 
@@ -125,7 +133,8 @@ func New(cfg Config) *Service {
 		cfg.MaxStations = 100_000
 	}
 	return &Service{cfg: cfg, log: cfg.Logger.With("component", "runningcost"),
-		support: map[string]supportEntry{}, slots: make(chan struct{}, cfg.Concurrency)}
+		support: map[string]supportEntry{}, slots: make(chan struct{}, cfg.Concurrency),
+		finals: make(chan struct{}, maxPendingFinals)}
 }
 
 // Start sweeps every Interval until ctx ends (not at all when Interval is

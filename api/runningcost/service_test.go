@@ -339,3 +339,33 @@ func TestFinalCost(t *testing.T) {
 		t.Errorf("FinalCost data %s (%v)", got[0].data, err)
 	}
 }
+
+// TestFinalCostWaitsForASlot: a final cost that comes while sweeps hold
+// every send slot is sent once one is free, not dropped.
+func TestFinalCostWaitsForASlot(t *testing.T) {
+	s, _, _, se, _ := newFixture(time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.Start(ctx)
+	for range cap(s.slots) {
+		s.slots <- struct{}{} // a sweep's sends under way
+	}
+	s.Ended(store.Transaction{ID: 5, StationID: "OLD", OCPPVersion: ocppj.V16}, tariff.Price{Amount: 8, Currency: "EUR"})
+	time.Sleep(50 * time.Millisecond)
+	if got := se.take(); len(got) != 0 {
+		t.Fatalf("sent without a slot: %+v", got)
+	}
+	for range cap(s.slots) {
+		<-s.slots
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	var got []sentMsg
+	for len(got) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		got = se.take()
+	}
+	cancel()
+	s.Wait()
+	if len(got) != 1 || got[0].action != "FinalCost" {
+		t.Errorf("sent %+v, want the final cost once a slot was free", got)
+	}
+}
