@@ -281,14 +281,16 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 		Certificates: a.certs, OCSP: ocspResponder, AlertSeverity: &cfg.AlertSeverity, EVNeeds: a.charging, FinalCosts: a.costs, Events: a.events,
 		SecurityEvents: securityEvents, VendorExtensions: extensions,
 	})
+	// Stations' and operators' passwords share one bound on Argon2id.
+	passwords := auth.NewPasswordChecker(cfg.Argon2Concurrency)
 	a.control = control.New(control.Deps{Store: a.store, Bus: counted, Now: time.Now, Logger: logger, Metrics: core,
-		Passwords:       auth.NewPasswordChecker(cfg.Argon2Concurrency),
+		Passwords:       passwords,
 		Policy:          admission.Policy{MinProfile: cfg.MinSecurityProfile, Organization: cfg.CSMSOrganization},
 		UnknownStations: onboarding.Mode(cfg.UnknownStations), PendingLimit: cfg.PendingStationsLimit,
 		Events: securityevent.Admissions{Recorder: securityEvents, Logger: logger}})
 
 	a.creds = access.NewAuthenticator(access.AuthenticatorConfig{Tokens: a.tokens, Store: a.store, Logger: logger})
-	authSvc, err := operator.NewAuthService(a.store, a.tokens, a.creds, logger)
+	authSvc, err := operator.NewAuthService(a.store, a.tokens, a.creds, passwords, logger)
 	if err != nil {
 		return nil, err
 	}

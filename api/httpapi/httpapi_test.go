@@ -65,7 +65,7 @@ func start(t *testing.T, cfg httpapi.Config) *env {
 		t.Fatal(err)
 	}
 	creds := access.NewAuthenticator(access.AuthenticatorConfig{Tokens: tokens, Store: st, Logger: quiet})
-	authSvc, err := operator.NewAuthService(st, tokens, creds, quiet)
+	authSvc, err := operator.NewAuthService(st, tokens, creds, nil, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

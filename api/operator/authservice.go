@@ -38,14 +38,26 @@ type AuthStore interface {
 	UpdateUser(ctx context.Context, id string, p store.UserPatch) (*store.User, error)
 }
 
+// PasswordVerifier checks a password against its stored hash (an
+// *auth.PasswordChecker: anyone can make the core run Argon2id by trying
+// to log in, so the checks share the core's bound, ARGON2_CONCURRENCY).
+type PasswordVerifier interface {
+	Verify(ctx context.Context, hash, password string) error
+}
+
+// defaultPasswordChecks bounds the checks when NewAuthService is given no
+// verifier.
+const defaultPasswordChecks = 4
+
 // AuthService implements chargeplane.v1.AuthService.
 type AuthService struct {
 	chargeplanev1.UnimplementedAuthServiceServer
 
-	users  AuthStore
-	tokens *auth.Tokens
-	creds  CredentialCache
-	logger *slog.Logger
+	users     AuthStore
+	passwords PasswordVerifier
+	tokens    *auth.Tokens
+	creds     CredentialCache
+	logger    *slog.Logger
 	// Failed logins by account (email) and by client address.
 	accounts, addrs *auth.Throttle
 	// dummyHash is verified against when the email is unknown, so that a
@@ -54,10 +66,14 @@ type AuthService struct {
 	dummyHash string
 }
 
-// NewAuthService returns the login service.
-func NewAuthService(users AuthStore, tokens *auth.Tokens, creds CredentialCache, logger *slog.Logger) (*AuthService, error) {
+// NewAuthService returns the login service. passwords nil: a checker of
+// its own, bounded to defaultPasswordChecks.
+func NewAuthService(users AuthStore, tokens *auth.Tokens, creds CredentialCache, passwords PasswordVerifier, logger *slog.Logger) (*AuthService, error) {
 	if logger == nil {
 		logger = slog.Default()
+	}
+	if passwords == nil {
+		passwords = auth.NewPasswordChecker(defaultPasswordChecks)
 	}
 	dummy, err := auth.HashSecret("chargeplane-dummy-password-for-timing")
 	if err != nil {
@@ -65,7 +81,7 @@ func NewAuthService(users AuthStore, tokens *auth.Tokens, creds CredentialCache,
 	}
 	now := func() time.Time { return tokens.Now() } // the tokens' clock, also when a test replaces it
 	return &AuthService{
-		users: users, tokens: tokens, creds: creds, logger: logger, dummyHash: dummy,
+		users: users, passwords: passwords, tokens: tokens, creds: creds, logger: logger, dummyHash: dummy,
 		accounts: auth.NewThrottle(loginFailsPerAccount, loginWindow, throttleEntries, now),
 		addrs:    auth.NewThrottle(loginFailsPerAddress, loginWindow, throttleEntries, now),
 	}, nil
@@ -133,11 +149,16 @@ func (s *AuthService) login(ctx context.Context, email, password string) (*store
 		if !errors.Is(err, store.ErrNotFound) {
 			return nil, storeError(ctx, s.logger, err, "")
 		}
-		_ = auth.VerifySecret(s.dummyHash, password)
+		if err := s.passwords.Verify(ctx, s.dummyHash, password); ctx.Err() != nil {
+			return nil, status.FromContextError(err).Err()
+		}
 		s.logger.InfoContext(ctx, "login refused", "reason", "unknown email")
 		return nil, errBadLogin
 	}
-	if err := auth.VerifySecret(u.PasswordHash, password); err != nil {
+	if err := s.passwords.Verify(ctx, u.PasswordHash, password); err != nil {
+		if ctx.Err() != nil {
+			return nil, status.FromContextError(err).Err()
+		}
 		if !errors.Is(err, auth.ErrMismatch) {
 			s.logger.ErrorContext(ctx, "stored password hash unusable", "user", u.ID, "err", err)
 		}
@@ -178,7 +199,7 @@ func (s *AuthService) ChangePassword(ctx context.Context, req *chargeplanev1.Cha
 	if wait := s.accounts.Wait(cur.Email); wait > 0 {
 		return nil, throttled(wait)
 	}
-	if len(req.GetCurrentPassword()) > auth.MaxPasswordBytes || auth.VerifySecret(cur.PasswordHash, req.GetCurrentPassword()) != nil {
+	if len(req.GetCurrentPassword()) > auth.MaxPasswordBytes || s.passwords.Verify(ctx, cur.PasswordHash, req.GetCurrentPassword()) != nil {
 		s.accounts.Fail(cur.Email)
 		return nil, status.Error(codes.InvalidArgument, "current_password is wrong")
 	}

@@ -41,7 +41,7 @@ func serveSessions(t *testing.T, st *store.Store) *sessionAPI {
 		t.Fatal(err)
 	}
 	creds := access.NewAuthenticator(access.AuthenticatorConfig{Tokens: tokens, Store: st, Logger: quiet})
-	authSvc, err := operator.NewAuthService(st, tokens, creds, quiet)
+	authSvc, err := operator.NewAuthService(st, tokens, creds, nil, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

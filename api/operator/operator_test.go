@@ -88,7 +88,7 @@ func serve(t *testing.T, st *store.Store) *harness {
 	tokens.Now = func() time.Time { return h.now }
 	h.tokens = tokens
 	creds := access.NewAuthenticator(access.AuthenticatorConfig{Tokens: tokens, Store: st, Logger: quiet})
-	authSvc, err := operator.NewAuthService(st, tokens, creds, quiet)
+	authSvc, err := operator.NewAuthService(st, tokens, creds, nil, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

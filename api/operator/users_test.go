@@ -2,8 +2,10 @@ package operator_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,7 +45,7 @@ func serveAccess(t *testing.T, st *store.Store) *accessAPI {
 	}
 	tokens.Now = clock
 	a.creds = access.NewAuthenticator(access.AuthenticatorConfig{Tokens: tokens, Store: st, Now: clock, Logger: quiet})
-	authSvc, err := operator.NewAuthService(st, tokens, a.creds, quiet)
+	authSvc, err := operator.NewAuthService(st, tokens, a.creds, nil, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,4 +352,62 @@ func listen(t *testing.T) net.Listener {
 		t.Fatal(err)
 	}
 	return lis
+}
+
+// gatedVerifier counts the password checks and holds each one until the
+// test opens the gate (or the caller gives up).
+type gatedVerifier struct {
+	calls atomic.Int64
+	gate  chan struct{}
+}
+
+func (g *gatedVerifier) Verify(ctx context.Context, hash, password string) error {
+	g.calls.Add(1)
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return fmt.Errorf("waiting to check a password: %w", ctx.Err())
+	}
+	return auth.VerifySecret(hash, password)
+}
+
+// TestLoginChecksThroughTheVerifier: every login, for an unknown email
+// too, runs its Argon2id check through the core's bounded verifier (shared
+// with station admissions), and a login that gives up waiting for a check
+// is answered with its deadline, not counted as a failed password.
+func TestLoginChecksThroughTheVerifier(t *testing.T) {
+	stores(t, func(t *testing.T, st *store.Store) {
+		tokens, err := auth.NewTokens([]byte(testSecret), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds := access.NewAuthenticator(access.AuthenticatorConfig{Tokens: tokens, Store: st, Logger: quiet})
+		g := &gatedVerifier{gate: make(chan struct{})}
+		svc, err := operator.NewAuthService(st, tokens, creds, g, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		createUser(t, st, "root@example.com", strongPassword)
+		right := &chargeplanev1.LoginRequest{Email: "root@example.com", Password: strongPassword}
+
+		// Held: the caller's deadline ends the wait, eleven times over,
+		// which would throttle the account were they failures.
+		for range 11 {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			_, err := svc.Login(ctx, right)
+			cancel()
+			wantCode(t, err, codes.DeadlineExceeded)
+		}
+		close(g.gate)
+		if _, err := svc.Login(context.Background(), right); err != nil {
+			t.Fatalf("login after the waits: %v", err)
+		}
+		_, err = svc.Login(context.Background(), &chargeplanev1.LoginRequest{Email: "root@example.com", Password: "not the password"})
+		wantCode(t, err, codes.Unauthenticated)
+		_, err = svc.Login(context.Background(), &chargeplanev1.LoginRequest{Email: "nobody@example.com", Password: "not the password"})
+		wantCode(t, err, codes.Unauthenticated)
+		if n := g.calls.Load(); n != 14 {
+			t.Errorf("%d checks through the verifier, want 14 (11 given up, right, wrong, unknown email)", n)
+		}
+	})
 }

@@ -165,7 +165,7 @@ var settings = []Setting{
 		Help: "lowest station security profile admitted (0 none, 1 Basic auth, 2 TLS + Basic auth, 3 client certificate); a station below it is refused",
 		v:    integer(func(c *Config) *int { return &c.MinSecurityProfile }, between(0, 3))},
 	{Name: "ARGON2_CONCURRENCY", Default: "4", Binaries: API,
-		Help: "Argon2id checks of station passwords run at once by a core, each holding 19 MiB for tens of milliseconds; more wait their turn, so their memory stays under this × 19 MiB (docs/security.md)",
+		Help: "Argon2id checks of passwords (stations' and operators' logins) run at once by a core, each holding 19 MiB for tens of milliseconds; more wait their turn, so their memory stays under this × 19 MiB (docs/security.md)",
 		v:    integer(func(c *Config) *int { return &c.Argon2Concurrency }, between(1, 256))},
 
 	// Station monitoring.
