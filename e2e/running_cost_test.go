@@ -25,6 +25,14 @@ func TestRunningCost(t *testing.T) {
 			t.Run("1.6", func(t *testing.T) { testRunningCost16(t, sys) })
 		})
 	}
+	// Two core instances sweep the same transactions: each update reaches
+	// the station once.
+	t.Run("two cores", func(t *testing.T) {
+		t.Parallel()
+		sys, _, _ := startTwoCores(t, "e2e-costgw", func(env map[string]string) { env["COST_UPDATE_INTERVAL"] = "1s" })
+		t.Run("2.0.1", func(t *testing.T) { testRunningCost201(t, sys) })
+		t.Run("1.6", func(t *testing.T) { testRunningCost16(t, sys) })
+	})
 }
 
 func testRunningCost201(t *testing.T, sys *system) {
@@ -73,13 +81,14 @@ func testRunningCost201(t *testing.T, sys *system) {
 		}
 	}
 	// costReaches waits until a CostUpdated says want; those before it
-	// (a sweep may fall between two events) never go down.
+	// (a sweep may fall between two events) only go up: never the same
+	// cost twice.
 	last := -1.0
 	costReaches := func(want float64) {
 		t.Helper()
 		for {
 			got := nextCost()
-			if got < last || got > want {
+			if got <= last || got > want {
 				t.Fatalf("CostUpdated totalCost %v after %v, want it growing to %v", got, last, want)
 			}
 			if last = got; got == want {
