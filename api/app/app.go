@@ -268,8 +268,10 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	a.costs = runningcost.New(runningcost.Config{Store: a.store, Costs: tariff.Coster{Store: a.store, Now: time.Now},
 		Sender: runningcost.CommandSender{Commands: cmds, Store: a.store}, Interval: cfg.CostUpdateInterval,
 		Send16: true, FinalCostDelay: time.Second, Logger: logger})
-	// DATA_TRANSFER_VENDORS was validated when the settings were loaded.
+	// DATA_TRANSFER_VENDORS and MESSAGE_LOG_SKIP were validated when the
+	// settings were loaded.
 	vendors, _ := config.ParseVendorMessages(cfg.DataTransferVendors)
+	unlogged, _ := config.ParseChargerActions(cfg.MessageLogSkip)
 	extensions := datatransfer.NewRegistry()
 	for _, v := range vendors {
 		extensions.Accept(v.VendorID, v.MessageID)
@@ -277,7 +279,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	a.router = ocpp.NewRouter(ocpp.Deps{
 		Store: a.store, Bus: counted, Schemas: schemas, Now: time.Now,
 		HeartbeatInterval: cfg.HeartbeatInterval, Logger: logger, Metrics: core,
-		Meters: a.meters, Statuses: a.statuses, MessageLog: a.messages, LastSeen: a.lastSeen,
+		Meters: a.meters, Statuses: a.statuses, MessageLog: a.messages, MessageLogSkip: unlogged, LastSeen: a.lastSeen,
 		Certificates: a.certs, OCSP: ocspResponder, AlertSeverity: &cfg.AlertSeverity, EVNeeds: a.charging, FinalCosts: a.costs, Events: a.events,
 		SecurityEvents: securityEvents, VendorExtensions: extensions,
 	})

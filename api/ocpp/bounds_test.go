@@ -3,6 +3,7 @@ package ocpp
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -81,5 +82,27 @@ func TestInboundSecretsRedactedInMessageLog(t *testing.T) {
 	}
 	if in == "" || strings.Contains(in, secret) || !strings.Contains(in, `"value":"[redacted]"`) || !strings.HasPrefix(in, `[2,"`) {
 		t.Errorf("message log kept %s", in)
+	}
+}
+
+// Actions named in MessageLogSkip leave neither their CALL nor its answer
+// in the message log; every other message is logged as before.
+func TestMessageLogSkip(t *testing.T) {
+	sink := &messageSink{}
+	h := newHarness(t, "sqlite", func(d *Deps) { d.MessageLog = sink; d.MessageLogSkip = []string{"Heartbeat"} })
+	for _, c := range []struct{ action, payload string }{{"Heartbeat", `{}`}, {"StatusNotification", `{"connectorId":1,"errorCode":"NoError","status":"Available"}`}, {"Heartbeat", `{}`}} {
+		if f := h.call(ocppj.V16, c.action, c.payload); f.Type != ocppj.CallResult {
+			t.Fatalf("%s answered %+v", c.action, f)
+		}
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	var got []string
+	for _, m := range sink.msgs {
+		got = append(got, m.Direction+" "+m.MessageType+" "+m.Action)
+	}
+	want := []string{store.DirectionIn + " " + store.MessageCall + " StatusNotification", store.DirectionOut + " " + store.MessageCallResult + " "}
+	if !slices.Equal(got, want) {
+		t.Errorf("message log %q, want %q", got, want)
 	}
 }

@@ -77,6 +77,9 @@ type Deps struct {
 	// sent, for the station's message log (a *store.MessageLogger, which
 	// never blocks).
 	MessageLog MessageLog
+	// MessageLogSkip names charger actions whose CALL and answer are kept
+	// out of MessageLog (config.ParseChargerActions).
+	MessageLogSkip []string
 	// StandingTTL is how long a station's registration standing is cached
 	// (default 5s; negative disables the cache). A station is handled by
 	// one core instance at a time, which drops its entry on every
@@ -159,6 +162,7 @@ type Router struct {
 	touchEvery time.Duration
 	tables     map[ocppj.Version]route.Table
 	msgs       MessageLog
+	msgsSkip   map[string]bool
 	lastSeen   LastSeenRecorder // nil: through store, every touchEvery
 	standings  *standingCache
 	reads      standingReads // cache misses, read in groups
@@ -198,11 +202,15 @@ func NewRouter(d Deps) *Router {
 		validate:   d.ValidateResponses,
 		touchEvery: d.TouchEvery,
 		msgs:       d.MessageLog,
+		msgsSkip:   map[string]bool{},
 		lastSeen:   d.LastSeen,
 		standings:  newStandingCache(d.StandingTTL, d.StandingCacheSize, d.Now),
 		events:     d.Events,
 		metrics:    d.Metrics,
 		frameLogs:  logbound.NewLimiters(logbound.DefaultLimit, maxFrameLogConnections, d.Now),
+	}
+	for _, a := range d.MessageLogSkip {
+		r.msgsSkip[a] = true
 	}
 	// A nil *store.Store must stay a nil interface so a missing store fails
 	// loudly at the first use rather than behind a non-nil interface.
@@ -385,8 +393,10 @@ func (r *Router) handleFrame(ctx context.Context, log *slog.Logger, env *busv1.E
 			attribute.String("ocpp.station_id", env.GetStationId()), attribute.String("ocpp.version", v.String()))
 	}
 	log = log.With("action", f.Action, "message_id", f.ID)
-	_, recorded := redact.Frame(f, env.GetFrame()) // e.g. a NotifyReport that shows a password
-	r.logMessage(env, store.DirectionIn, store.MessageCall, f.ID, f.Action, recorded)
+	if !r.msgsSkip[f.Action] {
+		_, recorded := redact.Frame(f, env.GetFrame()) // e.g. a NotifyReport that shows a password
+		r.logMessage(env, store.DirectionIn, store.MessageCall, f.ID, f.Action, recorded)
+	}
 	var after route.FollowUps
 	resp, cerr := r.call(ctx, log, v, env, f, &after)
 	if cerr != nil {
@@ -554,7 +564,9 @@ func (r *Router) reply(ctx context.Context, env *busv1.Envelope, id, action stri
 	if cerr != nil {
 		typ = store.MessageCallError
 	}
-	r.logMessage(out, store.DirectionOut, typ, id, "", frame)
+	if !r.msgsSkip[action] {
+		r.logMessage(out, store.DirectionOut, typ, id, "", frame)
+	}
 	return nil
 }
 

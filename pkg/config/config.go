@@ -118,8 +118,11 @@ type Config struct {
 	PendingStationsLimit int
 	MessageLogPerStation int
 	MessageLogMaxFrame   int
-	MessageLogBytes      int
-	EventRetention       time.Duration
+	// MessageLogSkip lists charger actions kept out of the message log
+	// (ParseChargerActions).
+	MessageLogSkip  string
+	MessageLogBytes int
+	EventRetention  time.Duration
 
 	WebhookTimeout      time.Duration
 	WebhookRetryFor     time.Duration

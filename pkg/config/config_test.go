@@ -324,3 +324,15 @@ func TestParseVendorMessages(t *testing.T) {
 		t.Errorf("DATA_TRANSFER_VENDORS: %q %v", c.DataTransferVendors, err)
 	}
 }
+
+func TestParseChargerActions(t *testing.T) {
+	got, err := ParseChargerActions(" Heartbeat, NotifyEvent ,Heartbeat,, StatusNotification ")
+	if want := []string{"Heartbeat", "NotifyEvent", "StatusNotification"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("ParseChargerActions = %v %v, want %v", got, err, want)
+	}
+	for _, bad := range []string{"heartbeat", "Reset", "Heartbeat,Hearbeat"} {
+		if _, err := ParseChargerActions(bad); err == nil {
+			t.Errorf("ParseChargerActions(%q) succeeded", bad)
+		}
+	}
+}

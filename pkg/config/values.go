@@ -6,9 +6,12 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 // variable binds a setting to its Config field: how the text of the
@@ -287,5 +290,29 @@ func ParseVendorMessages(s string) ([]VendorMessage, error) {
 
 func vendorList(s string) error {
 	_, err := ParseVendorMessages(s)
+	return err
+}
+
+// ParseChargerActions reads a comma-separated list of actions a charger
+// sends (of OCPP 1.6 or 2.0.1, e.g. "Heartbeat, StatusNotification"), in
+// order, without repeats; an action no charger sends is an error, so that
+// a typo does not silently keep nothing out.
+func ParseChargerActions(s string) ([]string, error) {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" || slices.Contains(out, a) {
+			continue
+		}
+		if !slices.Contains(ocppj.ChargerActions(ocppj.V16), a) && !slices.Contains(ocppj.ChargerActions(ocppj.V201), a) {
+			return nil, fmt.Errorf("%q is not an action a charger sends in OCPP 1.6 or 2.0.1", a)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func actionList(s string) error {
+	_, err := ParseChargerActions(s)
 	return err
 }
