@@ -149,6 +149,7 @@ type routerStore interface {
 	TouchLastSeen(ctx context.Context, stationID string, at time.Time) error
 	MarkConnected(ctx context.Context, ev store.ConnectionEvent) (bool, error)
 	MarkDisconnected(ctx context.Context, ev store.ConnectionEvent) (bool, error)
+	triggerStore
 }
 
 // Router handles upstream envelopes. It is safe for concurrent use.
@@ -166,6 +167,7 @@ type Router struct {
 	lastSeen   LastSeenRecorder // nil: through store, every touchEvery
 	standings  *standingCache
 	reads      standingReads // cache misses, read in groups
+	triggers   *triggers     // what the CSMS asked Pending stations for
 	events     EventSink
 	metrics    *metrics.Core
 	// frameLogs limits, per connection, the lines a charger's frames
@@ -221,6 +223,7 @@ func NewRouter(d Deps) *Router {
 	r.reads.read = func(ctx context.Context, ids []string) (map[string]store.Standing, error) {
 		return r.store.GetStandings(ctx, ids)
 	}
+	r.triggers = newTriggers(func() triggerStore { return r.store }, d.Now)
 	var meters MeterRecorder = d.Store
 	if d.Meters != nil {
 		meters = d.Meters
@@ -471,7 +474,21 @@ func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, en
 		defer r.standings.forget(env.GetStationId())
 	}
 	if !onboarding.Processes(st.RegistrationStatus, f.Action) {
-		return nil, &callError{ocppj.CodeSecurityError, "station is not accepted: send BootNotification"}
+		// Only a Pending station's otherwise refused message of an action
+		// some trigger asks for reads the history: accepted stations pay
+		// nothing, and what the station sends cannot widen what it may.
+		if !onboarding.NeedsTrigger(st.RegistrationStatus, f.Action) {
+			return nil, &callError{ocppj.CodeSecurityError, "station is not accepted: send BootNotification"}
+		}
+		ok, err := r.triggers.allows(ctx, env.GetStationId(), f.Action)
+		switch {
+		case err != nil:
+			log.ErrorContext(ctx, "read the station's triggers", "err", err)
+			return nil, &callError{ocppj.CodeInternalError, "temporary failure, retry later"}
+		case !ok:
+			return nil, &callError{ocppj.CodeSecurityError, "station is not accepted: send BootNotification"}
+		}
+		log.InfoContext(ctx, "processing a Pending station's triggered message")
 	}
 	now := r.now()
 	switch {

@@ -19,7 +19,8 @@ const (
 	// Pending: an unknown station that connected while UNKNOWN_STATIONS
 	// was pending. It may connect (without a password) and boot; its
 	// BootNotification is answered Pending and nothing else it sends is
-	// processed but the answers to what the CSMS asked (Processes).
+	// processed but the answers to what the CSMS asked (Processes) and
+	// the messages the CSMS triggered (Trigger).
 	Pending State = "Pending"
 	// Rejected: an operator refused it. The BootNotification of a
 	// connection still open is answered Rejected; any new connection is
@@ -89,7 +90,8 @@ var pendingAnswers = map[string]bool{"NotifyReport": true}
 // from a station whose last BootNotification was answered registration.
 // A Pending or Rejected station may only boot (2.0.1 B02.FR.09,
 // B03.FR.07; anything else is answered SecurityError), except that a
-// Pending one's answers to the CSMS's own requests are taken.
+// Pending one's answers to the CSMS's own requests are taken. A message
+// it refuses may still be one the CSMS triggered (NeedsTrigger, Trigger).
 func Processes(registration, action string) bool {
 	switch State(registration) {
 	case Pending:

@@ -143,3 +143,20 @@ func (s *Store) FailStaleCommands(ctx context.Context, olderThan time.Time, reas
 
 // TableName keeps gorm's name for Command stable.
 func (Command) TableName() string { return "commands" }
+
+// CommandsSince returns up to limit of a station's commands of the given
+// actions that are pending or answered and were answered (or, pending,
+// sent) at or after since, newest first. It reads the station's slice of
+// the (station_id, seq) index, so its cost is bounded by the commands
+// operators sent that station, never by what the station sends.
+func (s *Store) CommandsSince(ctx context.Context, stationID string, actions []string, since time.Time, limit int) ([]Command, error) {
+	var out []Command
+	err := s.db.WithContext(ctx).
+		Where("station_id = ? AND action IN ? AND status IN ?", stationID, actions, []outcome.Status{outcome.Pending, outcome.Answered}).
+		Where("COALESCE(finished_at, created_at) >= ?", dbTime(since)).
+		Order("seq DESC").Limit(limit).Find(&out).Error
+	if err != nil {
+		return nil, translate(fmt.Sprintf("store: recent commands of %q", stationID), err)
+	}
+	return out, nil
+}
