@@ -17,9 +17,10 @@ import (
 
 // TestOnboarding runs station onboarding (UNKNOWN_STATIONS=pending) with a
 // real charger of each version in both deployments: an unknown station is
-// pending until an operator accepts it, then charges; a rejected one is
-// answered Rejected and then refused; a blocked one is refused and closed
-// with its history kept, until unblocked.
+// pending until an operator accepts it, then charges; while pending, what
+// the operator triggers is taken; a rejected one is answered Rejected and
+// then refused; a blocked one is refused and closed with its history
+// kept, until unblocked.
 func TestOnboarding(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -27,6 +28,7 @@ func TestOnboarding(t *testing.T) {
 			sys := m.start(t, func(env map[string]string) { env["UNKNOWN_STATIONS"] = "pending" })
 			for _, v := range versions {
 				t.Run("Accept/"+v.name, func(t *testing.T) { testOnboardAccept(t, sys, v) })
+				t.Run("Triggered/"+v.name, func(t *testing.T) { testOnboardTriggered(t, sys, v) })
 				t.Run("Reject/"+v.name, func(t *testing.T) { testOnboardReject(t, sys, v) })
 				t.Run("Block/"+v.name, func(t *testing.T) { testOnboardBlock(t, sys, v) })
 			}
@@ -35,15 +37,16 @@ func TestOnboarding(t *testing.T) {
 }
 
 // onboardingCharger is a strict charger that answers TriggerMessage
-// BootNotification with Accepted and reports each one on triggered.
+// BootNotification or StatusNotification with Accepted and reports the
+// requested message of each one on triggered.
 type onboardingCharger struct {
 	*chargepoint.Client
-	triggered chan struct{}
+	triggered chan string
 }
 
 func dialOnboarding(ctx context.Context, t *testing.T, sys *system, gw int, id string, v ocppVersion, password string) (*onboardingCharger, error) {
 	t.Helper()
-	oc := &onboardingCharger{triggered: make(chan struct{}, 4)}
+	oc := &onboardingCharger{triggered: make(chan string, 4)}
 	opts := chargepoint.Options{
 		Subprotocols: []string{v.subprotocol},
 		Schemas:      sys.schemas,
@@ -52,11 +55,12 @@ func dialOnboarding(ctx context.Context, t *testing.T, sys *system, gw int, id s
 			var req struct {
 				RequestedMessage string `json:"requestedMessage"`
 			}
-			if action != "TriggerMessage" || json.Unmarshal(payload, &req) != nil || req.RequestedMessage != "BootNotification" {
+			if action != "TriggerMessage" || json.Unmarshal(payload, &req) != nil ||
+				(req.RequestedMessage != "BootNotification" && req.RequestedMessage != "StatusNotification") {
 				t.Errorf("unexpected CALL from the CSMS: %s %s", action, payload)
 				return nil, fmt.Errorf("e2e charger: %s not expected", action)
 			}
-			oc.triggered <- struct{}{}
+			oc.triggered <- req.RequestedMessage
 			return map[string]any{"status": "Accepted"}, nil
 		},
 	}
@@ -228,6 +232,63 @@ func testOnboardAccept(t *testing.T, sys *system, v ocppVersion) {
 	if st := sys.rest.getStation(ctx, t, id); st.Onboarding != "accepted" {
 		t.Errorf("after a refused reject the station is %q", st.Onboarding)
 	}
+}
+
+// testOnboardTriggered: the operator reads a Pending station with
+// TriggerMessage StatusNotification over REST (2.0.1 B02.FR.02, 1.6 §4.2:
+// a Pending station sends what the CSMS triggers). The station answers
+// Accepted, then sends its StatusNotification: it is answered (the strict
+// charger checks the answer's schema) and the status stored, although the
+// station is still pending; what was not triggered stays refused. In the
+// scaled deployment the core that sent the trigger need not be the one
+// that handles the station's message.
+func testOnboardTriggered(t *testing.T, sys *system, v ocppVersion) {
+	ctx := testCtx(t)
+	id := newStationID("trg" + strings.ReplaceAll(v.name, ".", ""))
+	c := mustDialOnboarding(ctx, t, sys, v.index, id, v, "")
+	bootAs(ctx, t, c.Client, v, "SN-"+id, "Pending")
+	wantSecurityError(ctx, t, c.Client)
+
+	trigger := map[string]any{"requestedMessage": "StatusNotification", "connectorId": 1}
+	status := map[string]any{"connectorId": 1, "errorCode": "NoError", "status": "Preparing"}
+	meters := map[string]any{"connectorId": 1, "meterValue": []map[string]any{{"timestamp": time.Now().UTC().Format(time.RFC3339),
+		"sampledValue": []map[string]any{{"value": "10"}}}}}
+	evse, wantStatus := 0, "Preparing"
+	if v.name == "2.0.1" {
+		trigger = map[string]any{"requestedMessage": "StatusNotification", "evseId": 1, "connectorId": 1}
+		status = map[string]any{"timestamp": time.Now().UTC().Format(time.RFC3339), "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1}
+		meters = map[string]any{"evseId": 1, "meterValue": []map[string]any{{"timestamp": time.Now().UTC().Format(time.RFC3339),
+			"sampledValue": []map[string]any{{"value": 10}}}}}
+		evse, wantStatus = 1, "Occupied"
+	}
+	code, _, raw, err := sys.rest.do(ctx, http.MethodPost, "/api/v1/stations/"+id+"/trigger-message", trigger, true)
+	if err != nil || code != http.StatusOK || !strings.Contains(string(raw), `"Accepted"`) {
+		t.Fatalf("TriggerMessage StatusNotification to the pending station: %d %s %v", code, raw, err)
+	}
+	select {
+	case got := <-c.triggered:
+		if got != "StatusNotification" {
+			t.Fatalf("the charger was asked for %s", got)
+		}
+	case <-ctx.Done():
+		t.Fatal("the charger never got TriggerMessage StatusNotification")
+	}
+	if err := call(ctx, c.Client, "StatusNotification", status, &struct{}{}); err != nil {
+		t.Fatalf("triggered StatusNotification of a pending station: %v", err)
+	}
+	st := sys.rest.getStation(ctx, t, id)
+	if cn, ok := st.connector(evse, 1); !ok || cn.Status != wantStatus {
+		t.Fatalf("connectors after the triggered StatusNotification = %+v, want %d/1 %s", st.Connectors, evse, wantStatus)
+	}
+	if st.Onboarding != "pending" || st.RegistrationStatus != "Pending" {
+		t.Fatalf("a triggered message changed the onboarding: %+v", st)
+	}
+	// Only what was triggered: MeterValues and Heartbeat are still refused.
+	err = call(ctx, c.Client, "MeterValues", meters, &struct{}{})
+	if ce := (*chargepoint.CallError)(nil); !errors.As(err, &ce) || ce.Code != ocppj.CodeSecurityError {
+		t.Fatalf("untriggered MeterValues of a pending station: %v, want CALLERROR SecurityError", err)
+	}
+	wantSecurityError(ctx, t, c.Client)
 }
 
 // charge runs one charging session and finds it through the REST API.
