@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/chargeplane/chargeplane/internal/testenv"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 // BenchmarkMeterValues compares one database transaction per MeterValues
@@ -237,4 +238,61 @@ func BenchmarkLastSeenFlush(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkMarkConnected records b.N stations' sockets as open after their
+// admission, from 64 concurrent callers on PostgreSQL, as the core does
+// for each charger of a reconnect storm (same OCPP version as before).
+//
+//	go test ./api/store -run '^$' -bench MarkConnected -benchtime 3000x -count 3
+func BenchmarkMarkConnected(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, Config{DatabaseURL: testenv.PostgresURL(b), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	evs := make([]ConnectionEvent, b.N)
+	for i := range evs {
+		id := fmt.Sprintf("CP%d", i)
+		if err := s.CreateStation(ctx, &Station{ID: id}); err != nil {
+			b.Fatal(err)
+		}
+		evs[i] = ConnectionEvent{StationID: id, GatewayID: "gw-1", ConnectionID: "c-" + id, OCPPVersion: ocppj.V16, At: t0}
+		if _, err := s.RecordAdmission(ctx, evs[i]); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.MarkConnected(ctx, evs[i]); err != nil { // the version it spoke before
+			b.Fatal(err)
+		}
+		evs[i].ConnectionID += "-2"
+		if _, err := s.RecordAdmission(ctx, evs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const callers = 64
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range callers {
+		wg.Go(func() {
+			for {
+				n := next.Add(1)
+				if n > int64(b.N) {
+					return
+				}
+				if ok, err := s.MarkConnected(ctx, evs[n-1]); err != nil || !ok {
+					b.Errorf("MarkConnected = %v, %v", ok, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "connections/s")
 }

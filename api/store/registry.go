@@ -101,6 +101,22 @@ func (s *Store) MarkConnected(ctx context.Context, ev ConnectionEvent) (bool, er
 	if ev.GatewayID != "" {
 		set["gateway_id"] = ev.GatewayID
 	}
+	// Nearly always the station speaks the version it spoke before: then
+	// one statement, with no transaction around it, does all (a reconnect
+	// storm runs this for every charger). Otherwise, or when the connection
+	// was replaced, the transaction below decides.
+	sameVersion := s.db.WithContext(ctx).Model(&Station{}).
+		Where("id = ? AND connection_id = ?", ev.StationID, ev.ConnectionID)
+	if ev.OCPPVersion != 0 {
+		sameVersion = sameVersion.Where("(ocpp_version = ? OR ocpp_version = '' OR ocpp_version IS NULL)", ev.OCPPVersion)
+	}
+	res := sameVersion.Updates(set)
+	if res.Error != nil {
+		return false, translate(fmt.Sprintf("store: mark %q connected", ev.StationID), res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return true, nil
+	}
 	applied := false
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var cur Station
