@@ -194,3 +194,62 @@ func TestMessageLoggerWritesAndDropsUnknownStations(t *testing.T) {
 		}
 	})
 }
+
+// TestCommandsSince: a station's commands of the given actions, pending or
+// answered, answered (or, pending, sent) since the time asked, newest
+// first and at most limit: what the router reads for a Pending station's
+// triggered messages.
+func TestCommandsSince(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *clock) {
+		ctx := context.Background()
+		mustCreateStation(t, s, "CP1")
+		mustCreateStation(t, s, "CP2")
+		start := clk.Now()
+		n := 0
+		add := func(station, action string, at time.Time, o *CommandOutcome) {
+			t.Helper()
+			n++
+			c := &Command{ID: fmt.Sprintf("c%d", n), StationID: station, OCPPVersion: ocppj.V201, Action: action,
+				Payload: `{"requestedMessage":"StatusNotification"}`, CoreID: "core-a", CreatedAt: at, ExpiresAt: at.Add(time.Minute)}
+			if err := s.CreateCommand(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			if o != nil {
+				if _, err := s.FinishCommand(ctx, c.ID, *o); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		resp := `{"status":"Accepted"}`
+		answered := func(at time.Time) *CommandOutcome {
+			return &CommandOutcome{Status: outcome.Answered, Response: &resp, At: at}
+		}
+		add("CP1", "TriggerMessage", start.Add(-time.Hour), answered(start.Add(-time.Hour)))           // c1: too old
+		add("CP1", "TriggerMessage", start.Add(-time.Minute), answered(start.Add(time.Second)))        // c2: sent before, answered after since
+		add("CP1", "TriggerMessage", start.Add(time.Second), &CommandOutcome{Status: outcome.Timeout}) // c3: no answer
+		add("CP1", "Reset", start.Add(2*time.Second), answered(start.Add(2*time.Second)))              // c4: another action
+		add("CP2", "TriggerMessage", start.Add(3*time.Second), answered(start.Add(3*time.Second)))     // c5: another station
+		add("CP1", "ExtendedTriggerMessage", start.Add(4*time.Second), nil)                            // c6: pending
+		add("CP1", "TriggerMessage", start.Add(5*time.Second), answered(start.Add(5*time.Second)))     // c7
+		ids := func(cs []Command) []string {
+			var out []string
+			for _, c := range cs {
+				out = append(out, c.ID)
+			}
+			return out
+		}
+		got, err := s.CommandsSince(ctx, "CP1", []string{"TriggerMessage", "ExtendedTriggerMessage"}, start, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(ids(got)) != "[c7 c6 c2]" {
+			t.Fatalf("CommandsSince = %v, want [c7 c6 c2]", ids(got))
+		}
+		if got[0].Response == nil || *got[0].Response != resp || got[0].FinishedAt == nil || got[1].Status != outcome.Pending {
+			t.Fatalf("rows = %+v", got)
+		}
+		if got, err := s.CommandsSince(ctx, "CP1", []string{"TriggerMessage", "ExtendedTriggerMessage"}, start, 2); err != nil || fmt.Sprint(ids(got)) != "[c7 c6]" {
+			t.Fatalf("limit 2 = %v, %v", ids(got), err)
+		}
+	})
+}
