@@ -198,9 +198,16 @@ func TestRunningCost16(t *testing.T) {
 
 				h.result(ocppj.V16, "StopTransaction", h.call(ocppj.V16, "StopTransaction", fmt.Sprintf(
 					`{"transactionId":%d,"meterStop":15000,"timestamp":"2025-03-04T06:00:00Z"}`, start.TransactionId)), nil)
+				// The final cost goes out after the answer, in the background;
+				// stopping the service first would drop it (as a shutdown
+				// does), so wait for it before stopping.
+				before := len(got)
+				for deadline := time.Now().Add(10 * time.Second); shows && len(c.sentFrom(before)) == 0 && time.Now().Before(deadline); {
+					time.Sleep(5 * time.Millisecond)
+				}
 				cancel()
 				svc.Wait()
-				got = c.sentFrom(len(got))
+				got = c.sentFrom(before)
 				if !shows {
 					if len(got) != 0 {
 						t.Errorf("after the stop: sent %v", got)
