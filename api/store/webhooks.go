@@ -46,6 +46,9 @@ type Webhook struct {
 	URL  string `gorm:"column:url"`
 	// EventTypes is comma-separated; empty selects every type.
 	EventTypes string
+	// StationIDs is space-separated (a station id has no space); empty
+	// selects every station.
+	StationIDs string `gorm:"column:station_ids"`
 	// SealedSecret is the signing secret encrypted (api/webhook.Sealer).
 	SealedSecret string
 	Enabled      bool
@@ -131,8 +134,8 @@ func (s *Store) ListWebhooks(ctx context.Context) ([]Webhook, error) {
 
 // WebhookPatch lists what UpdateWebhook changes; nil leaves a field alone.
 type WebhookPatch struct {
-	Name, URL, EventTypes, SealedSecret *string
-	Enabled                             *bool
+	Name, URL, EventTypes, StationIDs, SealedSecret *string
+	Enabled                                         *bool
 }
 
 // UpdateWebhook changes a webhook and returns it. A new URL, secret or
@@ -144,6 +147,9 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, p WebhookPatch) (*
 	}
 	if p.EventTypes != nil {
 		set["event_types"] = *p.EventTypes
+	}
+	if p.StationIDs != nil {
+		set["station_ids"] = *p.StationIDs
 	}
 	if p.URL != nil {
 		set["url"] = *p.URL

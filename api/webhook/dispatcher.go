@@ -62,7 +62,7 @@ type Config struct {
 	Sealer *Sealer
 	// Owner names this core instance in the leases (CORE_ID).
 	Owner string
-	// Hub, when set, wakes idle webhooks as soon as events of their types
+	// Hub, when set, wakes idle webhooks as soon as events they select
 	// are stored (else they find them at the next Poll).
 	Hub *event.Hub
 	// Timeout bounds one attempt: connecting, sending, the answer
@@ -272,7 +272,7 @@ func (d *Dispatcher) claim(ctx context.Context) {
 			continue
 		}
 		wk := &worker{id: id, wake: make(chan struct{}, 1), kick: make(chan struct{}, 1)}
-		wk.setTypes(w.EventTypes)
+		wk.setFilter(w)
 		d.mu.Lock()
 		d.workers[id] = wk
 		d.mu.Unlock()
@@ -290,10 +290,10 @@ type worker struct {
 	filter event.Filter
 }
 
-func (w *worker) setTypes(stored string) {
+func (w *worker) setFilter(wh *store.Webhook) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.filter = event.Filter{Types: SplitTypes(stored)}
+	w.filter = Filter(wh)
 }
 
 func (w *worker) matches(e event.Event) bool {
@@ -309,12 +309,12 @@ type session struct {
 	claimed time.Time
 	// stale: re-read w now (its configuration may have changed).
 	stale bool
-	// batch are the next events of its types after w's cursor.
+	// batch are the next events it selects after w's cursor.
 	batch []event.Event
 }
 
 // pause is how long a worker waits before its next step, and whether an
-// event of its types ends the wait (it is idle) or not (it is backing off).
+// event it selects ends the wait (it is idle) or not (it is backing off).
 type pause struct {
 	d         time.Duration
 	forEvents bool
@@ -400,10 +400,10 @@ func (d *Dispatcher) step(ctx context.Context, wk *worker, s *session, log *slog
 		if err != nil {
 			return pause{}, err
 		}
-		if w.EventTypes != s.w.EventTypes || w.EventCursor != s.w.EventCursor {
+		if w.EventTypes != s.w.EventTypes || w.StationIDs != s.w.StationIDs || w.EventCursor != s.w.EventCursor {
 			s.batch = nil
 		}
-		wk.setTypes(w.EventTypes)
+		wk.setFilter(w)
 		s.w, s.claimed, s.stale = w, now, false
 	}
 	if next := s.w.NextAttemptAt; next != nil && now.Before(*next) {
@@ -458,9 +458,11 @@ func (d *Dispatcher) step(ctx context.Context, wk *worker, s *session, log *slog
 	return pause{}, nil
 }
 
-// fill reads the webhook's next events into s.batch; idle when there are
-// none. Past events of other types the cursor moves on, so the next read
-// does not scan them again.
+// fill reads the webhook's next events (of its types and stations) into
+// s.batch; idle when there are none. Past the events it does not select
+// (other types, other stations) the cursor moves on, so the next read
+// does not scan them again and the webhook's position keeps up with the
+// log even when none of its stations says anything.
 func (d *Dispatcher) fill(ctx context.Context, s *session) (idle bool, err error) {
 	// Ids are in commit order: nothing at or below last can still appear.
 	last, err := d.cfg.Store.LastEventID(ctx)
@@ -471,7 +473,7 @@ func (d *Dispatcher) fill(ctx context.Context, s *session) (idle bool, err error
 	if last <= cursor {
 		return true, nil
 	}
-	evs, err := d.cfg.Store.ReadEvents(ctx, event.Range{After: cursor, UpTo: last, Filter: event.Filter{Types: SplitTypes(s.w.EventTypes)}}, readBatch)
+	evs, err := d.cfg.Store.ReadEvents(ctx, event.Range{After: cursor, UpTo: last, Filter: Filter(s.w)}, readBatch)
 	if err != nil {
 		return true, err
 	}

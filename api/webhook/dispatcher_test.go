@@ -445,3 +445,135 @@ func TestSlowEndpointHoldsUpOnlyItsWebhook(t *testing.T) {
 		t.Fatalf("the hanging webhook's first attempt ended already: %+v", got.WebhookState)
 	}
 }
+
+// appendStationEvents stores one station.status event of each station
+// given, in that order, and returns their ids.
+func appendStationEvents(t *testing.T, st *store.Store, stations ...string) []int64 {
+	t.Helper()
+	evs := make([]event.Event, len(stations))
+	for i, id := range stations {
+		evs[i] = event.New(event.StationStatus, time.Now(), id, map[string]any{"n": i})
+	}
+	if err := st.AppendEvents(context.Background(), evs, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]int64, len(evs))
+	for i, e := range evs {
+		ids[i] = e.ID
+	}
+	return ids
+}
+
+// A webhook limited to stations receives only their events, in order;
+// its cursor still moves past the others' (a webhook whose stations are
+// quiet keeps up with the log rather than re-reading it), and the list is
+// stored, changed and cleared on both databases.
+func TestStationLimitedDelivery(t *testing.T) {
+	eachStore(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		secret := "receiver-secret-0123456789"
+		rc := newReceiver(t, secret, 0)
+		w := &store.Webhook{ID: uuid.NewString(), URL: rc.srv.URL, Enabled: true, StationIDs: JoinStations([]string{"CP-1", "site,3"})}
+		var err error
+		if w.SealedSecret, err = testSealer.Seal(w.ID, secret); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateWebhook(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		listed, err := st.ListWebhooks(ctx)
+		if err != nil || len(listed) != 1 || strings.Join(SplitStations(listed[0].StationIDs), "|") != "CP-1|site,3" {
+			t.Fatalf("listed %+v, %v", listed, err)
+		}
+		r := startDispatcher(t, st, "core-a", nil)
+
+		ids := appendStationEvents(t, st, "CP-2", "CP-1", "site,3", "CP-2", "CP-1", "CP-10")
+		rc.waitFor(t, []int64{ids[1], ids[2], ids[4]})
+		got, _ := rc.snapshot()
+		for _, e := range got {
+			if e.StationID != "CP-1" && e.StationID != "site,3" {
+				t.Fatalf("delivered an event of %s", e.StationID)
+			}
+		}
+
+		// Only other stations speak: nothing is sent, yet the cursor
+		// reaches the end of the log.
+		quiet := appendStationEvents(t, st, "CP-2", "CP-2", "CP-10")
+		eventually(t, "the cursor past the other stations' events", func() bool {
+			return getWebhook(t, st, w.ID).EventCursor == quiet[2]
+		})
+		if got, requests := rc.snapshot(); len(got) != 3 || requests != 3 {
+			t.Fatalf("%d events in %d requests after the others' events, want 3 in 3", len(got), requests)
+		}
+
+		// Changed to another station, live: once one of its events came
+		// through (the worker re-read the webhook), only its events.
+		only := JoinStations([]string{"CP-2"})
+		changed, err := st.UpdateWebhook(ctx, w.ID, store.WebhookPatch{StationIDs: &only})
+		if err != nil || changed.StationIDs != "CP-2" {
+			t.Fatalf("update stations: %+v, %v", changed, err)
+		}
+		r.d.Kick()
+		untilStation(t, st, rc, "CP-2")
+		next := appendStationEvents(t, st, "CP-1", "CP-2", "site,3", "CP-2")
+		got = rc.waitUntil(t, next[3])
+		for _, e := range got[3:] {
+			if e.StationID != "CP-2" {
+				t.Fatalf("after the change, delivered an event of %s", e.StationID)
+			}
+		}
+
+		// Cleared: every station again.
+		every := ""
+		if cleared, err := st.UpdateWebhook(ctx, w.ID, store.WebhookPatch{StationIDs: &every}); err != nil || cleared.StationIDs != "" {
+			t.Fatalf("clear stations: %+v, %v", cleared, err)
+		}
+		r.d.Kick()
+		untilStation(t, st, rc, "CP-7")
+		last := appendStationEvents(t, st, "CP-1", "CP-8")
+		got = rc.waitUntil(t, last[1])
+		if n := len(got); got[n-2].ID != last[0] || got[n-1].ID != last[1] {
+			t.Fatalf("after clearing, the last deliveries are %+v, want events %v", got[n-2:], last)
+		}
+	})
+}
+
+// untilStation stores events of station until one reaches rc (the
+// dispatcher saw a change that selects it).
+func untilStation(t *testing.T, st *store.Store, rc *receiver, station string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		appendStationEvents(t, st, station)
+		time.Sleep(50 * time.Millisecond)
+		got, _ := rc.snapshot()
+		for _, e := range got {
+			if e.StationID == station {
+				return
+			}
+		}
+	}
+	t.Fatalf("no event of %s delivered", station)
+}
+
+// waitUntil waits until rc accepted the event id and returns what it
+// accepted, checked in order and once each.
+func (r *receiver) waitUntil(t *testing.T, id int64) []event.Event {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, _ := r.snapshot()
+		for i := 1; i < len(got); i++ {
+			if got[i].ID <= got[i-1].ID {
+				t.Fatalf("deliveries out of order or repeated: %d after %d", got[i].ID, got[i-1].ID)
+			}
+		}
+		if len(got) > 0 && got[len(got)-1].ID >= id {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("event %d not delivered; got %d events", id, len(got))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -5,7 +5,12 @@
 // after the retry window), and the Dispatcher that runs the deliveries of
 // this core instance from the events table.
 //
-// A webhook is a cursor on the events table. Its events go out one at a
+// A webhook is a cursor on the events table. It selects events by type
+// and by station, with the event streams' matcher (event.Filter): an event
+// without a station (every type has one today) reaches only webhooks not
+// limited to stations, since it is no listed station's. The cursor moves
+// past the events a webhook does not select, so a webhook whose stations
+// are quiet keeps up with the log. Its events go out one at a
 // time in id order; an event is done when the endpoint answered 2xx or
 // when WEBHOOK_RETRY_FOR has passed since it happened. The cursor and the
 // retry state are in the database, so a restart resumes where delivery
@@ -24,12 +29,15 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/chargeplane/chargeplane/api/event"
+	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
 // The headers of a delivery.
@@ -49,10 +57,13 @@ const (
 
 // Limits of what an operator sets.
 const (
-	MaxURLLen       = 2048
-	MinSecretLen    = 16
-	MaxSecretLen    = 256
-	MaxNameLen      = 200
+	MaxURLLen    = 2048
+	MinSecretLen = 16
+	MaxSecretLen = 256
+	MaxNameLen   = 200
+	// MaxStations bounds the stations a webhook is limited to, as the
+	// event streams' filters are bounded.
+	MaxStations     = 100
 	generatedSecret = 32 // random bytes of a generated secret
 	secretPrefix    = "whsec_"
 )
@@ -137,6 +148,47 @@ func SplitTypes(stored string) []event.Type {
 		out[i] = event.Type(p)
 	}
 	return out
+}
+
+// ParseStations checks the station ids a webhook is limited to (empty:
+// every station) by the rule chargers' ids follow (ocppj.ValidateIdentity:
+// an id no station can have would select nothing, silently) and returns
+// them without duplicates, in the order given.
+func ParseStations(ids []string) ([]string, error) {
+	out := make([]string, 0, min(len(ids), MaxStations))
+	for _, id := range ids {
+		if err := ocppj.ValidateIdentity(id); err != nil {
+			return nil, fmt.Errorf("station_ids: %q: %w", truncate(id, 40), err)
+		}
+		if slices.Contains(out, id) {
+			continue
+		}
+		if len(out) == MaxStations {
+			return nil, fmt.Errorf("station_ids: at most %d stations", MaxStations)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// JoinStations and SplitStations convert the list to and from its stored
+// form: separated by spaces, which ValidateIdentity refuses in an id.
+func JoinStations(ids []string) string { return strings.Join(ids, " ") }
+
+// SplitStations is the inverse of JoinStations.
+func SplitStations(stored string) []string { return strings.Fields(stored) }
+
+// Filter is the selection of events a webhook delivers, the one matcher
+// the event streams use too.
+func Filter(w *store.Webhook) event.Filter {
+	return event.Filter{Types: SplitTypes(w.EventTypes), StationIDs: SplitStations(w.StationIDs)}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 func contains(ts []event.Type, t event.Type) bool {

@@ -89,6 +89,55 @@ func TestParseTypes(t *testing.T) {
 	}
 }
 
+// Station ids are checked by the chargers' rule, bounded, folded; the
+// stored form keeps ids that hold commas and other allowed characters.
+func TestParseStations(t *testing.T) {
+	got, err := ParseStations([]string{"CP-1", "site,2#b", "CP-1", "CP-3"})
+	if err != nil || JoinStations(got) != "CP-1 site,2#b CP-3" {
+		t.Fatalf("ParseStations = %v, %v", got, err)
+	}
+	if back := SplitStations(JoinStations(got)); strings.Join(back, "|") != "CP-1|site,2#b|CP-3" {
+		t.Fatalf("SplitStations = %v", back)
+	}
+	for _, bad := range [][]string{{""}, {"CP 1"}, {"a/b"}, {"a:b"}, {".."}, {"é"}, {strings.Repeat("x", 49)}} {
+		if _, err := ParseStations(bad); err == nil || !strings.Contains(err.Error(), "station_ids") {
+			t.Errorf("ParseStations(%q) = %v, want an error naming station_ids", bad, err)
+		}
+	}
+	many := make([]string, 0, MaxStations+1)
+	for i := range MaxStations {
+		many = append(many, "CP-"+strconv.Itoa(i))
+	}
+	// Duplicates do not count against the bound.
+	if got, err := ParseStations(append(many, many[0], many[1])); err != nil || len(got) != MaxStations {
+		t.Fatalf("%d distinct ids with duplicates: %d, %v", MaxStations, len(got), err)
+	}
+	if _, err := ParseStations(append(many, "CP-extra")); err == nil || !strings.Contains(err.Error(), "at most 100") {
+		t.Fatalf("%d stations accepted: %v", MaxStations+1, err)
+	}
+	if got, _ := ParseStations(nil); JoinStations(got) != "" || len(SplitStations("")) != 0 {
+		t.Fatal("no stations is not every station")
+	}
+	f := Filter(&store.Webhook{EventTypes: "station.status", StationIDs: "CP-1 CP-3"})
+	for _, tc := range []struct {
+		e    event.Event
+		want bool
+	}{
+		{event.Event{Type: event.StationStatus, StationID: "CP-1"}, true},
+		{event.Event{Type: event.StationStatus, StationID: "CP-2"}, false},
+		{event.Event{Type: event.StationBooted, StationID: "CP-3"}, false},
+		// No station is no listed station's.
+		{event.Event{Type: event.StationStatus}, false},
+	} {
+		if got := f.Match(tc.e); got != tc.want {
+			t.Errorf("Match(%+v) = %v, want %v", tc.e, got, tc.want)
+		}
+	}
+	if !Filter(&store.Webhook{}).Match(event.Event{Type: event.StationStatus}) {
+		t.Error("a webhook not limited to stations refuses an event without one")
+	}
+}
+
 // The signature is HMAC-SHA256 over "<timestamp>.<body>", hex, as
 // docs/integrations.md tells receivers; computed here independently.
 func TestSignAndVerify(t *testing.T) {
