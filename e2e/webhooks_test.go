@@ -115,6 +115,7 @@ type apiWebhook struct {
 	Name       string   `json:"name"`
 	URL        string   `json:"url"`
 	EventTypes []string `json:"eventTypes"`
+	StationIDs []string `json:"stationIds"`
 	Enabled    bool     `json:"enabled"`
 	CreatedBy  string   `json:"createdBy"`
 	Status     struct {
@@ -188,6 +189,9 @@ func TestWebhooks(t *testing.T) {
 		{"url": rc.srv.URL, "eventTypes": []string{"station.exploded"}},
 		{"url": rc.srv.URL, "secret": "short"},
 		{"url": ""},
+		{"url": rc.srv.URL, "stationIds": []string{"CP 1"}},
+		{"url": rc.srv.URL, "stationIds": []string{""}},
+		{"url": rc.srv.URL, "stationIds": manyStations(101)},
 	} {
 		if code, _, body, _ := sys.rest.do(ctx, http.MethodPost, "/api/v1/webhooks", bad, true); code != http.StatusBadRequest {
 			t.Errorf("create %v: %d %s, want 400", bad, code, body)
@@ -287,6 +291,9 @@ func TestWebhooks(t *testing.T) {
 		{"eventTypes": []string{"station.status"}}, // without updateEventTypes
 		{"secret": "x"},
 		{"secret": "sixteen-characters!", "rotateSecret": true},
+		{"stationIds": []string{id}}, // without updateStationIds
+		{"stationIds": []string{"a/b"}, "updateStationIds": true},
+		{"stationIds": manyStations(101), "updateStationIds": true},
 	} {
 		if code, _, body, _ := sys.rest.do(ctx, http.MethodPatch, "/api/v1/webhooks/"+w.ID, bad, true); code != http.StatusBadRequest {
 			t.Errorf("update %v: %d %s, want 400", bad, code, body)
@@ -305,6 +312,10 @@ func TestWebhooks(t *testing.T) {
 	if code != http.StatusOK || strings.Count(string(body), `"id"`) != 1 {
 		t.Fatalf("list: %d %s", code, body)
 	}
+
+	checkStationLimited(ctx, t, sys, func(id string) {
+		boot(ctx, t, dialCharger(ctx, t, sys, 0, id, v, ""), v, "SN-"+id)
+	})
 
 	// The audit trail has every change, the refusals as denied, and no
 	// secret; neither has the log.
@@ -336,6 +347,49 @@ func TestWebhooks(t *testing.T) {
 }
 
 const webhookTarget = `"webhook"`
+
+func manyStations(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "CP-" + strconv.Itoa(i)
+	}
+	return out
+}
+
+// checkStationLimited creates, on sys, a webhook limited to one station
+// (named twice: folded) and boots that station after another one with
+// bootStation: the endpoint gets the first station's events, in order,
+// and none of the other's.
+func checkStationLimited(ctx context.Context, t *testing.T, sys *system, bootStation func(id string)) {
+	t.Helper()
+	const secret = "station-limited-0123456789"
+	rc := newHookReceiver(t)
+	rc.set(secret, 0)
+	mine, other := newStationID("whm"), newStationID("who")
+	sys.rest.createStation(ctx, t, mine, "")
+	sys.rest.createStation(ctx, t, other, "")
+	w, _ := sys.rest.createWebhook(ctx, t, map[string]any{"url": rc.srv.URL, "secret": secret, "stationIds": []string{mine, mine}})
+	if len(w.StationIDs) != 1 || w.StationIDs[0] != mine {
+		t.Fatalf("created with stations %v, want [%s]", w.StationIDs, mine)
+	}
+	if got := sys.rest.getWebhook(ctx, t, w.ID); len(got.StationIDs) != 1 || got.StationIDs[0] != mine {
+		t.Fatalf("GET shows stations %v", got.StationIDs)
+	}
+	bootStation(other)
+	bootStation(mine)
+	rc.waitForType(t, mine, "station.booted")
+	time.Sleep(500 * time.Millisecond) // another station's event would show now
+	got := rc.events()
+	inOrderOnce(t, got)
+	for _, e := range got {
+		if e.StationID != mine {
+			t.Fatalf("a webhook for %s received %s of %s: %v", mine, e.Type, e.StationID, types(got))
+		}
+	}
+	if got[0].Type != "station.connected" {
+		t.Fatalf("delivered %v, want station.connected first", types(got))
+	}
+}
 
 // Without WEBHOOK_ALLOW_PRIVATE the core refuses webhooks to internal
 // addresses: an IP literal at creation, a host name when connecting (the
@@ -537,4 +591,7 @@ func TestWebhooksTwoCores(t *testing.T) {
 	if len(got) != 7 {
 		t.Fatalf("delivered %v, want station.booted and 3 × command.sent + command.answered", types(got))
 	}
+	checkStationLimited(ctx, t, sys2, func(id string) {
+		boot(ctx, t, dialCommandCharger(ctx, t, gws[1], id, v).Client, v, "SN-"+id)
+	})
 }

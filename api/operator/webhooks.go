@@ -80,6 +80,10 @@ func (s *WebhookService) CreateWebhook(ctx context.Context, req *chargeplanev1.C
 	if err != nil {
 		return nil, invalid(err)
 	}
+	stations, err := webhook.ParseStations(req.GetStationIds())
+	if err != nil {
+		return nil, invalid(err)
+	}
 	secret := req.GetSecret()
 	if secret == "" {
 		if secret, err = webhook.NewSecret(); err != nil {
@@ -90,7 +94,7 @@ func (s *WebhookService) CreateWebhook(ctx context.Context, req *chargeplanev1.C
 		return nil, invalid(err)
 	}
 	w := &store.Webhook{ID: uuid.NewString(), Name: name, URL: u.String(), EventTypes: webhook.JoinTypes(types),
-		Enabled: req.Enabled == nil || req.GetEnabled(), CreatedBy: RequestedBy(ctx)}
+		StationIDs: webhook.JoinStations(stations), Enabled: req.Enabled == nil || req.GetEnabled(), CreatedBy: RequestedBy(ctx)}
 	if w.SealedSecret, err = s.sealer.Seal(w.ID, secret); err != nil {
 		s.log.ErrorContext(ctx, "seal webhook secret", "err", err)
 		return nil, status.Error(codes.Internal, "internal error")
@@ -156,6 +160,16 @@ func (s *WebhookService) UpdateWebhook(ctx context.Context, req *chargeplanev1.U
 		p.EventTypes = &v
 	} else if len(req.GetEventTypes()) > 0 {
 		return nil, status.Error(codes.InvalidArgument, "event_types needs update_event_types: true (an empty list then selects every type)")
+	}
+	if req.GetUpdateStationIds() {
+		stations, err := webhook.ParseStations(req.GetStationIds())
+		if err != nil {
+			return nil, invalid(err)
+		}
+		v := webhook.JoinStations(stations)
+		p.StationIDs = &v
+	} else if len(req.GetStationIds()) > 0 {
+		return nil, status.Error(codes.InvalidArgument, "station_ids needs update_station_ids: true (an empty list then selects every station)")
 	}
 	if req.Enabled != nil {
 		v := req.GetEnabled()
@@ -235,8 +249,12 @@ func webhookToProto(w *store.Webhook) *chargeplanev1.Webhook {
 	for _, t := range webhook.SplitTypes(w.EventTypes) {
 		types = append(types, string(t))
 	}
+	stations := webhook.SplitStations(w.StationIDs)
+	if stations == nil {
+		stations = []string{}
+	}
 	return &chargeplanev1.Webhook{
-		Id: w.ID, Name: w.Name, Url: w.URL, EventTypes: types, Enabled: w.Enabled, CreatedBy: w.CreatedBy,
+		Id: w.ID, Name: w.Name, Url: w.URL, EventTypes: types, StationIds: stations, Enabled: w.Enabled, CreatedBy: w.CreatedBy,
 		CreatedAt: ts(w.CreatedAt), UpdatedAt: ts(w.UpdatedAt),
 		Status: &chargeplanev1.WebhookStatus{
 			Cursor: w.EventCursor, Attempts: int32(w.Attempts), NextAttemptAt: tsp(w.NextAttemptAt),

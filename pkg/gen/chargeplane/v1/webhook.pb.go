@@ -38,10 +38,14 @@ type Webhook struct {
 	// A disabled webhook keeps its place and is sent nothing until enabled.
 	Enabled bool `protobuf:"varint,5,opt,name=enabled,proto3" json:"enabled,omitempty"`
 	// Who created it (a user's email or an API key's name).
-	CreatedBy     string                 `protobuf:"bytes,6,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	Status        *WebhookStatus         `protobuf:"bytes,9,opt,name=status,proto3" json:"status,omitempty"`
+	CreatedBy string                 `protobuf:"bytes,6,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Status    *WebhookStatus         `protobuf:"bytes,9,opt,name=status,proto3" json:"status,omitempty"`
+	// Station ids whose events are delivered; empty: every station. An
+	// event without a station (no type has none today) goes only to
+	// webhooks with this empty.
+	StationIds    []string `protobuf:"bytes,10,rep,name=station_ids,json=stationIds,proto3" json:"station_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -139,12 +143,19 @@ func (x *Webhook) GetStatus() *WebhookStatus {
 	return nil
 }
 
+func (x *Webhook) GetStationIds() []string {
+	if x != nil {
+		return x.StationIds
+	}
+	return nil
+}
+
 // WebhookStatus is where delivery stands.
 type WebhookStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The last event id done with (delivered, or given up after
 	// WEBHOOK_RETRY_FOR); the next delivery is the first later event of the
-	// webhook's types.
+	// webhook's types and stations; it moves past the others too.
 	Cursor int64 `protobuf:"varint,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	// Failed attempts at the next event so far.
 	Attempts int32 `protobuf:"varint,2,opt,name=attempts,proto3" json:"attempts,omitempty"`
@@ -258,7 +269,10 @@ type CreateWebhookRequest struct {
 	// The signing secret (16 to 256 characters); empty: one is generated.
 	Secret string `protobuf:"bytes,4,opt,name=secret,proto3" json:"secret,omitempty"`
 	// Default true; false creates it disabled.
-	Enabled       *bool `protobuf:"varint,5,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
+	Enabled *bool `protobuf:"varint,5,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
+	// Limits the webhook to these stations' events (at most 100 valid
+	// station ids; duplicates are dropped); empty: every station.
+	StationIds    []string `protobuf:"bytes,6,rep,name=station_ids,json=stationIds,proto3" json:"station_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -326,6 +340,13 @@ func (x *CreateWebhookRequest) GetEnabled() bool {
 		return *x.Enabled
 	}
 	return false
+}
+
+func (x *CreateWebhookRequest) GetStationIds() []string {
+	if x != nil {
+		return x.StationIds
+	}
+	return nil
 }
 
 type CreateWebhookResponse struct {
@@ -562,9 +583,13 @@ type UpdateWebhookRequest struct {
 	// A new signing secret (16 to 256 characters).
 	Secret *string `protobuf:"bytes,7,opt,name=secret,proto3,oneof" json:"secret,omitempty"`
 	// Generate a new signing secret, returned in the response this once.
-	RotateSecret  bool `protobuf:"varint,8,opt,name=rotate_secret,json=rotateSecret,proto3" json:"rotate_secret,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RotateSecret bool `protobuf:"varint,8,opt,name=rotate_secret,json=rotateSecret,proto3" json:"rotate_secret,omitempty"`
+	// Replaces the stations when update_station_ids is set (an empty list:
+	// every station; at most 100).
+	StationIds       []string `protobuf:"bytes,9,rep,name=station_ids,json=stationIds,proto3" json:"station_ids,omitempty"`
+	UpdateStationIds bool     `protobuf:"varint,10,opt,name=update_station_ids,json=updateStationIds,proto3" json:"update_station_ids,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *UpdateWebhookRequest) Reset() {
@@ -649,6 +674,20 @@ func (x *UpdateWebhookRequest) GetSecret() string {
 func (x *UpdateWebhookRequest) GetRotateSecret() bool {
 	if x != nil {
 		return x.RotateSecret
+	}
+	return false
+}
+
+func (x *UpdateWebhookRequest) GetStationIds() []string {
+	if x != nil {
+		return x.StationIds
+	}
+	return nil
+}
+
+func (x *UpdateWebhookRequest) GetUpdateStationIds() bool {
+	if x != nil {
+		return x.UpdateStationIds
 	}
 	return false
 }
@@ -1018,7 +1057,7 @@ var File_chargeplane_v1_webhook_proto protoreflect.FileDescriptor
 
 const file_chargeplane_v1_webhook_proto_rawDesc = "" +
 	"\n" +
-	"\x1cchargeplane/v1/webhook.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xc6\x02\n" +
+	"\x1cchargeplane/v1/webhook.proto\x12\x0echargeplane.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xe7\x02\n" +
 	"\aWebhook\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
@@ -1032,7 +1071,10 @@ const file_chargeplane_v1_webhook_proto_rawDesc = "" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x125\n" +
-	"\x06status\x18\t \x01(\v2\x1d.chargeplane.v1.WebhookStatusR\x06status\"\x85\x03\n" +
+	"\x06status\x18\t \x01(\v2\x1d.chargeplane.v1.WebhookStatusR\x06status\x12\x1f\n" +
+	"\vstation_ids\x18\n" +
+	" \x03(\tR\n" +
+	"stationIds\"\x85\x03\n" +
 	"\rWebhookStatus\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\x03R\x06cursor\x12\x1a\n" +
 	"\battempts\x18\x02 \x01(\x05R\battempts\x12B\n" +
@@ -1042,14 +1084,16 @@ const file_chargeplane_v1_webhook_proto_rawDesc = "" +
 	"\n" +
 	"last_error\x18\x06 \x01(\tR\tlastError\x12?\n" +
 	"\rfailing_since\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\ffailingSince\x12\x18\n" +
-	"\aexpired\x18\b \x01(\x03R\aexpired\"\xa5\x01\n" +
+	"\aexpired\x18\b \x01(\x03R\aexpired\"\xc6\x01\n" +
 	"\x14CreateWebhookRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12\x1f\n" +
 	"\vevent_types\x18\x03 \x03(\tR\n" +
 	"eventTypes\x12\x1b\n" +
 	"\x06secret\x18\x04 \x01(\tB\x03\x80\x01\x01R\x06secret\x12\x1d\n" +
-	"\aenabled\x18\x05 \x01(\bH\x00R\aenabled\x88\x01\x01B\n" +
+	"\aenabled\x18\x05 \x01(\bH\x00R\aenabled\x88\x01\x01\x12\x1f\n" +
+	"\vstation_ids\x18\x06 \x03(\tR\n" +
+	"stationIdsB\n" +
 	"\n" +
 	"\b_enabled\"g\n" +
 	"\x15CreateWebhookResponse\x121\n" +
@@ -1061,7 +1105,7 @@ const file_chargeplane_v1_webhook_proto_rawDesc = "" +
 	"\x11GetWebhookRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"G\n" +
 	"\x12GetWebhookResponse\x121\n" +
-	"\awebhook\x18\x01 \x01(\v2\x17.chargeplane.v1.WebhookR\awebhook\"\xb3\x02\n" +
+	"\awebhook\x18\x01 \x01(\v2\x17.chargeplane.v1.WebhookR\awebhook\"\x82\x03\n" +
 	"\x14UpdateWebhookRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x15\n" +
@@ -1071,7 +1115,11 @@ const file_chargeplane_v1_webhook_proto_rawDesc = "" +
 	"\x12update_event_types\x18\x05 \x01(\bR\x10updateEventTypes\x12\x1d\n" +
 	"\aenabled\x18\x06 \x01(\bH\x02R\aenabled\x88\x01\x01\x12 \n" +
 	"\x06secret\x18\a \x01(\tB\x03\x80\x01\x01H\x03R\x06secret\x88\x01\x01\x12#\n" +
-	"\rrotate_secret\x18\b \x01(\bR\frotateSecretB\a\n" +
+	"\rrotate_secret\x18\b \x01(\bR\frotateSecret\x12\x1f\n" +
+	"\vstation_ids\x18\t \x03(\tR\n" +
+	"stationIds\x12,\n" +
+	"\x12update_station_ids\x18\n" +
+	" \x01(\bR\x10updateStationIdsB\a\n" +
 	"\x05_nameB\x06\n" +
 	"\x04_urlB\n" +
 	"\n" +

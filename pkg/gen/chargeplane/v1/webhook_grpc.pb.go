@@ -32,7 +32,7 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // WebhookService manages webhooks (admins only): each live event whose
-// type a webhook selects is POSTed to its URL as JSON, signed with its
+// type and station a webhook selects is POSTed to its URL as JSON, signed with its
 // secret, retried with back-off, one event at a time in event order
 // (docs/integrations.md). Deliveries are kept in the database: a core
 // restart loses none, and with several core instances one of them
@@ -125,7 +125,7 @@ func (c *webhookServiceClient) ListWebhookDeliveries(ctx context.Context, in *Li
 // for forward compatibility.
 //
 // WebhookService manages webhooks (admins only): each live event whose
-// type a webhook selects is POSTed to its URL as JSON, signed with its
+// type and station a webhook selects is POSTed to its URL as JSON, signed with its
 // secret, retried with back-off, one event at a time in event order
 // (docs/integrations.md). Deliveries are kept in the database: a core
 // restart loses none, and with several core instances one of them
