@@ -327,9 +327,16 @@ func TestFinalCost(t *testing.T) {
 	s.Start(ctx)
 	s.Ended(store.Transaction{ID: 5, StationID: "OLD", OCPPVersion: ocppj.V16}, tariff.Price{Amount: 8, Currency: "EUR"})
 	s.Ended(store.Transaction{ID: 1, StationID: "SHOWS", OCPPVersion: ocppj.V201}, tariff.Price{Amount: 8, Currency: "EUR"})
+	// Sent in the background: stopping first would drop it, as a shutdown
+	// does. The 2.0.1 one is refused before Ended returns.
+	var got []sentMsg
+	for deadline := time.Now().Add(5 * time.Second); len(got) == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+		got = se.take()
+	}
 	cancel()
 	s.Wait()
-	got := se.take()
+	got = append(got, se.take()...)
 	if len(got) != 1 || got[0].action != "FinalCost" || got[0].station != "OLD" {
 		t.Fatalf("sent %+v", got)
 	}
