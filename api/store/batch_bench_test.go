@@ -26,14 +26,7 @@ func BenchmarkMeterValues(b *testing.B) {
 	for _, mode := range []string{"single", "grouped"} {
 		b.Run(mode, func(b *testing.B) {
 			ctx := context.Background()
-			s, err := Open(ctx, Config{DatabaseURL: testenv.PostgresURL(b), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			if err := s.Migrate(ctx); err != nil {
-				b.Fatal(err)
-			}
+			s := benchStore(b, Config{})
 			const senders = 64
 			txIDs := make([]int64, senders)
 			for i := range senders {
@@ -95,14 +88,7 @@ func BenchmarkStatuses(b *testing.B) {
 	for _, mode := range []string{"single", "grouped"} {
 		b.Run(mode, func(b *testing.B) {
 			ctx := context.Background()
-			s, err := Open(ctx, Config{DatabaseURL: testenv.PostgresURL(b), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			if err := s.Migrate(ctx); err != nil {
-				b.Fatal(err)
-			}
+			s := benchStore(b, Config{})
 			const senders = 64
 			for i := range senders {
 				if err := s.CreateStation(ctx, &Station{ID: fmt.Sprintf("CP%d", i)}); err != nil {
@@ -162,14 +148,7 @@ func BenchmarkStatuses(b *testing.B) {
 //	go test ./api/store -run '^$' -bench SharedTokenStarts -benchtime 2000x -count 3
 func BenchmarkSharedTokenStarts(b *testing.B) {
 	ctx := context.Background()
-	s, err := Open(ctx, Config{DatabaseURL: testenv.PostgresURL(b), MaxOpenConns: 64, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+	s := benchStore(b, Config{MaxOpenConns: 64})
 	if err := s.CreateIDToken(ctx, &IDToken{Value: "FLEET"}); err != nil {
 		b.Fatal(err)
 	}
@@ -211,14 +190,7 @@ func BenchmarkSharedTokenStarts(b *testing.B) {
 //	go test ./api/store -run '^$' -bench LastSeenFlush -benchtime 20x -count 3
 func BenchmarkLastSeenFlush(b *testing.B) {
 	ctx := context.Background()
-	s, err := Open(ctx, Config{DatabaseURL: testenv.PostgresURL(b), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+	s := benchStore(b, Config{})
 	const stations = 1000
 	for i := range stations {
 		if err := s.CreateStation(ctx, &Station{ID: fmt.Sprintf("CP%d", i)}); err != nil {
@@ -247,14 +219,7 @@ func BenchmarkLastSeenFlush(b *testing.B) {
 //	go test ./api/store -run '^$' -bench MarkConnected -benchtime 3000x -count 3
 func BenchmarkMarkConnected(b *testing.B) {
 	ctx := context.Background()
-	s, err := Open(ctx, Config{DatabaseURL: testenv.PostgresURL(b), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+	s := benchStore(b, Config{})
 	evs := make([]ConnectionEvent, b.N)
 	for i := range evs {
 		id := fmt.Sprintf("CP%d", i)
@@ -295,4 +260,21 @@ func BenchmarkMarkConnected(b *testing.B) {
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "connections/s")
+}
+
+// benchStore is a migrated store on the test PostgreSQL with cfg's other
+// settings, closed when b ends.
+func benchStore(b *testing.B, cfg Config) *Store {
+	b.Helper()
+	cfg.DatabaseURL, cfg.Logger = testenv.PostgresURL(b), slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx := context.Background()
+	s, err := Open(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return s
 }
