@@ -286,7 +286,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	// Stations' and operators' passwords share one bound on Argon2id.
 	passwords := auth.NewPasswordChecker(cfg.Argon2Concurrency)
 	a.control = control.New(control.Deps{Store: a.store, Bus: counted, Now: time.Now, Logger: logger, Metrics: core,
-		Passwords:       passwords,
+		Passwords: passwords, MaxAdmissions: cfg.AdmissionConcurrency,
 		Policy:          admission.Policy{MinProfile: cfg.MinSecurityProfile, Organization: cfg.CSMSOrganization},
 		UnknownStations: onboarding.Mode(cfg.UnknownStations), PendingLimit: cfg.PendingStationsLimit,
 		Events: securityevent.Admissions{Recorder: securityEvents, Logger: logger}})

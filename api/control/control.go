@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -56,7 +57,20 @@ type Deps struct {
 	// PendingLimit bounds the pending stations PendingUnknown creates
 	// (default 1000).
 	PendingLimit int
+	// MaxAdmissions bounds the admissions being decided at once (default
+	// DefaultMaxAdmissions); more are answered "try later" at once.
+	MaxAdmissions int
 }
+
+// DefaultMaxAdmissions: well above what the database's connections serve
+// at once (an admission is one or two short statements), so that only a
+// storm the core cannot keep up with meets the bound.
+const DefaultMaxAdmissions = 128
+
+// busyRetry is the range of Retry-After, in seconds, told to a station
+// refused because the core is busy admitting others: spread, so that the
+// refused do not come back together.
+const busyRetryMin, busyRetrySpread = 2, 4
 
 // registry is what the service needs from the store.
 type registry interface {
@@ -92,6 +106,10 @@ type Service struct {
 	flaps        *flapGuard
 	unknown      onboarding.Mode
 	pendingLimit int
+	// admitting holds a slot per admission being decided (MaxAdmissions);
+	// the gateways count the refusals (chargeplane_gateway_admissions_total
+	// with outcome try_later).
+	admitting chan struct{}
 
 	// While the database is down, live gateways cannot renew their leases
 	// either, so once it is back every lease may look expired. After a
@@ -128,10 +146,14 @@ func New(d Deps) *Service {
 	if d.Passwords == nil {
 		d.Passwords = auth.NewPasswordChecker(DefaultPasswordChecks)
 	}
+	if d.MaxAdmissions <= 0 {
+		d.MaxAdmissions = DefaultMaxAdmissions
+	}
 	s := &Service{bus: d.Bus, now: d.Now, log: d.Logger.With("component", "control"), cache: newCredCache(d.CacheSize),
 		passwords: d.Passwords, brute: newBruteForce(d.Limits.withDefaults(), d.Now),
 		policy: d.Policy, events: d.Events, metrics: d.Metrics,
-		unknown: d.UnknownStations, pendingLimit: d.PendingLimit, flaps: newFlapGuard()}
+		unknown: d.UnknownStations, pendingLimit: d.PendingLimit, flaps: newFlapGuard(),
+		admitting: make(chan struct{}, d.MaxAdmissions)}
 	if d.Store != nil {
 		s.store = d.Store
 	}
@@ -154,6 +176,17 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 	if until, ok := s.flaps.refusedUntil(id, s.now()); ok {
 		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_TRY_LATER, Reason: "station id is flapping between clients",
 			RetryAfterSeconds: int32(until.Sub(s.now()).Round(time.Second) / time.Second)}, nil
+	}
+	// In a storm the database's connections, not the core, set the pace:
+	// an admission that would only queue for one is refused now, cheaply,
+	// rather than after the gateway has given up on it (work the station's
+	// retry then repeats).
+	select {
+	case s.admitting <- struct{}{}:
+		defer func() { <-s.admitting }()
+	default:
+		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_TRY_LATER, Reason: "the core is busy admitting other stations",
+			RetryAfterSeconds: int32(busyRetryMin + rand.IntN(busyRetrySpread+1))}, nil
 	}
 	attempt, cert := attemptOf(req)
 	st, err := s.store.GetStationForAdmission(ctx, id)

@@ -73,6 +73,8 @@ type Config struct {
 	TLSReloadInterval  time.Duration
 	TrustedProxies     string
 	MinSecurityProfile int
+	// AdmissionConcurrency bounds the admissions a core decides at once.
+	AdmissionConcurrency int
 	// Argon2Concurrency bounds the Argon2id checks of admissions.
 	Argon2Concurrency int
 
