@@ -67,9 +67,9 @@ type Deps struct {
 // storm the core cannot keep up with meets the bound.
 const DefaultMaxAdmissions = 128
 
-// busyRetry is the range of Retry-After, in seconds, told to a station
-// refused because the core is busy admitting others: spread, so that the
-// refused do not come back together.
+// A station refused because the core is busy admitting others is told to
+// come back in busyRetryMin to busyRetryMin+busyRetrySpread seconds:
+// spread, so that the refused do not come back together.
 const busyRetryMin, busyRetrySpread = 2, 4
 
 // registry is what the service needs from the store.
