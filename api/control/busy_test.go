@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/chargeplane/chargeplane/api/store"
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
@@ -63,5 +64,42 @@ func TestBusyCoreSaysTryLater(t *testing.T) {
 	go func() { <-held.reading }()
 	if resp := h.admit(t, &gatewayv1.AdmitConnectionRequest{StationId: "CS3", Subprotocol: "ocpp1.6"}); resp.GetDecision() != gatewayv1.Decision_DECISION_ACCEPTED {
 		t.Errorf("admission once the slots are free = %v", resp)
+	}
+}
+
+// TestThrottledAttemptsHoldNoAdmissionSlot: a throttled attempt waits out
+// its delay without an admission slot, so a flood of them cannot keep other
+// stations out. With one slot and a throttled attempt in its delay, another
+// station is still admitted.
+func TestThrottledAttemptsHoldNoAdmissionSlot(t *testing.T) {
+	h := newHarness(t, "sqlite", func(d *Deps) {
+		d.MaxAdmissions = 1
+		d.Limits = Limits{PerStation: 1, PerAddress: 100, Window: time.Hour, Delay: time.Hour}
+	})
+	h.addStation(t, "CS1", "the-right-password-1")
+	h.addStation(t, "CS2", "")
+	if resp := h.admit(t, basicAuth("CS1", "wrong-password-1", "192.0.2.1:1")); resp.GetDecision() != gatewayv1.Decision_DECISION_UNAUTHORIZED {
+		t.Fatalf("wrong password = %v", resp)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	throttled := make(chan *gatewayv1.AdmitConnectionResponse, 1)
+	go func() {
+		resp, _ := h.svc.AdmitConnection(ctx, &gatewayv1.AdmitConnectionRequest{GatewayId: "gw-1", StationId: "CS1", HasBasicAuth: true,
+			Username: "CS1", Password: "wrong-password-2", RemoteAddr: "192.0.2.1:2", Subprotocol: "ocpp1.6"})
+		throttled <- resp
+	}()
+	for deadline := time.Now().Add(10 * time.Second); len(h.svc.brute.delayed) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the throttled attempt never reached its delay")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if resp := h.admit(t, &gatewayv1.AdmitConnectionRequest{StationId: "CS2", Subprotocol: "ocpp1.6"}); resp.GetDecision() != gatewayv1.Decision_DECISION_ACCEPTED {
+		t.Errorf("another station while a throttled attempt waits = %v, want accepted", resp)
+	}
+	cancel()
+	if resp := <-throttled; resp.GetDecision() != gatewayv1.Decision_DECISION_UNAUTHORIZED {
+		t.Errorf("throttled attempt = %v", resp)
 	}
 }

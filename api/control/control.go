@@ -181,9 +181,17 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 	// an admission that would only queue for one is refused now, cheaply,
 	// rather than after the gateway has given up on it (work the station's
 	// retry then repeats).
+	release := func() {}
 	select {
 	case s.admitting <- struct{}{}:
-		defer func() { <-s.admitting }()
+		held := true
+		release = func() {
+			if held {
+				held = false
+				<-s.admitting
+			}
+		}
+		defer func() { release() }()
 	default:
 		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_TRY_LATER, Reason: "the core is busy admitting other stations",
 			RetryAfterSeconds: int32(busyRetryMin + rand.IntN(busyRetrySpread+1))}, nil
@@ -222,6 +230,11 @@ func (s *Service) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConne
 	if res.Failed == CheckThrottled {
 		// Not a security event each: the wrong password that started the
 		// throttle was one, and a flood must not become database writes.
+		// The delay is waited out without the admission's slot, or a small
+		// flood of throttled attempts would hold every slot and keep all
+		// other stations out.
+		release()
+		s.brute.wait(ctx)
 		log.Debug("refused station", "check", string(res.Failed), "reason", res.Reason)
 		return &gatewayv1.AdmitConnectionResponse{Decision: gatewayv1.Decision_DECISION_UNAUTHORIZED, Reason: string(res.Failed) + ": " + res.Reason}, nil
 	}
@@ -355,15 +368,14 @@ func attemptOf(req *gatewayv1.AdmitConnectionRequest) (admission.Attempt, *x509.
 }
 
 // checkPassword is the password check of an admission within the
-// brute-force limits: an attempt past a limit is refused unchecked (after
-// the limits' Delay), a wrong password is counted, a right one clears the
+// brute-force limits: an attempt past a limit is refused unchecked (the
+// caller waits the limits' Delay), a wrong password is counted, a right one clears the
 // station's count. It returns the hash that matched, or "" with res's
 // failure set; an error only when ctx ended while waiting for a check.
 func (s *Service) checkPassword(ctx context.Context, st *store.Station, req *gatewayv1.AdmitConnectionRequest, res *admission.Result) (string, error) {
 	remote := req.GetRemoteAddr()
 	if limit, wait := s.brute.throttled(st.ID, remote); limit != "" {
 		s.metrics.AdmissionThrottled(limit)
-		s.brute.wait(ctx)
 		res.Failed, res.Reason = CheckThrottled, s.brute.reason(limit, wait)
 		return "", nil
 	}
