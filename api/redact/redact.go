@@ -65,6 +65,11 @@ func secretVariable(name string) bool { return strings.HasSuffix(strings.ToLower
 var hints = [][]byte{[]byte("password"), []byte("secret"), []byte("simpin"), []byte("sim_pin"), []byte("authorizationkey"), []byte("vpn")}
 
 func mayHoldSecret(doc []byte) bool {
+	// A name spelt with \u escapes reads as the secret's only once
+	// decoded.
+	if bytes.Contains(doc, []byte(`\u`)) {
+		return true
+	}
 	for _, h := range hints {
 		if containsFold(doc, h) {
 			return true

@@ -29,6 +29,8 @@ func TestJSON(t *testing.T) {
 		{"SetNetworkProfile", `{"configurationSlot":1,"connectionData":{"apn":{"apn":"x","apnPassword":"` + secret + `","simPin":1234},` +
 			`"vpn":{"server":"v","user":"u","password":"` + secret + `","key":"k","type":"IPSec"}}}`, []string{`"server":"v"`}},
 		{"secret-named key", `{"data":{"clientSecret":"` + secret + `"},"n":1.50}`, []string{`"n":1.50`}},
+		{"key spelt with JSON escapes", `{"key":"Authorization\u004bey","value":"` + secret + `"}`, nil},
+		{"variable spelt with JSON escapes", `{"setVariableData":[{"component":{"name":"SecurityCtrlr"},"variable":{"name":"BasicAuthPass\u0077ord"},"attributeValue":"` + secret + `"}]}`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, changed := redact.JSON([]byte(tc.doc))
