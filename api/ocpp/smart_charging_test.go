@@ -361,6 +361,59 @@ func TestReplan(t *testing.T) {
 	}
 }
 
+// TestNeedsLeftPendingArePlannedLater: needs that could not be planned when
+// they came (here: smart charging not running yet) stay marked, and are
+// planned and sent once the service runs, instead of staying pending.
+func TestNeedsLeftPendingArePlannedLater(t *testing.T) {
+	reg, err := schema.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			ctx := context.Background()
+			clock := func() time.Time { return testNow }
+			c := &stationCaller{t: t, v: ocppj.V201, schemas: reg, answers: map[string]string{"SetChargingProfile": `{"status":"Accepted"}`}}
+			var svc *smartcharging.Service
+			h := newHarness(t, db, func(d *Deps) {
+				svc = smartcharging.New(smartcharging.Config{Store: d.Store, Now: clock, Logger: quietLogger(), ReplanInterval: 20 * time.Millisecond,
+					Sender: smartcharging.CommandSender{Commands: tableSender(c, d.Store)}})
+				d.EVNeeds = svc
+			})
+			h.token(store.IDToken{Value: "APP-1"})
+			h.result(ocppj.V201, "TransactionEvent", h.call(ocppj.V201, "TransactionEvent", txEvent("Started", 0, "2025-03-04T05:00:00Z",
+				`,"evse":{"id":1,"connectorId":1},"idToken":{"idToken":"APP-1","type":"Central"}`)), nil)
+			h.result(ocppj.V201, "NotifyEVChargingNeeds", h.call(ocppj.V201, "NotifyEVChargingNeeds", `{"evseId":1,"chargingNeeds":{"requestedEnergyTransfer":"AC_three_phase",
+			  "acChargingParameters":{"energyAmount":20000,"evMinCurrent":6,"evMaxCurrent":32,"evMaxVoltage":400}}}`), nil)
+			if n, err := h.store.GetEVChargingNeeds(ctx, stationID, 1); err != nil || n.PlanStatus != store.PlanPending {
+				t.Fatalf("needs before the service runs: %+v %v", n, err)
+			}
+
+			runCtx, cancel := context.WithCancel(ctx)
+			svc.Start(runCtx)
+			t.Cleanup(func() { cancel(); svc.Wait() })
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				n, err := h.store.GetEVChargingNeeds(ctx, stationID, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n.PlanStatus != store.PlanPending {
+					if n.PlanStatus != "Accepted" {
+						t.Errorf("needs planned as %s (%s)", n.PlanStatus, n.PlanDetail)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("needs still pending although the service runs")
+				}
+			}
+			if got := len(c.sentFrom(0)); got != 1 {
+				t.Errorf("%d SetChargingProfile sent, want 1", got)
+			}
+		})
+	}
+}
+
 // TestOperatorProfilesBoundSchedules: the TxProfile sent for an EV's needs
 // stays within the operator's own ChargingStationMaxProfile and
 // TxDefaultProfile (K: the station applies the lowest of them anyway, so

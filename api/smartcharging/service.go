@@ -100,6 +100,9 @@ type Service struct {
 	mu      sync.Mutex
 	runCtx  context.Context
 	running sync.WaitGroup
+	// planning are the EVSEs with a plan under way on this instance: one
+	// at a time each, so that a newer plan never races an older one.
+	planning map[evse]struct{}
 }
 
 // New returns a service; Plan does nothing until Start.
@@ -122,7 +125,8 @@ func New(cfg Config) *Service {
 	if cfg.MaxReplans <= 0 {
 		cfg.MaxReplans = 10_000
 	}
-	return &Service{cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.Concurrency), dirty: map[evse]struct{}{}}
+	return &Service{cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.Concurrency), dirty: map[evse]struct{}{},
+		planning: map[evse]struct{}{}}
 }
 
 // Start lets Plan send, and sweeps what Replan marks, until ctx ends;
@@ -171,9 +175,9 @@ func (s *Service) sweep(ctx context.Context) {
 	}
 }
 
-// replanMarked starts a plan for the needs of every marked EVSE whose
-// earlier plan is done; what cannot start now (a plan under way, every
-// slot busy) stays marked for the next sweep.
+// replanMarked starts a plan for the needs of every marked EVSE; what
+// cannot start now (a plan under way, every slot busy) stays marked for
+// the next sweep.
 func (s *Service) replanMarked(ctx context.Context) {
 	s.dirtyMu.Lock()
 	marked := s.dirty
@@ -189,9 +193,7 @@ func (s *Service) replanMarked(ctx context.Context) {
 			if k.id != 0 && n.EVSEID != k.id {
 				continue
 			}
-			// Needs still pending have a plan under way, made before the
-			// change or not: they are planned again once it is done.
-			if n.PlanStatus == store.PlanPending || !s.start(n.StationID, n.EVSEID, n.ReceivedAt) {
+			if !s.start(n.StationID, n.EVSEID, n.ReceivedAt) {
 				s.Replan(n.StationID, n.EVSEID)
 			}
 		}
@@ -207,20 +209,28 @@ func (s *Service) Answer() (ocpp201.NotifyEVChargingNeedsStatusEnum, bool) {
 func (s *Service) Wait() { s.running.Wait() }
 
 // Plan computes and sends the schedule for the needs the EVSE's EV
-// reported at receivedAt, on its own goroutine. It never blocks.
+// reported at receivedAt, on its own goroutine. It never blocks; what
+// cannot start now is planned at a later sweep.
 func (s *Service) Plan(stationID string, evseID int, receivedAt time.Time) {
-	s.start(stationID, evseID, receivedAt)
+	if !s.start(stationID, evseID, receivedAt) {
+		s.Replan(stationID, evseID)
+	}
 }
 
-// start is Plan; false when it could not start (not running, or every
-// slot busy).
+// start is Plan; false when it could not start (not running, every slot
+// busy, or a plan for the EVSE under way).
 func (s *Service) start(stationID string, evseID int, receivedAt time.Time) bool {
 	log := s.log.With("station", stationID, "evse", evseID)
+	k := evse{stationID, evseID}
 	s.mu.Lock()
 	ctx := s.runCtx
 	if ctx == nil || ctx.Err() != nil {
 		s.mu.Unlock()
 		log.Warn("EV charging needs left pending: smart charging is not running")
+		return false
+	}
+	if _, busy := s.planning[k]; busy {
+		s.mu.Unlock()
 		return false
 	}
 	select {
@@ -230,11 +240,17 @@ func (s *Service) start(stationID string, evseID int, receivedAt time.Time) bool
 		log.Warn("EV charging needs left pending: too many schedules being sent")
 		return false
 	}
+	s.planning[k] = struct{}{}
 	s.running.Add(1)
 	s.mu.Unlock()
 	go func() {
 		defer s.running.Done()
 		defer func() { <-s.slots }()
+		defer func() {
+			s.mu.Lock()
+			delete(s.planning, k)
+			s.mu.Unlock()
+		}()
 		o := s.send(ctx, stationID, evseID, receivedAt)
 		o.At = s.cfg.Now()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
