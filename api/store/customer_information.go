@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -129,13 +130,33 @@ type Erasure struct {
 
 // AnswerCustomerRequest records a, erasing as it says, in one transaction,
 // and returns the request as it now is. An erased request keeps the
-// pseudonym in place of the token. ErrNotFound when the station has no
-// such request.
+// pseudonym in place of the token. An erasure applies only to a request
+// still pending: a second answer, or one racing the request's failure,
+// changes nothing and gets the request as it is. ErrNotFound when the
+// station has no such request.
 func (s *Store) AnswerCustomerRequest(ctx context.Context, a CustomerAnswer) (*CustomerRequest, error) {
 	op := fmt.Sprintf("store: answer customer information request %d of %q", a.RequestID, a.StationID)
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		set := map[string]any{"status": a.Status, "error": a.Error, "csms_data": a.CSMSData, "updated_at": dbTime(s.now())}
+		req := tx.Model(&CustomerRequest{}).Where("station_id = ? AND request_id = ?", a.StationID, a.RequestID)
 		if e := a.Erase; e != nil {
+			req = req.Where("status = ?", CustomerRequestPending)
+			var pending int64
+			if err := tx.Model(&CustomerRequest{}).Where("station_id = ? AND request_id = ? AND status = ?", a.StationID, a.RequestID, CustomerRequestPending).
+				Count(&pending).Error; err != nil {
+				return err
+			}
+			if pending == 0 {
+				return errAnsweredBefore
+			}
+			// A session started and stopped with the token counts once;
+			// counted before the token is replaced, on the lower() indexes.
+			var n int64
+			if err := tx.Model(&Transaction{}).Where("lower(id_token) = lower(?) OR lower(stop_id_token) = lower(?)", e.IDToken, e.IDToken).
+				Count(&n).Error; err != nil {
+				return err
+			}
+			set["sessions_pseudonymised"] = n
 			deleted := tx.Where("lower(value) = lower(?)", e.IDToken).Delete(&IDToken{})
 			if deleted.Error != nil {
 				return deleted.Error
@@ -154,14 +175,8 @@ func (s *Store) AnswerCustomerRequest(ctx context.Context, a CustomerAnswer) (*C
 			}
 			set["id_token"] = e.Pseudonym
 			set["tokens_deleted"] = deleted.RowsAffected
-			// A session started and stopped with the token counts once.
-			var n int64
-			if err := tx.Model(&Transaction{}).Where("id_token = ? OR stop_id_token = ?", e.Pseudonym, e.Pseudonym).Count(&n).Error; err != nil {
-				return err
-			}
-			set["sessions_pseudonymised"] = n
 		}
-		res := tx.Model(&CustomerRequest{}).Where("station_id = ? AND request_id = ?", a.StationID, a.RequestID).Updates(set)
+		res := req.Updates(set)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -170,11 +185,15 @@ func (s *Store) AnswerCustomerRequest(ctx context.Context, a CustomerAnswer) (*C
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errAnsweredBefore) {
 		return nil, txError(op, err)
 	}
 	return s.GetCustomerRequest(ctx, a.StationID, a.RequestID)
 }
+
+// errAnsweredBefore rolls back an erasure whose request is no longer
+// pending.
+var errAnsweredBefore = errors.New("store: customer information request answered before")
 
 // FailPendingCustomerRequest marks a pending request Failed with why; any
 // other (or none) is left alone.
