@@ -10,6 +10,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/api/tariff"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
+	"golang.org/x/sync/singleflight"
 )
 
 // Store is what the service reads and records.
@@ -95,6 +96,10 @@ type Service struct {
 
 	supportMu sync.Mutex
 	support   map[string]supportEntry
+	// asks joins the questions to one station made at once (its
+	// transactions are swept concurrently): it gets one CALL, not one per
+	// EVSE while it can answer only one at a time.
+	asks singleflight.Group
 
 	mu     sync.Mutex
 	runCtx context.Context
@@ -209,6 +214,11 @@ func (s *Service) Sweep(ctx context.Context) {
 // station is not known to refuse it, and the cost differs from the one
 // last sent.
 func Due(t *store.Transaction, cost float64, support Support, send16 bool) bool {
+	return carries(t, support, send16) && (t.RunningCostSent == nil || *t.RunningCostSent != cost)
+}
+
+// carries is Due without the cost: whether t's station may get one at all.
+func carries(t *store.Transaction, support Support, send16 bool) bool {
 	switch t.OCPPVersion {
 	case ocppj.V201:
 	case ocppj.V16:
@@ -218,15 +228,21 @@ func Due(t *store.Transaction, cost float64, support Support, send16 bool) bool 
 	default:
 		return false
 	}
-	if support == NotShown {
-		return false
-	}
-	return t.RunningCostSent == nil || *t.RunningCostSent != cost
+	return support != NotShown
 }
 
 // update sends one transaction's running cost if it is due.
 func (s *Service) update(ctx context.Context, t *store.Transaction) {
 	log := s.log.With("station", t.StationID, "transaction", t.TransactionUID)
+	known, cached := s.cachedSupport(t.StationID, t.OCPPVersion)
+	if !cached {
+		known = Unknown
+	}
+	// A station known not to show the cost (most, often) is not even
+	// priced: the tariff read is what a sweep costs per transaction.
+	if (cached && known != Shown) || !carries(t, known, s.cfg.Send16) {
+		return
+	}
 	tr, p, err := s.cfg.Costs.Quote(ctx, t)
 	if errors.Is(err, tariff.ErrNoTariff) {
 		return
@@ -235,11 +251,7 @@ func (s *Service) update(ctx context.Context, t *store.Transaction) {
 		log.Error("could not price the transaction", "err", err)
 		return
 	}
-	known, cached := s.cachedSupport(t.StationID, t.OCPPVersion)
-	if !cached {
-		known = Unknown
-	}
-	if !Due(t, p.Amount, known, s.cfg.Send16) || (cached && known != Shown) {
+	if !Due(t, p.Amount, known, s.cfg.Send16) {
 		return
 	}
 	now := s.cfg.Now()
@@ -305,6 +317,11 @@ func (s *Service) cachedSupport(stationID string, v ocppj.Version) (Support, boo
 // all the same so that a station that cannot answer is not asked at
 // every sweep.
 func (s *Service) readSupport(ctx context.Context, stationID string, v ocppj.Version) Support {
+	sup, _, _ := s.asks.Do(v.String()+" "+stationID, func() (any, error) { return s.askSupport(ctx, stationID, v), nil })
+	return sup.(Support)
+}
+
+func (s *Service) askSupport(ctx context.Context, stationID string, v ocppj.Version) Support {
 	sup, err := s.cfg.Sender.Support(ctx, stationID, v)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -111,15 +111,26 @@ func (f *fakeStore) RecordRunningCostSent(_ context.Context, id int64, cost floa
 }
 
 // fakeCoster prices every transaction of a station with a tariff at
-// cost[id].
+// cost[id], counting the quotes per station.
 type fakeCoster struct {
-	mu   sync.Mutex
-	cost map[int64]float64
+	mu     sync.Mutex
+	cost   map[int64]float64
+	quoted map[string]int
+}
+
+func (c *fakeCoster) quotes(station string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.quoted[station]
 }
 
 func (c *fakeCoster) Quote(_ context.Context, t *store.Transaction) (tariff.Tariff, tariff.Price, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.quoted == nil {
+		c.quoted = map[string]int{}
+	}
+	c.quoted[t.StationID]++
 	p, ok := c.cost[t.ID]
 	if !ok {
 		return tariff.Tariff{}, tariff.Price{}, tariff.ErrNoTariff
@@ -139,6 +150,8 @@ type fakeSender struct {
 	asked   map[string]int
 	msgs    []sentMsg
 	fail    error
+	// slow, when set, is how long a question takes to answer.
+	slow time.Duration
 }
 
 func (s *fakeSender) CostUpdated(_ context.Context, t *store.Transaction, cost float64) error {
@@ -160,8 +173,12 @@ func (s *fakeSender) CostMessage(_ context.Context, stationID, messageID, data s
 
 func (s *fakeSender) Support(_ context.Context, stationID string, _ ocppj.Version) (Support, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.asked[stationID]++
+	slow := s.slow
+	s.mu.Unlock()
+	time.Sleep(slow)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.support[stationID], nil
 }
 
@@ -243,8 +260,11 @@ func TestSweep(t *testing.T) {
 	// The next interval: unchanged costs are not sent again, and what the
 	// stations said is remembered, not asked again.
 	clk.add(time.Minute)
-	claims := st.claims
+	claims, hidesQuoted := st.claims, co.quotes("HIDES")
 	sweepAll(s)
+	if n := co.quotes("HIDES") - hidesQuoted; n != 0 {
+		t.Errorf("a station known not to show costs was priced %d times", n)
+	}
 	if got := se.take(); len(got) != 0 {
 		t.Errorf("unchanged costs sent again: %+v", got)
 	}
@@ -374,5 +394,24 @@ func TestFinalCostWaitsForASlot(t *testing.T) {
 	s.Wait()
 	if len(got) != 1 || got[0].action != "FinalCost" {
 		t.Errorf("sent %+v, want the final cost once a slot was free", got)
+	}
+}
+
+// TestOneQuestionPerStation: a station whose transactions are swept at
+// once is asked whether it shows costs once, not once per transaction.
+func TestOneQuestionPerStation(t *testing.T) {
+	s, st, co, se, _ := newFixture(time.Minute)
+	st.txs = []store.Transaction{
+		{ID: 6, StationID: "TWO-EVSES", OCPPVersion: ocppj.V201, TransactionUID: "E", EVSEID: 1},
+		{ID: 7, StationID: "TWO-EVSES", OCPPVersion: ocppj.V201, TransactionUID: "F", EVSEID: 2},
+	}
+	co.cost[6], co.cost[7] = 1, 2
+	se.support["TWO-EVSES"], se.slow = Shown, 100*time.Millisecond
+	s.Sweep(context.Background())
+	if n := se.asked["TWO-EVSES"]; n != 1 {
+		t.Errorf("asked %d times, want once", n)
+	}
+	if got := se.take(); len(got) != 2 {
+		t.Errorf("sent %+v, want both costs", got)
 	}
 }
