@@ -11,9 +11,9 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
+	"github.com/chargeplane/chargeplane/pkg/logbound"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -57,14 +57,11 @@ const refusalLogEvery = time.Minute
 type Authenticator struct {
 	// digest of the secret: comparing fixed-length digests keeps the
 	// comparison constant-time whatever length the caller sends.
-	want    [sha256.Size]byte
+	want [sha256.Size]byte
+	// log writes one refusal line per refusalLogEvery, the next saying how
+	// many were dropped (logbound's suppressed_lines), values clipped.
 	log     *slog.Logger
-	now     func() time.Time
 	refused func() // counts a refusal (a metric); may be nil
-
-	mu         sync.Mutex
-	lastLogged time.Time
-	suppressed int
 }
 
 // Config configures an Authenticator.
@@ -90,8 +87,8 @@ func NewAuthenticator(c Config) (*Authenticator, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return &Authenticator{want: sha256.Sum256([]byte(c.Secret)), log: c.Logger.With("component", "control"),
-		now: c.Now, refused: c.Refused}, nil
+	log := logbound.NewLimiter(logbound.Limit{Burst: 1, Every: refusalLogEvery}, c.Now).Logger(logbound.Clipped(c.Logger.With("component", "control")))
+	return &Authenticator{want: sha256.Sum256([]byte(c.Secret)), log: log, refused: c.Refused}, nil
 }
 
 // Check returns nil when ctx's call carries the secret, otherwise the
@@ -120,26 +117,11 @@ func (a *Authenticator) refuse(ctx context.Context, method, why string) {
 	if a.refused != nil {
 		a.refused()
 	}
-	a.mu.Lock()
-	now := a.now()
-	if !a.lastLogged.IsZero() && now.Sub(a.lastLogged) < refusalLogEvery {
-		a.suppressed++
-		a.mu.Unlock()
-		return
-	}
-	suppressed := a.suppressed
-	a.lastLogged, a.suppressed = now, 0
-	a.mu.Unlock()
 	remote := ""
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		remote = p.Addr.String()
 	}
-	// The method name is the caller's text: bounded before it is logged.
-	if len(method) > 128 {
-		method = method[:128]
-	}
-	a.log.WarnContext(ctx, "control plane: refused an unauthenticated call", "remote", remote, "method", method, "reason", why,
-		"refused_since_last_line", suppressed)
+	a.log.WarnContext(ctx, "control plane: refused an unauthenticated call", "remote", remote, "method", method, "reason", why)
 }
 
 // ServerOptions make a gRPC server check the secret before anything else:

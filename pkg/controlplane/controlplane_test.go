@@ -20,6 +20,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/pkg/controlplane"
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
+	"github.com/chargeplane/chargeplane/pkg/logbound"
 	"github.com/chargeplane/chargeplane/pkg/logtest"
 )
 
@@ -131,7 +132,7 @@ func TestOnlyTheSecretGetsIn(t *testing.T) {
 	clk.add(time.Minute)
 	onlyUnauthenticated("a minute later", renew(ctx, none))
 	if out := logs.String(); strings.Count(out, "refused an unauthenticated call") != 2 ||
-		!strings.Contains(out, "refused_since_last_line="+strconv.Itoa(attempts-1)) || strings.Contains(out, secret[:8]) {
+		!strings.Contains(out, logbound.SuppressedKey+"="+strconv.Itoa(attempts-1)) || strings.Contains(out, secret[:8]) {
 		t.Errorf("log after a minute:\n%s", out)
 	}
 

@@ -151,7 +151,13 @@ func NewLimiter(l Limit, now func() time.Time) *Limiter {
 // Logger returns l limited by this budget (and clipped); loggers derived
 // from it share the budget.
 func (lim *Limiter) Logger(l *slog.Logger) *slog.Logger {
-	return slog.New(&handler{next: l.Handler(), b: lim.b})
+	next := l.Handler()
+	if h, ok := next.(*handler); ok && h.b == nil {
+		// Already clipped (what it holds is too): one layer clips for
+		// both, instead of copying every record twice per frame.
+		next = h.next
+	}
+	return slog.New(&handler{next: next, b: lim.b})
 }
 
 // Suppressed returns how many lines were dropped since the last one that

@@ -41,6 +41,18 @@ func TestClippedLogger(t *testing.T) {
 	if again := Clipped(log); again != log {
 		t.Error("clipping a clipped logger wraps it again")
 	}
+	// A budget over a clipped logger clips in one layer, and still clips.
+	buf.Reset()
+	limited := NewLimiter(DefaultLimit, nil).Logger(log.With("station", huge))
+	if h := limited.Handler().(*handler); h.b == nil {
+		t.Fatal("the budget's handler has no budget")
+	} else if _, twice := h.next.(*handler); twice {
+		t.Error("a budget over a clipped logger clips every record twice")
+	}
+	limited.Info("line", "s", huge)
+	if out := buf.String(); strings.Contains(out, huge[:MaxValue+1]) || strings.Count(out, "…(10000 bytes)") != 2 {
+		t.Errorf("limited line of %d bytes: %.600s", len(out), out)
+	}
 }
 
 func TestLimiter(t *testing.T) {
