@@ -9,9 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	procenv "github.com/chargeplane/chargeplane/tools/internal/proc"
 )
 
 // proc is one started process of the system under test. The suite counts a
@@ -42,7 +45,14 @@ func (ps *procs) start(name, bin string, env []string) (*proc, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), env...)
+	// Exactly the settings the suite gives, never stray ones from the
+	// caller's shell (as bench and scale give theirs).
+	set := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		set[k] = v
+	}
+	cmd.Env = procenv.Env(set)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group: a Ctrl-C at the terminal reaches the suite,
 	// which then stops the processes itself, in order.
