@@ -14,6 +14,7 @@ package event
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -45,14 +46,7 @@ var Types = []Type{
 }
 
 // Known reports whether t is one of Types.
-func Known(t Type) bool {
-	for _, k := range Types {
-		if k == t {
-			return true
-		}
-	}
-	return false
-}
+func Known(t Type) bool { return slices.Contains(Types, t) }
 
 // Event is one thing that happened. ID is 0 until the event is stored.
 type Event struct {
@@ -94,22 +88,13 @@ type Filter struct {
 
 // Match reports whether e passes f.
 func (f Filter) Match(e Event) bool {
-	if len(f.StationIDs) > 0 && !contains(f.StationIDs, e.StationID) {
+	if len(f.StationIDs) > 0 && !slices.Contains(f.StationIDs, e.StationID) {
 		return false
 	}
-	if len(f.Types) > 0 && !contains(f.Types, e.Type) {
+	if len(f.Types) > 0 && !slices.Contains(f.Types, e.Type) {
 		return false
 	}
 	return true
-}
-
-func contains[T comparable](xs []T, x T) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 // Range selects stored events: ids in (After, UpTo] (UpTo 0: no upper

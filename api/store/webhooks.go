@@ -209,12 +209,17 @@ func (s *Store) ListWebhookDeliveries(ctx context.Context, webhookID string, p S
 	return out, translate("store: list webhook deliveries", err)
 }
 
+// claimable selects the enabled webhooks whose lease an owner (the first
+// argument) may take at a time (the second): free, expired, or its own.
+// ClaimableWebhooks lists and ClaimWebhook takes by the same condition.
+const claimable = "enabled AND (lease_owner IN ('', ?) OR lease_until IS NULL OR lease_until < ?)"
+
 // ClaimableWebhooks returns the ids of the enabled webhooks whose lease
 // owner may take: free, expired at now, or its own.
 func (s *Store) ClaimableWebhooks(ctx context.Context, owner string, now time.Time) ([]string, error) {
 	var ids []string
 	err := s.db.WithContext(ctx).Model(&Webhook{}).
-		Where("enabled AND (lease_owner IN ('', ?) OR lease_until IS NULL OR lease_until < ?)", owner, dbTime(now)).
+		Where(claimable, owner, dbTime(now)).
 		Order("id").Limit(MaxWebhooks).Pluck("id", &ids).Error
 	return ids, translate("store: claimable webhooks", err)
 }
@@ -227,7 +232,7 @@ func (s *Store) ClaimWebhook(ctx context.Context, id, owner string, now, until t
 	var w Webhook
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Model(&Webhook{}).
-			Where("id = ? AND enabled AND (lease_owner IN ('', ?) OR lease_until IS NULL OR lease_until < ?)", id, owner, dbTime(now)).
+			Where("id = ?", id).Where(claimable, owner, dbTime(now)).
 			UpdateColumns(map[string]any{"lease_owner": owner, "lease_until": dbTime(until)})
 		if res.Error != nil {
 			return res.Error

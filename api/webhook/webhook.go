@@ -103,7 +103,7 @@ func ParseURL(raw string, allowPrivate bool) (*url.URL, error) {
 		}
 	}
 	if !allowPrivate {
-		if ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(u.Hostname(), "["), "]")); err == nil {
+		if ip, err := netip.ParseAddr(u.Hostname()); err == nil {
 			if why := Forbidden(ip); why != "" {
 				return nil, fmt.Errorf("url points at a %s address, refused (WEBHOOK_ALLOW_PRIVATE=true allows it)", why)
 			}
@@ -121,7 +121,7 @@ func ParseTypes(types []string) ([]event.Type, error) {
 		if !event.Known(t) {
 			return nil, fmt.Errorf("unknown event type %q (docs/integrations.md lists them)", s)
 		}
-		if !contains(out, t) {
+		if !slices.Contains(out, t) {
 			out = append(out, t)
 		}
 	}
@@ -189,15 +189,6 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
-}
-
-func contains(ts []event.Type, t event.Type) bool {
-	for _, x := range ts {
-		if x == t {
-			return true
-		}
-	}
-	return false
 }
 
 // CheckSecret checks a secret an operator chose.
