@@ -43,6 +43,22 @@ func TestCommandTablesCoverCSMSActions(t *testing.T) {
 	}
 }
 
+// tableSender sends through the command tables on st to the station
+// stand-in c, at testNow.
+func tableSender(c *stationCaller, st *store.Store) *command.Sender {
+	return command.NewSender(c, CommandTables(st, func() time.Time { return testNow }), quietLogger())
+}
+
+// createStations registers ids on st.
+func createStations(t *testing.T, st *store.Store, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		if err := st.CreateStation(context.Background(), &store.Station{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // stationCaller is the dispatcher seen by the tables: every station is
 // connected in one version, every payload is checked against the official
 // request schema, and each action gets the answer set for it (or err).
@@ -118,11 +134,7 @@ func TestGenericCallHasTheTypedEffects(t *testing.T) {
 			t.Run(db+"/"+v.String(), func(t *testing.T) {
 				st := openStore(t, db)
 				ctx := context.Background()
-				for _, id := range []string{"TYPED", "GENERIC"} {
-					if err := st.CreateStation(ctx, &store.Station{ID: id}); err != nil {
-						t.Fatal(err)
-					}
-				}
+				createStations(t, st, "TYPED", "GENERIC")
 				for _, tok := range []*store.IDToken{{Value: "TOKA", GroupID: ptrTo("GRP")}, {Value: "GRP", Type: "Local"}, {Value: "TOKB", Status: store.IDTokenBlocked}} {
 					if err := st.CreateIDToken(ctx, tok); err != nil {
 						t.Fatal(err)
@@ -133,7 +145,7 @@ func TestGenericCallHasTheTypedEffects(t *testing.T) {
 					"SendLocalList": `{"status":"Accepted"}`, "ReserveNow": `{"status":"Accepted"}`,
 					"CancelReservation": `{"status":"Accepted"}`,
 				}}
-				s := command.NewSender(c, CommandTables(st, func() time.Time { return testNow }), quietLogger())
+				s := tableSender(c, st)
 
 				// typed runs the operation on TYPED, then sends what it sent
 				// to GENERIC through the generic call.

@@ -53,7 +53,7 @@ func TestCustomerInformation(t *testing.T) {
 			c := &stationCaller{t: t, v: ocppj.V201, schemas: h.schemas, answers: map[string]string{
 				"CustomerInformation": `{"status":"Accepted"}`,
 			}}
-			s := command.NewSender(c, CommandTables(h.store, func() time.Time { return testNow }), quietLogger())
+			s := tableSender(c, h.store)
 			r, err := command.Do[command.CustomerInfoReply](ctx, s, stationID, "op", &chargeplanev1.CustomerInformationRequest{
 				StationId: stationID, RequestId: 21, Report: true, IdToken: "ab12", ExportCsmsData: true, ClearCsmsData: true})
 			if err != nil {

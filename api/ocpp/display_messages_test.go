@@ -35,7 +35,7 @@ func TestDisplayMessages(t *testing.T) {
 				"ClearDisplayMessage": `{"status":"Accepted"}`,
 				"GetDisplayMessages":  `{"status":"Accepted"}`,
 			}}
-			s := command.NewSender(c, CommandTables(h.store, func() time.Time { return testNow }), quietLogger())
+			s := tableSender(c, h.store)
 			msgs := displaymessage.Messages{Store: h.store, Now: func() time.Time { return testNow }}
 			held := func(station string) string {
 				t.Helper()

@@ -50,7 +50,7 @@ func TestLocalListSplit(t *testing.T) {
 						`{"attributeStatus":"UnknownVariable","component":{"name":"LocalAuthListCtrlr"},"variable":{"name":"ItemsPerMessageSendLocalList"}},`+
 						`{"attributeStatus":"UnknownVariable","component":{"name":"LocalAuthListCtrlr"},"variable":{"name":"BytesPerMessageSendLocalList"}}]}`, items, bytes),
 				}}
-				s := command.NewSender(c, CommandTables(st, func() time.Time { return testNow }), quietLogger())
+				s := tableSender(c, st)
 				svc := operator.NewLocalListService(s, st, func() time.Time { return testNow }, quietLogger())
 
 				resp, err := svc.SendLocalList(ctx, &chargeplanev1.SendLocalListRequest{StationId: "CS", UpdateType: "Full"})

@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/chargeplane/chargeplane/api/command"
-	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
@@ -26,11 +24,7 @@ func TestMonitoringCommands(t *testing.T) {
 		t.Run(db, func(t *testing.T) {
 			st := openStore(t, db)
 			ctx := context.Background()
-			for _, id := range []string{"TYPED", "GENERIC"} {
-				if err := st.CreateStation(ctx, &store.Station{ID: id}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			createStations(t, st, "TYPED", "GENERIC")
 			c := &stationCaller{t: t, v: ocppj.V201, schemas: reg, answers: map[string]string{
 				"SetVariableMonitoring": `{"setMonitoringResult":[
 				  {"id":41,"status":"Accepted","type":"UpperThreshold","severity":2,"component":{"name":"EVSE","evse":{"id":1}},"variable":{"name":"Power"}},
@@ -41,7 +35,7 @@ func TestMonitoringCommands(t *testing.T) {
 				"SetMonitoringLevel":      `{"status":"Rejected","statusInfo":{"reasonCode":"OutOfRange"}}`,
 				"GetMonitoringReport":     `{"status":"Accepted"}`,
 			}}
-			s := command.NewSender(c, CommandTables(st, func() time.Time { return testNow }), quietLogger())
+			s := tableSender(c, st)
 			monitors := func(station string) string {
 				ms, err := st.ListMonitors(ctx, station)
 				if err != nil {

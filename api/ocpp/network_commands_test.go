@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -31,16 +30,12 @@ func TestNetworkProfileAndPublishCommands(t *testing.T) {
 		t.Run(db, func(t *testing.T) {
 			st := openStore(t, db)
 			ctx := context.Background()
-			for _, id := range []string{"TYPED", "GENERIC"} {
-				if err := st.CreateStation(ctx, &store.Station{ID: id}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			createStations(t, st, "TYPED", "GENERIC")
 			c := &stationCaller{t: t, v: ocppj.V201, schemas: reg, answers: map[string]string{
 				"SetNetworkProfile": `{"status":"Accepted"}`, "PublishFirmware": `{"status":"Accepted"}`,
 				"UnpublishFirmware": `{"status":"Unpublished"}`,
 			}}
-			s := command.NewSender(c, CommandTables(st, func() time.Time { return testNow }), quietLogger())
+			s := tableSender(c, st)
 
 			vpn, err := structpb.NewStruct(map[string]any{"server": "vpn.example", "user": "cs", "password": "vpn-secret-1", "key": "vpn-key-2", "type": "IPSec"})
 			if err != nil {

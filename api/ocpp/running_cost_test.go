@@ -159,7 +159,7 @@ func TestRunningCost16(t *testing.T) {
 					"GetConfiguration": fmt.Sprintf(`{"configurationKey":[{"key":"CustomDisplayCostAndPrice","readonly":true,"value":"%v"}]}`, shows),
 					"DataTransfer":     `{"status":"Accepted"}`,
 				}}
-				cmds := command.NewSender(c, CommandTables(h.store, func() time.Time { return testNow }), quietLogger())
+				cmds := tableSender(c, h.store)
 				svc := runningcost.New(runningcost.Config{Store: h.store, Costs: tariff.Coster{Store: h.store, Now: func() time.Time { return testNow }},
 					Sender: runningcost.CommandSender{Commands: cmds, Store: h.store}, Now: func() time.Time { return testNow },
 					Interval: time.Minute, Send16: true, Logger: quietLogger()})

@@ -61,11 +61,7 @@ func TestEveryOperationThroughTheGenericCall(t *testing.T) {
 			t.Run(db+"/"+v.String(), func(t *testing.T) {
 				st := openStore(t, db)
 				ctx := context.Background()
-				for _, id := range []string{"TYPED", "GENERIC"} {
-					if err := st.CreateStation(ctx, &store.Station{ID: id}); err != nil {
-						t.Fatal(err)
-					}
-				}
+				createStations(t, st, "TYPED", "GENERIC")
 				for _, tok := range []*store.IDToken{{Value: "TOKA", GroupID: ptrTo("GRP")}, {Value: "GRP", Type: "Local"}} {
 					if err := st.CreateIDToken(ctx, tok); err != nil {
 						t.Fatal(err)

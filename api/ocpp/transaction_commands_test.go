@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/store"
@@ -29,7 +28,7 @@ func TestTransactionCommands201(t *testing.T) {
 			c := &stationCaller{t: t, v: ocppj.V201, schemas: reg, answers: map[string]string{
 				"GetTransactionStatus": `{"messagesInQueue":true,"ongoingIndicator":false}`, "CostUpdated": `{}`,
 			}}
-			s := command.NewSender(c, CommandTables(st, func() time.Time { return testNow }), quietLogger())
+			s := tableSender(c, st)
 			tx := &store.Transaction{ID: 12, TransactionUID: "TX-12", OCPPVersion: ocppj.V201}
 
 			r, err := command.Do[command.TransactionStatusReply](ctx, s, "CS", "op", command.TransactionStatus{Transaction: tx})
