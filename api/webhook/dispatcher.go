@@ -196,21 +196,36 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	}
 }
 
-// watch wakes the idle webhooks an event is for.
+// watch wakes the idle webhooks an event is for. A subscription that
+// fails (the hub's catch-up read of the database, say) is made again after
+// a Poll, during which the webhooks poll; only the hub's end ends it.
 func (d *Dispatcher) watch(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
+	for {
+		err := d.follow(ctx)
+		if ctx.Err() != nil || errors.Is(err, event.ErrHubClosed) {
+			return
+		}
+		d.log.Warn("webhooks not woken by events for now (they poll)", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d.cfg.Poll):
+		}
+	}
+}
+
+// follow wakes webhooks for the events of one subscription until it fails.
+func (d *Dispatcher) follow(ctx context.Context) error {
 	sub, err := d.cfg.Hub.Subscribe(event.Filter{}, 0)
 	if err != nil {
-		if !errors.Is(err, event.ErrHubClosed) {
-			d.log.Warn("webhooks not woken by events (they poll)", "err", err)
-		}
-		return
+		return err
 	}
 	defer sub.Close()
 	for {
 		e, err := sub.Next(ctx)
 		if err != nil {
-			return
+			return err
 		}
 		d.each(func(w *worker) {
 			if w.matches(e) {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/event"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/internal/testenv"
+	"github.com/chargeplane/chargeplane/pkg/logtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -575,5 +577,30 @@ func (r *receiver) waitUntil(t *testing.T, id int64) []event.Event {
 			t.Fatalf("event %d not delivered; got %d events", id, len(got))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWatchSubscribesAgain: the watcher that wakes idle webhooks does not
+// give up when its subscription fails (here the hub refuses it: too many
+// subscribers); it subscribes again once it can.
+func TestWatchSubscribesAgain(t *testing.T) {
+	st := openStore(t, "sqlite")
+	hub := event.NewHub(event.HubConfig{Log: st, MaxSubscribers: 1})
+	held, err := hub.Subscribe(event.Filter{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs logtest.Buffer
+	startDispatcher(t, st, "core-1", func(c *Config) { c.Hub, c.Logger = hub, slog.New(slog.NewTextHandler(&logs, nil)) })
+	for deadline := time.Now().Add(5 * time.Second); len(logs.Lines("not woken by events")) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher's refused subscription was not logged")
+		}
+	}
+	held.Close()
+	for deadline := time.Now().Add(5 * time.Second); hub.Subscribers() != 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher did not subscribe again")
+		}
 	}
 }
