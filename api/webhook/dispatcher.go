@@ -40,7 +40,9 @@ const (
 	maxResponseRead = 64 << 10
 	keptResponse    = 200
 	trimInterval    = time.Minute
-	releaseTimeout  = 5 * time.Second
+	// settleTimeout bounds the writes a stop must not cut short: the
+	// lease's release and the outcome of an attempt the endpoint answered.
+	settleTimeout = 5 * time.Second
 	// errorPause is the wait after the database failed a step.
 	errorPause = 2 * time.Second
 )
@@ -352,7 +354,7 @@ func (d *Dispatcher) work(ctx context.Context, wk *worker, w *store.Webhook, cla
 		d.mu.Lock()
 		delete(d.workers, wk.id)
 		d.mu.Unlock()
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 		defer cancel()
 		if err := d.cfg.Store.ReleaseWebhook(rctx, wk.id, d.cfg.Owner); err != nil {
 			log.Warn("release webhook (another instance takes it when the lease ends)", "err", err)
@@ -446,7 +448,7 @@ func (d *Dispatcher) step(ctx context.Context, wk *worker, s *session, log *slog
 
 	e := s.batch[0]
 	res := d.attempt(ctx, s.w, e)
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && res.result != resultDelivered {
 		// Cut short by a stop: whoever delivers next makes it again.
 		return pause{}, ctx.Err()
 	}
@@ -464,7 +466,11 @@ func (d *Dispatcher) step(ctx context.Context, wk *worker, s *session, log *slog
 		log.Info("webhook delivery failed", "event", e.ID, "attempt", row.Attempt, "outcome", res.result,
 			"err", st.LastError, "retry_at", st.NextAttemptAt)
 	}
-	if err := d.save(ctx, s, st, row); err != nil {
+	// The endpoint has answered: a stop arriving now must not lose that,
+	// or whoever delivers next would send the event a second time.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	if err := d.save(sctx, s, st, row); err != nil {
 		return pause{}, err
 	}
 	if res.result == resultDelivered {

@@ -604,3 +604,41 @@ func TestWatchSubscribesAgain(t *testing.T) {
 		}
 	}
 }
+
+// stopOnDelivered stops its dispatcher (cancels the context Run was
+// given) the moment the dispatcher records a delivery, as a shutdown
+// landing between the endpoint's answer and the cursor's update would.
+type stopOnDelivered struct {
+	*store.Store
+	stop func()
+}
+
+func (s stopOnDelivered) SaveWebhookState(ctx context.Context, id, owner string, prev int64, st store.WebhookState, d *store.WebhookDelivery) error {
+	if d != nil && d.Outcome == OutcomeDelivered {
+		s.stop()
+	}
+	return s.Store.SaveWebhookState(ctx, id, owner, prev, st, d)
+}
+
+// A stop that comes after the endpoint answered still records the
+// delivery, so the instance that delivers next does not send it again.
+func TestStopAfterAnswerKeepsDelivery(t *testing.T) {
+	st := openStore(t, "sqlite")
+	secret := "receiver-secret-0123456789"
+	rc := newReceiver(t, secret, 0)
+	createWebhook(t, st, rc.srv.URL, secret)
+	first := appendEvents(t, st, time.Now(), event.StationBooted)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := New(Config{Store: stopOnDelivered{Store: st, stop: cancel}, Sealer: testSealer, Owner: "core-a",
+		Timeout: 2 * time.Second, AllowPrivate: true, Poll: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Run(ctx) // returns once the first delivery stopped it
+
+	startDispatcher(t, st, "core-b", nil)
+	want := append(first, appendEvents(t, st, time.Now(), event.StationBooted)...)
+	rc.waitFor(t, want)
+}
