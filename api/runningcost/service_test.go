@@ -31,6 +31,8 @@ func TestFromDeviceModel(t *testing.T) {
 		{"disabled", []json.RawMessage{entry("TariffCostCtrlr", "Enabled", "Cost", "Actual", "false")}, NotShown},
 		{"only tariffs shown", []json.RawMessage{entry("TariffCostCtrlr", "Enabled", "Tariff", "Actual", "true")}, Unknown},
 		{"a target is not the value", []json.RawMessage{entry("TariffCostCtrlr", "Enabled", "Cost", "Target", "true")}, Unknown},
+		{"the last of a repeated variable holds", []json.RawMessage{entry("TariffCostCtrlr", "Enabled", "Cost", "Actual", "true"),
+			entry("TariffCostCtrlr", "Enabled", "Cost", "Actual", "false")}, NotShown},
 		{"unreadable entries skipped", []json.RawMessage{json.RawMessage(`[`), entry("TariffCostCtrlr", "Enabled", "Cost", "Actual", "true")}, Shown},
 	} {
 		if got := FromDeviceModel(c.entries); got != c.want {

@@ -20,6 +20,7 @@ package runningcost
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 )
 
@@ -77,9 +78,11 @@ type reportData struct {
 
 // FromDeviceModel reads TariffCostCtrlr.Enabled[Cost] (its Actual value)
 // from the entries of a 2.0.1 device model report. OCPP compares
-// component and variable names case-insensitively.
+// component and variable names case-insensitively. The entries are in the
+// order the station sent them (its report's parts by seqNo), so where one
+// repeats the variable the last entry is the one that holds.
 func FromDeviceModel(entries []json.RawMessage) Support {
-	for _, raw := range entries {
+	for _, raw := range slices.Backward(entries) {
 		var d reportData
 		if json.Unmarshal(raw, &d) != nil || !costEnabledVariable(d.Component.Name, d.Variable.Name, d.Variable.Instance) {
 			continue
