@@ -96,7 +96,7 @@ type waiter struct {
 	conn    string // the connection the CALL was sent on
 	action  string
 	version ocppj.Version
-	ch      chan *busv1.Envelope // buffered 1: HandleReply never blocks
+	ch      chan *busv1.Envelope // buffered 1: whoever takes the waiter out of the map sends once, never blocking
 }
 
 // NewDispatcher returns a dispatcher. Wire HandleReply to bus.ConsumeCore(ctx,
@@ -290,6 +290,10 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 		Frame:        frame,
 	}
 	if err := d.bus.PublishDownstream(ctx, env); err != nil {
+		if ans := d.abandon(id, w); ans != nil {
+			// The broker failed to confirm a message it delivered.
+			return d.settle(log, id, w, ans)
+		}
 		d.finish(log, id, w, store.CommandOutcome{Status: outcome.Failed, ErrorDescription: "could not publish: " + err.Error()})
 		return nil, fmt.Errorf("command: publish: %w", err)
 	}
@@ -312,12 +316,35 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 	case ans := <-w.ch:
 		return d.settle(log, id, w, ans)
 	case <-timer.C:
+		if ans := d.abandon(id, w); ans != nil {
+			return d.settle(log, id, w, ans)
+		}
 		d.finish(log, id, w, store.CommandOutcome{Status: outcome.Timeout, ErrorDescription: "no answer in time"})
 		return nil, fmt.Errorf("%w: %s to %q", ErrTimeout, r.Action, r.StationID)
 	case <-ctx.Done():
+		if ans := d.abandon(id, w); ans != nil {
+			return d.settle(log, id, w, ans)
+		}
 		d.finish(log, id, w, store.CommandOutcome{Status: outcome.Failed, ErrorDescription: "caller gave up: " + ctx.Err().Error()})
 		return nil, fmt.Errorf("command: waiting for %s: %w", r.Action, ctx.Err())
 	}
+}
+
+// abandon stops waiting for id's answer. Whoever takes a waiter out of
+// the map (HandleReply with the answer, CheckConnections with "gone", or
+// abandon) settles the command, so it has exactly one outcome: when an
+// answer took it first, abandon returns that answer (it is in w.ch now or
+// a moment later), and the caller settles it rather than record a timeout
+// over an answered command; otherwise nil, and nothing will be sent to w.
+func (d *Dispatcher) abandon(id string, w *waiter) *busv1.Envelope {
+	d.mu.Lock()
+	_, waiting := d.waiters[id]
+	delete(d.waiters, id)
+	d.mu.Unlock()
+	if waiting {
+		return nil
+	}
+	return <-w.ch
 }
 
 // CheckConnections answers every waiting command whose connection is no
@@ -350,13 +377,12 @@ func (d *Dispatcher) CheckConnections(ctx context.Context) error {
 		if conn, ok := current[w.station]; ok && conn == w.conn {
 			continue
 		}
-		gone := &busv1.Envelope{Kind: busv1.Kind_KIND_CALL_FAILED, StationId: w.station, MessageId: id,
+		// Taken out of the map under the lock, so no answer can reach w
+		// as well: one outcome per command.
+		delete(d.waiters, id)
+		w.ch <- &busv1.Envelope{Kind: busv1.Kind_KIND_CALL_FAILED, StationId: w.station, MessageId: id,
 			Reason: string(outcome.ConnectionClosed)}
-		select {
-		case w.ch <- gone:
-			d.log.Info("command's connection is gone: answered not connected", "station", w.station, "message_id", id)
-		default: // an answer got there first
-		}
+		d.log.Info("command's connection is gone: answered not connected", "station", w.station, "message_id", id)
 	}
 	return nil
 }

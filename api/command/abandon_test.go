@@ -1,0 +1,103 @@
+package command
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/pkg/bus"
+	busv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/bus/v1"
+	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
+	"github.com/chargeplane/chargeplane/pkg/ocppj"
+	"github.com/chargeplane/chargeplane/pkg/outcome"
+)
+
+// answeringBus is a gateway and charger in one: publishing a CALL hands
+// the dispatcher the charger's answer at once, then runs then (a caller
+// giving up, say), so the answer and the other event are both ready
+// when Call starts waiting.
+type answeringBus struct {
+	bus.Bus // only PublishDownstream is used
+	d       *Dispatcher
+	then    func()
+	fail    error // returned by PublishDownstream after the answer
+}
+
+func (b *answeringBus) PublishDownstream(ctx context.Context, env *busv1.Envelope) error {
+	frame, err := ocppj.EncodeCallResult(env.GetMessageId(), json.RawMessage(`{"status":"Accepted"}`))
+	if err != nil {
+		return err
+	}
+	if err := b.d.HandleReply(ctx, &busv1.Envelope{Kind: busv1.Kind_KIND_FRAME, StationId: env.GetStationId(), Frame: frame}); err != nil {
+		return err
+	}
+	b.then()
+	return b.fail
+}
+
+// An answer that is there when the caller gives up or the broker reports
+// a failed publish is the command's outcome: the charger did it, and the
+// history must not say otherwise. Each case runs many times, since a
+// select between two ready events picks at random. (A timeout takes the
+// same path, abandon, but cannot be made ready at the same moment here.)
+func TestAnswerThereWhenWaitEnds(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateStation(ctx, &store.Station{ID: "CS1"}); err != nil {
+		t.Fatal(err)
+	}
+	ev := store.ConnectionEvent{StationID: "CS1", GatewayID: "gw", ConnectionID: "conn-1", OCPPVersion: ocppj.V16}
+	if _, err := st.RecordAdmission(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.MarkConnected(ctx, ev); err != nil || !ok {
+		t.Fatalf("mark connected: %v %v", ok, err)
+	}
+	reg, err := schema.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		then func(cancel context.CancelFunc)
+		fail error
+	}{
+		{"caller gives up", func(cancel context.CancelFunc) { cancel() }, nil},
+		{"publish reported failed", func(context.CancelFunc) {}, errors.New("no confirm from the broker")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &answeringBus{fail: tc.fail}
+			d := NewDispatcher(Deps{Store: st, Bus: b, Schemas: reg, CoreID: "core-1"})
+			b.d = d
+			for i := range 20 {
+				callCtx, cancel := context.WithCancel(ctx)
+				b.then = func() { tc.then(cancel) }
+				res, err := d.Call(callCtx, Request{StationID: "CS1", Action: "ClearCache", Payload: json.RawMessage(`{}`)})
+				cancel()
+				if err != nil {
+					t.Fatalf("call %d: %v, want the answer", i, err)
+				}
+				cmd, err := st.GetCommand(ctx, res.CommandID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cmd.Status != outcome.Answered {
+					t.Fatalf("call %d recorded %s (%s), want answered", i, cmd.Status, cmd.ErrorDescription)
+				}
+			}
+			if n := len(d.waiters); n != 0 {
+				t.Errorf("%d waiters left", n)
+			}
+		})
+	}
+}
