@@ -16,8 +16,8 @@ import (
 // Store is what the service reads and records.
 type Store interface {
 	PricedActiveTransactions(ctx context.Context, afterID int64, limit int) ([]store.Transaction, error)
-	ClaimRunningCost(ctx context.Context, id int64, now, until time.Time) (bool, error)
-	RecordRunningCostSent(ctx context.Context, id int64, cost float64) error
+	ClaimRunningCost(ctx context.Context, id int64, cost float64, now, until time.Time) (bool, error)
+	RecordRunningCostSent(ctx context.Context, id int64, cost float64, next time.Time) error
 }
 
 // Coster prices a transaction by its station's tariffs (tariff.Coster).
@@ -77,6 +77,11 @@ const maxPendingFinals = 1024
 // about once a minute, without a CALL per station every few seconds.
 const DefaultInterval = time.Minute
 
+// minClaim is the shortest claim on an update, and so the longest an
+// attempt (a support question and the update, each a command) may take;
+// a failed attempt is tried again once it ends.
+const minClaim = time.Minute
+
 // RequestedBy names the service in the command history.
 const RequestedBy = "csms:runningcost"
 
@@ -84,9 +89,9 @@ const RequestedBy = "csms:runningcost"
 //
 // Every core instance sweeps; a transaction's update is sent by the one
 // that claims it in the database (store.ClaimRunningCost), so a station
-// gets each update once however many instances run, and the claim holds
-// until the next interval, so no station gets more than one update per
-// interval and transaction.
+// gets each update once however many instances run, and a sent update
+// holds the next one back until the next interval, so no station gets more
+// than one update per interval and transaction.
 type Service struct {
 	cfg Config
 	log *slog.Logger
@@ -255,14 +260,20 @@ func (s *Service) update(ctx context.Context, t *store.Transaction) {
 		return
 	}
 	now := s.cfg.Now()
-	won, err := s.cfg.Store.ClaimRunningCost(ctx, t.ID, now, now.Add(s.cfg.Interval))
+	// The claim outlasts the attempt, which its end bounds: no other
+	// instance claims the update while this one may still be sending it.
+	// A sent update ends the claim at the next interval instead.
+	until := now.Add(max(s.cfg.Interval, minClaim))
+	won, err := s.cfg.Store.ClaimRunningCost(ctx, t.ID, p.Amount, now, until)
 	if err != nil {
 		log.Error("could not claim the running cost update", "err", err)
 		return
 	}
 	if !won {
-		return // another instance sends it, or sent one this interval
+		return // another instance sends it, sent one this interval, or sent this cost
 	}
+	ctx, cancel := context.WithTimeout(ctx, until.Sub(now)) // Now may be a test's clock
+	defer cancel()
 	if !cached {
 		if known = s.readSupport(ctx, t.StationID, t.OCPPVersion); known != Shown {
 			log.Debug("running cost not sent: the station does not say it shows it", "support", known)
@@ -282,7 +293,7 @@ func (s *Service) update(ctx context.Context, t *store.Transaction) {
 		log.Warn("running cost not delivered", "cost", p.Amount, "err", err)
 		return
 	}
-	if err := s.cfg.Store.RecordRunningCostSent(context.WithoutCancel(ctx), t.ID, p.Amount); err != nil {
+	if err := s.cfg.Store.RecordRunningCostSent(context.WithoutCancel(ctx), t.ID, p.Amount, now.Add(s.cfg.Interval)); err != nil {
 		log.Error("could not record the running cost sent", "err", err)
 		return
 	}

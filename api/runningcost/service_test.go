@@ -94,21 +94,25 @@ func (f *fakeStore) PricedActiveTransactions(_ context.Context, after int64, lim
 	return out, nil
 }
 
-func (f *fakeStore) ClaimRunningCost(_ context.Context, id int64, now, until time.Time) (bool, error) {
+func (f *fakeStore) ClaimRunningCost(_ context.Context, id int64, cost float64, now, until time.Time) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.claims++
 	if d, ok := f.due[id]; ok && now.Before(d) {
 		return false, nil
 	}
+	if sent, ok := f.sent[id]; ok && sent == cost {
+		return false, nil
+	}
 	f.due[id] = until
 	return true, nil
 }
 
-func (f *fakeStore) RecordRunningCostSent(_ context.Context, id int64, cost float64) error {
+func (f *fakeStore) RecordRunningCostSent(_ context.Context, id int64, cost float64, next time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sent[id] = cost
+	f.due[id] = next
 	return nil
 }
 

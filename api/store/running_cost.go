@@ -20,15 +20,19 @@ func (s *Store) PricedActiveTransactions(ctx context.Context, afterID int64, lim
 	return out, translate("store: priced active transactions", err)
 }
 
-// ClaimRunningCost takes the right to send transaction id's running cost
-// now: it wins when the transaction is active and no claim runs at now,
-// and its claim then runs until `until`, so that no other core instance
-// sends the same update meanwhile. It reports whether the claim won.
-// Neither it nor RecordRunningCostSent moves updated_at: the session
-// itself did not change.
-func (s *Store) ClaimRunningCost(ctx context.Context, id int64, now, until time.Time) (bool, error) {
+// ClaimRunningCost takes the right to send cost as transaction id's
+// running cost now: it wins when the transaction is active, no claim runs
+// at now, and cost is not the one last sent; the claim then runs until
+// `until`, so that no other core instance sends meanwhile. Comparing the
+// cost here, not only in the sweep that read the transaction, keeps an
+// instance that read it before another recorded its send from sending the
+// same cost again. It reports whether the claim won. Neither it nor
+// RecordRunningCostSent moves updated_at: the session itself did not
+// change.
+func (s *Store) ClaimRunningCost(ctx context.Context, id int64, cost float64, now, until time.Time) (bool, error) {
 	res := s.db.WithContext(ctx).Model(&Transaction{}).
 		Where("id = ? AND status = ? AND (running_cost_due IS NULL OR running_cost_due <= ?)", id, TxActive, dbTime(now)).
+		Where("(running_cost_sent IS NULL OR running_cost_sent <> ?)", cost).
 		UpdateColumn("running_cost_due", dbTime(until))
 	if res.Error != nil {
 		return false, translate(fmt.Sprintf("store: claim running cost of transaction %d", id), res.Error)
@@ -37,9 +41,10 @@ func (s *Store) ClaimRunningCost(ctx context.Context, id int64, now, until time.
 }
 
 // RecordRunningCostSent keeps the running cost the station got for
-// transaction id, which the next one is compared with.
-func (s *Store) RecordRunningCostSent(ctx context.Context, id int64, cost float64) error {
+// transaction id, which the next one is compared with, and ends the claim
+// at next: the next update may be claimed from then on.
+func (s *Store) RecordRunningCostSent(ctx context.Context, id int64, cost float64, next time.Time) error {
 	err := s.db.WithContext(ctx).Model(&Transaction{}).Where("id = ?", id).
-		UpdateColumn("running_cost_sent", cost).Error
+		UpdateColumns(map[string]any{"running_cost_sent": cost, "running_cost_due": dbTime(next)}).Error
 	return translate(fmt.Sprintf("store: record running cost of transaction %d", id), err)
 }

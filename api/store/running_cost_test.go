@@ -59,34 +59,41 @@ func TestRunningCostClaims(t *testing.T) {
 			t.Fatalf("second page %v %v, want transaction %d", page, err, b)
 		}
 
-		claim := func(id int64, now time.Time) bool {
+		claim := func(id int64, cost float64, now time.Time) bool {
 			t.Helper()
-			ok, err := s.ClaimRunningCost(ctx, id, now, now.Add(time.Minute))
+			ok, err := s.ClaimRunningCost(ctx, id, cost, now, now.Add(time.Minute))
 			if err != nil {
 				t.Fatal(err)
 			}
 			return ok
 		}
-		if !claim(a, t0) || claim(a, t0) || claim(a, t0.Add(59*time.Second)) {
+		if !claim(a, 1.25, t0) || claim(a, 1.25, t0) || claim(a, 1.5, t0.Add(59*time.Second)) {
 			t.Error("a claim was won twice within its interval")
 		}
-		if !claim(a, t0.Add(time.Minute)) {
+		if !claim(a, 1.25, t0.Add(time.Minute)) {
 			t.Error("the claim was not won again once its interval was over")
 		}
-		if claim(ended, t0) {
+		if claim(ended, 1.25, t0) {
 			t.Error("an ended transaction was claimed")
 		}
 		before := mustGetTransaction(t, s, a).UpdatedAt
-		if err := s.RecordRunningCostSent(ctx, a, 1.25); err != nil {
+		next := t0.Add(time.Minute + time.Second)
+		if err := s.RecordRunningCostSent(ctx, a, 1.25, next); err != nil {
 			t.Fatal(err)
 		}
 		got := mustGetTransaction(t, s, a)
 		if got.RunningCostSent == nil || *got.RunningCostSent != 1.25 || got.RunningCostDue == nil ||
-			!got.RunningCostDue.Equal(t0.Add(2*time.Minute).UTC().Truncate(time.Microsecond)) {
+			!got.RunningCostDue.Equal(next.UTC().Truncate(time.Microsecond)) {
 			t.Errorf("after sending: sent %v due %v", got.RunningCostSent, got.RunningCostDue)
 		}
 		if !got.UpdatedAt.Equal(before) {
 			t.Errorf("sending the running cost moved updated_at from %v to %v", before, got.UpdatedAt)
+		}
+		if claim(a, 1.25, next) {
+			t.Error("the cost just sent was claimed again (an instance that read the transaction before the send)")
+		}
+		if !claim(a, 1.5, next) {
+			t.Error("a new cost was not claimed once the send ended the claim")
 		}
 	})
 }
