@@ -328,7 +328,13 @@ func (s *Service) cachedSupport(stationID string, v ocppj.Version) (Support, boo
 // all the same so that a station that cannot answer is not asked at
 // every sweep.
 func (s *Service) readSupport(ctx context.Context, stationID string, v ocppj.Version) Support {
-	sup, _, _ := s.asks.Do(v.String()+" "+stationID, func() (any, error) { return s.askSupport(ctx, stationID, v), nil })
+	sup, _, _ := s.asks.Do(v.String()+" "+stationID, func() (any, error) {
+		// A question that ended just before this one began has answered it.
+		if sup, ok := s.cachedSupport(stationID, v); ok {
+			return sup, nil
+		}
+		return s.askSupport(ctx, stationID, v), nil
+	})
 	return sup.(Support)
 }
 
