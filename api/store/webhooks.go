@@ -13,6 +13,10 @@ import (
 // on some core instance.
 const MaxWebhooks = 100
 
+// webhooksLock is the advisory lock key that serializes webhook creates on
+// PostgreSQL ("webhooks" in ASCII), so that MaxWebhooks holds (CreateWebhook).
+const webhooksLock = 0x776562686f6f6b73
+
 var (
 	// ErrTooManyWebhooks: MaxWebhooks exist already.
 	ErrTooManyWebhooks = errors.New("store: too many webhooks")
@@ -95,6 +99,22 @@ func (s *Store) CreateWebhook(ctx context.Context, w *Webhook) error {
 	w.WebhookState = WebhookState{}
 	w.LeaseOwner, w.LeaseUntil = "", nil
 	err := s.write(ctx, func(tx *gorm.DB) error {
+		// Count-then-insert holds the bound only if creates run one at a
+		// time. On PostgreSQL's READ COMMITTED two concurrent transactions
+		// would both count 99 and both insert (no row conflicts: they
+		// insert different ids), and a conditional INSERT … SELECT WHERE
+		// (SELECT count(*)) < N has the same hole, since each statement
+		// sees only what was committed when it started. So creates take a
+		// transaction-scoped advisory lock first: the next holder gets it
+		// only once the previous one has committed, and its count, a new
+		// statement with a new snapshot, sees that insert. SQLite
+		// transactions here are IMMEDIATE (sqliteDSN): a single writer
+		// already, the count is made under the write lock.
+		if s.dialect == dialectPostgres {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", webhooksLock).Error; err != nil {
+				return err
+			}
+		}
 		var n int64
 		if err := tx.Model(&Webhook{}).Count(&n).Error; err != nil {
 			return err
