@@ -157,12 +157,12 @@ func New(c Config) (*Dispatcher, error) {
 }
 
 // Kick tells the dispatcher that webhooks were created or changed: it
-// claims at once, and the webhooks it delivers re-read themselves.
+// claims at once, and the webhooks it delivers re-read themselves before
+// their next attempt. The workers are told here, not by Run: once Kick
+// returns, no attempt starts with what the change replaced.
 func (d *Dispatcher) Kick() {
-	select {
-	case d.kick <- struct{}{}:
-	default:
-	}
+	signal(d.kick)
+	d.each(func(w *worker) { signal(w.kick) })
 }
 
 // Run delivers until ctx is done, then waits for the attempts under way
@@ -191,7 +191,6 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			d.claim(ctx)
 		case <-d.kick:
 			d.claim(ctx)
-			d.each(func(w *worker) { signal(w.kick) })
 		case <-trim.C:
 			d.trim(ctx)
 		}
@@ -385,10 +384,17 @@ func (d *Dispatcher) work(ctx context.Context, wk *worker, w *store.Webhook, cla
 }
 
 // sleep waits p (at most until the lease is due for renewal); false when
-// ctx ended.
+// ctx ended. A kick marks the session stale even without a wait: a worker
+// going through a backlog never waits, and would otherwise go on with the
+// old URL, secret or selection until its lease renewal.
 func (d *Dispatcher) sleep(ctx context.Context, wk *worker, s *session, p pause) bool {
 	if p.d <= 0 {
-		return true
+		select {
+		case <-wk.kick:
+			s.stale = true
+		default:
+		}
+		return ctx.Err() == nil
 	}
 	t := time.NewTimer(min(p.d, d.lease/3))
 	defer t.Stop()

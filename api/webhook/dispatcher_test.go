@@ -645,3 +645,87 @@ func TestStopAfterAnswerKeepsDelivery(t *testing.T) {
 	want := append(first, appendEvents(t, st, time.Now(), event.StationBooted)...)
 	rc.waitFor(t, want)
 }
+
+// gatedReceiver holds every delivery until the test lets it through, so
+// that a test can change the webhook while an attempt is under way.
+type gatedReceiver struct {
+	srv     *httptest.Server
+	arrived chan event.Event
+	release chan struct{}
+}
+
+func newGatedReceiver(t *testing.T) *gatedReceiver {
+	g := &gatedReceiver{arrived: make(chan event.Event), release: make(chan struct{})}
+	g.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var e event.Event
+		if err := json.NewDecoder(r.Body).Decode(&e); err != nil {
+			t.Errorf("delivery body: %v", err)
+		}
+		select {
+		case g.arrived <- e:
+		case <-r.Context().Done():
+			return
+		}
+		select {
+		case <-g.release:
+			w.WriteHeader(http.StatusNoContent)
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(g.srv.Close)
+	return g
+}
+
+// next waits for the next delivery (it is held until pass).
+func (g *gatedReceiver) next(t *testing.T) event.Event {
+	t.Helper()
+	select {
+	case e := <-g.arrived:
+		return e
+	case <-time.After(30 * time.Second):
+		t.Fatal("no delivery in time")
+		return event.Event{}
+	}
+}
+
+func (g *gatedReceiver) pass() { g.release <- struct{}{} }
+
+// A change made on this instance while its webhook works through a
+// backlog applies from the next attempt on, not at the lease's renewal:
+// once the types are narrowed, no event of a dropped type goes out.
+func TestChangeAppliesMidBacklog(t *testing.T) {
+	eachStore(t, func(t *testing.T, st *store.Store) {
+		g := newGatedReceiver(t)
+		w := createWebhook(t, st, g.srv.URL, "receiver-secret-0123456789", event.StationStatus, event.StationBooted)
+		var types []event.Type
+		for range 10 {
+			types = append(types, event.StationStatus, event.StationBooted)
+		}
+		ids := appendEvents(t, st, time.Now(), types...)
+		r := startDispatcher(t, st, "core-a", nil)
+
+		for _, want := range ids[:2] {
+			if e := g.next(t); e.ID != want {
+				t.Fatalf("delivered %d, want %d", e.ID, want)
+			}
+			if want == ids[1] {
+				// The attempt at ids[1] is open: narrow to station.status.
+				v := JoinTypes([]event.Type{event.StationStatus})
+				if _, err := st.UpdateWebhook(context.Background(), w.ID, store.WebhookPatch{EventTypes: &v}); err != nil {
+					t.Fatal(err)
+				}
+				r.d.Kick()
+			}
+			g.pass()
+		}
+		// The rest of the backlog: only station.status events, in order.
+		for i := 2; i < len(ids); i += 2 {
+			e := g.next(t)
+			if e.ID != ids[i] {
+				t.Fatalf("after the change delivered %d (%s), want %d (station.status)", e.ID, e.Type, ids[i])
+			}
+			g.pass()
+		}
+		eventually(t, "the last delivery recorded", func() bool { return getWebhook(t, st, w.ID).EventCursor >= ids[len(ids)-1] })
+	})
+}
