@@ -2,12 +2,13 @@ package main
 
 import (
 	"bytes"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,21 +18,16 @@ import (
 // building, serves, and a Ctrl-C (SIGINT to the terminal's process group)
 // stops it cleanly: exit 0, and no "make: *** … Error" on the way out.
 func TestMakeRun(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpAddr := l.Addr().String()
-	l.Close()
-
 	cmd := exec.Command("make", "--no-print-directory", "run", "RUN_BIN="+filepath.Join(t.TempDir(), "api"))
 	cmd.Dir = ".." // the repository root
 	cmd.Env = append(withoutMake(os.Environ()),
 		"DATA_DIR="+t.TempDir(), "DATABASE_URL=", "AMQP_URL=", "LOG_LEVEL=info",
-		"HTTP_ADDR="+httpAddr, "GRPC_ADDR=127.0.0.1:0", "OCPP_ADDR=127.0.0.1:0")
+		"HTTP_ADDR=127.0.0.1:0", "GRPC_ADDR=127.0.0.1:0", "OCPP_ADDR=127.0.0.1:0")
 	// Its own process group, like a terminal's foreground job.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var stdout, stderr bytes.Buffer
+	// The port is the one the core bound and logged: one picked here and
+	// freed could be taken during the build, which can take minutes.
+	var stdout, stderr syncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -56,7 +52,11 @@ func TestMakeRun(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("make run not ready after 5 minutes\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 		}
-		if resp, err := http.Get("http://" + httpAddr + "/readyz"); err == nil {
+		m := startedHTTP.FindStringSubmatch(stderr.String())
+		if m == nil {
+			continue
+		}
+		if resp, err := http.Get("http://" + m[1] + "/readyz"); err == nil {
 			resp.Body.Close()
 			ready = resp.StatusCode == http.StatusOK
 		}
@@ -99,4 +99,25 @@ func withoutMake(env []string) []string {
 		out = append(out, kv)
 	}
 	return out
+}
+
+// startedHTTP finds the REST address in the core's "core started" line.
+var startedHTTP = regexp.MustCompile(`core started.* http=(\S+)`)
+
+// syncBuffer is a bytes.Buffer the test reads while the process writes it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
