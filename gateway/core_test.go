@@ -61,14 +61,14 @@ func TestDialCoreSpreadsAndSurvivesOneCoreDown(t *testing.T) {
 	defer cc.Close()
 	client := gatewayv1.NewGatewayControlServiceClient(cc)
 	admit := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_, err := client.AdmitConnection(ctx, &gatewayv1.AdmitConnectionRequest{GatewayId: "g", StationId: "CP1"}, grpc.WaitForReady(true))
 		return err
 	}
 	// Round robin over the cores that are ready: once both connections are
 	// up, both cores get admissions.
-	for deadline := time.Now().Add(5 * time.Second); coreA.admitted.Load() == 0 || coreB.admitted.Load() == 0; {
+	for deadline := time.Now().Add(30 * time.Second); coreA.admitted.Load() == 0 || coreB.admitted.Load() == 0; {
 		if time.Now().After(deadline) {
 			t.Fatalf("admissions not spread: core A %d, core B %d", coreA.admitted.Load(), coreB.admitted.Load())
 		}

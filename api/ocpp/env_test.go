@@ -164,7 +164,7 @@ func (h *harness) reply(v ocppj.Version) ocppj.Frame {
 			h.t.Fatalf("envelope message id %q, frame id %q", env.GetMessageId(), f.ID)
 		}
 		return f
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		h.t.Fatal("no reply on the gateway queue")
 	}
 	return ocppj.Frame{}
