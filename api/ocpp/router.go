@@ -40,6 +40,7 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 	"github.com/chargeplane/chargeplane/pkg/tracing"
+	"github.com/chargeplane/chargeplane/pkg/truncate"
 )
 
 // Deps are the router's collaborators.
@@ -392,7 +393,7 @@ func (r *Router) handleFrame(ctx context.Context, log *slog.Logger, env *busv1.E
 	ctx, span := tracing.Tracer().Start(ctx, "ocpp handle "+metrics.ActionLabel(v, f.Action), trace.WithSpanKind(trace.SpanKindConsumer))
 	defer span.End()
 	if span.IsRecording() {
-		span.SetAttributes(attribute.String("ocpp.action", truncate(f.Action, 64)), attribute.String("ocpp.message_id", f.ID),
+		span.SetAttributes(attribute.String("ocpp.action", truncate.Bytes(f.Action, 64)), attribute.String("ocpp.message_id", f.ID),
 			attribute.String("ocpp.station_id", env.GetStationId()), attribute.String("ocpp.version", v.String()))
 	}
 	log = log.With("action", f.Action, "message_id", f.ID)
@@ -522,7 +523,7 @@ func (r *Router) call(ctx context.Context, log *slog.Logger, v ocppj.Version, en
 	if err != nil {
 		var de *route.DecodeError
 		if errors.As(err, &de) {
-			return nil, &callError{ocppj.FormatViolation(v), truncate(de.Err.Error(), 200)}
+			return nil, &callError{ocppj.FormatViolation(v), truncate.Bytes(de.Err.Error(), 200)}
 		}
 		// The charger retries an InternalError; a fake success would lose
 		// what it told us.
@@ -599,11 +600,4 @@ func (r *Router) logMessage(env *busv1.Envelope, dir, typ, id, action string, fr
 		StationID: env.GetStationId(), At: at, Direction: dir, MessageType: typ,
 		MessageID: id, Action: action, ConnectionID: env.GetConnectionId(), Frame: string(frame),
 	})
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

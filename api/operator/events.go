@@ -14,6 +14,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/event"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
+	"github.com/chargeplane/chargeplane/pkg/truncate"
 )
 
 // EventsOpenHeader is sent in StreamEvents' response headers once the
@@ -52,18 +53,11 @@ func EventFilter(stations, types []string) (event.Filter, error) {
 	}
 	for _, t := range types {
 		if !event.Known(event.Type(t)) {
-			return f, errors.New("unknown event type " + truncate(t, 40))
+			return f, errors.New("unknown event type " + truncate.Marked(t, 40, "…"))
 		}
 		f.Types = append(f.Types, event.Type(t))
 	}
 	return f, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
 
 // StreamEvents sends the events after after_id, then live ones, until the

@@ -9,6 +9,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"strings"
+
+	"github.com/chargeplane/chargeplane/pkg/truncate"
 )
 
 // Key sizes a station certificate may have: the OCPP security profiles'
@@ -115,9 +117,5 @@ func csrDER(csr string) ([]byte, error) {
 // quote bounds and escapes text a station chose before it reaches a log
 // line or an event.
 func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return strings.ToValidUTF8(s, "?")
+	return strings.ToValidUTF8(truncate.Marked(s, 64, "…"), "?")
 }

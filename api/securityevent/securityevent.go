@@ -16,6 +16,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/admission"
 	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/pkg/truncate"
 )
 
 // Types of the events the CSMS raises itself (the certificate ones are
@@ -90,11 +91,7 @@ func Bound(s string, max int) string {
 		return clean
 	}
 	const mark = "…"
-	cut := max - len(mark)
-	for cut > 0 && !utf8.RuneStart(clean[cut]) {
-		cut--
-	}
-	return clean[:cut] + mark
+	return truncate.Bytes(clean, max-len(mark)) + mark
 }
 
 // Admissions records the control plane's refused admissions

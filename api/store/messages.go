@@ -9,9 +9,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
+
+	"github.com/chargeplane/chargeplane/pkg/truncate"
 )
 
 // Directions and message types of the station message log.
@@ -234,11 +235,7 @@ func truncateFrame(f string, max int) string {
 	if len(f) <= max {
 		return f
 	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(f[cut]) {
-		cut--
-	}
-	return f[:cut] + fmt.Sprintf("…(truncated, %d bytes)", len(f))
+	return truncate.Bytes(f, max) + fmt.Sprintf("…(truncated, %d bytes)", len(f))
 }
 
 // Close writes what is queued and stops the writer.

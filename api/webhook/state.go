@@ -6,6 +6,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/event"
 	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/pkg/truncate"
 )
 
 // The back-off between attempts at one event: FirstRetry after the first
@@ -86,14 +87,4 @@ func expiredRun(evs []event.Event, now time.Time, retryFor time.Duration) int {
 	return n
 }
 
-func bounded(s string) string {
-	if len(s) <= maxErrorLen {
-		return s
-	}
-	// Cut on a rune boundary.
-	cut := maxErrorLen
-	for cut > 0 && s[cut]&0xC0 == 0x80 {
-		cut--
-	}
-	return s[:cut] + "…"
-}
+func bounded(s string) string { return truncate.Marked(s, maxErrorLen, "…") }

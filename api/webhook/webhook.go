@@ -38,6 +38,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/event"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
+	"github.com/chargeplane/chargeplane/pkg/truncate"
 )
 
 // The headers of a delivery.
@@ -158,7 +159,7 @@ func ParseStations(ids []string) ([]string, error) {
 	out := make([]string, 0, min(len(ids), MaxStations))
 	for _, id := range ids {
 		if err := ocppj.ValidateIdentity(id); err != nil {
-			return nil, fmt.Errorf("station_ids: %q: %w", truncate(id, 40), err)
+			return nil, fmt.Errorf("station_ids: %q: %w", truncate.Marked(id, 40, "…"), err)
 		}
 		if slices.Contains(out, id) {
 			continue
@@ -182,13 +183,6 @@ func SplitStations(stored string) []string { return strings.Fields(stored) }
 // the event streams use too.
 func Filter(w *store.Webhook) event.Filter {
 	return event.Filter{Types: SplitTypes(w.EventTypes), StationIDs: SplitStations(w.StationIDs)}
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
 
 // CheckSecret checks a secret an operator chose.

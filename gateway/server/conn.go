@@ -22,6 +22,7 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 	"github.com/chargeplane/chargeplane/pkg/outcome"
 	"github.com/chargeplane/chargeplane/pkg/tracing"
+	"github.com/chargeplane/chargeplane/pkg/truncate"
 )
 
 const (
@@ -265,7 +266,7 @@ func (c *conn) handleFrame(data []byte) {
 		// The root of the CALL's trace, ended when its answer is written.
 		ctx, span := tracing.Tracer().Start(context.Background(), "ocpp receive "+metrics.ActionLabel(c.version, f.Action), trace.WithSpanKind(trace.SpanKindServer))
 		if span.IsRecording() {
-			span.SetAttributes(attribute.String("ocpp.action", truncate(f.Action, 64)), attribute.String("ocpp.message_id", f.ID),
+			span.SetAttributes(attribute.String("ocpp.action", truncate.Bytes(f.Action, 64)), attribute.String("ocpp.message_id", f.ID),
 				attribute.String("ocpp.station_id", c.station), attribute.String("ocpp.version", c.version.String()),
 				attribute.String("gateway.id", c.s.cfg.GatewayID))
 		}
@@ -547,7 +548,7 @@ func (c *conn) pingTick() {
 func (c *conn) enqueueCall(ctx context.Context, id, action string, env *busv1.Envelope) {
 	_, span := tracing.Tracer().Start(ctx, "ocpp call "+metrics.ActionLabel(c.version, action), trace.WithSpanKind(trace.SpanKindClient))
 	if span.IsRecording() {
-		span.SetAttributes(attribute.String("ocpp.action", truncate(action, 64)), attribute.String("ocpp.message_id", id),
+		span.SetAttributes(attribute.String("ocpp.action", truncate.Bytes(action, 64)), attribute.String("ocpp.message_id", id),
 			attribute.String("ocpp.station_id", c.station), attribute.String("gateway.id", c.s.cfg.GatewayID))
 	}
 	cc := &coreCall{id: id, frame: env.GetFrame(), replyTo: env.GetReplyTo(), span: span}

@@ -20,7 +20,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -32,6 +31,7 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/metrics"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 	"github.com/chargeplane/chargeplane/pkg/outcome"
+	"github.com/chargeplane/chargeplane/pkg/truncate"
 )
 
 // PathPrefix is where chargers connect: PathPrefix + percent-encoded identity.
@@ -437,7 +437,7 @@ func (s *Server) handleDownstream(ctx context.Context, env *busv1.Envelope) erro
 			reason = "replaced by a newer connection"
 		}
 		c.log.Info("core asked to close the connection", "reason", reason)
-		c.closeWith(websocket.StatusPolicyViolation, truncate(reason, 120))
+		c.closeWith(websocket.StatusPolicyViolation, truncate.Bytes(reason, 120))
 	default:
 		s.log.Debug("ignored downstream message", "kind", env.GetKind())
 	}
@@ -576,15 +576,4 @@ func chooseSubprotocol(h http.Header) (string, ocppj.Version) {
 		}
 	}
 	return "", 0
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	// Cut on a rune boundary so the close reason stays valid UTF-8.
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/chargeplane/chargeplane/pkg/truncate"
 )
 
 // MaxValue is the most bytes of one attribute value a line keeps.
@@ -32,11 +34,7 @@ func Clip(s string) string {
 		return strings.ToValidUTF8(s, "\uFFFD")
 	}
 	mark := fmt.Sprintf("…(%d bytes)", len(s))
-	cut := MaxValue - len(mark)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strings.ToValidUTF8(s[:cut], "\uFFFD") + mark
+	return strings.ToValidUTF8(truncate.Bytes(s, MaxValue-len(mark)), "\uFFFD") + mark
 }
 
 // clipAttr clips a string or error value, and those in a group.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/chargeplane/chargeplane/pkg/truncate"
 )
 
 // Errors returned by the encoders; they are programming errors of the caller,
@@ -77,7 +79,7 @@ func EncodeCallError(id string, code ErrorCode, description string, details any)
 	if err != nil {
 		return nil, fmt.Errorf("encode CALLERROR %q details: %w", id, err)
 	}
-	description = truncate(description, MaxErrorDescriptionLen)
+	description = truncate.Chars(description, MaxErrorDescriptionLen)
 	buf := make([]byte, 0, len(d)+len(id)+len(code)+len(description)+16)
 	buf = append(buf, "[4,"...)
 	buf = appendString(buf, id)
@@ -137,19 +139,4 @@ func appendString(buf []byte, s string) []byte {
 	buf = append(buf, '"')
 	buf = append(buf, s...)
 	return append(buf, '"')
-}
-
-// truncate cuts s to at most n characters without splitting one.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	count := 0
-	for i := range s {
-		if count == n {
-			return s[:i]
-		}
-		count++
-	}
-	return s
 }

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/text/message"
 
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
+	"github.com/chargeplane/chargeplane/pkg/truncate"
 )
 
 //go:embed v16/*.json v201/*.json
@@ -271,7 +272,7 @@ func checkNumbers(inst any) error {
 	ptr := pointer(tokens)
 	return &ValidationError{
 		Code:        ocppj.CodePropertyConstraintViolation,
-		Description: truncate(ptr+": number out of range", ocppj.MaxErrorDescriptionLen),
+		Description: truncate.Chars(ptr+": number out of range", ocppj.MaxErrorDescriptionLen),
 		Pointer:     ptr,
 	}
 }
@@ -353,7 +354,7 @@ func convert(v ocppj.Version, root *jsonschema.ValidationError) *ValidationError
 	if n := len(leaves) - 1; n > 0 {
 		desc += fmt.Sprintf(" (and %d more)", n)
 	}
-	return &ValidationError{Code: first.code, Description: truncate(desc, ocppj.MaxErrorDescriptionLen), Pointer: first.pointer}
+	return &ValidationError{Code: first.code, Description: truncate.Chars(desc, ocppj.MaxErrorDescriptionLen), Pointer: first.pointer}
 }
 
 // Ranks order violations: missing data first, then wrong types, then bad
@@ -401,16 +402,4 @@ func pointer(tokens []string) string {
 
 func escape(token string) string {
 	return strings.NewReplacer("~", "~0", "/", "~1").Replace(token)
-}
-
-// truncate cuts s to at most n characters without splitting one.
-func truncate(s string, n int) string {
-	count := 0
-	for i := range s {
-		if count == n {
-			return s[:i]
-		}
-		count++
-	}
-	return s
 }
