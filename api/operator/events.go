@@ -14,15 +14,11 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/event"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
-	"github.com/chargeplane/chargeplane/pkg/truncate"
 )
 
 // EventsOpenHeader is sent in StreamEvents' response headers once the
 // subscription is open (the SSE adapter tells a refusal from a stream by it).
 const EventsOpenHeader = "x-events-open"
-
-// maxEventFilters bounds the station ids and types one stream may name.
-const maxEventFilters = 100
 
 // EventService implements chargeplane.v1.EventService.
 type EventService struct {
@@ -39,25 +35,11 @@ func NewEventService(hub *event.Hub, logger *slog.Logger) *EventService {
 	return &EventService{hub: hub, log: logger}
 }
 
-// EventFilter checks a stream's filters (also the SSE query's).
+// EventFilter checks a stream's filters (also the SSE query's). A station
+// is named by ValidateStationRef, so that one registered before the
+// stricter rule for new ids still has its events streamed.
 func EventFilter(stations, types []string) (event.Filter, error) {
-	var f event.Filter
-	if len(stations) > maxEventFilters || len(types) > maxEventFilters {
-		return f, errors.New("at most 100 stations and 100 types")
-	}
-	for _, id := range stations {
-		if err := ValidateStationRef(id); err != nil {
-			return f, err
-		}
-		f.StationIDs = append(f.StationIDs, id)
-	}
-	for _, t := range types {
-		if !event.Known(event.Type(t)) {
-			return f, errors.New("unknown event type " + truncate.Marked(t, 40, "…"))
-		}
-		f.Types = append(f.Types, event.Type(t))
-	}
-	return f, nil
+	return event.ParseFilter(stations, types, ValidateStationRef)
 }
 
 // StreamEvents sends the events after after_id, then live ones, until the

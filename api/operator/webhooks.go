@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/chargeplane/chargeplane/api/event"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/api/webhook"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
@@ -76,7 +77,7 @@ func (s *WebhookService) CreateWebhook(ctx context.Context, req *chargeplanev1.C
 	if err != nil {
 		return nil, invalid(err)
 	}
-	types, err := webhook.ParseTypes(req.GetEventTypes())
+	types, err := event.ParseTypes(req.GetEventTypes())
 	if err != nil {
 		return nil, invalid(err)
 	}
@@ -152,7 +153,7 @@ func (s *WebhookService) UpdateWebhook(ctx context.Context, req *chargeplanev1.U
 		p.URL = &v
 	}
 	if req.GetUpdateEventTypes() {
-		types, err := webhook.ParseTypes(req.GetEventTypes())
+		types, err := event.ParseTypes(req.GetEventTypes())
 		if err != nil {
 			return nil, invalid(err)
 		}

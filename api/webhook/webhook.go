@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,7 +37,6 @@ import (
 	"github.com/chargeplane/chargeplane/api/event"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
-	"github.com/chargeplane/chargeplane/pkg/truncate"
 )
 
 // The headers of a delivery.
@@ -64,7 +62,7 @@ const (
 	MaxNameLen   = 200
 	// MaxStations bounds the stations a webhook is limited to, as the
 	// event streams' filters are bounded.
-	MaxStations     = 100
+	MaxStations     = event.MaxFilterStations
 	generatedSecret = 32 // random bytes of a generated secret
 	secretPrefix    = "whsec_"
 )
@@ -113,22 +111,6 @@ func ParseURL(raw string, allowPrivate bool) (*url.URL, error) {
 	return u, nil
 }
 
-// ParseTypes checks a list of event types (empty: every type) and returns
-// it without duplicates, in the order given.
-func ParseTypes(types []string) ([]event.Type, error) {
-	out := make([]event.Type, 0, len(types))
-	for _, s := range types {
-		t := event.Type(strings.TrimSpace(s))
-		if !event.Known(t) {
-			return nil, fmt.Errorf("unknown event type %q (docs/integrations.md lists them)", s)
-		}
-		if !slices.Contains(out, t) {
-			out = append(out, t)
-		}
-	}
-	return out, nil
-}
-
 // JoinTypes and SplitTypes convert the list to and from its stored form.
 func JoinTypes(types []event.Type) string {
 	s := make([]string, len(types))
@@ -152,22 +134,15 @@ func SplitTypes(stored string) []event.Type {
 }
 
 // ParseStations checks the station ids a webhook is limited to (empty:
-// every station) by the rule chargers' ids follow (ocppj.ValidateIdentity:
-// an id no station can have would select nothing, silently) and returns
-// them without duplicates, in the order given.
+// every station) as event.ParseStations does, by the rule chargers' ids
+// follow (ocppj.ValidateIdentity): an id no station can have would select
+// nothing, silently, and the stored form (JoinStations) relies on ids
+// having no spaces. The event streams accept any id an existing station
+// may have instead.
 func ParseStations(ids []string) ([]string, error) {
-	out := make([]string, 0, min(len(ids), MaxStations))
-	for _, id := range ids {
-		if err := ocppj.ValidateIdentity(id); err != nil {
-			return nil, fmt.Errorf("station_ids: %q: %w", truncate.Marked(id, 40, "…"), err)
-		}
-		if slices.Contains(out, id) {
-			continue
-		}
-		if len(out) == MaxStations {
-			return nil, fmt.Errorf("station_ids: at most %d stations", MaxStations)
-		}
-		out = append(out, id)
+	out, err := event.ParseStations(ids, ocppj.ValidateIdentity)
+	if err != nil {
+		return nil, fmt.Errorf("station_ids: %w", err)
 	}
 	return out, nil
 }
