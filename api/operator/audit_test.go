@@ -122,20 +122,29 @@ func TestAuditTrail(t *testing.T) {
 	})
 }
 
-// A page of the largest size still says another follows: the store reads
-// at most store.MaxPageLimit rows, so the extra row that would tell is not
-// there (every list pages through listPage; the trail stands for them).
+// A page of the largest size says whether another follows: the last page
+// of exactly that size has no token (never a token to an empty page), and
+// one with a successor has a token to it (every list pages through
+// listPage; the trail stands for them).
 func TestAuditFullPage(t *testing.T) {
 	stores(t, func(t *testing.T, st *store.Store) {
 		h := serve(t, st)
 		admin := h.as(t, "root", auth.RoleAdmin)
 		ctx := context.Background()
-		for i := range operator.MaxPageSize + 1 {
+		insert := func(i int) {
 			r := &audit.Record{At: time.Now(), Actor: "ops@example.com", Method: "StationService/UpdateStation", TargetID: fmt.Sprint(i), Outcome: audit.OutcomeOK}
 			if err := st.InsertAudit(ctx, r); err != nil {
 				t.Fatal(err)
 			}
 		}
+		for i := range operator.MaxPageSize {
+			insert(i)
+		}
+		only, err := h.audit.ListAuditRecords(admin, &chargeplanev1.ListAuditRecordsRequest{PageSize: operator.MaxPageSize})
+		if err != nil || len(only.GetRecords()) != operator.MaxPageSize || only.GetNextPageToken() != "" {
+			t.Fatalf("the one full page: %d records, token %q, %v", len(only.GetRecords()), only.GetNextPageToken(), err)
+		}
+		insert(operator.MaxPageSize)
 		first, err := h.audit.ListAuditRecords(admin, &chargeplanev1.ListAuditRecordsRequest{PageSize: operator.MaxPageSize})
 		if err != nil || len(first.GetRecords()) != operator.MaxPageSize || first.GetNextPageToken() == "" {
 			t.Fatalf("first page: %d records, token %q, %v", len(first.GetRecords()), first.GetNextPageToken(), err)

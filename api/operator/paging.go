@@ -23,12 +23,14 @@ func pageSize(req int32) (int, error) {
 }
 
 // hasMore tells from a page fetched with one extra row whether another
-// page follows. The store caps a page at store.MaxPageLimit: a full page of
-// that size may have a successor, so it gets a token (the next page is then
-// possibly empty, which paging clients handle).
-func hasMore(got, size int) bool {
-	return got > size || (got == size && size >= store.MaxPageLimit)
-}
+// page follows. The store reads up to store.MaxPageLimit+1 rows, so this
+// holds for the largest page too (MaxPageSize ≤ store.MaxPageLimit): a
+// full last page gets no token, never one to an empty page.
+func hasMore(got, size int) bool { return got > size }
+
+// The largest page must be one the store reads with its extra row (a
+// negative array length here fails the build otherwise).
+var _ [store.MaxPageLimit - MaxPageSize]struct{}
 
 func encodeCursor(kind, last string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(kind + last))
@@ -90,8 +92,8 @@ func readNewestPage(req pagedRequest, kind string) (listPage, error) {
 }
 
 // limit is how many rows to read: one more than the page, to see whether
-// another follows (within the store's bound, see hasMore).
-func (p listPage) limit() int { return min(p.size+1, store.MaxPageLimit) }
+// another follows (see hasMore).
+func (p listPage) limit() int { return p.size + 1 }
 
 // byID is the store's page to read from a list by id (newest first or
 // not, as the store orders it).

@@ -42,19 +42,11 @@ type CommandOutcome struct {
 
 // SeqPage asks for a slice of a list ordered newest first.
 type SeqPage struct {
-	Limit  int   // 0 means DefaultPageLimit; capped at MaxPageLimit
+	Limit  int   // 0 means DefaultPageLimit; capped at MaxPageLimit+1 (readLimit)
 	Before int64 // keyset cursor: the last seq/id of the previous page; 0 starts at the newest
 }
 
-func (p SeqPage) limit() int {
-	switch {
-	case p.Limit <= 0:
-		return DefaultPageLimit
-	case p.Limit > MaxPageLimit:
-		return MaxPageLimit
-	}
-	return p.Limit
-}
+func (p SeqPage) limit() int { return readLimit(p.Limit) }
 
 // CreateCommand records c as pending (c.Status is forced to pending) and
 // fills in c.Seq. A reused message id is ErrAlreadyExists.

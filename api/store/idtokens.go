@@ -214,15 +214,7 @@ func likeEscape(s string) string { return likeEscaper.Replace(s) }
 
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
-func pageLimit(p Page) int {
-	switch {
-	case p.Limit <= 0:
-		return DefaultPageLimit
-	case p.Limit > MaxPageLimit:
-		return MaxPageLimit
-	}
-	return p.Limit
-}
+func pageLimit(p Page) int { return readLimit(p.Limit) }
 
 // AllIDTokens returns every id token (ordered by id): what a local list
 // is made of (api/locallist). Bounded by the table, which operators fill.

@@ -258,7 +258,7 @@ type MeterValueFilter struct {
 }
 
 // ListMeterValues returns the matching readings of a station in time order,
-// at most limit (0: DefaultPageLimit, capped at MaxPageLimit).
+// at most limit (0: DefaultPageLimit, capped at MaxPageLimit+1: readLimit).
 func (s *Store) ListMeterValues(ctx context.Context, f MeterValueFilter, limit int) ([]MeterValue, error) {
 	q := s.db.WithContext(ctx).Where("station_id = ?", f.StationID)
 	switch {

@@ -129,13 +129,7 @@ func (f StationFilter) apply(db *gorm.DB) *gorm.DB {
 // with their connectors, and how many f selects in all. Keyset paging: pass
 // the last id of a page as the next page's AfterID.
 func (s *Store) ListStations(ctx context.Context, p Page, f StationFilter) ([]Station, int64, error) {
-	limit := p.Limit
-	switch {
-	case limit <= 0:
-		limit = DefaultPageLimit
-	case limit > MaxPageLimit:
-		limit = MaxPageLimit
-	}
+	limit := readLimit(p.Limit)
 	db := s.db.WithContext(ctx)
 	var total int64
 	if err := f.apply(db.Model(&Station{})).Count(&total).Error; err != nil {

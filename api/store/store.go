@@ -147,14 +147,31 @@ type StationPatch struct {
 
 // Page asks for a slice of a list ordered by id.
 type Page struct {
-	Limit   int    // 0 means DefaultPageLimit; capped at MaxPageLimit
+	Limit   int    // 0 means DefaultPageLimit; capped at MaxPageLimit+1 (pageLimit)
 	AfterID string // keyset cursor: the last id of the previous page
 }
 
 const (
 	DefaultPageLimit = 100
-	MaxPageLimit     = 1000
+	// MaxPageLimit is the largest page a list serves.
+	MaxPageLimit = 1000
 )
+
+// readLimit is how many rows a list read returns for a Limit asked:
+// DefaultPageLimit for none, at most MaxPageLimit+1. The one past the
+// largest page is the row that tells a caller paging by MaxPageLimit
+// whether another page follows: without it a full page of MaxPageLimit
+// could not be told from the last one, and the caller would hand out a
+// token to a page that is possibly empty.
+func readLimit(limit int) int {
+	switch {
+	case limit <= 0:
+		return DefaultPageLimit
+	case limit > MaxPageLimit+1:
+		return MaxPageLimit + 1
+	}
+	return limit
+}
 
 // ConnectionEvent is what the registry needs to know about a connection.
 type ConnectionEvent struct {
