@@ -148,13 +148,14 @@ func TestGenericCallHasTheTypedEffects(t *testing.T) {
 				s := tableSender(c, st)
 
 				// typed runs the operation on TYPED, then sends what it sent
-				// to GENERIC through the generic call.
-				typed := func(in any, check func(typed, generic string)) {
+				// to GENERIC through the generic call; it returns the typed
+				// reply.
+				typed := func(in any, check func(typed, generic string)) any {
 					t.Helper()
 					if _, err := command.Do[any](ctx, s, "TYPED", "op", in); err == nil {
 						t.Fatal("an operation answered for the wrong result type")
 					}
-					_, err := doTyped(ctx, s, in)
+					reply, err := doTyped(ctx, s, in)
 					if err != nil {
 						t.Fatalf("typed %T: %v", in, err)
 					}
@@ -163,6 +164,7 @@ func TestGenericCallHasTheTypedEffects(t *testing.T) {
 						t.Fatalf("generic %s: %v", action, err)
 					}
 					check("TYPED", "GENERIC")
+					return reply
 				}
 
 				profile := map[string]any{"chargingProfileId": 7, "stackLevel": 1, "chargingProfilePurpose": "TxDefaultProfile",
@@ -194,11 +196,15 @@ func TestGenericCallHasTheTypedEffects(t *testing.T) {
 						t.Errorf("SetChargingProfile stored\n typed:   %s\n generic: %s", pa, pb)
 					}
 				})
-				typed(&chargeplanev1.ClearChargingProfileRequest{StationId: "TYPED", ProfileId: i32(7)}, func(a, b string) {
+				cleared := typed(&chargeplanev1.ClearChargingProfileRequest{StationId: "TYPED", ProfileId: i32(7)}, func(a, b string) {
 					if pa, pb := profiles(a), profiles(b); pa != "[]" || pb != "[]" {
 						t.Errorf("ClearChargingProfile left\n typed:   %s\n generic: %s", pa, pb)
 					}
 				})
+				// The reply counts the stored profiles the clear removed.
+				if r, ok := cleared.(command.ClearProfilesReply); !ok || r.Removed != 1 {
+					t.Errorf("ClearChargingProfile replied %+v", cleared)
+				}
 
 				// The list a station should hold, planned as the operator
 				// service plans it (api/locallist).

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
@@ -68,25 +69,13 @@ type ProfileCriteria struct {
 	StackLevel *int
 }
 
-// Matches reports whether a clear with c removes p (of its station), by
-// the rule ClearChargingProfiles applies in SQL.
-func (c ProfileCriteria) Matches(p ChargingProfile) bool {
-	if p.Source != ProfileSourceSet {
-		return false
-	}
-	if c.ProfileID != nil {
-		return p.ProfileID == *c.ProfileID
-	}
-	return (c.EVSEID == nil || p.EVSEID == *c.EVSEID) && (c.Purpose == "" || p.Purpose == c.Purpose) &&
-		(c.StackLevel == nil || p.StackLevel == *c.StackLevel)
-}
-
 // ClearChargingProfiles removes the stored "set" profiles of a station that
-// match c and returns how many there were.
-func (s *Store) ClearChargingProfiles(ctx context.Context, stationID string, c ProfileCriteria) (int64, error) {
-	var n int64
+// match c and returns them (RETURNING: the rows this delete removed, not a
+// read before it), so a caller acts on exactly what went.
+func (s *Store) ClearChargingProfiles(ctx context.Context, stationID string, c ProfileCriteria) ([]ChargingProfile, error) {
+	var removed []ChargingProfile
 	err := s.write(ctx, func(tx *gorm.DB) error {
-		q := tx.Where("station_id = ? AND source = ?", stationID, ProfileSourceSet)
+		q := tx.Clauses(clause.Returning{}).Where("station_id = ? AND source = ?", stationID, ProfileSourceSet)
 		if c.ProfileID != nil {
 			q = q.Where("profile_id = ?", *c.ProfileID)
 		} else {
@@ -100,14 +89,14 @@ func (s *Store) ClearChargingProfiles(ctx context.Context, stationID string, c P
 				q = q.Where("stack_level = ?", *c.StackLevel)
 			}
 		}
-		res := q.Delete(&ChargingProfile{})
-		n = res.RowsAffected
-		return res.Error
+		// removed is empty here: Delete would add a non-empty slice's
+		// primary keys to the condition.
+		return q.Delete(&removed).Error
 	})
 	if err != nil {
-		return 0, translate("store: clear charging profiles", err)
+		return nil, translate("store: clear charging profiles", err)
 	}
-	return n, nil
+	return removed, nil
 }
 
 // SaveReportedChargingProfiles stores the profiles of one

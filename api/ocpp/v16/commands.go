@@ -43,7 +43,7 @@ type ReservationStore interface {
 // ProfileStore keeps the charging profiles stations accepted.
 type ProfileStore interface {
 	SaveChargingProfile(ctx context.Context, p *store.ChargingProfile) error
-	ClearChargingProfiles(ctx context.Context, stationID string, c store.ProfileCriteria) (int64, error)
+	ClearChargingProfiles(ctx context.Context, stationID string, c store.ProfileCriteria) ([]store.ChargingProfile, error)
 }
 
 // idTagLen is the longest 1.6 idTag (CiString20).
@@ -490,8 +490,9 @@ func clearChargingProfile(_ context.Context, _ command.Meta, in *chargeplanev1.C
 // Accepted, or Unknown (the station has none such either).
 func (c commands) clearProfilesAnswered(ctx context.Context, a answer[ocpp16.ClearChargingProfileRequest, ocpp16.ClearChargingProfileResponse]) (int64, error) {
 	r := a.Request
-	return c.Profiles.ClearChargingProfiles(ctx, a.StationID, store.ProfileCriteria{ProfileID: r.Id, EVSEID: r.ConnectorId,
+	removed, err := c.Profiles.ClearChargingProfiles(ctx, a.StationID, store.ProfileCriteria{ProfileID: r.Id, EVSEID: r.ConnectorId,
 		Purpose: string(r.ChargingProfilePurpose), StackLevel: r.StackLevel})
+	return int64(len(removed)), err
 }
 
 func profilesCleared(a answer[ocpp16.ClearChargingProfileRequest, ocpp16.ClearChargingProfileResponse], n int64) (command.ClearProfilesReply, error) {

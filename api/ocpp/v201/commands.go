@@ -58,8 +58,7 @@ type ReservationStore interface {
 // ProfileStore keeps the charging profiles stations accepted.
 type ProfileStore interface {
 	SaveChargingProfile(ctx context.Context, p *store.ChargingProfile) error
-	ClearChargingProfiles(ctx context.Context, stationID string, c store.ProfileCriteria) (int64, error)
-	ListChargingProfiles(ctx context.Context, stationID string, f store.ChargingProfileFilter) ([]store.ChargingProfile, error)
+	ClearChargingProfiles(ctx context.Context, stationID string, c store.ProfileCriteria) ([]store.ChargingProfile, error)
 }
 
 // plannedWithin reports whether EV schedules are planned within profiles
@@ -657,28 +656,18 @@ func (c commands) clearProfilesAnswered(ctx context.Context, a answer[ocpp201.Cl
 	if k := a.Request.ChargingProfileCriteria; k != nil {
 		crit.EVSEID, crit.Purpose, crit.StackLevel = k.EvseId, string(k.ChargingProfilePurpose), k.StackLevel
 	}
-	// Which EVSEs lose a limit their schedules were planned within, read
-	// before the clear: the criteria may name the profile by id alone.
-	var replan []int
-	if c.Planner != nil {
-		ps, err := c.Profiles.ListChargingProfiles(ctx, a.StationID, store.ChargingProfileFilter{Source: store.ProfileSourceSet})
-		if err != nil {
-			return 0, err
-		}
-		for _, p := range ps {
-			if crit.Matches(p) && plannedWithin(p.Purpose) {
-				replan = append(replan, p.EVSEID)
-			}
-		}
-	}
-	n, err := c.Profiles.ClearChargingProfiles(ctx, a.StationID, crit)
+	removed, err := c.Profiles.ClearChargingProfiles(ctx, a.StationID, crit)
 	if err != nil {
 		return 0, err
 	}
-	for _, evse := range replan {
-		c.Planner.Replan(a.StationID, evse)
+	// The EVSEs that lost a limit their schedules were planned within are
+	// those of the profiles removed (the criteria may name one by id alone).
+	for _, p := range removed {
+		if c.Planner != nil && plannedWithin(p.Purpose) {
+			c.Planner.Replan(a.StationID, p.EVSEID)
+		}
 	}
-	return n, nil
+	return int64(len(removed)), nil
 }
 
 func profilesCleared(a answer[ocpp201.ClearChargingProfileRequest, ocpp201.ClearChargingProfileResponse], n int64) (command.ClearProfilesReply, error) {
