@@ -31,10 +31,16 @@ const SuppressedKey = "suppressed_lines"
 // is replaced.
 func Clip(s string) string {
 	if len(s) <= MaxValue {
-		return strings.ToValidUTF8(s, "\uFFFD")
+		// A replaced byte (or run) takes three: the repaired value may outgrow the
+		// bound, and is then clipped below like a long one.
+		if v := strings.ToValidUTF8(s, "\uFFFD"); len(v) <= MaxValue {
+			return v
+		}
 	}
 	mark := fmt.Sprintf("…(%d bytes)", len(s))
-	return strings.ToValidUTF8(truncate.Bytes(s, MaxValue-len(mark)), "\uFFFD") + mark
+	// Repaired before the cut, so the cut bounds what is kept.
+	head := strings.ToValidUTF8(s[:min(len(s), MaxValue)], "\uFFFD")
+	return truncate.Bytes(head, MaxValue-len(mark)) + mark
 }
 
 // clipAttr clips a string or error value, and those in a group.

@@ -26,6 +26,14 @@ func TestClip(t *testing.T) {
 	if got := Clip("bad\xffutf8"); !utf8.ValidString(got) {
 		t.Errorf("Clip kept invalid UTF-8: %q", got)
 	}
+	// Each invalid byte between valid ones becomes a three-byte
+	// replacement (ToValidUTF8 replaces a run by one): still within
+	// the bound, short or long.
+	for _, n := range []int{MaxValue / 2, MaxValue, 4 * MaxValue} {
+		if got := Clip(strings.Repeat("\xffa", n/2)); !utf8.ValidString(got) || len(got) > MaxValue || Clip(got) != got {
+			t.Errorf("Clip(%d bytes, half invalid) = %d bytes %q", n, len(got), got)
+		}
+	}
 }
 
 func TestClippedLogger(t *testing.T) {
