@@ -354,9 +354,14 @@ func (d *Dispatcher) abandon(id string, w *waiter) *busv1.Envelope {
 // station may have reconnected elsewhere. One query for all the waiting
 // stations.
 func (d *Dispatcher) CheckConnections(ctx context.Context) error {
+	// Only the commands waiting before the query are judged by it: one
+	// sent meanwhile (to a station not queried, or on a connection made
+	// after the query read the old one) is not gone.
 	d.mu.Lock()
+	checked := make(map[string]struct{}, len(d.waiters))
 	stations := make(map[string]struct{}, len(d.waiters))
-	for _, w := range d.waiters {
+	for id, w := range d.waiters {
+		checked[id] = struct{}{}
 		stations[w.station] = struct{}{}
 	}
 	d.mu.Unlock()
@@ -373,7 +378,11 @@ func (d *Dispatcher) CheckConnections(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for id, w := range d.waiters {
+	for id := range checked {
+		w, waiting := d.waiters[id]
+		if !waiting {
+			continue // answered meanwhile
+		}
 		if conn, ok := current[w.station]; ok && conn == w.conn {
 			continue
 		}

@@ -44,24 +44,7 @@ func (b *answeringBus) PublishDownstream(ctx context.Context, env *busv1.Envelop
 // same path, abandon, but cannot be made ready at the same moment here.)
 func TestAnswerThereWhenWaitEnds(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreateStation(ctx, &store.Station{ID: "CS1"}); err != nil {
-		t.Fatal(err)
-	}
-	ev := store.ConnectionEvent{StationID: "CS1", GatewayID: "gw", ConnectionID: "conn-1", OCPPVersion: ocppj.V16}
-	if _, err := st.RecordAdmission(ctx, ev); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := st.MarkConnected(ctx, ev); err != nil || !ok {
-		t.Fatalf("mark connected: %v %v", ok, err)
-	}
+	st := connectedStore(t, "CS1")
 	reg, err := schema.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -99,5 +82,81 @@ func TestAnswerThereWhenWaitEnds(t *testing.T) {
 				t.Errorf("%d waiters left", n)
 			}
 		})
+	}
+}
+
+// connectedStore is a SQLite store where each station is connected (1.6)
+// on connection "conn-" + its id.
+func connectedStore(t *testing.T, stations ...string) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range stations {
+		if err := st.CreateStation(ctx, &store.Station{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		ev := store.ConnectionEvent{StationID: id, GatewayID: "gw", ConnectionID: "conn-" + id, OCPPVersion: ocppj.V16}
+		if _, err := st.RecordAdmission(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := st.MarkConnected(ctx, ev); err != nil || !ok {
+			t.Fatalf("mark connected: %v %v", ok, err)
+		}
+	}
+	return st
+}
+
+// queryHook runs during every CurrentConnections query, as a Call
+// registering its waiter while the check reads the database would.
+type queryHook struct {
+	*store.Store
+	during func()
+}
+
+func (q *queryHook) CurrentConnections(ctx context.Context, ids []string) (map[string]string, error) {
+	q.during()
+	return q.Store.CurrentConnections(ctx, ids)
+}
+
+// The connection check fails the commands whose connection is gone, and
+// only those that were waiting when it read the connections: a command
+// sent meanwhile, to a station the query did not ask about, is not gone.
+func TestCheckConnectionsJudgesOnlyWhatItRead(t *testing.T) {
+	st := connectedStore(t, "CS1", "CS2")
+	q := &queryHook{Store: st}
+	d := NewDispatcher(Deps{Store: q, CoreID: "core-1"})
+	old := &waiter{station: "CS1", conn: "conn-before", action: "Reset", ch: make(chan *busv1.Envelope, 1)}
+	sent := &waiter{station: "CS2", conn: "conn-CS2", action: "Reset", ch: make(chan *busv1.Envelope, 1)}
+	d.waiters["on-old-connection"] = old
+	q.during = func() {
+		d.mu.Lock()
+		d.waiters["sent-meanwhile"] = sent
+		d.mu.Unlock()
+	}
+	if err := d.CheckConnections(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case env := <-old.ch:
+		if env.GetKind() != busv1.Kind_KIND_CALL_FAILED || env.GetReason() != string(outcome.ConnectionClosed) {
+			t.Errorf("command on a replaced connection got %v", env)
+		}
+	default:
+		t.Error("the command on a replaced connection was not answered")
+	}
+	select {
+	case env := <-sent.ch:
+		t.Errorf("the command sent during the check was answered %v", env)
+	default:
+	}
+	if _, waiting := d.waiters["sent-meanwhile"]; !waiting {
+		t.Error("the command sent during the check no longer waits")
 	}
 }
