@@ -289,7 +289,10 @@ func (d *Dispatcher) Call(ctx context.Context, r Request) (*Result, error) {
 		MessageId:    id,
 		Frame:        frame,
 	}
-	if err := d.bus.PublishDownstream(ctx, env); err != nil {
+	// Not cut short by the caller leaving: a message the broker took may
+	// reach the charger, and "could not publish" would then be false. A
+	// caller who left is seen below, as for any wait.
+	if err := d.bus.PublishDownstream(context.WithoutCancel(ctx), env); err != nil {
 		if ans := d.abandon(id, w); ans != nil {
 			// The broker failed to confirm a message it delivered.
 			return d.settle(log, id, w, ans)

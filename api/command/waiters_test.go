@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/chargeplane/chargeplane/api/store"
@@ -158,5 +159,41 @@ func TestCheckConnectionsJudgesOnlyWhatItRead(t *testing.T) {
 	}
 	if _, waiting := d.waiters["sent-meanwhile"]; !waiting {
 		t.Error("the command sent during the check no longer waits")
+	}
+}
+
+// leavingBus publishes while its caller leaves: like a broker confirm
+// awaited on the caller's context, it fails if that context ends.
+type leavingBus struct {
+	bus.Bus // only PublishDownstream is used
+	leave   func()
+}
+
+func (b *leavingBus) PublishDownstream(ctx context.Context, _ *busv1.Envelope) error {
+	b.leave()
+	return ctx.Err()
+}
+
+// A caller leaving while the command is published is recorded as that,
+// not as "could not publish": the broker may have taken the message.
+func TestCallerLeavesDuringPublish(t *testing.T) {
+	ctx := context.Background()
+	st := connectedStore(t, "CS1")
+	reg, err := schema.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	callCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d := NewDispatcher(Deps{Store: st, Bus: &leavingBus{leave: cancel}, Schemas: reg, CoreID: "core-1"})
+	if _, err := d.Call(callCtx, Request{StationID: "CS1", Action: "ClearCache", Payload: json.RawMessage(`{}`)}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("call: %v, want the caller's cancellation", err)
+	}
+	cmds, _, err := st.ListCommands(ctx, "CS1", store.SeqPage{Limit: 10})
+	if err != nil || len(cmds) != 1 {
+		t.Fatalf("commands %v %v", cmds, err)
+	}
+	if c := cmds[0]; c.Status != outcome.Failed || !strings.HasPrefix(c.ErrorDescription, "caller gave up") {
+		t.Errorf("recorded %s %q, want failed: caller gave up", c.Status, c.ErrorDescription)
 	}
 }
