@@ -140,33 +140,35 @@ func (h *Hub) Deliver(ctx context.Context, evs []Event) {
 		if e.ID <= last {
 			continue
 		}
-		if e.ID > last+1 {
-			h.catchUp(ctx, e.ID-1)
+		if e.ID > last+1 && !h.catchUp(ctx, e.ID-1) {
+			// Handing e out now would skip the gap for good: the next
+			// poll reads the gap and e from the log, in order.
+			return
 		}
 		h.fan(e)
 	}
 }
 
 // catchUp hands out the log's events after the last one handed out, up to
-// upTo (0: all).
-func (h *Hub) catchUp(ctx context.Context, upTo int64) {
+// upTo (0: all); false when the log could not be read that far.
+func (h *Hub) catchUp(ctx context.Context, upTo int64) bool {
 	for {
 		after := h.lastID()
 		if upTo > 0 && after >= upTo {
-			return
+			return true
 		}
 		evs, err := h.cfg.Log.ReadEvents(ctx, Range{After: after, UpTo: upTo}, readPage)
 		if err != nil {
 			if ctx.Err() == nil {
 				h.log.Warn("read events", "after", after, "err", err)
 			}
-			return
+			return false
 		}
 		for _, e := range evs {
 			h.fan(e)
 		}
 		if len(evs) < readPage {
-			return
+			return true
 		}
 	}
 }

@@ -2,6 +2,7 @@ package event
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -11,8 +12,9 @@ import (
 
 // memLog is an in-memory Log.
 type memLog struct {
-	mu  sync.Mutex
-	evs []Event
+	mu        sync.Mutex
+	evs       []Event
+	failReads int // the next reads that fail
 }
 
 func (l *memLog) AppendEvents(_ context.Context, evs []Event, _ time.Time) error {
@@ -28,6 +30,10 @@ func (l *memLog) AppendEvents(_ context.Context, evs []Event, _ time.Time) error
 func (l *memLog) ReadEvents(_ context.Context, r Range, limit int) ([]Event, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.failReads > 0 {
+		l.failReads--
+		return nil, errors.New("database unavailable")
+	}
 	var out []Event
 	for _, e := range l.evs {
 		if e.ID > r.After && (r.UpTo == 0 || e.ID <= r.UpTo) && r.Filter.Match(e) && len(out) < limit {
@@ -108,6 +114,34 @@ func TestHubOrderGapsAndLag(t *testing.T) {
 	}
 	if h.Subscribers() != 2 {
 		t.Fatalf("subscribers = %d", h.Subscribers())
+	}
+}
+
+// An event relayed past a gap the log cannot be read for just now is not
+// handed out ahead of the gap: the next poll hands out both, in order.
+func TestHubGapReadFails(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	log := &memLog{}
+	h := NewHub(HubConfig{Log: log})
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	live, err := h.Subscribe(Filter{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	gap := log.add(2, "CP-1")
+	relayed := log.add(1, "CP-1")
+	log.mu.Lock()
+	log.failReads = 1
+	log.mu.Unlock()
+	h.Deliver(context.Background(), relayed)
+	h.Deliver(context.Background(), nil) // the poll
+	for _, want := range []int64{gap[0].ID, gap[1].ID, relayed[0].ID} {
+		if e := next(t, live); e.ID != want {
+			t.Fatalf("got %d, want %d", e.ID, want)
+		}
 	}
 }
 
