@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -29,6 +30,17 @@ const (
 	loginFailsPerAccount = 10
 	loginFailsPerAddress = 30
 	throttleEntries      = 100_000
+)
+
+// MaxLoginChecks bounds the logins waiting for or running their password
+// check at once. Logins share the Argon2id turns (ARGON2_CONCURRENCY) with
+// stations' admissions and need no credentials: unbounded, a flood of them
+// would queue ahead of every station and keep chargers out. Past the bound
+// a login is answered Unavailable at once, and nothing is counted against
+// the account or address.
+const (
+	MaxLoginChecks = 8
+	loginBusyRetry = time.Second
 )
 
 // AuthStore is what AuthService needs from the store.
@@ -60,6 +72,9 @@ type AuthService struct {
 	logger    *slog.Logger
 	// Failed logins by account (email) and by client address.
 	accounts, addrs *auth.Throttle
+	// checking holds a place per login checking its password
+	// (MaxLoginChecks).
+	checking chan struct{}
 	// dummyHash is verified against when the email is unknown, so that a
 	// wrong email costs as much time as a wrong password and response time
 	// does not reveal which accounts exist.
@@ -82,6 +97,7 @@ func NewAuthService(users AuthStore, tokens *auth.Tokens, creds CredentialCache,
 	now := func() time.Time { return tokens.Now() } // the tokens' clock, also when a test replaces it
 	return &AuthService{
 		users: users, passwords: passwords, tokens: tokens, creds: creds, logger: logger, dummyHash: dummy,
+		checking: make(chan struct{}, MaxLoginChecks),
 		accounts: auth.NewThrottle(loginFailsPerAccount, loginWindow, throttleEntries, now),
 		addrs:    auth.NewThrottle(loginFailsPerAddress, loginWindow, throttleEntries, now),
 	}, nil
@@ -99,15 +115,22 @@ func (s *AuthService) Login(ctx context.Context, req *chargeplanev1.LoginRequest
 		return nil, errBadLogin
 	}
 	addr := access.ClientAddr(ctx)
-	if wait := max(s.accounts.Wait(email), s.addrs.Wait(addr)); wait > 0 {
+	if wait := max(s.accounts.Wait(email), s.addrs.Wait(addressKey(addr))); wait > 0 {
 		s.logger.WarnContext(ctx, "login throttled", "addr", addr)
 		return nil, throttled(wait)
 	}
+	select {
+	case s.checking <- struct{}{}:
+	default:
+		s.logger.WarnContext(ctx, "login refused: too many at once", "addr", addr)
+		return nil, retryLater(codes.Unavailable, "too many logins at once: retry in 1 s", loginBusyRetry)
+	}
 	u, err := s.login(ctx, email, req.GetPassword())
+	<-s.checking
 	if err != nil {
 		if status.Code(err) == codes.Unauthenticated {
 			s.accounts.Fail(email)
-			s.addrs.Fail(addr)
+			s.addrs.Fail(addressKey(addr))
 		}
 		return nil, err
 	}
@@ -126,11 +149,30 @@ func (s *AuthService) Login(ctx context.Context, req *chargeplanev1.LoginRequest
 }
 
 func throttled(wait time.Duration) error {
-	st := status.New(codes.ResourceExhausted, fmt.Sprintf("too many failed logins: retry in %d s", int(wait.Seconds()+1)))
+	return retryLater(codes.ResourceExhausted, fmt.Sprintf("too many failed logins: retry in %d s", int(wait.Seconds()+1)), wait)
+}
+
+func retryLater(code codes.Code, msg string, wait time.Duration) error {
+	st := status.New(code, msg)
 	if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(wait)}); err == nil {
 		st = d
 	}
 	return st.Err()
+}
+
+// addressKey is what failed logins are counted by: the address, or for
+// IPv6 its /64, which one client usually holds whole (counted one address
+// at a time, its 2^64 addresses would never be throttled).
+func addressKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || !ip.Is6() || ip.Is4In6() {
+		return addr
+	}
+	p, err := ip.Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
 }
 
 func (s *AuthService) issue(ctx context.Context, u *store.User) (string, time.Time, error) {

@@ -411,3 +411,55 @@ func TestLoginChecksThroughTheVerifier(t *testing.T) {
 		}
 	})
 }
+
+// TestLoginsBoundedWhileChecking: logins share the Argon2id turns with
+// stations, so at most MaxLoginChecks wait for or run a check at once; the
+// next one is answered Unavailable at once, runs no check and counts no
+// failure, and logins go through again once the checks end.
+func TestLoginsBoundedWhileChecking(t *testing.T) {
+	stores(t, func(t *testing.T, st *store.Store) {
+		tokens, err := auth.NewTokens([]byte(testSecret), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds := access.NewAuthenticator(access.AuthenticatorConfig{Tokens: tokens, Store: st, Logger: quiet})
+		g := &gatedVerifier{gate: make(chan struct{})}
+		svc, err := operator.NewAuthService(st, tokens, creds, g, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		createUser(t, st, "root@example.com", strongPassword)
+		right := &chargeplanev1.LoginRequest{Email: "root@example.com", Password: strongPassword}
+
+		held := make(chan error, operator.MaxLoginChecks)
+		for range operator.MaxLoginChecks {
+			go func() {
+				_, err := svc.Login(context.Background(), right)
+				held <- err
+			}()
+		}
+		for deadline := time.Now().Add(30 * time.Second); g.calls.Load() < operator.MaxLoginChecks; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d logins reached their check, want %d", g.calls.Load(), operator.MaxLoginChecks)
+			}
+		}
+		for range 3 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // a login that queued ends here
+			_, err := svc.Login(ctx, right)
+			cancel()
+			wantCode(t, err, codes.Unavailable)
+		}
+		if n := g.calls.Load(); n != operator.MaxLoginChecks {
+			t.Errorf("%d checks, want %d: a refused login ran one", n, operator.MaxLoginChecks)
+		}
+		close(g.gate)
+		for range operator.MaxLoginChecks {
+			if err := <-held; err != nil {
+				t.Errorf("held login: %v", err)
+			}
+		}
+		if _, err := svc.Login(context.Background(), right); err != nil {
+			t.Fatalf("login once the checks ended: %v (the refusals must not count as failures)", err)
+		}
+	})
+}
