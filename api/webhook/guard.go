@@ -33,14 +33,22 @@ var forbidden = []struct {
 	{netip.MustParsePrefix("240.0.0.0/4"), "reserved"},
 	{netip.MustParsePrefix("::/128"), "unspecified"},
 	{netip.MustParsePrefix("::1/128"), "loopback"},
+	{netip.MustParsePrefix("::/96"), "reserved (IPv4-compatible)"},
+	{netip.MustParsePrefix("100::/64"), "reserved (discard)"},
+	{netip.MustParsePrefix("2001::/32"), "reserved (Teredo tunnel)"},
 	{netip.MustParsePrefix("fc00::/7"), "private (unique local, incl. cloud metadata)"},
 	{netip.MustParsePrefix("fe80::/10"), "link-local"},
 	{netip.MustParsePrefix("ff00::/8"), "multicast"},
 }
 
-// nat64 is the well-known NAT64 prefix: its addresses carry an IPv4
-// address in their last 32 bits, checked like that address.
-var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+// nat64 are the NAT64 prefixes (well-known and local-use): their
+// addresses carry an IPv4 address in their last 32 bits, and 6to4's
+// (2002::/16) carry one in the 32 bits after the prefix; either is checked
+// like that IPv4 address, which the translator or relay would reach.
+var (
+	nat64     = []netip.Prefix{netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48")}
+	sixToFour = netip.MustParsePrefix("2002::/16")
+)
 
 // Forbidden says why ip may not be reached ("loopback", "private"…), or
 // "" when it may.
@@ -48,9 +56,12 @@ func Forbidden(ip netip.Addr) string {
 	// ::ffff:127.0.0.1 is 127.0.0.1; a zone (fe80::1%eth0) would make
 	// Prefix.Contains false.
 	ip = ip.Unmap().WithZone("")
-	if nat64.Contains(ip) {
-		b := ip.As16()
+	b := ip.As16()
+	switch {
+	case nat64[0].Contains(ip) || nat64[1].Contains(ip):
 		ip = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+	case sixToFour.Contains(ip):
+		ip = netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})
 	}
 	for _, f := range forbidden {
 		if f.prefix.Contains(ip) {

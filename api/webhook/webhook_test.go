@@ -58,6 +58,8 @@ func TestForbidden(t *testing.T) {
 		"192.168.1.1": true, "169.254.169.254": true, "100.64.0.1": true, "0.0.0.0": true, "224.0.0.1": true,
 		"255.255.255.255": true, "::1": true, "::": true, "fe80::1": true, "fe80::1%eth0": true, "fd00::1": true,
 		"::ffff:10.0.0.1": true, "64:ff9b::7f00:1": true, "ff02::1": true,
+		"64:ff9b:1::a9fe:a9fe": true, "2002:7f00:1::1": true, "2002:a9fe:a9fe::": true, "::7f00:1": true, "2001:0:4136:e378::1": true,
+		"2002:808:808::1": false, "64:ff9b:1::808:808": false,
 		"8.8.8.8": false, "172.32.0.1": false, "203.0.113.7": false, "2001:4860:4860::8888": false, "64:ff9b::808:808": false,
 	} {
 		ip := netip.MustParseAddr(addr)
