@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/chargeplane/chargeplane/api/redact"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
@@ -106,7 +107,10 @@ func (rc Receiver) Receive(ctx context.Context, m Message) (Answer, error) {
 	d := &store.DataTransfer{StationID: m.StationID, OCPPVersion: m.Version, VendorID: m.VendorID,
 		MessageID: m.MessageID, Status: a.Status}
 	if len(m.Data) > 0 && string(m.Data) != "null" {
-		d.Data = string(m.Data)
+		// Kept for viewers (ListDataTransfers): without secrets, like
+		// the message log's copy.
+		data, _ := redact.JSON(m.Data)
+		d.Data = string(data)
 	}
 	if err := rc.Store.RecordDataTransfer(ctx, d); err != nil {
 		return Answer{}, err

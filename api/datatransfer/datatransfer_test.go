@@ -59,6 +59,13 @@ func TestReceive(t *testing.T) {
 			t.Errorf("%s/%s stored %+v", tc.vendor, tc.message, last)
 		}
 	}
+	// What is stored (and listed to viewers) has no secret; the handler
+	// got it as sent.
+	a, err := rc.Receive(ctx, Message{StationID: "CS", Version: ocppj.V201, VendorID: "com.acme", MessageID: "Echo",
+		Data: json.RawMessage(`{"user":"u","password":"p4ss-w0rd"}`)})
+	if last := rec.got[len(rec.got)-1]; err != nil || last.Data != `{"password":"[redacted]","user":"u"}` || string(a.Data) != `{"user":"u","password":"p4ss-w0rd"}` {
+		t.Errorf("secret data: stored %q, answered %s %v", last.Data, a.Data, err)
+	}
 	n := len(rec.got)
 	for _, msg := range []string{"Fail", "Odd"} {
 		if _, err := rc.Receive(ctx, Message{StationID: "CS", Version: ocppj.V201, VendorID: "com.acme", MessageID: msg}); err == nil {

@@ -55,8 +55,9 @@ type (
 		EnergyWh *float64 `json:"energyWh,omitempty"`
 	}
 	// DataTransferPayload: station.data_transfer, a station's DataTransfer
-	// with the status it was answered (the data as sent: a string in
-	// 1.6, any JSON in 2.0.1).
+	// with the status it was answered (the data as sent, a string in 1.6,
+	// any JSON in 2.0.1, without its secrets: the router hands over the
+	// redacted request).
 	DataTransferPayload struct {
 		VendorID  string          `json:"vendorId"`
 		MessageID string          `json:"messageId,omitempty"`

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/chargeplane/chargeplane/api/datatransfer"
+	"github.com/chargeplane/chargeplane/api/event"
+	"github.com/chargeplane/chargeplane/api/redact"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
@@ -228,3 +231,93 @@ func TestDataTransfer(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// callEvents is an EventSink that turns the CALLs it observes into their
+// events at once, as event.Recorder does off the charger's path.
+type callEvents struct {
+	mu     sync.Mutex
+	events []event.Event
+}
+
+func (s *callEvents) Publish(e event.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, e)
+}
+
+func (s *callEvents) ObserveCall(c event.Call) {
+	for _, e := range event.FromCall(c) {
+		s.Publish(e)
+	}
+}
+
+// TestDataTransferSecretsNotRecorded: a secret in a DataTransfer's data
+// (2.0.1 JSON, 1.6 JSON in a string), or in the vendor handler's answer,
+// reaches the handler and the station as sent, but neither the stored
+// transfer (ListDataTransfers), the station.data_transfer event (and so
+// webhooks) nor the message log.
+func TestDataTransferSecretsNotRecorded(t *testing.T) {
+	const secret, answered = "vendor-pass-0123", "answer-secret-4567"
+	var got []string
+	reg := datatransfer.NewRegistry()
+	reg.Register("com.example", "Login", func(_ context.Context, m datatransfer.Message) (datatransfer.Answer, error) {
+		got = append(got, string(m.Data))
+		if m.Version == ocppj.V16 {
+			return datatransfer.Answer{Status: datatransfer.Accepted, Data: json.RawMessage(`"{\"token\":1,\"clientSecret\":\"` + answered + `\"}"`)}, nil
+		}
+		return datatransfer.Answer{Status: datatransfer.Accepted, Data: json.RawMessage(`{"token":1,"clientSecret":"` + answered + `"}`)}, nil
+	})
+	sink, events := &messageSink{}, &callEvents{}
+	h := newHarness(t, "sqlite", func(d *Deps) { d.VendorExtensions = reg; d.MessageLog = sink; d.Events = events })
+	for _, c := range []struct {
+		v       ocppj.Version
+		payload string
+	}{
+		{ocppj.V201, `{"vendorId":"com.example","messageId":"Login","data":{"user":"u1","password":"` + secret + `"}}`},
+		{ocppj.V16, `{"vendorId":"com.example","messageId":"Login","data":"{\"user\":\"u1\",\"password\":\"` + secret + `\"}"}`},
+	} {
+		f := h.call(c.v, "DataTransfer", c.payload)
+		if f.Type != ocppj.CallResult || !strings.Contains(string(f.Payload), answered) {
+			t.Fatalf("%s answered %s", c.v, f.Payload)
+		}
+	}
+	if len(got) != 2 || !strings.Contains(got[0], secret) || !strings.Contains(got[1], secret) {
+		t.Errorf("the handler got %q, want the data as sent", got)
+	}
+	noSecret := func(what, s string) {
+		t.Helper()
+		if strings.Contains(s, secret) || strings.Contains(s, answered) || !strings.Contains(s, redact.Marker) {
+			t.Errorf("%s: %s", what, s)
+		}
+	}
+	ds, total, err := h.store.ListDataTransfers(context.Background(), store.DataTransferFilter{StationID: stationID}, store.Page{})
+	if err != nil || total != 2 {
+		t.Fatalf("stored %+v %d %v", ds, total, err)
+	}
+	for _, d := range ds {
+		noSecret("stored "+d.OCPPVersion.String(), d.Data)
+		if !strings.Contains(d.Data, "u1") {
+			t.Errorf("stored %s without the rest of the data", d.Data)
+		}
+	}
+	events.mu.Lock()
+	n := 0
+	for _, e := range events.events {
+		if e.Type == event.DataTransfer {
+			n++
+			noSecret("event", string(e.Payload))
+		}
+	}
+	events.mu.Unlock()
+	if n != 2 {
+		t.Errorf("%d station.data_transfer events, want 2", n)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.msgs) != 4 {
+		t.Fatalf("message log has %d frames, want 4", len(sink.msgs))
+	}
+	for _, m := range sink.msgs {
+		noSecret("message log "+m.Direction, m.Frame)
+	}
+}

@@ -397,8 +397,11 @@ func (r *Router) handleFrame(ctx context.Context, log *slog.Logger, env *busv1.E
 			attribute.String("ocpp.station_id", env.GetStationId()), attribute.String("ocpp.version", v.String()))
 	}
 	log = log.With("action", f.Action, "message_id", f.ID)
+	// What is recorded of the CALL (the message log, events and so
+	// webhooks) has no secret: e.g. a NotifyReport that shows a password,
+	// a DataTransfer whose data holds one.
+	recordedReq, recorded := redact.Frame(f, env.GetFrame())
 	if !r.msgsSkip[f.Action] {
-		_, recorded := redact.Frame(f, env.GetFrame()) // e.g. a NotifyReport that shows a password
 		r.logMessage(env, store.DirectionIn, store.MessageCall, f.ID, f.Action, recorded)
 	}
 	var after route.FollowUps
@@ -419,7 +422,8 @@ func (r *Router) handleFrame(ctx context.Context, log *slog.Logger, env *busv1.E
 			if env.GetReceivedAt() != nil {
 				at = env.GetReceivedAt().AsTime()
 			}
-			r.events.ObserveCall(event.Call{StationID: env.GetStationId(), Version: v, Action: f.Action, Request: f.Payload, Response: resp, At: at})
+			recordedResp, _ := redact.JSON(resp)
+			r.events.ObserveCall(event.Call{StationID: env.GetStationId(), Version: v, Action: f.Action, Request: recordedReq, Response: recordedResp, At: at})
 		}
 	} else {
 		r.metrics.Message(v, f.Action, metrics.ChargerToCSMS, string(cerr.code))
@@ -583,6 +587,11 @@ func (r *Router) reply(ctx context.Context, env *busv1.Envelope, id, action stri
 		typ = store.MessageCallError
 	}
 	if !r.msgsSkip[action] {
+		if cerr == nil {
+			// The CSMS's answer may hold a secret too (a vendor
+			// handler's DataTransfer data).
+			_, frame = redact.Frame(ocppj.Frame{Type: ocppj.CallResult, ID: id, Payload: resp}, frame)
+		}
 		r.logMessage(out, store.DirectionOut, typ, id, "", frame)
 	}
 	return nil

@@ -8,7 +8,8 @@
 // AuthorizationKey (ChangeConfiguration, GetConfiguration's answer), 2.0.1
 // variables whose name ends in Password (SetVariables, GetVariables,
 // NotifyReport), in any action, so that a new action or the generic call
-// cannot carry one past it.
+// cannot carry one past it. A string that is itself a JSON document (a 1.6
+// DataTransfer's data) is read by the same rule.
 package redact
 
 import (
@@ -98,7 +99,15 @@ func JSON(doc []byte) ([]byte, bool) {
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.UseNumber() // numbers kept exactly as they were
 	var v any
-	if dec.Decode(&v) != nil || !value(v) {
+	if dec.Decode(&v) != nil {
+		return doc, false
+	}
+	if s, ok := v.(string); ok {
+		// A 1.6 DataTransfer's data on its own.
+		if v, ok = nested(s); !ok {
+			return doc, false
+		}
+	} else if !value(v) {
 		return doc, false
 	}
 	var b bytes.Buffer
@@ -143,12 +152,35 @@ func value(v any) bool {
 		return object(x)
 	case []any:
 		changed := false
-		for _, e := range x {
+		for i, e := range x {
+			if s, ok := e.(string); ok {
+				if r, ok := nested(s); ok {
+					x[i], changed = r, true
+				}
+				continue
+			}
 			changed = value(e) || changed
 		}
 		return changed
 	}
 	return false
+}
+
+// nested redacts a string that is itself a JSON object or array, as a 1.6
+// DataTransfer's data (a string by the schema) usually is: the secrets in
+// it are as much secrets as any other. It returns the string re-encoded
+// and true only when it replaced something; any other string is left as
+// it is.
+func nested(s string) (string, bool) {
+	t := strings.TrimSpace(s)
+	if t == "" || (t[0] != '{' && t[0] != '[') || !mayHoldSecret([]byte(t)) {
+		return s, false
+	}
+	out, changed := JSON([]byte(t))
+	if !changed {
+		return s, false
+	}
+	return string(out), true
 }
 
 func object(o map[string]any) bool {
@@ -164,6 +196,12 @@ func object(o map[string]any) bool {
 	}
 	changed := false
 	for k, e := range o {
+		if s, ok := e.(string); ok && !secretKey(k) && norm(k) != sibling {
+			if r, ok := nested(s); ok {
+				o[k], changed = r, true
+			}
+			continue
+		}
 		switch n := norm(k); {
 		case secretKey(k) || n == sibling:
 			changed = mark(o, k) || changed

@@ -30,6 +30,10 @@ func TestJSON(t *testing.T) {
 			`"vpn":{"server":"v","user":"u","password":"` + secret + `","key":"k","type":"IPSec"}}}`, []string{`"server":"v"`}},
 		{"secret-named key", `{"data":{"clientSecret":"` + secret + `"},"n":1.50}`, []string{`"n":1.50`}},
 		{"key spelt with JSON escapes", `{"key":"Authorization\u004bey","value":"` + secret + `"}`, nil},
+		// A 1.6 DataTransfer's data is a string; often JSON itself.
+		{"JSON in a string", `{"vendorId":"x","data":"{\"user\":\"u\",\"password\":\"` + secret + `\"}"}`, []string{`"vendorId":"x"`, `\"user\":\"u\"`}},
+		{"JSON string on its own", `"{\"password\":\"` + secret + `\",\"n\":1}"`, []string{`\"n\":1`}},
+		{"JSON in a string in a list", `{"l":[" [{\"apiSecret\":\"` + secret + `\"}]","plain"]}`, []string{`"plain"`}},
 		{"variable spelt with JSON escapes", `{"setVariableData":[{"component":{"name":"SecurityCtrlr"},"variable":{"name":"BasicAuthPass\u0077ord"},"attributeValue":"` + secret + `"}]}`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,6 +60,8 @@ func TestJSON(t *testing.T) {
 		`{"key":"HeartbeatInterval", "value":"60"}`,
 		`{"setVariableData":[{"component":{"name":"SecurityCtrlr"},"variable":{"name":"SecurityProfile"},"attributeValue":"2"}]}`,
 		`{"idTag":"<&>"}`,
+		`{"vendorId":"x","data":"{\"user\":\"u\",\"passwordHint\"}"}`, // not JSON: kept
+		`{"vendorId":"x","data":"{\"n\":1,\"note\":\"no password here\"}"}`,
 		`not json but a password`,
 		``,
 	} {

@@ -239,8 +239,8 @@ type DataTransfer struct {
 	OCPPVersion ocppj.Version `gorm:"column:ocpp_version"`
 	VendorID    string
 	MessageID   string
-	// Data is the data as sent (JSON text in 2.0.1, a string in 1.6);
-	// empty when absent.
+	// Data is the data as sent (JSON text in 2.0.1, a string in 1.6),
+	// its secrets replaced (api/redact); empty when absent.
 	Data       string
 	Status     string
 	ReceivedAt time.Time
