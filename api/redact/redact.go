@@ -5,7 +5,8 @@
 //
 // A value is secret when its key names one (password, secret, a SIM PIN)
 // or when it is a station's password in OCPP terms: 1.6 configuration key
-// AuthorizationKey (ChangeConfiguration, GetConfiguration's answer), 2.0.1
+// AuthorizationKey (ChangeConfiguration, GetConfiguration's answer) or a
+// 1.6 key whose name announces a secret (SecretConfigurationKey), 2.0.1
 // variables whose name ends in Password (SetVariables, GetVariables,
 // NotifyReport), in any action, so that a new action or the generic call
 // cannot carry one past it. A string that is itself a JSON document (a 1.6
@@ -38,6 +39,13 @@ const (
 // StationPasswordKey reports whether a 1.6 configuration key is the
 // station's Basic-auth password. Keys are case-insensitive (CiString).
 func StationPasswordKey(key string) bool { return strings.EqualFold(key, authorizationKey) }
+
+// SecretConfigurationKey reports whether the value of a 1.6 configuration
+// key is a secret: the station password (StationPasswordKey), or a key
+// whose name announces one (a vendor's WifiPassword, say), by the rule
+// that names a secret field. What a station reports of such a key is
+// recorded, stored and returned without its value.
+func SecretConfigurationKey(key string) bool { return StationPasswordKey(key) || secretKey(key) }
 
 // StationPasswordVariable reports whether a 2.0.1 variable is the station's
 // Basic-auth password. Component and variable names are compared without
@@ -186,7 +194,7 @@ func nested(s string) (string, bool) {
 func object(o map[string]any) bool {
 	// The key whose value is a station password because of a sibling.
 	sibling := ""
-	if k, ok := str(o, "key"); ok && StationPasswordKey(k) {
+	if k, ok := str(o, "key"); ok && SecretConfigurationKey(k) {
 		sibling = "value" // ChangeConfiguration, a key in GetConfiguration's answer
 	}
 	if vr, ok := o["variable"].(map[string]any); ok {

@@ -20,6 +20,7 @@ func TestJSON(t *testing.T) {
 		{"1.6 key in another case", `{"key":"authorizationKEY","value":"` + secret + `"}`, nil},
 		{"1.6 GetConfiguration answer", `{"configurationKey":[{"key":"AuthorizationKey","readonly":false,"value":"` + secret + `"},` +
 			`{"key":"HeartbeatInterval","readonly":false,"value":"300"}]}`, []string{`"value":"300"`, `"readonly":false`}},
+		{"1.6 vendor key naming a secret", `{"configurationKey":[{"key":"WifiPassword","readonly":false,"value":"` + secret + `"}]}`, []string{`"key":"WifiPassword"`}},
 		{"2.0.1 SetVariables", `{"setVariableData":[{"component":{"name":"SecurityCtrlr"},"variable":{"name":"BasicAuthPassword"},"attributeValue":"` + secret + `"},` +
 			`{"component":{"name":"OCPPCommCtrlr"},"variable":{"name":"HeartbeatInterval"},"attributeValue":"60"}]}`, []string{`"attributeValue":"60"`}},
 		{"2.0.1 GetVariables answer", `{"getVariableResult":[{"attributeStatus":"Accepted","component":{"name":"SecurityCtrlr"},` +
@@ -74,6 +75,12 @@ func TestJSON(t *testing.T) {
 func TestStationPassword(t *testing.T) {
 	if !redact.StationPasswordKey("AuthorizationKey") || !redact.StationPasswordKey("authorizationkey") || redact.StationPasswordKey("AuthorizeRemoteTxRequests") {
 		t.Error("StationPasswordKey")
+	}
+	for key, want := range map[string]bool{"AuthorizationKey": true, "authorizationkey": true, "WifiPassword": true, "MqttClientSecret": true,
+		"SimPin": true, "HeartbeatInterval": false, "AuthorizeRemoteTxRequests": false} {
+		if got := redact.SecretConfigurationKey(key); got != want {
+			t.Errorf("SecretConfigurationKey(%q) = %v", key, got)
+		}
 	}
 	if !redact.StationPasswordVariable("SecurityCtrlr", "BasicAuthPassword") || !redact.StationPasswordVariable("securityctrlr", "BASICAUTHPASSWORD") ||
 		redact.StationPasswordVariable("OCPPCommCtrlr", "BasicAuthPassword") {
