@@ -14,9 +14,11 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
 )
 
-// DeviceModels reads the device models stations reported.
+// DeviceModels reads what stations reported of their configuration: the
+// 2.0.1 device model, the 1.6 configuration keys.
 type DeviceModels interface {
 	LatestDeviceModel(ctx context.Context, stationID string) (*store.DeviceModelReport, error)
+	GetConfigurationKey(ctx context.Context, stationID, key string) (*store.ConfigurationKey, error)
 }
 
 // CommandSender sends through the command table, so that every message
@@ -42,10 +44,11 @@ func (s CommandSender) CostMessage(ctx context.Context, stationID, messageID, da
 	return r.Status, nil
 }
 
-// Support implements Sender. A 2.0.1 station's device model answers when
-// it was reported and holds the variable; otherwise the station is asked
-// (GetVariables), as a 1.6 station always is (GetConfiguration): the
-// core keeps no 1.6 configuration.
+// Support implements Sender. What the station last reported answers when
+// it holds the setting (a 2.0.1 station's device model, a 1.6 station's
+// kept CustomDisplayCostAndPrice, which an accepted ChangeConfiguration
+// updates too); otherwise the station is asked (GetVariables,
+// GetConfiguration), and a 1.6 answer is kept for the next time.
 func (s CommandSender) Support(ctx context.Context, stationID string, v ocppj.Version) (Support, error) {
 	switch v {
 	case ocppj.V201:
@@ -73,6 +76,18 @@ func (s CommandSender) Support(ctx context.Context, stationID string, v ocppj.Ve
 		}
 		return Unknown, nil
 	case ocppj.V16:
+		k, err := s.Store.GetConfigurationKey(ctx, stationID, CustomDisplayCostAndPrice)
+		switch {
+		case err == nil:
+			// A value awaiting a reboot is not yet the station's: ask.
+			if k.Value != nil && !k.AwaitingReboot {
+				if sup := FromValue(*k.Value); sup != Unknown {
+					return sup, nil
+				}
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return Unknown, err
+		}
 		r, err := command.Do[command.ConfigurationReply](ctx, s.Commands, stationID, RequestedBy,
 			&chargeplanev1.GetConfigurationRequest{StationId: stationID, Keys: []string{CustomDisplayCostAndPrice}})
 		if err != nil {

@@ -9,8 +9,8 @@
 // A station gets the running cost only once it has said it shows it: a
 // 2.0.1 station by TariffCostCtrlr.Enabled[Cost] (its stored device model,
 // or, when it never reported one, its answer to GetVariables), a 1.6
-// station by its CustomDisplayCostAndPrice key (GetConfiguration: the core
-// keeps no 1.6 configuration). OCPP 2.0.1 (I02) lets the CSMS send
+// station by its CustomDisplayCostAndPrice key (as it last reported or
+// accepted it, kept by api/ocpp/v16, or else asked with GetConfiguration). OCPP 2.0.1 (I02) lets the CSMS send
 // CostUpdated to any station, but the cost so far already reaches every
 // 2.0.1 station in each TransactionEvent answer, while an unsolicited CALL
 // at every interval to a station that may not implement the Tariff and
