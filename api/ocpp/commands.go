@@ -27,7 +27,8 @@ func PlanningCommandTables(st *store.Store, now func() time.Time, planner v201.R
 		now = time.Now
 	}
 	return map[ocppj.Version]command.Table{
-		ocppj.V16: v16.Commands(v16.CommandDeps{Tokens: st, Reservations: st, LocalLists: st, Profiles: st, Inventory: st, Now: now}),
+		ocppj.V16: v16.Commands(v16.CommandDeps{Tokens: st, Reservations: st, LocalLists: st, Profiles: st, Inventory: st, Configuration: st,
+			Now: now}),
 		ocppj.V201: v201.Commands(v201.CommandDeps{Tokens: st, Reservations: st, LocalLists: st, Profiles: st, Inventory: st, Monitors: st,
 			DisplayMessages: displaymessage.Messages{Store: st, Now: now}, Customers: customerinfo.Requests{Store: st},
 			NetworkProfiles: st, Planner: planner, Now: now}),

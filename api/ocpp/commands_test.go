@@ -72,7 +72,10 @@ type stationCaller struct {
 	err     error
 	// errFor is the outcome of an action instead of an answer.
 	errFor map[string]error
-	sent   []command.Request
+	// offSchema lets answers break their schema, as a real charger's may
+	// (the dispatcher passes them on with a warning).
+	offSchema bool
+	sent      []command.Request
 }
 
 func (c *stationCaller) Version(context.Context, string) (ocppj.Version, error)   { return c.v, nil }
@@ -107,7 +110,7 @@ func (c *stationCaller) Call(_ context.Context, r command.Request) (*command.Res
 	if !ok {
 		c.t.Fatalf("no answer set for %s", r.Action)
 	}
-	if err := c.schemas.ValidateResponse(c.v, r.Action, []byte(ans)); err != nil {
+	if err := c.schemas.ValidateResponse(c.v, r.Action, []byte(ans)); err != nil && !c.offSchema {
 		c.t.Fatalf("the test's answer to %s violates its schema: %v", r.Action, err)
 	}
 	return &command.Result{CommandID: uuid.NewString(), Payload: json.RawMessage(ans)}, nil

@@ -42,7 +42,8 @@ type tableCase struct {
 // has, when sent as written through the generic call to another station
 // and answered the same, the same stored effects: the charging profiles,
 // local list, reservations, monitors, certificates and network profiles
-// the station has, its display messages, as the store keeps them. A table operation without a
+// the station has, its display messages and 1.6 configuration keys, as
+// the store keeps them. A table operation without a
 // case here fails the test, so a new row cannot skip it; an action with
 // no typed operation is sent through the generic call alone.
 func TestEveryOperationThroughTheGenericCall(t *testing.T) {
@@ -199,6 +200,13 @@ func effects(t *testing.T, st *store.Store, station string) string {
 	}
 	for _, p := range nps {
 		add("network profile %d %d %s %s by %s", p.Slot, p.SecurityProfile, p.CSMSURL, p.ConnectionData, p.RequestedBy)
+	}
+	keys, err := st.ListConfiguration(ctx, station)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		add("configuration key %s %v %v %v %s", k.Key, k.Readonly, valueOf(k.Value), k.AwaitingReboot, k.ReportedAt)
 	}
 	slices.Sort(out)
 	return strings.Join(out, "\n  ")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +32,12 @@ type CommandDeps struct {
 	Profiles ProfileStore
 	// Inventory keeps the certificates stations report as installed.
 	Inventory InventoryStore
-	Now       func() time.Time
+	// Configuration keeps each station's configuration keys as last
+	// reported (GetConfiguration) or accepted (ChangeConfiguration).
+	Configuration ConfigurationStore
+	Now           func() time.Time
+	// Log says what of an answer is not kept (nil: slog.Default).
+	Log *slog.Logger
 }
 
 // ReservationStore creates reservations and records their answers.
@@ -69,9 +75,9 @@ func Commands(d CommandDeps) command.Table {
 		command.New(ocpp16.ActionClearCache, command.Op(clearCache, cacheCleared)),
 		command.New(ocpp16.ActionDataTransfer, command.Op(dataTransfer, dataTransferred)),
 
-		command.New(ocpp16.ActionGetConfiguration, command.Op(getConfiguration, configurationGot),
+		command.WithEffect(ocpp16.ActionGetConfiguration, c.configurationReported, command.Op(getConfiguration, configurationGot),
 			command.Op(askLocalListLimits, localListLimits)),
-		command.New(ocpp16.ActionChangeConfiguration, command.Op(changeConfiguration, configurationChanged),
+		command.WithEffect(ocpp16.ActionChangeConfiguration, c.configurationAccepted, command.Op(changeConfiguration, configurationChanged),
 			command.Op(changePassword, configurationChanged)),
 
 		command.New(ocpp16.ActionUpdateFirmware, command.Op(c.updateFirmware, firmwareUpdating)),
