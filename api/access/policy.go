@@ -131,14 +131,15 @@ var Policies = map[string]Policy{
 	v1.RemoteControlService_CostUpdated_FullMethodName:          operate,
 
 	// Commands that ask a charger for something still send it a CALL.
-	v1.ConfigurationService_GetConfiguration_FullMethodName:    operate,
-	v1.ConfigurationService_ChangeConfiguration_FullMethodName: operate,
-	v1.ConfigurationService_GetVariables_FullMethodName:        operate,
-	v1.ConfigurationService_SetVariables_FullMethodName:        operate,
-	v1.ConfigurationService_GetBaseReport_FullMethodName:       operate,
-	v1.ConfigurationService_GetDeviceModel_FullMethodName:      read,
-	v1.ConfigurationService_SetNetworkProfile_FullMethodName:   operate,
-	v1.ConfigurationService_ListNetworkProfiles_FullMethodName: read,
+	v1.ConfigurationService_GetConfiguration_FullMethodName:       operate,
+	v1.ConfigurationService_ChangeConfiguration_FullMethodName:    operate,
+	v1.ConfigurationService_GetStoredConfiguration_FullMethodName: read,
+	v1.ConfigurationService_GetVariables_FullMethodName:           operate,
+	v1.ConfigurationService_SetVariables_FullMethodName:           operate,
+	v1.ConfigurationService_GetBaseReport_FullMethodName:          operate,
+	v1.ConfigurationService_GetDeviceModel_FullMethodName:         read,
+	v1.ConfigurationService_SetNetworkProfile_FullMethodName:      operate,
+	v1.ConfigurationService_ListNetworkProfiles_FullMethodName:    read,
 
 	v1.FirmwareService_UpdateFirmware_FullMethodName:    operate,
 	v1.FirmwareService_GetLog_FullMethodName:            operate,

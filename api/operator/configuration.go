@@ -22,11 +22,12 @@ import (
 )
 
 // DeviceModelStore serves the stored 2.0.1 device model reports and
-// network profiles.
+// network profiles, and the stored 1.6 configuration keys.
 type DeviceModelStore interface {
 	GetStation(ctx context.Context, id string) (*store.Station, error)
 	LatestDeviceModel(ctx context.Context, stationID string) (*store.DeviceModelReport, error)
 	ListNetworkProfiles(ctx context.Context, stationID string) ([]store.NetworkProfile, error)
+	ListConfiguration(ctx context.Context, stationID string) ([]store.ConfigurationKey, error)
 }
 
 // ConfigurationService implements chargeplanev1.ConfigurationService.
@@ -98,6 +99,28 @@ func (s *ConfigurationService) GetConfiguration(ctx context.Context, req *charge
 		resp.ConfigurationKeys = append(resp.ConfigurationKeys, &chargeplanev1.ConfigurationKey{Key: k.Key, Readonly: k.Readonly, Value: k.Value})
 	}
 	return resp, nil
+}
+
+// GetStoredConfiguration serves the 1.6 configuration keys the station
+// last reported, as api/ocpp/v16 kept them (secrets without their value):
+// nothing is sent to the station.
+func (s *ConfigurationService) GetStoredConfiguration(ctx context.Context, req *chargeplanev1.GetStoredConfigurationRequest) (*chargeplanev1.GetStoredConfigurationResponse, error) {
+	if err := ValidateStationRef(req.GetStationId()); err != nil {
+		return nil, invalid(err)
+	}
+	if _, err := s.models.GetStation(ctx, req.GetStationId()); err != nil {
+		return nil, storeError(ctx, s.log, err, notFoundMsg(req.GetStationId()))
+	}
+	keys, err := s.models.ListConfiguration(ctx, req.GetStationId())
+	if err != nil {
+		return nil, storeError(ctx, s.log, err, notFoundMsg(req.GetStationId()))
+	}
+	out := &chargeplanev1.GetStoredConfigurationResponse{ConfigurationKeys: make([]*chargeplanev1.StoredConfigurationKey, 0, len(keys))}
+	for _, k := range keys {
+		out.ConfigurationKeys = append(out.ConfigurationKeys, &chargeplanev1.StoredConfigurationKey{Key: k.Key, Readonly: k.Readonly,
+			Value: k.Value, AwaitingReboot: k.AwaitingReboot, ReportedAt: ts(k.ReportedAt)})
+	}
+	return out, nil
 }
 
 // ChangeConfiguration sets one 1.6 configuration key.

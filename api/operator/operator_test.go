@@ -73,6 +73,7 @@ type harness struct {
 	login    chargeplanev1.AuthServiceClient
 	stations chargeplanev1.StationServiceClient
 	audit    chargeplanev1.AuditServiceClient
+	config   chargeplanev1.ConfigurationServiceClient
 	now      time.Time
 }
 
@@ -96,6 +97,8 @@ func serve(t *testing.T, st *store.Store) *harness {
 	chargeplanev1.RegisterAuthServiceServer(srv, authSvc)
 	chargeplanev1.RegisterStationServiceServer(srv, operator.NewStationService(st, quiet))
 	chargeplanev1.RegisterAuditServiceServer(srv, operator.NewAuditService(st, quiet))
+	// No commander: only the configuration's reads of the database answer.
+	chargeplanev1.RegisterConfigurationServiceServer(srv, operator.NewConfigurationService(nil, st, nil, quiet))
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	gatewayv1.RegisterGatewayControlServiceServer(srv, gatewayv1.UnimplementedGatewayControlServiceServer{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -117,6 +120,7 @@ func serve(t *testing.T, st *store.Store) *harness {
 	h.login = chargeplanev1.NewAuthServiceClient(conn)
 	h.stations = chargeplanev1.NewStationServiceClient(conn)
 	h.audit = chargeplanev1.NewAuditServiceClient(conn)
+	h.config = chargeplanev1.NewConfigurationServiceClient(conn)
 	return h
 }
 

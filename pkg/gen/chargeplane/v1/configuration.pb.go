@@ -200,6 +200,180 @@ func (x *GetConfigurationResponse) GetUnknownKeys() []string {
 	return nil
 }
 
+type GetStoredConfigurationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StationId     string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStoredConfigurationRequest) Reset() {
+	*x = GetStoredConfigurationRequest{}
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStoredConfigurationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStoredConfigurationRequest) ProtoMessage() {}
+
+func (x *GetStoredConfigurationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStoredConfigurationRequest.ProtoReflect.Descriptor instead.
+func (*GetStoredConfigurationRequest) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetStoredConfigurationRequest) GetStationId() string {
+	if x != nil {
+		return x.StationId
+	}
+	return ""
+}
+
+type GetStoredConfigurationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// By key, without case.
+	ConfigurationKeys []*StoredConfigurationKey `protobuf:"bytes,1,rep,name=configuration_keys,json=configurationKeys,proto3" json:"configuration_keys,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *GetStoredConfigurationResponse) Reset() {
+	*x = GetStoredConfigurationResponse{}
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStoredConfigurationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStoredConfigurationResponse) ProtoMessage() {}
+
+func (x *GetStoredConfigurationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStoredConfigurationResponse.ProtoReflect.Descriptor instead.
+func (*GetStoredConfigurationResponse) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetStoredConfigurationResponse) GetConfigurationKeys() []*StoredConfigurationKey {
+	if x != nil {
+		return x.ConfigurationKeys
+	}
+	return nil
+}
+
+// StoredConfigurationKey is a 1.6 configuration key as the station last
+// reported it (GetConfiguration) or accepted it (ChangeConfiguration).
+type StoredConfigurationKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// As reported; false for a key known only from an accepted
+	// ChangeConfiguration.
+	Readonly bool `protobuf:"varint,2,opt,name=readonly,proto3" json:"readonly,omitempty"`
+	// Unset when the station sent no value; "[redacted]" for a secret.
+	Value *string `protobuf:"bytes,3,opt,name=value,proto3,oneof" json:"value,omitempty"`
+	// The station answered the ChangeConfiguration with RebootRequired:
+	// value is what it takes once restarted. The next GetConfiguration
+	// that reports the key says what it has.
+	AwaitingReboot bool `protobuf:"varint,4,opt,name=awaiting_reboot,json=awaitingReboot,proto3" json:"awaiting_reboot,omitempty"`
+	// When the answer that said so arrived.
+	ReportedAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=reported_at,json=reportedAt,proto3" json:"reported_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoredConfigurationKey) Reset() {
+	*x = StoredConfigurationKey{}
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredConfigurationKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredConfigurationKey) ProtoMessage() {}
+
+func (x *StoredConfigurationKey) ProtoReflect() protoreflect.Message {
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredConfigurationKey.ProtoReflect.Descriptor instead.
+func (*StoredConfigurationKey) Descriptor() ([]byte, []int) {
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *StoredConfigurationKey) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *StoredConfigurationKey) GetReadonly() bool {
+	if x != nil {
+		return x.Readonly
+	}
+	return false
+}
+
+func (x *StoredConfigurationKey) GetValue() string {
+	if x != nil && x.Value != nil {
+		return *x.Value
+	}
+	return ""
+}
+
+func (x *StoredConfigurationKey) GetAwaitingReboot() bool {
+	if x != nil {
+		return x.AwaitingReboot
+	}
+	return false
+}
+
+func (x *StoredConfigurationKey) GetReportedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReportedAt
+	}
+	return nil
+}
+
 type RotatePasswordRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	StationId string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
@@ -212,7 +386,7 @@ type RotatePasswordRequest struct {
 
 func (x *RotatePasswordRequest) Reset() {
 	*x = RotatePasswordRequest{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[3]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -224,7 +398,7 @@ func (x *RotatePasswordRequest) String() string {
 func (*RotatePasswordRequest) ProtoMessage() {}
 
 func (x *RotatePasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[3]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -237,7 +411,7 @@ func (x *RotatePasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotatePasswordRequest.ProtoReflect.Descriptor instead.
 func (*RotatePasswordRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{3}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RotatePasswordRequest) GetStationId() string {
@@ -274,7 +448,7 @@ type RotatePasswordResponse struct {
 
 func (x *RotatePasswordResponse) Reset() {
 	*x = RotatePasswordResponse{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[4]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -286,7 +460,7 @@ func (x *RotatePasswordResponse) String() string {
 func (*RotatePasswordResponse) ProtoMessage() {}
 
 func (x *RotatePasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[4]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -299,7 +473,7 @@ func (x *RotatePasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotatePasswordResponse.ProtoReflect.Descriptor instead.
 func (*RotatePasswordResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{4}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RotatePasswordResponse) GetCommandId() string {
@@ -341,7 +515,7 @@ type ChangeConfigurationRequest struct {
 
 func (x *ChangeConfigurationRequest) Reset() {
 	*x = ChangeConfigurationRequest{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[5]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -353,7 +527,7 @@ func (x *ChangeConfigurationRequest) String() string {
 func (*ChangeConfigurationRequest) ProtoMessage() {}
 
 func (x *ChangeConfigurationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[5]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -366,7 +540,7 @@ func (x *ChangeConfigurationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeConfigurationRequest.ProtoReflect.Descriptor instead.
 func (*ChangeConfigurationRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{5}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ChangeConfigurationRequest) GetStationId() string {
@@ -401,7 +575,7 @@ type ChangeConfigurationResponse struct {
 
 func (x *ChangeConfigurationResponse) Reset() {
 	*x = ChangeConfigurationResponse{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[6]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -413,7 +587,7 @@ func (x *ChangeConfigurationResponse) String() string {
 func (*ChangeConfigurationResponse) ProtoMessage() {}
 
 func (x *ChangeConfigurationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[6]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -426,7 +600,7 @@ func (x *ChangeConfigurationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeConfigurationResponse.ProtoReflect.Descriptor instead.
 func (*ChangeConfigurationResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{6}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ChangeConfigurationResponse) GetCommandId() string {
@@ -457,7 +631,7 @@ type ComponentRef struct {
 
 func (x *ComponentRef) Reset() {
 	*x = ComponentRef{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[7]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +643,7 @@ func (x *ComponentRef) String() string {
 func (*ComponentRef) ProtoMessage() {}
 
 func (x *ComponentRef) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[7]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +656,7 @@ func (x *ComponentRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComponentRef.ProtoReflect.Descriptor instead.
 func (*ComponentRef) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{7}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ComponentRef) GetName() string {
@@ -524,7 +698,7 @@ type VariableRef struct {
 
 func (x *VariableRef) Reset() {
 	*x = VariableRef{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[8]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -536,7 +710,7 @@ func (x *VariableRef) String() string {
 func (*VariableRef) ProtoMessage() {}
 
 func (x *VariableRef) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[8]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -549,7 +723,7 @@ func (x *VariableRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VariableRef.ProtoReflect.Descriptor instead.
 func (*VariableRef) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{8}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *VariableRef) GetName() string {
@@ -577,7 +751,7 @@ type GetVariablesRequest struct {
 
 func (x *GetVariablesRequest) Reset() {
 	*x = GetVariablesRequest{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[9]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +763,7 @@ func (x *GetVariablesRequest) String() string {
 func (*GetVariablesRequest) ProtoMessage() {}
 
 func (x *GetVariablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[9]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +776,7 @@ func (x *GetVariablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVariablesRequest.ProtoReflect.Descriptor instead.
 func (*GetVariablesRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{9}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetVariablesRequest) GetStationId() string {
@@ -632,7 +806,7 @@ type VariableSelector struct {
 
 func (x *VariableSelector) Reset() {
 	*x = VariableSelector{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[10]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -644,7 +818,7 @@ func (x *VariableSelector) String() string {
 func (*VariableSelector) ProtoMessage() {}
 
 func (x *VariableSelector) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[10]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -657,7 +831,7 @@ func (x *VariableSelector) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VariableSelector.ProtoReflect.Descriptor instead.
 func (*VariableSelector) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{10}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *VariableSelector) GetComponent() *ComponentRef {
@@ -691,7 +865,7 @@ type GetVariablesResponse struct {
 
 func (x *GetVariablesResponse) Reset() {
 	*x = GetVariablesResponse{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[11]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +877,7 @@ func (x *GetVariablesResponse) String() string {
 func (*GetVariablesResponse) ProtoMessage() {}
 
 func (x *GetVariablesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[11]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +890,7 @@ func (x *GetVariablesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVariablesResponse.ProtoReflect.Descriptor instead.
 func (*GetVariablesResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{11}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetVariablesResponse) GetCommandId() string {
@@ -752,7 +926,7 @@ type GetVariableResult struct {
 
 func (x *GetVariableResult) Reset() {
 	*x = GetVariableResult{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[12]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +938,7 @@ func (x *GetVariableResult) String() string {
 func (*GetVariableResult) ProtoMessage() {}
 
 func (x *GetVariableResult) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[12]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +951,7 @@ func (x *GetVariableResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVariableResult.ProtoReflect.Descriptor instead.
 func (*GetVariableResult) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{12}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetVariableResult) GetComponent() *ComponentRef {
@@ -840,7 +1014,7 @@ type SetVariablesRequest struct {
 
 func (x *SetVariablesRequest) Reset() {
 	*x = SetVariablesRequest{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[13]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +1026,7 @@ func (x *SetVariablesRequest) String() string {
 func (*SetVariablesRequest) ProtoMessage() {}
 
 func (x *SetVariablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[13]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +1039,7 @@ func (x *SetVariablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetVariablesRequest.ProtoReflect.Descriptor instead.
 func (*SetVariablesRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{13}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetVariablesRequest) GetStationId() string {
@@ -896,7 +1070,7 @@ type VariableValue struct {
 
 func (x *VariableValue) Reset() {
 	*x = VariableValue{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[14]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +1082,7 @@ func (x *VariableValue) String() string {
 func (*VariableValue) ProtoMessage() {}
 
 func (x *VariableValue) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[14]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -921,7 +1095,7 @@ func (x *VariableValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VariableValue.ProtoReflect.Descriptor instead.
 func (*VariableValue) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{14}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *VariableValue) GetComponent() *ComponentRef {
@@ -962,7 +1136,7 @@ type SetVariablesResponse struct {
 
 func (x *SetVariablesResponse) Reset() {
 	*x = SetVariablesResponse{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[15]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1148,7 @@ func (x *SetVariablesResponse) String() string {
 func (*SetVariablesResponse) ProtoMessage() {}
 
 func (x *SetVariablesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[15]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,7 +1161,7 @@ func (x *SetVariablesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetVariablesResponse.ProtoReflect.Descriptor instead.
 func (*SetVariablesResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{15}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetVariablesResponse) GetCommandId() string {
@@ -1021,7 +1195,7 @@ type SetVariableResult struct {
 
 func (x *SetVariableResult) Reset() {
 	*x = SetVariableResult{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[16]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1207,7 @@ func (x *SetVariableResult) String() string {
 func (*SetVariableResult) ProtoMessage() {}
 
 func (x *SetVariableResult) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[16]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1220,7 @@ func (x *SetVariableResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetVariableResult.ProtoReflect.Descriptor instead.
 func (*SetVariableResult) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{16}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SetVariableResult) GetComponent() *ComponentRef {
@@ -1104,7 +1278,7 @@ type GetBaseReportRequest struct {
 
 func (x *GetBaseReportRequest) Reset() {
 	*x = GetBaseReportRequest{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[17]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1290,7 @@ func (x *GetBaseReportRequest) String() string {
 func (*GetBaseReportRequest) ProtoMessage() {}
 
 func (x *GetBaseReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[17]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,7 +1303,7 @@ func (x *GetBaseReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBaseReportRequest.ProtoReflect.Descriptor instead.
 func (*GetBaseReportRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{17}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetBaseReportRequest) GetStationId() string {
@@ -1168,7 +1342,7 @@ type GetBaseReportResponse struct {
 
 func (x *GetBaseReportResponse) Reset() {
 	*x = GetBaseReportResponse{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[18]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1354,7 @@ func (x *GetBaseReportResponse) String() string {
 func (*GetBaseReportResponse) ProtoMessage() {}
 
 func (x *GetBaseReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[18]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1367,7 @@ func (x *GetBaseReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBaseReportResponse.ProtoReflect.Descriptor instead.
 func (*GetBaseReportResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{18}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetBaseReportResponse) GetCommandId() string {
@@ -1240,7 +1414,7 @@ type GetDeviceModelRequest struct {
 
 func (x *GetDeviceModelRequest) Reset() {
 	*x = GetDeviceModelRequest{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[19]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1426,7 @@ func (x *GetDeviceModelRequest) String() string {
 func (*GetDeviceModelRequest) ProtoMessage() {}
 
 func (x *GetDeviceModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[19]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1439,7 @@ func (x *GetDeviceModelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeviceModelRequest.ProtoReflect.Descriptor instead.
 func (*GetDeviceModelRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{19}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetDeviceModelRequest) GetStationId() string {
@@ -1284,7 +1458,7 @@ type GetDeviceModelResponse struct {
 
 func (x *GetDeviceModelResponse) Reset() {
 	*x = GetDeviceModelResponse{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[20]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1470,7 @@ func (x *GetDeviceModelResponse) String() string {
 func (*GetDeviceModelResponse) ProtoMessage() {}
 
 func (x *GetDeviceModelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[20]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1483,7 @@ func (x *GetDeviceModelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeviceModelResponse.ProtoReflect.Descriptor instead.
 func (*GetDeviceModelResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{20}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetDeviceModelResponse) GetDeviceModel() *DeviceModel {
@@ -1340,7 +1514,7 @@ type DeviceModel struct {
 
 func (x *DeviceModel) Reset() {
 	*x = DeviceModel{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[21]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1352,7 +1526,7 @@ func (x *DeviceModel) String() string {
 func (*DeviceModel) ProtoMessage() {}
 
 func (x *DeviceModel) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[21]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1365,7 +1539,7 @@ func (x *DeviceModel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceModel.ProtoReflect.Descriptor instead.
 func (*DeviceModel) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{21}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeviceModel) GetStationId() string {
@@ -1425,7 +1599,7 @@ type DeviceComponent struct {
 
 func (x *DeviceComponent) Reset() {
 	*x = DeviceComponent{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[22]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1437,7 +1611,7 @@ func (x *DeviceComponent) String() string {
 func (*DeviceComponent) ProtoMessage() {}
 
 func (x *DeviceComponent) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[22]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1450,7 +1624,7 @@ func (x *DeviceComponent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceComponent.ProtoReflect.Descriptor instead.
 func (*DeviceComponent) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{22}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeviceComponent) GetName() string {
@@ -1502,7 +1676,7 @@ type DeviceVariable struct {
 
 func (x *DeviceVariable) Reset() {
 	*x = DeviceVariable{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[23]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1514,7 +1688,7 @@ func (x *DeviceVariable) String() string {
 func (*DeviceVariable) ProtoMessage() {}
 
 func (x *DeviceVariable) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[23]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1527,7 +1701,7 @@ func (x *DeviceVariable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceVariable.ProtoReflect.Descriptor instead.
 func (*DeviceVariable) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{23}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeviceVariable) GetName() string {
@@ -1576,7 +1750,7 @@ type DeviceVariableAttribute struct {
 
 func (x *DeviceVariableAttribute) Reset() {
 	*x = DeviceVariableAttribute{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[24]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1588,7 +1762,7 @@ func (x *DeviceVariableAttribute) String() string {
 func (*DeviceVariableAttribute) ProtoMessage() {}
 
 func (x *DeviceVariableAttribute) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[24]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1601,7 +1775,7 @@ func (x *DeviceVariableAttribute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceVariableAttribute.ProtoReflect.Descriptor instead.
 func (*DeviceVariableAttribute) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{24}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DeviceVariableAttribute) GetType() string {
@@ -1656,7 +1830,7 @@ type DeviceVariableCharacteristics struct {
 
 func (x *DeviceVariableCharacteristics) Reset() {
 	*x = DeviceVariableCharacteristics{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[25]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1668,7 +1842,7 @@ func (x *DeviceVariableCharacteristics) String() string {
 func (*DeviceVariableCharacteristics) ProtoMessage() {}
 
 func (x *DeviceVariableCharacteristics) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[25]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1681,7 +1855,7 @@ func (x *DeviceVariableCharacteristics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceVariableCharacteristics.ProtoReflect.Descriptor instead.
 func (*DeviceVariableCharacteristics) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{25}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DeviceVariableCharacteristics) GetUnit() string {
@@ -1752,7 +1926,7 @@ type SetNetworkProfileRequest struct {
 
 func (x *SetNetworkProfileRequest) Reset() {
 	*x = SetNetworkProfileRequest{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[26]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1764,7 +1938,7 @@ func (x *SetNetworkProfileRequest) String() string {
 func (*SetNetworkProfileRequest) ProtoMessage() {}
 
 func (x *SetNetworkProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[26]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1777,7 +1951,7 @@ func (x *SetNetworkProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNetworkProfileRequest.ProtoReflect.Descriptor instead.
 func (*SetNetworkProfileRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{26}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetNetworkProfileRequest) GetStationId() string {
@@ -1850,7 +2024,7 @@ type SetNetworkProfileResponse struct {
 
 func (x *SetNetworkProfileResponse) Reset() {
 	*x = SetNetworkProfileResponse{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[27]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1862,7 +2036,7 @@ func (x *SetNetworkProfileResponse) String() string {
 func (*SetNetworkProfileResponse) ProtoMessage() {}
 
 func (x *SetNetworkProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[27]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1875,7 +2049,7 @@ func (x *SetNetworkProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNetworkProfileResponse.ProtoReflect.Descriptor instead.
 func (*SetNetworkProfileResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{27}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SetNetworkProfileResponse) GetCommandId() string {
@@ -1924,7 +2098,7 @@ type NetworkProfile struct {
 
 func (x *NetworkProfile) Reset() {
 	*x = NetworkProfile{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[28]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1936,7 +2110,7 @@ func (x *NetworkProfile) String() string {
 func (*NetworkProfile) ProtoMessage() {}
 
 func (x *NetworkProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[28]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1949,7 +2123,7 @@ func (x *NetworkProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkProfile.ProtoReflect.Descriptor instead.
 func (*NetworkProfile) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{28}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *NetworkProfile) GetConfigurationSlot() int32 {
@@ -2010,7 +2184,7 @@ type ListNetworkProfilesRequest struct {
 
 func (x *ListNetworkProfilesRequest) Reset() {
 	*x = ListNetworkProfilesRequest{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[29]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2022,7 +2196,7 @@ func (x *ListNetworkProfilesRequest) String() string {
 func (*ListNetworkProfilesRequest) ProtoMessage() {}
 
 func (x *ListNetworkProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[29]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2035,7 +2209,7 @@ func (x *ListNetworkProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNetworkProfilesRequest.ProtoReflect.Descriptor instead.
 func (*ListNetworkProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{29}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListNetworkProfilesRequest) GetStationId() string {
@@ -2054,7 +2228,7 @@ type ListNetworkProfilesResponse struct {
 
 func (x *ListNetworkProfilesResponse) Reset() {
 	*x = ListNetworkProfilesResponse{}
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[30]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2066,7 +2240,7 @@ func (x *ListNetworkProfilesResponse) String() string {
 func (*ListNetworkProfilesResponse) ProtoMessage() {}
 
 func (x *ListNetworkProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chargeplane_v1_configuration_proto_msgTypes[30]
+	mi := &file_chargeplane_v1_configuration_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2079,7 +2253,7 @@ func (x *ListNetworkProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNetworkProfilesResponse.ProtoReflect.Descriptor instead.
 func (*ListNetworkProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{30}
+	return file_chargeplane_v1_configuration_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListNetworkProfilesResponse) GetProfiles() []*NetworkProfile {
@@ -2107,7 +2281,20 @@ const file_chargeplane_v1_configuration_proto_rawDesc = "" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12O\n" +
 	"\x12configuration_keys\x18\x02 \x03(\v2 .chargeplane.v1.ConfigurationKeyR\x11configurationKeys\x12!\n" +
-	"\funknown_keys\x18\x03 \x03(\tR\vunknownKeys\"R\n" +
+	"\funknown_keys\x18\x03 \x03(\tR\vunknownKeys\">\n" +
+	"\x1dGetStoredConfigurationRequest\x12\x1d\n" +
+	"\n" +
+	"station_id\x18\x01 \x01(\tR\tstationId\"w\n" +
+	"\x1eGetStoredConfigurationResponse\x12U\n" +
+	"\x12configuration_keys\x18\x01 \x03(\v2&.chargeplane.v1.StoredConfigurationKeyR\x11configurationKeys\"\xd1\x01\n" +
+	"\x16StoredConfigurationKey\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x1a\n" +
+	"\breadonly\x18\x02 \x01(\bR\breadonly\x12\x19\n" +
+	"\x05value\x18\x03 \x01(\tH\x00R\x05value\x88\x01\x01\x12'\n" +
+	"\x0fawaiting_reboot\x18\x04 \x01(\bR\x0eawaitingReboot\x12;\n" +
+	"\vreported_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"reportedAtB\b\n" +
+	"\x06_value\"R\n" +
 	"\x15RotatePasswordRequest\x12\x1d\n" +
 	"\n" +
 	"station_id\x18\x01 \x01(\tR\tstationId\x12\x1a\n" +
@@ -2285,9 +2472,10 @@ const file_chargeplane_v1_configuration_proto_rawDesc = "" +
 	"\n" +
 	"station_id\x18\x01 \x01(\tR\tstationId\"Y\n" +
 	"\x1bListNetworkProfilesResponse\x12:\n" +
-	"\bprofiles\x18\x01 \x03(\v2\x1e.chargeplane.v1.NetworkProfileR\bprofiles2\xa9\v\n" +
+	"\bprofiles\x18\x01 \x03(\v2\x1e.chargeplane.v1.NetworkProfileR\bprofiles2\xdf\f\n" +
 	"\x14ConfigurationService\x12\x9a\x01\n" +
-	"\x10GetConfiguration\x12'.chargeplane.v1.GetConfigurationRequest\x1a(.chargeplane.v1.GetConfigurationResponse\"3\x82\xd3\xe4\x93\x02-\x12+/api/v1/stations/{station_id}/configuration\x12\xa6\x01\n" +
+	"\x10GetConfiguration\x12'.chargeplane.v1.GetConfigurationRequest\x1a(.chargeplane.v1.GetConfigurationResponse\"3\x82\xd3\xe4\x93\x02-\x12+/api/v1/stations/{station_id}/configuration\x12\xb3\x01\n" +
+	"\x16GetStoredConfiguration\x12-.chargeplane.v1.GetStoredConfigurationRequest\x1a..chargeplane.v1.GetStoredConfigurationResponse\":\x82\xd3\xe4\x93\x024\x122/api/v1/stations/{station_id}/configuration/stored\x12\xa6\x01\n" +
 	"\x13ChangeConfiguration\x12*.chargeplane.v1.ChangeConfigurationRequest\x1a+.chargeplane.v1.ChangeConfigurationResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/api/v1/stations/{station_id}/configuration\x12\x91\x01\n" +
 	"\fGetVariables\x12#.chargeplane.v1.GetVariablesRequest\x1a$.chargeplane.v1.GetVariablesResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/api/v1/stations/{station_id}/variables/get\x12\x91\x01\n" +
 	"\fSetVariables\x12#.chargeplane.v1.SetVariablesRequest\x1a$.chargeplane.v1.SetVariablesResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/api/v1/stations/{station_id}/variables/set\x12\x93\x01\n" +
@@ -2309,92 +2497,99 @@ func file_chargeplane_v1_configuration_proto_rawDescGZIP() []byte {
 	return file_chargeplane_v1_configuration_proto_rawDescData
 }
 
-var file_chargeplane_v1_configuration_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_chargeplane_v1_configuration_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_chargeplane_v1_configuration_proto_goTypes = []any{
-	(*GetConfigurationRequest)(nil),       // 0: chargeplane.v1.GetConfigurationRequest
-	(*ConfigurationKey)(nil),              // 1: chargeplane.v1.ConfigurationKey
-	(*GetConfigurationResponse)(nil),      // 2: chargeplane.v1.GetConfigurationResponse
-	(*RotatePasswordRequest)(nil),         // 3: chargeplane.v1.RotatePasswordRequest
-	(*RotatePasswordResponse)(nil),        // 4: chargeplane.v1.RotatePasswordResponse
-	(*ChangeConfigurationRequest)(nil),    // 5: chargeplane.v1.ChangeConfigurationRequest
-	(*ChangeConfigurationResponse)(nil),   // 6: chargeplane.v1.ChangeConfigurationResponse
-	(*ComponentRef)(nil),                  // 7: chargeplane.v1.ComponentRef
-	(*VariableRef)(nil),                   // 8: chargeplane.v1.VariableRef
-	(*GetVariablesRequest)(nil),           // 9: chargeplane.v1.GetVariablesRequest
-	(*VariableSelector)(nil),              // 10: chargeplane.v1.VariableSelector
-	(*GetVariablesResponse)(nil),          // 11: chargeplane.v1.GetVariablesResponse
-	(*GetVariableResult)(nil),             // 12: chargeplane.v1.GetVariableResult
-	(*SetVariablesRequest)(nil),           // 13: chargeplane.v1.SetVariablesRequest
-	(*VariableValue)(nil),                 // 14: chargeplane.v1.VariableValue
-	(*SetVariablesResponse)(nil),          // 15: chargeplane.v1.SetVariablesResponse
-	(*SetVariableResult)(nil),             // 16: chargeplane.v1.SetVariableResult
-	(*GetBaseReportRequest)(nil),          // 17: chargeplane.v1.GetBaseReportRequest
-	(*GetBaseReportResponse)(nil),         // 18: chargeplane.v1.GetBaseReportResponse
-	(*GetDeviceModelRequest)(nil),         // 19: chargeplane.v1.GetDeviceModelRequest
-	(*GetDeviceModelResponse)(nil),        // 20: chargeplane.v1.GetDeviceModelResponse
-	(*DeviceModel)(nil),                   // 21: chargeplane.v1.DeviceModel
-	(*DeviceComponent)(nil),               // 22: chargeplane.v1.DeviceComponent
-	(*DeviceVariable)(nil),                // 23: chargeplane.v1.DeviceVariable
-	(*DeviceVariableAttribute)(nil),       // 24: chargeplane.v1.DeviceVariableAttribute
-	(*DeviceVariableCharacteristics)(nil), // 25: chargeplane.v1.DeviceVariableCharacteristics
-	(*SetNetworkProfileRequest)(nil),      // 26: chargeplane.v1.SetNetworkProfileRequest
-	(*SetNetworkProfileResponse)(nil),     // 27: chargeplane.v1.SetNetworkProfileResponse
-	(*NetworkProfile)(nil),                // 28: chargeplane.v1.NetworkProfile
-	(*ListNetworkProfilesRequest)(nil),    // 29: chargeplane.v1.ListNetworkProfilesRequest
-	(*ListNetworkProfilesResponse)(nil),   // 30: chargeplane.v1.ListNetworkProfilesResponse
-	(*timestamppb.Timestamp)(nil),         // 31: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),               // 32: google.protobuf.Struct
+	(*GetConfigurationRequest)(nil),        // 0: chargeplane.v1.GetConfigurationRequest
+	(*ConfigurationKey)(nil),               // 1: chargeplane.v1.ConfigurationKey
+	(*GetConfigurationResponse)(nil),       // 2: chargeplane.v1.GetConfigurationResponse
+	(*GetStoredConfigurationRequest)(nil),  // 3: chargeplane.v1.GetStoredConfigurationRequest
+	(*GetStoredConfigurationResponse)(nil), // 4: chargeplane.v1.GetStoredConfigurationResponse
+	(*StoredConfigurationKey)(nil),         // 5: chargeplane.v1.StoredConfigurationKey
+	(*RotatePasswordRequest)(nil),          // 6: chargeplane.v1.RotatePasswordRequest
+	(*RotatePasswordResponse)(nil),         // 7: chargeplane.v1.RotatePasswordResponse
+	(*ChangeConfigurationRequest)(nil),     // 8: chargeplane.v1.ChangeConfigurationRequest
+	(*ChangeConfigurationResponse)(nil),    // 9: chargeplane.v1.ChangeConfigurationResponse
+	(*ComponentRef)(nil),                   // 10: chargeplane.v1.ComponentRef
+	(*VariableRef)(nil),                    // 11: chargeplane.v1.VariableRef
+	(*GetVariablesRequest)(nil),            // 12: chargeplane.v1.GetVariablesRequest
+	(*VariableSelector)(nil),               // 13: chargeplane.v1.VariableSelector
+	(*GetVariablesResponse)(nil),           // 14: chargeplane.v1.GetVariablesResponse
+	(*GetVariableResult)(nil),              // 15: chargeplane.v1.GetVariableResult
+	(*SetVariablesRequest)(nil),            // 16: chargeplane.v1.SetVariablesRequest
+	(*VariableValue)(nil),                  // 17: chargeplane.v1.VariableValue
+	(*SetVariablesResponse)(nil),           // 18: chargeplane.v1.SetVariablesResponse
+	(*SetVariableResult)(nil),              // 19: chargeplane.v1.SetVariableResult
+	(*GetBaseReportRequest)(nil),           // 20: chargeplane.v1.GetBaseReportRequest
+	(*GetBaseReportResponse)(nil),          // 21: chargeplane.v1.GetBaseReportResponse
+	(*GetDeviceModelRequest)(nil),          // 22: chargeplane.v1.GetDeviceModelRequest
+	(*GetDeviceModelResponse)(nil),         // 23: chargeplane.v1.GetDeviceModelResponse
+	(*DeviceModel)(nil),                    // 24: chargeplane.v1.DeviceModel
+	(*DeviceComponent)(nil),                // 25: chargeplane.v1.DeviceComponent
+	(*DeviceVariable)(nil),                 // 26: chargeplane.v1.DeviceVariable
+	(*DeviceVariableAttribute)(nil),        // 27: chargeplane.v1.DeviceVariableAttribute
+	(*DeviceVariableCharacteristics)(nil),  // 28: chargeplane.v1.DeviceVariableCharacteristics
+	(*SetNetworkProfileRequest)(nil),       // 29: chargeplane.v1.SetNetworkProfileRequest
+	(*SetNetworkProfileResponse)(nil),      // 30: chargeplane.v1.SetNetworkProfileResponse
+	(*NetworkProfile)(nil),                 // 31: chargeplane.v1.NetworkProfile
+	(*ListNetworkProfilesRequest)(nil),     // 32: chargeplane.v1.ListNetworkProfilesRequest
+	(*ListNetworkProfilesResponse)(nil),    // 33: chargeplane.v1.ListNetworkProfilesResponse
+	(*timestamppb.Timestamp)(nil),          // 34: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),                // 35: google.protobuf.Struct
 }
 var file_chargeplane_v1_configuration_proto_depIdxs = []int32{
 	1,  // 0: chargeplane.v1.GetConfigurationResponse.configuration_keys:type_name -> chargeplane.v1.ConfigurationKey
-	10, // 1: chargeplane.v1.GetVariablesRequest.variables:type_name -> chargeplane.v1.VariableSelector
-	7,  // 2: chargeplane.v1.VariableSelector.component:type_name -> chargeplane.v1.ComponentRef
-	8,  // 3: chargeplane.v1.VariableSelector.variable:type_name -> chargeplane.v1.VariableRef
-	12, // 4: chargeplane.v1.GetVariablesResponse.results:type_name -> chargeplane.v1.GetVariableResult
-	7,  // 5: chargeplane.v1.GetVariableResult.component:type_name -> chargeplane.v1.ComponentRef
-	8,  // 6: chargeplane.v1.GetVariableResult.variable:type_name -> chargeplane.v1.VariableRef
-	14, // 7: chargeplane.v1.SetVariablesRequest.variables:type_name -> chargeplane.v1.VariableValue
-	7,  // 8: chargeplane.v1.VariableValue.component:type_name -> chargeplane.v1.ComponentRef
-	8,  // 9: chargeplane.v1.VariableValue.variable:type_name -> chargeplane.v1.VariableRef
-	16, // 10: chargeplane.v1.SetVariablesResponse.results:type_name -> chargeplane.v1.SetVariableResult
-	7,  // 11: chargeplane.v1.SetVariableResult.component:type_name -> chargeplane.v1.ComponentRef
-	8,  // 12: chargeplane.v1.SetVariableResult.variable:type_name -> chargeplane.v1.VariableRef
-	21, // 13: chargeplane.v1.GetDeviceModelResponse.device_model:type_name -> chargeplane.v1.DeviceModel
-	31, // 14: chargeplane.v1.DeviceModel.generated_at:type_name -> google.protobuf.Timestamp
-	31, // 15: chargeplane.v1.DeviceModel.completed_at:type_name -> google.protobuf.Timestamp
-	22, // 16: chargeplane.v1.DeviceModel.components:type_name -> chargeplane.v1.DeviceComponent
-	23, // 17: chargeplane.v1.DeviceComponent.variables:type_name -> chargeplane.v1.DeviceVariable
-	24, // 18: chargeplane.v1.DeviceVariable.attributes:type_name -> chargeplane.v1.DeviceVariableAttribute
-	25, // 19: chargeplane.v1.DeviceVariable.characteristics:type_name -> chargeplane.v1.DeviceVariableCharacteristics
-	32, // 20: chargeplane.v1.SetNetworkProfileRequest.vpn:type_name -> google.protobuf.Struct
-	32, // 21: chargeplane.v1.SetNetworkProfileRequest.apn:type_name -> google.protobuf.Struct
-	28, // 22: chargeplane.v1.SetNetworkProfileResponse.profile:type_name -> chargeplane.v1.NetworkProfile
-	32, // 23: chargeplane.v1.NetworkProfile.connection_data:type_name -> google.protobuf.Struct
-	31, // 24: chargeplane.v1.NetworkProfile.accepted_at:type_name -> google.protobuf.Timestamp
-	28, // 25: chargeplane.v1.ListNetworkProfilesResponse.profiles:type_name -> chargeplane.v1.NetworkProfile
-	0,  // 26: chargeplane.v1.ConfigurationService.GetConfiguration:input_type -> chargeplane.v1.GetConfigurationRequest
-	5,  // 27: chargeplane.v1.ConfigurationService.ChangeConfiguration:input_type -> chargeplane.v1.ChangeConfigurationRequest
-	9,  // 28: chargeplane.v1.ConfigurationService.GetVariables:input_type -> chargeplane.v1.GetVariablesRequest
-	13, // 29: chargeplane.v1.ConfigurationService.SetVariables:input_type -> chargeplane.v1.SetVariablesRequest
-	17, // 30: chargeplane.v1.ConfigurationService.GetBaseReport:input_type -> chargeplane.v1.GetBaseReportRequest
-	3,  // 31: chargeplane.v1.ConfigurationService.RotatePassword:input_type -> chargeplane.v1.RotatePasswordRequest
-	26, // 32: chargeplane.v1.ConfigurationService.SetNetworkProfile:input_type -> chargeplane.v1.SetNetworkProfileRequest
-	29, // 33: chargeplane.v1.ConfigurationService.ListNetworkProfiles:input_type -> chargeplane.v1.ListNetworkProfilesRequest
-	19, // 34: chargeplane.v1.ConfigurationService.GetDeviceModel:input_type -> chargeplane.v1.GetDeviceModelRequest
-	2,  // 35: chargeplane.v1.ConfigurationService.GetConfiguration:output_type -> chargeplane.v1.GetConfigurationResponse
-	6,  // 36: chargeplane.v1.ConfigurationService.ChangeConfiguration:output_type -> chargeplane.v1.ChangeConfigurationResponse
-	11, // 37: chargeplane.v1.ConfigurationService.GetVariables:output_type -> chargeplane.v1.GetVariablesResponse
-	15, // 38: chargeplane.v1.ConfigurationService.SetVariables:output_type -> chargeplane.v1.SetVariablesResponse
-	18, // 39: chargeplane.v1.ConfigurationService.GetBaseReport:output_type -> chargeplane.v1.GetBaseReportResponse
-	4,  // 40: chargeplane.v1.ConfigurationService.RotatePassword:output_type -> chargeplane.v1.RotatePasswordResponse
-	27, // 41: chargeplane.v1.ConfigurationService.SetNetworkProfile:output_type -> chargeplane.v1.SetNetworkProfileResponse
-	30, // 42: chargeplane.v1.ConfigurationService.ListNetworkProfiles:output_type -> chargeplane.v1.ListNetworkProfilesResponse
-	20, // 43: chargeplane.v1.ConfigurationService.GetDeviceModel:output_type -> chargeplane.v1.GetDeviceModelResponse
-	35, // [35:44] is the sub-list for method output_type
-	26, // [26:35] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	5,  // 1: chargeplane.v1.GetStoredConfigurationResponse.configuration_keys:type_name -> chargeplane.v1.StoredConfigurationKey
+	34, // 2: chargeplane.v1.StoredConfigurationKey.reported_at:type_name -> google.protobuf.Timestamp
+	13, // 3: chargeplane.v1.GetVariablesRequest.variables:type_name -> chargeplane.v1.VariableSelector
+	10, // 4: chargeplane.v1.VariableSelector.component:type_name -> chargeplane.v1.ComponentRef
+	11, // 5: chargeplane.v1.VariableSelector.variable:type_name -> chargeplane.v1.VariableRef
+	15, // 6: chargeplane.v1.GetVariablesResponse.results:type_name -> chargeplane.v1.GetVariableResult
+	10, // 7: chargeplane.v1.GetVariableResult.component:type_name -> chargeplane.v1.ComponentRef
+	11, // 8: chargeplane.v1.GetVariableResult.variable:type_name -> chargeplane.v1.VariableRef
+	17, // 9: chargeplane.v1.SetVariablesRequest.variables:type_name -> chargeplane.v1.VariableValue
+	10, // 10: chargeplane.v1.VariableValue.component:type_name -> chargeplane.v1.ComponentRef
+	11, // 11: chargeplane.v1.VariableValue.variable:type_name -> chargeplane.v1.VariableRef
+	19, // 12: chargeplane.v1.SetVariablesResponse.results:type_name -> chargeplane.v1.SetVariableResult
+	10, // 13: chargeplane.v1.SetVariableResult.component:type_name -> chargeplane.v1.ComponentRef
+	11, // 14: chargeplane.v1.SetVariableResult.variable:type_name -> chargeplane.v1.VariableRef
+	24, // 15: chargeplane.v1.GetDeviceModelResponse.device_model:type_name -> chargeplane.v1.DeviceModel
+	34, // 16: chargeplane.v1.DeviceModel.generated_at:type_name -> google.protobuf.Timestamp
+	34, // 17: chargeplane.v1.DeviceModel.completed_at:type_name -> google.protobuf.Timestamp
+	25, // 18: chargeplane.v1.DeviceModel.components:type_name -> chargeplane.v1.DeviceComponent
+	26, // 19: chargeplane.v1.DeviceComponent.variables:type_name -> chargeplane.v1.DeviceVariable
+	27, // 20: chargeplane.v1.DeviceVariable.attributes:type_name -> chargeplane.v1.DeviceVariableAttribute
+	28, // 21: chargeplane.v1.DeviceVariable.characteristics:type_name -> chargeplane.v1.DeviceVariableCharacteristics
+	35, // 22: chargeplane.v1.SetNetworkProfileRequest.vpn:type_name -> google.protobuf.Struct
+	35, // 23: chargeplane.v1.SetNetworkProfileRequest.apn:type_name -> google.protobuf.Struct
+	31, // 24: chargeplane.v1.SetNetworkProfileResponse.profile:type_name -> chargeplane.v1.NetworkProfile
+	35, // 25: chargeplane.v1.NetworkProfile.connection_data:type_name -> google.protobuf.Struct
+	34, // 26: chargeplane.v1.NetworkProfile.accepted_at:type_name -> google.protobuf.Timestamp
+	31, // 27: chargeplane.v1.ListNetworkProfilesResponse.profiles:type_name -> chargeplane.v1.NetworkProfile
+	0,  // 28: chargeplane.v1.ConfigurationService.GetConfiguration:input_type -> chargeplane.v1.GetConfigurationRequest
+	3,  // 29: chargeplane.v1.ConfigurationService.GetStoredConfiguration:input_type -> chargeplane.v1.GetStoredConfigurationRequest
+	8,  // 30: chargeplane.v1.ConfigurationService.ChangeConfiguration:input_type -> chargeplane.v1.ChangeConfigurationRequest
+	12, // 31: chargeplane.v1.ConfigurationService.GetVariables:input_type -> chargeplane.v1.GetVariablesRequest
+	16, // 32: chargeplane.v1.ConfigurationService.SetVariables:input_type -> chargeplane.v1.SetVariablesRequest
+	20, // 33: chargeplane.v1.ConfigurationService.GetBaseReport:input_type -> chargeplane.v1.GetBaseReportRequest
+	6,  // 34: chargeplane.v1.ConfigurationService.RotatePassword:input_type -> chargeplane.v1.RotatePasswordRequest
+	29, // 35: chargeplane.v1.ConfigurationService.SetNetworkProfile:input_type -> chargeplane.v1.SetNetworkProfileRequest
+	32, // 36: chargeplane.v1.ConfigurationService.ListNetworkProfiles:input_type -> chargeplane.v1.ListNetworkProfilesRequest
+	22, // 37: chargeplane.v1.ConfigurationService.GetDeviceModel:input_type -> chargeplane.v1.GetDeviceModelRequest
+	2,  // 38: chargeplane.v1.ConfigurationService.GetConfiguration:output_type -> chargeplane.v1.GetConfigurationResponse
+	4,  // 39: chargeplane.v1.ConfigurationService.GetStoredConfiguration:output_type -> chargeplane.v1.GetStoredConfigurationResponse
+	9,  // 40: chargeplane.v1.ConfigurationService.ChangeConfiguration:output_type -> chargeplane.v1.ChangeConfigurationResponse
+	14, // 41: chargeplane.v1.ConfigurationService.GetVariables:output_type -> chargeplane.v1.GetVariablesResponse
+	18, // 42: chargeplane.v1.ConfigurationService.SetVariables:output_type -> chargeplane.v1.SetVariablesResponse
+	21, // 43: chargeplane.v1.ConfigurationService.GetBaseReport:output_type -> chargeplane.v1.GetBaseReportResponse
+	7,  // 44: chargeplane.v1.ConfigurationService.RotatePassword:output_type -> chargeplane.v1.RotatePasswordResponse
+	30, // 45: chargeplane.v1.ConfigurationService.SetNetworkProfile:output_type -> chargeplane.v1.SetNetworkProfileResponse
+	33, // 46: chargeplane.v1.ConfigurationService.ListNetworkProfiles:output_type -> chargeplane.v1.ListNetworkProfilesResponse
+	23, // 47: chargeplane.v1.ConfigurationService.GetDeviceModel:output_type -> chargeplane.v1.GetDeviceModelResponse
+	38, // [38:48] is the sub-list for method output_type
+	28, // [28:38] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_chargeplane_v1_configuration_proto_init() }
@@ -2403,19 +2598,20 @@ func file_chargeplane_v1_configuration_proto_init() {
 		return
 	}
 	file_chargeplane_v1_configuration_proto_msgTypes[1].OneofWrappers = []any{}
-	file_chargeplane_v1_configuration_proto_msgTypes[7].OneofWrappers = []any{}
-	file_chargeplane_v1_configuration_proto_msgTypes[12].OneofWrappers = []any{}
-	file_chargeplane_v1_configuration_proto_msgTypes[22].OneofWrappers = []any{}
-	file_chargeplane_v1_configuration_proto_msgTypes[24].OneofWrappers = []any{}
+	file_chargeplane_v1_configuration_proto_msgTypes[5].OneofWrappers = []any{}
+	file_chargeplane_v1_configuration_proto_msgTypes[10].OneofWrappers = []any{}
+	file_chargeplane_v1_configuration_proto_msgTypes[15].OneofWrappers = []any{}
 	file_chargeplane_v1_configuration_proto_msgTypes[25].OneofWrappers = []any{}
-	file_chargeplane_v1_configuration_proto_msgTypes[26].OneofWrappers = []any{}
+	file_chargeplane_v1_configuration_proto_msgTypes[27].OneofWrappers = []any{}
+	file_chargeplane_v1_configuration_proto_msgTypes[28].OneofWrappers = []any{}
+	file_chargeplane_v1_configuration_proto_msgTypes[29].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chargeplane_v1_configuration_proto_rawDesc), len(file_chargeplane_v1_configuration_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -88,6 +88,45 @@ func local_request_ConfigurationService_GetConfiguration_0(ctx context.Context, 
 	return msg, metadata, err
 }
 
+func request_ConfigurationService_GetStoredConfiguration_0(ctx context.Context, marshaler runtime.Marshaler, client ConfigurationServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetStoredConfigurationRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["station_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "station_id")
+	}
+	protoReq.StationId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "station_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.GetStoredConfiguration(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ConfigurationService_GetStoredConfiguration_0(ctx context.Context, marshaler runtime.Marshaler, server ConfigurationServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetStoredConfigurationRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["station_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "station_id")
+	}
+	protoReq.StationId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "station_id", err)
+	}
+	msg, err := server.GetStoredConfiguration(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_ConfigurationService_ChangeConfiguration_0(ctx context.Context, marshaler runtime.Marshaler, client ConfigurationServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq ChangeConfigurationRequest
@@ -462,6 +501,26 @@ func RegisterConfigurationServiceHandlerServer(ctx context.Context, mux *runtime
 		}
 		forward_ConfigurationService_GetConfiguration_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_ConfigurationService_GetStoredConfiguration_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/chargeplane.v1.ConfigurationService/GetStoredConfiguration", runtime.WithHTTPPathPattern("/api/v1/stations/{station_id}/configuration/stored"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ConfigurationService_GetStoredConfiguration_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ConfigurationService_GetStoredConfiguration_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_ConfigurationService_ChangeConfiguration_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -679,6 +738,23 @@ func RegisterConfigurationServiceHandlerClient(ctx context.Context, mux *runtime
 		}
 		forward_ConfigurationService_GetConfiguration_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_ConfigurationService_GetStoredConfiguration_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/chargeplane.v1.ConfigurationService/GetStoredConfiguration", runtime.WithHTTPPathPattern("/api/v1/stations/{station_id}/configuration/stored"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ConfigurationService_GetStoredConfiguration_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ConfigurationService_GetStoredConfiguration_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_ConfigurationService_ChangeConfiguration_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -828,25 +904,27 @@ func (m response_ConfigurationService_GetDeviceModel_0) XXX_ResponseBody() inter
 }
 
 var (
-	pattern_ConfigurationService_GetConfiguration_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "configuration"}, ""))
-	pattern_ConfigurationService_ChangeConfiguration_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "configuration"}, ""))
-	pattern_ConfigurationService_GetVariables_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4, 2, 5}, []string{"api", "v1", "stations", "station_id", "variables", "get"}, ""))
-	pattern_ConfigurationService_SetVariables_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4, 2, 5}, []string{"api", "v1", "stations", "station_id", "variables", "set"}, ""))
-	pattern_ConfigurationService_GetBaseReport_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4, 2, 5}, []string{"api", "v1", "stations", "station_id", "reports", "base"}, ""))
-	pattern_ConfigurationService_RotatePassword_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4, 2, 5}, []string{"api", "v1", "stations", "station_id", "password", "rotate"}, ""))
-	pattern_ConfigurationService_SetNetworkProfile_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "network-profiles"}, ""))
-	pattern_ConfigurationService_ListNetworkProfiles_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "network-profiles"}, ""))
-	pattern_ConfigurationService_GetDeviceModel_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "device-model"}, ""))
+	pattern_ConfigurationService_GetConfiguration_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "configuration"}, ""))
+	pattern_ConfigurationService_GetStoredConfiguration_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4, 2, 5}, []string{"api", "v1", "stations", "station_id", "configuration", "stored"}, ""))
+	pattern_ConfigurationService_ChangeConfiguration_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "configuration"}, ""))
+	pattern_ConfigurationService_GetVariables_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4, 2, 5}, []string{"api", "v1", "stations", "station_id", "variables", "get"}, ""))
+	pattern_ConfigurationService_SetVariables_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4, 2, 5}, []string{"api", "v1", "stations", "station_id", "variables", "set"}, ""))
+	pattern_ConfigurationService_GetBaseReport_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4, 2, 5}, []string{"api", "v1", "stations", "station_id", "reports", "base"}, ""))
+	pattern_ConfigurationService_RotatePassword_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4, 2, 5}, []string{"api", "v1", "stations", "station_id", "password", "rotate"}, ""))
+	pattern_ConfigurationService_SetNetworkProfile_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "network-profiles"}, ""))
+	pattern_ConfigurationService_ListNetworkProfiles_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "network-profiles"}, ""))
+	pattern_ConfigurationService_GetDeviceModel_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "stations", "station_id", "device-model"}, ""))
 )
 
 var (
-	forward_ConfigurationService_GetConfiguration_0    = runtime.ForwardResponseMessage
-	forward_ConfigurationService_ChangeConfiguration_0 = runtime.ForwardResponseMessage
-	forward_ConfigurationService_GetVariables_0        = runtime.ForwardResponseMessage
-	forward_ConfigurationService_SetVariables_0        = runtime.ForwardResponseMessage
-	forward_ConfigurationService_GetBaseReport_0       = runtime.ForwardResponseMessage
-	forward_ConfigurationService_RotatePassword_0      = runtime.ForwardResponseMessage
-	forward_ConfigurationService_SetNetworkProfile_0   = runtime.ForwardResponseMessage
-	forward_ConfigurationService_ListNetworkProfiles_0 = runtime.ForwardResponseMessage
-	forward_ConfigurationService_GetDeviceModel_0      = runtime.ForwardResponseMessage
+	forward_ConfigurationService_GetConfiguration_0       = runtime.ForwardResponseMessage
+	forward_ConfigurationService_GetStoredConfiguration_0 = runtime.ForwardResponseMessage
+	forward_ConfigurationService_ChangeConfiguration_0    = runtime.ForwardResponseMessage
+	forward_ConfigurationService_GetVariables_0           = runtime.ForwardResponseMessage
+	forward_ConfigurationService_SetVariables_0           = runtime.ForwardResponseMessage
+	forward_ConfigurationService_GetBaseReport_0          = runtime.ForwardResponseMessage
+	forward_ConfigurationService_RotatePassword_0         = runtime.ForwardResponseMessage
+	forward_ConfigurationService_SetNetworkProfile_0      = runtime.ForwardResponseMessage
+	forward_ConfigurationService_ListNetworkProfiles_0    = runtime.ForwardResponseMessage
+	forward_ConfigurationService_GetDeviceModel_0         = runtime.ForwardResponseMessage
 )

@@ -19,15 +19,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ConfigurationService_GetConfiguration_FullMethodName    = "/chargeplane.v1.ConfigurationService/GetConfiguration"
-	ConfigurationService_ChangeConfiguration_FullMethodName = "/chargeplane.v1.ConfigurationService/ChangeConfiguration"
-	ConfigurationService_GetVariables_FullMethodName        = "/chargeplane.v1.ConfigurationService/GetVariables"
-	ConfigurationService_SetVariables_FullMethodName        = "/chargeplane.v1.ConfigurationService/SetVariables"
-	ConfigurationService_GetBaseReport_FullMethodName       = "/chargeplane.v1.ConfigurationService/GetBaseReport"
-	ConfigurationService_RotatePassword_FullMethodName      = "/chargeplane.v1.ConfigurationService/RotatePassword"
-	ConfigurationService_SetNetworkProfile_FullMethodName   = "/chargeplane.v1.ConfigurationService/SetNetworkProfile"
-	ConfigurationService_ListNetworkProfiles_FullMethodName = "/chargeplane.v1.ConfigurationService/ListNetworkProfiles"
-	ConfigurationService_GetDeviceModel_FullMethodName      = "/chargeplane.v1.ConfigurationService/GetDeviceModel"
+	ConfigurationService_GetConfiguration_FullMethodName       = "/chargeplane.v1.ConfigurationService/GetConfiguration"
+	ConfigurationService_GetStoredConfiguration_FullMethodName = "/chargeplane.v1.ConfigurationService/GetStoredConfiguration"
+	ConfigurationService_ChangeConfiguration_FullMethodName    = "/chargeplane.v1.ConfigurationService/ChangeConfiguration"
+	ConfigurationService_GetVariables_FullMethodName           = "/chargeplane.v1.ConfigurationService/GetVariables"
+	ConfigurationService_SetVariables_FullMethodName           = "/chargeplane.v1.ConfigurationService/SetVariables"
+	ConfigurationService_GetBaseReport_FullMethodName          = "/chargeplane.v1.ConfigurationService/GetBaseReport"
+	ConfigurationService_RotatePassword_FullMethodName         = "/chargeplane.v1.ConfigurationService/RotatePassword"
+	ConfigurationService_SetNetworkProfile_FullMethodName      = "/chargeplane.v1.ConfigurationService/SetNetworkProfile"
+	ConfigurationService_ListNetworkProfiles_FullMethodName    = "/chargeplane.v1.ConfigurationService/ListNetworkProfiles"
+	ConfigurationService_GetDeviceModel_FullMethodName         = "/chargeplane.v1.ConfigurationService/GetDeviceModel"
 )
 
 // ConfigurationServiceClient is the client API for ConfigurationService service.
@@ -45,6 +46,17 @@ const (
 type ConfigurationServiceClient interface {
 	// 1.6 only: GetConfiguration.
 	GetConfiguration(ctx context.Context, in *GetConfigurationRequest, opts ...grpc.CallOption) (*GetConfigurationResponse, error)
+	// 1.6: the configuration keys the station last reported, as kept from
+	// every answered GetConfiguration (typed, the local list's question, or
+	// through /call) and accepted ChangeConfiguration. Reads the database
+	// only: nothing is sent, so it answers for a station that is offline.
+	// A full GetConfiguration replaces what was kept, one with keys updates
+	// those keys and forgets the unknown ones. At most 1,000 keys are kept
+	// per station, values cut to 500 characters; the value of a secret key
+	// (AuthorizationKey, a key whose name says password or secret) is never
+	// kept: it reads "[redacted]". NOT_FOUND for an unknown station; an
+	// empty list until the station answered a GetConfiguration.
+	GetStoredConfiguration(ctx context.Context, in *GetStoredConfigurationRequest, opts ...grpc.CallOption) (*GetStoredConfigurationResponse, error)
 	// 1.6 only: ChangeConfiguration.
 	ChangeConfiguration(ctx context.Context, in *ChangeConfigurationRequest, opts ...grpc.CallOption) (*ChangeConfigurationResponse, error)
 	// 2.0.1 only: GetVariables.
@@ -92,6 +104,16 @@ func (c *configurationServiceClient) GetConfiguration(ctx context.Context, in *G
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetConfigurationResponse)
 	err := c.cc.Invoke(ctx, ConfigurationService_GetConfiguration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *configurationServiceClient) GetStoredConfiguration(ctx context.Context, in *GetStoredConfigurationRequest, opts ...grpc.CallOption) (*GetStoredConfigurationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetStoredConfigurationResponse)
+	err := c.cc.Invoke(ctx, ConfigurationService_GetStoredConfiguration_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -193,6 +215,17 @@ func (c *configurationServiceClient) GetDeviceModel(ctx context.Context, in *Get
 type ConfigurationServiceServer interface {
 	// 1.6 only: GetConfiguration.
 	GetConfiguration(context.Context, *GetConfigurationRequest) (*GetConfigurationResponse, error)
+	// 1.6: the configuration keys the station last reported, as kept from
+	// every answered GetConfiguration (typed, the local list's question, or
+	// through /call) and accepted ChangeConfiguration. Reads the database
+	// only: nothing is sent, so it answers for a station that is offline.
+	// A full GetConfiguration replaces what was kept, one with keys updates
+	// those keys and forgets the unknown ones. At most 1,000 keys are kept
+	// per station, values cut to 500 characters; the value of a secret key
+	// (AuthorizationKey, a key whose name says password or secret) is never
+	// kept: it reads "[redacted]". NOT_FOUND for an unknown station; an
+	// empty list until the station answered a GetConfiguration.
+	GetStoredConfiguration(context.Context, *GetStoredConfigurationRequest) (*GetStoredConfigurationResponse, error)
 	// 1.6 only: ChangeConfiguration.
 	ChangeConfiguration(context.Context, *ChangeConfigurationRequest) (*ChangeConfigurationResponse, error)
 	// 2.0.1 only: GetVariables.
@@ -238,6 +271,9 @@ type UnimplementedConfigurationServiceServer struct{}
 
 func (UnimplementedConfigurationServiceServer) GetConfiguration(context.Context, *GetConfigurationRequest) (*GetConfigurationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetConfiguration not implemented")
+}
+func (UnimplementedConfigurationServiceServer) GetStoredConfiguration(context.Context, *GetStoredConfigurationRequest) (*GetStoredConfigurationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetStoredConfiguration not implemented")
 }
 func (UnimplementedConfigurationServiceServer) ChangeConfiguration(context.Context, *ChangeConfigurationRequest) (*ChangeConfigurationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ChangeConfiguration not implemented")
@@ -298,6 +334,24 @@ func _ConfigurationService_GetConfiguration_Handler(srv interface{}, ctx context
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ConfigurationServiceServer).GetConfiguration(ctx, req.(*GetConfigurationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ConfigurationService_GetStoredConfiguration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetStoredConfigurationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConfigurationServiceServer).GetStoredConfiguration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ConfigurationService_GetStoredConfiguration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConfigurationServiceServer).GetStoredConfiguration(ctx, req.(*GetStoredConfigurationRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -456,6 +510,10 @@ var ConfigurationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetConfiguration",
 			Handler:    _ConfigurationService_GetConfiguration_Handler,
+		},
+		{
+			MethodName: "GetStoredConfiguration",
+			Handler:    _ConfigurationService_GetStoredConfiguration_Handler,
 		},
 		{
 			MethodName: "ChangeConfiguration",
