@@ -239,7 +239,7 @@ func (s Requests) Answered(ctx context.Context, stationID string, req *ocpp201.C
 	if err != nil {
 		return nil, err
 	}
-	a := store.CustomerAnswer{StationID: stationID, RequestID: req.RequestId, Status: status, CSMSData: rec.CSMSData}
+	a := store.CustomerAnswer{StationID: stationID, RequestID: req.RequestId, Status: status, CSMSData: rec.CSMSData, IDToken: rec.IDToken}
 	out := &Outcome{}
 	// A request answered before (an answer to a request id used again)
 	// has done its part already.

@@ -118,6 +118,11 @@ type CustomerAnswer struct {
 	Error     string
 	// CSMSData is the export to keep with the request ("" for none).
 	CSMSData string
+	// IDToken is the request's id token as the caller read it: CSMSData
+	// is kept only while the request still names it, so that an erasure
+	// of the token committed meanwhile (which clears every request's
+	// export) is not undone.
+	IDToken string
 	// Erase, when set, deletes the id tokens of this value and replaces it
 	// in the sessions that carry it.
 	Erase *Erasure
@@ -129,15 +134,18 @@ type Erasure struct {
 }
 
 // AnswerCustomerRequest records a, erasing as it says, in one transaction,
-// and returns the request as it now is. An erased request keeps the
-// pseudonym in place of the token. An erasure applies only to a request
+// and returns the request as it now is. An erasure replaces the token by
+// the pseudonym, and drops the kept export, in every request that names
+// the token (any station's, earlier ones too): an export-only request
+// would otherwise keep the token and its sessions. An erasure applies only to a request
 // still pending: a second answer, or one racing the request's failure,
 // changes nothing and gets the request as it is. ErrNotFound when the
 // station has no such request.
 func (s *Store) AnswerCustomerRequest(ctx context.Context, a CustomerAnswer) (*CustomerRequest, error) {
 	op := fmt.Sprintf("store: answer customer information request %d of %q", a.RequestID, a.StationID)
 	err := s.write(ctx, func(tx *gorm.DB) error {
-		set := map[string]any{"status": a.Status, "error": a.Error, "csms_data": a.CSMSData, "updated_at": dbTime(s.now())}
+		now := dbTime(s.now())
+		set := map[string]any{"status": a.Status, "error": a.Error, "updated_at": now}
 		req := tx.Model(&CustomerRequest{}).Where("station_id = ? AND request_id = ?", a.StationID, a.RequestID)
 		if e := a.Erase; e != nil {
 			req = req.Where("status = ?", CustomerRequestPending)
@@ -173,7 +181,12 @@ func (s *Store) AnswerCustomerRequest(ctx context.Context, a CustomerAnswer) (*C
 			if stopped.Error != nil {
 				return stopped.Error
 			}
-			set["id_token"] = e.Pseudonym
+			// This request included; matched on the lower() index.
+			if err := tx.Model(&CustomerRequest{}).Where("lower(id_token) = lower(?)", e.IDToken).
+				Updates(map[string]any{"id_token": e.Pseudonym, "csms_data": "", "updated_at": now}).Error; err != nil {
+				return err
+			}
+			set["id_token"], set["csms_data"] = e.Pseudonym, ""
 			set["tokens_deleted"] = deleted.RowsAffected
 		}
 		res := req.Updates(set)
@@ -183,7 +196,15 @@ func (s *Store) AnswerCustomerRequest(ctx context.Context, a CustomerAnswer) (*C
 		if res.RowsAffected == 0 {
 			return gorm.ErrRecordNotFound
 		}
-		return nil
+		if a.Erase != nil {
+			return nil // its export went with the erasure
+		}
+		// A statement of its own, after the row is locked by the one
+		// above: it sees an erasure committed since the caller read the
+		// request (PostgreSQL re-reads the row; SQLite writes one at a
+		// time).
+		return tx.Model(&CustomerRequest{}).Where("station_id = ? AND request_id = ? AND id_token = ?", a.StationID, a.RequestID, a.IDToken).
+			Update("csms_data", a.CSMSData).Error
 	})
 	if err != nil && !errors.Is(err, errAnsweredBefore) {
 		return nil, txError(op, err)

@@ -61,3 +61,71 @@ func TestCustomerErasureOnlyWhilePending(t *testing.T) {
 		}
 	})
 }
+
+// An erasure leaves no copy of the token in the requests: every request
+// that names it (any station's, matched without case, an export-only one
+// answered before, one still pending) keeps the pseudonym and no export;
+// another token's request is untouched. An export read before the
+// erasure and recorded after it is not kept.
+func TestCustomerErasureClearsEveryRequestOfTheToken(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, _ *clock) {
+		ctx := context.Background()
+		mustCreateStation(t, s, "CP1")
+		mustCreateStation(t, s, "CP2")
+		if err := s.CreateIDToken(ctx, &IDToken{Value: "ALICE"}); err != nil {
+			t.Fatal(err)
+		}
+		const export = `{"idTokens":[{"value":"ALICE"}],"transactions":[]}`
+		for _, r := range []CustomerRequest{
+			{StationID: "CP1", RequestID: 1, IDToken: "alice", ExportCSMSData: true},
+			{StationID: "CP2", RequestID: 2, IDToken: "ALICE", ExportCSMSData: true},
+			{StationID: "CP1", RequestID: 3, IDToken: "BOB", ExportCSMSData: true},
+			{StationID: "CP2", RequestID: 4, IDToken: "Alice", ClearCSMSData: true},
+		} {
+			if err := s.CreateCustomerRequest(ctx, &r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		answer := func(a CustomerAnswer) *CustomerRequest {
+			t.Helper()
+			a.Status = "Accepted"
+			r, err := s.AnswerCustomerRequest(ctx, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		if r := answer(CustomerAnswer{StationID: "CP1", RequestID: 1, CSMSData: export, IDToken: "alice"}); r.CSMSData != export {
+			t.Fatalf("export not kept: %+v", r)
+		}
+		if r := answer(CustomerAnswer{StationID: "CP1", RequestID: 3, CSMSData: `{"bob":1}`, IDToken: "BOB"}); r.CSMSData != `{"bob":1}` {
+			t.Fatalf("export not kept: %+v", r)
+		}
+		erased := answer(CustomerAnswer{StationID: "CP2", RequestID: 4, IDToken: "Alice", Erase: &Erasure{IDToken: "Alice", Pseudonym: "erased-1"}})
+		if erased.IDToken != "erased-1" || erased.TokensDeleted != 1 {
+			t.Fatalf("erasing request: %+v", erased)
+		}
+		get := func(station string, id int) *CustomerRequest {
+			t.Helper()
+			r, err := s.GetCustomerRequest(ctx, station, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		if r := get("CP1", 1); r.IDToken != "erased-1" || r.CSMSData != "" || r.Status != "Accepted" {
+			t.Errorf("earlier export-only request after the erasure: %+v", r)
+		}
+		if r := get("CP2", 2); r.IDToken != "erased-1" || r.CSMSData != "" || r.Status != CustomerRequestPending {
+			t.Errorf("pending request after the erasure: %+v", r)
+		}
+		if r := get("CP1", 3); r.IDToken != "BOB" || r.CSMSData != `{"bob":1}` {
+			t.Errorf("another token's request: %+v", r)
+		}
+		// Request 2's export was taken before the erasure, its answer
+		// recorded after: the status counts, the export is not kept.
+		if r := answer(CustomerAnswer{StationID: "CP2", RequestID: 2, CSMSData: export, IDToken: "ALICE"}); r.Status != "Accepted" || r.CSMSData != "" || r.IDToken != "erased-1" {
+			t.Errorf("stale export recorded: %+v", r)
+		}
+	})
+}
