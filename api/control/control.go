@@ -76,7 +76,7 @@ const busyRetryMin, busyRetrySpread = 2, 4
 type registry interface {
 	GetStationForAdmission(ctx context.Context, id string) (*store.Station, error)
 	RecordAdmission(ctx context.Context, ev store.ConnectionEvent) (store.ConnectionEvent, error)
-	RenewLease(ctx context.Context, gatewayID string, until time.Time) error
+	RenewLease(ctx context.Context, gatewayID string, until time.Time) (newLease bool, err error)
 	ExpireLeases(ctx context.Context, now time.Time) ([]string, error)
 	Ping(ctx context.Context) error
 	PasswordUsed(ctx context.Context, id, usedHash string) (bool, error)
@@ -456,12 +456,18 @@ func (s *Service) RenewLease(ctx context.Context, req *gatewayv1.RenewLeaseReque
 	s.maxTTL = max(s.maxTTL, ttl)
 	s.healthMu.Unlock()
 	until := s.now().Add(ttl)
-	if err := s.store.RenewLease(ctx, req.GetGatewayId(), until); err != nil {
+	newLease, err := s.store.RenewLease(ctx, req.GetGatewayId(), until)
+	if err != nil {
 		s.storeFailed(ctx)
 		s.log.Error("renew lease", "gateway", req.GetGatewayId(), "err", err)
 		return nil, status.Error(codes.Unavailable, "cannot renew the lease now")
 	}
-	return &gatewayv1.RenewLeaseResponse{}, nil
+	if newLease {
+		// Once per gateway start; more often, the gateway lost its lease
+		// and will now have its chargers reconnect.
+		s.log.Info("gateway lease started (first renewal, or the previous lease had expired)", "gateway", req.GetGatewayId(), "ttl", ttl)
+	}
+	return &gatewayv1.RenewLeaseResponse{NewLease: newLease}, nil
 }
 
 // SweepLeases marks the connections of every gateway whose lease expired as

@@ -279,6 +279,14 @@ func TestLeases(t *testing.T) {
 			if !other.Connected {
 				t.Fatalf("station of the live gateway was disconnected: %+v", other)
 			}
+			// Renewals resume: the gateway whose lease expired is told so
+			// (it must have its chargers reconnect), the live one is not.
+			for gw, want := range map[string]bool{"gw-dies": true, "gw-lives": false} {
+				resp, err := h.svc.RenewLease(ctx, &gatewayv1.RenewLeaseRequest{GatewayId: gw, TtlSeconds: 10})
+				if err != nil || resp.GetNewLease() != want {
+					t.Errorf("renewal of %s after the sweep: new lease %v (%v), want %v", gw, resp.GetNewLease(), err, want)
+				}
+			}
 		})
 	}
 }

@@ -21,9 +21,9 @@ type outageRegistry struct {
 
 var errDown = errors.New("connection refused")
 
-func (r *outageRegistry) RenewLease(ctx context.Context, gw string, until time.Time) error {
+func (r *outageRegistry) RenewLease(ctx context.Context, gw string, until time.Time) (bool, error) {
 	if r.down.Load() {
-		return errDown
+		return false, errDown
 	}
 	return r.registry.RenewLease(ctx, gw, until)
 }

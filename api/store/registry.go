@@ -298,16 +298,40 @@ WHERE connectors.reported_at <= excluded.reported_at`,
 
 // RenewLease records that the gateway is alive until until. A gateway that
 // stops renewing is presumed dead once until passes: see ExpireLeases.
-func (s *Store) RenewLease(ctx context.Context, gatewayID string, until time.Time) error {
+//
+// newLease reports that there was no lease to renew: the gateway's first
+// renewal, or one after ExpireLeases removed its lease and marked its
+// stations disconnected. The row is locked for the decision, so a sweep
+// running at the same time either removed it first (a new lease) or finds
+// it renewed and leaves it (on PostgreSQL the sweep's FOR UPDATE re-checks
+// the expiry after waiting; SQLite runs write transactions one at a time).
+// A lease that ran out but was not swept yet is simply renewed: its
+// stations were never touched.
+func (s *Store) RenewLease(ctx context.Context, gatewayID string, until time.Time) (newLease bool, err error) {
 	if gatewayID == "" {
-		return fmt.Errorf("store: renew lease: empty gateway id")
+		return false, fmt.Errorf("store: renew lease: empty gateway id")
 	}
 	now := dbTime(s.now())
-	err := s.db.WithContext(ctx).Exec(`INSERT INTO gateways (id, lease_expires_at, created_at, updated_at)
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var held []string
+		err := tx.Model(&gatewayLease{}).Clauses(clause.Locking{Strength: "UPDATE"}).
+			Where("id = ?", gatewayID).Pluck("id", &held).Error
+		if err != nil {
+			return err
+		}
+		newLease = len(held) == 0
+		// An upsert even for a missing row: two renewals of a new lease
+		// may race (a gateway retrying on another core), and both must
+		// succeed.
+		return tx.Exec(`INSERT INTO gateways (id, lease_expires_at, created_at, updated_at)
 VALUES (?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET lease_expires_at = excluded.lease_expires_at, updated_at = excluded.updated_at`,
-		gatewayID, dbTime(until), now, now).Error
-	return translate(fmt.Sprintf("store: renew lease of gateway %q", gatewayID), err)
+			gatewayID, dbTime(until), now, now).Error
+	})
+	if err != nil {
+		return false, translate(fmt.Sprintf("store: renew lease of gateway %q", gatewayID), err)
+	}
+	return newLease, nil
 }
 
 // ExpireLeases treats every gateway whose lease ended before now as dead:

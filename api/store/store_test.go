@@ -699,13 +699,20 @@ func TestLeaseExpiry(t *testing.T) {
 		for _, id := range []string{"S1", "S2", "S3", "S4"} {
 			mustCreateStation(t, s, id)
 		}
-		if err := s.RenewLease(ctx, "g1", t0.Add(10*time.Second)); err != nil {
-			t.Fatal(err)
+		// renew renews gw's lease and checks whether it was a new one.
+		renew := func(gw string, until time.Time, wantNew bool) {
+			t.Helper()
+			got, err := s.RenewLease(ctx, gw, until)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != wantNew {
+				t.Errorf("renew %s until %v: new lease = %v, want %v", gw, until, got, wantNew)
+			}
 		}
-		if err := s.RenewLease(ctx, "g2", t0.Add(30*time.Second)); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.RenewLease(ctx, "", t0); err == nil {
+		renew("g1", t0.Add(10*time.Second), true)
+		renew("g2", t0.Add(30*time.Second), true)
+		if _, err := s.RenewLease(ctx, "", t0); err == nil {
 			t.Error("empty gateway id accepted")
 		}
 		connect := func(station, gw, conn string, markConnected bool) ConnectionEvent {
@@ -733,9 +740,7 @@ func TestLeaseExpiry(t *testing.T) {
 			t.Errorf("at the lease's end nothing expires yet: %v %v", ids, err)
 		}
 		// g1 renews once, then goes silent.
-		if err := s.RenewLease(ctx, "g1", t0.Add(20*time.Second)); err != nil {
-			t.Fatal(err)
-		}
+		renew("g1", t0.Add(20*time.Second), false)
 		if ids, err := s.ExpireLeases(ctx, t0.Add(15*time.Second)); err != nil || len(ids) != 0 {
 			t.Errorf("renewed lease expired: %v %v", ids, err)
 		}
@@ -776,10 +781,10 @@ func TestLeaseExpiry(t *testing.T) {
 		if ok, err := s.MarkDisconnected(ctx, s1); err != nil || ok {
 			t.Errorf("late disconnect after expiry applied=%v err=%v", ok, err)
 		}
-		// It may come back with a fresh lease; its old connection stays gone.
-		if err := s.RenewLease(ctx, "g1", sweep.Add(30*time.Second)); err != nil {
-			t.Fatal(err)
-		}
+		// It may come back, and is told its lease is a new one (so that it
+		// has its chargers reconnect); its old connection stays gone.
+		renew("g1", sweep.Add(30*time.Second), true)
+		renew("g1", sweep.Add(40*time.Second), false)
 		if ok, err := s.MarkConnected(ctx, s1); err != nil || ok {
 			t.Errorf("expired connection revived: applied=%v err=%v", ok, err)
 		}
@@ -787,6 +792,44 @@ func TestLeaseExpiry(t *testing.T) {
 		ids, err = s.ExpireLeases(ctx, sweep.Add(time.Hour))
 		if err != nil || !slices.Equal(ids, []string{"S3"}) {
 			t.Errorf("later sweep = %v %v, want [S3]", ids, err)
+		}
+	})
+}
+
+// A renewal racing the sweep that expires its lease either comes first
+// (the lease lives on, nothing is expired, not a new lease) or second (the
+// stations were expired, and the renewal says so): never a renewal that
+// says all is well after the sweep disconnected the gateway's stations.
+func TestLeaseRenewalRacingSweep(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *clock) {
+		ctx := context.Background()
+		for i := range 20 {
+			gw, st := fmt.Sprintf("race-gw%d", i), fmt.Sprintf("RACE%d", i)
+			mustCreateStation(t, s, st)
+			if _, err := s.RenewLease(ctx, gw, clk.Now().Add(time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			ev := ConnectionEvent{StationID: st, GatewayID: gw, ConnectionID: "c-" + st, OCPPVersion: ocppj.V16, At: clk.Now()}
+			if _, err := s.RecordAdmission(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+			sweepAt := clk.Add(2 * time.Second) // the lease ran out a second ago
+			var (
+				wg       sync.WaitGroup
+				expired  []string
+				newLease bool
+				errs     [2]error
+			)
+			wg.Add(2)
+			go func() { defer wg.Done(); expired, errs[0] = s.ExpireLeases(ctx, sweepAt) }()
+			go func() { defer wg.Done(); newLease, errs[1] = s.RenewLease(ctx, gw, sweepAt.Add(10*time.Second)) }()
+			wg.Wait()
+			if errs[0] != nil || errs[1] != nil {
+				t.Fatalf("round %d: sweep %v, renewal %v", i, errs[0], errs[1])
+			}
+			if swept := slices.Contains(expired, st); swept != newLease {
+				t.Fatalf("round %d: station expired %v but the renewal's new lease = %v", i, swept, newLease)
+			}
 		}
 	})
 }

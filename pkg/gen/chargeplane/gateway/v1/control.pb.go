@@ -342,7 +342,14 @@ func (x *RenewLeaseRequest) GetTtlSeconds() int32 {
 }
 
 type RenewLeaseResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The core held no lease for this gateway, so this renewal started a new
+	// one: on a gateway's first renewal, or when its previous lease expired
+	// (it missed renewals for longer than its TTL) and the core has marked
+	// every station connected through it disconnected. A gateway that had
+	// renewed before must then have its chargers reconnect: the core no
+	// longer counts their sockets as connections.
+	NewLease      bool `protobuf:"varint,1,opt,name=new_lease,json=newLease,proto3" json:"new_lease,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -377,6 +384,13 @@ func (*RenewLeaseResponse) Descriptor() ([]byte, []int) {
 	return file_chargeplane_gateway_v1_control_proto_rawDescGZIP(), []int{3}
 }
 
+func (x *RenewLeaseResponse) GetNewLease() bool {
+	if x != nil {
+		return x.NewLease
+	}
+	return false
+}
+
 var File_chargeplane_gateway_v1_control_proto protoreflect.FileDescriptor
 
 const file_chargeplane_gateway_v1_control_proto_rawDesc = "" +
@@ -407,8 +421,9 @@ const file_chargeplane_gateway_v1_control_proto_rawDesc = "" +
 	"\n" +
 	"gateway_id\x18\x01 \x01(\tR\tgatewayId\x12\x1f\n" +
 	"\vttl_seconds\x18\x02 \x01(\x05R\n" +
-	"ttlSeconds\"\x14\n" +
-	"\x12RenewLeaseResponse*\x8c\x01\n" +
+	"ttlSeconds\"1\n" +
+	"\x12RenewLeaseResponse\x12\x1b\n" +
+	"\tnew_lease\x18\x01 \x01(\bR\bnewLease*\x8c\x01\n" +
 	"\bDecision\x12\x18\n" +
 	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11DECISION_ACCEPTED\x10\x01\x12\x1c\n" +

@@ -35,7 +35,8 @@ type GatewayControlServiceClient interface {
 	// AdmitConnection is asked before a WebSocket upgrade.
 	AdmitConnection(ctx context.Context, in *AdmitConnectionRequest, opts ...grpc.CallOption) (*AdmitConnectionResponse, error)
 	// RenewLease keeps a gateway's connections alive in the core's registry;
-	// when a lease expires the core treats the gateway's connections as closed.
+	// when a lease expires the core treats the gateway's connections as closed
+	// (new_lease in the response tells the gateway so).
 	RenewLease(ctx context.Context, in *RenewLeaseRequest, opts ...grpc.CallOption) (*RenewLeaseResponse, error)
 }
 
@@ -79,7 +80,8 @@ type GatewayControlServiceServer interface {
 	// AdmitConnection is asked before a WebSocket upgrade.
 	AdmitConnection(context.Context, *AdmitConnectionRequest) (*AdmitConnectionResponse, error)
 	// RenewLease keeps a gateway's connections alive in the core's registry;
-	// when a lease expires the core treats the gateway's connections as closed.
+	// when a lease expires the core treats the gateway's connections as closed
+	// (new_lease in the response tells the gateway so).
 	RenewLease(context.Context, *RenewLeaseRequest) (*RenewLeaseResponse, error)
 	mustEmbedUnimplementedGatewayControlServiceServer()
 }
