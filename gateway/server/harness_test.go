@@ -47,6 +47,9 @@ type fakeCore struct {
 	n        int
 	admits   []*gatewayv1.AdmitConnectionRequest
 	renewals []*gatewayv1.RenewLeaseRequest
+	// newLeases renewals from now on answer that the lease was new (it
+	// had expired).
+	newLeases int
 }
 
 func (f *fakeCore) AdmitConnection(_ context.Context, req *gatewayv1.AdmitConnectionRequest) (*gatewayv1.AdmitConnectionResponse, error) {
@@ -77,7 +80,26 @@ func (f *fakeCore) RenewLease(_ context.Context, req *gatewayv1.RenewLeaseReques
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.renewals = append(f.renewals, req)
-	return &gatewayv1.RenewLeaseResponse{}, nil
+	resp := &gatewayv1.RenewLeaseResponse{NewLease: f.newLeases > 0}
+	f.newLeases = max(f.newLeases-1, 0)
+	return resp, nil
+}
+
+func (f *fakeCore) renewalCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.renewals)
+}
+
+// waitRenewals waits until the gateway has renewed n more times.
+func (h *harness) waitRenewals(n int) {
+	h.t.Helper()
+	want := h.core.renewalCount() + n
+	for deadline := time.Now().Add(6 * wait); h.core.renewalCount() < want; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the gateway renewed %d times, want %d", h.core.renewalCount(), want)
+		}
+	}
 }
 
 func (f *fakeCore) admitCount() int {

@@ -129,18 +129,60 @@ func (s *Server) renewLeases(ctx context.Context) {
 	ttl := int32(math.Ceil(s.cfg.LeaseTTL.Seconds()))
 	t := time.NewTicker(every)
 	defer t.Stop()
+	held := false // a renewal has succeeded before
 	for {
 		callCtx, cancel := context.WithTimeout(ctx, every)
-		_, err := s.ctl.RenewLease(callCtx, &gatewayv1.RenewLeaseRequest{GatewayId: s.cfg.GatewayID, TtlSeconds: ttl})
+		resp, err := s.ctl.RenewLease(callCtx, &gatewayv1.RenewLeaseRequest{GatewayId: s.cfg.GatewayID, TtlSeconds: ttl})
 		cancel()
-		if err != nil && ctx.Err() == nil {
-			s.log.Warn("lease renewal failed", "err", err)
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				s.log.Warn("lease renewal failed", "err", err)
+			}
+		case resp.GetNewLease():
+			s.leaseLost(held)
 		}
+		held = held || err == nil
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// leaseLost handles a renewal that started a new lease. Unless it is the
+// gateway's first, the previous lease expired (renewals failed for longer
+// than the TTL: the core was down or out of reach, or this process
+// starved): the core has marked the stations on this gateway disconnected
+// and forgotten their connections, while their sockets are still open and
+// nothing would ever mark them connected again. Closing the sockets with
+// 1012 (service restart) has the chargers reconnect, and admission records
+// them afresh; the core's admission bounds and Retry-After pace the burst.
+// Sockets admitted meanwhile may be closed needlessly: one extra reconnect.
+// They are closed on a first renewal too: the core cannot tell it from a
+// lost lease, and a socket admitted before it is normally none. A draining
+// gateway is closing its sockets anyway, gradually.
+func (s *Server) leaseLost(held bool) {
+	s.mu.Lock()
+	draining := s.draining
+	conns := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	if held {
+		s.cfg.Metrics.LeaseLost()
+		s.log.Warn("lease had expired: the core marked this gateway's stations disconnected; closing their sockets with 1012 so that they reconnect",
+			"sockets", len(conns), "draining", draining)
+	} else if len(conns) > 0 {
+		s.log.Info("first lease: closing the sockets admitted before it with 1012 so that they reconnect", "sockets", len(conns), "draining", draining)
+	}
+	if draining {
+		return
+	}
+	for _, c := range conns {
+		c.closeWith(websocket.StatusServiceRestart, "gateway lease expired")
 	}
 }
 

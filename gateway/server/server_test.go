@@ -546,6 +546,45 @@ func TestLeaseRenewed(t *testing.T) {
 	}
 }
 
+// When a renewal finds the lease expired (the core marked this gateway's
+// stations disconnected), the gateway closes every socket with 1012 so
+// that the chargers reconnect and are admitted again; renewals of a lease
+// it holds close nothing.
+func TestLeaseLostClosesSocketsWith1012(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := newHarness(t, server.Config{LeaseTTL: 300 * time.Millisecond, Metrics: metrics.NewGateway(reg, "gw-lease")})
+	c, con := h.connect("CP1")
+	h.waitRenewals(2)
+	// Still open: a CALL is forwarded.
+	write(t, c, `[2,"m1","Heartbeat",{}]`)
+	if env := h.nextUp(); env.GetMessageId() != "m1" {
+		t.Fatalf("socket not forwarding after plain renewals: %v", env)
+	}
+
+	h.core.mu.Lock()
+	h.core.newLeases = 1
+	h.core.mu.Unlock()
+	if code := readClose(t, c); code != websocket.StatusServiceRestart {
+		t.Fatalf("close code %v, want 1012 (service restart)", code)
+	}
+	if d := h.disconnected(con.GetConnectionId()); d.GetReason() != "gateway lease expired" {
+		t.Errorf("reason %q", d.GetReason())
+	}
+	if got := counterValue(t, reg, "chargeplane_gateway_leases_lost_total", "gateway", "gw-lease"); got != 1 {
+		t.Errorf("leases lost = %v, want 1", got)
+	}
+	// The charger comes back and stays: the next renewals are plain.
+	c2, con2 := h.connect("CP1")
+	if con2.GetConnectionId() == con.GetConnectionId() {
+		t.Fatalf("reconnected with the old connection id %s", con.GetConnectionId())
+	}
+	h.waitRenewals(2)
+	write(t, c2, `[2,"m2","Heartbeat",{}]`)
+	if env := h.nextUp(); env.GetMessageId() != "m2" {
+		t.Fatalf("reconnected socket not forwarding: %v", env)
+	}
+}
+
 func TestShutdownDrains(t *testing.T) {
 	h := newHarness(t, server.Config{DrainWindow: 200 * time.Millisecond})
 	a, aEnv := h.connect("CP1")

@@ -35,6 +35,7 @@ type Gateway struct {
 	admissions  *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	violations  *prometheus.CounterVec
+	leasesLost  prometheus.Counter
 }
 
 // Protocol violations the gateway closes a socket for
@@ -78,8 +79,12 @@ func NewGateway(reg prometheus.Registerer, gatewayID string) *Gateway {
 			Name: "chargeplane_gateway_protocol_violations_total", ConstLabels: gw,
 			Help: "Sockets closed because the charger broke the WebSocket protocol, by violation (invalid_utf8).",
 		}, []string{"violation"}),
+		leasesLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chargeplane_gateway_leases_lost_total", ConstLabels: gw,
+			Help: "Renewals that found this gateway's lease expired (the core had marked its stations disconnected); each closes the gateway's sockets with 1012 so that the chargers reconnect.",
+		}),
 	}
-	reg.MustRegister(g.connections, g.admissions, g.latency, g.violations)
+	reg.MustRegister(g.connections, g.admissions, g.latency, g.violations, g.leasesLost)
 	g.violations.WithLabelValues(ViolationInvalidUTF8)
 	for _, v := range []ocppj.Version{ocppj.V16, ocppj.V201} {
 		g.connections.WithLabelValues(v.String())
@@ -109,6 +114,14 @@ func (g *Gateway) Violation(violation string) {
 		return
 	}
 	g.violations.WithLabelValues(violation).Inc()
+}
+
+// LeaseLost counts a renewal that found the gateway's lease expired.
+func (g *Gateway) LeaseLost() {
+	if g == nil {
+		return
+	}
+	g.leasesLost.Inc()
 }
 
 // Answered observes a charger CALL's round trip through the core. action
