@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/chargeplane/chargeplane/gateway/server"
 )
 
@@ -64,4 +66,48 @@ func testCommandToDeadGateway(t *testing.T, sys *system) {
 	if err != nil || code != http.StatusConflict {
 		t.Fatalf("new command to the offline station: %d %s %v, want 409", code, body, err)
 	}
+}
+
+// testGatewayLeaseLost: a live gateway cut off from the core for longer
+// than its lease has its stations marked disconnected; once it renews
+// again it is told its lease had expired and closes its sockets with 1012
+// (service restart), so the chargers reconnect and are shown connected
+// again, instead of staying open and Unavailable until they happen to
+// reconnect. Scale-out only (the gateway talks to the core over gRPC).
+func testGatewayLeaseLost(t *testing.T, sys *system) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	gw := sys.extraGateway(t, func(c *server.Config) { c.LeaseTTL = 2 * time.Second })
+	id := newStationID("leaselost")
+	sys.rest.createStation(ctx, t, id, "")
+	r, _, err := dialRaw(ctx, t, gw.url+id, v16.subprotocol, "", "")
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	b, _ := json.Marshal(v16.boot("SN-" + id))
+	r.call(ctx, t, "boot-1", "BootNotification", string(b))
+	if st := sys.rest.getStation(ctx, t, id); !st.Connected {
+		t.Fatalf("station not connected before the partition")
+	}
+
+	gw.cut(true)
+	eventually(t, "station offline once the cut-off gateway's lease expired", func() (bool, string) {
+		st := sys.rest.getStation(ctx, t, id)
+		return !st.Connected && st.Status == "Unavailable", fmt.Sprintf("connected %v status %q", st.Connected, st.Status)
+	})
+	gw.cut(false)
+	if code := r.waitClosed(ctx, t); code != websocket.StatusServiceRestart {
+		t.Fatalf("socket of the gateway that lost its lease closed with %v, want 1012 (service restart)", code)
+	}
+
+	// The charger reconnects through the same gateway and is online again.
+	r2, _, err := dialRaw(ctx, t, gw.url+id, v16.subprotocol, "", "")
+	if err != nil {
+		t.Fatalf("reconnect: %v", err)
+	}
+	r2.call(ctx, t, "boot-2", "BootNotification", string(b))
+	eventually(t, "station online again after reconnecting", func() (bool, string) {
+		st := sys.rest.getStation(ctx, t, id)
+		return st.Connected && st.Status != "Unavailable", fmt.Sprintf("connected %v status %q", st.Connected, st.Status)
+	})
 }

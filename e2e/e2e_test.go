@@ -52,6 +52,7 @@ func TestSystem(t *testing.T) {
 				t.Run("GatewayDrain", func(t *testing.T) { testGatewayDrain(t, sys) })
 				t.Run("GatewayLeaseExpiry", func(t *testing.T) { testGatewayLeaseExpiry(t, sys) })
 				t.Run("CommandToDeadGateway", func(t *testing.T) { testCommandToDeadGateway(t, sys) })
+				t.Run("GatewayLeaseLost", func(t *testing.T) { testGatewayLeaseLost(t, sys) })
 				t.Run("DeadSocket", func(t *testing.T) { testDeadSocket(t, sys) })
 				t.Run("GatewayWithWrongSecret", func(t *testing.T) { testGatewayWithWrongSecret(t, sys) })
 			}

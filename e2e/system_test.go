@@ -15,7 +15,9 @@ import (
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/chargeplane/chargeplane/api/app"
 	"github.com/chargeplane/chargeplane/api/auth"
@@ -26,6 +28,7 @@ import (
 	"github.com/chargeplane/chargeplane/pkg/bus/rabbitmq"
 	"github.com/chargeplane/chargeplane/pkg/config"
 	"github.com/chargeplane/chargeplane/pkg/controlplane"
+	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
 	"github.com/chargeplane/chargeplane/pkg/metrics"
 	"github.com/chargeplane/chargeplane/pkg/ocpp/schema"
 )
@@ -282,7 +285,8 @@ func startGateway(t *testing.T, cfg config.Config, id string, conn *grpc.ClientC
 	if tune != nil {
 		tune(&gcfg)
 	}
-	srv := server.New(gcfg, instrumented.Wrap(b, reg), server.NewGRPCControl(conn))
+	ctl := &cuttableControl{Control: server.NewGRPCControl(conn)}
+	srv := server.New(gcfg, instrumented.Wrap(b, reg), ctl)
 	metricsSrv := httptest.NewServer(metrics.Handler(reg))
 	t.Cleanup(metricsSrv.Close)
 	// Start's context bounds the subscription and the lease for the
@@ -340,7 +344,30 @@ func startGateway(t *testing.T, cfg config.Config, id string, conn *grpc.ClientC
 		_ = closeBus()
 		cancelRun()
 	}
-	return gatewayHandle{url: "ws://" + ln.Addr().String() + "/ocpp/", metrics: metricsSrv.URL + metrics.Path, tlsURL: tlsURL, stop: stop, kill: kill}
+	return gatewayHandle{url: "ws://" + ln.Addr().String() + "/ocpp/", metrics: metricsSrv.URL + metrics.Path, tlsURL: tlsURL, stop: stop, kill: kill, cut: ctl.cut.Store}
+}
+
+// cuttableControl is a gateway's control plane that a test can cut off, as
+// a network partition from the core would.
+type cuttableControl struct {
+	server.Control
+	cut atomic.Bool
+}
+
+var errCut = status.Error(codes.Unavailable, "e2e: control plane cut off")
+
+func (c *cuttableControl) AdmitConnection(ctx context.Context, req *gatewayv1.AdmitConnectionRequest) (*gatewayv1.AdmitConnectionResponse, error) {
+	if c.cut.Load() {
+		return nil, errCut
+	}
+	return c.Control.AdmitConnection(ctx, req)
+}
+
+func (c *cuttableControl) RenewLease(ctx context.Context, req *gatewayv1.RenewLeaseRequest) (*gatewayv1.RenewLeaseResponse, error) {
+	if c.cut.Load() {
+		return nil, errCut
+	}
+	return c.Control.RenewLease(ctx, req)
 }
 
 // gatewayHandle is a stand-alone gateway started by a test.
@@ -352,6 +379,10 @@ type gatewayHandle struct {
 	stop func()
 	// kill makes it go silent, as if its process died.
 	kill func()
+	// cut(true) cuts it off from the core's control plane (admissions and
+	// lease renewals fail) while it and its sockets live on; cut(false)
+	// restores it.
+	cut func(bool)
 }
 
 func newSystem(t *testing.T, name, httpAddr string, gateways []string) *system {
