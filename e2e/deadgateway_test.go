@@ -20,15 +20,7 @@ import (
 func testCommandToDeadGateway(t *testing.T, sys *system) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	gw := sys.extraGateway(t, func(c *server.Config) { c.LeaseTTL = 2 * time.Second })
-	id := newStationID("deadgw")
-	sys.rest.createStation(ctx, t, id, "")
-	r, _, err := dialRaw(ctx, t, gw.url+id, v16.subprotocol, "", "")
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	b, _ := json.Marshal(v16.boot("SN-" + id))
-	r.call(ctx, t, "boot-1", "BootNotification", string(b))
+	gw, id, r := bootOnShortLease(ctx, t, sys, "deadgw")
 
 	// The charger gets the command and never answers it (COMMAND_TIMEOUT
 	// is 30 s here).
@@ -77,18 +69,7 @@ func testCommandToDeadGateway(t *testing.T, sys *system) {
 func testGatewayLeaseLost(t *testing.T, sys *system) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	gw := sys.extraGateway(t, func(c *server.Config) { c.LeaseTTL = 2 * time.Second })
-	id := newStationID("leaselost")
-	sys.rest.createStation(ctx, t, id, "")
-	r, _, err := dialRaw(ctx, t, gw.url+id, v16.subprotocol, "", "")
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	b, _ := json.Marshal(v16.boot("SN-" + id))
-	r.call(ctx, t, "boot-1", "BootNotification", string(b))
-	if st := sys.rest.getStation(ctx, t, id); !st.Connected {
-		t.Fatalf("station not connected before the partition")
-	}
+	gw, id, r := bootOnShortLease(ctx, t, sys, "leaselost")
 
 	gw.cut(true)
 	eventually(t, "station offline once the cut-off gateway's lease expired", func() (bool, string) {
@@ -105,9 +86,29 @@ func testGatewayLeaseLost(t *testing.T, sys *system) {
 	if err != nil {
 		t.Fatalf("reconnect: %v", err)
 	}
+	b, _ := json.Marshal(v16.boot("SN-" + id))
 	r2.call(ctx, t, "boot-2", "BootNotification", string(b))
 	eventually(t, "station online again after reconnecting", func() (bool, string) {
 		st := sys.rest.getStation(ctx, t, id)
 		return st.Connected && st.Status != "Unavailable", fmt.Sprintf("connected %v status %q", st.Connected, st.Status)
 	})
+}
+
+// bootOnShortLease starts a gateway of its own with a 2 s lease, and a
+// new 1.6 station (id prefix name) connected and booted through it.
+func bootOnShortLease(ctx context.Context, t *testing.T, sys *system, name string) (gatewayHandle, string, *rawCharger) {
+	t.Helper()
+	gw := sys.extraGateway(t, func(c *server.Config) { c.LeaseTTL = 2 * time.Second })
+	id := newStationID(name)
+	sys.rest.createStation(ctx, t, id, "")
+	r, _, err := dialRaw(ctx, t, gw.url+id, v16.subprotocol, "", "")
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	b, _ := json.Marshal(v16.boot("SN-" + id))
+	r.call(ctx, t, "boot-1", "BootNotification", string(b))
+	if st := sys.rest.getStation(ctx, t, id); !st.Connected {
+		t.Fatalf("station %s not connected after its boot", id)
+	}
+	return gw, id, r
 }

@@ -624,18 +624,7 @@ func testGatewayDrain(t *testing.T, sys *system) {
 // all of its connections as closed.
 func testGatewayLeaseExpiry(t *testing.T, sys *system) {
 	ctx := testCtx(t)
-	gw := sys.extraGateway(t, func(c *server.Config) { c.LeaseTTL = 2 * time.Second })
-	id := newStationID("orphan")
-	sys.rest.createStation(ctx, t, id, "")
-	r, _, err := dialRaw(ctx, t, gw.url+id, v16.subprotocol, "", "")
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	b, _ := json.Marshal(v16.boot("SN-" + id))
-	r.call(ctx, t, "boot-1", "BootNotification", string(b))
-	if st := sys.rest.getStation(ctx, t, id); !st.Connected {
-		t.Fatalf("station not connected before the gateway died")
-	}
+	gw, id, _ := bootOnShortLease(ctx, t, sys, "orphan")
 
 	gw.kill()
 	eventually(t, "station offline once the dead gateway's lease expired", func() (bool, string) {

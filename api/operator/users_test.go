@@ -371,23 +371,31 @@ func (g *gatedVerifier) Verify(ctx context.Context, hash, password string) error
 	return auth.VerifySecret(hash, password)
 }
 
+// gatedAuth is a login service whose password checks wait at g's gate,
+// with the user root@example.com (strongPassword).
+func gatedAuth(t *testing.T, st *store.Store) (*operator.AuthService, *gatedVerifier) {
+	t.Helper()
+	tokens, err := auth.NewTokens([]byte(testSecret), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := access.NewAuthenticator(access.AuthenticatorConfig{Tokens: tokens, Store: st, Logger: quiet})
+	g := &gatedVerifier{gate: make(chan struct{})}
+	svc, err := operator.NewAuthService(st, tokens, creds, g, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createUser(t, st, "root@example.com", strongPassword)
+	return svc, g
+}
+
 // TestLoginChecksThroughTheVerifier: every login, for an unknown email
 // too, runs its Argon2id check through the core's bounded verifier (shared
 // with station admissions), and a login that gives up waiting for a check
 // is answered with its deadline, not counted as a failed password.
 func TestLoginChecksThroughTheVerifier(t *testing.T) {
 	stores(t, func(t *testing.T, st *store.Store) {
-		tokens, err := auth.NewTokens([]byte(testSecret), time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		creds := access.NewAuthenticator(access.AuthenticatorConfig{Tokens: tokens, Store: st, Logger: quiet})
-		g := &gatedVerifier{gate: make(chan struct{})}
-		svc, err := operator.NewAuthService(st, tokens, creds, g, quiet)
-		if err != nil {
-			t.Fatal(err)
-		}
-		createUser(t, st, "root@example.com", strongPassword)
+		svc, g := gatedAuth(t, st)
 		right := &chargeplanev1.LoginRequest{Email: "root@example.com", Password: strongPassword}
 
 		// Held: the caller's deadline ends the wait, eleven times over,
@@ -402,7 +410,7 @@ func TestLoginChecksThroughTheVerifier(t *testing.T) {
 		if _, err := svc.Login(context.Background(), right); err != nil {
 			t.Fatalf("login after the waits: %v", err)
 		}
-		_, err = svc.Login(context.Background(), &chargeplanev1.LoginRequest{Email: "root@example.com", Password: "not the password"})
+		_, err := svc.Login(context.Background(), &chargeplanev1.LoginRequest{Email: "root@example.com", Password: "not the password"})
 		wantCode(t, err, codes.Unauthenticated)
 		_, err = svc.Login(context.Background(), &chargeplanev1.LoginRequest{Email: "nobody@example.com", Password: "not the password"})
 		wantCode(t, err, codes.Unauthenticated)
@@ -418,17 +426,7 @@ func TestLoginChecksThroughTheVerifier(t *testing.T) {
 // failure, and logins go through again once the checks end.
 func TestLoginsBoundedWhileChecking(t *testing.T) {
 	stores(t, func(t *testing.T, st *store.Store) {
-		tokens, err := auth.NewTokens([]byte(testSecret), time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		creds := access.NewAuthenticator(access.AuthenticatorConfig{Tokens: tokens, Store: st, Logger: quiet})
-		g := &gatedVerifier{gate: make(chan struct{})}
-		svc, err := operator.NewAuthService(st, tokens, creds, g, quiet)
-		if err != nil {
-			t.Fatal(err)
-		}
-		createUser(t, st, "root@example.com", strongPassword)
+		svc, g := gatedAuth(t, st)
 		right := &chargeplanev1.LoginRequest{Email: "root@example.com", Password: strongPassword}
 
 		held := make(chan error, operator.MaxLoginChecks)
