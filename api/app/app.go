@@ -43,6 +43,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/onboarding"
 	"github.com/chargeplane/chargeplane/api/operator"
 	"github.com/chargeplane/chargeplane/api/pki"
+	"github.com/chargeplane/chargeplane/api/report"
 	"github.com/chargeplane/chargeplane/api/runningcost"
 	"github.com/chargeplane/chargeplane/api/securityevent"
 	"github.com/chargeplane/chargeplane/api/smartcharging"
@@ -571,6 +572,13 @@ func (a *App) Start(ctx context.Context) (err error) {
 	go func() {
 		defer a.bg.Done()
 		a.creds.Run(runCtx)
+	}()
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		// Every core sweeps: the delete is idempotent and cheap when
+		// nothing is abandoned.
+		report.Sweeper{Store: a.store, Logger: a.log}.Run(runCtx)
 	}()
 
 	a.serve("grpc", func() error { return a.grpcSrv.Serve(a.grpcLis) })

@@ -30,6 +30,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/onboarding"
 	"github.com/chargeplane/chargeplane/api/pki"
 	"github.com/chargeplane/chargeplane/api/redact"
+	"github.com/chargeplane/chargeplane/api/report"
 	"github.com/chargeplane/chargeplane/api/securityevent"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/api/tariff"
@@ -116,6 +117,9 @@ type Deps struct {
 	FinalCosts v16.FinalCostSender
 	// Metrics counts messages and handler latency (nil: not counted).
 	Metrics *metrics.Core
+	// ReportLimits bound the 2.0.1 split reports (zero fields:
+	// report.DefaultLimits').
+	ReportLimits report.Limits
 }
 
 // EventSink takes live events (an *event.Recorder); neither method blocks.
@@ -268,7 +272,7 @@ func NewRouter(d Deps) *Router {
 			Sessions: d.Store, Meters: meters, Statuses: d.Statuses, Reports: d.Store, DeviceModels: d.Store, LastSeen: d.LastSeen,
 			Certificates: signer, OCSP: ocsp, AlertSeverity: alertLevel, Alerts: alerts, DataTransfers: transfers, SecurityEvents: events,
 			Charging: d.Store, Planner: d.EVNeeds, Costs: costs, DisplayMessages: displaymessage.Messages{Store: d.Store, Now: d.Now},
-			Logger: r.log}),
+			ReportLimits: d.ReportLimits, Logger: r.log}),
 	}
 	return r
 }

@@ -191,3 +191,51 @@ func TestFindRemoteStart(t *testing.T) {
 		}
 	})
 }
+
+// With bounds, a new report evicts the unfinished one that went longest
+// without a part (not the one started first), and a customer information
+// report answering a request on record outlives KeepComplete.
+func TestReportBoundsEvictionAndKeep(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, clk *clock) {
+		ctx := context.Background()
+		mustCreateStation(t, s, "cs1")
+		b := ReportBounds{MaxUnfinished: 2, KeepComplete: 1}
+		rec := func(p ReportPart) ReportPartResult {
+			t.Helper()
+			p.Bounds = b
+			res, err := s.RecordReportPart(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clk.Add(time.Second)
+			return res
+		}
+		rec(part("cs1", 1, 0, true, "A"))
+		rec(part("cs1", 2, 0, true, "A"))
+		rec(part("cs1", 1, 1, true, "B")) // 1 is now the more recent
+		if res := rec(part("cs1", 3, 0, true, "A")); res.Evicted == nil || *res.Evicted != (ReportKey{ReportKindDeviceModel, 2}) {
+			t.Fatalf("evicted %+v, want request 2", res.Evicted)
+		}
+		if res := rec(part("cs1", 1, 2, false, "C")); !res.Complete {
+			t.Fatalf("request 1 did not complete: %+v", res)
+		}
+
+		b.KeepRequested = true
+		if err := s.CreateCustomerRequest(ctx, &CustomerRequest{StationID: "cs1", RequestID: 7, Report: true, Status: "Accepted"}); err != nil {
+			t.Fatal(err)
+		}
+		ci := func(req int) ReportPart {
+			return ReportPart{StationID: "cs1", Kind: ReportKindCustomerInformation, RequestID: req, GeneratedAt: t0, Data: json.RawMessage(`["x"]`)}
+		}
+		for _, req := range []int{7, 8, 9} {
+			if res := rec(ci(req)); !res.Complete {
+				t.Fatalf("customer information %d did not complete: %+v", req, res)
+			}
+		}
+		for req, want := range map[int]error{7: nil, 8: ErrNotFound, 9: nil} {
+			if _, err := s.Report(ctx, "cs1", ReportKindCustomerInformation, req); !errors.Is(err, want) {
+				t.Errorf("customer information %d: %v, want %v", req, err, want)
+			}
+		}
+	})
+}

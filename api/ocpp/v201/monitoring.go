@@ -95,6 +95,8 @@ type NotifyMonitoringReportRequest struct {
 // station's device model as they arrive.
 type NotifyMonitoringReport struct {
 	Store MonitorStore
+	// Parts records the report's parts (report.Parts); nil: Store.
+	Parts DeviceModelRecorder
 }
 
 func (h NotifyMonitoringReport) Handle(ctx context.Context, m route.Meta, req *NotifyMonitoringReportRequest) (*ocpp201.NotifyMonitoringReportResponse, error) {
@@ -107,7 +109,11 @@ func (h NotifyMonitoringReport) Handle(ctx context.Context, m route.Meta, req *N
 	if err := h.Store.SaveMonitors(ctx, monitors(m.StationID, data)); err != nil {
 		return nil, fmt.Errorf("save monitors: %w", err)
 	}
-	if err := recordPart(ctx, h.Store, store.ReportPart{StationID: m.StationID, Kind: store.ReportKindMonitoring,
+	parts := h.Parts
+	if parts == nil {
+		parts = h.Store
+	}
+	if err := recordPart(ctx, parts, store.ReportPart{StationID: m.StationID, Kind: store.ReportKindMonitoring,
 		RequestID: req.RequestID, SeqNo: req.SeqNo, Tbc: req.Tbc, GeneratedAt: req.GeneratedAt, Data: req.Monitor}); err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/certificates"
 	"github.com/chargeplane/chargeplane/api/monitoring"
 	"github.com/chargeplane/chargeplane/api/ocpp/route"
+	"github.com/chargeplane/chargeplane/api/report"
 	"github.com/chargeplane/chargeplane/api/securityevent"
 	ocpp201 "github.com/chargeplane/chargeplane/pkg/ocpp/v201"
 )
@@ -52,8 +53,10 @@ type Deps struct {
 	// SecurityEvents keeps SecurityEventNotifications.
 	SecurityEvents securityevent.Recorder
 	// OCSP answers GetCertificateStatus; nil answers Failed.
-	OCSP   OCSPQuerier
-	Logger *slog.Logger
+	OCSP OCSPQuerier
+	// ReportLimits bound the split reports (zero fields: report.DefaultLimits').
+	ReportLimits report.Limits
+	Logger       *slog.Logger
 }
 
 // Routes is every charger-initiated action of OCPP 2.0.1 and what answers it.
@@ -62,6 +65,8 @@ type Deps struct {
 // an ISO 15118 EV certificate is never obtained (Failed). Answering
 // an error instead would make the station retry forever.
 func Routes(d Deps) route.Table {
+	// Every split report goes through the same bounds.
+	parts := report.NewParts(d.DeviceModels, d.ReportLimits, d.Logger, d.Now)
 	return route.NewTable(
 		route.New(ocpp201.ActionBootNotification, BootNotification{Store: d.Store, Now: d.Now, Interval: d.HeartbeatInterval}),
 		route.New(ocpp201.ActionHeartbeat, Heartbeat{Store: d.lastSeen(), Now: d.Now}),
@@ -73,12 +78,12 @@ func Routes(d Deps) route.Table {
 		route.New(ocpp201.ActionDataTransfer, DataTransfer{Receiver: d.DataTransfers}),
 
 		// Device model and monitoring reports (B07, N).
-		route.New(ocpp201.ActionNotifyReport, NotifyReport{Store: d.DeviceModels}),
+		route.New(ocpp201.ActionNotifyReport, NotifyReport{Store: parts}),
 		route.New(ocpp201.ActionNotifyEvent, NotifyEvent{Store: d.DeviceModels, AlertSeverity: d.AlertSeverity,
 			Alerts: d.Alerts, Now: d.Now, Logger: d.Logger}),
-		route.New(ocpp201.ActionNotifyMonitoringReport, NotifyMonitoringReport{Store: d.DeviceModels}),
-		route.New(ocpp201.ActionNotifyCustomerInformation, NotifyCustomerInformation{Store: d.DeviceModels}),
-		route.New(ocpp201.ActionNotifyDisplayMessages, NotifyDisplayMessages{Store: d.DeviceModels, Messages: d.DisplayMessages, Now: d.Now}),
+		route.New(ocpp201.ActionNotifyMonitoringReport, NotifyMonitoringReport{Store: d.DeviceModels, Parts: parts}),
+		route.New(ocpp201.ActionNotifyCustomerInformation, NotifyCustomerInformation{Store: parts}),
+		route.New(ocpp201.ActionNotifyDisplayMessages, NotifyDisplayMessages{Store: parts, Messages: d.DisplayMessages, Now: d.Now}),
 		route.New(ocpp201.ActionSecurityEventNotification, SecurityEventNotification{Events: d.SecurityEvents}),
 
 		// Firmware and logs (L, N).
@@ -89,7 +94,7 @@ func Routes(d Deps) route.Table {
 		// Smart charging and reservations (K, H).
 		route.New(ocpp201.ActionNotifyChargingLimit, NotifyChargingLimit{Store: d.Charging, Planner: d.Planner, Now: d.Now}),
 		route.New(ocpp201.ActionClearedChargingLimit, ClearedChargingLimit{Store: d.Charging, Planner: d.Planner}),
-		route.New(ocpp201.ActionReportChargingProfiles, ReportChargingProfiles{Store: d.Reports, Reports: d.DeviceModels, Now: d.Now}),
+		route.New(ocpp201.ActionReportChargingProfiles, ReportChargingProfiles{Store: d.Reports, Reports: parts, Now: d.Now}),
 		route.New(ocpp201.ActionNotifyEVChargingNeeds, NotifyEVChargingNeeds{Store: d.Charging, Planner: d.Planner, Now: d.Now}),
 		route.New(ocpp201.ActionNotifyEVChargingSchedule, NotifyEVChargingSchedule{Store: d.Charging, Now: d.Now}),
 		route.New(ocpp201.ActionReservationStatusUpdate, ReservationStatusUpdate{Store: d.Reports, Logger: d.Logger}),
