@@ -17,7 +17,9 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/control"
+	"github.com/chargeplane/chargeplane/api/event"
 	"github.com/chargeplane/chargeplane/api/ocpp"
+	"github.com/chargeplane/chargeplane/api/redact"
 	"github.com/chargeplane/chargeplane/api/store"
 	"github.com/chargeplane/chargeplane/gateway/server"
 	"github.com/chargeplane/chargeplane/pkg/bus/inproc"
@@ -31,12 +33,30 @@ import (
 // router, the control plane, a real gateway on a real socket, and the
 // dispatcher under test.
 type env struct {
-	t     *testing.T
-	store *store.Store
-	d     *command.Dispatcher
-	url   string
-	reg   *schema.Registry
-	logs  *recordingLog
+	t      *testing.T
+	store  *store.Store
+	d      *command.Dispatcher
+	url    string
+	reg    *schema.Registry
+	logs   *recordingLog
+	events *recordingEvents
+}
+
+type recordingEvents struct {
+	mu     sync.Mutex
+	events []event.Event
+}
+
+func (r *recordingEvents) Publish(e event.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *recordingEvents) all() []event.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]event.Event(nil), r.events...)
 }
 
 type recordingLog struct {
@@ -84,12 +104,12 @@ func newEnv(t *testing.T) *env {
 	runCtx, stop := context.WithCancel(context.Background())
 	t.Cleanup(stop)
 
-	e := &env{t: t, store: st, reg: reg, logs: &recordingLog{}}
+	e := &env{t: t, store: st, reg: reg, logs: &recordingLog{}, events: &recordingEvents{}}
 	router := ocpp.NewRouter(ocpp.Deps{Store: st, Bus: b, Schemas: reg, HeartbeatInterval: time.Minute, Logger: log, MessageLog: e.logs})
 	if err := b.ConsumeUpstream(runCtx, router.HandleUpstream); err != nil {
 		t.Fatal(err)
 	}
-	e.d = command.NewDispatcher(command.Deps{Store: st, Bus: b, Schemas: reg, CoreID: "core-test", Timeout: 10 * time.Second, Logger: log, Messages: e.logs})
+	e.d = command.NewDispatcher(command.Deps{Store: st, Bus: b, Schemas: reg, CoreID: "core-test", Timeout: 10 * time.Second, Logger: log, Messages: e.logs, Events: e.events})
 	if err := b.ConsumeCore(runCtx, "core-test", e.d.HandleReply); err != nil {
 		t.Fatal(err)
 	}
@@ -325,5 +345,79 @@ func TestCallTimeoutAndSweep(t *testing.T) {
 	}
 	if got := e.command("stale-1"); got.Status != outcome.Failed {
 		t.Fatalf("stale command %+v", got)
+	}
+}
+
+// Whom a CustomerInformation asks about reaches the charger, but not the
+// viewer-readable records: the command history, the message log, the
+// command.sent event; nor does what the charger reports in
+// NotifyCustomerInformation reach the message log.
+func TestCustomerInformationRecordedWithoutPersonalData(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	var got []string
+	c := e.connect("CP201", "ocpp2.0.1", func(ctx context.Context, action string, p json.RawMessage) (any, error) {
+		mu.Lock()
+		got = append(got, string(p))
+		mu.Unlock()
+		return map[string]string{"status": "Accepted"}, nil
+	})
+	personal := []string{"AB12CD", "cust-9", "issuer-9f", "serial-77", "Jane Roe"}
+	var ids []string
+	for _, p := range []string{
+		`{"idToken":{"idToken":"AB12CD","type":"ISO14443"},"requestId":21,"report":true,"clear":false}`,
+		`{"customerIdentifier":"cust-9","requestId":22,"report":true,"clear":true}`,
+		`{"customerCertificate":{"hashAlgorithm":"SHA256","issuerNameHash":"issuer-9f","issuerKeyHash":"k","serialNumber":"serial-77"},"requestId":23,"report":true,"clear":false}`,
+	} {
+		res, err := e.d.Call(ctx, command.Request{StationID: "CP201", Action: "CustomerInformation", Payload: json.RawMessage(p)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.CommandID)
+		if c := e.command(res.CommandID); !strings.Contains(c.Payload, redact.Marker) || !strings.Contains(c.Payload, `"requestId":2`) {
+			t.Errorf("history keeps %s", c.Payload)
+		}
+	}
+	mu.Lock()
+	if sent := strings.Join(got, " "); len(got) != 3 || !strings.Contains(sent, "AB12CD") || !strings.Contains(sent, "cust-9") || !strings.Contains(sent, "serial-77") {
+		t.Errorf("the charger got %s", sent)
+	}
+	mu.Unlock()
+	// The charger's report: whatever the core answers, the CALL is logged.
+	_, _ = c.CallRaw(ctx, "NotifyCustomerInformation", json.RawMessage(`{"requestId":21,"seqNo":0,"generatedAt":"2025-03-04T05:00:00Z","data":"Jane Roe, token AB12CD"}`))
+
+	var records []string
+	cmds, _, err := e.store.ListCommands(ctx, "CP201", store.SeqPage{})
+	if err != nil || len(cmds) != 3 {
+		t.Fatalf("history %v %v", cmds, err)
+	}
+	for _, c := range cmds {
+		records = append(records, "history "+c.Payload)
+	}
+	notified := false
+	for _, m := range e.logs.all() {
+		records = append(records, "message log "+m.Frame)
+		notified = notified || strings.Contains(m.Frame, `"NotifyCustomerInformation"`) && m.Direction == store.DirectionIn
+	}
+	if !notified {
+		t.Error("NotifyCustomerInformation not in the message log")
+	}
+	sentEvents := 0
+	for _, ev := range e.events.all() {
+		if ev.Type == event.CommandSent {
+			sentEvents++
+		}
+		records = append(records, "event "+string(ev.Payload))
+	}
+	if sentEvents != 3 {
+		t.Errorf("%d command.sent events, want 3", sentEvents)
+	}
+	for _, r := range records {
+		for _, p := range personal {
+			if strings.Contains(r, p) {
+				t.Errorf("%q kept in %s", p, r)
+			}
+		}
 	}
 }

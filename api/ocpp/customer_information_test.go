@@ -10,6 +10,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/customerinfo"
+	"github.com/chargeplane/chargeplane/api/redact"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
 	"github.com/chargeplane/chargeplane/pkg/ocppj"
@@ -136,5 +137,34 @@ func TestCustomerInformation(t *testing.T) {
 				t.Errorf("refused requests were sent: %v", c.sent[sent:])
 			}
 		})
+	}
+}
+
+// The station's report is kept whole for the operator-only results, but
+// the viewer-readable message log records NotifyCustomerInformation
+// without it.
+func TestCustomerReportNotInMessageLog(t *testing.T) {
+	sink := &messageSink{}
+	h := newHarness(t, "sqlite", func(d *Deps) { d.MessageLog = sink })
+	ctx := context.Background()
+	if err := h.store.CreateCustomerRequest(ctx, &store.CustomerRequest{StationID: stationID, RequestID: 31, Report: true, CustomerIdentifier: "cust-9"}); err != nil {
+		t.Fatal(err)
+	}
+	h.result(ocppj.V201, "NotifyCustomerInformation", h.call(ocppj.V201, "NotifyCustomerInformation",
+		`{"requestId":31,"seqNo":0,"generatedAt":"2025-03-04T05:00:00Z","data":"Jane Roe, 2 sessions"}`), nil)
+	res, err := customerinfo.Requests{Store: h.store}.Get(ctx, stationID, 31)
+	if err != nil || !res.ReportComplete || res.Report != "Jane Roe, 2 sessions" {
+		t.Errorf("result %+v %v", res, err)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	var in string
+	for _, m := range sink.msgs {
+		if m.Direction == store.DirectionIn {
+			in = m.Frame
+		}
+	}
+	if in == "" || strings.Contains(in, "Jane Roe") || !strings.Contains(in, `"data":"`+redact.Marker+`"`) || !strings.Contains(in, `"requestId":31`) {
+		t.Errorf("message log kept %s", in)
 	}
 }

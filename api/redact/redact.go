@@ -11,11 +11,18 @@
 // NotifyReport), in any action, so that a new action or the generic call
 // cannot carry one past it. A string that is itself a JSON document (a 1.6
 // DataTransfer's data) is read by the same rule.
+//
+// A customer's personal data is replaced too, in the CALLs of the 2.0.1
+// customer information actions (Payload): what names the customer in
+// CustomerInformation, the station's report in NotifyCustomerInformation.
+// Those records are readable by viewers; the operator-only customer
+// information results (api/customerinfo) keep the data.
 package redact
 
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -118,24 +125,76 @@ func JSON(doc []byte) ([]byte, bool) {
 	} else if !value(v) {
 		return doc, false
 	}
+	return encode(v), true
+}
+
+// encode is v, as the decoder made it, in JSON; {} if that fails, which
+// cannot happen with what the decoder made: never keep what was replaced.
+func encode(v any) []byte {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		// Cannot happen with what the decoder made; never keep the secret.
+		return []byte(`{}`)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// personal names, by action, the top-level fields (compared as norm) of a
+// CALL that hold a customer's personal data: who CustomerInformation asks
+// about, and what the station reports in NotifyCustomerInformation. Their
+// answers hold none (a status).
+var personal = map[string][]string{
+	"CustomerInformation":       {"idtoken", "customeridentifier", "customercertificate"},
+	"NotifyCustomerInformation": {"data"},
+}
+
+// Payload returns the payload of a CALL of action as it is recorded: what
+// JSON returns and, in a customer information message, its personal data
+// replaced by Marker (whole values: an id token's type or a certificate's
+// hash algorithm would say little and are not worth a rule). It reports
+// whether it replaced anything. A customer information payload it cannot
+// read is recorded as {}, never as it is.
+func Payload(action string, doc []byte) ([]byte, bool) {
+	fields, ok := personal[action]
+	if !ok {
+		return JSON(doc)
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
 		return []byte(`{}`), true
 	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), true
+	changed := false
+	if o, ok := v.(map[string]any); ok {
+		for k, e := range o {
+			if e != nil && slices.Contains(fields, norm(k)) {
+				changed = mark(o, k) || changed
+			}
+		}
+	}
+	if changed = value(v) || changed; !changed {
+		return doc, false
+	}
+	return encode(v), true
 }
 
 // Frame returns what is recorded of the OCPP-J frame raw, read as f: its
-// payload without secrets and the frame around it, or f's payload and raw
-// themselves when nothing is secret. A CALLERROR is kept as it is.
+// payload without secrets (Payload for a CALL of f.Action) and the frame
+// around it, or f's payload and raw themselves when nothing is replaced. A
+// CALLERROR is kept as it is.
 func Frame(f ocppj.Frame, raw []byte) (json.RawMessage, []byte) {
 	if f.Type != ocppj.Call && f.Type != ocppj.CallResult {
 		return f.Payload, raw
 	}
-	p, changed := JSON(f.Payload)
+	var p []byte
+	var changed bool
+	if f.Type == ocppj.Call {
+		p, changed = Payload(f.Action, f.Payload)
+	} else {
+		p, changed = JSON(f.Payload)
+	}
 	if !changed {
 		return f.Payload, raw
 	}

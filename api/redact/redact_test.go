@@ -137,3 +137,57 @@ func TestFrame(t *testing.T) {
 		}
 	}
 }
+
+// The customer information messages are recorded without what names the
+// customer or what the station reports of them; the rest of the message,
+// and the same fields in other actions, stay.
+func TestPayload(t *testing.T) {
+	for _, tc := range []struct {
+		action, doc string
+		gone, keep  []string
+	}{
+		{"CustomerInformation", `{"idToken":{"idToken":"AB12CD","type":"ISO14443"},"requestId":21,"report":true,"clear":false}`,
+			[]string{"AB12CD"}, []string{`"requestId":21`, `"report":true`, `"idToken":"[redacted]"`}},
+		{"CustomerInformation", `{"customerIdentifier":"cust-9","requestId":22,"report":false,"clear":true}`,
+			[]string{"cust-9"}, []string{`"clear":true`}},
+		{"CustomerInformation", `{"customerCertificate":{"hashAlgorithm":"SHA256","issuerNameHash":"aa11","issuerKeyHash":"bb22","serialNumber":"cc33"},"requestId":23,"report":true,"clear":false}`,
+			[]string{"aa11", "bb22", "cc33"}, []string{`"requestId":23`}},
+		{"NotifyCustomerInformation", `{"requestId":21,"seqNo":0,"tbc":true,"generatedAt":"2025-03-04T05:00:00Z","data":"token AB12CD; 2 sessions"}`,
+			[]string{"AB12CD", "sessions"}, []string{`"seqNo":0`, `"tbc":true`, `"generatedAt":"2025-03-04T05:00:00Z"`}},
+		// Secrets still go, whatever the action.
+		{"NotifyCustomerInformation", `{"requestId":1,"seqNo":0,"generatedAt":"2025-03-04T05:00:00Z","data":"x","password":"` + secret + `"}`,
+			[]string{secret}, []string{`"requestId":1`}},
+	} {
+		got, changed := redact.Payload(tc.action, []byte(tc.doc))
+		if !changed {
+			t.Errorf("%s %s unchanged", tc.action, tc.doc)
+		}
+		for _, g := range tc.gone {
+			if strings.Contains(string(got), g) {
+				t.Errorf("%s kept %q: %s", tc.action, g, got)
+			}
+		}
+		for _, k := range tc.keep {
+			if !strings.Contains(string(got), k) {
+				t.Errorf("%s lost %q: %s", tc.action, k, got)
+			}
+		}
+	}
+	// Personal data is the customer information actions' rule only.
+	for _, c := range [][2]string{
+		{"Authorize", `{"idToken":{"idToken":"AB12CD","type":"ISO14443"}}`},
+		{"DataTransfer", `{"vendorId":"x","data":"AB12CD"}`},
+	} {
+		if got, changed := redact.Payload(c[0], []byte(c[1])); changed || string(got) != c[1] {
+			t.Errorf("%s became %s", c[0], got)
+		}
+	}
+	f, err := ocppj.Parse([]byte(`[2,"m1","CustomerInformation",{"customerIdentifier":"cust-9","requestId":22,"report":true,"clear":false}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, frame := redact.Frame(f, nil); strings.Contains(string(p), "cust-9") || !strings.HasPrefix(string(frame), `[2,"m1","CustomerInformation",{`) ||
+		strings.Contains(string(frame), "cust-9") {
+		t.Errorf("frame recorded as %s (payload %s)", frame, p)
+	}
+}
