@@ -10,6 +10,7 @@ import (
 
 	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/customerinfo"
+	"github.com/chargeplane/chargeplane/api/operator"
 	"github.com/chargeplane/chargeplane/api/redact"
 	"github.com/chargeplane/chargeplane/api/store"
 	chargeplanev1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/v1"
@@ -140,8 +141,8 @@ func TestCustomerInformation(t *testing.T) {
 	}
 }
 
-// The station's report is kept whole for the operator-only results, but
-// the viewer-readable message log records NotifyCustomerInformation
+// The station's report is kept whole for the operator-only results API,
+// but the viewer-readable message log records NotifyCustomerInformation
 // without it.
 func TestCustomerReportNotInMessageLog(t *testing.T) {
 	sink := &messageSink{}
@@ -152,8 +153,11 @@ func TestCustomerReportNotInMessageLog(t *testing.T) {
 	}
 	h.result(ocppj.V201, "NotifyCustomerInformation", h.call(ocppj.V201, "NotifyCustomerInformation",
 		`{"requestId":31,"seqNo":0,"generatedAt":"2025-03-04T05:00:00Z","data":"Jane Roe, 2 sessions"}`), nil)
-	res, err := customerinfo.Requests{Store: h.store}.Get(ctx, stationID, 31)
-	if err != nil || !res.ReportComplete || res.Report != "Jane Roe, 2 sessions" {
+	// The operator's results API (the role is access.policy's) still
+	// returns whom the request named and the report.
+	svc := operator.NewCustomerInformationService(nil, h.store, customerinfo.Requests{Store: h.store}, quietLogger())
+	res, err := svc.GetCustomerInformation(ctx, &chargeplanev1.GetCustomerInformationRequest{StationId: stationID, RequestId: 31})
+	if r := res.GetResult(); err != nil || !r.GetStationReportComplete() || r.GetStationReport() != "Jane Roe, 2 sessions" || r.GetCustomerIdentifier() != "cust-9" {
 		t.Errorf("result %+v %v", res, err)
 	}
 	sink.mu.Lock()
