@@ -91,7 +91,8 @@ func mayHoldSecret(doc []byte) bool {
 			return true
 		}
 	}
-	return false
+	// A URL with credentials (a firmware or log location).
+	return bytes.Contains(doc, []byte("://")) && bytes.Contains(doc, []byte("@"))
 }
 
 // containsFold is bytes.Contains ignoring ASCII case; lower is lower case.
@@ -238,16 +239,51 @@ func value(v any) bool {
 // it are as much secrets as any other. It returns the string re-encoded
 // and true only when it replaced something; any other string is left as
 // it is.
+//
+// A URL's password (scheme://user:password@host/…, as a firmware or log
+// location may carry for its FTP or HTTP server) is replaced too.
 func nested(s string) (string, bool) {
 	t := strings.TrimSpace(s)
 	if t == "" || (t[0] != '{' && t[0] != '[') || !mayHoldSecret([]byte(t)) {
-		return s, false
+		return urlPasswords(s)
 	}
 	out, changed := JSON([]byte(t))
 	if !changed {
 		return s, false
 	}
 	return string(out), true
+}
+
+// urlPasswords replaces the password of every URL in s with Marker.
+func urlPasswords(s string) (string, bool) {
+	var b strings.Builder
+	changed := false
+	for {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			break
+		}
+		start := i + len("://")
+		auth := s[start:]
+		if end := strings.IndexAny(auth, "/?# \t\n"); end >= 0 {
+			auth = auth[:end]
+		}
+		at := strings.LastIndexByte(auth, '@')
+		colon := strings.IndexByte(auth, ':')
+		if at < 0 || colon < 0 || colon > at || auth[colon+1:at] == Marker {
+			b.WriteString(s[:start])
+			s = s[start:]
+			continue
+		}
+		b.WriteString(s[:start+colon+1])
+		b.WriteString(Marker)
+		s = s[start+at:]
+		changed = true
+	}
+	if !changed {
+		return b.String() + s, false
+	}
+	return b.String() + s, true
 }
 
 func object(o map[string]any) bool {

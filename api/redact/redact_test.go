@@ -35,6 +35,11 @@ func TestJSON(t *testing.T) {
 		{"JSON in a string", `{"vendorId":"x","data":"{\"user\":\"u\",\"password\":\"` + secret + `\"}"}`, []string{`"vendorId":"x"`, `\"user\":\"u\"`}},
 		{"JSON string on its own", `"{\"password\":\"` + secret + `\",\"n\":1}"`, []string{`\"n\":1`}},
 		{"JSON in a string in a list", `{"l":[" [{\"apiSecret\":\"` + secret + `\"}]","plain"]}`, []string{`"plain"`}},
+		// A firmware or log location with its server's credentials.
+		{"1.6 UpdateFirmware location", `{"location":"ftp://fw:` + secret + `@files.example.com/fw.bin","retrieveDate":"2026-01-02T03:04:05Z"}`,
+			[]string{`"location":"ftp://fw:[redacted]@files.example.com/fw.bin"`}},
+		{"2.0.1 GetLog remote location", `{"logType":"DiagnosticsLog","requestId":1,"log":{"remoteLocation":"https://up:` + secret + `@logs.example/in?x=1"}}`,
+			[]string{`"remoteLocation":"https://up:[redacted]@logs.example/in?x=1"`}},
 		{"variable spelt with JSON escapes", `{"setVariableData":[{"component":{"name":"SecurityCtrlr"},"variable":{"name":"BasicAuthPass\u0077ord"},"attributeValue":"` + secret + `"}]}`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,6 +69,9 @@ func TestJSON(t *testing.T) {
 		`{"vendorId":"x","data":"{\"user\":\"u\",\"passwordHint\"}"}`, // not JSON: kept
 		`{"vendorId":"x","data":"{\"n\":1,\"note\":\"no password here\"}"}`,
 		`not json but a password`,
+		`{"location":"https://files.example.com/fw.bin?owner=a@b"}`, // no password
+		`{"location":"ftp://user@files.example.com/fw.bin"}`,
+		`{"remoteLocation":"https://logs.example/in","note":"mail a@b"}`,
 		``,
 	} {
 		if got, changed := redact.JSON([]byte(doc)); changed || string(got) != doc {
