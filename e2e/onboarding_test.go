@@ -52,6 +52,9 @@ func dialOnboarding(ctx context.Context, t *testing.T, sys *system, gw int, id s
 		Schemas:      sys.schemas,
 		Compress:     v.name == "2.0.1",
 		OnCall: func(_ context.Context, action string, payload json.RawMessage) (any, error) {
+			if action == "GetBaseReport" && v.name == "2.0.1" {
+				return map[string]any{"status": "Accepted"}, nil
+			}
 			var req struct {
 				RequestedMessage string `json:"requestedMessage"`
 			}
@@ -171,12 +174,31 @@ func testOnboardAccept(t *testing.T, sys *system, v ocppVersion) {
 	wantSecurityError(ctx, t, c.Client)
 	if v.name == "2.0.1" {
 		// The CSMS may read a Pending station's device model (B02:
-		// GetBaseReport): its NotifyReport is taken.
+		// GetBaseReport): its NotifyReport is taken after the request,
+		// not before.
 		report := map[string]any{"requestId": 1, "generatedAt": time.Now().UTC().Format(time.RFC3339), "seqNo": 0,
 			"reportData": []map[string]any{{"component": map[string]any{"name": "SecurityCtrlr"},
 				"variable": map[string]any{"name": "SecurityProfile"}, "variableAttribute": []map[string]any{{"value": "1"}}}}}
-		if err := call(ctx, c.Client, "NotifyReport", report, &struct{}{}); err != nil {
-			t.Fatalf("NotifyReport of a pending station: %v", err)
+		var ce *chargepoint.CallError
+		if err := call(ctx, c.Client, "NotifyReport", report, &struct{}{}); !errors.As(err, &ce) || ce.Code != ocppj.CodeSecurityError {
+			t.Fatalf("NotifyReport of a pending station before any request: %v, want CALLERROR SecurityError", err)
+		}
+		code, rep := ctlREST(ctx, t, sys, "POST", "/api/v1/stations/"+id+"/reports/base", map[string]any{})
+		if code != http.StatusOK || rep["status"] != "Accepted" {
+			t.Fatalf("GetBaseReport of a pending station: %d %v", code, rep)
+		}
+		report["requestId"] = rep["requestId"]
+		// A refusal is remembered for a second (api/ocpp refusalTTL).
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			err := call(ctx, c.Client, "NotifyReport", report, &struct{}{})
+			if err == nil {
+				break
+			}
+			if !errors.As(err, &ce) || ce.Code != ocppj.CodeSecurityError || time.Now().After(deadline) {
+				t.Fatalf("NotifyReport of a pending station after GetBaseReport: %v", err)
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	}
 

@@ -53,7 +53,7 @@ func newTriggers(s func() triggerStore, now func() time.Time) *triggers {
 }
 
 // allows reports whether the CSMS triggered action from stationID within
-// onboarding.TriggerWindow. The caller has checked
+// its window (onboarding.Trigger.Allows). The caller has checked
 // onboarding.NeedsTrigger.
 func (g *triggers) allows(ctx context.Context, stationID, action string) (bool, error) {
 	now := g.now()
@@ -64,7 +64,7 @@ func (g *triggers) allows(ctx context.Context, stationID, action string) (bool, 
 	if refused && now.Before(until) {
 		return false, nil
 	}
-	rows, err := g.store().CommandsSince(ctx, stationID, onboarding.TriggerActions(), now.Add(-onboarding.TriggerWindow), maxTriggersRead)
+	rows, err := g.store().CommandsSince(ctx, stationID, onboarding.TriggerActions(), now.Add(-onboarding.HistoryWindow()), maxTriggersRead)
 	if err != nil {
 		return false, fmt.Errorf("ocpp: read triggers of %s: %w", stationID, err)
 	}
@@ -101,7 +101,8 @@ func (g *triggers) refuse(k refusalKey, now time.Time) {
 }
 
 // triggerOf reads a trigger command as recorded by the dispatcher: its
-// CALL payload names the requested message, its answer the status. A row
+// CALL payload names the requested message (none for a report request),
+// its answer the status. A row
 // that does not read is no trigger.
 func triggerOf(c store.Command) (onboarding.Trigger, bool) {
 	if c.Status != outcome.Pending && c.Status != outcome.Answered {
@@ -110,7 +111,7 @@ func triggerOf(c store.Command) (onboarding.Trigger, bool) {
 	var req struct {
 		RequestedMessage string `json:"requestedMessage"`
 	}
-	if err := json.Unmarshal([]byte(c.Payload), &req); err != nil || req.RequestedMessage == "" {
+	if err := json.Unmarshal([]byte(c.Payload), &req); err != nil || (req.RequestedMessage == "") != onboarding.IsReportRequest(c.Action) {
 		return onboarding.Trigger{}, false
 	}
 	t := onboarding.Trigger{Action: c.Action, RequestedMessage: req.RequestedMessage, At: c.CreatedAt}

@@ -176,3 +176,64 @@ func TestPendingTriggeredCertificate(t *testing.T) {
 		})
 	}
 }
+
+// TestPendingReportRequested: a Pending station's NotifyReport is taken
+// only after the CSMS asked for a report (GetBaseReport, GetReport) that
+// the station did not refuse, for onboarding.ReportWindow: anyone may
+// connect under a pending id, and its parts are stored.
+func TestPendingReportRequested(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			clock := testNow
+			h := newHarness(t, db, func(d *Deps) { d.Now = func() time.Time { return clock } })
+			ctx := context.Background()
+			if err := h.store.RecordBoot(ctx, stationID, store.BootInfo{RegistrationStatus: "Pending"}, testNow); err != nil {
+				t.Fatal(err)
+			}
+			seq := 0
+			request := func(action, answer string) {
+				t.Helper()
+				seq++
+				c := &store.Command{ID: "rep" + string(rune('a'+seq)), StationID: stationID, OCPPVersion: ocppj.V201, Action: action,
+					Payload: `{"requestId":1,"reportBase":"FullInventory"}`, CoreID: "core-b", CreatedAt: clock, ExpiresAt: clock.Add(time.Minute)}
+				if err := h.store.CreateCommand(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+				resp := `{"status":"` + answer + `"}`
+				if _, err := h.store.FinishCommand(ctx, c.ID, store.CommandOutcome{Status: outcome.Answered, Response: &resp, At: clock}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const part = `{"requestId":1,"generatedAt":"2025-03-04T05:06:07Z","seqNo":0,"tbc":true,"reportData":[` +
+				`{"component":{"name":"C"},"variable":{"name":"V"},"variableAttribute":[{"value":"1"}]}]}`
+			next := func() { clock = clock.Add(2 * refusalTTL) }
+			stored := func() int64 {
+				t.Helper()
+				u, err := h.store.ReportUsage(ctx, stationID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return u.Parts
+			}
+
+			requireError(t, h.call(ocppj.V201, "NotifyReport", part), ocppj.CodeSecurityError)
+			next()
+			request(onboarding.ActionGetBaseReport, "NotSupported")
+			requireError(t, h.call(ocppj.V201, "NotifyReport", part), ocppj.CodeSecurityError)
+			if n := stored(); n != 0 {
+				t.Fatalf("stored %d parts of an unrequested report", n)
+			}
+			next()
+			request(onboarding.ActionGetBaseReport, "Accepted")
+			h.result(ocppj.V201, "NotifyReport", h.call(ocppj.V201, "NotifyReport", part), nil)
+			if n := stored(); n != 1 {
+				t.Fatalf("stored %d parts of a requested report, want 1", n)
+			}
+			clock = clock.Add(onboarding.ReportWindow + time.Second)
+			requireError(t, h.call(ocppj.V201, "NotifyReport", part), ocppj.CodeSecurityError)
+			next()
+			request(onboarding.ActionGetReport, "Accepted")
+			h.result(ocppj.V201, "NotifyReport", h.call(ocppj.V201, "NotifyReport", part), nil)
+		})
+	}
+}

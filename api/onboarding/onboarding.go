@@ -80,22 +80,17 @@ func AcceptableFrom() []State { return []State{Pending, Rejected, Accepted} }
 // wants to keep): block it instead.
 func RejectableFrom() []State { return []State{Pending, Rejected} }
 
-// pendingAnswers are the charger messages that only answer a request of
-// the CSMS, which the CSMS may make of a Pending station to read it
-// before accepting it (OCPP 2.0.1 B02: GetBaseReport and GetReport, whose
-// results come as NotifyReport).
-var pendingAnswers = map[string]bool{"NotifyReport": true}
-
 // Processes reports whether the CSMS processes a charger's CALL of action
 // from a station whose last BootNotification was answered registration.
 // A Pending or Rejected station may only boot (2.0.1 B02.FR.09,
-// B03.FR.07; anything else is answered SecurityError), except that a
-// Pending one's answers to the CSMS's own requests are taken. A message
-// it refuses may still be one the CSMS triggered (NeedsTrigger, Trigger).
+// B03.FR.07; anything else is answered SecurityError). A message it
+// refuses may still be one the CSMS asked a Pending station for: a
+// triggered message, or the NotifyReport of a report request
+// (NeedsTrigger, Trigger).
 func Processes(registration, action string) bool {
 	switch State(registration) {
 	case Pending:
-		return action == "BootNotification" || pendingAnswers[action]
+		return action == "BootNotification"
 	case Rejected:
 		return action == "BootNotification"
 	}

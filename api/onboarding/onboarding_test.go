@@ -58,16 +58,15 @@ func TestTransitions(t *testing.T) {
 	}
 }
 
-// A Pending station may boot and answer what the CSMS asked it
-// (NotifyReport after GetBaseReport); nothing else. A Rejected one may
-// only boot.
+// A Pending station may only boot (what the CSMS asked it for is
+// NeedsTrigger's); a Rejected one too.
 func TestProcesses(t *testing.T) {
 	for _, c := range []struct {
 		registration, action string
 		want                 bool
 	}{
 		{"Pending", "BootNotification", true},
-		{"Pending", "NotifyReport", true},
+		{"Pending", "NotifyReport", false}, // only after a report request
 		{"Pending", "StatusNotification", false},
 		{"Pending", "TransactionEvent", false},
 		{"Pending", "Authorize", false},

@@ -32,10 +32,39 @@ const (
 	ActionExtendedTriggerMessage = "ExtendedTriggerMessage"
 )
 
+// Report requests: the 2.0.1 commands that read a station's device model
+// (B07, B08; B02.FR.02 lets the CSMS read a Pending station), answered by
+// NotifyReport parts. Taken from a Pending station only after one: the
+// station chooses its parts, and anyone may connect under a pending id.
+const (
+	ActionGetBaseReport = "GetBaseReport"
+	ActionGetReport     = "GetReport"
+)
+
+// ReportWindow is how long after a report request was accepted (or, while
+// its answer is not recorded yet, sent) the Pending station may send
+// NotifyReport parts: a full inventory of a large station comes in many
+// parts and may take minutes, more than TriggerWindow.
+const ReportWindow = 30 * time.Minute
+
+// reportAnswers maps a report request to what the station answers it with.
+var reportAnswers = map[string][]string{
+	ActionGetBaseReport: {"NotifyReport"},
+	ActionGetReport:     {"NotifyReport"},
+}
+
+// IsReportRequest reports whether action is a report request (its CALL
+// names no requestedMessage).
+func IsReportRequest(action string) bool { return reportAnswers[action] != nil }
+
 // TriggerActions are the commands to look for in the history.
 func TriggerActions() []string {
-	return []string{ActionTriggerMessage, ActionExtendedTriggerMessage}
+	return []string{ActionTriggerMessage, ActionExtendedTriggerMessage, ActionGetBaseReport, ActionGetReport}
 }
+
+// HistoryWindow is how far back the history holds commands that may
+// still allow something: the longest window.
+func HistoryWindow() time.Duration { return max(TriggerWindow, ReportWindow) }
 
 // triggered maps a trigger's requestedMessage to the actions the station
 // answers it with. The names of 1.6 and 2.0.1 TriggerMessage do not
@@ -77,9 +106,14 @@ func TriggeredActions(triggerAction, requestedMessage string) []string {
 	return triggered[triggerAction][requestedMessage]
 }
 
-// triggerable holds every action some trigger allows.
+// triggerable holds every action some trigger or report request allows.
 var triggerable = func() map[string]bool {
 	m := map[string]bool{}
+	for _, actions := range reportAnswers {
+		for _, a := range actions {
+			m[a] = true
+		}
+	}
 	for _, byMessage := range triggered {
 		for _, actions := range byMessage {
 			for _, a := range actions {
@@ -100,13 +134,14 @@ func NeedsTrigger(registration, action string) bool {
 	return State(registration) == Pending && !Processes(registration, action) && triggerable[action]
 }
 
-// Trigger is one trigger the CSMS sent the station, as the command
-// history holds it. Everything in it comes from the CSMS's own record:
+// Trigger is one trigger (or report request) the CSMS sent the station,
+// as the command history holds it. Everything in it comes from the CSMS's own record:
 // only the operator creates a trigger, the station only answers it.
 type Trigger struct {
 	// Action is the command: TriggerMessage or ExtendedTriggerMessage.
 	Action string
-	// RequestedMessage is what the CSMS asked for.
+	// RequestedMessage is what the CSMS asked for ("" for a report
+	// request).
 	RequestedMessage string
 	// Answered: the station's CALLRESULT is recorded, with Status its
 	// status. Not answered: the command is still pending.
@@ -128,10 +163,14 @@ func (t Trigger) Allows(action string, now time.Time) bool {
 	if t.Answered && t.Status != "Accepted" {
 		return false
 	}
-	if now.Before(t.At.Add(-clockSkew)) || now.Sub(t.At) > TriggerWindow {
+	window, allowed := TriggerWindow, TriggeredActions(t.Action, t.RequestedMessage)
+	if IsReportRequest(t.Action) {
+		window, allowed = ReportWindow, reportAnswers[t.Action]
+	}
+	if now.Before(t.At.Add(-clockSkew)) || now.Sub(t.At) > window {
 		return false
 	}
-	return slices.Contains(TriggeredActions(t.Action, t.RequestedMessage), action)
+	return slices.Contains(allowed, action)
 }
 
 // clockSkew tolerates a trigger recorded by a core instance whose clock

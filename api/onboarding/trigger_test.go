@@ -62,7 +62,7 @@ func TestNeedsTrigger(t *testing.T) {
 		{"Pending", "DiagnosticsStatusNotification", true},
 		{"Pending", "SignedFirmwareStatusNotification", true},
 		{"Pending", "BootNotification", false}, // always processed
-		{"Pending", "NotifyReport", false},     // always processed
+		{"Pending", "NotifyReport", true},      // after GetBaseReport / GetReport
 		{"Pending", "Authorize", false},        // no trigger asks for it
 		{"Pending", "DataTransfer", false},
 		{"Pending", "StartTransaction", false},
@@ -82,6 +82,7 @@ func TestNeedsTrigger(t *testing.T) {
 func TestTriggerAllows(t *testing.T) {
 	accepted := Trigger{Action: ActionTriggerMessage, RequestedMessage: "StatusNotification", Answered: true, Status: "Accepted", At: t0}
 	with := func(f func(*Trigger)) Trigger { c := accepted; f(&c); return c }
+	report := Trigger{Action: ActionGetBaseReport, Answered: true, Status: "Accepted", At: t0}
 	cases := []struct {
 		name   string
 		t      Trigger
@@ -101,6 +102,14 @@ func TestTriggerAllows(t *testing.T) {
 		{"recorded in the future", accepted, "StatusNotification", t0.Add(-time.Hour), false},
 		{"a certificate", with(func(t *Trigger) { t.RequestedMessage = "SignChargingStationCertificate" }), "SignCertificate", t0.Add(time.Minute), true},
 		{"not a trigger", with(func(t *Trigger) { t.Action = "GetBaseReport" }), "StatusNotification", t0.Add(time.Second), false},
+		// Report requests allow NotifyReport, for the longer ReportWindow.
+		{"base report, within its window", report, "NotifyReport", t0.Add(ReportWindow), true},
+		{"report, within its window", with(func(t *Trigger) { *t = report; t.Action = ActionGetReport }), "NotifyReport", t0.Add(time.Minute), true},
+		{"base report, after its window", report, "NotifyReport", t0.Add(ReportWindow + time.Millisecond), false},
+		{"base report, another action", report, "StatusNotification", t0.Add(time.Second), false},
+		{"base report not supported", with(func(t *Trigger) { *t = report; t.Status = "NotSupported" }), "NotifyReport", t0.Add(time.Second), false},
+		{"base report, answer not recorded yet", with(func(t *Trigger) { *t = report; t.Answered, t.Status = false, "" }), "NotifyReport", t0.Add(time.Second), true},
+		{"a trigger does not allow a report", accepted, "NotifyReport", t0.Add(time.Second), false},
 	}
 	for _, c := range cases {
 		if got := c.t.Allows(c.action, c.at); got != c.want {
@@ -121,5 +130,8 @@ func TestTriggerAllows(t *testing.T) {
 func TestTriggerWindowBounded(t *testing.T) {
 	if TriggerWindow <= 0 || TriggerWindow > 15*time.Minute {
 		t.Fatalf("TriggerWindow %v: want a few minutes", TriggerWindow)
+	}
+	if ReportWindow < TriggerWindow || ReportWindow > time.Hour || HistoryWindow() < ReportWindow {
+		t.Fatalf("ReportWindow %v, HistoryWindow %v: want under an hour, and read", ReportWindow, HistoryWindow())
 	}
 }
