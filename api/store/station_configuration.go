@@ -99,6 +99,14 @@ func (s *Store) ApplyConfiguration(ctx context.Context, c ConfigurationChange) (
 	var out ConfigurationApplied
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		out = ConfigurationApplied{}
+		// One answer of a station at a time (a typed GetConfiguration and a
+		// /call answered together): otherwise both insert the same new key,
+		// one fails on the key, and the count under Limit is stale. It
+		// also tells an unknown station apart.
+		var st Station
+		if err := tx.Clauses(lockRow).Select("id").Where("id = ?", c.StationID).Take(&st).Error; err != nil {
+			return err
+		}
 		if c.Full {
 			if err := tx.Where("station_id = ?", c.StationID).Delete(&configurationRow{}).Error; err != nil {
 				return err
