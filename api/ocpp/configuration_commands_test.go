@@ -144,6 +144,13 @@ func TestConfigurationKept16(t *testing.T) {
 			// The station's next report of the key says what it has.
 			minute = 4
 			get(`{"configurationKey":[{"key":"ConnectionTimeOut","readonly":false,"value":"90"}]}`, "ConnectionTimeOut")
+			// A URL's password is not kept either, and a NUL in an unknown
+			// key (PostgreSQL text cannot hold it) does not fail the answer.
+			get(`{"configurationKey":[{"key":"FtpServer","readonly":false,"value":"ftp://fw:ftp-pw-9@files.example/up"}],"unknownKey":["Gone\u0000"]}`,
+				"FtpServer", "Gone")
+			if got := configuration(t, st, "CS"); !strings.Contains(fmt.Sprint(got), "FtpServer=ftp://fw:"+redact.Marker+"@files.example/up @4") {
+				t.Errorf("URL key kept as %q", got)
+			}
 			// The password rotation sends ChangeConfiguration too.
 			if r, err := command.Do[command.Reply](ctx, s, "CS", "op", command.PasswordChange{Password: "new-station-password"}); err != nil || r.Status != "Accepted" {
 				t.Fatalf("password change: %+v %v", r, err)
@@ -153,7 +160,7 @@ func TestConfigurationKept16(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, k := range keys {
-				if v := valueOf(k.Value); strings.Contains(v, secret) || strings.Contains(v, wifi) || strings.Contains(strings.ToLower(v), strings.ToLower(fmt.Sprintf("%X", "new-station"))) {
+				if v := valueOf(k.Value); strings.Contains(v, secret) || strings.Contains(v, wifi) || strings.Contains(v, "ftp-pw-9") || strings.Contains(strings.ToLower(v), strings.ToLower(fmt.Sprintf("%X", "new-station"))) {
 					t.Errorf("secret kept: %+v %s", k, v)
 				}
 			}

@@ -254,6 +254,14 @@ func nested(s string) (string, bool) {
 	return string(out), true
 }
 
+// String returns a string value without its secrets, as a document's
+// string would be recorded: a JSON document in it read by the same rule,
+// a URL's password replaced.
+func String(s string) string {
+	r, _ := nested(s)
+	return r
+}
+
 // urlPasswords replaces the password of every URL in s with Marker.
 func urlPasswords(s string) (string, bool) {
 	var b strings.Builder
@@ -280,10 +288,7 @@ func urlPasswords(s string) (string, bool) {
 		s = s[start+at:]
 		changed = true
 	}
-	if !changed {
-		return b.String() + s, false
-	}
-	return b.String() + s, true
+	return b.String() + s, changed
 }
 
 func object(o map[string]any) bool {

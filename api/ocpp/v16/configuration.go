@@ -39,7 +39,8 @@ const (
 // configurationKey is what is kept of one key the station reported or
 // accepted, or false when it is not kept (a name past the bound). A
 // secret's value (redact.SecretConfigurationKey) is kept as redact.Marker:
-// the key is known to be there, never what it holds. NUL is dropped from
+// the key is known to be there, never what it holds; in other values a
+// URL's password is (redact.String). NUL is dropped from
 // what is kept: PostgreSQL text cannot hold it.
 func configurationKey(key string, value *string, readonly bool) (store.ConfigurationKey, bool) {
 	key = strings.ReplaceAll(key, "\x00", "")
@@ -53,7 +54,8 @@ func configurationKey(key string, value *string, readonly bool) (store.Configura
 		m := redact.Marker
 		k.Value = &m
 	default:
-		v := truncate.Chars(strings.ReplaceAll(*value, "\x00", ""), MaxConfigurationValueLen)
+		// Redacted before the cut, which could leave part of a password.
+		v := truncate.Chars(redact.String(strings.ReplaceAll(*value, "\x00", "")), MaxConfigurationValueLen)
 		k.Value = &v
 	}
 	return k, true
@@ -65,8 +67,12 @@ func configurationKey(key string, value *string, readonly bool) (store.Configura
 // and replaces what was kept; otherwise it updates the keys it reports
 // and forgets those the station says it does not know.
 func (c commands) configurationReported(ctx context.Context, a answer[ocpp16.GetConfigurationRequest, ocpp16.GetConfigurationResponse]) (command.None, error) {
-	ch := store.ConfigurationChange{StationID: a.StationID, Full: len(a.Request.Key) == 0, Limit: MaxConfigurationKeys,
-		Remove: a.Response.UnknownKey}
+	ch := store.ConfigurationChange{StationID: a.StationID, Full: len(a.Request.Key) == 0, Limit: MaxConfigurationKeys}
+	for _, k := range a.Response.UnknownKey {
+		if k = strings.ReplaceAll(k, "\x00", ""); k != "" {
+			ch.Remove = append(ch.Remove, k)
+		}
+	}
 	now := c.Now()
 	var skipped []string
 	for _, rk := range a.Response.ConfigurationKey {
