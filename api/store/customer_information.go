@@ -149,13 +149,16 @@ func (s *Store) AnswerCustomerRequest(ctx context.Context, a CustomerAnswer) (*C
 		req := tx.Model(&CustomerRequest{}).Where("station_id = ? AND request_id = ?", a.StationID, a.RequestID)
 		if e := a.Erase; e != nil {
 			req = req.Where("status = ?", CustomerRequestPending)
-			var pending int64
-			if err := tx.Model(&CustomerRequest{}).Where("station_id = ? AND request_id = ? AND status = ?", a.StationID, a.RequestID, CustomerRequestPending).
-				Count(&pending).Error; err != nil {
-				return err
-			}
-			if pending == 0 {
+			// Locked while pending: a failure racing this erasure waits for
+			// it, rather than leaving the update below with no row.
+			var pending CustomerRequest
+			err := tx.Clauses(lockRow).Select("station_id").
+				Where("station_id = ? AND request_id = ? AND status = ?", a.StationID, a.RequestID, CustomerRequestPending).Take(&pending).Error
+			if errors.Is(err, gorm.ErrRecordNotFound) {
 				return errAnsweredBefore
+			}
+			if err != nil {
+				return err
 			}
 			// A session started and stopped with the token counts once;
 			// counted before the token is replaced, on the lower() indexes.
