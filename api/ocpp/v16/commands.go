@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -36,8 +35,6 @@ type CommandDeps struct {
 	// reported (GetConfiguration) or accepted (ChangeConfiguration).
 	Configuration ConfigurationStore
 	Now           func() time.Time
-	// Log says what of an answer is not kept (nil: slog.Default).
-	Log *slog.Logger
 }
 
 // ReservationStore creates reservations and records their answers.

@@ -9,6 +9,7 @@ import (
 	"github.com/chargeplane/chargeplane/api/command"
 	"github.com/chargeplane/chargeplane/api/redact"
 	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/pkg/logbound"
 	ocpp16 "github.com/chargeplane/chargeplane/pkg/ocpp/v16"
 	"github.com/chargeplane/chargeplane/pkg/truncate"
 )
@@ -126,10 +127,9 @@ func (c commands) logUnkept(ctx context.Context, m command.Meta, longNames, past
 	if len(longNames) == 0 && len(pastLimit) == 0 {
 		return
 	}
-	log := c.Log
-	if log == nil {
-		log = slog.Default()
-	}
+	// The process's logger (api/cli sets it), clipped: the names are the
+	// charger's, of any length.
+	log := logbound.Clipped(slog.Default())
 	if len(pastLimit) > 5 {
 		pastLimit = append(pastLimit[:5:5], fmt.Sprintf("… (%d more)", len(pastLimit)-5))
 	}
