@@ -41,8 +41,8 @@ const (
 	ActionGetReport     = "GetReport"
 )
 
-// ReportWindow is how long after a report request was accepted (or, while
-// its answer is not recorded yet, sent) the Pending station may send
+// ReportWindow is how long after a report request was sent (accepted, or
+// not answered yet) the Pending station may send
 // NotifyReport parts: a full inventory of a large station comes in many
 // parts and may take minutes, more than TriggerWindow.
 const ReportWindow = 30 * time.Minute
@@ -138,7 +138,8 @@ func NeedsTrigger(registration, action string) bool {
 // as the command history holds it. Everything in it comes from the CSMS's own record:
 // only the operator creates a trigger, the station only answers it.
 type Trigger struct {
-	// Action is the command: TriggerMessage or ExtendedTriggerMessage.
+	// Action is the command: TriggerMessage or ExtendedTriggerMessage, or
+	// a report request (GetBaseReport, GetReport).
 	Action string
 	// RequestedMessage is what the CSMS asked for ("" for a report
 	// request).

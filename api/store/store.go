@@ -147,7 +147,7 @@ type StationPatch struct {
 
 // Page asks for a slice of a list ordered by id.
 type Page struct {
-	Limit   int    // 0 means DefaultPageLimit; capped at MaxPageLimit+1 (pageLimit)
+	Limit   int    // 0 means DefaultPageLimit; capped at MaxPageLimit+1 (readLimit)
 	AfterID string // keyset cursor: the last id of the previous page
 }
 

@@ -158,8 +158,8 @@ func New(c Config) (*Dispatcher, error) {
 
 // Kick tells the dispatcher that webhooks were created or changed: it
 // claims at once, and the webhooks it delivers re-read themselves before
-// their next attempt. The workers are told here, not by Run: once Kick
-// returns, no attempt starts with what the change replaced.
+// their next attempt. The workers are told here, not by Run, so that the
+// change applies from the attempt after the one under way, if any.
 func (d *Dispatcher) Kick() {
 	signal(d.kick)
 	d.each(func(w *worker) { signal(w.kick) })

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"syscall"
 )
 
@@ -58,7 +59,7 @@ func Forbidden(ip netip.Addr) string {
 	ip = ip.Unmap().WithZone("")
 	b := ip.As16()
 	switch {
-	case nat64[0].Contains(ip) || nat64[1].Contains(ip):
+	case slices.ContainsFunc(nat64, func(p netip.Prefix) bool { return p.Contains(ip) }):
 		ip = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
 	case sixToFour.Contains(ip):
 		ip = netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})

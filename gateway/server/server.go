@@ -181,8 +181,12 @@ func (s *Server) leaseLost(held bool) {
 	if draining {
 		return
 	}
+	reason := "gateway lease expired"
+	if !held {
+		reason = "gateway lease started"
+	}
 	for _, c := range conns {
-		c.closeWith(websocket.StatusServiceRestart, "gateway lease expired")
+		c.closeWith(websocket.StatusServiceRestart, reason)
 	}
 }
 

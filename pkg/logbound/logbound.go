@@ -25,10 +25,11 @@ const MaxValue = 256
 // before the one that carries it.
 const SuppressedKey = "suppressed_lines"
 
-// Clip returns s if it is at most MaxValue bytes, otherwise its start
-// followed by "…(N bytes)", N its length, in MaxValue bytes at most (cut on
-// a character boundary, so clipping again changes nothing); invalid UTF-8
-// is replaced.
+// Clip returns s if it is valid UTF-8 of at most MaxValue bytes, otherwise
+// its start followed by "…(N bytes)", N its length, in MaxValue bytes at
+// most (cut on a character boundary, so clipping again changes nothing);
+// invalid UTF-8 is replaced, and a short value that the replacement makes
+// longer than MaxValue is clipped like a long one.
 func Clip(s string) string {
 	if len(s) <= MaxValue {
 		// A replaced byte (or run) takes three: the repaired value may outgrow the
