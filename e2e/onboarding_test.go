@@ -189,7 +189,7 @@ func testOnboardAccept(t *testing.T, sys *system, v ocppVersion) {
 		}
 		report["requestId"] = rep["requestId"]
 		// A refusal is remembered for a second (api/ocpp refusalTTL).
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(30 * time.Second)
 		for {
 			err := call(ctx, c.Client, "NotifyReport", report, &struct{}{})
 			if err == nil {

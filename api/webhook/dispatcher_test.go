@@ -595,13 +595,13 @@ func TestWatchSubscribesAgain(t *testing.T) {
 	}
 	var logs logtest.Buffer
 	startDispatcher(t, st, "core-1", func(c *Config) { c.Hub, c.Logger = hub, slog.New(slog.NewTextHandler(&logs, nil)) })
-	for deadline := time.Now().Add(5 * time.Second); len(logs.Lines("not woken by events")) == 0; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); len(logs.Lines("not woken by events")) == 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the watcher's refused subscription was not logged")
 		}
 	}
 	held.Close()
-	for deadline := time.Now().Add(5 * time.Second); hub.Subscribers() != 1; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); hub.Subscribers() != 1; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the watcher did not subscribe again")
 		}
