@@ -34,17 +34,9 @@ func TestSmartCharging201(t *testing.T) {
 	for _, db := range databases {
 		t.Run(db, func(t *testing.T) {
 			ctx := context.Background()
-			clock := func() time.Time { return testNow }
 			c := &stationCaller{t: t, v: ocppj.V201, schemas: reg, answers: map[string]string{"SetChargingProfile": `{"status":"Accepted"}`}}
-			var svc *smartcharging.Service
-			h := newHarness(t, db, func(d *Deps) {
-				svc = smartcharging.New(smartcharging.Config{Store: d.Store, Now: clock, Logger: quietLogger(),
-					Sender: smartcharging.CommandSender{Commands: command.NewSender(c, CommandTables(d.Store, clock), quietLogger())}})
-				d.EVNeeds = svc
-			})
-			runCtx, cancel := context.WithCancel(ctx)
-			svc.Start(runCtx)
-			t.Cleanup(func() { cancel(); svc.Wait() })
+			h, svc := newPlanner(t, db, c, smartcharging.Config{})
+			runPlanner(t, svc)
 			call := func(action, payload string, out any) {
 				t.Helper()
 				h.result(ocppj.V201, action, h.call(ocppj.V201, action, payload), out)
@@ -221,17 +213,9 @@ func TestEVChargingNeedsPolicy(t *testing.T) {
 	} {
 		t.Run(string(tc.policy), func(t *testing.T) {
 			ctx := context.Background()
-			clock := func() time.Time { return testNow }
 			c := &stationCaller{t: t, v: ocppj.V201, schemas: reg, answers: map[string]string{"SetChargingProfile": `{"status":"Accepted"}`}}
-			var svc *smartcharging.Service
-			h := newHarness(t, "sqlite", func(d *Deps) {
-				svc = smartcharging.New(smartcharging.Config{Store: d.Store, Now: clock, Logger: quietLogger(), Policy: tc.policy,
-					Sender: smartcharging.CommandSender{Commands: command.NewSender(c, CommandTables(d.Store, clock), quietLogger())}})
-				d.EVNeeds = svc
-			})
-			runCtx, cancel := context.WithCancel(ctx)
-			svc.Start(runCtx)
-			t.Cleanup(func() { cancel(); svc.Wait() })
+			h, svc := newPlanner(t, "sqlite", c, smartcharging.Config{Policy: tc.policy})
+			runPlanner(t, svc)
 			h.token(store.IDToken{Value: "APP-1"})
 			h.result(ocppj.V201, "TransactionEvent", h.call(ocppj.V201, "TransactionEvent", txEvent("Started", 0, "2025-03-04T05:00:00Z",
 				`,"evse":{"id":1,"connectorId":1},"idToken":{"idToken":"APP-1","type":"Central"}`)), nil)
@@ -278,17 +262,9 @@ func TestReplan(t *testing.T) {
 	for _, db := range databases {
 		t.Run(db, func(t *testing.T) {
 			ctx := context.Background()
-			clock := func() time.Time { return testNow }
 			c := &stationCaller{t: t, v: ocppj.V201, schemas: reg, answers: map[string]string{"SetChargingProfile": `{"status":"Accepted"}`}}
-			var svc *smartcharging.Service
-			h := newHarness(t, db, func(d *Deps) {
-				svc = smartcharging.New(smartcharging.Config{Store: d.Store, Now: clock, Logger: quietLogger(), ReplanInterval: 20 * time.Millisecond,
-					Sender: smartcharging.CommandSender{Commands: command.NewSender(c, CommandTables(d.Store, clock), quietLogger())}})
-				d.EVNeeds = svc
-			})
-			runCtx, cancel := context.WithCancel(ctx)
-			svc.Start(runCtx)
-			t.Cleanup(func() { cancel(); svc.Wait() })
+			h, svc := newPlanner(t, db, c, smartcharging.Config{ReplanInterval: 20 * time.Millisecond})
+			runPlanner(t, svc)
 			call := func(action, payload string) {
 				t.Helper()
 				h.result(ocppj.V201, action, h.call(ocppj.V201, action, payload), nil)
@@ -372,14 +348,8 @@ func TestNeedsLeftPendingArePlannedLater(t *testing.T) {
 	for _, db := range databases {
 		t.Run(db, func(t *testing.T) {
 			ctx := context.Background()
-			clock := func() time.Time { return testNow }
 			c := &stationCaller{t: t, v: ocppj.V201, schemas: reg, answers: map[string]string{"SetChargingProfile": `{"status":"Accepted"}`}}
-			var svc *smartcharging.Service
-			h := newHarness(t, db, func(d *Deps) {
-				svc = smartcharging.New(smartcharging.Config{Store: d.Store, Now: clock, Logger: quietLogger(), ReplanInterval: 20 * time.Millisecond,
-					Sender: smartcharging.CommandSender{Commands: tableSender(c, d.Store)}})
-				d.EVNeeds = svc
-			})
+			h, svc := newPlanner(t, db, c, smartcharging.Config{ReplanInterval: 20 * time.Millisecond})
 			h.token(store.IDToken{Value: "APP-1"})
 			h.result(ocppj.V201, "TransactionEvent", h.call(ocppj.V201, "TransactionEvent", txEvent("Started", 0, "2025-03-04T05:00:00Z",
 				`,"evse":{"id":1,"connectorId":1},"idToken":{"idToken":"APP-1","type":"Central"}`)), nil)
@@ -389,9 +359,7 @@ func TestNeedsLeftPendingArePlannedLater(t *testing.T) {
 				t.Fatalf("needs before the service runs: %+v %v", n, err)
 			}
 
-			runCtx, cancel := context.WithCancel(ctx)
-			svc.Start(runCtx)
-			t.Cleanup(func() { cancel(); svc.Wait() })
+			runPlanner(t, svc)
 			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 				n, err := h.store.GetEVChargingNeeds(ctx, stationID, 1)
 				if err != nil {
@@ -442,9 +410,7 @@ func TestOperatorProfilesBoundSchedules(t *testing.T) {
 				sender.Commands = cmds
 				d.EVNeeds = svc
 			})
-			runCtx, cancel := context.WithCancel(ctx)
-			svc.Start(runCtx)
-			t.Cleanup(func() { cancel(); svc.Wait() })
+			runPlanner(t, svc)
 			call := func(action, payload string) {
 				t.Helper()
 				h.result(ocppj.V201, action, h.call(ocppj.V201, action, payload), nil)
@@ -576,4 +542,26 @@ func TestOperatorProfilesBoundSchedules(t *testing.T) {
 			calls(13)
 		})
 	}
+}
+
+// newPlanner is a harness on db whose EV charging needs go to a smart
+// charging service made of cfg (its policy, its replan interval) that
+// sends through the command table to c; runPlanner starts it.
+func newPlanner(t *testing.T, db string, c *stationCaller, cfg smartcharging.Config) (*harness, *smartcharging.Service) {
+	t.Helper()
+	var svc *smartcharging.Service
+	h := newHarness(t, db, func(d *Deps) {
+		cfg.Store, cfg.Now, cfg.Logger = d.Store, func() time.Time { return testNow }, quietLogger()
+		cfg.Sender = smartcharging.CommandSender{Commands: tableSender(c, d.Store)}
+		svc = smartcharging.New(cfg)
+		d.EVNeeds = svc
+	})
+	return h, svc
+}
+
+// runPlanner runs svc until the test ends.
+func runPlanner(t *testing.T, svc *smartcharging.Service) {
+	ctx, cancel := context.WithCancel(context.Background())
+	svc.Start(ctx)
+	t.Cleanup(func() { cancel(); svc.Wait() })
 }
