@@ -168,6 +168,12 @@ func appendEvents(t *testing.T, st *store.Store, at time.Time, types ...event.Ty
 	for i, typ := range types {
 		evs[i] = event.New(typ, at, "CP-1", map[string]any{"n": i})
 	}
+	return storeEvents(t, st, evs)
+}
+
+// storeEvents appends evs to the log and returns their ids.
+func storeEvents(t *testing.T, st *store.Store, evs []event.Event) []int64 {
+	t.Helper()
 	if err := st.AppendEvents(context.Background(), evs, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -459,14 +465,7 @@ func appendStationEvents(t *testing.T, st *store.Store, stations ...string) []in
 	for i, id := range stations {
 		evs[i] = event.New(event.StationStatus, time.Now(), id, map[string]any{"n": i})
 	}
-	if err := st.AppendEvents(context.Background(), evs, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	ids := make([]int64, len(evs))
-	for i, e := range evs {
-		ids[i] = e.ID
-	}
-	return ids
+	return storeEvents(t, st, evs)
 }
 
 // A webhook limited to stations receives only their events, in order;
