@@ -3,12 +3,10 @@ package control
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/chargeplane/chargeplane/api/store"
+	"github.com/chargeplane/chargeplane/internal/testenv"
 	gatewayv1 "github.com/chargeplane/chargeplane/pkg/gen/chargeplane/gateway/v1"
 )
 
@@ -32,26 +30,11 @@ func BenchmarkAdmission(b *testing.B) {
 			}
 		}
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for range callers {
-		wg.Go(func() {
-			for {
-				n := next.Add(1)
-				if n > int64(b.N) {
-					return
-				}
-				resp, err := h.svc.AdmitConnection(ctx, &gatewayv1.AdmitConnectionRequest{GatewayId: "gw-1", StationId: fmt.Sprintf("CS%d", n-1), Subprotocol: "ocpp1.6"})
-				if err != nil || resp.GetDecision() != gatewayv1.Decision_DECISION_ACCEPTED {
-					b.Errorf("admission = %v, %v", resp, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "admissions/s")
+	testenv.RunParallel(b, callers, "admissions/s", func(_ int, n int64) error {
+		resp, err := h.svc.AdmitConnection(ctx, &gatewayv1.AdmitConnectionRequest{GatewayId: "gw-1", StationId: fmt.Sprintf("CS%d", n-1), Subprotocol: "ocpp1.6"})
+		if err != nil || resp.GetDecision() != gatewayv1.Decision_DECISION_ACCEPTED {
+			return fmt.Errorf("admission = %v, %v", resp, err)
+		}
+		return nil
+	})
 }

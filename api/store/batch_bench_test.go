@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -48,31 +47,10 @@ func BenchmarkMeterValues(b *testing.B) {
 				defer batcher.Close()
 				rec = batcher
 			}
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			start := time.Now()
-			for w := range senders {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						n := next.Add(1)
-						if n > int64(b.N) {
-							return
-						}
-						err := rec.RecordMeterValues(ctx, MeterReport{StationID: fmt.Sprintf("CP%d", w), ConnectorID: 1, OCPP16TransactionID: &txIDs[w],
-							Samples: []Sample{{Timestamp: t0.Add(time.Duration(n) * time.Millisecond), Value: fmt.Sprint(n)}}})
-						if err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+			testenv.RunParallel(b, senders, "msgs/s", func(w int, n int64) error {
+				return rec.RecordMeterValues(ctx, MeterReport{StationID: fmt.Sprintf("CP%d", w), ConnectorID: 1, OCPP16TransactionID: &txIDs[w],
+					Samples: []Sample{{Timestamp: t0.Add(time.Duration(n) * time.Millisecond), Value: fmt.Sprint(n)}}})
+			})
 		})
 	}
 }
@@ -112,29 +90,10 @@ func BenchmarkStatuses(b *testing.B) {
 					return s.UpsertConnector(ctx, c)
 				}
 			}
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			start := time.Now()
-			for w := range senders {
-				wg.Go(func() {
-					for {
-						n := next.Add(1)
-						if n > int64(b.N) {
-							return
-						}
-						err := rec(ctx, Connector{StationID: fmt.Sprintf("CP%d", w), EVSEID: 1, ConnectorID: 1, Status: "Available",
-							UpdatedAt: t0.Add(time.Duration(n) * time.Millisecond)})
-						if err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+			testenv.RunParallel(b, senders, "msgs/s", func(w int, n int64) error {
+				return rec(ctx, Connector{StationID: fmt.Sprintf("CP%d", w), EVSEID: 1, ConnectorID: 1, Status: "Available",
+					UpdatedAt: t0.Add(time.Duration(n) * time.Millisecond)})
+			})
 			b.ReportMetric(float64(commits.Load())/float64(b.N), "commits/op")
 		})
 	}
@@ -158,29 +117,11 @@ func BenchmarkSharedTokenStarts(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for w := range senders {
-		wg.Go(func() {
-			for {
-				n := next.Add(1)
-				if n > int64(b.N) {
-					return
-				}
-				_, err := s.StartTransaction16(ctx, StartTransaction16{StationID: fmt.Sprintf("CP%d", w), ConnectorID: 1, IDTag: "FLEET",
-					MeterStartWh: int(n), Timestamp: t0.Add(time.Duration(n) * time.Millisecond)})
-				if err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "starts/s")
+	testenv.RunParallel(b, senders, "starts/s", func(w int, n int64) error {
+		_, err := s.StartTransaction16(ctx, StartTransaction16{StationID: fmt.Sprintf("CP%d", w), ConnectorID: 1, IDTag: "FLEET",
+			MeterStartWh: int(n), Timestamp: t0.Add(time.Duration(n) * time.Millisecond)})
+		return err
+	})
 }
 
 // BenchmarkLastSeenFlush writes the last-seen times of 1,000 stations per
@@ -239,27 +180,12 @@ func BenchmarkMarkConnected(b *testing.B) {
 		}
 	}
 	const callers = 64
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for range callers {
-		wg.Go(func() {
-			for {
-				n := next.Add(1)
-				if n > int64(b.N) {
-					return
-				}
-				if ok, err := s.MarkConnected(ctx, evs[n-1]); err != nil || !ok {
-					b.Errorf("MarkConnected = %v, %v", ok, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "connections/s")
+	testenv.RunParallel(b, callers, "connections/s", func(_ int, n int64) error {
+		if ok, err := s.MarkConnected(ctx, evs[n-1]); err != nil || !ok {
+			return fmt.Errorf("MarkConnected = %v, %v", ok, err)
+		}
+		return nil
+	})
 }
 
 // benchStore is a migrated store on the test PostgreSQL with cfg's other
