@@ -26,6 +26,19 @@ func (s *messageSink) Log(m store.StationMessage) {
 	s.msgs = append(s.msgs, m)
 }
 
+// lastIn is the frame of the last message logged from the station.
+func (s *messageSink) lastIn() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var in string
+	for _, m := range s.msgs {
+		if m.Direction == store.DirectionIn {
+			in = m.Frame
+		}
+	}
+	return in
+}
+
 // A charger's CALLs the core answers with errors write a bounded number of
 // short lines per connection (the clock stands still: only the burst
 // passes), the rest counted when the connection ends.
@@ -72,14 +85,7 @@ func TestInboundSecretsRedactedInMessageLog(t *testing.T) {
 	if f.Type != ocppj.CallResult {
 		t.Fatalf("NotifyReport answered %+v", f)
 	}
-	sink.mu.Lock()
-	defer sink.mu.Unlock()
-	var in string
-	for _, m := range sink.msgs {
-		if m.Direction == store.DirectionIn {
-			in = m.Frame
-		}
-	}
+	in := sink.lastIn()
 	if in == "" || strings.Contains(in, secret) || !strings.Contains(in, `"value":"[redacted]"`) || !strings.HasPrefix(in, `[2,"`) {
 		t.Errorf("message log kept %s", in)
 	}

@@ -160,14 +160,7 @@ func TestCustomerReportNotInMessageLog(t *testing.T) {
 	if r := res.GetResult(); err != nil || !r.GetStationReportComplete() || r.GetStationReport() != "Jane Roe, 2 sessions" || r.GetCustomerIdentifier() != "cust-9" {
 		t.Errorf("result %+v %v", res, err)
 	}
-	sink.mu.Lock()
-	defer sink.mu.Unlock()
-	var in string
-	for _, m := range sink.msgs {
-		if m.Direction == store.DirectionIn {
-			in = m.Frame
-		}
-	}
+	in := sink.lastIn()
 	if in == "" || strings.Contains(in, "Jane Roe") || !strings.Contains(in, `"data":"`+redact.Marker+`"`) || !strings.Contains(in, `"requestId":31`) {
 		t.Errorf("message log kept %s", in)
 	}
